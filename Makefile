@@ -1,0 +1,29 @@
+# One entry point for a developer and for CI (.ci/run calls `make check`).
+PY ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+
+.PHONY: install serve check bench
+
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+## serve: install, create a demo node under ./data on first run, run it on 127.0.0.1:8260
+serve: install
+	test -f data/node.json || $(BIN)/sifa init data --court 1101-0105 --name 示例人民法院
+	$(BIN)/sifa serve --data-dir data
+
+## check: install, then lint, types, import contracts and every test (PostgreSQL started by the tests)
+check: install
+	bash .ci/system-packages
+	$(BIN)/python -m pytest; rc=$$?; \
+	if [ $$rc = 5 ]; then echo 'check: pytest ran no test; that is a failure' >&2; exit 1; fi; exit $$rc
+
+## bench: the figures of docs/benchmarks.md (long: minutes, GBs of disk)
+bench: install
+	$(BIN)/python -m bench all

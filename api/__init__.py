@@ -1,0 +1,1 @@
+"""The court node: HTTP API, settings, processes and the sifa command."""

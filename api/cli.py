@@ -1,0 +1,73 @@
+"""The ``sifa`` command: init a node, serve it, print its trust entry.
+
+Exit codes: 0 ok, 2 usage or input error (one readable line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from api.node import init_node, load_config, load_signer
+from api.settings import Settings
+from ledger.errors import SifaError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sifa", description="司法 — a court's node of a judicial evidence chain")
+    sub = p.add_subparsers(dest="command", required=True)
+    init = sub.add_parser("init", help="create a node: data dir, log key, empty signed log")
+    init.add_argument("data_dir", type=Path)
+    init.add_argument("--court", required=True, help="court code, e.g. 1101-0105")
+    init.add_argument("--name", required=True, help="the court's name, e.g. 北京市朝阳区人民法院")
+    serve = sub.add_parser("serve", help="run the node's HTTP API (SIFA_* settings)")
+    serve.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
+    serve.add_argument("--host", help="overrides SIFA_HOST")
+    serve.add_argument("--port", type=int, help="overrides SIFA_PORT")
+    trust = sub.add_parser("trust-entry", help="print this node's entry for a verifier's trust file")
+    trust.add_argument("data_dir", type=Path)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return 0 if exc.code == 0 else 2
+    try:
+        if args.command == "init":
+            config = init_node(args.data_dir, args.court, args.name, Settings().database_url)
+            print(f"sifa: node {config.origin} ({config.name}) created in {args.data_dir}", file=sys.stderr)
+            return 0
+        if args.command == "trust-entry":
+            config = load_config(args.data_dir)
+            entry = {"origin": config.origin, "name": config.name, "key": load_signer(args.data_dir).verifier.vkey()}
+            print(json.dumps(entry, ensure_ascii=False))
+            return 0
+        return _serve(args)
+    except SifaError as exc:
+        print(f"sifa: {exc.diagnostics()}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"sifa: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    overrides = {k: v for k, v in (("data_dir", args.data_dir), ("host", args.host), ("port", args.port)) if v}
+    settings = Settings(**overrides)
+    load_config(settings.data_dir)  # refuse early, with one line, when there is no node
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

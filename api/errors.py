@@ -1,0 +1,46 @@
+"""One JSON error shape ``{code, message, detail}`` and the table mapping errors to statuses."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from ledger.errors import (
+    MalformedError,
+    SifaError,
+    TreeSizeError,
+    TreeStoreUnavailableError,
+    VerificationError,
+)
+
+# Most specific first: the first matching class decides.
+STATUS: list[tuple[type[SifaError], int]] = [
+    (TreeStoreUnavailableError, 503),
+    (TreeSizeError, 404),
+    (MalformedError, 400),
+    (VerificationError, 422),
+    (SifaError, 400),
+]
+
+
+def error_body(code: str, message: str, detail: object = None) -> dict[str, object]:
+    return {"code": code, "message": message, "detail": detail}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(SifaError)
+    async def sifa_error(_: Request, exc: SifaError) -> JSONResponse:
+        status = next(s for cls, s in STATUS if isinstance(exc, cls))
+        return JSONResponse(error_body(exc.code, exc.diagnostics(), exc.detail or None), status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        return JSONResponse(error_body("invalid_request", "the request does not match the API", detail), 422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code)

@@ -1,0 +1,88 @@
+"""A court node's data dir: config, log key, tree store — created once, opened at start."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ledger.errors import SifaError
+from ledger.log import MerkleLog
+from ledger.note import Ed25519Signer
+from ledger.store import TreeStore
+
+CONFIG = "node.json"
+LOG_KEY = "log.key"
+TREE_DB = "tree.sqlite"
+# 法院代码: a province/city prefix and a court number, e.g. 1101-0105.
+COURT_CODE = re.compile(r"[0-9]{4}-[0-9]{4}")
+
+
+class NodeError(SifaError):
+    code = "node_error"
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    court: str
+    name: str
+    origin: str
+
+
+def origin_for(court: str) -> str:
+    """The stable log origin of a court, named in every checkpoint."""
+    return f"sifa.court/{court}"
+
+
+def init_node(data_dir: Path, court: str, name: str, database_url: str = "") -> NodeConfig:
+    """Create a node's data dir with a new Ed25519 log key and an empty, signed log.
+
+    Raises NodeError for a bad court code or a data dir that already holds a node.
+    """
+    if not COURT_CODE.fullmatch(court):
+        raise NodeError(f"court code {court!r} is not of the form 1101-0105")
+    if not name.strip():
+        raise NodeError("the court's name is empty")
+    if (data_dir / CONFIG).exists():
+        raise NodeError(f"{data_dir} already holds a node; nothing was changed")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config = NodeConfig(court, name.strip(), origin_for(court))
+    signer = Ed25519Signer.generate(config.origin)
+    key_path = data_dir / LOG_KEY
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(signer.skey() + "\n")
+    store = open_tree_store(data_dir, database_url)
+    try:
+        MerkleLog(store).sign_checkpoint(signer)
+    finally:
+        store.close()
+    (data_dir / CONFIG).write_text(json.dumps(config.__dict__, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return config
+
+
+def load_config(data_dir: Path) -> NodeConfig:
+    try:
+        raw = json.loads((data_dir / CONFIG).read_text(encoding="utf-8"))
+        return NodeConfig(raw["court"], raw["name"], raw["origin"])
+    except FileNotFoundError as exc:
+        raise NodeError(f"{data_dir} holds no node; run: sifa init {data_dir} --court CODE --name NAME") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise NodeError(f"{data_dir / CONFIG} is damaged: {exc}") from exc
+
+
+def load_signer(data_dir: Path) -> Ed25519Signer:
+    return Ed25519Signer.from_skey((data_dir / LOG_KEY).read_text())
+
+
+def open_tree_store(data_dir: Path, database_url: str) -> TreeStore:
+    """The tree store the settings name: PostgreSQL if a URL is set, else SQLite."""
+    if database_url:
+        from ledger.postgres import PostgresTreeStore
+
+        return PostgresTreeStore(database_url)
+    from ledger.sqlite import SQLiteTreeStore
+
+    return SQLiteTreeStore(data_dir / TREE_DB)

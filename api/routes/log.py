@@ -1,0 +1,102 @@
+"""The public log: checkpoint, key, proofs, receipts by leaf. No credentials."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, Field
+
+from api.deps import ServicesDep
+from api.errors import error_body
+from ledger.checkpoint import Checkpoint
+from ledger.errors import TreeSizeError
+from ledger.note import Note
+
+router = APIRouter(prefix="/v1/log", tags=["log"])
+
+Size = Annotated[int, Query(ge=0, le=2**63 - 1, description="a tree size")]
+Index = Annotated[int, Query(ge=0, le=2**63 - 1, description="a leaf index")]
+
+
+class LogKey(BaseModel):
+    origin: str = Field(examples=["sifa.court/1101-0105"])
+    court: str = Field(examples=["1101-0105"])
+    name: str = Field(examples=["北京市朝阳区人民法院"])
+    verifier_key: str = Field(description="C2SP signed-note verifier key")
+    hash: str = "sha256"
+    signature: str = "ed25519"
+
+
+class InclusionProof(BaseModel):
+    leaf_index: int
+    tree_size: int
+    proof: list[str] = Field(description="base64 hashes, RFC 9162 order")
+
+
+class ConsistencyProof(BaseModel):
+    size1: int
+    size2: int
+    proof: list[str] = Field(description="base64 hashes, RFC 9162 order")
+
+
+def _latest(services: ServicesDep) -> tuple[Checkpoint, str]:
+    kept = services.log.store.checkpoint()
+    if kept is None:
+        raise TreeSizeError("the log has no checkpoint yet")
+    return Checkpoint.from_text(Note.from_text(kept[1]).text), kept[1]
+
+
+@router.get(
+    "/checkpoint",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}, "description": "C2SP signed checkpoint"}},
+)
+def checkpoint(services: ServicesDep) -> PlainTextResponse:
+    """The latest signed checkpoint (C2SP tlog-checkpoint in a signed note)."""
+    return PlainTextResponse(_latest(services)[1], media_type="text/plain; charset=utf-8")
+
+
+@router.get("/key", response_model=LogKey)
+def key(services: ServicesDep) -> LogKey:
+    """The court's log key, for a verifier's trust file."""
+    c = services.config
+    return LogKey(origin=c.origin, court=c.court, name=c.name, verifier_key=services.signer.verifier.vkey())
+
+
+def _b64(hashes: list[bytes]) -> list[str]:
+    return [base64.b64encode(h).decode() for h in hashes]
+
+
+@router.get(
+    "/proof/inclusion",
+    response_model=InclusionProof,
+    responses={404: {"description": "index or size outside the signed tree", "content": {"application/json": {
+        "example": error_body("tree_size", "leaf index 9 is outside a tree of size 3")}}}},
+)  # fmt: skip
+def inclusion(index: Index, size: Size, services: ServicesDep) -> InclusionProof:
+    """RFC 9162 inclusion proof of leaf ``index`` in the signed tree of ``size``."""
+    _check_signed(size, services)
+    return InclusionProof(leaf_index=index, tree_size=size, proof=_b64(services.log.inclusion_proof(index, size)))
+
+
+@router.get("/proof/consistency", response_model=ConsistencyProof)
+def consistency(
+    services: ServicesDep,
+    size1: Annotated[int, Query(alias="from", ge=1, le=2**63 - 1)],
+    size2: Annotated[int, Query(alias="to", ge=1, le=2**63 - 1)],
+) -> ConsistencyProof:
+    """RFC 9162 consistency proof from tree size ``from`` to ``to``."""
+    _check_signed(size2, services)
+    if size1 > size2:
+        raise TreeSizeError(f"size {size1} is larger than size {size2}")
+    return ConsistencyProof(size1=size1, size2=size2, proof=_b64(services.log.consistency_proof(size1, size2)))
+
+
+def _check_signed(size: int, services: ServicesDep) -> None:
+    # Only sizes a checkpoint has been signed for are public.
+    latest, _ = _latest(services)
+    if size > latest.size:
+        raise TreeSizeError(f"tree size {size} is beyond the latest checkpoint ({latest.size})")

@@ -1,0 +1,19 @@
+"""Node settings: environment variables prefixed ``SIFA_``, read at start-up only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where the node keeps its data and which backends it uses."""
+
+    model_config = SettingsConfigDict(env_prefix="SIFA_")
+
+    data_dir: Path = Path("data")
+    host: str = "127.0.0.1"
+    port: int = 8260
+    # Empty: the embedded SQLite tree store under data_dir; else a PostgreSQL conninfo.
+    database_url: str = ""

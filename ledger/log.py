@@ -1,0 +1,176 @@
+"""A court's verifiable log: a tree store driven by the pure core.
+
+``MerkleLog`` appends entries (one atomic batch each), and answers roots,
+inclusion and consistency proofs for any past size with a handful of tile
+reads: plan the nodes (ledger.proof), fetch their tiles, assemble.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Sequence
+
+from ledger.checkpoint import Checkpoint, sign_checkpoint
+from ledger.errors import LeafTooLargeError, TreeSizeError
+from ledger.hashing import SHA256, SHA256Hasher, fold_right
+from ledger.note import Note, Signer
+from ledger.proof import NodeID, assemble, consistency_plan, inclusion_plan, plan_nodes, root_plan
+from ledger.receipt import Receipt
+from ledger.store import TreeStore
+from ledger.tiles import (
+    MAX_ENTRY_SIZE,
+    TILE_WIDTH,
+    Tile,
+    TileID,
+    integrate,
+    level_count,
+    locate,
+    pack_entries,
+    tiles_for,
+    unpack_entries,
+)
+
+
+class MerkleLog:
+    """An append-only RFC 9162 log over a :class:`TreeStore`."""
+
+    def __init__(self, store: TreeStore, hasher: SHA256Hasher = SHA256) -> None:
+        self.store = store
+        self.hasher = hasher
+
+    @property
+    def size(self) -> int:
+        return self.store.state().size
+
+    def append(self, entries: Sequence[bytes], cursor: str | None = None) -> int:
+        """Append entries as one batch; return the index of the first.
+
+        ``cursor`` (the upstream position of the last entry) is committed in the
+        same transaction. Raises LeafTooLargeError for an entry over 65535 bytes
+        and TreeConflictError if another writer appended meanwhile.
+        """
+        for i, e in enumerate(entries):
+            if len(e) > MAX_ENTRY_SIZE:
+                raise LeafTooLargeError(f"entry {i} has {len(e)} bytes; a leaf holds at most {MAX_ENTRY_SIZE}")
+        size = self.store.state().size
+        if not entries:
+            return size
+        edge = self._right_edge(size)
+        integration = integrate(self.hasher, size, self.hasher.leaves(entries), edge.__getitem__)
+        bundles = _bundle_writes(size, entries, self.store.read_bundles)
+        self.store.commit(size, integration.size, cursor, integration.tiles, bundles)
+        return size
+
+    def _right_edge(self, size: int) -> dict[TileID, Tile]:
+        ids = []
+        level = 0
+        while count := level_count(size, level):
+            if count % TILE_WIDTH:
+                ids.append((level, count // TILE_WIDTH))
+            level += 1
+        return self.store.read_tiles(ids)
+
+    def _check_size(self, size: int) -> None:
+        current = self.size
+        if not 0 <= size <= current:
+            raise TreeSizeError(f"tree size {size} is beyond the log's size {current}")
+
+    def _hashes(self, nodes: Iterable[NodeID]) -> dict[NodeID, bytes]:
+        nodes = list(nodes)
+        tiles = self.store.read_tiles(tiles_for(nodes))
+        out = {}
+        for level, index in nodes:
+            tile_id, height, position = locate(level, index)
+            out[(level, index)] = tiles[tile_id].node(height, position)
+        return out
+
+    def root(self, size: int | None = None) -> bytes:
+        """Root hash of the tree at ``size`` (default: now). Raises TreeSizeError."""
+        if size is None:
+            size = self.size
+        else:
+            self._check_size(size)
+        if size == 0:
+            return self.hasher.empty_root()
+        plan = root_plan(size)
+        hashes = self._hashes(plan)
+        return fold_right(self.hasher, [hashes[n] for n in plan])
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """RFC 9162 inclusion proof of leaf ``index`` in the tree of ``size``."""
+        self._check_size(size)
+        plan = inclusion_plan(index, size)
+        return assemble(self.hasher, plan, self._hashes(plan_nodes(plan)))
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        """RFC 9162 consistency proof from ``size1`` to ``size2``."""
+        self._check_size(size2)
+        plan = consistency_plan(size1, size2)
+        return assemble(self.hasher, plan, self._hashes(plan_nodes(plan)))
+
+    def leaf_hash(self, index: int) -> bytes:
+        """The stored leaf hash of ``index``. Raises TreeSizeError."""
+        if not 0 <= index < self.size:
+            raise TreeSizeError(f"leaf index {index} is outside a tree of size {self.size}")
+        return self._hashes([(0, index)])[(0, index)]
+
+    def entries(self, start: int, end: int) -> list[bytes]:
+        """The entries (leaf data) of indices [start, end). Raises TreeSizeError."""
+        if not 0 <= start <= end <= self.size:
+            raise TreeSizeError(f"entries {start}..{end} are outside a tree of size {self.size}")
+        first, last = start // TILE_WIDTH, (end - 1) // TILE_WIDTH
+        bundles = self.store.read_bundles(range(first, last + 1)) if end > start else {}
+        out: list[bytes] = []
+        for b in range(first, last + 1 if end > start else first):
+            out.extend(unpack_entries(bundles[b]))
+        offset = start - first * TILE_WIDTH
+        return out[offset : offset + end - start]
+
+    def entry(self, index: int) -> bytes:
+        return self.entries(index, index + 1)[0]
+
+    def sign_checkpoint(self, signer: Signer, extensions: Sequence[str] = ()) -> Note:
+        """Sign and keep a checkpoint of the current size; the log's origin is the key name."""
+        size = self.size
+        note = sign_checkpoint(Checkpoint(signer.name, size, self.root(size), tuple(extensions)), signer)
+        self.store.save_checkpoint(size, note.to_text())
+        return note
+
+    def receipt(self, index: int, recorded_at: str, size: int | None = None) -> Receipt:
+        """A receipt for leaf ``index`` against the latest kept checkpoint (or that of ``size``).
+
+        Raises TreeSizeError when no kept checkpoint covers the leaf yet.
+        """
+        kept = self.store.checkpoint(size)
+        if kept is None or index >= kept[0]:
+            raise TreeSizeError(f"no checkpoint covers leaf {index} yet")
+        note = Note.from_text(kept[1])
+        checkpoint = Checkpoint.from_text(note.text)
+        return Receipt.build(
+            origin=checkpoint.origin,
+            leaf_index=index,
+            leaf_data=self.entry(index),
+            inclusion_proof=self.inclusion_proof(index, checkpoint.size),
+            checkpoint=checkpoint,
+            checkpoint_note=note,
+            recorded_at=recorded_at,
+            hasher=self.hasher,
+        )
+
+
+def _bundle_writes(
+    size: int, entries: Sequence[bytes], read_bundles: Callable[[Collection[int]], dict[int, bytes]]
+) -> dict[int, bytes]:
+    index, offset = divmod(size, TILE_WIDTH)
+    current = b""
+    if offset:
+        current = read_bundles([index])[index]
+    writes: dict[int, bytes] = {}
+    pos = 0
+    while pos < len(entries):
+        take = min(TILE_WIDTH - offset, len(entries) - pos)
+        writes[index] = current + pack_entries(entries[pos : pos + take])
+        pos += take
+        index += 1
+        offset = 0
+        current = b""
+    return writes

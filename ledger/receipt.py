@@ -1,0 +1,203 @@
+"""The receipt (存证凭证): one self-contained, offline-verifiable JSON document.
+
+Format ``sifa-receipt/1``, field by field in docs/receipt.md. ``Receipt.from_json``
+is the only way in; ``verify_receipt`` checks it, steps numbered as in
+docs/verification.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from ledger.checkpoint import Checkpoint, open_checkpoint
+from ledger.errors import MalformedReceiptError, ReceiptMismatchError
+from ledger.hashing import SHA256, Hasher
+from ledger.note import Note, Verifier
+from ledger.proof import verify_inclusion
+
+FORMAT: Final = "sifa-receipt/1"
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
+_FIELDS: Final = {
+    "format", "log", "leaf_index", "tree_size", "leaf_data", "inclusion_proof", "checkpoint", "terms",
+}  # fmt: skip
+_TERMS: Final = {"存证编号", "区块高度", "交易哈希", "存证时间"}
+
+
+def record_id(origin: str, index: int) -> str:
+    """存证编号: the log origin and the leaf index, e.g. ``sifa.court/1101-0105#42``."""
+    return f"{origin}#{index}"
+
+
+def _b64(value: Any, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise MalformedReceiptError(f"{what} must be a base64 string")
+    try:
+        return base64.b64decode(value.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise MalformedReceiptError(f"{what} is not standard base64") from exc
+
+
+def _uint(value: Any, what: str) -> int:
+    if type(value) is not int or value < 0:
+        raise MalformedReceiptError(f"{what} must be a non-negative integer")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A parsed receipt. Its fields are as they were written; ``verify_receipt`` judges them."""
+
+    origin: str
+    hash_algorithm: str
+    signature_algorithm: str
+    leaf_index: int
+    tree_size: int
+    leaf_data: bytes
+    inclusion_proof: tuple[bytes, ...]
+    checkpoint: str
+    record_id: str
+    height: int
+    leaf_hash_hex: str
+    recorded_at: str
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        origin: str,
+        leaf_index: int,
+        leaf_data: bytes,
+        inclusion_proof: Sequence[bytes],
+        checkpoint: Checkpoint,
+        checkpoint_note: Note,
+        recorded_at: str,
+        hasher: Hasher = SHA256,
+    ) -> Receipt:
+        """A receipt for one leaf; the reader-facing terms are derived, not given."""
+        if not _TIME.fullmatch(recorded_at):
+            raise MalformedReceiptError("存证时间 must be UTC, e.g. 2026-11-22T08:00:00Z")
+        return cls(
+            origin=origin,
+            hash_algorithm=hasher.name,
+            signature_algorithm="ed25519",
+            leaf_index=leaf_index,
+            tree_size=checkpoint.size,
+            leaf_data=leaf_data,
+            inclusion_proof=tuple(inclusion_proof),
+            checkpoint=checkpoint_note.to_text(),
+            record_id=record_id(origin, leaf_index),
+            height=checkpoint.size,
+            leaf_hash_hex=hasher.leaf(leaf_data).hex(),
+            recorded_at=recorded_at,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "log": {"origin": self.origin, "hash": self.hash_algorithm, "signature": self.signature_algorithm},
+            "leaf_index": self.leaf_index,
+            "tree_size": self.tree_size,
+            "leaf_data": base64.b64encode(self.leaf_data).decode(),
+            "inclusion_proof": [base64.b64encode(h).decode() for h in self.inclusion_proof],
+            "checkpoint": self.checkpoint,
+            "terms": {
+                "存证编号": self.record_id,
+                "区块高度": self.height,
+                "交易哈希": self.leaf_hash_hex,
+                "存证时间": self.recorded_at,
+            },
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Receipt:
+        """Parse a receipt; every field is checked for type and form.
+
+        Raises MalformedReceiptError (unknown format version included).
+        """
+        try:
+            doc = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MalformedReceiptError(f"receipt is not JSON: {exc}") from exc
+        if not isinstance(doc, dict):
+            raise MalformedReceiptError("receipt must be a JSON object")
+        if doc.get("format") != FORMAT:
+            raise MalformedReceiptError(f"unknown receipt format {doc.get('format')!r}; this reads {FORMAT}")
+        if set(doc) != _FIELDS:
+            missing, extra = _FIELDS - set(doc), set(doc) - _FIELDS
+            raise MalformedReceiptError(f"receipt fields: missing {sorted(missing)}, unknown {sorted(extra)}")
+        log, terms = doc["log"], doc["terms"]
+        if not isinstance(log, dict) or set(log) != {"origin", "hash", "signature"}:
+            raise MalformedReceiptError("receipt 'log' must hold origin, hash and signature")
+        if not all(isinstance(v, str) and v for v in log.values()):
+            raise MalformedReceiptError("receipt 'log' values must be non-empty strings")
+        if log["hash"] != SHA256.name or log["signature"] != "ed25519":
+            raise MalformedReceiptError(f"unsupported algorithms {log['hash']}/{log['signature']}")
+        if not isinstance(terms, dict) or set(terms) != _TERMS:
+            raise MalformedReceiptError(f"receipt 'terms' must hold exactly {sorted(_TERMS)}")
+        proof = doc["inclusion_proof"]
+        if not isinstance(proof, list) or len(proof) > 64:
+            raise MalformedReceiptError("inclusion_proof must be a list of at most 64 hashes")
+        if not isinstance(doc["checkpoint"], str):
+            raise MalformedReceiptError("checkpoint must be the signed note text")
+        for key in ("存证编号", "交易哈希", "存证时间"):
+            if not isinstance(terms[key], str):
+                raise MalformedReceiptError(f"{key} must be a string")
+        if not _TIME.fullmatch(terms["存证时间"]):
+            raise MalformedReceiptError("存证时间 must be UTC, e.g. 2026-11-22T08:00:00Z")
+        try:
+            datetime.fromisoformat(terms["存证时间"].replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise MalformedReceiptError("存证时间 is not a real date and time") from exc
+        return cls(
+            origin=log["origin"],
+            hash_algorithm=log["hash"],
+            signature_algorithm=log["signature"],
+            leaf_index=_uint(doc["leaf_index"], "leaf_index"),
+            tree_size=_uint(doc["tree_size"], "tree_size"),
+            leaf_data=_b64(doc["leaf_data"], "leaf_data"),
+            inclusion_proof=tuple(_b64(h, f"inclusion_proof[{i}]") for i, h in enumerate(proof)),
+            checkpoint=doc["checkpoint"],
+            record_id=terms["存证编号"],
+            height=_uint(terms["区块高度"], "区块高度"),
+            leaf_hash_hex=terms["交易哈希"],
+            recorded_at=terms["存证时间"],
+        )
+
+
+def verify_receipt(receipt: Receipt, log_keys: Sequence[Verifier], hasher: Hasher = SHA256) -> Checkpoint:
+    """Check a receipt offline against trusted log keys; return its checkpoint.
+
+    Raises a VerificationError subclass naming the first check that failed, or
+    a MalformedError for an unreadable checkpoint.
+    """
+    # Step 1: the checkpoint is signed by a trusted key of the log it names.
+    checkpoint, _ = open_checkpoint(receipt.checkpoint, log_keys)
+    # Step 2: the receipt speaks of that log and that tree size.
+    if checkpoint.origin != receipt.origin:
+        raise ReceiptMismatchError(f"receipt names log {receipt.origin!r}, checkpoint is of {checkpoint.origin!r}")
+    if checkpoint.size != receipt.tree_size or receipt.height != receipt.tree_size:
+        raise ReceiptMismatchError(
+            f"receipt tree size {receipt.tree_size} (区块高度 {receipt.height})"
+            f" is not the checkpoint's {checkpoint.size}"
+        )
+    # Step 3: the reader-facing terms are those of this leaf.
+    leaf_hash = hasher.leaf(receipt.leaf_data)
+    if receipt.leaf_hash_hex != leaf_hash.hex():
+        raise ReceiptMismatchError("交易哈希 is not the hash of the receipt's leaf data")
+    if receipt.record_id != record_id(receipt.origin, receipt.leaf_index):
+        raise ReceiptMismatchError("存证编号 does not name the receipt's log and leaf index")
+    # Step 4: the leaf is in the tree the checkpoint signs.
+    verify_inclusion(
+        hasher, receipt.leaf_index, receipt.tree_size, leaf_hash, receipt.inclusion_proof, checkpoint.root_hash
+    )
+    return checkpoint

@@ -1,0 +1,149 @@
+"""What the SQL tree stores share: schema and statements.
+
+SQLite and PostgreSQL both speak ``INSERT ... ON CONFLICT DO UPDATE``; the
+adapters differ in connections, placeholders and error translation only.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Callable, Collection, Mapping
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from ledger.store import TreeConflictError, TreeState, TreeStore
+from ledger.tiles import Tile, TileID
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS sifa_tree_state ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1), size BIGINT NOT NULL, cursor TEXT)",
+    "CREATE TABLE IF NOT EXISTS sifa_tree_tiles ("
+    " level INTEGER NOT NULL, idx BIGINT NOT NULL, width INTEGER NOT NULL, data {blob} NOT NULL,"
+    " PRIMARY KEY (level, idx))",
+    "CREATE TABLE IF NOT EXISTS sifa_tree_entries ( idx BIGINT PRIMARY KEY, data {blob} NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS sifa_tree_checkpoints (size BIGINT PRIMARY KEY, note TEXT NOT NULL)",
+    "INSERT INTO sifa_tree_state (id, size, cursor) VALUES (1, 0, NULL) ON CONFLICT (id) DO NOTHING",
+)
+
+UPSERT_TILE = (
+    "INSERT INTO sifa_tree_tiles (level, idx, width, data) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (level, idx) DO UPDATE SET width = excluded.width, data = excluded.data"
+)
+UPSERT_BUNDLE = (
+    "INSERT INTO sifa_tree_entries (idx, data) VALUES (?, ?) ON CONFLICT (idx) DO UPDATE SET data = excluded.data"
+)
+UPSERT_CHECKPOINT = (
+    "INSERT INTO sifa_tree_checkpoints (size, note) VALUES (?, ?) ON CONFLICT (size) DO UPDATE SET note = excluded.note"
+)
+ADVANCE = "UPDATE sifa_tree_state SET size = ?, cursor = ? WHERE id = 1 AND size = ?"
+
+
+Sql = Callable[[str], str]  # rewrites '?' placeholders for the driver
+
+
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
+    def execute(self, sql: str, params: Any = ...) -> Any: ...
+
+    def executemany(self, sql: str, params: Any) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def fetchone(self) -> Any: ...
+
+
+def select_state(cur: Cursor, sql: Sql) -> TreeState:
+    cur.execute(sql("SELECT size, cursor FROM sifa_tree_state WHERE id = 1"))
+    size, cursor = cur.fetchone()
+    return TreeState(int(size), cursor)
+
+
+def select_tiles(cur: Cursor, sql: Sql, ids: Collection[TileID], hash_size: int) -> dict[TileID, Tile]:
+    out: dict[TileID, Tile] = {}
+    for level, idx in ids:
+        cur.execute(sql("SELECT width, data FROM sifa_tree_tiles WHERE level = ? AND idx = ?"), (level, idx))
+        row = cur.fetchone()
+        if row is not None:
+            out[(level, idx)] = Tile(int(row[0]), bytes(row[1]), hash_size)
+    return out
+
+
+def select_bundles(cur: Cursor, sql: Sql, ids: Collection[int]) -> dict[int, bytes]:
+    ids = sorted(ids)
+    if not ids:
+        return {}
+    cur.execute(sql("SELECT idx, data FROM sifa_tree_entries WHERE idx >= ? AND idx <= ?"), (ids[0], ids[-1]))
+    wanted = set(ids)
+    return {int(i): bytes(d) for i, d in cur.fetchall() if int(i) in wanted}
+
+
+def write_integration(
+    cur: Cursor,
+    sql: Sql,
+    old_size: int,
+    new_size: int,
+    cursor: str | None,
+    tiles: Mapping[TileID, Tile],
+    bundles: Mapping[int, bytes],
+) -> None:
+    """Inside the caller's transaction: advance the size first, then the writes."""
+    cur.execute(sql(ADVANCE), (new_size, cursor, old_size))
+    if cur.rowcount != 1:
+        raise TreeConflictError(f"the tree is no longer at size {old_size}; another writer appended")
+    cur.executemany(sql(UPSERT_TILE), [(lv, ix, t.width, t.data) for (lv, ix), t in tiles.items()])
+    cur.executemany(sql(UPSERT_BUNDLE), list(bundles.items()))
+
+
+def select_checkpoint(cur: Cursor, sql: Sql, size: int | None) -> tuple[int, str] | None:
+    if size is None:
+        cur.execute(sql("SELECT size, note FROM sifa_tree_checkpoints ORDER BY size DESC LIMIT 1"))
+    else:
+        cur.execute(sql("SELECT size, note FROM sifa_tree_checkpoints WHERE size = ?"), (size,))
+    row = cur.fetchone()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
+class SQLTreeStore(TreeStore):
+    """The port's methods over a SQL cursor; adapters give ``_cursor`` and ``_sql``."""
+
+    @staticmethod
+    @abstractmethod
+    def _sql(statement: str) -> str:
+        """The statement in the driver's placeholder style."""
+
+    @abstractmethod
+    def _cursor(self, write: bool = False) -> AbstractContextManager[Any]:
+        """A cursor inside one transaction; backend errors translated."""
+
+    def state(self) -> TreeState:
+        with self._cursor() as cur:
+            return select_state(cur, self._sql)
+
+    def read_tiles(self, ids: Collection[TileID]) -> dict[TileID, Tile]:
+        with self._cursor() as cur:
+            return select_tiles(cur, self._sql, ids, self.hash_size)
+
+    def read_bundles(self, ids: Collection[int]) -> dict[int, bytes]:
+        with self._cursor() as cur:
+            return select_bundles(cur, self._sql, ids)
+
+    def commit(
+        self,
+        old_size: int,
+        new_size: int,
+        cursor: str | None,
+        tiles: Mapping[TileID, Tile],
+        bundles: Mapping[int, bytes],
+    ) -> None:
+        with self._cursor(write=True) as cur:
+            write_integration(cur, self._sql, old_size, new_size, cursor, tiles, bundles)
+
+    def save_checkpoint(self, size: int, note: str) -> None:
+        with self._cursor(write=True) as cur:
+            cur.execute(self._sql(UPSERT_CHECKPOINT), (size, note))
+
+    def checkpoint(self, size: int | None = None) -> tuple[int, str] | None:
+        with self._cursor() as cur:
+            return select_checkpoint(cur, self._sql, size)

@@ -1,0 +1,1 @@
+"""Content-addressed, write-once blob stores: filesystem and S3."""

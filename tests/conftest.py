@@ -1,0 +1,36 @@
+"""Shared fixtures: real backends the tests start themselves."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.servers import PostgresCluster, pg_bindir
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL cluster. Skipped on a laptop without PostgreSQL, never in CI."""
+    if pg_bindir() is None:
+        if IN_CI:
+            pytest.fail("PostgreSQL binaries are missing in CI; .ci/run must install them")
+        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) are not installed")
+    cluster = PostgresCluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+_db_counter = itertools.count()
+
+
+@pytest.fixture
+def pg_dsn(postgres: PostgresCluster) -> str:
+    """A fresh, empty database on the session cluster."""
+    return postgres.create_database(f"t{os.getpid()}_{next(_db_counter)}")

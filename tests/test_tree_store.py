@@ -1,0 +1,222 @@
+"""The tree store contract: every adapter passes the same suite.
+
+Backend classes at the bottom only say how to make the store.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Collection, Iterator
+from pathlib import Path
+
+import pytest
+
+from ledger.errors import LeafTooLargeError, TreeSizeError
+from ledger.hashing import SHA256
+from ledger.log import MerkleLog
+from ledger.proof import verify_consistency, verify_inclusion
+from ledger.store import TreeConflictError, TreeStore
+from ledger.tiles import Tile, TileID
+from tests import reference
+from tests.crash_writer import leaf
+
+ROOT = Path(__file__).resolve().parent.parent
+MakeStore = Callable[[], TreeStore]
+
+
+class CountingStore(TreeStore):
+    """Counts what a log asks of its store, to prove proofs cost O(log n) reads."""
+
+    def __init__(self, inner: TreeStore) -> None:
+        self.inner = inner
+        self.tiles_read = 0
+        self.bundles_read = 0
+
+    def state(self):  # type: ignore[no-untyped-def]
+        return self.inner.state()
+
+    def read_tiles(self, ids: Collection[TileID]) -> dict[TileID, Tile]:
+        self.tiles_read += len(ids)
+        return self.inner.read_tiles(ids)
+
+    def read_bundles(self, ids: Collection[int]) -> dict[int, bytes]:
+        self.bundles_read += len(ids)
+        return self.inner.read_bundles(ids)
+
+    def commit(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return self.inner.commit(*args, **kwargs)
+
+    def save_checkpoint(self, size: int, note: str) -> None:
+        self.inner.save_checkpoint(size, note)
+
+    def checkpoint(self, size: int | None = None) -> tuple[int, str] | None:
+        return self.inner.checkpoint(size)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class TreeStoreContract:
+    @pytest.fixture
+    def make_store(self) -> MakeStore:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def store_spec(self) -> str:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def log(self, make_store: MakeStore) -> Iterator[MerkleLog]:
+        store = make_store()
+        yield MerkleLog(store)
+        store.close()
+
+    def test_empty(self, log: MerkleLog) -> None:
+        assert log.size == 0
+        assert log.store.state().cursor is None
+        assert log.root() == SHA256.empty_root()
+        assert log.store.checkpoint() is None
+        with pytest.raises(TreeSizeError):
+            log.inclusion_proof(0, 0)
+
+    def test_batches_roots_entries_and_cursor(self, log: MerkleLog) -> None:
+        entries = ["（2026）京0105民初123号".encode(), b"", b"\x00" * 65535, *(leaf(i) for i in range(3, 1000))]
+        for start, end in [(0, 1), (1, 3), (3, 255), (255, 256), (256, 257), (257, 800), (800, 1000)]:
+            assert log.append(entries[start:end], cursor=f"pos-{end}") == start
+            assert log.size == end
+            assert log.store.state().cursor == f"pos-{end}"
+            assert log.root() == reference.mth(entries[:end])
+        for size in (1, 2, 255, 256, 257, 513, 999):
+            assert log.root(size) == reference.mth(entries[:size])
+        assert log.entries(0, 1000) == entries
+        assert log.entries(250, 260) == entries[250:260]
+        assert log.entry(0).decode() == "（2026）京0105民初123号"
+        assert log.leaf_hash(2) == SHA256.leaf(b"\x00" * 65535)
+
+    def test_proofs_verify(self, log: MerkleLog) -> None:
+        log.append([leaf(i) for i in range(1234)])
+        for size in (1, 255, 256, 1000, 1234):
+            root = log.root(size)
+            for index in {0, size // 2, size - 1}:
+                verify_inclusion(SHA256, index, size, SHA256.leaf(leaf(index)), log.inclusion_proof(index, size), root)
+        verify_consistency(SHA256, 300, 1234, log.root(300), log.root(), log.consistency_proof(300, 1234))
+        with pytest.raises(TreeSizeError):
+            log.inclusion_proof(0, 1235)
+        with pytest.raises(TreeSizeError):
+            log.consistency_proof(10, 1235)
+        with pytest.raises(TreeSizeError):
+            log.root(1235)
+
+    def test_survives_reopen(self, make_store: MakeStore) -> None:
+        first = make_store()
+        MerkleLog(first).append([leaf(i) for i in range(300)], cursor="300")
+        first.close()
+        again = MerkleLog(make_store())
+        assert (again.size, again.store.state().cursor) == (300, "300")
+        assert again.root() == reference.mth([leaf(i) for i in range(300)])
+        again.append([leaf(300)])
+        assert again.root() == reference.mth([leaf(i) for i in range(301)])
+        again.store.close()
+
+    def test_stale_commit_is_a_conflict_and_changes_nothing(self, log: MerkleLog) -> None:
+        log.append([leaf(i) for i in range(10)])
+        root = log.root()
+        with pytest.raises(TreeConflictError):
+            log.store.commit(5, 6, "stale", {(0, 0): Tile(1, SHA256.leaf(b"x"))}, {0: b"\x00\x01x"})
+        assert (log.size, log.root(), log.store.state().cursor) == (10, root, None)
+        assert log.entries(0, 10) == [leaf(i) for i in range(10)]
+
+    def test_oversized_entry_refused_whole_batch(self, log: MerkleLog) -> None:
+        log.append([b"a"])
+        with pytest.raises(LeafTooLargeError):
+            log.append([b"b", b"x" * 65536])
+        assert log.size == 1
+        assert log.entries(0, 1) == [b"a"]
+
+    def test_proofs_cost_log_n_tile_reads(self, make_store: MakeStore) -> None:
+        counting = CountingStore(make_store())
+        log = MerkleLog(counting)
+        n = 70_000
+        log.append([leaf(i) for i in range(n)])
+        levels = 3  # 70k leaves: tile levels 0, 1, 2
+        rng = random.Random(7)
+        for _ in range(50):
+            size = rng.randint(1, n)
+            index = rng.randrange(size)
+            counting.tiles_read = 0
+            log.inclusion_proof(index, size)
+            assert counting.tiles_read <= 2 * levels
+            counting.tiles_read = 0
+            log.consistency_proof(rng.randint(1, size), size)
+            assert counting.tiles_read <= 3 * levels
+            counting.tiles_read = 0
+            log.root(size)
+            assert counting.tiles_read <= levels
+        assert counting.bundles_read == 0  # proofs never touch the entries
+        counting.close()
+
+    def test_checkpoints(self, log: MerkleLog) -> None:
+        log.store.save_checkpoint(1, "note one\n")
+        log.store.save_checkpoint(5, "note five\n")
+        log.store.save_checkpoint(3, "note three\n")
+        assert log.store.checkpoint() == (5, "note five\n")
+        assert log.store.checkpoint(3) == (3, "note three\n")
+        assert log.store.checkpoint(4) is None
+        log.store.save_checkpoint(5, "note five, cosigned\n")
+        assert log.store.checkpoint() == (5, "note five, cosigned\n")
+
+    @pytest.mark.slow
+    def test_sigkill_leaves_old_or_new_size(self, store_spec: str, make_store: MakeStore) -> None:
+        """A writer killed at random moments never leaves a half-appended batch."""
+        batch = 2000
+        rng = random.Random(os.getpid())
+        for _ in range(4):
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "tests.crash_writer", store_spec, str(batch)],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+            )
+            assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+            time.sleep(rng.uniform(0.2, 1.2))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            assert proc.stdout is not None
+            proc.stdout.close()
+        store = make_store()
+        log = MerkleLog(store)
+        size = log.size
+        assert size > 0 and size % batch == 0
+        assert store.state().cursor == str(size)
+        leaves = [leaf(i) for i in range(size)]
+        assert log.root() == reference.mth(leaves)
+        assert log.entries(size - batch, size) == leaves[-batch:]
+        store.close()
+
+
+class TestSQLiteTreeStore(TreeStoreContract):
+    @pytest.fixture
+    def store_spec(self, tmp_path: Path) -> str:
+        return f"sqlite:{tmp_path / 'tree.db'}"
+
+    @pytest.fixture
+    def make_store(self, tmp_path: Path) -> MakeStore:
+        from ledger.sqlite import SQLiteTreeStore
+
+        return lambda: SQLiteTreeStore(tmp_path / "tree.db")
+
+
+class TestPostgresTreeStore(TreeStoreContract):
+    @pytest.fixture
+    def store_spec(self, pg_dsn: str) -> str:
+        return f"postgres:{pg_dsn}"
+
+    @pytest.fixture
+    def make_store(self, pg_dsn: str) -> MakeStore:
+        from ledger.postgres import PostgresTreeStore
+
+        return lambda: PostgresTreeStore(pg_dsn)
