@@ -32,6 +32,10 @@ class Hasher(Protocol):
 
     def node(self, left: bytes, right: bytes) -> bytes: ...
 
+    def parents(self, row: Sequence[bytes], start: int, end: int) -> list[bytes]: ...
+
+    def leaves(self, datas: Sequence[bytes]) -> list[bytes]: ...
+
 
 class SHA256Hasher:
     """RFC 9162 SHA-256 tree hashing."""
@@ -48,6 +52,11 @@ class SHA256Hasher:
 
     def node(self, left: bytes, right: bytes) -> bytes:
         return hashlib.sha256(NODE_PREFIX + left + right).digest()
+
+    def parents(self, row: Sequence[bytes], start: int, end: int) -> list[bytes]:
+        """Hashes of the pairs (row[2k], row[2k+1]) for k in [start, end); hot path."""
+        sha, prefix = hashlib.sha256, NODE_PREFIX
+        return [sha(prefix + row[2 * k] + row[2 * k + 1]).digest() for k in range(start, end)]
 
     def leaves(self, datas: Sequence[bytes]) -> list[bytes]:
         """Leaf hashes of many entries; the hot path of appending."""

@@ -48,9 +48,9 @@ class MerkleLog:
         same transaction. Raises LeafTooLargeError for an entry over 65535 bytes
         and TreeConflictError if another writer appended meanwhile.
         """
-        for i, e in enumerate(entries):
-            if len(e) > MAX_ENTRY_SIZE:
-                raise LeafTooLargeError(f"entry {i} has {len(e)} bytes; a leaf holds at most {MAX_ENTRY_SIZE}")
+        if entries and max(map(len, entries)) > MAX_ENTRY_SIZE:
+            i = next(i for i, e in enumerate(entries) if len(e) > MAX_ENTRY_SIZE)
+            raise LeafTooLargeError(f"entry {i} has {len(entries[i])} bytes; a leaf holds at most {MAX_ENTRY_SIZE}")
         size = self.store.state().size
         if not entries:
             return size

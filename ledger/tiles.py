@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 from ledger.errors import TreeSizeError
 from ledger.hashing import Hasher
@@ -94,15 +95,13 @@ class Integration:
 
 def _extend(hasher: Hasher, rows: list[list[bytes]], chunk: Sequence[bytes]) -> None:
     rows[0].extend(chunk)
-    node = hasher.node
     for r in range(1, TILE_HEIGHT):
         below, row = rows[r - 1], rows[r]
-        for k in range(len(row), len(below) >> 1):
-            row.append(node(below[2 * k], below[2 * k + 1]))
+        row.extend(hasher.parents(below, len(row), len(below) >> 1))
 
 
 def _pack(rows: list[list[bytes]], hash_size: int) -> Tile:
-    return Tile(len(rows[0]), b"".join(h for row in rows for h in row), hash_size)
+    return Tile(len(rows[0]), b"".join(chain.from_iterable(rows)), hash_size)
 
 
 def integrate(
@@ -149,11 +148,12 @@ def tiles_for(nodes: Iterable[tuple[int, int]]) -> set[TileID]:
 # Entry bundles: c2sp.org/tlog-tiles "a sequence of big-endian uint16
 # length-prefixed log entries"; bundle N holds entries 256*N .. 256*N+255.
 MAX_ENTRY_SIZE = 0xFFFF
+_U16 = [n.to_bytes(2, "big") for n in range(MAX_ENTRY_SIZE + 1)]
 
 
 def pack_entries(entries: Iterable[bytes]) -> bytes:
     """Length-prefix entries the way a tlog-tiles entry bundle holds them."""
-    return b"".join(len(e).to_bytes(2, "big") + e for e in entries)
+    return b"".join([_U16[len(e)] + e for e in entries])
 
 
 def unpack_entries(bundle: bytes) -> list[bytes]:
