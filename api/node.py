@@ -8,10 +8,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from api.settings import Settings
 from ledger.errors import SifaError
 from ledger.log import MerkleLog
 from ledger.note import Ed25519Signer
 from ledger.store import TreeStore
+from storage.blobstore import BlobStore
 
 CONFIG = "node.json"
 LOG_KEY = "log.key"
@@ -75,6 +77,24 @@ def load_config(data_dir: Path) -> NodeConfig:
 
 def load_signer(data_dir: Path) -> Ed25519Signer:
     return Ed25519Signer.from_skey((data_dir / LOG_KEY).read_text())
+
+
+def open_blob_store(data_dir: Path, settings: Settings) -> BlobStore:
+    """The blob store the settings name: S3/MinIO if an endpoint is set, else files under the data dir."""
+    if settings.s3_endpoint:
+        from storage.s3 import S3BlobStore
+
+        return S3BlobStore(
+            settings.s3_endpoint,
+            settings.s3_bucket,
+            settings.s3_access_key,
+            settings.s3_secret_key,
+            secure=settings.s3_secure,
+            region=settings.s3_region,
+        )
+    from storage.filesystem import FilesystemBlobStore
+
+    return FilesystemBlobStore(data_dir / "blobs")
 
 
 def open_tree_store(data_dir: Path, database_url: str) -> TreeStore:

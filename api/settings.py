@@ -17,3 +17,10 @@ class Settings(BaseSettings):
     port: int = 8260
     # Empty: the embedded SQLite tree store under data_dir; else a PostgreSQL conninfo.
     database_url: str = ""
+    # Empty: content-addressed files under data_dir/blobs; else an S3/MinIO endpoint (host:port).
+    s3_endpoint: str = ""
+    s3_bucket: str = "sifa-blobs"
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_secure: bool = True
+    s3_region: str = "us-east-1"

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.servers import PostgresCluster, pg_bindir
+from tests.servers import MotoServer, PostgresCluster, pg_bindir
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -34,3 +34,13 @@ _db_counter = itertools.count()
 def pg_dsn(postgres: PostgresCluster) -> str:
     """A fresh, empty database on the session cluster."""
     return postgres.create_database(f"t{os.getpid()}_{next(_db_counter)}")
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[MotoServer]:
+    """moto's S3 server on 127.0.0.1, a separate process spoken to over real HTTP."""
+    server = MotoServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
