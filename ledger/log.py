@@ -41,12 +41,18 @@ class MerkleLog:
     def size(self) -> int:
         return self.store.state().size
 
-    def append(self, entries: Sequence[bytes], cursor: str | None = None) -> int:
+    def append(
+        self,
+        entries: Sequence[bytes],
+        cursor: str | None = None,
+        labels: Sequence[Sequence[str]] = (),
+    ) -> int:
         """Append entries as one batch; return the index of the first.
 
-        ``cursor`` (the upstream position of the last entry) is committed in the
-        same transaction. Raises LeafTooLargeError for an entry over 65535 bytes
-        and TreeConflictError if another writer appended meanwhile.
+        ``cursor`` (the upstream position of the last entry) and ``labels`` (per
+        entry, names to find it by) are committed in the same transaction.
+        Raises LeafTooLargeError for an entry over 65535 bytes and
+        TreeConflictError if another writer appended meanwhile.
         """
         if entries and max(map(len, entries)) > MAX_ENTRY_SIZE:
             i = next(i for i, e in enumerate(entries) if len(e) > MAX_ENTRY_SIZE)
@@ -57,8 +63,18 @@ class MerkleLog:
         edge = self._right_edge(size)
         integration = integrate(self.hasher, size, self.hasher.leaves(entries), edge.__getitem__)
         bundles = _bundle_writes(size, entries, self.store.read_bundles)
-        self.store.commit(size, integration.size, cursor, integration.tiles, bundles)
+        pairs = [(label, size + i) for i, names in enumerate(labels) for label in names]
+        self.store.commit(size, integration.size, cursor, integration.tiles, bundles, pairs)
         return size
+
+    def find(self, label: str) -> list[int]:
+        """Indices of the leaves appended under ``label``, ascending."""
+        return self.store.find(label)
+
+    def last(self, label: str) -> int | None:
+        """The highest leaf index under ``label``, if any."""
+        found = self.store.find(label, last=True)
+        return found[0] if found else None
 
     def _right_edge(self, size: int) -> dict[TileID, Tile]:
         ids = []

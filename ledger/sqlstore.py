@@ -7,7 +7,7 @@ adapters differ in connections, placeholders and error translation only.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -22,6 +22,8 @@ SCHEMA = (
     " PRIMARY KEY (level, idx))",
     "CREATE TABLE IF NOT EXISTS sifa_tree_entries ( idx BIGINT PRIMARY KEY, data {blob} NOT NULL)",
     "CREATE TABLE IF NOT EXISTS sifa_tree_checkpoints (size BIGINT PRIMARY KEY, note TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS sifa_tree_labels ("
+    " label TEXT NOT NULL, leaf BIGINT NOT NULL, PRIMARY KEY (label, leaf))",
     "INSERT INTO sifa_tree_state (id, size, cursor) VALUES (1, 0, NULL) ON CONFLICT (id) DO NOTHING",
 )
 
@@ -35,6 +37,7 @@ UPSERT_BUNDLE = (
 UPSERT_CHECKPOINT = (
     "INSERT INTO sifa_tree_checkpoints (size, note) VALUES (?, ?) ON CONFLICT (size) DO UPDATE SET note = excluded.note"
 )
+INSERT_LABEL = "INSERT INTO sifa_tree_labels (label, leaf) VALUES (?, ?) ON CONFLICT (label, leaf) DO NOTHING"
 ADVANCE = "UPDATE sifa_tree_state SET size = ?, cursor = ? WHERE id = 1 AND size = ?"
 
 
@@ -87,6 +90,7 @@ def write_integration(
     cursor: str | None,
     tiles: Mapping[TileID, Tile],
     bundles: Mapping[int, bytes],
+    labels: Sequence[tuple[str, int]] = (),
 ) -> None:
     """Inside the caller's transaction: advance the size first, then the writes."""
     cur.execute(sql(ADVANCE), (new_size, cursor, old_size))
@@ -94,6 +98,8 @@ def write_integration(
         raise TreeConflictError(f"the tree is no longer at size {old_size}; another writer appended")
     cur.executemany(sql(UPSERT_TILE), [(lv, ix, t.width, t.data) for (lv, ix), t in tiles.items()])
     cur.executemany(sql(UPSERT_BUNDLE), list(bundles.items()))
+    if labels:
+        cur.executemany(sql(INSERT_LABEL), list(labels))
 
 
 def select_checkpoint(cur: Cursor, sql: Sql, size: int | None) -> tuple[int, str] | None:
@@ -136,9 +142,16 @@ class SQLTreeStore(TreeStore):
         cursor: str | None,
         tiles: Mapping[TileID, Tile],
         bundles: Mapping[int, bytes],
+        labels: Sequence[tuple[str, int]] = (),
     ) -> None:
         with self._cursor(write=True) as cur:
-            write_integration(cur, self._sql, old_size, new_size, cursor, tiles, bundles)
+            write_integration(cur, self._sql, old_size, new_size, cursor, tiles, bundles, labels)
+
+    def find(self, label: str, *, last: bool = False) -> list[int]:
+        order = "DESC LIMIT 1" if last else "ASC"
+        with self._cursor() as cur:
+            cur.execute(self._sql(f"SELECT leaf FROM sifa_tree_labels WHERE label = ? ORDER BY leaf {order}"), (label,))
+            return [int(r[0]) for r in cur.fetchall()]
 
     def save_checkpoint(self, size: int, note: str) -> None:
         with self._cursor(write=True) as cur:

@@ -8,7 +8,7 @@ pass ``tests/test_tree_store.py``. A store knows nothing of hashing: it answers
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from ledger.errors import TreeStoreError
@@ -54,11 +54,17 @@ class TreeStore(ABC):
         cursor: str | None,
         tiles: Mapping[TileID, Tile],
         bundles: Mapping[int, bytes],
+        labels: Sequence[tuple[str, int]] = (),
     ) -> None:
         """Write one integration in one transaction, if the size is still ``old_size``.
 
-        Raises TreeConflictError when it is not; the store is then unchanged.
+        ``labels`` are (label, leaf index) pairs indexing the new leaves.
+        Raises TreeConflictError when the size moved; the store is then unchanged.
         """
+
+    @abstractmethod
+    def find(self, label: str, *, last: bool = False) -> list[int]:
+        """Leaf indices under a label, ascending (only the highest when ``last``)."""
 
     @abstractmethod
     def save_checkpoint(self, size: int, note: str) -> None:

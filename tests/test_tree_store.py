@@ -54,6 +54,9 @@ class CountingStore(TreeStore):
     def save_checkpoint(self, size: int, note: str) -> None:
         self.inner.save_checkpoint(size, note)
 
+    def find(self, label: str, *, last: bool = False) -> list[int]:
+        return self.inner.find(label, last=last)
+
     def checkpoint(self, size: int | None = None) -> tuple[int, str] | None:
         return self.inner.checkpoint(size)
 
@@ -130,6 +133,15 @@ class TreeStoreContract:
             log.store.commit(5, 6, "stale", {(0, 0): Tile(1, SHA256.leaf(b"x"))}, {0: b"\x00\x01x"})
         assert (log.size, log.root(), log.store.state().cursor) == (10, root, None)
         assert log.entries(0, 10) == [leaf(i) for i in range(10)]
+
+    def test_labels_commit_with_their_leaves(self, log: MerkleLog) -> None:
+        log.append([b"a", b"b"], labels=[["dossier:1", "sha256:x"], ["dossier:1"]])
+        log.append([b"c"], labels=[["dossier:2", "sha256:x"]])
+        assert log.find("dossier:1") == [0, 1] and log.last("dossier:1") == 1
+        assert log.find("sha256:x") == [0, 2] and log.last("nothing") is None
+        with pytest.raises(LeafTooLargeError):
+            log.append([b"d", b"x" * 70000], labels=[["dossier:3"], ["dossier:3"]])
+        assert log.find("dossier:3") == []
 
     def test_oversized_entry_refused_whole_batch(self, log: MerkleLog) -> None:
         log.append([b"a"])

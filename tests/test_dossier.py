@@ -1,0 +1,181 @@
+"""The event-sourced dossier sealed into the ledger, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pypdf import PdfWriter
+
+from dossier.catalogue import pdf_info, place
+from dossier.domain import Dossier
+from dossier.envelope import read_leaf
+from dossier.errors import (
+    DossierArchivedError,
+    DossierConflictError,
+    DossierExistsError,
+    DossierNotFoundError,
+    InvalidDossierInputError,
+    UnknownCourtError,
+    UnknownDocumentError,
+)
+from evidence.commitment import DisclosureError, verify_disclosure
+from ledger.receipt import Receipt, verify_receipt
+from tests.dossier_fixtures import Stack, make_stack
+from tests.servers import PostgresCluster
+
+CASE = "（2026）京0105民初123号"
+PARTY = {"role": "原告", "name": "张三丰", "id_number": "110101199001011234", "phone": "13800138000",
+         "address": "北京市朝阳区建国路88号"}  # fmt: skip
+ACT = {"actor": "clerk:li", "role": "clerk"}
+
+
+def pdf_bytes(pages: int) -> bytes:
+    w = PdfWriter()
+    for _ in range(pages):
+        w.add_blank_page(width=595, height=842)
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
+    spec = "sqlite"
+    if request.param == "postgres":
+        cluster: PostgresCluster = request.getfixturevalue("postgres")
+        name = f"d{abs(hash(tmp_path)) % 10**9}"
+        cluster.create_database(name)
+        spec = f"postgres:127.0.0.1:{cluster.port}:{name}"
+    s = make_stack(spec, tmp_path)
+    yield s
+    s.close()
+
+
+def test_life_of_a_dossier_sealed_with_receipts(stack: Stack) -> None:
+    app, sealer = stack.app, stack.sealer
+    d = app.open_dossier(case_number_text=CASE, case_type="民事", parties=[PARTY], **ACT)
+    complaint = app.upload(d, io.BytesIO(pdf_bytes(3)), name="民事起诉状（张三丰）.pdf", media_type="application/pdf",
+                           source="lawyer", doc_type=None, **ACT)  # fmt: skip
+    assert (complaint["pages"], complaint["category"], complaint["placed_by"]) == (3, "起诉状", "file name")
+    scan = app.upload(d, iter([b"scan"]), name="IMG_0001.jpg", media_type="image/jpeg", source="court",
+                      doc_type="庭审笔录", **ACT)  # fmt: skip
+    assert (scan["category"], scan["placed_by"]) == ("庭审笔录", "declared")
+    app.catalogue(d, document_id=scan["document_id"], volume="副卷", category="审理报告", order=110,
+                  title="合议庭评议笔录", pages=1, **ACT)  # fmt: skip
+    evidence = hashlib.sha256(b"contract scan").hexdigest()
+    app.submit_evidence(d, sha256=evidence, size=13, name="借款合同.pdf", submitter=PARTY,
+                        description="借款合同原件扫描", **ACT)  # fmt: skip
+    app.record_service(d, document_id=complaint["document_id"], recipient={"role": "被告", "name": "李四"},
+                       channel="电子送达平台", sent_at="2026-11-22T08:00:00Z", delivered_at="2026-11-22T08:01:00Z",
+                       read_at=None, receipt_sha256=None, **ACT)  # fmt: skip
+    app.register_contract(d, contract_sha256=evidence, parties=[PARTY, {"role": "被告", "name": "李四"}],
+                          signed_at="2026-01-02T03:04:05Z", **ACT)  # fmt: skip
+    app.transfer(d, to_court="1101-0200", kind="上诉", reason="被告不服一审判决，提起上诉", **ACT)
+    app.retrieve(d, by_court="1101-0200", by="judge:wang", reason="二审调阅", **ACT)
+    app.archive(d, retention="永久", package_sha256=hashlib.sha256(b"package").hexdigest(), **ACT)
+
+    dossier = app.get(d)
+    assert dossier.case_number == CASE and dossier.version == 12
+    assert sealer.seal() == 12
+    assert stack.log.size == 12
+    # Leaves == events, one to one, in order, each dossier a hash chain.
+    prev = None
+    for version in range(1, 13):
+        [index] = stack.log.find(f"event:{d}:{version}")
+        leaf = read_leaf(stack.log.entry(index))
+        assert (leaf["seq"], leaf["version"], leaf["dossier"]) == (index, version, str(d))
+        assert leaf["prev"] == prev
+        prev = stack.log.leaf_hash(index).hex()
+        receipt = Receipt.from_json(sealer.receipt_for_event(str(d), version).to_json())
+        verify_receipt(receipt, [stack.signer.verifier])
+        assert receipt.recorded_at == leaf["time"]
+    first = read_leaf(stack.log.entry(0))
+    assert first["body"]["case_number"] == CASE and first["type"] == "Opened"
+    assert len(sealer.receipts_for_file(complaint["sha256"])) == 1
+    assert len(sealer.receipts_for_file(evidence)) == 2  # evidence and contract name the same file
+    assert sealer.seal() == 0  # nothing sealed twice
+
+
+def test_personal_data_never_in_a_leaf_but_commitments_prove_it(stack: Stack, tmp_path: Path) -> None:
+    d = stack.app.open_dossier(case_number_text=CASE, case_type="民事", parties=[PARTY], **ACT)
+    stack.sealer.seal()
+    leaf = stack.log.entry(0)
+    for value in (PARTY["name"], PARTY["id_number"], PARTY["phone"], PARTY["address"], "张三"):
+        assert value.encode() not in leaf
+    stored = stack.app.get(d).parties[0]  # the encrypted event, decrypted by the node
+    commitments = read_leaf(leaf)["body"]["parties"][0]["commitments"]
+    for field in ("name", "id_number", "phone", "address"):
+        verify_disclosure(commitments[field], stored[field], bytes.fromhex(stored["salts"][field]))
+    with pytest.raises(DisclosureError):
+        verify_disclosure(commitments["name"], "张三", bytes.fromhex(stored["salts"]["name"]))
+    events_db = tmp_path / "events.sqlite"
+    if events_db.exists():  # at rest, the event store holds ciphertext only
+        assert PARTY["name"].encode() not in events_db.read_bytes()
+
+
+def test_rules_the_aggregate_enforces(stack: Stack) -> None:
+    app = stack.app
+    d = app.open_dossier(case_number_text=CASE, case_type="民事", parties=[], **ACT)
+    with pytest.raises(DossierExistsError):
+        app.open_dossier(case_number_text=CASE, case_type="民事", parties=[], **ACT)
+    with pytest.raises(UnknownCourtError):
+        app.transfer(d, to_court="9999-0000", kind="上诉", reason="x", **ACT)
+    with pytest.raises(InvalidDossierInputError):
+        app.transfer(d, to_court="1101-0200", kind="上诉", reason="  ", **ACT)
+    with pytest.raises(UnknownDocumentError):
+        app.withdraw(d, document_id="nope", reason="错误上传", **ACT)
+    for bad in ("2026京0105民初123号", "（2026）京0105民初号", "（２０２６）京0105民初1号", "", "x" * 5000):
+        with pytest.raises(InvalidDossierInputError):
+            app.open_dossier(case_number_text=bad, case_type="民事", parties=[], **ACT)
+    with pytest.raises(InvalidDossierInputError):
+        app.open_dossier(case_number_text="（2026）京0105民初124号", case_type="外星", parties=[], **ACT)
+    with pytest.raises(DossierNotFoundError):
+        app.get("not-a-uuid")
+    # Optimistic concurrency: two clerks read version N, both write.
+    a, b = app.get(d), app.get(d)
+    a.transfer(to_court="1101-0200", kind="上诉", reason="一", **ACT)
+    b.transfer(to_court="1101-0200", kind="移送", reason="二", **ACT)
+    app._save(a)
+    with pytest.raises(DossierConflictError):
+        app._save(b)
+    doc = app.upload(d, iter([b"x"]), name="判决书.txt", media_type="text/plain", source="court", doc_type=None, **ACT)
+    app.withdraw(d, document_id=doc["document_id"], reason="上传错误，重新上传", **ACT)
+    assert doc["document_id"] not in app.get(d).catalogue  # a correction is a new event
+    app.archive(d, retention="30", package_sha256="0" * 64, **ACT)
+    with pytest.raises(DossierArchivedError):
+        app.upload(d, iter([b"late"]), name="迟到.pdf", media_type="application/pdf", source="court",
+                   doc_type=None, **ACT)  # fmt: skip
+    with pytest.raises(DossierArchivedError):
+        app.transfer(d, to_court="1101-0200", kind="上诉", reason="x", **ACT)
+    app.retrieve(d, by_court="1101-0200", by="judge:wang", reason="再审调阅", **ACT)  # reads stay possible
+    stack.sealer.seal()
+    # Refused commands recorded nothing; every recorded event is one leaf (ids may have gaps on PostgreSQL).
+    notes = app.recorder.select_notifications(start=None, limit=1000)
+    assert stack.log.size == len(notes) == 7
+    assert [read_leaf(e)["position"] for e in stack.log.entries(0, 7)] == [n.id for n in notes]
+
+
+def test_catalogue_rules_and_pdf_pages() -> None:
+    assert place("判决书", "a.pdf").category == "判决书"
+    assert place(None, "（2026）京0105民初123号 民事判决书.pdf").reason == "file name"
+    spot = place(None, "scan0001.pdf", "北京市朝阳区人民法院\n民事判决书\n原告张三……")
+    assert (spot.category, spot.reason) == ("判决书", "pdf text")
+    assert place(None, "合议庭评议笔录.docx").volume == "副卷"
+    assert place(None, "照片.jpg").category == "其他材料"
+    info = pdf_info(iter([pdf_bytes(7)]))
+    assert info is not None and info.pages == 7 and not info.encrypted
+    assert pdf_info(iter([b"%PDF-1.4 not really"])) is None
+
+
+def test_leaf_body_is_canonical_json(stack: Stack) -> None:
+    stack.app.open_dossier(case_number_text=CASE, case_type="民事", parties=[PARTY], **ACT)
+    stack.sealer.seal()
+    raw = stack.log.entry(0)
+    doc = json.loads(raw)
+    assert raw == json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    assert isinstance(Dossier, type)
