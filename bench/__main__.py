@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["ledger", "storage"]
+BENCHMARKS = ["ledger", "storage", "dossier"]
 
 
 def main(argv: list[str]) -> int:

@@ -6,6 +6,7 @@ import os
 import platform
 import statistics
 import subprocess
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 
@@ -29,8 +30,8 @@ def pct(samples: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def median(samples: list[float]) -> float:
-    return statistics.median(samples)
+def median(samples: Iterable[float]) -> float:
+    return statistics.median(list(samples))
 
 
 def drop_page_cache() -> bool:

@@ -141,7 +141,7 @@ class DossierApp(Application[UUID]):
                         submitter: dict[str, Any], description: str, actor: str, role: str) -> int:  # fmt: skip
         d = self.get(dossier)
         d.submit_evidence(evidence_id=uuid.uuid4().hex, sha256=_sha(sha256, "sha256"), size=int(size),
-                          name=nfc(name, "name", max_len=255), submitter=party(submitter),
+                          name=nfc(name, "name", max_len=255), submitter=submitter,
                           description=nfc(description, "description", required=False),
                           actor=actor, role=role)  # fmt: skip
         self._save(d)
@@ -151,7 +151,7 @@ class DossierApp(Application[UUID]):
                        sent_at: str, delivered_at: str | None, read_at: str | None,
                        receipt_sha256: str | None, actor: str, role: str) -> int:  # fmt: skip
         d = self.get(dossier)
-        d.record_service(document_id=document_id, recipient=party(recipient), channel=nfc(channel, "channel"),
+        d.record_service(document_id=document_id, recipient=recipient, channel=nfc(channel, "channel"),
                          sent_at=sent_at, delivered_at=delivered_at, read_at=read_at,
                          receipt_sha256=_sha(receipt_sha256, "receipt_sha256") if receipt_sha256 else None,
                          actor=actor, role=role)  # fmt: skip
@@ -162,7 +162,7 @@ class DossierApp(Application[UUID]):
                           signed_at: str, actor: str, role: str) -> int:  # fmt: skip
         d = self.get(dossier)
         d.register_contract(contract_sha256=_sha(contract_sha256, "contract_sha256"),
-                            parties=[party(p) for p in parties], signed_at=signed_at,
+                            parties=parties, signed_at=signed_at,
                             actor=actor, role=role)  # fmt: skip
         self._save(d)
         return d.version

@@ -142,7 +142,7 @@ class Dossier(Aggregate):
 
     def submit_evidence(self, **kw: Any) -> None:
         self._open()
-        self._evidence(**kw)
+        self._evidence(**{**kw, "submitter": party(kw["submitter"])})
 
     @event("EvidenceSubmitted")
     def _evidence(self, evidence_id: str, sha256: str, size: int, name: str, submitter: dict[str, Any],
@@ -152,7 +152,7 @@ class Dossier(Aggregate):
     def record_service(self, **kw: Any) -> None:
         self._open()
         self._document(kw["document_id"])
-        self._service(**kw)
+        self._service(**{**kw, "recipient": party(kw["recipient"])})
 
     @event("ServiceRecorded")
     def _service(self, document_id: str, recipient: dict[str, Any], channel: str, sent_at: str,
@@ -162,7 +162,9 @@ class Dossier(Aggregate):
 
     def register_contract(self, **kw: Any) -> None:
         self._open()
-        self._contract(**kw)
+        if not isinstance(kw["parties"], list):
+            raise InvalidDossierInputError("parties is a list")
+        self._contract(**{**kw, "parties": [party(p) for p in kw["parties"]]})
 
     @event("ContractRegistered")
     def _contract(self, contract_sha256: str, parties: list[dict[str, Any]], signed_at: str,

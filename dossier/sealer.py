@@ -14,7 +14,8 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from dossier.envelope import envelope, file_hashes, leaf_bytes, read_leaf
+from dossier.domain import Dossier
+from dossier.envelope import envelope, envelope_bytes, file_hashes, read_leaf
 from ledger.errors import TreeSizeError
 from ledger.log import MerkleLog
 from ledger.note import Signer
@@ -58,10 +59,11 @@ class Sealer:
         heads: dict[str, bytes] = {}
         for i, note in enumerate(notes):
             event = self.app.mapper.to_domain_event(note)
+            assert isinstance(event, Dossier.Event), f"not a dossier event: {note.topic}"
             dossier = str(note.originator_id)
             prev = heads.get(dossier) or self._head(dossier)
             doc = envelope(self.origin, state.size + i, note.id, event, prev)
-            data = leaf_bytes(doc)
+            data = envelope_bytes(doc)
             heads[dossier] = self.log.hasher.leaf(data)
             entries.append(data)
             labels.append([f"dossier:{dossier}", f"event:{dossier}:{note.originator_version}",
