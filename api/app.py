@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,9 +10,21 @@ from fastapi import FastAPI
 
 from api import errors
 from api.deps import Services
-from api.node import load_config, load_signer, open_tree_store
-from api.routes import log, tiles
+from api.node import (
+    COURTS,
+    events_env,
+    load_config,
+    load_signer,
+    open_blob_store,
+    open_tree_store,
+    principals_env,
+)
+from api.principals import Principals
+from api.routes import dossiers, log, principals, tiles, verify
 from api.settings import Settings
+from dossier.application import DossierApp
+from dossier.courts import CourtRegistry
+from dossier.sealer import Sealer
 from ledger.log import MerkleLog
 
 
@@ -20,12 +33,29 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        config = load_config(settings.data_dir)
-        store = open_tree_store(settings.data_dir, settings.database_url)
-        app.state.services = Services(config, MerkleLog(store), load_signer(settings.data_dir))
+        data = settings.data_dir
+        config = load_config(data)
+        signer = load_signer(data)
+        store = open_tree_store(data, settings.database_url)
+        blobs = open_blob_store(data, settings)
+        courts = CourtRegistry.from_file(data / COURTS)
+        app_ = DossierApp(events_env(data, settings), blobs, courts, config.court)
+        merkle = MerkleLog(store)
+        sealer = Sealer(app_, merkle, signer, batch=settings.seal_batch)
+        people = Principals(principals_env(data, settings))
+        app.state.services = Services(config, settings, merkle, signer, app_, sealer, people, blobs, courts)
+        stop = threading.Event()
+        sequencer = threading.Thread(target=sealer.run, args=(stop, settings.seal_interval_seconds),
+                                     name="sifa-sequencer", daemon=True)  # fmt: skip
+        sequencer.start()
         try:
             yield
         finally:
+            stop.set()
+            sequencer.join(timeout=30)
+            people.close()
+            app_.close()
+            blobs.close()
             store.close()
 
     app = FastAPI(
@@ -35,10 +65,10 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
-    app.include_router(log.router)
-    app.include_router(tiles.router)
+    for module in (dossiers, principals, verify, log, tiles):
+        app.include_router(module.router)
 
-    @app.get("/healthz", tags=["node"])
+    @app.get("/healthz", tags=["node"], openapi_extra={"x-roles": ["public"]})
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 

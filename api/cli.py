@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from api.node import init_node, load_config, load_signer
+from api.node import init_node, issue_admin, load_config, load_signer
 from api.settings import Settings
 from ledger.errors import SifaError
 
@@ -40,8 +40,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if exc.code == 0 else 2
     try:
         if args.command == "init":
-            config = init_node(args.data_dir, args.court, args.name, Settings().database_url)
+            settings = Settings()
+            config = init_node(args.data_dir, args.court, args.name, settings.database_url)
+            token = issue_admin(args.data_dir, settings)
             print(f"sifa: node {config.origin} ({config.name}) created in {args.data_dir}", file=sys.stderr)
+            print("sifa: the administrator's credential follows; it is shown once and stored only as a hash",
+                  file=sys.stderr)  # fmt: skip
+            print(token)
             return 0
         if args.command == "trust-entry":
             config = load_config(args.data_dir)

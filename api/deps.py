@@ -1,15 +1,25 @@
-"""Dependency aliases for the routers."""
+"""Services the app builds at start-up, and the dependencies handlers use."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
+from fastapi.routing import APIRoute
 
 from api.node import NodeConfig
+from api.principals import AuthError, Caller, ForbiddenError, Principals
+from api.settings import Settings
+from dossier.application import DossierApp
+from dossier.courts import CourtRegistry
+from dossier.sealer import Sealer
 from ledger.log import MerkleLog
 from ledger.note import Ed25519Signer
+from storage.blobstore import BlobStore
+
+PUBLIC = "public"
 
 
 @dataclass
@@ -17,8 +27,14 @@ class Services:
     """What the app builds in its lifespan and the handlers use."""
 
     config: NodeConfig
+    settings: Settings
     log: MerkleLog
     signer: Ed25519Signer
+    dossiers: DossierApp
+    sealer: Sealer
+    principals: Principals
+    blobs: BlobStore
+    courts: CourtRegistry
 
 
 def _services(request: Request) -> Services:
@@ -27,3 +43,42 @@ def _services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(_services)]
+
+
+def roles(*allowed: str) -> dict[str, object]:
+    """Route metadata naming the roles allowed (``"public"``: no credential needed)."""
+    return {"x-roles": list(allowed)}
+
+
+def api_routes(routes: Iterable[object]) -> Iterator[APIRoute]:
+    """Every APIRoute of an app or router, through included routers."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from api_routes(inner.routes)
+
+
+def route_roles(route: APIRoute) -> list[str]:
+    extra = route.openapi_extra or {}
+    found = extra.get("x-roles")
+    return list(found) if isinstance(found, list) else []
+
+
+def _caller(
+    request: Request,
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header(description="Bearer <credential>")] = None,
+) -> Caller:
+    route = request.scope.get("route")
+    allowed = route_roles(route) if isinstance(route, APIRoute) else []
+    if not authorization or not authorization.startswith("Bearer "):
+        raise AuthError("this request needs a bearer credential")
+    caller = services.principals.authenticate(authorization.removeprefix("Bearer ").strip())
+    if caller.role not in allowed:  # a route with no rule allows nobody
+        raise ForbiddenError(f"a {caller.role} may not do this")
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(_caller)]

@@ -7,6 +7,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from api.principals import AuthError, ForbiddenError
+from api.routes.dossiers import PayloadTooLargeError, UnsupportedMediaError
+from dossier.errors import (
+    DossierArchivedError,
+    DossierConflictError,
+    DossierExistsError,
+    DossierNotFoundError,
+    InvalidDossierInputError,
+    UnknownCourtError,
+    UnknownDocumentError,
+)
 from ledger.errors import (
     MalformedError,
     SifaError,
@@ -14,9 +25,36 @@ from ledger.errors import (
     TreeStoreUnavailableError,
     VerificationError,
 )
+from storage.errors import (
+    BlobConflictError,
+    BlobLockedError,
+    BlobNotFoundError,
+    DigestMismatchError,
+    InvalidDigestError,
+    RangeError,
+    StorageUnavailableError,
+)
 
 # Most specific first: the first matching class decides.
 STATUS: list[tuple[type[SifaError], int]] = [
+    (AuthError, 401),
+    (ForbiddenError, 403),
+    (PayloadTooLargeError, 413),
+    (UnsupportedMediaError, 415),
+    (DossierNotFoundError, 404),
+    (UnknownDocumentError, 404),
+    (BlobNotFoundError, 404),
+    (DossierExistsError, 409),
+    (DossierConflictError, 409),
+    (DossierArchivedError, 409),
+    (BlobConflictError, 409),
+    (BlobLockedError, 409),
+    (UnknownCourtError, 422),
+    (InvalidDossierInputError, 422),
+    (DigestMismatchError, 422),
+    (InvalidDigestError, 400),
+    (RangeError, 416),
+    (StorageUnavailableError, 503),
     (TreeStoreUnavailableError, 503),
     (TreeSizeError, 404),
     (MalformedError, 400),
@@ -39,6 +77,10 @@ def install(app: FastAPI) -> None:
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
         return JSONResponse(error_body("invalid_request", "the request does not match the API", detail), 422)
+
+    @app.exception_handler(UnicodeDecodeError)
+    async def bad_text(_: Request, exc: UnicodeDecodeError) -> JSONResponse:
+        return JSONResponse(error_body("invalid_encoding", "a header or name is not valid UTF-8"), 400)
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:

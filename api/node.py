@@ -8,7 +8,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from eventsourcing.cryptography import AESCipher
+
+from api.principals import Principals
 from api.settings import Settings
+from dossier.application import postgres_env, sqlite_env
 from ledger.errors import SifaError
 from ledger.log import MerkleLog
 from ledger.note import Ed25519Signer
@@ -17,7 +21,11 @@ from storage.blobstore import BlobStore
 
 CONFIG = "node.json"
 LOG_KEY = "log.key"
+EVENTS_KEY = "events.key"
+COURTS = "courts.json"
 TREE_DB = "tree.sqlite"
+EVENTS_DB = "events.sqlite"
+PRINCIPALS_DB = "principals.sqlite"
 # 法院代码: a province/city prefix and a court number, e.g. 1101-0105.
 COURT_CODE = re.compile(r"[0-9]{4}-[0-9]{4}")
 
@@ -52,10 +60,10 @@ def init_node(data_dir: Path, court: str, name: str, database_url: str = "") -> 
     data_dir.mkdir(parents=True, exist_ok=True)
     config = NodeConfig(court, name.strip(), origin_for(court))
     signer = Ed25519Signer.generate(config.origin)
-    key_path = data_dir / LOG_KEY
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(signer.skey() + "\n")
+    _write_secret(data_dir / LOG_KEY, signer.skey())
+    _write_secret(data_dir / EVENTS_KEY, AESCipher.create_key(32))
+    courts = {"courts": [{"code": court, "name": config.name, "level": "基层", "parent": None}]}
+    (data_dir / COURTS).write_text(json.dumps(courts, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     store = open_tree_store(data_dir, database_url)
     try:
         MerkleLog(store).sign_checkpoint(signer)
@@ -63,6 +71,47 @@ def init_node(data_dir: Path, court: str, name: str, database_url: str = "") -> 
         store.close()
     (data_dir / CONFIG).write_text(json.dumps(config.__dict__, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return config
+
+
+def issue_admin(data_dir: Path, settings: Settings) -> str:
+    """The first administrator's bearer token (printed once by ``sifa init``)."""
+    config = load_config(data_dir)
+    principals = Principals(principals_env(data_dir, settings))
+    try:
+        return principals.issue(name="administrator", role="administrator", court=config.court, issued_by="init")[1]
+    finally:
+        principals.close()
+
+
+def _write_secret(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text + "\n")
+
+
+def _pg(database_url: str) -> dict[str, str]:
+    from psycopg.conninfo import conninfo_to_dict
+
+    d = {k: str(v) for k, v in conninfo_to_dict(database_url).items() if v is not None}
+    return {"host": d.get("host", "127.0.0.1"), "port": d.get("port", "5432"), "user": d.get("user", "postgres"),
+            "dbname": d.get("dbname", "postgres"), "password": d.get("password", "")}  # fmt: skip
+
+
+def events_env(data_dir: Path, settings: Settings) -> dict[str, str]:
+    """eventsourcing's environment for the court's events (SQLite file or PostgreSQL)."""
+    key = (data_dir / EVENTS_KEY).read_text().strip()
+    if settings.database_url:
+        p = _pg(settings.database_url)
+        return postgres_env(p["host"], int(p["port"]), p["user"], p["dbname"], p["password"], key)
+    return sqlite_env(str(data_dir / EVENTS_DB), key)
+
+
+def principals_env(data_dir: Path, settings: Settings) -> dict[str, str]:
+    """The principals' own store: another SQLite file, or their own tables in PostgreSQL."""
+    env = events_env(data_dir, settings)
+    if not settings.database_url:
+        env["SQLITE_DBNAME"] = str(data_dir / PRINCIPALS_DB)
+    return env
 
 
 def load_config(data_dir: Path) -> NodeConfig:

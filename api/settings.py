@@ -17,6 +17,11 @@ class Settings(BaseSettings):
     port: int = 8260
     # Empty: the embedded SQLite tree store under data_dir; else a PostgreSQL conninfo.
     database_url: str = ""
+    # Largest document accepted by an upload, in bytes (413 beyond).
+    max_upload_bytes: int = 4 << 30
+    # Sequencer: events per sealed batch and the longest wait between batches.
+    seal_batch: int = 1000
+    seal_interval_seconds: float = 0.05
     # Empty: content-addressed files under data_dir/blobs; else an S3/MinIO endpoint (host:port).
     s3_endpoint: str = ""
     s3_bucket: str = "sifa-blobs"

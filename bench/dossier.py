@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     print(table("Dossier events, written and sealed (bench/dossier.py)", rows))
     print(f"\nsifa = written + sealed + checkpoint signed; baseline = the same application without sealing; "
-          f"{args.events} events each, median of {args.repeat} runs. Goal: ratio >= 0.75.\n\nMachine: {machine()}; {now()}.")  # fmt: skip
+          f"{args.events} events each, median of {args.repeat} runs. Goal: ratio >= 0.75."
+          f"\n\nMachine: {machine()}; {now()}.")  # fmt: skip
     return 0
 
 

@@ -75,7 +75,10 @@ def _plain(value: Any) -> bool:
             if not -(2**53) < v < 2**53:
                 return False
         elif t is dict:
-            if not all(type(k) is str and k.isascii() for k in v):
+            try:
+                if not all(map(str.isascii, v)):
+                    return False
+            except TypeError:  # a key that is not a string
                 return False
             stack.extend(v.values())
         elif t is list:

@@ -9,12 +9,13 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
-from api.deps import ServicesDep
+from api.deps import ServicesDep, roles
 from api.errors import error_body
 from ledger.checkpoint import Checkpoint
 from ledger.errors import TreeSizeError
 from ledger.note import Note
 
+PUBLIC = roles("public")
 router = APIRouter(prefix="/v1/log", tags=["log"])
 
 Size = Annotated[int, Query(ge=0, le=2**63 - 1, description="a tree size")]
@@ -52,6 +53,7 @@ def _latest(services: ServicesDep) -> tuple[Checkpoint, str]:
 @router.get(
     "/checkpoint",
     response_class=PlainTextResponse,
+    openapi_extra=PUBLIC,
     responses={200: {"content": {"text/plain": {}}, "description": "C2SP signed checkpoint"}},
 )
 def checkpoint(services: ServicesDep) -> PlainTextResponse:
@@ -59,7 +61,7 @@ def checkpoint(services: ServicesDep) -> PlainTextResponse:
     return PlainTextResponse(_latest(services)[1], media_type="text/plain; charset=utf-8")
 
 
-@router.get("/key", response_model=LogKey)
+@router.get("/key", response_model=LogKey, openapi_extra=PUBLIC)
 def key(services: ServicesDep) -> LogKey:
     """The court's log key, for a verifier's trust file."""
     c = services.config
@@ -73,6 +75,7 @@ def _b64(hashes: list[bytes]) -> list[str]:
 @router.get(
     "/proof/inclusion",
     response_model=InclusionProof,
+    openapi_extra=PUBLIC,
     responses={404: {"description": "index or size outside the signed tree", "content": {"application/json": {
         "example": error_body("tree_size", "leaf index 9 is outside a tree of size 3")}}}},
 )  # fmt: skip
@@ -82,7 +85,7 @@ def inclusion(index: Index, size: Size, services: ServicesDep) -> InclusionProof
     return InclusionProof(leaf_index=index, tree_size=size, proof=_b64(services.log.inclusion_proof(index, size)))
 
 
-@router.get("/proof/consistency", response_model=ConsistencyProof)
+@router.get("/proof/consistency", response_model=ConsistencyProof, openapi_extra=PUBLIC)
 def consistency(
     services: ServicesDep,
     size1: Annotated[int, Query(alias="from", ge=1, le=2**63 - 1)],

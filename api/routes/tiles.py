@@ -12,11 +12,12 @@ import re
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse, Response
 
-from api.deps import ServicesDep
+from api.deps import ServicesDep, roles
 from api.routes.log import _latest
 from ledger.errors import TreeSizeError
 from ledger.tiles import TILE_WIDTH, tile_width
 
+PUBLIC = roles("public")
 router = APIRouter(prefix="/tlog", tags=["tlog-tiles"])
 _INDEX = re.compile(r"((?:x[0-9]{3}/)*)([0-9]{3})(?:\.p/([0-9]{1,3}))?")
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -38,7 +39,7 @@ def parse_tile_path(path: str) -> tuple[int, int | None]:
     return int(digits), width
 
 
-@router.get("/checkpoint", response_class=PlainTextResponse)
+@router.get("/checkpoint", response_class=PlainTextResponse, openapi_extra=PUBLIC)
 def checkpoint(services: ServicesDep) -> PlainTextResponse:
     """The latest signed checkpoint."""
     return PlainTextResponse(_latest(services)[1], headers={"Cache-Control": "no-cache"})
@@ -51,7 +52,7 @@ def _served(width: int | None, available: int, what: str) -> int:
     return wanted
 
 
-@router.get("/tile/entries/{path:path}", response_class=Response)
+@router.get("/tile/entries/{path:path}", response_class=Response, openapi_extra=PUBLIC)
 def entries(path: str, services: ServicesDep) -> Response:
     """An entry bundle: uint16-length-prefixed entries."""
     index, width = parse_tile_path(path)
@@ -62,7 +63,7 @@ def entries(path: str, services: ServicesDep) -> Response:
     return Response(data, media_type="application/octet-stream", headers=_cache(width))
 
 
-@router.get("/tile/{level}/{path:path}", response_class=Response)
+@router.get("/tile/{level}/{path:path}", response_class=Response, openapi_extra=PUBLIC)
 def tile(level: int, path: str, services: ServicesDep) -> Response:
     """A hash tile: the concatenated hashes of one tile's bottom row."""
     if not 0 <= level <= 63:

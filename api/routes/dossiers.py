@@ -1,0 +1,349 @@
+"""Courts' dossier endpoints: open, upload, catalogue, record, transfer, archive, read."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import queue
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from urllib.parse import unquote
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from api.deps import CallerDep, ServicesDep, roles
+from api.principals import Caller, NotAdmittedError
+from dossier.domain import Dossier
+from dossier.envelope import utc
+from ledger.errors import SifaError, TreeSizeError
+from storage.blobstore import check_digest
+
+router = APIRouter(prefix="/v1/dossiers", tags=["dossiers"])
+
+STAFF = ("clerk", "judge", "archivist")
+READERS = (*STAFF, "lawyer", "party")
+RETENTION_YEARS = {"永久": 100, "长期": 30, "短期": 10}
+
+
+class PayloadTooLargeError(SifaError):
+    code = "payload_too_large"
+
+
+class UnsupportedMediaError(SifaError):
+    code = "unsupported_media_type"
+
+
+class Party(BaseModel):
+    role: str = Field(min_length=1, max_length=50, examples=["原告"])
+    kind: str = Field("natural", pattern="^(natural|legal)$")
+    name: str = Field(min_length=1, max_length=500, examples=["张三"])
+    id_number: str | None = Field(None, max_length=500)
+    phone: str | None = Field(None, max_length=500)
+    address: str | None = Field(None, max_length=500)
+
+
+class OpenDossier(BaseModel):
+    case_number: str = Field(max_length=100, examples=["（2026）京0105民初123号"])
+    case_type: str = Field(max_length=20, examples=["民事"])
+    parties: list[Party] = Field(default_factory=list, max_length=200)
+
+
+class Written(BaseModel):
+    dossier: str
+    version: int
+
+
+class Uploaded(Written):
+    document_id: str
+    sha256: str
+    size: int
+    pages: int | None
+    category: str
+    placed_by: str
+
+
+class CatalogueEntry(BaseModel):
+    document_id: str = Field(max_length=64)
+    volume: str = Field(pattern="^(正卷|副卷)$")
+    category: str = Field(min_length=1, max_length=50)
+    order: int = Field(ge=0, le=100000)
+    title: str = Field(min_length=1, max_length=500)
+    pages: int | None = Field(None, ge=0, le=1000000)
+
+
+SHA = Field(pattern="^[0-9a-f]{64}$", examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"])
+
+
+class Evidence(BaseModel):
+    sha256: str = SHA
+    size: int = Field(ge=0, le=2**53)
+    name: str = Field(min_length=1, max_length=255)
+    submitter: Party
+    description: str = Field("", max_length=2000)
+
+
+class Service(BaseModel):
+    document_id: str = Field(max_length=64)
+    recipient: Party
+    channel: str = Field(min_length=1, max_length=100, examples=["电子送达平台"])
+    sent_at: datetime
+    delivered_at: datetime | None = None
+    read_at: datetime | None = None
+    receipt_sha256: str | None = Field(None, pattern="^[0-9a-f]{64}$")
+
+
+class Contract(BaseModel):
+    contract_sha256: str = SHA
+    parties: list[Party] = Field(min_length=1, max_length=50)
+    signed_at: datetime
+
+
+class Transfer(BaseModel):
+    to_court: str = Field(max_length=20, examples=["1101-0200"])
+    kind: str = Field(pattern="^(上诉|移送|再审)$")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class Archive(BaseModel):
+    retention: str = Field(pattern="^(永久|长期|短期|[1-9][0-9]?)$", examples=["永久"])
+
+
+def _party(p: Party) -> dict[str, Any]:
+    return p.model_dump(exclude_none=True)
+
+
+def _dossier(services: ServicesDep, caller: Caller, dossier: str) -> Dossier:
+    d = services.dossiers.get(dossier)
+    if not caller.may_read(str(d.id), d.court):
+        raise NotAdmittedError("this dossier is not open to you")
+    return d
+
+
+def _act(caller: Caller) -> dict[str, str]:
+    return {"actor": caller.actor, "role": caller.role}
+
+
+@router.post("", response_model=Written, status_code=201, openapi_extra=roles("clerk", "judge"))
+def open_dossier(body: OpenDossier, caller: CallerDep, services: ServicesDep) -> Written:
+    """Open a case's dossier (立案)."""
+    d = services.dossiers.open_dossier(case_number_text=body.case_number, case_type=body.case_type,
+                                       parties=[_party(p) for p in body.parties], **_act(caller))  # fmt: skip
+    return Written(dossier=str(d), version=1)
+
+
+@router.get("/{dossier}", openapi_extra=roles(*READERS))
+def read(dossier: str, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+    """The dossier: catalogue (卷内目录), documents, transfers. The read is recorded (调阅)."""
+    _dossier(services, caller, dossier)
+    d = services.dossiers.retrieve(dossier, by_court=services.config.court, by=caller.actor, reason="阅卷",
+                                   **_act(caller))  # fmt: skip
+    catalogue = sorted(({"document_id": k, **v} for k, v in d.catalogue.items()),
+                       key=lambda e: (e["volume"] != "正卷", e["order"], e["title"]))  # fmt: skip
+    out: dict[str, Any] = {"id": str(d.id), "court": d.court, "case_number": d.case_number,
+                           "case_type": d.case_type, "version": d.version, "archived": d.archived,
+                           "catalogue": catalogue, "documents": d.documents, "transfers": d.transfers}  # fmt: skip
+    if caller.role in STAFF:
+        out["parties"] = [{k: v for k, v in p.items() if k != "salts"} for p in d.parties]
+    return out
+
+
+@router.get("/{dossier}/events", openapi_extra=roles(*READERS))
+def events(dossier: str, caller: CallerDep, services: ServicesDep) -> list[dict[str, Any]]:
+    """Every event of the dossier, oldest first, with its leaf once sealed. The read is recorded."""
+    _dossier(services, caller, dossier)
+    services.dossiers.retrieve(dossier, by_court=services.config.court, by=caller.actor, reason="查看事件",
+                               **_act(caller))  # fmt: skip
+    out = []
+    for e in services.dossiers.repository.event_store.get(services.dossiers.get(dossier).id):
+        assert isinstance(e, Dossier.Event)
+        leaf = services.log.find(f"event:{e.originator_id}:{e.originator_version}")
+        out.append({"version": e.originator_version, "type": type(e).__name__, "time": utc(e.timestamp),
+                    "leaf_index": leaf[0] if leaf else None})  # fmt: skip
+    return out
+
+
+class _Pipe:
+    """Hands an async request body to a synchronous consumer thread, chunk by chunk."""
+
+    ABORT = object()
+
+    def __init__(self) -> None:
+        self.q: queue.Queue[object] = queue.Queue(maxsize=8)
+
+    def chunks(self) -> Iterator[bytes]:
+        while (item := self.q.get()) is not None:
+            if item is self.ABORT:
+                raise ConnectionAbortedError("the upload was cut off")
+            assert isinstance(item, bytes)
+            yield item
+
+    async def put(self, item: object, consumer: asyncio.Future[Any]) -> None:
+        while True:
+            try:
+                self.q.put_nowait(item)
+                return
+            except queue.Full:
+                if consumer.done():
+                    return
+                await asyncio.sleep(0.001)
+
+
+@router.post(
+    "/{dossier}/documents",
+    response_model=Uploaded,
+    status_code=201,
+    openapi_extra={**roles("clerk", "judge", "lawyer", "party"), "requestBody": {
+        "required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                                      "application/pdf": {"schema": {"type": "string", "format": "binary"}}}}},
+)  # fmt: skip
+async def upload(
+    dossier: str,
+    request: Request,
+    caller: CallerDep,
+    services: ServicesDep,
+    x_file_name: Annotated[str, Header(description="percent-encoded UTF-8 file name", max_length=3000)],
+    content_type: Annotated[str, Header()] = "application/octet-stream",
+    x_content_sha256: Annotated[str | None, Header(description="declared SHA-256, checked on arrival")] = None,
+    x_doc_type: Annotated[str | None, Header(description="percent-encoded declared type, e.g. 起诉状")] = None,
+    content_length: Annotated[int | None, Header(ge=0)] = None,
+) -> Uploaded:
+    """Upload a document as the raw request body, streamed (never held in memory), auto-catalogued."""
+    limit = services.settings.max_upload_bytes
+    if content_length is not None and content_length > limit:
+        raise PayloadTooLargeError(f"a document may have at most {limit} bytes")
+    media = content_type.split(";")[0].strip().lower()
+    if media.startswith("multipart/") or not media or "/" not in media:
+        raise UnsupportedMediaError("send the document as the raw body with its own media type")
+    if x_content_sha256 is not None:
+        check_digest(x_content_sha256)
+    await asyncio.to_thread(_dossier, services, caller, dossier)
+    name = unquote(x_file_name, errors="strict")
+    source = "court" if caller.role in STAFF else caller.role
+    doc_type = unquote(x_doc_type) if x_doc_type else None
+    pipe = _Pipe()
+    loop = asyncio.get_running_loop()
+    consumer = loop.run_in_executor(None, lambda: services.dossiers.upload(
+        dossier, pipe.chunks(), name=name, media_type=media, source=source, doc_type=doc_type,
+        expected_sha256=x_content_sha256, **_act(caller)))  # fmt: skip
+    total = 0
+    try:
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > limit:
+                raise PayloadTooLargeError(f"a document may have at most {limit} bytes")
+            if chunk:
+                await pipe.put(chunk, consumer)
+    except BaseException:
+        await pipe.put(_Pipe.ABORT, consumer)
+        await asyncio.gather(consumer, return_exceptions=True)
+        raise
+    await pipe.put(None, consumer)
+    result = await consumer
+    return Uploaded(dossier=dossier, **result)
+
+
+@router.get("/{dossier}/files/{sha256}", response_class=StreamingResponse, openapi_extra=roles(*READERS))
+def download(dossier: str, sha256: str, caller: CallerDep, services: ServicesDep) -> StreamingResponse:
+    """Download one of the dossier's files (streamed). The read is recorded."""
+    d = _dossier(services, caller, check_digest(sha256) and dossier)
+    doc = next((v for v in d.documents.values() if v["sha256"] == sha256), None)
+    if doc is None:
+        raise TreeSizeError(f"no file {sha256} in this dossier")
+    services.dossiers.retrieve(dossier, by_court=services.config.court, by=caller.actor, reason=f"下载 {sha256}",
+                               **_act(caller))  # fmt: skip
+    return StreamingResponse(services.blobs.read(sha256), media_type=doc["media_type"],
+                             headers={"Content-Length": str(doc["size"])})  # fmt: skip
+
+
+def _written(services: ServicesDep, dossier: str, version: int) -> Written:
+    return Written(dossier=str(services.dossiers.get(dossier).id), version=version)
+
+
+@router.post("/{dossier}/catalogue", response_model=Written, openapi_extra=roles("clerk", "archivist"))
+def catalogue(dossier: str, body: CatalogueEntry, caller: CallerDep, services: ServicesDep) -> Written:
+    """Place a document in the catalogue by hand (overrides the automatic placement)."""
+    _dossier(services, caller, dossier)
+    return _written(services, dossier, services.dossiers.catalogue(dossier, **body.model_dump(), **_act(caller)))
+
+
+@router.post("/{dossier}/evidence", response_model=Written, openapi_extra=roles("clerk", "lawyer", "party"))
+def evidence(dossier: str, body: Evidence, caller: CallerDep, services: ServicesDep) -> Written:
+    """Register electronic evidence (电子证据) by its hash."""
+    _dossier(services, caller, dossier)
+    v = services.dossiers.submit_evidence(dossier, sha256=body.sha256, size=body.size, name=body.name,
+                                          submitter=_party(body.submitter), description=body.description,
+                                          **_act(caller))  # fmt: skip
+    return _written(services, dossier, v)
+
+
+@router.post("/{dossier}/services", response_model=Written, openapi_extra=roles("clerk"))
+def service(dossier: str, body: Service, caller: CallerDep, services: ServicesDep) -> Written:
+    """Record an electronic service (电子送达)."""
+    _dossier(services, caller, dossier)
+    v = services.dossiers.record_service(dossier, document_id=body.document_id, recipient=_party(body.recipient),
+                                         channel=body.channel, sent_at=utc(body.sent_at),
+                                         delivered_at=_opt(body.delivered_at), read_at=_opt(body.read_at),
+                                         receipt_sha256=body.receipt_sha256, **_act(caller))  # fmt: skip
+    return _written(services, dossier, v)
+
+
+def _opt(value: datetime | None) -> str | None:
+    return utc(value) if value is not None else None
+
+
+@router.post("/{dossier}/contracts", response_model=Written, openapi_extra=roles("clerk", "lawyer", "party"))
+def contract(dossier: str, body: Contract, caller: CallerDep, services: ServicesDep) -> Written:
+    """Register an electronic contract (电子合约) by its hash."""
+    _dossier(services, caller, dossier)
+    v = services.dossiers.register_contract(dossier, contract_sha256=body.contract_sha256,
+                                            parties=[_party(p) for p in body.parties],
+                                            signed_at=utc(body.signed_at), **_act(caller))  # fmt: skip
+    return _written(services, dossier, v)
+
+
+@router.post("/{dossier}/transfers", response_model=Written, openapi_extra=roles("clerk", "judge"))
+def transfer(dossier: str, body: Transfer, caller: CallerDep, services: ServicesDep) -> Written:
+    """Transfer the dossier on appeal, transfer or retrial (上诉/移送/再审) to a known court."""
+    _dossier(services, caller, dossier)
+    v = services.dossiers.transfer(dossier, to_court=body.to_court, kind=body.kind, reason=body.reason,
+                                   **_act(caller))  # fmt: skip
+    return _written(services, dossier, v)
+
+
+@router.post("/{dossier}/archive", response_model=Written, openapi_extra=roles("archivist"))
+def archive(dossier: str, body: Archive, caller: CallerDep, services: ServicesDep) -> Written:
+    """Archive (归档): write the archive manifest, lock every file for the retention period, close."""
+    d = _dossier(services, caller, dossier)
+    services.dossiers.get(dossier)._open()
+    years = RETENTION_YEARS.get(body.retention) or int(body.retention)
+    until = datetime.now(UTC).replace(microsecond=0) + timedelta(days=366 * years)
+    manifest = {"format": "sifa-archive-manifest/1", "dossier": str(d.id), "case_number": d.case_number,
+                "court": d.court, "retention": body.retention, "version": d.version,
+                "catalogue": d.catalogue, "files": sorted({v["sha256"] for v in d.documents.values()})}  # fmt: skip
+    data = json.dumps(manifest, ensure_ascii=False, sort_keys=True).encode()
+    info = services.blobs.put(iter([data]), hashlib.sha256(data).hexdigest())
+    files: list[str] = sorted({v["sha256"] for v in d.documents.values()})
+    for sha in [*files, info.sha256]:
+        if (services.blobs.stat(sha).locked_until or until) <= until:
+            services.blobs.lock(sha, until)
+    v = services.dossiers.archive(dossier, retention=body.retention, package_sha256=info.sha256, **_act(caller))
+    return _written(services, dossier, v)
+
+
+@router.get("/{dossier}/receipts/{version}", openapi_extra=roles(*READERS))
+def receipt(dossier: str, version: int, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+    """The receipt (存证凭证) of one event, once sealed (waits up to two seconds for the sequencer)."""
+    d = _dossier(services, caller, dossier)
+    deadline = time.monotonic() + 2.0
+    while True:
+        try:
+            return services.sealer.receipt_for_event(str(d.id), version).to_dict()
+        except TreeSizeError:
+            if version > d.version or version < 1 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)

@@ -1,0 +1,260 @@
+"""The node over real HTTP (uvicorn on 127.0.0.1): a dossier's life, access rules, refusals."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx2
+import pytest
+import uvicorn
+from fastapi.routing import APIRoute
+from pypdf import PdfWriter
+
+from api.app import create_app
+from api.cli import main as sifa
+from api.deps import api_routes, route_roles
+from api.settings import Settings
+from tests.servers import free_port
+from verifier.cli import main as sifa_verify
+
+CASE = "（2026）京0105民初123号"
+ROLES = ("administrator", "clerk", "judge", "archivist", "lawyer", "party")
+
+
+def pdf(pages: int) -> bytes:
+    w = PdfWriter()
+    for _ in range(pages):
+        w.add_blank_page(width=595, height=842)
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()
+
+
+class Node:
+    def __init__(self, base: str, data: Path, admin: str) -> None:
+        self.base, self.data, self.admin = base, data, admin
+        self.http = httpx2.Client(base_url=base, timeout=30)
+        self.tokens: dict[str, str] = {"administrator": admin}
+        self.ids: dict[str, str] = {}
+
+    def as_(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    data = tmp_path_factory.mktemp("node") / "data"
+    capture = io.StringIO()
+    import contextlib
+
+    with contextlib.redirect_stdout(capture):
+        assert sifa(["init", str(data), "--court", "1101-0105", "--name", "北京市朝阳区人民法院"]) == 0
+    admin = capture.getvalue().strip()
+    courts = json.loads((data / "courts.json").read_text(encoding="utf-8"))
+    courts["courts"].append({"code": "1101-0200", "name": "北京市第三中级人民法院", "level": "中级", "parent": None})
+    (data / "courts.json").write_text(json.dumps(courts, ensure_ascii=False), encoding="utf-8")
+    port = free_port()
+    settings = Settings(data_dir=data, port=port, max_upload_bytes=20 << 20, seal_interval_seconds=0.01)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    n = Node(f"http://127.0.0.1:{port}", data, admin)
+    for role in ROLES[1:]:
+        r = n.http.post("/v1/principals", json={"name": f"{role} 测试", "role": role}, headers=n.as_("administrator"))
+        assert r.status_code == 201, r.text
+        n.tokens[role], n.ids[role] = r.json()["token"], r.json()["id"]
+    yield n
+    n.http.close()
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+def _open(node: Node, number: str) -> str:
+    r = node.http.post("/v1/dossiers", headers=node.as_("clerk"), json={
+        "case_number": number, "case_type": "民事",
+        "parties": [{"role": "原告", "name": "张三", "id_number": "110101199001011234"}]})  # fmt: skip
+    assert r.status_code == 201, r.text
+    return str(r.json()["dossier"])
+
+
+def _upload(node: Node, dossier: str, data: bytes, name: str, role: str = "clerk", **headers: str) -> httpx2.Response:
+    h = {**node.as_(role), "X-File-Name": quote(name), "Content-Type": "application/pdf", **headers}
+    return node.http.post(f"/v1/dossiers/{dossier}/documents", content=iter([data[:1000], data[1000:]]), headers=h)
+
+
+def test_life_of_a_dossier_from_open_to_archive(node: Node, tmp_path: Path) -> None:
+    d = _open(node, CASE)
+    complaint = pdf(4)
+    r = _upload(node, d, complaint, "（2026）京0105民初123号 民事起诉状.pdf",
+                **{"X-Content-SHA256": hashlib.sha256(complaint).hexdigest()})  # fmt: skip
+    assert r.status_code == 201, r.text
+    up = r.json()
+    assert (up["pages"], up["category"], up["sha256"]) == (4, "起诉状", hashlib.sha256(complaint).hexdigest())
+    lawyer = node.as_("lawyer")
+    refused = node.http.get(f"/v1/dossiers/{d}", headers=lawyer)
+    assert (refused.status_code, refused.json()["code"]) == (403, "dossier_not_admitted")
+    r = node.http.post(f"/v1/principals/{node.ids['lawyer']}/admissions", json={"dossier": d},
+                       headers=node.as_("clerk"))  # fmt: skip
+    assert r.status_code == 204, r.text
+    evidence = b"%PDF-1.4 contract scan"
+    assert node.http.post(f"/v1/dossiers/{d}/evidence", headers=lawyer, json={
+        "sha256": hashlib.sha256(evidence).hexdigest(), "size": len(evidence), "name": "借款合同.pdf",
+        "submitter": {"role": "原告", "name": "张三"}, "description": "借款合同"}).status_code == 200  # fmt: skip
+    assert node.http.post(f"/v1/dossiers/{d}/services", headers=node.as_("clerk"), json={
+        "document_id": up["document_id"], "recipient": {"role": "被告", "name": "李四"}, "channel": "电子送达平台",
+        "sent_at": "2026-11-22T08:00:00+08:00"}).status_code == 200  # fmt: skip
+    assert node.http.post(f"/v1/dossiers/{d}/transfers", headers=node.as_("judge"), json={
+        "to_court": "1101-0200", "kind": "上诉", "reason": "被告不服一审判决"}).status_code == 200  # fmt: skip
+    view = node.http.get(f"/v1/dossiers/{d}", headers=lawyer).json()
+    assert view["case_number"] == CASE and "parties" not in view
+    assert view["catalogue"][0]["title"] == "（2026）京0105民初123号 民事起诉状"
+    download = node.http.get(f"/v1/dossiers/{d}/files/{up['sha256']}", headers=lawyer)
+    assert download.content == complaint
+    r = node.http.post(f"/v1/dossiers/{d}/archive", headers=node.as_("archivist"), json={"retention": "永久"})
+    assert r.status_code == 200, r.text
+    assert _upload(node, d, b"late", "迟到.pdf").json()["code"] == "dossier_archived"
+    events = node.http.get(f"/v1/dossiers/{d}/events", headers=node.as_("judge")).json()
+    types = [e["type"] for e in events]
+    assert types[:3] == ["Opened", "DocumentUploaded", "Catalogued"] and "Archived" in types
+    assert types.count("Retrieved") >= 2  # every read is recorded
+
+    # A receipt for the upload, verified offline by the lawyer's verifier.
+    receipt = node.http.get(f"/v1/dossiers/{d}/receipts/2", headers=lawyer)
+    assert receipt.status_code == 200, receipt.text
+    (tmp_path / "r.json").write_text(json.dumps(receipt.json(), ensure_ascii=False), encoding="utf-8")
+    key = node.http.get("/v1/log/key").json()
+    (tmp_path / "t.json").write_text(json.dumps({"logs": [{"origin": key["origin"], "key": key["verifier_key"]}]}))
+    (tmp_path / "起诉状.pdf").write_bytes(complaint)
+    assert sifa_verify([str(tmp_path / "起诉状.pdf"), "--receipt", str(tmp_path / "r.json"),
+                        "--trust", str(tmp_path / "t.json")]) == 0  # fmt: skip
+
+    # Public verification by hash: when and where, never party data.
+    public = node.http.post("/v1/verify", json={"sha256": up["sha256"]}).json()
+    assert public["recorded"] and public["records"][0]["item"] == "DocumentUploaded"
+    assert "张三" not in json.dumps(public, ensure_ascii=False)
+    assert not node.http.post("/v1/verify", json={"sha256": "0" * 64}).json()["recorded"]
+
+
+_numbers = iter(range(1000, 100000))
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "code"),
+    [
+        ({"X-Content-SHA256": "0" * 64}, 422, "digest_mismatch"),
+        ({"X-Content-SHA256": "../../etc/passwd"}, 400, "invalid_digest"),
+        ({"Content-Type": "multipart/form-data; boundary=x"}, 415, "unsupported_media_type"),
+        ({"X-File-Name": "%FF%FE.pdf"}, 400, "invalid_encoding"),
+        ({"X-File-Name": quote("bad\x00name.pdf")}, 422, "invalid_input"),
+        ({"Authorization": "Bearer sifa_forged"}, 401, "unauthenticated"),
+        ({"Authorization": ""}, 401, "unauthenticated"),
+    ],
+)
+def test_bad_uploads_are_refused_and_store_nothing(node: Node, case: dict[str, str], status: int, code: str) -> None:
+    d = _open(node, f"（2026）京0105民初{next(_numbers)}号")
+    before = node.http.get(f"/v1/dossiers/{d}/events", headers=node.as_("judge")).json()
+    h = {**node.as_("clerk"), "X-File-Name": quote("证据.pdf"), "Content-Type": "application/pdf", **case}
+    body = b"%PDF-1.4 " + b"x" * 5000
+    r = node.http.post(f"/v1/dossiers/{d}/documents", content=body, headers=h)
+    assert (r.status_code, r.json()["code"]) == (status, code), r.text
+    after = node.http.get(f"/v1/dossiers/{d}/events", headers=node.as_("judge")).json()
+    assert [e["type"] for e in after if e["type"] != "Retrieved"] == [
+        e["type"] for e in before if e["type"] != "Retrieved"
+    ]
+
+
+def test_declared_length_over_the_limit_is_refused_before_reading(node: Node) -> None:
+    import http.client
+
+    d = _open(node, "（2026）京0105民初778号")
+    conn = http.client.HTTPConnection(node.base.removeprefix("http://"), timeout=30)
+    conn.putrequest("POST", f"/v1/dossiers/{d}/documents")
+    for k, v in {**node.as_("clerk"), "X-File-Name": "big.pdf", "Content-Type": "application/pdf",
+                 "Content-Length": str(21 << 20)}.items():  # fmt: skip
+        conn.putheader(k, v)
+    conn.endheaders(b"%PDF-1.4 only the start")
+    resp = conn.getresponse()
+    assert (resp.status, json.loads(resp.read())["code"]) == (413, "payload_too_large")
+    conn.close()
+
+
+def test_oversized_stream_without_length_is_refused(node: Node) -> None:
+    d = _open(node, "（2026）京0105民初777号")
+    big = (b"x" * (1 << 20) for _ in range(25))
+    h = {**node.as_("clerk"), "X-File-Name": "big.bin", "Content-Type": "application/octet-stream"}
+    r = node.http.post(f"/v1/dossiers/{d}/documents", content=big, headers=h)
+    assert (r.status_code, r.json()["code"]) == (413, "payload_too_large")
+
+
+def _routes() -> list[APIRoute]:
+    routes = list(api_routes(create_app(Settings()).routes))
+    assert len(routes) >= 20
+    return routes
+
+
+def test_every_route_names_its_roles() -> None:
+    for route in _routes():
+        allowed = route_roles(route)
+        assert allowed, f"{route.path} has no access rule"
+        assert set(allowed) <= {*ROLES, "public"}, route.path
+
+
+def _fill(path: str, dossier: str) -> str:
+    return (path.replace("{dossier}", dossier).replace("{sha256}", "a" * 64).replace("{version}", "1")
+            .replace("{principal}", "00000000-0000-0000-0000-000000000000").replace("{level}", "0")
+            .replace("{path:path}", "000"))  # fmt: skip
+
+
+def test_authorisation_matrix_from_the_route_table(node: Node) -> None:
+    """Every endpoint x every role: refused roles get 403, allowed ones never 401/403."""
+    d = _open(node, "（2026）京0105民初999号")
+    for who in ("lawyer", "party"):
+        r = node.http.post(f"/v1/principals/{node.ids[who]}/admissions", json={"dossier": d},
+                           headers=node.as_("clerk"))  # fmt: skip
+        assert r.status_code == 204
+    checked = 0
+    for route in _routes():
+        allowed = route_roles(route)
+        for method in route.methods - {"HEAD"}:
+            for role in ROLES:
+                if "public" in allowed:
+                    continue
+                if method == "DELETE" and role == "administrator":
+                    continue  # would revoke a principal; covered by its own test
+                r = node.http.request(method, _fill(route.path, d), headers=node.as_(role), json={})
+                assert r.status_code < 500, (route.path, method, role, r.text)
+                if role in allowed:
+                    assert r.status_code not in (401, 403), (route.path, method, role, r.text)
+                else:
+                    assert (r.status_code, r.json()["code"]) == (403, "forbidden"), (route.path, method, role)
+                checked += 1
+            if "public" not in allowed:
+                r = node.http.request(method, _fill(route.path, d), json={})
+                assert r.status_code == 401, (route.path, method)
+    assert checked > 60
+
+
+def test_revoked_credential_stops_working(node: Node) -> None:
+    r = node.http.post("/v1/principals", json={"name": "临时", "role": "clerk"}, headers=node.as_("administrator"))
+    token, ident = r.json()["token"], r.json()["id"]
+    assert node.http.post("/v1/dossiers", json={}, headers={"Authorization": f"Bearer {token}"}).status_code == 422
+    assert node.http.delete(f"/v1/principals/{ident}", headers=node.as_("administrator")).status_code == 204
+    assert node.http.post("/v1/dossiers", json={}, headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_schema_is_complete(node: Node) -> None:
+    schema: dict[str, Any] = node.http.get("/openapi.json").json()
+    assert "/v1/dossiers/{dossier}/documents" in schema["paths"]
+    assert all(op.get("x-roles") for p in schema["paths"].values() for op in p.values())
