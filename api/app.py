@@ -66,7 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     errors.install(app)
     for module in (dossiers, principals, verify, log, tiles):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=errors.RESPONSES)
 
     @app.get("/healthz", tags=["node"], openapi_extra={"x-roles": ["public"]})
     def healthz() -> dict[str, str]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from api.principals import AuthError, ForbiddenError
@@ -63,6 +66,30 @@ STATUS: list[tuple[type[SifaError], int]] = [
 ]
 
 
+class ErrorBody(BaseModel):
+    """Every error the API returns: a machine-readable code, a sentence, optional detail."""
+
+    code: str = Field(examples=["dossier_not_found"])
+    message: str = Field(examples=["no dossier 6454039c-0791-518e-bc56-316fcd078efb"])
+    detail: Any = None
+
+
+_ERROR = {"model": ErrorBody}
+# Documented on every route, so clients (and schemathesis) know every status sifa answers with.
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {**_ERROR, "description": "malformed input"},
+    401: {**_ERROR, "description": "no or unknown credential"},
+    403: {**_ERROR, "description": "the role or the dossier is not open to the caller"},
+    404: {**_ERROR, "description": "no such dossier, file, leaf or size"},
+    409: {**_ERROR, "description": "conflicts with what is recorded (exists, archived, changed meanwhile)"},
+    413: {**_ERROR, "description": "upload too large"},
+    415: {**_ERROR, "description": "unsupported media type"},
+    416: {**_ERROR, "description": "range outside the file"},
+    422: {**_ERROR, "description": "input that does not fit the rules"},
+    503: {**_ERROR, "description": "a backend (database, S3) is unavailable"},
+}
+
+
 def error_body(code: str, message: str, detail: object = None) -> dict[str, object]:
     return {"code": code, "message": message, "detail": detail}
 
@@ -85,4 +112,5 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code)
+        # Keep the exception's headers: a 405 must say which methods are allowed (RFC 9110 Allow).
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)

@@ -44,3 +44,6 @@ def s3_server() -> Iterator[MotoServer]:
         yield server
     finally:
         server.stop()
+
+
+from tests.api_node import node  # noqa: E402, F401 - a module-scoped running node, for the API tests

@@ -210,11 +210,12 @@ async def upload(
     content_type: Annotated[str, Header()] = "application/octet-stream",
     x_content_sha256: Annotated[str | None, Header(description="declared SHA-256, checked on arrival")] = None,
     x_doc_type: Annotated[str | None, Header(description="percent-encoded declared type, e.g. 起诉状")] = None,
-    content_length: Annotated[int | None, Header(ge=0)] = None,
 ) -> Uploaded:
     """Upload a document as the raw request body, streamed (never held in memory), auto-catalogued."""
     limit = services.settings.max_upload_bytes
-    if content_length is not None and content_length > limit:
+    # Content-Length is the HTTP server's to parse (a malformed one never reaches us).
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError(f"a document may have at most {limit} bytes")
     media = content_type.split(";")[0].strip().lower()
     if media.startswith("multipart/") or not media or "/" not in media:
