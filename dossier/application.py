@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import MutableOrImmutableAggregate
 from eventsourcing.persistence import IntegrityError
 
 from dossier.catalogue import pdf_info, place
@@ -29,6 +30,9 @@ from dossier.errors import (
 from storage.blobstore import BlobStore, Source
 
 SOURCES = ("court", "party", "lawyer")
+# Recently used dossiers stay in memory and are fast-forwarded from the store on each read (so
+# several workers stay consistent); a snapshot every 100 events bounds a cold read's replay.
+CACHE = {"AGGREGATE_CACHE_MAXSIZE": "1000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -40,6 +44,7 @@ def sqlite_env(path: str, cipher_key: str) -> dict[str, str]:
         "SQLITE_LOCK_TIMEOUT": "10",
         "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
         "CIPHER_KEY": cipher_key,
+        **CACHE,
     }
 
 
@@ -55,6 +60,7 @@ def postgres_env(host: str, port: int, user: str, dbname: str, password: str, ci
         "POSTGRES_CONNECT_TIMEOUT": "5",
         "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
         "CIPHER_KEY": cipher_key,
+        **CACHE,
     }
 
 
@@ -68,6 +74,7 @@ class DossierApp(Application[UUID]):
     """Open, fill, transfer, archive and read case dossiers."""
 
     name = "sifa"
+    snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {Dossier: 100}
 
     def __init__(self, env: Mapping[str, str], blobs: BlobStore, courts: CourtRegistry, court: str) -> None:
         super().__init__(env)
