@@ -1,12 +1,18 @@
-"""``sifa-verify``: check a receipt (and the file it names) offline against a trust file.
+"""``sifa-verify``: check, offline, a file and its receipt, or that a log was never rewritten.
 
-Exit codes: 0 valid, 1 invalid (what failed, precisely), 2 usage or unreadable input.
-The trust file (docs/trust.md): ``{"logs": [{"origin": ..., "key": "<vkey>"}]}``.
+    sifa-verify [FILE] --receipt RECEIPT.json --trust TRUST.json [--json]
+    sifa-verify consistency OLD_CHECKPOINT NEW_CHECKPOINT --proof PROOF.json --trust TRUST.json [--json]
+
+Exit codes: 0 valid, 1 invalid (the failed check is named), 2 usage or unreadable input.
+Human lines go to stderr (Chinese and English); ``--json`` prints one result object on stdout.
+The trust file is documented in docs/trust.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import hashlib
 import json
 import sys
@@ -14,9 +20,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ledger.checkpoint import open_checkpoint
 from ledger.errors import MalformedError, VerificationError
 from ledger.hashing import SHA256
 from ledger.note import Ed25519Verifier
+from ledger.proof import verify_consistency
 from ledger.receipt import Receipt, verify_receipt
 
 CHUNK = 1 << 20
@@ -27,11 +35,17 @@ class InputError(Exception):
 
 
 def load_trust(path: Path) -> list[Ed25519Verifier]:
+    """The log keys a trust file names. Raises InputError."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-        return [Ed25519Verifier.from_vkey(entry["key"]) for entry in doc["logs"]]
-    except (OSError, ValueError, KeyError, TypeError, MalformedError) as exc:
+        if doc.get("format", "sifa-trust/1") != "sifa-trust/1":
+            raise ValueError(f"unknown trust file format {doc.get('format')!r}")
+        keys = [Ed25519Verifier.from_vkey(entry["key"]) for entry in doc["logs"]]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, MalformedError) as exc:
         raise InputError(f"trust file {path} is unreadable: {exc}") from exc
+    if not keys:
+        raise InputError(f"trust file {path} names no log")
+    return keys
 
 
 def file_sha256(path: Path) -> str:
@@ -42,19 +56,23 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _leaf_file_hashes(leaf_data: bytes) -> set[str]:
-    """SHA-256 values a leaf names (``sha256`` fields anywhere in its JSON)."""
+def _leaf(leaf_data: bytes) -> dict[str, Any]:
     try:
-        doc: Any = json.loads(leaf_data)
+        doc = json.loads(leaf_data)
     except ValueError:
-        return set()
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _leaf_file_hashes(doc: Any) -> set[str]:
+    """SHA-256 values a leaf names (``sha256``-like fields anywhere in it)."""
     found: set[str] = set()
     stack = [doc]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
             for k, v in item.items():
-                if k == "sha256" and isinstance(v, str):
+                if k.endswith("sha256") and isinstance(v, str):
                     found.add(v.lower())
                 else:
                     stack.append(v)
@@ -63,16 +81,23 @@ def _leaf_file_hashes(leaf_data: bytes) -> set[str]:
     return found
 
 
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {path}: {exc.strerror}") from exc
+
+
 def verify(file: Path | None, receipt_path: Path, trust_path: Path) -> dict[str, Any]:
     """Every check and its outcome; raises InputError for unreadable input."""
     keys = load_trust(trust_path)
     try:
-        receipt = Receipt.from_json(receipt_path.read_bytes())
-    except OSError as exc:
-        raise InputError(f"cannot read receipt {receipt_path}: {exc.strerror}") from exc
+        receipt = Receipt.from_json(_read(receipt_path, "receipt"))
     except MalformedError as exc:
         raise InputError(f"receipt {receipt_path}: {exc.diagnostics()}") from exc
-    result: dict[str, Any] = {"valid": False, "terms": {
+    leaf = _leaf(receipt.leaf_data)
+    result: dict[str, Any] = {"valid": False, "log": receipt.origin, "item": leaf.get("type"),
+                              "dossier": leaf.get("dossier"), "terms": {
         "存证编号": receipt.record_id, "区块高度": receipt.height,
         "交易哈希": receipt.leaf_hash_hex, "存证时间": receipt.recorded_at}, "checks": []}  # fmt: skip
     checks: list[dict[str, Any]] = result["checks"]
@@ -81,8 +106,10 @@ def verify(file: Path | None, receipt_path: Path, trust_path: Path) -> dict[str,
             digest = file_sha256(file)
         except OSError as exc:
             raise InputError(f"cannot read {file}: {exc.strerror}") from exc
-        ok = digest in _leaf_file_hashes(receipt.leaf_data)
-        checks.append({"check": "file_hash", "ok": ok, "detail": f"SHA-256 {digest}"})
+        ok = digest in _leaf_file_hashes(leaf)
+        detail = f"SHA-256 {digest}" + ("" if ok else " is not the file this receipt records")
+        checks.append({"check": "file_hash", "ok": ok, "code": None if ok else "file_not_in_receipt",
+                       "detail": detail})  # fmt: skip
         if not ok:
             return result
     try:
@@ -90,15 +117,76 @@ def verify(file: Path | None, receipt_path: Path, trust_path: Path) -> dict[str,
     except (VerificationError, MalformedError) as exc:
         checks.append({"check": "receipt", "ok": False, "code": exc.code, "detail": exc.diagnostics()})
         return result
-    checks.append({"check": "receipt", "ok": True, "detail": "signed checkpoint and inclusion proof verify"})
+    checks.append({"check": "receipt", "ok": True, "code": None,
+                   "detail": "checkpoint signed by a trusted log key; inclusion proof leads to its root"})  # fmt: skip
     result["valid"] = True
     return result
 
 
+def verify_consistency_files(old: Path, new: Path, proof_path: Path, trust_path: Path) -> dict[str, Any]:
+    """Check that the log of NEW extends the log of OLD (never rewritten)."""
+    keys = load_trust(trust_path)
+    result: dict[str, Any] = {"valid": False, "checks": []}
+    try:
+        old_cp, _ = open_checkpoint(_read(old, "checkpoint"), keys)
+        new_cp, _ = open_checkpoint(_read(new, "checkpoint"), keys)
+        doc = json.loads(_read(proof_path, "proof"))
+        hashes = doc["proof"] if isinstance(doc, dict) else doc
+        proof = [base64.b64decode(h, validate=True) for h in hashes]
+    except MalformedError as exc:
+        raise InputError(exc.diagnostics()) from exc
+    except VerificationError as exc:
+        result["checks"].append({"check": "checkpoint_signature", "ok": False, "code": exc.code,
+                                 "detail": exc.diagnostics()})  # fmt: skip
+        return result
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise InputError(f"proof {proof_path} is not a list of base64 hashes: {exc}") from exc
+    result.update(log=old_cp.origin, old_size=old_cp.size, new_size=new_cp.size)
+    if old_cp.origin != new_cp.origin:
+        result["checks"].append({"check": "same_log", "ok": False, "code": "different_logs",
+                                 "detail": f"{old_cp.origin} and {new_cp.origin} are different logs"})  # fmt: skip
+        return result
+    try:
+        verify_consistency(SHA256, old_cp.size, new_cp.size, old_cp.root_hash, new_cp.root_hash, proof)
+    except VerificationError as exc:
+        result["checks"].append({"check": "consistency", "ok": False, "code": exc.code,
+                                 "detail": exc.diagnostics()})  # fmt: skip
+        return result
+    detail = f"the log at size {new_cp.size} extends the log at size {old_cp.size}"
+    result["checks"].append({"check": "consistency", "ok": True, "code": None, "detail": detail})
+    result["valid"] = True
+    return result
+
+
+def _report(result: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False))
+    for c in result["checks"]:
+        mark = "通过 passed" if c["ok"] else "未通过 FAILED"
+        print(f"{c['check']}: {mark} — {c['detail']}", file=sys.stderr)
+    verdict = "有效 VALID" if result["valid"] else "无效 INVALID"
+    if "terms" in result:
+        t = result["terms"]
+        print(f"{verdict}: {result['log']} 存证编号 {t['存证编号']} ({result.get('item') or '?'}), "
+              f"存证时间 {t['存证时间']}, 区块高度 {t['区块高度']}", file=sys.stderr)  # fmt: skip
+    else:
+        print(f"{verdict}: log {result.get('log', '?')} {result.get('old_size', '?')} → {result.get('new_size', '?')}",
+              file=sys.stderr)  # fmt: skip
+    return 0 if result["valid"] else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="sifa-verify", description="verify a file and its receipt offline")
-    p.add_argument("file", nargs="?", type=Path, help="the file the receipt is for (optional)")
-    p.add_argument("--receipt", required=True, type=Path)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    consistency = argv[:1] == ["consistency"]
+    p = argparse.ArgumentParser(prog="sifa-verify", description="verify, offline, a court's records")
+    if consistency:
+        argv = argv[1:]
+        p.add_argument("old", type=Path, help="the signed checkpoint you kept")
+        p.add_argument("new", type=Path, help="a later signed checkpoint")
+        p.add_argument("--proof", required=True, type=Path, help="consistency proof (JSON list of base64)")
+    else:
+        p.add_argument("file", nargs="?", type=Path, help="the file the receipt is for (optional)")
+        p.add_argument("--receipt", required=True, type=Path)
     p.add_argument("--trust", required=True, type=Path)
     p.add_argument("--json", action="store_true", help="print one result object on stdout")
     try:
@@ -106,18 +194,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return 0 if exc.code == 0 else 2
     try:
-        result = verify(args.file, args.receipt, args.trust)
+        if consistency:
+            result = verify_consistency_files(args.old, args.new, args.proof, args.trust)
+        else:
+            result = verify(args.file, args.receipt, args.trust)
     except InputError as exc:
         print(f"sifa-verify: {exc}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps(result, ensure_ascii=False))
-    for c in result["checks"]:
-        mark = "通过 passed" if c["ok"] else "未通过 FAILED"
-        print(f"{c['check']}: {mark} — {c['detail']}", file=sys.stderr)
-    verdict = "有效 VALID" if result["valid"] else "无效 INVALID"
-    print(f"{verdict}: 存证编号 {result['terms']['存证编号']}, 存证时间 {result['terms']['存证时间']}", file=sys.stderr)
-    return 0 if result["valid"] else 1
+    return _report(result, args.json)
 
 
 if __name__ == "__main__":

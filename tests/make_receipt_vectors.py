@@ -1,0 +1,93 @@
+"""Writes tests/vectors/receipts/: a valid receipt and one broken case per check.
+
+    python -m tests.make_receipt_vectors
+
+Deterministic (fixed demonstration keys, fixed leaves, Ed25519 is deterministic),
+so running it again reproduces the committed files byte for byte.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+
+from ledger.checkpoint import Checkpoint, sign_checkpoint
+from ledger.log import MerkleLog
+from ledger.note import Ed25519Signer
+from ledger.sqlite import SQLiteTreeStore
+
+OUT = Path(__file__).parent / "vectors" / "receipts"
+ORIGIN = "sifa.court/1101-0105"
+EVIDENCE = "（2026）京0105民初123号 借款合同扫描件\n".encode()
+WHEN = "2026-11-22T08:30:00.000000Z"
+
+
+def leaf(i: int, sha: str | None = None) -> bytes:
+    body = {"sha256": sha or hashlib.sha256(b"%d" % i).hexdigest(), "size": i, "name": f"文件{i}.pdf"}
+    doc = {"origin": ORIGIN, "seq": i, "type": "DocumentUploaded", "time": WHEN, "body": body}
+    return json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    log_key = Ed25519Signer(ORIGIN, bytes(range(32)))
+    stranger = Ed25519Signer(ORIGIN, bytes(range(1, 33)))
+    log = MerkleLog(SQLiteTreeStore(":memory:"))
+    log.append([leaf(i, hashlib.sha256(EVIDENCE).hexdigest() if i == 5 else None) for i in range(11)])
+    log.sign_checkpoint(log_key)
+    valid = log.receipt(5, WHEN).to_dict()
+    cases: dict[str, dict[str, object]] = {}
+
+    def write(name: str, doc: object, *, file: str | None, exit: int, code: str | None) -> None:
+        text = doc if isinstance(doc, str) else json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+        (OUT / f"{name}.json").write_text(text, encoding="utf-8")
+        cases[name] = {"file": file, "exit": exit, "code": code}
+
+    (OUT / "evidence.txt").write_bytes(EVIDENCE)
+    (OUT / "evidence-altered.txt").write_bytes(EVIDENCE.replace("借款".encode(), "还款".encode()))
+    trust = {"format": "sifa-trust/1", "logs": [{"origin": ORIGIN, "name": "北京市朝阳区人民法院（示例）",
+                                                 "key": log_key.verifier.vkey()}]}  # fmt: skip
+    (OUT / "trust.json").write_text(json.dumps(trust, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+    write("valid", valid, file="evidence.txt", exit=0, code=None)
+    write("valid-receipt-only", valid, file=None, exit=0, code=None)
+    cases["wrong-file"] = {"file": "evidence-altered.txt", "exit": 1, "code": "file_not_in_receipt",
+                           "receipt": "valid"}  # fmt: skip
+
+    flipped = json.loads(json.dumps(valid))
+    h = bytearray(base64.b64decode(flipped["inclusion_proof"][1]))
+    h[7] ^= 0x10
+    flipped["inclusion_proof"][1] = base64.b64encode(bytes(h)).decode()
+    write("flipped-proof-bit", flipped, file=None, exit=1, code="inclusion_proof_invalid")
+
+    wrong_index = json.loads(json.dumps(valid))
+    wrong_index["leaf_index"] = 4
+    wrong_index["terms"]["存证编号"] = f"{ORIGIN}#4"
+    write("wrong-index", wrong_index, file=None, exit=1, code="inclusion_proof_invalid")
+
+    wrong_size = json.loads(json.dumps(valid))
+    wrong_size["tree_size"] = 12
+    write("wrong-size", wrong_size, file=None, exit=1, code="receipt_mismatch")
+
+    unknown = json.loads(json.dumps(valid))
+    unknown["checkpoint"] = sign_checkpoint(Checkpoint(ORIGIN, 11, log.root(11)), stranger).to_text()
+    write("unknown-key", unknown, file=None, exit=1, code="checkpoint_unknown_key")
+
+    spliced = json.loads(json.dumps(valid))
+    other = sign_checkpoint(Checkpoint(ORIGIN, 10, log.root(10)), log_key)
+    spliced["checkpoint"] = Checkpoint(ORIGIN, 11, log.root(11)).to_text() + "\n" + other.signatures[0].line()
+    write("signature-over-different-note", spliced, file=None, exit=1, code="checkpoint_signature_invalid")
+
+    text = json.dumps(valid, ensure_ascii=False, indent=2)
+    write("truncated", text[: len(text) // 2], file=None, exit=2, code=None)
+    future = json.loads(json.dumps(valid))
+    future["format"] = "sifa-receipt/2"
+    write("unknown-format", future, file=None, exit=2, code=None)
+
+    (OUT / "cases.json").write_text(json.dumps(cases, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
