@@ -27,6 +27,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
     serve.add_argument("--host", help="overrides SIFA_HOST")
     serve.add_argument("--port", type=int, help="overrides SIFA_PORT")
+    aud = sub.add_parser("audit", help="re-verify every event, leaf, file and checkpoint the node holds")
+    aud.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
+    aud.add_argument("--dossier", help="only this dossier's events and files")
+    aud.add_argument("--json", action="store_true", help="print the report as one JSON object")
     trust = sub.add_parser("trust-entry", help="print this node's entry for a verifier's trust file")
     trust.add_argument("data_dir", type=Path)
     return p
@@ -53,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             entry = {"origin": config.origin, "name": config.name, "key": load_signer(args.data_dir).verifier.vkey()}
             print(json.dumps(entry, ensure_ascii=False))
             return 0
+        if args.command == "audit":
+            return _audit(args)
         return _serve(args)
     except SifaError as exc:
         print(f"sifa: {exc.diagnostics()}", file=sys.stderr)
@@ -60,6 +66,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"sifa: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from api.node import COURTS, events_env, open_blob_store, open_tree_store
+    from dossier.application import DossierApp
+    from dossier.audit import audit
+    from dossier.courts import CourtRegistry
+    from ledger.log import MerkleLog
+
+    settings = Settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
+    data = settings.data_dir
+    config = load_config(data)
+    store, blobs = open_tree_store(data, settings.database_url), open_blob_store(data, settings)
+    app = DossierApp(events_env(data, settings), blobs, CourtRegistry.from_file(data / COURTS), config.court)
+    tty = sys.stderr.isatty() and not args.json
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if tty:
+            print(f"\r{stage}: {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    try:
+        report = audit(app, MerkleLog(store), blobs, load_signer(data).verifier, dossier=args.dossier,
+                       progress=progress)  # fmt: skip
+    finally:
+        app.close()
+        store.close()
+        blobs.close()
+    if tty:
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+    for f in report.findings:
+        print(f"sifa audit: {f.kind} at {f.where}: {f.detail}", file=sys.stderr)
+    print(f"sifa audit: {report.events} events, {report.leaves} leaves ({report.unsealed} not yet sealed), "
+          f"{report.blobs} files, {report.checkpoints} checkpoints: "
+          + ("clean" if report.clean else f"{len(report.findings)} finding(s)"), file=sys.stderr)  # fmt: skip
+    return 0 if report.clean else 1
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -147,6 +147,11 @@ class SQLTreeStore(TreeStore):
         with self._cursor(write=True) as cur:
             write_integration(cur, self._sql, old_size, new_size, cursor, tiles, bundles, labels)
 
+    def checkpoints(self) -> list[tuple[int, str]]:
+        with self._cursor() as cur:
+            cur.execute(self._sql("SELECT size, note FROM sifa_tree_checkpoints ORDER BY size"))
+            return [(int(size), str(note)) for size, note in cur.fetchall()]
+
     def find(self, label: str, *, last: bool = False) -> list[int]:
         order = "DESC LIMIT 1" if last else "ASC"
         with self._cursor() as cur:

@@ -75,5 +75,9 @@ class TreeStore(ABC):
         """The checkpoint note of ``size``, or the latest one when size is None."""
 
     @abstractmethod
+    def checkpoints(self) -> list[tuple[int, str]]:
+        """Every kept checkpoint (size, note), by size."""
+
+    @abstractmethod
     def close(self) -> None:
         """Release connections."""

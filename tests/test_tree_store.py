@@ -57,6 +57,9 @@ class CountingStore(TreeStore):
     def find(self, label: str, *, last: bool = False) -> list[int]:
         return self.inner.find(label, last=last)
 
+    def checkpoints(self) -> list[tuple[int, str]]:
+        return self.inner.checkpoints()
+
     def checkpoint(self, size: int | None = None) -> tuple[int, str] | None:
         return self.inner.checkpoint(size)
 
@@ -181,6 +184,7 @@ class TreeStoreContract:
         assert log.store.checkpoint(4) is None
         log.store.save_checkpoint(5, "note five, cosigned\n")
         assert log.store.checkpoint() == (5, "note five, cosigned\n")
+        assert log.store.checkpoints() == [(1, "note one\n"), (3, "note three\n"), (5, "note five, cosigned\n")]
 
     @pytest.mark.slow
     def test_sigkill_leaves_old_or_new_size(self, store_spec: str, make_store: MakeStore) -> None:
