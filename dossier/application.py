@@ -115,6 +115,8 @@ class DossierApp(Application[UUID]):
         d = self.get(dossier)
         d._open()
         name = nfc(name, "file name", max_len=255)
+        if "/" in name or "\\" in name or name.strip(" .") == "":
+            raise InvalidDossierInputError("a file name has no path separators and is not '.' or '..'")
         if source not in SOURCES:
             raise InvalidDossierInputError(f"source is one of {SOURCES}")
         media_type = nfc(media_type, "media type", max_len=100)

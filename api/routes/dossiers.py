@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from api.deps import CallerDep, ServicesDep, roles
 from api.principals import Caller, NotAdmittedError
@@ -91,16 +91,16 @@ class Service(BaseModel):
     document_id: str = Field(max_length=64)
     recipient: Party
     channel: str = Field(min_length=1, max_length=100, examples=["电子送达平台"])
-    sent_at: datetime
-    delivered_at: datetime | None = None
-    read_at: datetime | None = None
+    sent_at: AwareDatetime
+    delivered_at: AwareDatetime | None = None
+    read_at: AwareDatetime | None = None
     receipt_sha256: str | None = Field(None, pattern="^[0-9a-f]{64}$")
 
 
 class Contract(BaseModel):
     contract_sha256: str = SHA
     parties: list[Party] = Field(min_length=1, max_length=50)
-    signed_at: datetime
+    signed_at: AwareDatetime
 
 
 class Transfer(BaseModel):
