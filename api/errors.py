@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from eventsourcing.persistence import PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -17,6 +18,7 @@ from dossier.errors import (
     DossierConflictError,
     DossierExistsError,
     DossierNotFoundError,
+    EventStoreUnavailableError,
     InvalidDossierInputError,
     UnknownCourtError,
     UnknownDocumentError,
@@ -58,6 +60,7 @@ STATUS: list[tuple[type[SifaError], int]] = [
     (InvalidDigestError, 400),
     (RangeError, 416),
     (StorageUnavailableError, 503),
+    (EventStoreUnavailableError, 503),
     (TreeStoreUnavailableError, 503),
     (TreeSizeError, 404),
     (MalformedError, 400),
@@ -104,6 +107,11 @@ def install(app: FastAPI) -> None:
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
         return JSONResponse(error_body("invalid_request", "the request does not match the API", detail), 422)
+
+    @app.exception_handler(PersistenceError)
+    async def database_down(_: Request, exc: PersistenceError) -> JSONResponse:
+        # Credentials live in their own event-sourced store; an outage there is the same 503.
+        return JSONResponse(error_body("database_unavailable", "the database does not answer; try again"), 503)
 
     @app.exception_handler(UnicodeDecodeError)
     async def bad_text(_: Request, exc: UnicodeDecodeError) -> JSONResponse:

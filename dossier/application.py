@@ -16,7 +16,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import MutableOrImmutableAggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 
 from dossier.catalogue import pdf_info, place
 from dossier.courts import CASE_TYPES, CourtRegistry, case_number
@@ -25,6 +25,7 @@ from dossier.errors import (
     DossierConflictError,
     DossierExistsError,
     DossierNotFoundError,
+    EventStoreUnavailableError,
     InvalidDossierInputError,
 )
 from storage.blobstore import BlobStore, Source
@@ -57,7 +58,7 @@ def postgres_env(host: str, port: int, user: str, dbname: str, password: str, ci
         "POSTGRES_USER": user,
         "POSTGRES_DBNAME": dbname,
         "POSTGRES_PASSWORD": password,
-        "POSTGRES_CONNECT_TIMEOUT": "5",
+        "POSTGRES_CONNECT_TIMEOUT": "2",
         "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
         "CIPHER_KEY": cipher_key,
         **CACHE,
@@ -86,11 +87,15 @@ class DossierApp(Application[UUID]):
             found: Dossier = self.repository.get(ident)
         except (AggregateNotFoundError, ValueError):
             raise DossierNotFoundError(f"no dossier {dossier}") from None
+        except (OperationalError, InterfaceError) as exc:
+            raise EventStoreUnavailableError("the event store does not answer; nothing was changed") from exc
         return found
 
     def _save(self, aggregate: Dossier) -> None:
         try:
             self.save(aggregate)
+        except (OperationalError, InterfaceError) as exc:
+            raise EventStoreUnavailableError("the event store does not answer; nothing was recorded") from exc
         except IntegrityError as exc:
             if aggregate.version == 1:
                 raise DossierExistsError(f"case {aggregate.case_number} already has a dossier") from exc

@@ -46,3 +46,7 @@ class UnknownDocumentError(DossierError):
 
 class InvalidDossierInputError(DossierError):
     code = "invalid_input"
+
+
+class EventStoreUnavailableError(DossierError):
+    code = "database_unavailable"

@@ -10,6 +10,7 @@ store's size check makes one of them retry.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -24,6 +25,8 @@ from ledger.store import TreeConflictError
 
 if TYPE_CHECKING:
     from dossier.application import DossierApp
+
+log = logging.getLogger(__name__)
 
 
 class Sealer:
@@ -77,9 +80,22 @@ class Sealer:
         return None if index is None else self.log.leaf_hash(index)
 
     def run(self, stop: threading.Event, interval: float = 0.05) -> None:
-        """Seal continuously until ``stop`` is set (the node's sequencer thread)."""
+        """Seal continuously until ``stop`` is set (the node's sequencer).
+
+        A backend outage must not end sealing: the error is logged, the sequencer
+        waits (backing off up to 5 s) and resumes from the committed cursor.
+        """
+        backoff = interval
         while not stop.is_set():
-            if self.seal() == 0:
+            try:
+                sealed = self.seal()
+            except Exception:
+                log.exception("sealing failed; retrying in %.2f s", backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = interval
+            if sealed == 0:
                 stop.wait(interval)
 
     # Receipts: what a clerk hands a lawyer.
