@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,6 +31,12 @@ from dossier.sealer import Sealer
 from ledger.log import MerkleLog
 
 
+def start_sequencer(settings: Settings) -> subprocess.Popen[bytes]:
+    """``sifa seal`` as a child process with the same settings."""
+    env = {**os.environ, **{f"SIFA_{k.upper()}": str(v) for k, v in settings.model_dump().items()}}
+    return subprocess.Popen([sys.executable, "-m", "api.cli", "seal"], env=env)
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The node's HTTP app over the data dir and backends ``settings`` name."""
 
@@ -45,14 +54,20 @@ def create_app(settings: Settings) -> FastAPI:
         people = Principals(principals_env(data, settings))
         app.state.services = Services(config, settings, merkle, signer, app_, sealer, people, blobs, courts)
         stop = threading.Event()
-        sequencer = threading.Thread(target=sealer.run, args=(stop, settings.seal_interval_seconds),
-                                     name="sifa-sequencer", daemon=True)  # fmt: skip
-        sequencer.start()
+        thread = threading.Thread(target=sealer.run, args=(stop, settings.seal_interval_seconds),
+                                  name="sifa-sequencer", daemon=True)  # fmt: skip
+        process = start_sequencer(settings) if settings.sequencer == "process" else None
+        if process is None:
+            thread.start()
         try:
             yield
         finally:
             stop.set()
-            sequencer.join(timeout=30)
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
+            else:
+                thread.join(timeout=30)
             people.close()
             app_.close()
             blobs.close()

@@ -27,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
     serve.add_argument("--host", help="overrides SIFA_HOST")
     serve.add_argument("--port", type=int, help="overrides SIFA_PORT")
+    seal = sub.add_parser("seal", help="run the sequencer: seal events into the log, sign checkpoints")
+    seal.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
     aud = sub.add_parser("audit", help="re-verify every event, leaf, file and checkpoint the node holds")
     aud.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
     aud.add_argument("--dossier", help="only this dossier's events and files")
@@ -59,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "audit":
             return _audit(args)
+        if args.command == "seal":
+            return _seal(args)
         return _serve(args)
     except SifaError as exc:
         print(f"sifa: {exc.diagnostics()}", file=sys.stderr)
@@ -66,6 +70,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"sifa: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
+
+
+def _seal(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from api.node import COURTS, events_env, open_blob_store, open_tree_store
+    from dossier.application import DossierApp
+    from dossier.courts import CourtRegistry
+    from dossier.sealer import Sealer
+    from ledger.log import MerkleLog
+
+    settings = Settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
+    data = settings.data_dir
+    config = load_config(data)
+    store, blobs = open_tree_store(data, settings.database_url), open_blob_store(data, settings)
+    app = DossierApp(events_env(data, settings), blobs, CourtRegistry.from_file(data / COURTS), config.court)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        Sealer(app, MerkleLog(store), load_signer(data), batch=settings.seal_batch).run(
+            stop, settings.seal_interval_seconds
+        )
+    finally:
+        app.close()
+        store.close()
+        blobs.close()
+    return 0
 
 
 def _audit(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -20,6 +21,9 @@ class Settings(BaseSettings):
     # Largest document accepted by an upload, in bytes (413 beyond).
     max_upload_bytes: int = 4 << 30
     # Sequencer: events per sealed batch and the longest wait between batches.
+    # "process": the sequencer runs as its own process (`sifa seal`), in parallel with the API
+    # (Python threads take turns); "thread": inside the API process (tests, tiny nodes).
+    sequencer: Literal["process", "thread"] = "process"
     seal_batch: int = 1000
     seal_interval_seconds: float = 0.05
     # Empty: content-addressed files under data_dir/blobs; else an S3/MinIO endpoint (host:port).
