@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -9,7 +11,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.api_node import Node
 
-EXAMPLES = 25  # per operation: bounded for CI; raise locally for a longer run
+EXAMPLES = int(os.environ.get("SIFA_FUZZ_EXAMPLES", "25"))  # per operation: bounded for CI; raise for a longer run
 
 
 @pytest.fixture(scope="module")
