@@ -13,7 +13,10 @@ from pathlib import Path
 
 from api.node import init_node, issue_admin, load_config, load_signer
 from api.settings import Settings
+from dossier.application import DossierApp
 from ledger.errors import SifaError
+from ledger.store import TreeStore
+from storage.blobstore import BlobStore
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,21 +75,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def _seal(args: argparse.Namespace) -> int:
-    import signal
-    import threading
-
+def _open_node(data_dir: Path | None) -> tuple[Settings, DossierApp, TreeStore, BlobStore]:
+    """The settings, dossier application and stores of a node, for commands that run beside it."""
     from api.node import COURTS, events_env, open_blob_store, open_tree_store
-    from dossier.application import DossierApp
     from dossier.courts import CourtRegistry
-    from dossier.sealer import Sealer
-    from ledger.log import MerkleLog
 
-    settings = Settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
+    settings = Settings(data_dir=data_dir) if data_dir else Settings()
     data = settings.data_dir
     config = load_config(data)
     store, blobs = open_tree_store(data, settings.database_url), open_blob_store(data, settings)
     app = DossierApp(events_env(data, settings), blobs, CourtRegistry.from_file(data / COURTS), config.court)
+    return settings, app, store, blobs
+
+
+def _seal(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from dossier.sealer import Sealer
+    from ledger.log import MerkleLog
+
+    settings, app, store, blobs = _open_node(args.data_dir)
+    data = settings.data_dir
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -102,17 +112,11 @@ def _seal(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from api.node import COURTS, events_env, open_blob_store, open_tree_store
-    from dossier.application import DossierApp
     from dossier.audit import audit
-    from dossier.courts import CourtRegistry
     from ledger.log import MerkleLog
 
-    settings = Settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
+    settings, app, store, blobs = _open_node(args.data_dir)
     data = settings.data_dir
-    config = load_config(data)
-    store, blobs = open_tree_store(data, settings.database_url), open_blob_store(data, settings)
-    app = DossierApp(events_env(data, settings), blobs, CourtRegistry.from_file(data / COURTS), config.court)
     tty = sys.stderr.isatty() and not args.json
 
     def progress(stage: str, done: int, total: int) -> None:

@@ -17,6 +17,7 @@ from typing import BinaryIO, Protocol
 
 from storage.errors import (
     BlobConflictError,
+    BlobLockedError,
     BlobNotFoundError,
     DigestMismatchError,
     InvalidDigestError,
@@ -143,6 +144,17 @@ class BlobStore(ABC):
 
         Retention can be extended, never shortened (BlobLockedError).
         """
+
+    def _check_extension(self, sha256: str, until: datetime) -> BlobInfo:
+        """The blob's info, if ``until`` (time-zone aware) does not shorten its retention."""
+        if until.tzinfo is None:
+            raise BlobLockedError("a retention time must carry its time zone (UTC)")
+        info = self.stat(sha256)
+        if info.locked_until is not None and until < info.locked_until:
+            raise BlobLockedError(
+                f"blob {sha256} is locked until {info.locked_until.isoformat()}; retention cannot be shortened"
+            )
+        return info
 
     def direct_url(self, sha256: str, seconds: int = 300, filename: str | None = None) -> str | None:
         """A time-limited URL a reader can download from directly, or None if the backend has none."""

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from storage.blobstore import CHUNK, BlobInfo, BlobStore, HashingReader, Source, check_digest, check_range
-from storage.errors import BlobConflictError, BlobLockedError, BlobNotFoundError, StorageError
+from storage.errors import BlobConflictError, BlobNotFoundError, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -215,13 +215,7 @@ class FilesystemBlobStore(BlobStore):
         return BlobInfo(sha256, size, self._locked_until(sha256))
 
     def lock(self, sha256: str, until: datetime) -> BlobInfo:
-        if until.tzinfo is None:
-            raise BlobLockedError("a retention time must carry its time zone (UTC)")
-        info = self.stat(sha256)
-        if info.locked_until is not None and until < info.locked_until:
-            raise BlobLockedError(
-                f"blob {sha256} is locked until {info.locked_until.isoformat()}; retention cannot be shortened"
-            )
+        self._check_extension(sha256, until)
         record = self.root / "retention" / sha256
         tmp = record.with_suffix(".tmp")
         tmp.write_text(until.astimezone(UTC).isoformat() + "\n")

@@ -187,13 +187,7 @@ class S3BlobStore(BlobStore):
         return BlobInfo(sha256, int(obj.size or 0), locked)
 
     def lock(self, sha256: str, until: datetime) -> BlobInfo:
-        if until.tzinfo is None:
-            raise BlobLockedError("a retention time must carry its time zone (UTC)")
-        info = self.stat(sha256)
-        if info.locked_until is not None and until < info.locked_until:
-            raise BlobLockedError(
-                f"blob {sha256} is locked until {info.locked_until.isoformat()}; retention cannot be shortened"
-            )
+        self._check_extension(sha256, until)
         try:
             self.client.set_object_retention(
                 self.bucket, self.key(sha256), Retention(COMPLIANCE, until.astimezone(UTC))

@@ -36,6 +36,20 @@ class Stack:
         self.log.store.close()
 
 
+def pdf_bytes(pages: int) -> bytes:
+    """A real PDF of blank A4 pages (pypdf)."""
+    import io
+
+    from pypdf import PdfWriter
+
+    w = PdfWriter()
+    for _ in range(pages):
+        w.add_blank_page(width=595, height=842)
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()
+
+
 def make_stack(spec: str, root: Path) -> Stack:
     """``spec`` is ``sqlite`` or ``postgres:<host>:<port>:<dbname>``."""
     blobs = FilesystemBlobStore(root / "blobs")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -12,24 +11,15 @@ from urllib.parse import quote
 import httpx2
 import pytest
 from fastapi.routing import APIRoute
-from pypdf import PdfWriter
 
 from api.app import create_app
 from api.deps import api_routes, route_roles
 from api.settings import Settings
 from tests.api_node import ROLES, Node
+from tests.dossier_fixtures import pdf_bytes
 from verifier.cli import main as sifa_verify
 
 CASE = "（2026）京0105民初123号"
-
-
-def pdf(pages: int) -> bytes:
-    w = PdfWriter()
-    for _ in range(pages):
-        w.add_blank_page(width=595, height=842)
-    out = io.BytesIO()
-    w.write(out)
-    return out.getvalue()
 
 
 def _open(node: Node, number: str) -> str:
@@ -47,7 +37,7 @@ def _upload(node: Node, dossier: str, data: bytes, name: str, role: str = "clerk
 
 def test_life_of_a_dossier_from_open_to_archive(node: Node, tmp_path: Path) -> None:
     d = _open(node, CASE)
-    complaint = pdf(4)
+    complaint = pdf_bytes(4)
     r = _upload(node, d, complaint, "（2026）京0105民初123号 民事起诉状.pdf",
                 **{"X-Content-SHA256": hashlib.sha256(complaint).hexdigest()})  # fmt: skip
     assert r.status_code == 201, r.text

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import rfc8785
-from pypdf import PdfWriter
 
 from dossier.catalogue import pdf_info, place
 from dossier.envelope import read_leaf
@@ -25,22 +24,13 @@ from dossier.errors import (
 )
 from evidence.commitment import DisclosureError, verify_disclosure
 from ledger.receipt import Receipt, verify_receipt
-from tests.dossier_fixtures import Stack, make_stack
+from tests.dossier_fixtures import Stack, make_stack, pdf_bytes
 from tests.servers import PostgresCluster
 
 CASE = "（2026）京0105民初123号"
 PARTY = {"role": "原告", "name": "张三丰", "id_number": "110101199001011234", "phone": "13800138000",
          "address": "北京市朝阳区建国路88号"}  # fmt: skip
 ACT = {"actor": "clerk:li", "role": "clerk"}
-
-
-def pdf_bytes(pages: int) -> bytes:
-    w = PdfWriter()
-    for _ in range(pages):
-        w.add_blank_page(width=595, height=842)
-    out = io.BytesIO()
-    w.write(out)
-    return out.getvalue()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
