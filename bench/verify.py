@@ -18,11 +18,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from bench.common import drop_page_cache, machine, now, table
-from bench.storage import make_file
+from bench.common import machine, now, table
+from bench.storage import best, make_file
 
 
 def run(size_mib: int, repeat: int, work: Path) -> str:
@@ -42,23 +41,16 @@ def run(size_mib: int, repeat: int, work: Path) -> str:
     (work / "r.json").write_text(log.receipt(999, "2026-11-22T08:30:00Z").to_json(), encoding="utf-8")
     (work / "t.json").write_text(json.dumps({"logs": [{"key": signer.verifier.vkey()}]}), encoding="utf-8")
 
-    def best(fn: object) -> float:
-        times = []
-        for _ in range(repeat):
-            drop_page_cache()
-            t = time.perf_counter()
-            fn()  # type: ignore[operator]
-            times.append(time.perf_counter() - t)
-        return min(times)
-
     def ours() -> None:
         with contextlib.redirect_stderr(io.StringIO()):
             code = sifa_verify([str(src), "--receipt", str(work / "r.json"), "--trust", str(work / "t.json")])
         assert code == 0
 
-    t_ours = best(ours)
-    t_sum = best(lambda: subprocess.run(["sha256sum", str(src)], check=True, capture_output=True))
-    t_ssl = best(lambda: subprocess.run(["openssl", "dgst", "-sha256", str(src)], check=True, capture_output=True))
+    t_ours = best(ours, repeat)
+    t_sum = best(lambda: subprocess.run(["sha256sum", str(src)], check=True, capture_output=True), repeat)
+    t_ssl = best(
+        lambda: subprocess.run(["openssl", "dgst", "-sha256", str(src)], check=True, capture_output=True), repeat
+    )
     rows = [
         (f"verify {size_mib} MiB + receipt (s)", f"{t_ours:.2f}", f"{t_sum:.2f} (sha256sum)", f"{t_ours / t_sum:.2f}"),
         (f"verify {size_mib} MiB + receipt (s)", f"{t_ours:.2f}", f"{t_ssl:.2f} (openssl sha256)",

@@ -320,15 +320,15 @@ def transfer(dossier: str, body: Transfer, caller: CallerDep, services: Services
 def archive(dossier: str, body: Archive, caller: CallerDep, services: ServicesDep) -> Written:
     """Archive (归档): write the archive manifest, lock every file for the retention period, close."""
     d = _dossier(services, caller, dossier)
-    services.dossiers.get(dossier)._open()
+    d._open()
+    files: list[str] = sorted({v["sha256"] for v in d.documents.values()})
     years = RETENTION_YEARS.get(body.retention) or int(body.retention)
     until = datetime.now(UTC).replace(microsecond=0) + timedelta(days=366 * years)
     manifest = {"format": "sifa-archive-manifest/1", "dossier": str(d.id), "case_number": d.case_number,
                 "court": d.court, "retention": body.retention, "version": d.version,
-                "catalogue": d.catalogue, "files": sorted({v["sha256"] for v in d.documents.values()})}  # fmt: skip
+                "catalogue": d.catalogue, "files": files}  # fmt: skip
     data = json.dumps(manifest, ensure_ascii=False, sort_keys=True).encode()
     info = services.blobs.put(iter([data]), hashlib.sha256(data).hexdigest())
-    files: list[str] = sorted({v["sha256"] for v in d.documents.values()})
     for sha in [*files, info.sha256]:
         if (services.blobs.stat(sha).locked_until or until) <= until:
             services.blobs.lock(sha, until)
