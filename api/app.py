@@ -31,10 +31,14 @@ from dossier.sealer import Sealer
 from ledger.log import MerkleLog
 
 
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that gives another process the same settings."""
+    return {f"SIFA_{k.upper()}": str(v) for k, v in settings.model_dump().items()}
+
+
 def start_sequencer(settings: Settings) -> subprocess.Popen[bytes]:
     """``sifa seal`` as a child process with the same settings."""
-    env = {**os.environ, **{f"SIFA_{k.upper()}": str(v) for k, v in settings.model_dump().items()}}
-    return subprocess.Popen([sys.executable, "-m", "api.cli", "seal"], env=env)
+    return subprocess.Popen([sys.executable, "-m", "api.cli", "seal"], env={**os.environ, **settings_env(settings)})
 
 
 def create_app(settings: Settings) -> FastAPI:

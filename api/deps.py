@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 
 from api.node import NodeConfig
 from api.principals import AuthError, Caller, ForbiddenError, Principals
@@ -37,7 +38,7 @@ class Services:
     courts: CourtRegistry
 
 
-def _services(request: Request) -> Services:
+async def _services(request: Request) -> Services:  # async: no thread hop for a lookup
     services: Services = request.app.state.services
     return services
 
@@ -66,16 +67,20 @@ def route_roles(route: APIRoute) -> list[str]:
     return list(found) if isinstance(found, list) else []
 
 
-def _caller(
+async def _caller(
     request: Request,
-    services: ServicesDep,
     authorization: Annotated[str | None, Header(description="Bearer <credential>")] = None,
 ) -> Caller:
     route = request.scope.get("route")
     allowed = route_roles(route) if isinstance(route, APIRoute) else []
     if not authorization or not authorization.startswith("Bearer "):
         raise AuthError("this request needs a bearer credential")
-    caller = services.principals.authenticate(authorization.removeprefix("Bearer ").strip())
+    token = authorization.removeprefix("Bearer ").strip()
+    services: Services = request.app.state.services  # not a dependency: each one costs every request
+    # Usually answered from memory; otherwise a store read, off the event loop.
+    caller = services.principals.remembered(token)
+    if caller is None:
+        caller = await run_in_threadpool(services.principals.authenticate, token)
     if caller.role not in allowed:  # a route with no rule allows nobody
         raise ForbiddenError(f"a {caller.role} may not do this")
     return caller

@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import threading
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +27,10 @@ from ledger.errors import SifaError
 ROLES = ("administrator", "clerk", "judge", "archivist", "lawyer", "party")
 STAFF = ("clerk", "judge", "archivist")
 NAMESPACE = uuid.UUID("0f6c2a7e-2b9d-4c61-8d5e-7a1f3b9e2c44")
+# An authenticated caller is remembered this long, so a busy client is not one store read per
+# request. Admissions and revocations made through this node take effect at once; one made by
+# another process writing the same principals store takes effect within this many seconds.
+REMEMBER_SECONDS = 2.0
 
 
 class AuthError(SifaError):
@@ -93,6 +99,13 @@ class Principals(Application[UUID]):
 
     def __init__(self, env: Mapping[str, str]) -> None:
         super().__init__(dict(env))
+        self._recent: dict[str, tuple[float, Caller]] = {}  # by token
+        self._recent_lock = threading.Lock()
+
+    def _forget(self, ident: UUID) -> None:
+        with self._recent_lock:
+            for token in [t for t, (_, c) in self._recent.items() if c.id == str(ident)]:
+                del self._recent[token]
 
     def issue(self, *, name: str, role: str, court: str, issued_by: str) -> tuple[str, str]:
         """A new principal; returns (its id, its bearer token — shown once, never stored)."""
@@ -111,14 +124,29 @@ class Principals(Application[UUID]):
             raise AuthError("unknown or revoked credential") from None
         return p
 
-    def authenticate(self, token: str) -> Caller:
-        """The caller a bearer token belongs to. Raises AuthError."""
+    def remembered(self, token: str) -> Caller | None:
+        """The caller, if authenticated within the last few seconds (no store read)."""
         if not token.startswith("sifa_") or len(token) > 100:
             raise AuthError("malformed credential")
-        p = self._get(token_id(token))
+        with self._recent_lock:
+            seen = self._recent.get(token)
+        return seen[1] if seen is not None and time.monotonic() - seen[0] < REMEMBER_SECONDS else None
+
+    def authenticate(self, token: str) -> Caller:
+        """The caller a bearer token belongs to. Raises AuthError."""
+        remembered = self.remembered(token)
+        if remembered is not None:
+            return remembered
+        ident, now = token_id(token), time.monotonic()
+        p = self._get(ident)
         if p.revoked:
             raise AuthError("unknown or revoked credential")
-        return Caller(str(p.id), p.name, p.role, p.court, tuple(p.dossiers))
+        caller = Caller(str(p.id), p.name, p.role, p.court, tuple(p.dossiers))
+        with self._recent_lock:
+            if len(self._recent) > 10_000:
+                self._recent.clear()
+            self._recent[token] = (now, caller)
+        return caller
 
     def admit(self, principal: str, dossier: str, by: str) -> None:
         try:
@@ -129,6 +157,7 @@ class Principals(Application[UUID]):
             raise ForbiddenError("only lawyers and parties are admitted to single dossiers")
         p.admit(dossier=dossier, by=by)
         self.save(p)
+        self._forget(p.id)
 
     def revoke(self, principal: str, by: str) -> None:
         try:
@@ -137,3 +166,4 @@ class Principals(Application[UUID]):
             raise ForbiddenError(f"no principal {principal}") from None
         p.revoke(by=by)
         self.save(p)
+        self._forget(p.id)

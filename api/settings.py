@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     database_url: str = ""
     # Largest document accepted by an upload, in bytes (413 beyond).
     max_upload_bytes: int = 4 << 30
+    # uvicorn's per-request access log line (every dossier read is an event regardless).
+    access_log: bool = True
     # Sequencer: events per sealed batch and the longest wait between batches.
     # "process": the sequencer runs as its own process (`sifa seal`), in parallel with the API
     # (Python threads take turns); "thread": inside the API process (tests, tiny nodes).

@@ -8,14 +8,18 @@ store the node was given; only their SHA-256 and size enter events.
 
 from __future__ import annotations
 
+import copy
 import re
+import threading
 import uuid
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import MutableOrImmutableAggregate
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.domain import MutableOrImmutableAggregate, Snapshot
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 
 from dossier.catalogue import pdf_info, place
@@ -35,6 +39,56 @@ SOURCES = ("court", "party", "lawyer")
 # several workers stay consistent); a snapshot every 100 events bounds a cold read's replay.
 CACHE = {"AGGREGATE_CACHE_MAXSIZE": "1000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+T = TypeVar("T")
+P = ParamSpec("P")
+HOT = 1000  # dossiers kept ready for writing
+SNAPSHOT_EVERY = 100  # events; bounds what a cold read replays
+Guard = Callable[[Dossier], None]
+
+
+@dataclass
+class Pending(Generic[T]):
+    """A checked command, ready to run on its dossier: ``fn`` records events and gives the result."""
+
+    dossier: UUID | str
+    fn: Callable[[Dossier], T]
+    guard: Guard | None = None
+
+
+@dataclass
+class _Command:
+    ident: UUID
+    fn: Callable[[Dossier], Any]
+    future: Future[Any] = field(default_factory=Future)
+    result: Any = None
+    error: BaseException | None = None
+    done: bool = False
+
+
+class _Bound(Generic[P, T]):
+    def __init__(self, app: DossierApp, build: Callable[Concatenate[DossierApp, P], Pending[T]]) -> None:
+        self.app, self.build = app, build
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run the command and wait until it is durably recorded."""
+        result: T = self.future(*args, **kwargs).result()
+        return result
+
+    def future(self, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        """Check the command now (bad input raises here); record it with the next group commit."""
+        return self.app.enqueue(self.build(self.app, *args, **kwargs))
+
+
+class command(Generic[P, T]):
+    """A command method: ``app.x(...)`` records and returns; ``app.x.future(...)`` returns a future
+    (for event loops, which must not block)."""
+
+    def __init__(self, build: Callable[Concatenate[DossierApp, P], Pending[T]]) -> None:
+        self.build = build
+        self.__doc__ = build.__doc__
+
+    def __get__(self, app: DossierApp, owner: type | None = None) -> _Bound[P, T]:
+        return _Bound(app, self.build)
 
 
 def sqlite_env(path: str, cipher_key: str) -> dict[str, str]:
@@ -75,11 +129,38 @@ class DossierApp(Application[UUID]):
     """Open, fill, transfer, archive and read case dossiers."""
 
     name = "sifa"
-    snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {Dossier: 100}
+    snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {Dossier: SNAPSHOT_EVERY}
 
     def __init__(self, env: Mapping[str, str], blobs: BlobStore, courts: CourtRegistry, court: str) -> None:
         super().__init__(env)
         self.blobs, self.courts, self.court = blobs, courts, court
+        self._queue: list[_Command] = []
+        self._wake = threading.Condition()
+        self._committer: threading.Thread | None = None
+        self._closing = False
+        self._hot: dict[UUID, Dossier] = {}  # touched only by the committer thread
+
+    def _record_all(self, aggregates: tuple[Dossier, ...]) -> None:
+        """``Application.save`` for dossiers: the same steps, without its per-object protocol
+        checks (``isinstance`` against a runtime Protocol is slow, and a batch saves many)."""
+        batch = ProcessingEvent[UUID]()
+        for d in aggregates:
+            batch.events.extend(d.collect_events())
+            batch.aggregates[d.id] = d
+        recordings = self._record(batch)
+        self._take_snapshots(batch)
+        self._notify(recordings)
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """Snapshot the dossier in hand, rather than rebuilding it from the last snapshot
+        (eventsourcing's default replays up to 100 events to take each snapshot)."""
+        if self.snapshots is None:
+            return
+        due = {e.originator_id for e in processing_event.events if e.originator_version % SNAPSHOT_EVERY == 0}
+        for ident in due:
+            aggregate = processing_event.aggregates.get(ident)
+            if isinstance(aggregate, Dossier):
+                self.snapshots.put([Snapshot.take(aggregate)])
 
     def get(self, dossier: UUID | str) -> Dossier:
         try:
@@ -91,15 +172,137 @@ class DossierApp(Application[UUID]):
             raise EventStoreUnavailableError("the event store does not answer; nothing was changed") from exc
         return found
 
-    def _save(self, aggregate: Dossier) -> None:
+    def _save(self, *aggregates: Dossier) -> None:
         try:
-            self.save(aggregate)
+            self._record_all(aggregates)
         except (OperationalError, InterfaceError) as exc:
             raise EventStoreUnavailableError("the event store does not answer; nothing was recorded") from exc
         except IntegrityError as exc:
-            if aggregate.version == 1:
-                raise DossierExistsError(f"case {aggregate.case_number} already has a dossier") from exc
+            if len(aggregates) == 1 and aggregates[0].version == 1:
+                raise DossierExistsError(f"case {aggregates[0].case_number} already has a dossier") from exc
             raise DossierConflictError("the dossier changed meanwhile; read it again and retry") from exc
+
+    # Group commit. Commands queue for one committer thread, which applies every queued command to
+    # its dossier (kept in memory between batches) and saves them all in one transaction, so N
+    # callers share one fsync. Each caller still gets its own result or its own error: a command
+    # that fails is left out, and a conflict with another writer re-runs the batch one by one.
+    def enqueue(self, pending: Pending[T]) -> Future[T]:
+        try:
+            ident = pending.dossier if isinstance(pending.dossier, UUID) else UUID(str(pending.dossier))
+        except ValueError:
+            raise DossierNotFoundError(f"no dossier {pending.dossier}") from None
+        fn, guard = pending.fn, pending.guard
+
+        def run(d: Dossier) -> T:
+            if guard is not None:
+                guard(d)
+            return fn(d)
+
+        cmd = _Command(ident, run)
+        with self._wake:
+            if self._closing:
+                raise EventStoreUnavailableError("the node is shutting down; nothing was recorded")
+            self._queue.append(cmd)
+            if self._committer is None:
+                self._committer = threading.Thread(target=self._commit_loop, name="sifa-commit", daemon=True)
+                self._committer.start()
+            self._wake.notify()
+        return cmd.future
+
+    def _commit_loop(self) -> None:
+        while True:
+            with self._wake:
+                while not self._queue and not self._closing:
+                    self._wake.wait()
+                if not self._queue:
+                    return
+                batch, self._queue = self._queue, []
+            self._commit(batch)
+            for cmd in batch:
+                if cmd.error is not None:
+                    cmd.future.set_exception(cmd.error)
+                else:
+                    cmd.future.set_result(cmd.result)
+
+    def close(self) -> None:
+        with self._wake:
+            self._closing = True
+            self._wake.notify()
+            committer = self._committer
+        if committer is not None:
+            committer.join()
+        super().close()
+
+    def _versioned(self, dossier: UUID | str, record: Callable[[Dossier], None], guard: Guard | None) -> Pending[int]:
+        """A command that records events; its result is the dossier's new version."""
+
+        def run(d: Dossier) -> int:
+            record(d)
+            return d.version
+
+        return Pending(dossier, run, guard)
+
+    def _commit(self, batch: list[_Command], *, retry: bool = True) -> None:
+        held: dict[UUID, tuple[Dossier, list[_Command]]] = {}
+        try:
+            for cmd in batch:
+                self._apply(cmd, held)
+            ready = [(d, cmds) for d, cmds in held.values() if cmds]
+            try:
+                if ready:
+                    self._save(*(d for d, _ in ready))
+            except DossierConflictError:  # another writer got there first: read afresh, one by one
+                self._forget(held)
+                if not retry:
+                    raise
+                for _, cmds in ready:
+                    for cmd in cmds:
+                        cmd.result, cmd.done = None, False
+                        self._commit([cmd], retry=False)
+        except Exception as exc:  # nothing of this batch was recorded
+            self._forget(held)
+            for cmd in batch:
+                if not cmd.done and cmd.error is None:
+                    cmd.error = exc
+        finally:
+            for cmd in batch:
+                cmd.done = True
+
+    def _forget(self, held: Mapping[UUID, object]) -> None:
+        for ident in held:
+            self._hot.pop(ident, None)
+
+    def _writable(self, ident: UUID) -> Dossier:
+        """The dossier commands write to: kept between batches (no copy, no re-read), only ever
+        touched under the commit lock, forgotten whenever a save fails."""
+        d = self._hot.pop(ident, None)
+        if d is None:
+            d = self.get(ident)
+        self._hot[ident] = d
+        while len(self._hot) > HOT:
+            self._hot.pop(next(iter(self._hot)))
+        return d
+
+    def _apply(self, cmd: _Command, held: dict[UUID, tuple[Dossier, list[_Command]]]) -> None:
+        if cmd.ident not in held:
+            try:
+                held[cmd.ident] = (self._writable(cmd.ident), [])
+            except DossierNotFoundError as exc:
+                cmd.error = exc
+                return
+        d, applied = held[cmd.ident]
+        version = d.version
+        try:
+            cmd.result = cmd.fn(d)
+        except Exception as exc:
+            cmd.error = exc
+            if d.version != version:  # it failed half-way: rebuild the dossier without it
+                self._hot.pop(cmd.ident, None)
+                held[cmd.ident] = (self._writable(cmd.ident), [])
+                for earlier in applied:
+                    self._apply(earlier, held)
+            return
+        applied.append(cmd)
 
     def open_dossier(self, *, case_number_text: str, case_type: str, parties: list[dict[str, Any]],
                      actor: str, role: str) -> UUID:  # fmt: skip
@@ -114,10 +317,12 @@ class DossierApp(Application[UUID]):
         return d.id
 
     def upload(self, dossier: UUID | str, stream: Source, *, name: str, media_type: str, source: str,
-               doc_type: str | None, actor: str, role: str,
-               expected_sha256: str | None = None) -> dict[str, Any]:  # fmt: skip
+               doc_type: str | None, actor: str, role: str, expected_sha256: str | None = None,
+               guard: Guard | None = None) -> dict[str, Any]:  # fmt: skip
         """Store the file, record it and place it in the catalogue, in one save."""
         d = self.get(dossier)
+        if guard is not None:
+            guard(d)
         d._open()
         name = nfc(name, "file name", max_len=255)
         if "/" in name or "\\" in name or name.strip(" .") == "":
@@ -128,75 +333,81 @@ class DossierApp(Application[UUID]):
         info = self.blobs.put(stream, expected_sha256)
         pdf = pdf_info(self.blobs.read(info.sha256)) if media_type == "application/pdf" else None
         pages = pdf.pages if pdf else None
-        document_id = uuid.uuid4().hex
-        d.upload(document_id=document_id, sha256=info.sha256, size=info.size, name=name, media_type=media_type,
-                 source=source, doc_type=doc_type or "", pages=pages, actor=actor, role=role)  # fmt: skip
         spot = place(doc_type, name, pdf.text if pdf else "")
-        d.catalogue_document(document_id=document_id, volume=spot.volume, category=spot.category, order=spot.order,
-                             title=name.rsplit(".", 1)[0], pages=pages, auto=True, actor=actor, role=role)  # fmt: skip
-        self._save(d)
-        return {"document_id": document_id, "sha256": info.sha256, "size": info.size, "pages": pages,
-                "category": spot.category, "placed_by": spot.reason, "version": d.version}  # fmt: skip
 
-    def catalogue(self, dossier: UUID | str, **kw: Any) -> int:
+        def record(d: Dossier) -> dict[str, Any]:
+            document_id = uuid.uuid4().hex
+            d.upload(document_id=document_id, sha256=info.sha256, size=info.size, name=name, media_type=media_type,
+                     source=source, doc_type=doc_type or "", pages=pages, actor=actor, role=role)  # fmt: skip
+            d.catalogue_document(document_id=document_id, volume=spot.volume, category=spot.category,
+                                 order=spot.order, title=name.rsplit(".", 1)[0], pages=pages, auto=True,
+                                 actor=actor, role=role)  # fmt: skip
+            return {"document_id": document_id, "sha256": info.sha256, "size": info.size, "pages": pages,
+                    "category": spot.category, "placed_by": spot.reason, "version": d.version}  # fmt: skip
+
+        return self.enqueue(Pending(d.id, record)).result()
+
+    @command
+    def catalogue(self, /, dossier: UUID | str, *, guard: Guard | None = None, **kw: Any) -> Pending[int]:
         """A manual catalogue entry (override of the automatic one)."""
-        d = self.get(dossier)
-        d.catalogue_document(auto=False, **kw)
-        self._save(d)
-        return d.version
+        return self._versioned(dossier, lambda d: d.catalogue_document(auto=False, **kw), guard)
 
-    def withdraw(self, dossier: UUID | str, **kw: Any) -> int:
-        d = self.get(dossier)
-        d.withdraw(**kw)
-        self._save(d)
-        return d.version
+    @command
+    def withdraw(self, /, dossier: UUID | str, *, guard: Guard | None = None, **kw: Any) -> Pending[int]:
+        return self._versioned(dossier, lambda d: d.withdraw(**kw), guard)
 
+    @command
     def submit_evidence(self, dossier: UUID | str, *, sha256: str, size: int, name: str,
-                        submitter: dict[str, Any], description: str, actor: str, role: str) -> int:  # fmt: skip
-        d = self.get(dossier)
-        d.submit_evidence(evidence_id=uuid.uuid4().hex, sha256=_sha(sha256, "sha256"), size=int(size),
-                          name=nfc(name, "name", max_len=255), submitter=submitter,
-                          description=nfc(description, "description", required=False),
-                          actor=actor, role=role)  # fmt: skip
-        self._save(d)
-        return d.version
+                        submitter: dict[str, Any], description: str, actor: str, role: str,
+                        guard: Guard | None = None) -> Pending[int]:  # fmt: skip
+        fields = {"sha256": _sha(sha256, "sha256"), "size": int(size), "name": nfc(name, "name", max_len=255),
+                  "submitter": submitter, "description": nfc(description, "description", required=False),
+                  "actor": actor, "role": role}  # fmt: skip
+        return self._versioned(dossier, lambda d: d.submit_evidence(evidence_id=uuid.uuid4().hex, **fields), guard)
 
+    @command
     def record_service(self, dossier: UUID | str, *, document_id: str, recipient: dict[str, Any], channel: str,
                        sent_at: str, delivered_at: str | None, read_at: str | None,
-                       receipt_sha256: str | None, actor: str, role: str) -> int:  # fmt: skip
-        d = self.get(dossier)
-        d.record_service(document_id=document_id, recipient=recipient, channel=nfc(channel, "channel"),
-                         sent_at=sent_at, delivered_at=delivered_at, read_at=read_at,
-                         receipt_sha256=_sha(receipt_sha256, "receipt_sha256") if receipt_sha256 else None,
-                         actor=actor, role=role)  # fmt: skip
-        self._save(d)
-        return d.version
+                       receipt_sha256: str | None, actor: str, role: str,
+                       guard: Guard | None = None) -> Pending[int]:  # fmt: skip
+        fields = {"document_id": document_id, "recipient": recipient, "channel": nfc(channel, "channel"),
+                  "sent_at": sent_at, "delivered_at": delivered_at, "read_at": read_at,
+                  "receipt_sha256": _sha(receipt_sha256, "receipt_sha256") if receipt_sha256 else None,
+                  "actor": actor, "role": role}  # fmt: skip
+        return self._versioned(dossier, lambda d: d.record_service(**fields), guard)
 
+    @command
     def register_contract(self, dossier: UUID | str, *, contract_sha256: str, parties: list[dict[str, Any]],
-                          signed_at: str, actor: str, role: str) -> int:  # fmt: skip
-        d = self.get(dossier)
-        d.register_contract(contract_sha256=_sha(contract_sha256, "contract_sha256"),
-                            parties=parties, signed_at=signed_at,
-                            actor=actor, role=role)  # fmt: skip
-        self._save(d)
-        return d.version
+                          signed_at: str, actor: str, role: str,
+                          guard: Guard | None = None) -> Pending[int]:  # fmt: skip
+        fields = {"contract_sha256": _sha(contract_sha256, "contract_sha256"), "parties": parties,
+                  "signed_at": signed_at, "actor": actor, "role": role}  # fmt: skip
+        return self._versioned(dossier, lambda d: d.register_contract(**fields), guard)
 
-    def transfer(self, dossier: UUID | str, *, to_court: str, kind: str, reason: str, actor: str, role: str) -> int:
+    @command
+    def transfer(self, dossier: UUID | str, *, to_court: str, kind: str, reason: str, actor: str, role: str,
+                 guard: Guard | None = None) -> Pending[int]:  # fmt: skip
         target = self.courts.get(to_court)  # a real court, or UnknownCourtError
-        d = self.get(dossier)
-        d.transfer(to_court=target.code, kind=kind, reason=reason, actor=actor, role=role)
-        self._save(d)
-        return d.version
+        return self._versioned(dossier, lambda d: d.transfer(to_court=target.code, kind=kind, reason=reason,
+                                                             actor=actor, role=role), guard)  # fmt: skip
 
-    def archive(self, dossier: UUID | str, *, retention: str, package_sha256: str, actor: str, role: str) -> int:
-        d = self.get(dossier)
-        d.archive(retention=retention, package_sha256=_sha(package_sha256, "package_sha256"), actor=actor, role=role)
-        self._save(d)
-        return d.version
+    @command
+    def archive(self, dossier: UUID | str, *, retention: str, package_sha256: str, actor: str, role: str,
+                guard: Guard | None = None) -> Pending[int]:  # fmt: skip
+        package = _sha(package_sha256, "package_sha256")
+        return self._versioned(dossier, lambda d: d.archive(retention=retention, package_sha256=package, actor=actor,
+                                                            role=role), guard)  # fmt: skip
 
-    def retrieve(self, dossier: UUID | str, *, by_court: str, by: str, reason: str, actor: str, role: str) -> Dossier:
+    @command
+    def retrieve(self, dossier: UUID | str, *, by_court: str, by: str, reason: str, actor: str, role: str,
+                 guard: Guard | None = None) -> Pending[Dossier]:  # fmt: skip
         """Read a dossier's content; the read is itself an event (全程留痕)."""
-        d = self.get(dossier)
-        d.retrieved(by_court=by_court, by=nfc(by, "reader"), reason=nfc(reason, "reason"), actor=actor, role=role)
-        self._save(d)
-        return d
+        by, reason = nfc(by, "reader"), nfc(reason, "reason")
+
+        def read(d: Dossier) -> Dossier:
+            d.retrieved(by_court=by_court, by=by, reason=reason, actor=actor, role=role)
+            seen = copy.deepcopy(d)  # read after the commit, while later commands change d
+            seen.collect_events()
+            return seen
+
+        return Pending(dossier, read, guard)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.dossier_fixtures import Stack, make_stack
 from tests.servers import MotoServer, PostgresCluster, pg_bindir
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -44,6 +46,20 @@ def s3_server() -> Iterator[MotoServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
+    """A court's dossier stack (events, blobs, tree, sealer) on each event store."""
+    spec = "sqlite"
+    if request.param == "postgres":
+        cluster: PostgresCluster = request.getfixturevalue("postgres")
+        name = f"d{abs(hash(tmp_path)) % 10**9}"
+        cluster.create_database(name)
+        spec = f"postgres:127.0.0.1:{cluster.port}:{name}"
+    s = make_stack(spec, tmp_path)
+    yield s
+    s.close()
 
 
 from tests.api_node import node  # noqa: E402, F401 - a module-scoped running node, for the API tests

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,26 +23,12 @@ from dossier.errors import (
 )
 from evidence.commitment import DisclosureError, verify_disclosure
 from ledger.receipt import Receipt, verify_receipt
-from tests.dossier_fixtures import Stack, make_stack, pdf_bytes
-from tests.servers import PostgresCluster
+from tests.dossier_fixtures import Stack, pdf_bytes
 
 CASE = "（2026）京0105民初123号"
 PARTY = {"role": "原告", "name": "张三丰", "id_number": "110101199001011234", "phone": "13800138000",
          "address": "北京市朝阳区建国路88号"}  # fmt: skip
 ACT = {"actor": "clerk:li", "role": "clerk"}
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
-    spec = "sqlite"
-    if request.param == "postgres":
-        cluster: PostgresCluster = request.getfixturevalue("postgres")
-        name = f"d{abs(hash(tmp_path)) % 10**9}"
-        cluster.create_database(name)
-        spec = f"postgres:127.0.0.1:{cluster.port}:{name}"
-    s = make_stack(spec, tmp_path)
-    yield s
-    s.close()
 
 
 def test_life_of_a_dossier_sealed_with_receipts(stack: Stack) -> None:

@@ -19,7 +19,7 @@ from tests.dossier_fixtures import make_stack
 from tests.servers import PostgresCluster
 
 ROOT = Path(__file__).resolve().parent.parent
-TOTAL = 1000
+TOTAL = 2000
 
 
 def _run(spec: str, root: Path, count: int, kill_after: float | None) -> tuple[list[tuple[str, int]], bool]:
@@ -53,7 +53,7 @@ def test_kill_9_while_writing_and_sealing(backend: str, tmp_path: Path, request:
     started = time.monotonic()
     while len(acked) < TOTAL:
         last = kills >= 5 or time.monotonic() - started > 120
-        acks, killed = _run(spec, tmp_path, TOTAL - len(acked), None if last else rng.uniform(0.05, 0.6))
+        acks, killed = _run(spec, tmp_path, TOTAL - len(acked), None if last else rng.uniform(0.02, 0.4))
         acked += acks
         kills += killed
     assert kills >= 3, "the writer was not killed mid-way often enough to test anything"

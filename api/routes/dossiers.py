@@ -8,15 +8,17 @@ import json
 import queue
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import unquote
+from uuid import UUID
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api.deps import CallerDep, ServicesDep, roles
+from api.deps import CallerDep, Services, ServicesDep, roles
 from api.principals import Caller, NotAdmittedError
 from dossier.domain import Dossier
 from dossier.envelope import utc
@@ -117,29 +119,34 @@ def _party(p: Party) -> dict[str, Any]:
     return p.model_dump(exclude_none=True)
 
 
-def _dossier(services: ServicesDep, caller: Caller, dossier: str) -> Dossier:
-    d = services.dossiers.get(dossier)
+def _open_to(caller: Caller, d: Dossier) -> None:
     if not caller.may_read(str(d.id), d.court):
         raise NotAdmittedError("this dossier is not open to you")
+
+
+def _dossier(services: Services, caller: Caller, dossier: str) -> Dossier:
+    d = services.dossiers.get(dossier)
+    _open_to(caller, d)
     return d
 
 
-def _act(caller: Caller) -> dict[str, str]:
-    return {"actor": caller.actor, "role": caller.role}
+def _act(caller: Caller) -> dict[str, Any]:
+    """Who acts, and the check that the dossier is open to them (run on the dossier the command sees)."""
+    return {"actor": caller.actor, "role": caller.role, "guard": lambda d: _open_to(caller, d)}
 
 
 @router.post("", response_model=Written, status_code=201, openapi_extra=roles("clerk", "judge"))
 def open_dossier(body: OpenDossier, caller: CallerDep, services: ServicesDep) -> Written:
     """Open a case's dossier (立案)."""
     d = services.dossiers.open_dossier(case_number_text=body.case_number, case_type=body.case_type,
-                                       parties=[_party(p) for p in body.parties], **_act(caller))  # fmt: skip
+                                       parties=[_party(p) for p in body.parties], actor=caller.actor,
+                                       role=caller.role)  # fmt: skip
     return Written(dossier=str(d), version=1)
 
 
 @router.get("/{dossier}", openapi_extra=roles(*READERS))
 def read(dossier: str, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
     """The dossier: catalogue (卷内目录), documents, transfers. The read is recorded (调阅)."""
-    _dossier(services, caller, dossier)
     d = services.dossiers.retrieve(dossier, by_court=services.config.court, by=caller.actor, reason="阅卷",
                                    **_act(caller))  # fmt: skip
     catalogue = sorted(({"document_id": k, **v} for k, v in d.catalogue.items()),
@@ -155,11 +162,10 @@ def read(dossier: str, caller: CallerDep, services: ServicesDep) -> dict[str, An
 @router.get("/{dossier}/events", openapi_extra=roles(*READERS))
 def events(dossier: str, caller: CallerDep, services: ServicesDep) -> list[dict[str, Any]]:
     """Every event of the dossier, oldest first, with its leaf once sealed. The read is recorded."""
-    _dossier(services, caller, dossier)
-    services.dossiers.retrieve(dossier, by_court=services.config.court, by=caller.actor, reason="查看事件",
-                               **_act(caller))  # fmt: skip
+    d = services.dossiers.retrieve(dossier, by_court=services.config.court, by=caller.actor, reason="查看事件",
+                                   **_act(caller))  # fmt: skip
     out = []
-    for e in services.dossiers.repository.event_store.get(services.dossiers.get(dossier).id):
+    for e in services.dossiers.repository.event_store.get(d.id):
         assert isinstance(e, Dossier.Event)
         leaf = services.log.find(f"event:{e.originator_id}:{e.originator_version}")
         out.append({"version": e.originator_version, "type": type(e).__name__, "time": utc(e.timestamp),
@@ -261,36 +267,36 @@ def download(dossier: str, sha256: str, caller: CallerDep, services: ServicesDep
                              headers={"Content-Length": str(doc["size"])})  # fmt: skip
 
 
-def _written(services: ServicesDep, dossier: str, version: int) -> Written:
-    return Written(dossier=str(services.dossiers.get(dossier).id), version=version)
+async def _written(dossier: str, recorded: Future[int]) -> Written:
+    """Wait, without blocking the event loop, until the command is recorded."""
+    version = await asyncio.wrap_future(recorded)
+    return Written(dossier=str(UUID(dossier)), version=version)  # the command read it: a valid id
 
 
 @router.post("/{dossier}/catalogue", response_model=Written, openapi_extra=roles("clerk", "archivist"))
-def catalogue(dossier: str, body: CatalogueEntry, caller: CallerDep, services: ServicesDep) -> Written:
+async def catalogue(dossier: str, body: CatalogueEntry, caller: CallerDep, services: ServicesDep) -> Written:
     """Place a document in the catalogue by hand (overrides the automatic placement)."""
-    _dossier(services, caller, dossier)
-    return _written(services, dossier, services.dossiers.catalogue(dossier, **body.model_dump(), **_act(caller)))
+    return await _written(dossier, services.dossiers.catalogue.future(dossier, **body.model_dump(), **_act(caller)))
 
 
 @router.post("/{dossier}/evidence", response_model=Written, openapi_extra=roles("clerk", "lawyer", "party"))
-def evidence(dossier: str, body: Evidence, caller: CallerDep, services: ServicesDep) -> Written:
+async def evidence(dossier: str, body: Evidence, caller: CallerDep, services: ServicesDep) -> Written:
     """Register electronic evidence (电子证据) by its hash."""
-    _dossier(services, caller, dossier)
-    v = services.dossiers.submit_evidence(dossier, sha256=body.sha256, size=body.size, name=body.name,
-                                          submitter=_party(body.submitter), description=body.description,
-                                          **_act(caller))  # fmt: skip
-    return _written(services, dossier, v)
+    v = services.dossiers.submit_evidence.future(dossier, sha256=body.sha256, size=body.size, name=body.name,
+                                                 submitter=_party(body.submitter), description=body.description,
+                                                 **_act(caller))  # fmt: skip
+    return await _written(dossier, v)
 
 
 @router.post("/{dossier}/services", response_model=Written, openapi_extra=roles("clerk"))
-def service(dossier: str, body: Service, caller: CallerDep, services: ServicesDep) -> Written:
+async def service(dossier: str, body: Service, caller: CallerDep, services: ServicesDep) -> Written:
     """Record an electronic service (电子送达)."""
-    _dossier(services, caller, dossier)
-    v = services.dossiers.record_service(dossier, document_id=body.document_id, recipient=_party(body.recipient),
-                                         channel=body.channel, sent_at=utc(body.sent_at),
-                                         delivered_at=_opt(body.delivered_at), read_at=_opt(body.read_at),
-                                         receipt_sha256=body.receipt_sha256, **_act(caller))  # fmt: skip
-    return _written(services, dossier, v)
+    v = services.dossiers.record_service.future(dossier, document_id=body.document_id, recipient=_party(body.recipient),
+                                                channel=body.channel, sent_at=utc(body.sent_at),
+                                                delivered_at=_opt(body.delivered_at), read_at=_opt(body.read_at),
+                                                receipt_sha256=body.receipt_sha256,
+                                                **_act(caller))  # fmt: skip
+    return await _written(dossier, v)
 
 
 def _opt(value: datetime | None) -> str | None:
@@ -298,22 +304,20 @@ def _opt(value: datetime | None) -> str | None:
 
 
 @router.post("/{dossier}/contracts", response_model=Written, openapi_extra=roles("clerk", "lawyer", "party"))
-def contract(dossier: str, body: Contract, caller: CallerDep, services: ServicesDep) -> Written:
+async def contract(dossier: str, body: Contract, caller: CallerDep, services: ServicesDep) -> Written:
     """Register an electronic contract (电子合约) by its hash."""
-    _dossier(services, caller, dossier)
-    v = services.dossiers.register_contract(dossier, contract_sha256=body.contract_sha256,
-                                            parties=[_party(p) for p in body.parties],
-                                            signed_at=utc(body.signed_at), **_act(caller))  # fmt: skip
-    return _written(services, dossier, v)
+    v = services.dossiers.register_contract.future(dossier, contract_sha256=body.contract_sha256,
+                                                   parties=[_party(p) for p in body.parties],
+                                                   signed_at=utc(body.signed_at), **_act(caller))  # fmt: skip
+    return await _written(dossier, v)
 
 
 @router.post("/{dossier}/transfers", response_model=Written, openapi_extra=roles("clerk", "judge"))
-def transfer(dossier: str, body: Transfer, caller: CallerDep, services: ServicesDep) -> Written:
+async def transfer(dossier: str, body: Transfer, caller: CallerDep, services: ServicesDep) -> Written:
     """Transfer the dossier on appeal, transfer or retrial (上诉/移送/再审) to a known court."""
-    _dossier(services, caller, dossier)
-    v = services.dossiers.transfer(dossier, to_court=body.to_court, kind=body.kind, reason=body.reason,
-                                   **_act(caller))  # fmt: skip
-    return _written(services, dossier, v)
+    v = services.dossiers.transfer.future(dossier, to_court=body.to_court, kind=body.kind, reason=body.reason,
+                                          **_act(caller))  # fmt: skip
+    return await _written(dossier, v)
 
 
 @router.post("/{dossier}/archive", response_model=Written, openapi_extra=roles("archivist"))
@@ -333,7 +337,7 @@ def archive(dossier: str, body: Archive, caller: CallerDep, services: ServicesDe
         if (services.blobs.stat(sha).locked_until or until) <= until:
             services.blobs.lock(sha, until)
     v = services.dossiers.archive(dossier, retention=body.retention, package_sha256=info.sha256, **_act(caller))
-    return _written(services, dossier, v)
+    return Written(dossier=str(d.id), version=v)
 
 
 @router.get("/{dossier}/receipts/{version}", openapi_extra=roles(*READERS))
