@@ -7,6 +7,8 @@ import io
 import os
 import time
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,7 +16,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.cli import main as sifa
 from api.settings import Settings
-from tests.servers import PostgresCluster
+from tests.servers import MotoServer, PostgresCluster, TcpProxy
 
 
 @pytest.mark.slow
@@ -57,3 +59,64 @@ def test_postgres_outage_is_503_and_recovers(postgres: PostgresCluster, tmp_path
         assert again.status_code == 201, again.text
         # The acknowledged write before the outage is still there.
         assert http.get(f"/v1/dossiers/{ok.json()['dossier']}", headers=clerk).status_code == 200
+
+
+@pytest.mark.slow
+def test_s3_outage_is_503_and_recovers(s3_server: MotoServer, tmp_path: Path) -> None:
+    """With the S3 endpoint unreachable: uploads and downloads fail fast with 503 and record
+    nothing, hash-only registrations go on; when it is back, the node serves again unrestarted."""
+    proxy = TcpProxy(s3_server.port).start()
+    data = tmp_path / "node"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert sifa(["init", str(data), "--court", "1101-0105", "--name", "北京市朝阳区人民法院"]) == 0
+    admin = {"Authorization": f"Bearer {out.getvalue().strip()}"}
+    settings = Settings(data_dir=data, seal_interval_seconds=0.01, s3_endpoint=proxy.endpoint, s3_secure=False,
+                        s3_bucket="outage", s3_access_key=s3_server.access_key,
+                        s3_secret_key=s3_server.secret_key)  # fmt: skip
+
+    def upload(http: TestClient, d: str, body: bytes, name: str) -> Any:
+        return http.post(f"/v1/dossiers/{d}/documents", content=body,
+                         headers={**clerk, "X-File-Name": quote(name), "Content-Type": "text/plain"})  # fmt: skip
+
+    try:
+        with TestClient(create_app(settings)) as http:
+            issued = http.post("/v1/principals", headers=admin, json={"name": "书记员", "role": "clerk"})
+            clerk = {"Authorization": "Bearer " + issued.json()["token"]}
+            opened = http.post("/v1/dossiers", headers=clerk, json={"case_number": "（2026）京0105民初9号",
+                                                                     "case_type": "民事"})  # fmt: skip
+            d = opened.json()["dossier"]
+            first = upload(http, d, "起诉状正文".encode(), "起诉状.txt")
+            assert first.status_code == 201, first.text
+            sha = first.json()["sha256"]
+            version = first.json()["version"]
+
+            proxy.cut()
+            try:
+                t = time.monotonic()
+                down = upload(http, d, b"during the outage", "outage.txt")
+                got = http.get(f"/v1/dossiers/{d}/files/{sha}", headers=clerk)
+                assert time.monotonic() - t < 10, "an outage must fail fast"
+                for r in (down, got):
+                    assert (r.status_code, r.json()["code"]) == (503, "storage_unavailable"), r.text
+                evidence = http.post(
+                    f"/v1/dossiers/{d}/evidence",
+                    headers=clerk,
+                    json={
+                        "sha256": "ab" * 32,
+                        "size": 1,
+                        "name": "证据.pdf",
+                        "submitter": {"role": "原告", "name": "张三"},
+                    },
+                )
+                assert evidence.status_code == 200, evidence.text  # no file, no S3: recording goes on
+                assert evidence.json()["version"] == version + 1  # the failed upload recorded nothing
+            finally:
+                proxy.start()
+
+            again = upload(http, d, b"after the outage", "after.txt")
+            assert again.status_code == 201, again.text
+            back = http.get(f"/v1/dossiers/{d}/files/{sha}", headers=clerk)
+            assert back.status_code == 200 and back.content == "起诉状正文".encode()
+    finally:
+        proxy.cut()

@@ -261,10 +261,16 @@ def download(dossier: str, sha256: str, caller: CallerDep, services: ServicesDep
     doc = next((v for v in d.documents.values() if v["sha256"] == sha256), None)
     if doc is None:
         raise TreeSizeError(f"no file {sha256} in this dossier")
-    services.dossiers.retrieve(dossier, by_court=services.config.court, by=caller.actor, reason=f"下载 {sha256}",
-                               **_act(caller))  # fmt: skip
-    return StreamingResponse(services.blobs.read(sha256), media_type=doc["media_type"],
-                             headers={"Content-Length": str(doc["size"])})  # fmt: skip
+    stream = services.blobs.read(sha256)  # opened first: a store that does not answer fails before anything is recorded
+    try:
+        services.dossiers.retrieve(dossier, by_court=services.config.court, by=caller.actor,
+                                   reason=f"下载 {sha256}", **_act(caller))  # fmt: skip
+    except BaseException:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+        raise
+    return StreamingResponse(stream, media_type=doc["media_type"], headers={"Content-Length": str(doc["size"])})
 
 
 async def _written(dossier: str, recorded: Future[int]) -> Written:
