@@ -38,7 +38,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 def start_sequencer(settings: Settings) -> subprocess.Popen[bytes]:
     """``sifa seal`` as a child process with the same settings."""
-    return subprocess.Popen([sys.executable, "-m", "api.cli", "seal"], env={**os.environ, **settings_env(settings)})
+    command = [sys.executable, "-m", "api.cli", "seal", "--parent", str(os.getpid())]
+    return subprocess.Popen(command, env={**os.environ, **settings_env(settings)})
 
 
 def create_app(settings: Settings) -> FastAPI:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="overrides SIFA_PORT")
     seal = sub.add_parser("seal", help="run the sequencer: seal events into the log, sign checkpoints")
     seal.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
+    seal.add_argument("--once", action="store_true", help="seal what is waiting, then exit")
+    seal.add_argument("--parent", type=int, help=argparse.SUPPRESS)  # `sifa serve`: stop when it is gone
     aud = sub.add_parser("audit", help="re-verify every event, leaf, file and checkpoint the node holds")
     aud.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
     aud.add_argument("--dossier", help="only this dossier's events and files")
@@ -100,10 +103,21 @@ def _seal(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    if args.parent:  # a sequencer outliving its node (killed with SIGKILL) would seal on alone
+
+        def orphaned() -> None:
+            while not stop.wait(0.5):
+                if os.getppid() != args.parent:
+                    stop.set()
+
+        threading.Thread(target=orphaned, daemon=True).start()
+    sealer = Sealer(app, MerkleLog(store), load_signer(data), batch=settings.seal_batch)
     try:
-        Sealer(app, MerkleLog(store), load_signer(data), batch=settings.seal_batch).run(
-            stop, settings.seal_interval_seconds
-        )
+        if args.once:
+            n = sealer.seal()
+            print(f"sifa seal: {n} event(s) sealed; the log has {sealer.log.size} leaves", file=sys.stderr)
+        else:
+            sealer.run(stop, settings.seal_interval_seconds)
     finally:
         app.close()
         store.close()
