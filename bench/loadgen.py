@@ -9,7 +9,8 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-Request = Callable[[int, int], tuple[str, str, bytes]]  # (client, i) -> (method, path, JSON body)
+# (client, i) -> (method, path, body[, extra headers]); the body is JSON unless the headers say otherwise
+Request = Callable[[int, int], tuple[str, str, bytes] | tuple[str, str, bytes, dict[str, str]]]
 
 
 async def _client(host: str, port: int, k: int, request: Request, headers: str, stop: float,
@@ -18,9 +19,12 @@ async def _client(host: str, port: int, k: int, request: Request, headers: str, 
     i = 0
     try:
         while time.monotonic() < stop:
-            method, path, body = request(k, i)
+            method, path, body, *more = request(k, i)
             i += 1
-            head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Content-Length: {len(body)}\r\n\r\n"
+            extra = "".join(f"{name}: {value}\r\n" for h in more for name, value in h.items())
+            if not extra:
+                extra = "Content-Type: application/json\r\n"
+            head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n{headers}{extra}Content-Length: {len(body)}\r\n\r\n"
             t = time.perf_counter()
             writer.write(head.encode() + body)
             got = await reader.readuntil(b"\r\n\r\n")
@@ -41,7 +45,7 @@ def run(base: str, headers: dict[str, str], request: Request, clients: int, seco
         ok: frozenset[int] = frozenset({200, 201})) -> tuple[float, list[float]]:  # fmt: skip
     """Requests per second and every latency (ms) of ``clients`` concurrent connections."""
     url = urlsplit(base)
-    extra = "".join(f"{k}: {v}\r\n" for k, v in {"Content-Type": "application/json", **headers}.items())
+    extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     lat: list[float] = []
 
     async def main() -> float:
