@@ -48,6 +48,28 @@ def _b64decode(text: str, what: str) -> bytes:
         raise MalformedNoteError(f"{what} is not standard base64") from exc
 
 
+def format_key(name: str, kid: bytes, sig_type: int, key: bytes, *, private: bool = False) -> str:
+    """``name+hexkeyid+base64(type||key)`` (a verifier key), or with ``PRIVATE+KEY+`` and the seed."""
+    encoded = base64.b64encode(bytes([sig_type]) + key).decode()
+    return f"{'PRIVATE+KEY+' if private else ''}{name}+{kid.hex()}+{encoded}"
+
+
+def parse_key(text: str, sig_type: int, what: str, *, private: bool = False) -> tuple[str, str, bytes]:
+    """(name, hex key ID as written, 32-byte key) of a key string of ``sig_type``. Raises MalformedNoteError;
+    the caller checks the key ID against the key it derives."""
+    parts = text.strip().split("+", 4 if private else 2)  # base64 may hold "+"
+    if private:
+        if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
+            raise MalformedNoteError(f"a {what} is PRIVATE+KEY+name+keyid+key")
+        parts = parts[2:]
+    if len(parts) != 3:
+        raise MalformedNoteError(f"a {what} is name+keyid+key")
+    raw = _b64decode(parts[2], what)
+    if len(raw) != 33 or raw[0] != sig_type:
+        raise MalformedNoteError(f"{what} is not of signature type 0x{sig_type:02x} with a 32-byte key")
+    return parts[0], parts[1], raw[1:]
+
+
 @dataclass(frozen=True, slots=True)
 class NoteSignature:
     """One signature line: who signed (name + key ID) and the signature bytes."""
@@ -100,20 +122,13 @@ class Ed25519Verifier:
 
     def vkey(self) -> str:
         """The verifier key string ``name+hexid+base64(0x01||pubkey)``."""
-        encoded = base64.b64encode(bytes([ED25519]) + self.public_key).decode()
-        return f"{self.name}+{self.key_id.hex()}+{encoded}"
+        return format_key(self.name, self.key_id, ED25519, self.public_key)
 
     @classmethod
     def from_vkey(cls, vkey: str) -> Ed25519Verifier:
         """Parse a verifier key string. Raises MalformedNoteError."""
-        parts = vkey.strip().split("+", 2)  # base64 may hold "+"
-        if len(parts) != 3:
-            raise MalformedNoteError("a verifier key is name+keyid+key")
-        name, hex_id, blob = parts
-        raw = _b64decode(blob, "verifier key")
-        if len(raw) != 33 or raw[0] != ED25519:
-            raise MalformedNoteError("verifier key is not an Ed25519 key (type 0x01, 32 bytes)")
-        verifier = cls(name, raw[1:])
+        name, hex_id, key = parse_key(vkey, ED25519, "verifier key")
+        verifier = cls(name, key)
         if hex_id != verifier.key_id.hex():
             raise MalformedNoteError(f"verifier key {name}: key ID {hex_id} does not match the key")
         return verifier
@@ -141,20 +156,14 @@ class Ed25519Signer:
 
     def skey(self) -> str:
         """The private key string ``PRIVATE+KEY+name+hexid+base64(0x01||seed)``."""
-        encoded = base64.b64encode(bytes([ED25519]) + bytes(self._key)).decode()
-        return f"PRIVATE+KEY+{self.name}+{self.key_id.hex()}+{encoded}"
+        return format_key(self.name, self.key_id, ED25519, bytes(self._key), private=True)
 
     @classmethod
     def from_skey(cls, skey: str) -> Ed25519Signer:
         """Parse a private key string. Raises MalformedNoteError."""
-        parts = skey.strip().split("+", 4)  # base64 may hold "+"
-        if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
-            raise MalformedNoteError("a private key is PRIVATE+KEY+name+keyid+key")
-        raw = _b64decode(parts[4], "private key")
-        if len(raw) != 33 or raw[0] != ED25519:
-            raise MalformedNoteError("private key is not an Ed25519 key")
-        signer = cls(parts[2], raw[1:])
-        if parts[3] != signer.key_id.hex():
+        name, hex_id, seed = parse_key(skey, ED25519, "private key", private=True)
+        signer = cls(name, seed)
+        if hex_id != signer.key_id.hex():
             raise MalformedNoteError("private key: key ID does not match the key")
         return signer
 

@@ -14,8 +14,9 @@ import json
 from pathlib import Path
 
 from ledger.checkpoint import Checkpoint, sign_checkpoint
+from ledger.cosignature import CosignatureSigner
 from ledger.log import MerkleLog
-from ledger.note import Ed25519Signer
+from ledger.note import Ed25519Signer, Note, NoteSignature, add_signatures
 from ledger.sqlite import SQLiteTreeStore
 
 OUT = Path(__file__).parent / "vectors" / "receipts"
@@ -85,6 +86,33 @@ def main() -> None:
     future = json.loads(json.dumps(valid))
     future["format"] = "sifa-receipt/2"
     write("unknown-format", future, file=None, exit=2, code=None)
+
+    # Witnessed: three witnesses, two required (trust-witnessed.json).
+    witnesses = [CosignatureSigner(f"sifa.witness/demo-{i}", bytes([0x40 + i]) * 32) for i in range(3)]
+    witnessed = {**trust, "witnesses": [{"name": f"见证节点{i}（示例）", "key": w.verifier.vkey()}
+                                        for i, w in enumerate(witnesses)], "quorum": 2}  # fmt: skip
+    (OUT / "trust-witnessed.json").write_text(json.dumps(witnessed, ensure_ascii=False, indent=2) + "\n",
+                                              encoding="utf-8")  # fmt: skip
+    note = Note.from_text(log.store.checkpoint()[1])  # type: ignore[index]
+
+    def cosigned(*signers: CosignatureSigner, forge: bool = False) -> dict[str, object]:
+        lines = [w.cosign(note.text, 1_795_000_000 + i) for i, w in enumerate(signers)]
+        if forge:  # a trusted witness's line over another time: the signature does not verify
+            first = lines[0]
+            lines[0] = NoteSignature(first.name, first.key_id, (1).to_bytes(8, "big") + first.signature[8:])
+        log.store.save_checkpoint(note_size, add_signatures(note, lines).to_text())
+        return log.receipt(5, WHEN).to_dict()
+
+    note_size = Checkpoint.from_text(note.text).size
+    for name, doc, exit_, code in (
+        ("witnessed-valid", cosigned(witnesses[0], witnesses[2]), 0, None),
+        ("missing-cosignatures", cosigned(witnesses[1]), 1, "witness_quorum_missing"),
+        ("forged-cosignature", cosigned(witnesses[0], witnesses[1], forge=True), 1, "checkpoint_signature_invalid"),
+    ):
+        write(name, doc, file="evidence.txt", exit=exit_, code=code)
+        cases[name]["trust"] = "trust-witnessed.json"
+    cases["not-witnessed"] = {"file": None, "exit": 1, "code": "witness_quorum_missing", "receipt": "valid",
+                              "trust": "trust-witnessed.json"}  # fmt: skip
 
     (OUT / "cases.json").write_text(json.dumps(cases, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 

@@ -22,7 +22,8 @@ def test_corpus_case(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     case = CASES[name]
     args = [str(CORPUS / case["file"])] if case["file"] else []
     receipt = CORPUS / f"{case.get('receipt', name)}.json"
-    code = sifa_verify([*args, "--receipt", str(receipt), "--trust", str(CORPUS / "trust.json"), "--json"])
+    trust = CORPUS / case.get("trust", "trust.json")
+    code = sifa_verify([*args, "--receipt", str(receipt), "--trust", str(trust), "--json"])
     out, err = capsys.readouterr()
     assert code == case["exit"], err
     assert "Traceback" not in err

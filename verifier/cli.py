@@ -17,13 +17,15 @@ import hashlib
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ledger.checkpoint import open_checkpoint
+from ledger.cosignature import CosignatureVerifier, require_quorum
 from ledger.errors import MalformedError, VerificationError
 from ledger.hashing import SHA256
-from ledger.note import Ed25519Verifier
+from ledger.note import Ed25519Verifier, Note
 from ledger.proof import verify_consistency
 from ledger.receipt import Receipt, verify_receipt
 
@@ -34,18 +36,33 @@ class InputError(Exception):
     """Unreadable input: exit 2."""
 
 
-def load_trust(path: Path) -> list[Ed25519Verifier]:
-    """The log keys a trust file names. Raises InputError."""
+@dataclass(frozen=True)
+class Trust:
+    """What a trust file says: the log keys, the witness keys, and how many witnesses must cosign."""
+
+    logs: list[Ed25519Verifier]
+    witnesses: list[CosignatureVerifier]
+    quorum: int
+
+
+def load_trust(path: Path) -> Trust:
+    """Read a trust file (docs/trust.md). Raises InputError."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         if doc.get("format", "sifa-trust/1") != "sifa-trust/1":
             raise ValueError(f"unknown trust file format {doc.get('format')!r}")
         keys = [Ed25519Verifier.from_vkey(entry["key"]) for entry in doc["logs"]]
+        witnesses = [CosignatureVerifier.from_vkey(entry["key"]) for entry in doc.get("witnesses", [])]
+        quorum = doc.get("quorum", 0)
+        if type(quorum) is not int or not 0 <= quorum <= len(witnesses):
+            raise ValueError(f"quorum must be a whole number from 0 to the {len(witnesses)} witnesses named")
+        if len({w.name for w in witnesses}) != len(witnesses):
+            raise ValueError("a witness is named twice")
     except (OSError, ValueError, KeyError, TypeError, AttributeError, MalformedError) as exc:
         raise InputError(f"trust file {path} is unreadable: {exc}") from exc
     if not keys:
         raise InputError(f"trust file {path} names no log")
-    return keys
+    return Trust(keys, witnesses, quorum)
 
 
 def file_sha256(path: Path) -> str:
@@ -90,7 +107,7 @@ def _read(path: Path, what: str) -> bytes:
 
 def verify(file: Path | None, receipt_path: Path, trust_path: Path) -> dict[str, Any]:
     """Every check and its outcome; raises InputError for unreadable input."""
-    keys = load_trust(trust_path)
+    trust = load_trust(trust_path)
     try:
         receipt = Receipt.from_json(_read(receipt_path, "receipt"))
     except MalformedError as exc:
@@ -113,19 +130,36 @@ def verify(file: Path | None, receipt_path: Path, trust_path: Path) -> dict[str,
         if not ok:
             return result
     try:
-        verify_receipt(receipt, keys, SHA256)
+        verify_receipt(receipt, trust.logs, SHA256)
     except (VerificationError, MalformedError) as exc:
         checks.append({"check": "receipt", "ok": False, "code": exc.code, "detail": exc.diagnostics()})
         return result
     checks.append({"check": "receipt", "ok": True, "code": None,
                    "detail": "checkpoint signed by a trusted log key; inclusion proof leads to its root"})  # fmt: skip
+    if not _witnessed(Note.from_text(receipt.checkpoint), trust, checks):
+        return result
     result["valid"] = True
     return result
 
 
+def _witnessed(note: Note, trust: Trust, checks: list[dict[str, Any]]) -> bool:
+    """The trust file's witness quorum (none asked: nothing to check)."""
+    if trust.quorum == 0:
+        return True
+    try:
+        found = require_quorum(note, trust.witnesses, trust.quorum)
+    except VerificationError as exc:
+        checks.append({"check": "witnesses", "ok": False, "code": exc.code, "detail": exc.diagnostics()})
+        return False
+    who = ", ".join(sorted(found))
+    checks.append({"check": "witnesses", "ok": True, "code": None,
+                   "detail": f"{len(found)} of {trust.quorum} required witnesses cosigned: {who}"})  # fmt: skip
+    return True
+
+
 def verify_consistency_files(old: Path, new: Path, proof_path: Path, trust_path: Path) -> dict[str, Any]:
     """Check that the log of NEW extends the log of OLD (never rewritten)."""
-    keys = load_trust(trust_path)
+    keys = load_trust(trust_path).logs
     result: dict[str, Any] = {"valid": False, "checks": []}
     try:
         old_cp, _ = open_checkpoint(_read(old, "checkpoint"), keys)
