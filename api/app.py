@@ -15,25 +15,30 @@ from api import errors
 from api.deps import Services
 from api.node import (
     COURTS,
+    WITNESS_DB,
     events_env,
     load_config,
     load_signer,
+    load_trust_file,
+    load_witness_signer,
     open_blob_store,
     open_tree_store,
     principals_env,
 )
 from api.principals import Principals
-from api.routes import dossiers, log, principals, tiles, verify
+from api.routes import dossiers, log, principals, tiles, verify, witness
 from api.settings import Settings
 from dossier.application import DossierApp
 from dossier.courts import CourtRegistry
 from dossier.sealer import Sealer
 from ledger.log import MerkleLog
+from ledger.witness import Witness
+from ledger.witness_sqlite import SQLiteWitnessState
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that gives another process the same settings."""
-    return {f"SIFA_{k.upper()}": str(v) for k, v in settings.model_dump().items()}
+    return {f"SIFA_{k.upper()}": str(v) for k, v in settings.model_dump().items() if v is not None}
 
 
 def start_sequencer(settings: Settings) -> subprocess.Popen[bytes]:
@@ -55,9 +60,16 @@ def create_app(settings: Settings) -> FastAPI:
         courts = CourtRegistry.from_file(data / COURTS)
         app_ = DossierApp(events_env(data, settings), blobs, courts, config.court)
         merkle = MerkleLog(store)
-        sealer = Sealer(app_, merkle, signer, batch=settings.seal_batch)
+        asked = load_trust_file(settings.witnesses) if settings.witnesses else None
+        sealer = Sealer(app_, merkle, signer, batch=settings.seal_batch, witnesses=asked.witnesses if asked else (),
+                        quorum=asked.quorum if asked else 0)  # fmt: skip
         people = Principals(principals_env(data, settings))
-        app.state.services = Services(config, settings, merkle, signer, app_, sealer, people, blobs, courts)
+        witness_state = SQLiteWitnessState(data / WITNESS_DB) if settings.witness_logs else None
+        witness = None
+        if settings.witness_logs and witness_state is not None:
+            logs = load_trust_file(settings.witness_logs).logs
+            witness = Witness(load_witness_signer(data), logs, witness_state)
+        app.state.services = Services(config, settings, merkle, signer, app_, sealer, people, blobs, courts, witness)
         stop = threading.Event()
         thread = threading.Thread(target=sealer.run, args=(stop, settings.seal_interval_seconds),
                                   name="sifa-sequencer", daemon=True)  # fmt: skip
@@ -74,6 +86,8 @@ def create_app(settings: Settings) -> FastAPI:
             else:
                 thread.join(timeout=30)
             people.close()
+            if witness_state is not None:
+                witness_state.close()
             app_.close()
             blobs.close()
             store.close()
@@ -87,6 +101,7 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     for module in (dossiers, principals, verify, log, tiles):
         app.include_router(module.router, responses=errors.RESPONSES)
+    app.include_router(witness.router, responses=errors.RESPONSES)  # add-checkpoint documents its own text answers
 
     @app.get("/healthz", tags=["node"], openapi_extra={"x-roles": ["public"]})
     def healthz() -> dict[str, str]:

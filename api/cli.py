@@ -9,10 +9,11 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from api.node import init_node, issue_admin, load_config, load_signer
+from api.node import NodeError, init_node, issue_admin, load_config, load_signer, load_trust_file, load_witness_signer
 from api.settings import Settings
 from dossier.application import DossierApp
 from ledger.errors import SifaError
@@ -39,8 +40,16 @@ def _parser() -> argparse.ArgumentParser:
     aud.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
     aud.add_argument("--dossier", help="only this dossier's events and files")
     aud.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    mon = sub.add_parser("monitor", help="follow a court's log; alarm on a fork, a rollback or a stalled log")
+    mon.add_argument("log_url", help="the node's base URL, e.g. https://sifa.example-court.cn")
+    mon.add_argument("--trust", required=True, type=Path, help="trust file naming the log's key")
+    mon.add_argument("--state", type=Path, default=Path("sifa-monitor.json"), help="where the last checkpoint is kept")
+    mon.add_argument("--interval", type=float, default=60.0, help="seconds between rounds")
+    mon.add_argument("--stall", type=float, default=3600.0, help="alarm when no new checkpoint for this long")
+    mon.add_argument("--once", action="store_true", help="one round, then exit (0 fine, 1 alarm)")
     trust = sub.add_parser("trust-entry", help="print this node's entry for a verifier's trust file")
     trust.add_argument("data_dir", type=Path)
+    trust.add_argument("--witness", action="store_true", help="the node's witness key (a 'witnesses' entry)")
     return p
 
 
@@ -62,9 +71,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "trust-entry":
             config = load_config(args.data_dir)
-            entry = {"origin": config.origin, "name": config.name, "key": load_signer(args.data_dir).verifier.vkey()}
+            if args.witness:
+                entry = {"name": config.name, "key": load_witness_signer(args.data_dir).verifier.vkey()}
+            else:
+                entry = {"origin": config.origin, "name": config.name,
+                         "key": load_signer(args.data_dir).verifier.vkey()}  # fmt: skip
             print(json.dumps(entry, ensure_ascii=False))
             return 0
+        if args.command == "monitor":
+            return _monitor(args)
         if args.command == "audit":
             return _audit(args)
         if args.command == "seal":
@@ -95,6 +110,7 @@ def _seal(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from api.witnessing import Witnessing
     from dossier.sealer import Sealer
     from ledger.log import MerkleLog
 
@@ -111,7 +127,12 @@ def _seal(args: argparse.Namespace) -> int:
                     stop.set()
 
         threading.Thread(target=orphaned, daemon=True).start()
-    sealer = Sealer(app, MerkleLog(store), load_signer(data), batch=settings.seal_batch)
+    merkle = MerkleLog(store)
+    sealer = Sealer(app, merkle, load_signer(data), batch=settings.seal_batch)
+    if settings.witnesses and not args.once:  # checkpoints go to the witnesses, beside the sealing
+        witnessing = Witnessing(merkle, load_trust_file(settings.witnesses))
+        threading.Thread(target=witnessing.run, args=(stop, settings.witness_interval_seconds),
+                         name="sifa-witnessing", daemon=True).start()  # fmt: skip
     try:
         if args.once:
             n = sealer.seal()
@@ -123,6 +144,27 @@ def _seal(args: argparse.Namespace) -> int:
         store.close()
         blobs.close()
     return 0
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    from verifier.monitor import MonitorInputError, check
+
+    trust = load_trust_file(args.trust)
+    while True:
+        try:
+            result = check(args.log_url, trust, args.state, stall=args.stall)
+        except MonitorInputError as exc:
+            if args.once:
+                raise NodeError(str(exc)) from None
+            print(f"sifa monitor: {exc}; trying again", file=sys.stderr)
+        else:
+            print(json.dumps(result.to_dict(), ensure_ascii=False), flush=True)
+            if not result.ok:
+                print(f"sifa monitor: ALARM {result.alarm}: {result.detail}", file=sys.stderr)
+                return 1
+            if args.once:
+                return 0
+        time.sleep(args.interval)
 
 
 def _audit(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from dossier.courts import CourtRegistry
 from dossier.sealer import Sealer
 from ledger.log import MerkleLog
 from ledger.note import Ed25519Signer
+from ledger.witness import Witness
 from storage.blobstore import BlobStore
 
 PUBLIC = "public"
@@ -36,6 +37,7 @@ class Services:
     principals: Principals
     blobs: BlobStore
     courts: CourtRegistry
+    witness: Witness | None = None
 
 
 async def _services(request: Request) -> Services:  # async: no thread hop for a lookup

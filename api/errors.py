@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 
 from api.principals import AuthError, ForbiddenError
 from api.routes.dossiers import PayloadTooLargeError, UnsupportedMediaError
+from api.routes.witness import NotAWitnessError
 from dossier.errors import (
     DossierArchivedError,
     DossierConflictError,
@@ -47,6 +48,7 @@ STATUS: list[tuple[type[SifaError], int]] = [
     (PayloadTooLargeError, 413),
     (UnsupportedMediaError, 415),
     (DossierNotFoundError, 404),
+    (NotAWitnessError, 404),
     (UnknownDocumentError, 404),
     (BlobNotFoundError, 404),
     (DossierExistsError, 409),

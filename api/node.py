@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -13,14 +14,18 @@ from eventsourcing.cryptography import AESCipher
 from api.principals import Principals
 from api.settings import Settings
 from dossier.application import postgres_env, sqlite_env
-from ledger.errors import SifaError
+from ledger.cosignature import CosignatureSigner
+from ledger.errors import MalformedError, SifaError
 from ledger.log import MerkleLog
 from ledger.note import Ed25519Signer
 from ledger.store import TreeStore
+from ledger.trust import Trust, parse_trust
 from storage.blobstore import BlobStore
 
 CONFIG = "node.json"
 LOG_KEY = "log.key"
+WITNESS_KEY = "witness.key"
+WITNESS_DB = "witness.sqlite"
 EVENTS_KEY = "events.key"
 COURTS = "courts.json"
 TREE_DB = "tree.sqlite"
@@ -71,6 +76,30 @@ def init_node(data_dir: Path, court: str, name: str, database_url: str = "") -> 
         store.close()
     (data_dir / CONFIG).write_text(json.dumps(config.__dict__, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return config
+
+
+def witness_name(court: str) -> str:
+    """The name this node cosigns other logs' checkpoints under."""
+    return f"sifa.witness/{court}"
+
+
+def load_witness_signer(data_dir: Path) -> CosignatureSigner:
+    """The node's witness key (C2SP tlog-cosignature); made on first use, kept like the log key."""
+    path = data_dir / WITNESS_KEY
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):  # another process made it first
+            _write_secret(path, CosignatureSigner.generate(witness_name(load_config(data_dir).court)).skey())
+    return CosignatureSigner.from_skey(path.read_text())
+
+
+def load_trust_file(path: Path) -> Trust:
+    """A trust file a node is configured with (logs it witnesses, witnesses it asks). Raises NodeError."""
+    try:
+        return parse_trust(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as exc:
+        raise NodeError(f"trust file {path} is unreadable: {exc}") from exc
+    except MalformedError as exc:
+        raise NodeError(f"trust file {path}: {exc.diagnostics()}") from exc
 
 
 def issue_admin(data_dir: Path, settings: Settings) -> str:

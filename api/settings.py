@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     sequencer: Literal["process", "thread"] = "process"
     seal_batch: int = 1000
     seal_interval_seconds: float = 0.05
+    # Witnessing (docs/witness.md). witness_logs: a trust file naming the logs this node cosigns as a
+    # witness (it then serves POST /witness/add-checkpoint). witnesses: a trust file naming the
+    # witnesses (with their "url") this node's own checkpoints are sent to, and the quorum.
+    witness_logs: Path | None = None
+    witnesses: Path | None = None
+    witness_interval_seconds: float = 1.0
     # Empty: content-addressed files under data_dir/blobs; else an S3/MinIO endpoint (host:port).
     s3_endpoint: str = ""
     s3_bucket: str = "sifa-blobs"

@@ -162,10 +162,12 @@ class DossierApp(Application[UUID]):
             if isinstance(aggregate, Dossier):
                 self.snapshots.put([Snapshot.take(aggregate)])
 
-    def get(self, dossier: UUID | str) -> Dossier:
+    def get(self, dossier: UUID | str, *, copy: bool = True) -> Dossier:
+        """The dossier as stored. ``copy=False``: no copy of its state (which grows with its
+        history) — only for a glance at id, court, version or archived, never to iterate or change."""
         try:
             ident = dossier if isinstance(dossier, UUID) else UUID(str(dossier))
-            found: Dossier = self.repository.get(ident)
+            found: Dossier = self.repository.get(ident, deepcopy_from_cache=copy)
         except (AggregateNotFoundError, ValueError):
             raise DossierNotFoundError(f"no dossier {dossier}") from None
         except (OperationalError, InterfaceError) as exc:
@@ -320,7 +322,7 @@ class DossierApp(Application[UUID]):
                doc_type: str | None, actor: str, role: str, expected_sha256: str | None = None,
                guard: Guard | None = None) -> dict[str, Any]:  # fmt: skip
         """Store the file, record it and place it in the catalogue, in one save."""
-        d = self.get(dossier)
+        d = self.get(dossier, copy=False)  # a first check, before the bytes are stored; the command checks again
         if guard is not None:
             guard(d)
         d._open()

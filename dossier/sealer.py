@@ -13,13 +13,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from dossier.domain import Dossier
 from dossier.envelope import envelope, envelope_bytes, file_hashes, read_leaf
+from ledger.cosignature import CosignatureVerifier, cosigners
 from ledger.errors import TreeSizeError
 from ledger.log import MerkleLog
-from ledger.note import Signer
+from ledger.note import Note, Signer
 from ledger.receipt import Receipt
 from ledger.store import TreeConflictError
 
@@ -32,8 +34,11 @@ log = logging.getLogger(__name__)
 class Sealer:
     """Seals a dossier application's events into a court's log."""
 
-    def __init__(self, app: DossierApp, log: MerkleLog, signer: Signer, *, batch: int = 1000) -> None:
+    def __init__(self, app: DossierApp, log: MerkleLog, signer: Signer, *, batch: int = 1000,
+                 witnesses: Sequence[CosignatureVerifier] = (), quorum: int = 0) -> None:  # fmt: skip
+        """``witnesses``/``quorum``: receipts then use the newest checkpoint that many have cosigned."""
         self.app, self.log, self.signer, self.batch = app, log, signer, batch
+        self.witnesses, self.quorum = list(witnesses), quorum
         self.origin = signer.name
         self._lock = threading.Lock()
 
@@ -113,7 +118,18 @@ class Sealer:
 
     def _receipt(self, index: int) -> Receipt:
         recorded_at = read_leaf(self.log.entry(index))["time"]
-        return self.log.receipt(index, recorded_at=recorded_at)
+        return self.log.receipt(index, recorded_at=recorded_at, size=self._witnessed_size(index))
+
+    def _witnessed_size(self, index: int) -> int | None:
+        """The newest checkpoint covering leaf ``index`` with the witness quorum (None: the newest)."""
+        if not self.quorum:
+            return None
+        for size, text in reversed(self.log.store.checkpoints()):
+            if size <= index:
+                break
+            if len(cosigners(Note.from_text(text), self.witnesses)) >= self.quorum:
+                return size
+        return None  # not cosigned yet: the receipt says so when verified with the quorum
 
     def wait_sealed(self, timeout: float = 10.0) -> None:
         """Block until the event store's newest event is sealed (tests, CLI)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 import nacl.signing
 import pytest
 
+from ledger.anchor import AnchorRecord, WitnessAnchorCheck
 from ledger.cosignature import (
     CosignatureSigner,
     CosignatureVerifier,
@@ -22,7 +23,7 @@ from ledger.cosignature import (
     cosigners,
     require_quorum,
 )
-from ledger.errors import CheckpointSignatureError, MalformedNoteError
+from ledger.errors import CheckpointSignatureError, MalformedNoteError, VerificationError
 from ledger.log import MerkleLog
 from ledger.note import Ed25519Signer, Note, add_signatures, sign_note
 from ledger.sqlite import SQLiteTreeStore
@@ -152,3 +153,17 @@ def test_two_checkpoints_of_one_size_are_a_fork_the_witness_refuses_and_keeps(
     ((origin, seen, presented, reason),) = state.forks()
     assert (origin, seen, presented) == (ORIGIN, honest.to_text(), split.to_text())
     assert "different roots" in reason
+
+
+def test_witness_anchor_record_names_the_cosigners_and_checks_them() -> None:
+    witnesses = [CosignatureSigner(f"w{i}.example", bytes([i + 1]) * 32) for i in range(3)]
+    note = add_signatures(Note(BODY, ()), [witnesses[0].cosign(BODY, 100), witnesses[1].cosign(BODY, 101)])
+    check = WitnessAnchorCheck([w.verifier for w in witnesses], 2)
+    record = check.record(note, 20852163)
+    assert (record.kind, record.tx_id, record.height, record.times) == (
+        "witness", "20852163", 2, {"w0.example": 100, "w1.example": 101})  # fmt: skip
+    check.verify(note, record)
+    with pytest.raises(VerificationError):
+        check.verify(note, AnchorRecord("witness", "20852163", 2, {"w0.example": 99}))
+    with pytest.raises(QuorumError):
+        WitnessAnchorCheck([w.verifier for w in witnesses], 3).record(note, 20852163)

@@ -17,17 +17,17 @@ import hashlib
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ledger.checkpoint import open_checkpoint
-from ledger.cosignature import CosignatureVerifier, require_quorum
+from ledger.cosignature import require_quorum
 from ledger.errors import MalformedError, VerificationError
 from ledger.hashing import SHA256
-from ledger.note import Ed25519Verifier, Note
+from ledger.note import Note
 from ledger.proof import verify_consistency
 from ledger.receipt import Receipt, verify_receipt
+from ledger.trust import Trust, parse_trust
 
 CHUNK = 1 << 20
 
@@ -36,33 +36,16 @@ class InputError(Exception):
     """Unreadable input: exit 2."""
 
 
-@dataclass(frozen=True)
-class Trust:
-    """What a trust file says: the log keys, the witness keys, and how many witnesses must cosign."""
-
-    logs: list[Ed25519Verifier]
-    witnesses: list[CosignatureVerifier]
-    quorum: int
-
-
 def load_trust(path: Path) -> Trust:
     """Read a trust file (docs/trust.md). Raises InputError."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        if doc.get("format", "sifa-trust/1") != "sifa-trust/1":
-            raise ValueError(f"unknown trust file format {doc.get('format')!r}")
-        keys = [Ed25519Verifier.from_vkey(entry["key"]) for entry in doc["logs"]]
-        witnesses = [CosignatureVerifier.from_vkey(entry["key"]) for entry in doc.get("witnesses", [])]
-        quorum = doc.get("quorum", 0)
-        if type(quorum) is not int or not 0 <= quorum <= len(witnesses):
-            raise ValueError(f"quorum must be a whole number from 0 to the {len(witnesses)} witnesses named")
-        if len({w.name for w in witnesses}) != len(witnesses):
-            raise ValueError("a witness is named twice")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, MalformedError) as exc:
-        raise InputError(f"trust file {path} is unreadable: {exc}") from exc
-    if not keys:
+        trust = parse_trust(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, MalformedError) as exc:
+        detail = exc.diagnostics() if isinstance(exc, MalformedError) else str(exc)
+        raise InputError(f"trust file {path} is unreadable: {detail}") from exc
+    if not trust.logs:
         raise InputError(f"trust file {path} names no log")
-    return Trust(keys, witnesses, quorum)
+    return trust
 
 
 def file_sha256(path: Path) -> str:

@@ -22,6 +22,7 @@ from api.deps import CallerDep, Services, ServicesDep, roles
 from api.principals import Caller, NotAdmittedError
 from dossier.domain import Dossier
 from dossier.envelope import utc
+from dossier.errors import InvalidDossierInputError
 from ledger.errors import SifaError, TreeSizeError
 from storage.blobstore import check_digest
 
@@ -124,8 +125,8 @@ def _open_to(caller: Caller, d: Dossier) -> None:
         raise NotAdmittedError("this dossier is not open to you")
 
 
-def _dossier(services: Services, caller: Caller, dossier: str) -> Dossier:
-    d = services.dossiers.get(dossier)
+def _dossier(services: Services, caller: Caller, dossier: str, *, copy: bool = True) -> Dossier:
+    d = services.dossiers.get(dossier, copy=copy)
     _open_to(caller, d)
     return d
 
@@ -228,7 +229,7 @@ async def upload(
         raise UnsupportedMediaError("send the document as the raw body with its own media type")
     if x_content_sha256 is not None:
         check_digest(x_content_sha256)
-    await asyncio.to_thread(_dossier, services, caller, dossier)
+    await asyncio.to_thread(lambda: _dossier(services, caller, dossier, copy=False))
     name = unquote(x_file_name, errors="strict")
     source = "court" if caller.role in STAFF else caller.role
     doc_type = unquote(x_doc_type) if x_doc_type else None
@@ -298,7 +299,7 @@ async def evidence(dossier: str, body: Evidence, caller: CallerDep, services: Se
 async def service(dossier: str, body: Service, caller: CallerDep, services: ServicesDep) -> Written:
     """Record an electronic service (电子送达)."""
     v = services.dossiers.record_service.future(dossier, document_id=body.document_id, recipient=_party(body.recipient),
-                                                channel=body.channel, sent_at=utc(body.sent_at),
+                                                channel=body.channel, sent_at=_when(body.sent_at),
                                                 delivered_at=_opt(body.delivered_at), read_at=_opt(body.read_at),
                                                 receipt_sha256=body.receipt_sha256,
                                                 **_act(caller))  # fmt: skip
@@ -306,7 +307,15 @@ async def service(dossier: str, body: Service, caller: CallerDep, services: Serv
 
 
 def _opt(value: datetime | None) -> str | None:
-    return utc(value) if value is not None else None
+    return _when(value) if value is not None else None
+
+
+def _when(value: datetime) -> str:
+    """A time as UTC; one whose offset takes it outside the years 1-9999 is refused."""
+    try:
+        return utc(value)
+    except OverflowError:
+        raise InvalidDossierInputError("a time must lie within the years 1 to 9999 in UTC") from None
 
 
 @router.post("/{dossier}/contracts", response_model=Written, openapi_extra=roles("clerk", "lawyer", "party"))
@@ -314,7 +323,7 @@ async def contract(dossier: str, body: Contract, caller: CallerDep, services: Se
     """Register an electronic contract (电子合约) by its hash."""
     v = services.dossiers.register_contract.future(dossier, contract_sha256=body.contract_sha256,
                                                    parties=[_party(p) for p in body.parties],
-                                                   signed_at=utc(body.signed_at), **_act(caller))  # fmt: skip
+                                                   signed_at=_when(body.signed_at), **_act(caller))  # fmt: skip
     return await _written(dossier, v)
 
 
@@ -349,7 +358,7 @@ def archive(dossier: str, body: Archive, caller: CallerDep, services: ServicesDe
 @router.get("/{dossier}/receipts/{version}", openapi_extra=roles(*READERS))
 def receipt(dossier: str, version: int, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
     """The receipt (存证凭证) of one event, once sealed (waits up to two seconds for the sequencer)."""
-    d = _dossier(services, caller, dossier)
+    d = _dossier(services, caller, dossier, copy=False)
     deadline = time.monotonic() + 2.0
     while True:
         try:

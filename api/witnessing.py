@@ -1,0 +1,117 @@
+"""The log side of witnessing: send each new checkpoint to the witnesses, keep their cosignatures.
+
+Runs beside the sequencer (``sifa seal``), never in the way of appends: a witness that does not
+answer is asked again next round. Each witness is asked with the size it last cosigned (learnt
+from its 409 answer when not known) and a consistency proof from there (c2sp.org/tlog-witness).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+from ledger.anchor import AnchorRecord, WitnessAnchorCheck
+from ledger.checkpoint import Checkpoint
+from ledger.cosignature import CosignatureVerifier, cosigners
+from ledger.errors import LedgerError
+from ledger.log import MerkleLog
+from ledger.note import Note, NoteSignature, add_signatures
+from ledger.trust import Trust
+
+log = logging.getLogger("sifa.witnessing")
+
+
+class Witnessing:
+    def __init__(self, merkle: MerkleLog, trust: Trust, *, timeout: float = 5.0) -> None:
+        self.log, self.trust, self.timeout = merkle, trust, timeout
+        self.known: dict[str, int] = {}  # witness name -> the size it last cosigned for this log
+        self._lock = threading.Lock()  # one round at a time, so the note is merged in order
+
+    def round(self) -> int:
+        """Ask every witness that has not cosigned the latest checkpoint; return how many have."""
+        with self._lock:
+            kept = self.log.store.checkpoint()
+            if kept is None:
+                return 0
+            size, text = kept
+            note = Note.from_text(text)
+            have = cosigners(note, self.trust.witnesses)
+            ask = [w for w in self.trust.witnesses if w.name not in have and w.name in self.trust.urls]
+            if not ask:
+                return len(have)
+            with ThreadPoolExecutor(len(ask)) as pool:
+                got = [line for line in pool.map(lambda w: self._ask(w, note, size), ask) if line is not None]
+            if got:
+                current = self.log.store.checkpoint(size)
+                base = Note.from_text(current[1]) if current else note
+                merged = add_signatures(base, got)
+                self.log.store.save_checkpoint(size, merged.to_text())
+                return len(cosigners(merged, self.trust.witnesses))
+            return len(have)
+
+    def publish(self, checkpoint_note: Note) -> AnchorRecord:
+        """The anchor port (ledger/anchor.py) over the witness network: cosign the latest checkpoint.
+        Raises QuorumError while too few witnesses have cosigned it."""
+        self.round()
+        checkpoint = Checkpoint.from_text(checkpoint_note.text)
+        kept = self.log.store.checkpoint(checkpoint.size)
+        note = Note.from_text(kept[1]) if kept else checkpoint_note
+        return WitnessAnchorCheck(self.trust.witnesses, self.trust.quorum).record(note, checkpoint.size)
+
+    def _ask(self, witness: CosignatureVerifier, note: Note, size: int) -> NoteSignature | None:
+        old = self.known.get(witness.name, 0)
+        for _ in range(2):  # the second time with the size the witness says it has
+            if old > size:
+                log.warning("witness %s has cosigned size %d, more than this log's %d", witness.name, old, size)
+                return None
+            proof = self.log.consistency_proof(old, size) if 0 < old < size else []
+            body = f"old {old}\n" + "".join(f"{_b64(h)}\n" for h in proof) + "\n" + note.to_text()
+            status, answer, media = self._post(self.trust.urls[witness.name], body.encode())
+            if status == 200:
+                line = self._cosignature(witness, note, answer)
+                if line is not None:
+                    self.known[witness.name] = size
+                return line
+            if status == 409 and media.startswith("text/x.tlog.size") and answer.strip().isdigit():
+                old = int(answer.strip())
+                continue
+            log.warning("witness %s refused size %d: %s %s", witness.name, size, status, answer.strip()[:200])
+            return None
+        return None
+
+    def _cosignature(self, witness: CosignatureVerifier, note: Note, answer: str) -> NoteSignature | None:
+        try:
+            lines = Note.from_text(note.text + "\n" + answer).signatures
+            signed = Note(note.text, tuple(s for s in lines if s.name == witness.name))
+            if witness.name in cosigners(signed, [witness]):
+                return next(s for s in signed.signatures if s.key_id == witness.key_id)
+        except (LedgerError, StopIteration) as exc:
+            log.warning("witness %s answered with no valid cosignature: %s", witness.name, exc)
+        return None
+
+    def _post(self, url: str, body: bytes) -> tuple[int, str, str]:
+        request = urllib.request.Request(url.rstrip("/") + "/add-checkpoint", data=body, method="POST",
+                                         headers={"Content-Type": "text/plain; charset=utf-8"})  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return response.status, response.read(1 << 16).decode("utf-8", "replace"), response.headers.get(
+                    "Content-Type", "")  # fmt: skip
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read(1 << 16).decode("utf-8", "replace"), exc.headers.get("Content-Type", "")
+        except (OSError, ValueError) as exc:  # unreachable: asked again next round
+            return 0, str(exc), ""
+
+    def run(self, stop: threading.Event, interval: float) -> None:
+        while not stop.wait(interval):
+            try:
+                self.round()
+            except Exception:
+                log.exception("witnessing round failed; trying again in %.1f s", interval)
+
+
+def _b64(h: bytes) -> str:
+    return base64.b64encode(h).decode()

@@ -1,0 +1,48 @@
+"""The trust file (``sifa-trust/1``, docs/trust.md): which log keys and witnesses to believe.
+
+One parser for the lawyer's verifier and for a node (which also reads each witness's ``url``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger.cosignature import CosignatureVerifier
+from ledger.errors import MalformedError
+from ledger.note import Ed25519Verifier
+
+FORMAT = "sifa-trust/1"
+
+
+class MalformedTrustError(MalformedError):
+    code = "malformed_trust_file"
+
+
+@dataclass(frozen=True)
+class Trust:
+    """Log keys, witness keys, and how many witnesses must cosign; ``urls`` by witness name."""
+
+    logs: list[Ed25519Verifier]
+    witnesses: list[CosignatureVerifier] = field(default_factory=list)
+    quorum: int = 0
+    urls: dict[str, str] = field(default_factory=dict)
+
+
+def parse_trust(doc: Any) -> Trust:
+    """A trust file's JSON value. Raises MalformedTrustError."""
+    try:
+        if doc.get("format", FORMAT) != FORMAT:
+            raise ValueError(f"unknown trust file format {doc.get('format')!r}")
+        logs = [Ed25519Verifier.from_vkey(entry["key"]) for entry in doc.get("logs", [])]
+        entries = doc.get("witnesses", [])
+        witnesses = [CosignatureVerifier.from_vkey(entry["key"]) for entry in entries]
+        urls = {w.name: str(e["url"]) for w, e in zip(witnesses, entries, strict=True) if e.get("url")}
+        quorum = doc.get("quorum", 0)
+        if type(quorum) is not int or not 0 <= quorum <= len(witnesses):
+            raise ValueError(f"quorum must be a whole number from 0 to the {len(witnesses)} witnesses named")
+        if len({w.name for w in witnesses}) != len(witnesses):
+            raise ValueError("a witness is named twice")
+    except (ValueError, KeyError, TypeError, AttributeError, MalformedError) as exc:
+        raise MalformedTrustError(f"{exc}") from exc
+    return Trust(logs, witnesses, quorum, urls)

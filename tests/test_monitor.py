@@ -1,0 +1,67 @@
+"""``sifa monitor`` against a running node: growth is fine; a fork, a rollback, a stall alarm."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from api.cli import main as sifa
+from api.node import load_signer
+from ledger.checkpoint import Checkpoint, sign_checkpoint
+from ledger.note import Note
+from tests.api_node import Node
+
+
+def _monitor(node: Node, tmp_path: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
+    trust = tmp_path / "trust.json"
+    if not trust.exists():
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert sifa(["trust-entry", str(node.data)]) == 0
+        trust.write_text(json.dumps({"logs": [json.loads(out.getvalue())]}), encoding="utf-8")
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = sifa(["monitor", node.base, "--trust", str(trust), "--state", str(tmp_path / "state.json"),
+                     "--once", *extra])  # fmt: skip
+    return code, json.loads(out.getvalue()) if out.getvalue() else {}, err.getvalue()
+
+
+def test_monitor_follows_growth_and_reports_a_fork_with_both_signed_checkpoints(node: Node, tmp_path: Path) -> None:
+    code, first, _ = _monitor(node, tmp_path)
+    assert (code, first["ok"]) == (0, True)
+    kept = json.loads((tmp_path / "state.json").read_text(encoding="utf-8"))["checkpoint"]
+    size = Checkpoint.from_text(Note.from_text(kept).text).size
+    for n in range(3):
+        r = node.http.post("/v1/dossiers", headers=node.as_("clerk"),
+                           json={"case_number": f"（2026）京0105民初{9100 + n}号", "case_type": "民事"})  # fmt: skip
+        assert r.status_code == 201, r.text
+    deadline = time.monotonic() + 10
+    while True:  # until the sequencer has signed the growth
+        code, grown, err = _monitor(node, tmp_path)
+        assert code == 0 and grown["ok"], err
+        if grown["size"] > size or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert grown["size"] > size and "consistently" in grown["detail"]
+
+    # The log's own key signs another history of the same size as the one the monitor holds.
+    current = Checkpoint.from_text(Note.from_text(node.http.get("/v1/log/checkpoint").text).text)
+    other = Checkpoint(current.origin, current.size, bytes(32))
+    forged = sign_checkpoint(other, load_signer(node.data)).to_text()
+    state = json.loads((tmp_path / "state.json").read_text(encoding="utf-8"))
+    (tmp_path / "state.json").write_text(json.dumps({**state, "checkpoint": forged}), encoding="utf-8")
+    code, alarm, err = _monitor(node, tmp_path)
+    assert (code, alarm["ok"], alarm["alarm"]) == (1, False, "fork")
+    assert alarm["evidence"] == {"earlier": forged, "later": node.http.get("/v1/log/checkpoint").text}
+    assert "ALARM fork" in err
+
+    bigger = sign_checkpoint(Checkpoint(current.origin, current.size + 100, bytes(32)), load_signer(node.data))
+    (tmp_path / "state.json").write_text(json.dumps({**state, "checkpoint": bigger.to_text()}), encoding="utf-8")
+    assert _monitor(node, tmp_path)[1]["alarm"] == "rolled_back"
+
+    (tmp_path / "state.json").write_text(json.dumps({**state, "changed_at": 0}), encoding="utf-8")
+    assert _monitor(node, tmp_path, "--stall", "60")[1]["alarm"] == "stalled"

@@ -1,0 +1,115 @@
+"""``sifa monitor``: follow a court's log; alarm on a fork, a rollback or a stalled log.
+
+Each round fetches the log's latest signed checkpoint, checks its signature against the trust file
+and, against the checkpoint kept from the round before, that the log only grew (an RFC 9162
+consistency proof fetched from the log and checked here). On a fork the alarm carries both signed
+checkpoints: the log's own signatures over two histories are the proof.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ledger.checkpoint import Checkpoint, open_checkpoint
+from ledger.errors import MalformedError, VerificationError
+from ledger.hashing import SHA256
+from ledger.proof import verify_consistency
+from ledger.trust import Trust
+
+
+class MonitorInputError(Exception):
+    """The log cannot be read or the state file is damaged (not an alarm): exit 2."""
+
+
+@dataclass
+class Round:
+    ok: bool
+    alarm: str | None
+    size: int
+    detail: str
+    evidence: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "alarm": self.alarm, "size": self.size, "detail": self.detail,
+                "evidence": self.evidence}  # fmt: skip
+
+
+def _get(url: str, timeout: float) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            data: bytes = response.read(1 << 20)
+            return data
+    except urllib.error.HTTPError as exc:
+        raise MonitorInputError(f"{url}: HTTP {exc.code}") from exc
+    except (OSError, ValueError) as exc:
+        raise MonitorInputError(f"{url}: {exc}") from exc
+
+
+def check(log_url: str, trust: Trust, state: Path, *, stall: float = 3600.0, timeout: float = 10.0,
+          now: float | None = None) -> Round:  # fmt: skip
+    """One round; the state file keeps the last good checkpoint between rounds."""
+    now = time.time() if now is None else now
+    base = log_url.rstrip("/")
+    text = _get(f"{base}/v1/log/checkpoint", timeout).decode("utf-8", "replace")
+    try:
+        new, _ = open_checkpoint(text, trust.logs)
+    except MalformedError as exc:
+        return Round(False, "bad_checkpoint", 0, exc.diagnostics(), {"later": text})
+    except VerificationError as exc:
+        return Round(False, "bad_signature", 0, exc.diagnostics(), {"later": text})
+    kept = _load(state)
+    if kept is None:
+        _save(state, text, now, now)
+        return Round(True, None, new.size, f"first checkpoint of {new.origin}: size {new.size}", {})
+    old_text, changed_at = kept["checkpoint"], float(kept["changed_at"])
+    old = Checkpoint.from_text(old_text.split("\n\n")[0] + "\n")
+    both = {"earlier": old_text, "later": text}
+    if old.origin != new.origin:
+        return Round(False, "different_log", new.size, f"{old.origin} became {new.origin}", both)
+    if new.size < old.size:
+        return Round(False, "rolled_back", new.size, f"the log shrank from {old.size} to {new.size}", both)
+    if new.size == old.size:
+        if new.root_hash != old.root_hash:
+            return Round(False, "fork", new.size, f"two different roots signed for size {new.size}", both)
+        if now - changed_at > stall:
+            return Round(False, "stalled", new.size, f"no new checkpoint for {now - changed_at:.0f} s", {})
+        return Round(True, None, new.size, f"unchanged at size {new.size}", {})
+    if old.size > 0:
+        raw = _get(f"{base}/v1/log/proof/consistency?from={old.size}&to={new.size}", timeout)
+        try:
+            proof = [base64.b64decode(h, validate=True) for h in json.loads(raw)["proof"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise MonitorInputError(f"the log's consistency proof is unreadable: {exc}") from exc
+        try:
+            verify_consistency(SHA256, old.size, new.size, old.root_hash, new.root_hash, proof)
+        except VerificationError as exc:
+            return Round(False, "fork", new.size, f"size {new.size} does not extend size {old.size}: "
+                         f"{exc.diagnostics()}", both)  # fmt: skip
+    _save(state, text, now, now)
+    return Round(True, None, new.size, f"grew from {old.size} to {new.size}, consistently", {})
+
+
+def _load(state: Path) -> dict[str, Any] | None:
+    try:
+        doc: dict[str, Any] = json.loads(state.read_text(encoding="utf-8"))
+        Checkpoint.from_text(doc["checkpoint"].split("\n\n")[0] + "\n")
+        float(doc["changed_at"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError, MalformedError) as exc:
+        raise MonitorInputError(f"state file {state} is damaged: {exc}") from exc
+    return doc
+
+
+def _save(state: Path, checkpoint: str, seen_at: float, changed_at: float) -> None:
+    tmp = state.with_name(state.name + ".tmp")
+    tmp.write_text(json.dumps({"checkpoint": checkpoint, "seen_at": seen_at, "changed_at": changed_at}),
+                   encoding="utf-8")  # fmt: skip
+    tmp.replace(state)
