@@ -37,11 +37,11 @@ from storage.blobstore import BlobStore, Source
 SOURCES = ("court", "party", "lawyer")
 # Recently used dossiers stay in memory and are fast-forwarded from the store on each read (so
 # several workers stay consistent); a snapshot every 100 events bounds a cold read's replay.
-CACHE = {"AGGREGATE_CACHE_MAXSIZE": "1000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
+CACHE = {"AGGREGATE_CACHE_MAXSIZE": "200", "AGGREGATE_CACHE_FASTFORWARD": "y"}
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 T = TypeVar("T")
 P = ParamSpec("P")
-HOT = 1000  # dossiers kept ready for writing
+HOT, HOT_EVENTS = 1000, 20_000  # dossiers kept ready for writing: at most this many, this many events in all
 SNAPSHOT_EVERY = 100  # events; bounds what a cold read replays
 Guard = Callable[[Dossier], None]
 
@@ -220,6 +220,7 @@ class DossierApp(Application[UUID]):
                     return
                 batch, self._queue = self._queue, []
             self._commit(batch)
+            self._trim()
             for cmd in batch:
                 if cmd.error is not None:
                     cmd.future.set_exception(cmd.error)
@@ -281,9 +282,14 @@ class DossierApp(Application[UUID]):
         if d is None:
             d = self.get(ident)
         self._hot[ident] = d
-        while len(self._hot) > HOT:
-            self._hot.pop(next(iter(self._hot)))
         return d
+
+    def _trim(self) -> None:
+        """Keep the dossiers held for writing within HOT dossiers and HOT_EVENTS events (their
+        state grows with their history), forgetting the least recently written first."""
+        total = sum(d.version for d in self._hot.values())
+        while self._hot and (len(self._hot) > HOT or total > HOT_EVENTS):
+            total -= self._hot.pop(next(iter(self._hot))).version
 
     def _apply(self, cmd: _Command, held: dict[UUID, tuple[Dossier, list[_Command]]]) -> None:
         if cmd.ident not in held:

@@ -135,3 +135,17 @@ def test_another_writer_meanwhile_is_caught_up_not_overwritten(stack: Stack) -> 
                                **ACT) == 4  # fmt: skip
     names = [e["name"] for e in app.get(d).evidence.values()]
     assert names == ["一.pdf", "二.pdf", "三.pdf"]
+
+
+def test_dossiers_held_for_writing_stay_within_the_budget(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dossier.application as application
+
+    monkeypatch.setattr(application, "HOT_EVENTS", 12)
+    app = stack.app
+    ds = _open(app, 5)
+    for round_ in range(3):
+        for i, d in enumerate(ds):
+            assert _evidence(app, d, round_ * 10 + i).result(timeout=30) == round_ + 2
+    held = sum(d.version for d in app._hot.values())
+    assert held <= 12 and ds[-1] in app._hot  # the most recently written stay
+    assert [app.get(d).version for d in ds] == [4] * 5  # forgetting loses nothing
