@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[server,test]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,3 +132,31 @@ def test_receipt_from_a_running_node_verifies_after_the_node_is_gone(tmp_path: P
     assert sifa_verify([str(tmp_path / "判决书.txt"), *args]) == 0
     (tmp_path / "判决书.txt").write_bytes(document[:-1] + b"!")
     assert sifa_verify([str(tmp_path / "判决书.txt"), *args]) == 1
+
+
+BLOCKER = """
+import importlib.abc, runpy, sys
+SERVER = {"fastapi", "starlette", "uvicorn", "eventsourcing", "minio", "psycopg", "psycopg_pool", "pydantic",
+          "pydantic_settings", "cryptography", "rfc8785", "pypdf", "pymerkle", "httptools", "uvloop", "urllib3"}
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in SERVER:
+            raise ImportError(f"{name} is a server package")
+sys.meta_path.insert(0, Block())
+sys.argv = ["sifa-verify", *sys.argv[1:]]
+runpy.run_module("verifier.cli", run_name="__main__")
+"""
+
+
+def test_the_verifier_needs_none_of_the_server_packages() -> None:
+    """What `pip install .` without the server extra gives a lawyer: sifa-verify still works."""
+    case = CASES["witnessed-valid"]
+    args = [str(CORPUS / case["file"]), "--receipt", str(CORPUS / "witnessed-valid.json"),
+            "--trust", str(CORPUS / case["trust"])]  # fmt: skip
+    run = subprocess.run([sys.executable, "-c", BLOCKER, *args], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "有效 VALID" in run.stderr
+    with_server = subprocess.run([sys.executable, "-c", BLOCKER.replace("verifier.cli", "api.cli"), "--help"],
+                                 capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert "is a server package" in with_server.stderr  # the blocker does block
