@@ -17,12 +17,13 @@ from datetime import datetime
 from typing import Any, Final
 
 from ledger.checkpoint import Checkpoint, open_checkpoint
-from ledger.errors import MalformedReceiptError, ReceiptMismatchError
+from ledger.errors import MalformedError, MalformedReceiptError, ReceiptMismatchError
 from ledger.hashing import SHA256, Hasher
 from ledger.note import Note, Verifier
 from ledger.proof import verify_inclusion
 
 FORMAT: Final = "sifa-receipt/1"
+TLOG_PROOF: Final = "c2sp.org/tlog-proof@v1"
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 _FIELDS: Final = {
     "format", "log", "leaf_index", "tree_size", "leaf_data", "inclusion_proof", "checkpoint", "terms",
@@ -114,6 +115,47 @@ class Receipt:
                 "存证时间": self.recorded_at,
             },
         }
+
+    def to_tlog_proof(self) -> str:
+        """The same proof as C2SP tlog-proof text (``.tlog-proof``), the leaf bytes as its ``extra``."""
+        lines = [TLOG_PROOF, f"extra {base64.b64encode(self.leaf_data).decode()}", f"index {self.leaf_index}",
+                 *(base64.b64encode(h).decode() for h in self.inclusion_proof)]  # fmt: skip
+        return "\n".join(lines) + "\n\n" + self.checkpoint
+
+    @classmethod
+    def from_tlog_proof(cls, text: str | bytes) -> Receipt:
+        """Read C2SP tlog-proof text written by ``to_tlog_proof``. Raises MalformedReceiptError.
+
+        The leaf's bytes travel as the proof's (unauthenticated) ``extra``: they are trusted only
+        once hashed and proved included, like a JSON receipt's ``leaf_data``.
+        """
+        try:
+            text = text.decode("utf-8") if isinstance(text, bytes) else text
+        except UnicodeDecodeError as exc:
+            raise MalformedReceiptError("tlog-proof is not UTF-8") from exc
+        head, sep, note = text.partition("\n\n")
+        lines = head.split("\n")
+        if not sep or lines[0] != TLOG_PROOF:
+            raise MalformedReceiptError(f"not a {TLOG_PROOF} proof")
+        if len(lines) < 3 or not lines[1].startswith("extra ") or not lines[2].startswith("index "):
+            raise MalformedReceiptError("a sifa tlog-proof has 'extra <leaf bytes>' and 'index <n>' lines")
+        index = lines[2][6:]
+        if not index.isascii() or not index.isdigit() or (index != "0" and index.startswith("0")):
+            raise MalformedReceiptError("index is not a decimal without leading zeroes")
+        if len(lines) - 3 > 64:
+            raise MalformedReceiptError("inclusion proof has more than 64 hashes")
+        leaf = _b64(lines[1][6:], "extra")
+        proof = [_b64(h, f"proof line {i}") for i, h in enumerate(lines[3:])]
+        try:
+            recorded_at = json.loads(leaf)["time"]
+            parsed = Note.from_text(note)
+            checkpoint = Checkpoint.from_text(parsed.text)
+        except (ValueError, KeyError, TypeError, MalformedError) as exc:
+            raise MalformedReceiptError(f"tlog-proof: unreadable leaf or checkpoint: {exc}") from exc
+        if not isinstance(recorded_at, str):
+            raise MalformedReceiptError("the leaf has no time")
+        return cls.build(origin=checkpoint.origin, leaf_index=int(index), leaf_data=leaf, inclusion_proof=proof,
+                         checkpoint=checkpoint, checkpoint_note=parsed, recorded_at=recorded_at)  # fmt: skip
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=2) + "\n"

@@ -17,6 +17,7 @@ from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.cosignature import CosignatureSigner
 from ledger.log import MerkleLog
 from ledger.note import Ed25519Signer, Note, NoteSignature, add_signatures
+from ledger.receipt import Receipt
 from ledger.sqlite import SQLiteTreeStore
 
 OUT = Path(__file__).parent / "vectors" / "receipts"
@@ -80,6 +81,14 @@ def main() -> None:
     other = sign_checkpoint(Checkpoint(ORIGIN, 10, log.root(10)), log_key)
     spliced["checkpoint"] = Checkpoint(ORIGIN, 11, log.root(11)).to_text() + "\n" + other.signatures[0].line()
     write("signature-over-different-note", spliced, file=None, exit=1, code="checkpoint_signature_invalid")
+
+    # The same proof as C2SP tlog-proof text.
+    proof = Receipt.from_json(json.dumps(valid)).to_tlog_proof()
+    (OUT / "valid.tlog-proof").write_text(proof, encoding="utf-8")
+    cases["valid-tlog-proof"] = {"file": "evidence.txt", "exit": 0, "code": None, "receipt_file": "valid.tlog-proof"}
+    (OUT / "wrong-index.tlog-proof").write_text(proof.replace("\nindex 5\n", "\nindex 4\n"), encoding="utf-8")
+    cases["tlog-proof-wrong-index"] = {"file": None, "exit": 1, "code": "inclusion_proof_invalid",
+                                       "receipt_file": "wrong-index.tlog-proof"}  # fmt: skip
 
     text = json.dumps(valid, ensure_ascii=False, indent=2)
     write("truncated", text[: len(text) // 2], file=None, exit=2, code=None)

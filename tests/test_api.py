@@ -80,6 +80,11 @@ def test_life_of_a_dossier_from_open_to_archive(node: Node, tmp_path: Path) -> N
     (tmp_path / "起诉状.pdf").write_bytes(complaint)
     assert sifa_verify([str(tmp_path / "起诉状.pdf"), "--receipt", str(tmp_path / "r.json"),
                         "--trust", str(tmp_path / "t.json")]) == 0  # fmt: skip
+    proof = node.http.get(f"/v1/dossiers/{d}/receipts/2/tlog-proof", headers=lawyer)  # the C2SP text form
+    assert proof.status_code == 200 and proof.text.startswith("c2sp.org/tlog-proof@v1\n"), proof.text
+    (tmp_path / "r.tlog-proof").write_text(proof.text, encoding="utf-8")
+    assert sifa_verify([str(tmp_path / "起诉状.pdf"), "--receipt", str(tmp_path / "r.tlog-proof"),
+                        "--trust", str(tmp_path / "t.json")]) == 0  # fmt: skip
 
     # Public verification by hash: when and where, never party data.
     public = node.http.post("/v1/verify", json={"sha256": up["sha256"]}).json()

@@ -12,6 +12,7 @@ import pytest
 
 from ledger.log import MerkleLog
 from ledger.note import Ed25519Signer
+from ledger.receipt import Receipt
 from ledger.sqlite import SQLiteTreeStore
 from verifier.cli import main as sifa_verify
 
@@ -23,7 +24,7 @@ CASES = json.loads((CORPUS / "cases.json").read_text(encoding="utf-8"))
 def test_corpus_case(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     case = CASES[name]
     args = [str(CORPUS / case["file"])] if case["file"] else []
-    receipt = CORPUS / f"{case.get('receipt', name)}.json"
+    receipt = CORPUS / case.get("receipt_file", f"{case.get('receipt', name)}.json")
     trust = CORPUS / case.get("trust", "trust.json")
     code = sifa_verify([*args, "--receipt", str(receipt), "--trust", str(trust), "--json"])
     out, err = capsys.readouterr()
@@ -160,3 +161,18 @@ def test_the_verifier_needs_none_of_the_server_packages() -> None:
     with_server = subprocess.run([sys.executable, "-c", BLOCKER.replace("verifier.cli", "api.cli"), "--help"],
                                  capture_output=True, text=True, timeout=60)  # fmt: skip
     assert "is a server package" in with_server.stderr  # the blocker does block
+
+
+def test_tlog_proof_is_the_c2sp_text_and_carries_the_same_receipt() -> None:
+    text = (CORPUS / "valid.tlog-proof").read_text(encoding="utf-8")
+    lines = text.split("\n")
+    # SPEC c2sp.org/tlog-proof: the header, "extra <base64>", "index <n>", the proof hashes, an empty line,
+    # then the checkpoint verbatim.
+    assert lines[0] == "c2sp.org/tlog-proof@v1" and lines[1].startswith("extra ") and lines[2] == "index 5"
+    blank = lines.index("")
+    assert all(len(base64.b64decode(h, validate=True)) == 32 for h in lines[3:blank])
+    receipt = json.loads((CORPUS / "valid.json").read_text(encoding="utf-8"))
+    assert "\n".join(lines[blank + 1 :]) == receipt["checkpoint"]
+    assert lines[3:blank] == receipt["inclusion_proof"]
+    assert base64.b64decode(lines[1][6:]) == base64.b64decode(receipt["leaf_data"])
+    assert Receipt.from_tlog_proof(text).to_dict() == receipt

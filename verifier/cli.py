@@ -1,6 +1,6 @@
 """``sifa-verify``: check, offline, a file and its receipt, or that a log was never rewritten.
 
-    sifa-verify [FILE] --receipt RECEIPT.json --trust TRUST.json [--json]
+    sifa-verify [FILE] --receipt RECEIPT.json|PROOF.tlog-proof --trust TRUST.json [--json]
     sifa-verify consistency OLD_CHECKPOINT NEW_CHECKPOINT --proof PROOF.json --trust TRUST.json [--json]
 
 Exit codes: 0 valid, 1 invalid (the failed check is named), 2 usage or unreadable input.
@@ -26,7 +26,7 @@ from ledger.errors import MalformedError, VerificationError
 from ledger.hashing import SHA256
 from ledger.note import Note
 from ledger.proof import verify_consistency
-from ledger.receipt import Receipt, verify_receipt
+from ledger.receipt import TLOG_PROOF, Receipt, verify_receipt
 from ledger.trust import Trust, parse_trust
 
 CHUNK = 1 << 20
@@ -92,7 +92,8 @@ def verify(file: Path | None, receipt_path: Path, trust_path: Path) -> dict[str,
     """Every check and its outcome; raises InputError for unreadable input."""
     trust = load_trust(trust_path)
     try:
-        receipt = Receipt.from_json(_read(receipt_path, "receipt"))
+        raw = _read(receipt_path, "receipt")
+        receipt = Receipt.from_tlog_proof(raw) if raw.startswith(TLOG_PROOF.encode()) else Receipt.from_json(raw)
     except MalformedError as exc:
         raise InputError(f"receipt {receipt_path}: {exc.diagnostics()}") from exc
     leaf = _leaf(receipt.leaf_data)

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.deps import CallerDep, Services, ServicesDep, roles
@@ -24,6 +24,7 @@ from dossier.domain import Dossier
 from dossier.envelope import utc
 from dossier.errors import InvalidDossierInputError
 from ledger.errors import SifaError, TreeSizeError
+from ledger.receipt import Receipt
 from storage.blobstore import check_digest
 
 router = APIRouter(prefix="/v1/dossiers", tags=["dossiers"])
@@ -358,11 +359,27 @@ def archive(dossier: str, body: Archive, caller: CallerDep, services: ServicesDe
 @router.get("/{dossier}/receipts/{version}", openapi_extra=roles(*READERS))
 def receipt(dossier: str, version: int, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
     """The receipt (存证凭证) of one event, once sealed (waits up to two seconds for the sequencer)."""
+    return _receipt(services, caller, dossier, version).to_dict()
+
+
+TLOG_PROOF_TEXT: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "C2SP tlog-proof, leaf as extra"}
+}
+
+
+@router.get("/{dossier}/receipts/{version}/tlog-proof", openapi_extra=roles(*READERS), responses=TLOG_PROOF_TEXT)
+def tlog_proof(dossier: str, version: int, caller: CallerDep, services: ServicesDep) -> PlainTextResponse:
+    """The same receipt as C2SP tlog-proof text (save as ``.tlog-proof``; sifa-verify reads both)."""
+    text = _receipt(services, caller, dossier, version).to_tlog_proof()
+    return PlainTextResponse(text, media_type="text/plain; charset=utf-8")
+
+
+def _receipt(services: Services, caller: Caller, dossier: str, version: int) -> Receipt:
     d = _dossier(services, caller, dossier, copy=False)
     deadline = time.monotonic() + 2.0
     while True:
         try:
-            return services.sealer.receipt_for_event(str(d.id), version).to_dict()
+            return services.sealer.receipt_for_event(str(d.id), version)
         except TreeSizeError:
             if version > d.version or version < 1 or time.monotonic() > deadline:
                 raise
