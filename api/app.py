@@ -64,10 +64,10 @@ def create_app(settings: Settings) -> FastAPI:
         sealer = Sealer(app_, merkle, signer, batch=settings.seal_batch, witnesses=asked.witnesses if asked else (),
                         quorum=asked.quorum if asked else 0)  # fmt: skip
         people = Principals(principals_env(data, settings))
-        witness_state = SQLiteWitnessState(data / WITNESS_DB) if settings.witness_logs else None
-        witness = None
-        if settings.witness_logs and witness_state is not None:
+        witness_state, witness = None, None
+        if settings.witness_logs:
             logs = load_trust_file(settings.witness_logs).logs
+            witness_state = SQLiteWitnessState(data / WITNESS_DB)
             witness = Witness(load_witness_signer(data), logs, witness_state)
         app.state.services = Services(config, settings, merkle, signer, app_, sealer, people, blobs, courts, witness)
         stop = threading.Event()

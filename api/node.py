@@ -19,7 +19,7 @@ from ledger.errors import MalformedError, SifaError
 from ledger.log import MerkleLog
 from ledger.note import Ed25519Signer
 from ledger.store import TreeStore
-from ledger.trust import Trust, parse_trust
+from ledger.trust import Trust, read_trust
 from storage.blobstore import BlobStore
 
 CONFIG = "node.json"
@@ -95,11 +95,9 @@ def load_witness_signer(data_dir: Path) -> CosignatureSigner:
 def load_trust_file(path: Path) -> Trust:
     """A trust file a node is configured with (logs it witnesses, witnesses it asks). Raises NodeError."""
     try:
-        return parse_trust(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError) as exc:
-        raise NodeError(f"trust file {path} is unreadable: {exc}") from exc
+        return read_trust(path)
     except MalformedError as exc:
-        raise NodeError(f"trust file {path}: {exc.diagnostics()}") from exc
+        raise NodeError(f"trust file {path} is unreadable: {exc.diagnostics()}") from exc
 
 
 def issue_admin(data_dir: Path, settings: Settings) -> str:

@@ -7,7 +7,6 @@ from its 409 answer when not known) and a consistency proof from there (c2sp.org
 
 from __future__ import annotations
 
-import base64
 import logging
 import threading
 import urllib.error
@@ -21,6 +20,7 @@ from ledger.errors import LedgerError
 from ledger.log import MerkleLog
 from ledger.note import Note, NoteSignature, add_signatures
 from ledger.trust import Trust
+from ledger.witness import add_checkpoint_request
 
 log = logging.getLogger("sifa.witnessing")
 
@@ -69,8 +69,7 @@ class Witnessing:
                 log.warning("witness %s has cosigned size %d, more than this log's %d", witness.name, old, size)
                 return None
             proof = self.log.consistency_proof(old, size) if 0 < old < size else []
-            body = f"old {old}\n" + "".join(f"{_b64(h)}\n" for h in proof) + "\n" + note.to_text()
-            status, answer, media = self._post(self.trust.urls[witness.name], body.encode())
+            status, answer, media = self._post(self.trust.urls[witness.name], add_checkpoint_request(old, proof, note))
             if status == 200:
                 line = self._cosignature(witness, note, answer)
                 if line is not None:
@@ -84,13 +83,16 @@ class Witnessing:
         return None
 
     def _cosignature(self, witness: CosignatureVerifier, note: Note, answer: str) -> NoteSignature | None:
+        """The witness's own line in its answer, if it verifies over this checkpoint."""
         try:
             lines = Note.from_text(note.text + "\n" + answer).signatures
-            signed = Note(note.text, tuple(s for s in lines if s.name == witness.name))
-            if witness.name in cosigners(signed, [witness]):
-                return next(s for s in signed.signatures if s.key_id == witness.key_id)
-        except (LedgerError, StopIteration) as exc:
-            log.warning("witness %s answered with no valid cosignature: %s", witness.name, exc)
+        except LedgerError:
+            lines = ()
+        for line in lines:
+            ours = line.name == witness.name and line.key_id == witness.key_id
+            if ours and witness.timestamp(note.text, line.signature) is not None:
+                return line
+        log.warning("witness %s answered with no valid cosignature", witness.name)
         return None
 
     def _post(self, url: str, body: bytes) -> tuple[int, str, str]:
@@ -111,7 +113,3 @@ class Witnessing:
                 self.round()
             except Exception:
                 log.exception("witnessing round failed; trying again in %.1f s", interval)
-
-
-def _b64(h: bytes) -> str:
-    return base64.b64encode(h).decode()

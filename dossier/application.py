@@ -8,12 +8,12 @@ store the node was given; only their SHA-256 and size enter events.
 
 from __future__ import annotations
 
-import copy
 import re
 import threading
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
+from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, TypeVar
 from uuid import UUID
@@ -119,6 +119,14 @@ def postgres_env(host: str, port: int, user: str, dbname: str, password: str, ci
     }
 
 
+def _ident(dossier: UUID | str) -> UUID:
+    """A dossier's id; anything that is not one names no dossier."""
+    try:
+        return dossier if isinstance(dossier, UUID) else UUID(str(dossier))
+    except ValueError:
+        raise DossierNotFoundError(f"no dossier {dossier}") from None
+
+
 def _sha(value: Any, what: str) -> str:
     if not isinstance(value, str) or not _HEX64.fullmatch(value):
         raise InvalidDossierInputError(f"{what} must be a SHA-256 in lower-case hex")
@@ -166,9 +174,8 @@ class DossierApp(Application[UUID]):
         """The dossier as stored. ``copy=False``: no copy of its state (which grows with its
         history) — only for a glance at id, court, version or archived, never to iterate or change."""
         try:
-            ident = dossier if isinstance(dossier, UUID) else UUID(str(dossier))
-            found: Dossier = self.repository.get(ident, deepcopy_from_cache=copy)
-        except (AggregateNotFoundError, ValueError):
+            found: Dossier = self.repository.get(_ident(dossier), deepcopy_from_cache=copy)
+        except AggregateNotFoundError:
             raise DossierNotFoundError(f"no dossier {dossier}") from None
         except (OperationalError, InterfaceError) as exc:
             raise EventStoreUnavailableError("the event store does not answer; nothing was changed") from exc
@@ -189,10 +196,7 @@ class DossierApp(Application[UUID]):
     # callers share one fsync. Each caller still gets its own result or its own error: a command
     # that fails is left out, and a conflict with another writer re-runs the batch one by one.
     def enqueue(self, pending: Pending[T]) -> Future[T]:
-        try:
-            ident = pending.dossier if isinstance(pending.dossier, UUID) else UUID(str(pending.dossier))
-        except ValueError:
-            raise DossierNotFoundError(f"no dossier {pending.dossier}") from None
+        ident = _ident(pending.dossier)
         fn, guard = pending.fn, pending.guard
 
         def run(d: Dossier) -> T:
@@ -414,7 +418,7 @@ class DossierApp(Application[UUID]):
 
         def read(d: Dossier) -> Dossier:
             d.retrieved(by_court=by_court, by=by, reason=reason, actor=actor, role=role)
-            seen = copy.deepcopy(d)  # read after the commit, while later commands change d
+            seen = deepcopy(d)  # read after the commit, while later commands change d
             seen.collect_events()
             return seen
 

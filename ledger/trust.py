@@ -5,7 +5,9 @@ One parser for the lawyer's verifier and for a node (which also reads each witne
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ledger.cosignature import CosignatureVerifier
@@ -46,3 +48,12 @@ def parse_trust(doc: Any) -> Trust:
     except (ValueError, KeyError, TypeError, AttributeError, MalformedError) as exc:
         raise MalformedTrustError(f"{exc}") from exc
     return Trust(logs, witnesses, quorum, urls)
+
+
+def read_trust(path: Path) -> Trust:
+    """A trust file from disk. Raises MalformedTrustError (unreadable or malformed)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise MalformedTrustError(f"{exc}") from exc
+    return parse_trust(doc)

@@ -66,6 +66,12 @@ class Answer:
     content_type: str = "text/plain; charset=utf-8"
 
 
+def add_checkpoint_request(old: int, proof: Sequence[bytes], note: Note) -> bytes:
+    """The body of an add-checkpoint request (what ``_parse`` reads)."""
+    hashes = "".join(base64.b64encode(h).decode() + "\n" for h in proof)
+    return (f"old {old}\n{hashes}\n" + note.to_text()).encode()
+
+
 def _parse(request: bytes) -> tuple[int, list[bytes], str]:
     if len(request) > MAX_REQUEST:
         raise MalformedError("request is larger than 64 KiB")
@@ -124,8 +130,6 @@ class Witness:
             return Answer(409, f"{latest}\n", SIZE_TYPE)
         if seen is not None and seen.size > 0:
             try:
-                if old == checkpoint.size and proof:
-                    raise ConsistencyProofError("equal sizes need an empty consistency proof")
                 verify_consistency(self.hasher, old, checkpoint.size, seen.root_hash, checkpoint.root_hash, proof)
             except ConsistencyProofError as exc:
                 self.state.record_fork(checkpoint.origin, seen.note, note_text, exc.diagnostics())

@@ -27,7 +27,7 @@ from ledger.hashing import SHA256
 from ledger.note import Note
 from ledger.proof import verify_consistency
 from ledger.receipt import TLOG_PROOF, Receipt, verify_receipt
-from ledger.trust import Trust, parse_trust
+from ledger.trust import Trust, read_trust
 
 CHUNK = 1 << 20
 
@@ -39,10 +39,9 @@ class InputError(Exception):
 def load_trust(path: Path) -> Trust:
     """Read a trust file (docs/trust.md). Raises InputError."""
     try:
-        trust = parse_trust(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, MalformedError) as exc:
-        detail = exc.diagnostics() if isinstance(exc, MalformedError) else str(exc)
-        raise InputError(f"trust file {path} is unreadable: {detail}") from exc
+        trust = read_trust(path)
+    except MalformedError as exc:
+        raise InputError(f"trust file {path} is unreadable: {exc.diagnostics()}") from exc
     if not trust.logs:
         raise InputError(f"trust file {path} names no log")
     return trust

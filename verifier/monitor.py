@@ -20,6 +20,7 @@ from typing import Any
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.errors import MalformedError, VerificationError
 from ledger.hashing import SHA256
+from ledger.note import Note
 from ledger.proof import verify_consistency
 from ledger.trust import Trust
 
@@ -69,7 +70,7 @@ def check(log_url: str, trust: Trust, state: Path, *, stall: float = 3600.0, tim
         _save(state, text, now, now)
         return Round(True, None, new.size, f"first checkpoint of {new.origin}: size {new.size}", {})
     old_text, changed_at = kept["checkpoint"], float(kept["changed_at"])
-    old = Checkpoint.from_text(old_text.split("\n\n")[0] + "\n")
+    old = Checkpoint.from_text(Note.from_text(old_text).text)
     both = {"earlier": old_text, "later": text}
     if old.origin != new.origin:
         return Round(False, "different_log", new.size, f"{old.origin} became {new.origin}", both)
@@ -99,7 +100,7 @@ def check(log_url: str, trust: Trust, state: Path, *, stall: float = 3600.0, tim
 def _load(state: Path) -> dict[str, Any] | None:
     try:
         doc: dict[str, Any] = json.loads(state.read_text(encoding="utf-8"))
-        Checkpoint.from_text(doc["checkpoint"].split("\n\n")[0] + "\n")
+        Checkpoint.from_text(Note.from_text(doc["checkpoint"]).text)
         float(doc["changed_at"])
     except FileNotFoundError:
         return None

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ServicesDep, roles
+from api.deps import Services, ServicesDep, roles
 from ledger.errors import MalformedError, SifaError
-from ledger.witness import MAX_REQUEST
+from ledger.witness import MAX_REQUEST, Witness
 
 router = APIRouter(prefix="/witness", tags=["witness"])
 
@@ -44,12 +44,16 @@ EXAMPLE = (
 )
 
 
+def _witness(services: Services) -> Witness:
+    if services.witness is None:
+        raise NotAWitnessError("this node is not configured as a witness (SIFA_WITNESS_LOGS)")
+    return services.witness
+
+
 @router.get("", response_model=WitnessKey, openapi_extra=roles("public"))
 def key(services: ServicesDep) -> WitnessKey:
     """This node's witness key (C2SP vkey, cosignature/v1), for trust files."""
-    if services.witness is None:
-        raise NotAWitnessError("this node is not configured as a witness (SIFA_WITNESS_LOGS)")
-    verifier = services.witness.signer.verifier
+    verifier = _witness(services).signer.verifier
     return WitnessKey(name=verifier.name, key=verifier.vkey())
 
 
@@ -69,12 +73,11 @@ def key(services: ServicesDep) -> WitnessKey:
 )  # fmt: skip
 async def add_checkpoint(request: Request, services: ServicesDep) -> Response:
     """Cosign a checkpoint that extends what this witness has seen of its log (c2sp.org/tlog-witness)."""
-    if services.witness is None:
-        raise NotAWitnessError("this node is not configured as a witness (SIFA_WITNESS_LOGS)")
+    witness = _witness(services)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_REQUEST:
             raise MalformedError("an add-checkpoint request has at most 64 KiB")
-    answer = await run_in_threadpool(services.witness.add_checkpoint, bytes(body))
+    answer = await run_in_threadpool(witness.add_checkpoint, bytes(body))
     return Response(answer.body, status_code=answer.status, media_type=answer.content_type)
