@@ -357,7 +357,7 @@ class DossierApp(Application[UUID]):
             return {"document_id": document_id, "sha256": info.sha256, "size": info.size, "pages": pages,
                     "category": spot.category, "placed_by": spot.reason, "version": d.version}  # fmt: skip
 
-        return self.enqueue(Pending(d.id, record)).result()
+        return self.enqueue(Pending(d.id, record, guard)).result()
 
     @command
     def catalogue(self, /, dossier: UUID | str, *, guard: Guard | None = None, **kw: Any) -> Pending[int]:
