@@ -328,6 +328,16 @@ class DossierApp(Application[UUID]):
         self._save(d)
         return d.id
 
+    def import_dossier(self, d: Dossier) -> None:
+        """Record a dossier built whole elsewhere (a verified package from another court), in one save."""
+        try:
+            self.get(d.id, copy=False)
+        except DossierNotFoundError:
+            pass
+        else:
+            raise DossierExistsError(f"this node already holds dossier {d.id} ({d.case_number}); nothing was imported")
+        self._save(d)
+
     def upload(self, dossier: UUID | str, stream: Source, *, name: str, media_type: str, source: str,
                doc_type: str | None, actor: str, role: str, expected_sha256: str | None = None,
                guard: Guard | None = None) -> dict[str, Any]:  # fmt: skip

@@ -26,7 +26,8 @@ from storage.blobstore import BlobStore
 from storage.errors import StorageError
 
 PAGE = 1000
-STORED_FILES = ("DocumentUploaded", "Archived")
+STORED_FILES = ("DocumentUploaded", "DocumentReceived", "Received", "Archived")  # events whose files the node keeps
+KEPT = ("sha256", "package_sha256", "events_sha256", "checkpoint_sha256")
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def audit(app: DossierApp, log: MerkleLog, blobs: BlobStore, log_key: Verifier, 
                 continue
             heads[str(note.originator_id)] = log.hasher.leaf(expected)
             if doc["type"] in STORED_FILES and ours:
-                files.update(v for k, v in doc["body"].items() if k in ("sha256", "package_sha256"))
+                files.update(v for k, v in doc["body"].items() if k in KEPT)
             got = stored.get(index)
             if got is not None and got != expected and ours:
                 report.findings.append(Finding("leaf_mismatch", f"leaf {index}", f"does not record {where}"))

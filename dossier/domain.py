@@ -15,7 +15,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from dossier.errors import DossierArchivedError, InvalidDossierInputError, UnknownDocumentError
+from dossier.errors import DossierArchivedError, DossierReceivedError, InvalidDossierInputError, UnknownDocumentError
 from evidence.commitment import commit, new_salt
 
 PERSONAL_FIELDS = ("name", "id_number", "phone", "address")
@@ -95,10 +95,25 @@ class Dossier(Aggregate):
         self.evidence: dict[str, dict[str, Any]] = {}
         self.transfers: list[dict[str, Any]] = []
         self.archived: dict[str, Any] | None = None
+        self.received: dict[str, Any] | None = None
+
+    @property
+    def holder(self) -> str:
+        """The court that holds this dossier: its own, or the one that received a copy."""
+        received = getattr(self, "received", None)
+        return self.court if received is None else str(received["by_court"])
 
     def _open(self) -> None:
         if self.archived is not None:
             raise DossierArchivedError(f"dossier {self.case_number} is archived; nothing can be added")
+
+    def _own(self) -> None:
+        """Content is added only to a court's own dossier; a received one is a verified copy."""
+        self._open()
+        received = getattr(self, "received", None)  # dossiers snapshotted before receiving existed lack it
+        if received is not None:
+            raise DossierReceivedError(f"dossier {self.case_number} was received from court {received['from_court']}; "
+                                       "it is a copy and is not changed here")  # fmt: skip
 
     def _document(self, document_id: str) -> dict[str, Any]:
         doc = self.documents.get(document_id)
@@ -108,7 +123,7 @@ class Dossier(Aggregate):
 
     # Each command checks, then triggers its event; the @event body only applies it.
     def upload(self, **kw: Any) -> None:
-        self._open()
+        self._own()
         self._upload(**kw)
 
     @event("DocumentUploaded")
@@ -118,7 +133,7 @@ class Dossier(Aggregate):
                                        "source": source, "doc_type": doc_type, "pages": pages}  # fmt: skip
 
     def catalogue_document(self, **kw: Any) -> None:
-        self._open()
+        self._own()
         self._document(kw["document_id"])
         if kw["volume"] not in VOLUMES:
             raise InvalidDossierInputError(f"volume is one of {VOLUMES}")
@@ -131,7 +146,7 @@ class Dossier(Aggregate):
                                        "pages": pages, "auto": auto}  # fmt: skip
 
     def withdraw(self, document_id: str, reason: str, actor: str, role: str) -> None:
-        self._open()
+        self._own()
         self._document(document_id)
         self._withdrawn(document_id=document_id, reason=nfc(reason, "reason"), actor=actor, role=role)
 
@@ -141,7 +156,7 @@ class Dossier(Aggregate):
         self.catalogue.pop(document_id, None)
 
     def submit_evidence(self, **kw: Any) -> None:
-        self._open()
+        self._own()
         self._evidence(**{**kw, "submitter": party(kw["submitter"])})
 
     @event("EvidenceSubmitted")
@@ -150,7 +165,7 @@ class Dossier(Aggregate):
         self.evidence[evidence_id] = {"sha256": sha256, "size": size, "name": name, "description": description}
 
     def record_service(self, **kw: Any) -> None:
-        self._open()
+        self._own()
         self._document(kw["document_id"])
         self._service(**{**kw, "recipient": party(kw["recipient"])})
 
@@ -161,7 +176,7 @@ class Dossier(Aggregate):
         self.documents[document_id].setdefault("services", []).append(channel)
 
     def register_contract(self, **kw: Any) -> None:
-        self._open()
+        self._own()
         if not isinstance(kw["parties"], list):
             raise InvalidDossierInputError("parties is a list")
         self._contract(**{**kw, "parties": [party(p) for p in kw["parties"]]})
@@ -182,13 +197,36 @@ class Dossier(Aggregate):
         self.transfers.append({"to_court": to_court, "kind": kind, "reason": reason})
 
     def receive(self, **kw: Any) -> None:
-        self._open()
+        """Mark a dossier, just opened from a verified package, as received from another court."""
+        if self.version != 1:
+            raise InvalidDossierInputError("only a dossier just opened from a package is received")
         self._received(**kw)
 
     @event("Received")
-    def _received(self, from_court: str, from_origin: str, checkpoint_size: int, first_leaf: int, last_leaf: int,
-                  actor: str, role: str) -> None:  # fmt: skip
-        pass
+    def _received(self, by_court: str, from_court: str, from_origin: str, kind: str, dossier_version: int,
+                  checkpoint_size: int, checkpoint_root: str, first_leaf: int, last_leaf: int, last_leaf_hash: str,
+                  events_sha256: str, checkpoint_sha256: str, files: int, total_bytes: int, actor: str,
+                  role: str) -> None:  # fmt: skip
+        """Points back to the originals: the lower court's log, checkpoint and leaves, and the kept
+        blobs holding every original leaf with its proof (``events_sha256``) and the checkpoint."""
+        self.received = {"by_court": by_court, "from_court": from_court, "from_origin": from_origin, "kind": kind,
+                         "dossier_version": dossier_version, "checkpoint_size": checkpoint_size,
+                         "first_leaf": first_leaf, "last_leaf": last_leaf, "events_sha256": events_sha256}  # fmt: skip
+
+    def document_received(self, **kw: Any) -> None:
+        if self.received is None:
+            raise InvalidDossierInputError("documents are received only into a received dossier")
+        self._document_received(**kw)
+
+    @event("DocumentReceived")
+    def _document_received(self, document_id: str, sha256: str, size: int, name: str, media_type: str, source: str,
+                           doc_type: str, pages: int | None, catalogue: dict[str, Any] | None, original_leaf: int,
+                           actor: str, role: str) -> None:  # fmt: skip
+        self.documents[document_id] = {"sha256": sha256, "size": size, "name": name, "media_type": media_type,
+                                       "source": source, "doc_type": doc_type, "pages": pages,
+                                       "original_leaf": original_leaf}  # fmt: skip
+        if catalogue is not None:
+            self.catalogue[document_id] = catalogue
 
     def archive(self, retention: str, package_sha256: str, actor: str, role: str) -> None:
         self._open()

@@ -6,6 +6,9 @@ SifaError
     ├── DossierExistsError          a case number already has a dossier
     ├── DossierConflictError        optimistic concurrency: someone wrote first
     ├── DossierArchivedError        nothing is added to an archived dossier
+    │   └── DossierReceivedError    nor to a received copy of another court's dossier
+    ├── NotSealedError              the latest events are not in a checkpoint yet
+    ├── InspectionFailedError       四性检测 failed: archiving is blocked, the report says why
     ├── UnknownCourtError
     ├── UnknownDocumentError
     └── InvalidDossierInputError    malformed case number, empty reason, …
@@ -34,6 +37,24 @@ class DossierConflictError(DossierError):
 
 class DossierArchivedError(DossierError):
     code = "dossier_archived"
+
+
+class DossierReceivedError(DossierArchivedError):
+    """A received dossier is a verified copy of another court's: nothing is added to it here."""
+
+    code = "dossier_received"
+
+
+class NotSealedError(DossierError):
+    """What was asked for needs the dossier's latest events in a signed checkpoint; not yet."""
+
+    code = "not_sealed_yet"
+
+
+class InspectionFailedError(DossierError):
+    """The four-property check (四性检测) found problems; the report is the detail."""
+
+    code = "archive_check_failed"
 
 
 class UnknownCourtError(DossierError):

@@ -50,8 +50,8 @@ def pdf_bytes(pages: int) -> bytes:
     return out.getvalue()
 
 
-def make_stack(spec: str, root: Path) -> Stack:
-    """``spec`` is ``sqlite`` or ``postgres:<host>:<port>:<dbname>``."""
+def make_stack(spec: str, root: Path, court: str = COURT, seed: bytes = SIGNER_SEED) -> Stack:
+    """``spec`` is ``sqlite`` or ``postgres:<host>:<port>:<dbname>``; ``court`` whose stack it is."""
     blobs = FilesystemBlobStore(root / "blobs")
     store: TreeStore
     if spec == "sqlite":
@@ -65,7 +65,7 @@ def make_stack(spec: str, root: Path) -> Stack:
         _, host, port, dbname = spec.split(":")
         env = postgres_env(host, int(port), "postgres", dbname, "", CIPHER_KEY)
         store = PostgresTreeStore(f"host={host} port={port} user=postgres dbname={dbname}")
-    app = DossierApp(env, blobs, COURTS, COURT)
+    app = DossierApp(env, blobs, COURTS, court)
     log = MerkleLog(store)
-    signer = Ed25519Signer(ORIGIN, SIGNER_SEED)
+    signer = Ed25519Signer(f"sifa.court/{court}", seed)
     return Stack(app, log, Sealer(app, log, signer, batch=200), signer)

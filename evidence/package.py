@@ -1,0 +1,463 @@
+"""The dossier package (``sifa-package/1``): a BagIt (RFC 8493) bag, serialised as a tar stream.
+
+Layout, in stream order (docs/package.md)::
+
+    bagit.txt                 BagIt-Version 1.0, UTF-8 tag files
+    bag-info.txt              court, case number, Payload-Oxum, Sifa-* fields
+    manifest-sha256.txt       every payload file: "<sha256> data/<sha256>"
+    tagmanifest-sha256.txt    every tag file below and the three above
+    sifa/checkpoint.txt       the cosigned checkpoint every event is proved against
+    sifa/events.jsonl         one line per event: version, leaf index, leaf (RFC 8785 text), inclusion proof
+    sifa/disclosures.json     personal values and salts that open the leaves' commitments (may be empty)
+    sifa/catalogue.html       the 卷内目录, readable
+    [sifa/inspection.json]    the 四性检测 report (archive packages)
+    data/<sha256> ...         the files, named by their SHA-256
+
+Tag files come first, so a reader checks every event against the log before the first
+payload byte arrives; payload files are then checked as they stream, each by its name.
+This module is pure (bytes in, verdicts out): the verifier and the importing node share it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import json
+import re
+import tarfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any, Protocol, cast
+
+from evidence.commitment import SALT_BYTES, commit
+from ledger.checkpoint import Checkpoint, open_checkpoint
+from ledger.cosignature import CosignatureVerifier, require_quorum
+from ledger.errors import MalformedError, VerificationError
+from ledger.hashing import SHA256
+from ledger.note import Note, Verifier
+from ledger.proof import verify_inclusion
+
+FORMAT = "sifa-package/1"
+BAGIT = "bagit.txt"
+INFO = "bag-info.txt"
+MANIFEST = "manifest-sha256.txt"
+TAGMANIFEST = "tagmanifest-sha256.txt"
+CHECKPOINT = "sifa/checkpoint.txt"
+EVENTS = "sifa/events.jsonl"
+DISCLOSURES = "sifa/disclosures.json"
+CATALOGUE = "sifa/catalogue.html"
+INSPECTION = "sifa/inspection.json"
+HEAD = (BAGIT, INFO, MANIFEST, TAGMANIFEST)
+REQUIRED_TAGS = (CHECKPOINT, EVENTS, DISCLOSURES, CATALOGUE)
+BAGIT_TEXT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
+UPLOADS = ("DocumentUploaded", "DocumentReceived")  # events whose file is in the payload
+PERSONAL_RECORDS = ("parties", "submitter", "recipient")
+BLOCK = 512
+_SHA = re.compile(r"[0-9a-f]{64}")
+MAX_TAG_BYTES = 256 << 20  # a tag file is read whole; a dossier's events fit many times over
+
+
+class PackageError(VerificationError):
+    """A package that does not verify; ``what`` names the part (a file, an event, the checkpoint)."""
+
+    code = "package_invalid"
+
+
+class MalformedPackageError(MalformedError):
+    code = "malformed_package"
+
+
+# --- writing: the tar framing (the node's dossier/package.py assembles the contents) ---
+
+
+def tar_header(name: str, size: int, mtime: int) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode, info.type = size, mtime, 0o444, tarfile.REGTYPE
+    info.uname = info.gname = "sifa"
+    return info.tobuf(format=tarfile.PAX_FORMAT, encoding="utf-8")
+
+
+def tar_padding(size: int) -> bytes:
+    return b"\0" * (-size % BLOCK)
+
+
+TAR_END = b"\0" * (2 * BLOCK)
+
+
+def member_bytes(name: str, size: int, mtime: int) -> int:
+    """How many tar bytes a member of ``size`` takes (for Content-Length)."""
+    return len(tar_header(name, size, mtime)) + size + (-size % BLOCK)
+
+
+def manifest_text(entries: Iterable[tuple[str, str]]) -> bytes:
+    """BagIt manifest lines ``<sha256> <path>``."""
+    return "".join(f"{sha} {path}\n" for sha, path in entries).encode("utf-8")
+
+
+def info_text(fields: Sequence[tuple[str, str]]) -> bytes:
+    for key, value in fields:
+        if "\n" in value or "\r" in value or ":" in key:
+            raise MalformedPackageError(f"bag-info field {key!r} cannot hold a line break")
+    return "".join(f"{k}: {v}\n" for k, v in fields).encode("utf-8")
+
+
+def event_line(version: int, leaf_index: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
+    doc = {"version": version, "leaf_index": leaf_index, "leaf": leaf.decode("utf-8"),
+           "proof": [base64.b64encode(h).decode() for h in proof]}  # fmt: skip
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+# --- reading and checking ---
+
+
+@dataclass(frozen=True)
+class PackageEvent:
+    version: int
+    leaf_index: int
+    leaf: bytes
+    doc: dict[str, Any]
+
+
+@dataclass
+class Package:
+    """A package that verified: what it holds, as checked."""
+
+    info: dict[str, str]
+    checkpoint: Checkpoint
+    checkpoint_text: str
+    events: list[PackageEvent]
+    files: dict[str, int]  # sha256 -> size
+    disclosures: dict[str, dict[str, Any]]
+    tags: dict[str, bytes] = field(repr=False)
+    checks: list[tuple[str, str]] = field(default_factory=list)  # (check, detail), all passed
+
+    @property
+    def origin(self) -> str:
+        return self.checkpoint.origin
+
+    @property
+    def dossier(self) -> str:
+        return self.info["Sifa-Dossier"]
+
+    def leaf_hash(self, event: PackageEvent) -> bytes:
+        return SHA256.leaf(event.leaf)
+
+
+class Readable(Protocol):
+    """What a package is read from: a file, an HTTP response, a request body."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
+# sink(sha256, chunks) consumes a payload file and returns the SHA-256 of what it consumed.
+Sink = Callable[[str, Iterator[bytes]], str]
+Progress = Callable[[int, int], None]  # bytes done, bytes in all
+
+
+def hash_sink(_: str, chunks: Iterator[bytes]) -> str:
+    h = hashlib.sha256()
+    for chunk in chunks:
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def _fail(message: str, **detail: object) -> PackageError:
+    return PackageError(message, **detail)
+
+
+def _lines(data: bytes, what: str) -> list[str]:
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise _fail(f"{what} is not UTF-8") from None
+
+
+def parse_manifest(data: bytes, what: str) -> dict[str, str]:
+    """path -> sha256 of a BagIt manifest."""
+    out: dict[str, str] = {}
+    for line in _lines(data, what):
+        if not line.strip():
+            continue
+        sha, _, path = line.partition(" ")
+        path = path.strip()
+        if not _SHA.fullmatch(sha) or not path or path in out:
+            raise _fail(f"{what}: line {line[:80]!r} is not '<sha256> <path>' or repeats a path")
+        out[path] = sha
+    return out
+
+
+def parse_info(data: bytes) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in _lines(data, INFO):
+        if not line.strip():
+            continue
+        key, sep, value = line.partition(":")
+        if not sep:
+            raise _fail(f"{INFO}: line {line[:80]!r} is not 'Label: value'")
+        out.setdefault(key.strip(), value.strip())
+    return out
+
+
+def _chunks(f: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:
+    while chunk := f.read(size):
+        yield chunk
+
+
+class _Reader:
+    def __init__(self, logs: Sequence[Verifier], witnesses: Sequence[CosignatureVerifier], quorum: int,
+                 sink: Sink, progress: Progress | None) -> None:  # fmt: skip
+        self.logs, self.witnesses, self.quorum = logs, witnesses, quorum
+        self.sink, self.progress = sink, progress
+        self.tags: dict[str, bytes] = {}
+        self.package: Package | None = None
+        self.payload: dict[str, str] = {}  # path -> sha
+        self.seen: set[str] = set()
+        self.done = 0
+        self.total = 0
+
+    def read(self, stream: Readable) -> Package:
+        position = 0
+        try:
+            with tarfile.open(fileobj=cast(IO[bytes], stream), mode="r|") as archive:
+                for member in archive:
+                    self._member(archive, member, position)
+                    position += 1
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            what = "is not a tar stream" if position == 0 else "stream is cut or damaged"
+            raise _fail(f"the package {what}: {exc}") from None
+        if position < len(HEAD):
+            raise _fail(f"the package ends before its {HEAD[position]}")
+        if self.package is None:
+            self._check_tags()
+        assert self.package is not None
+        missing = sorted(set(self.payload) - self.seen)
+        if missing:
+            raise _fail(f"{len(missing)} file(s) of the manifest are missing, first {missing[0]}", missing=missing[:20])
+        return self.package
+
+    def _member(self, archive: tarfile.TarFile, m: tarfile.TarInfo, position: int) -> None:
+        name = m.name
+        if not m.isreg():
+            raise _fail(f"package member {name!r} is not a regular file")
+        if position < len(HEAD) and name != HEAD[position]:
+            raise _fail(f"package member {position + 1} is {name!r}, expected {HEAD[position]}")
+        f = archive.extractfile(m)
+        assert f is not None
+        if name.startswith("data/"):
+            if self.package is None:
+                self._check_tags()
+            self._payload(name, m.size, f)
+            return
+        if self.package is not None:
+            raise _fail(f"tag file {name!r} comes after the payload began")
+        if name in self.tags:
+            raise _fail(f"package member {name!r} appears twice")
+        if m.size > MAX_TAG_BYTES:
+            raise _fail(f"tag file {name!r} is too large ({m.size} bytes)")
+        self.tags[name] = f.read()
+
+    def _payload(self, name: str, size: int, f: IO[bytes]) -> None:
+        expected = self.payload.get(name)
+        if expected is None:
+            raise _fail(f"payload file {name!r} is not in the manifest", file=name)
+        if name in self.seen:
+            raise _fail(f"payload file {name!r} appears twice", file=name)
+        self.seen.add(name)
+        assert self.package is not None
+        if size != self.package.files[expected]:
+            raise _fail(f"payload file {name} has {size} bytes; its event says {self.package.files[expected]}",
+                        file=name)  # fmt: skip
+
+        def counted() -> Iterator[bytes]:
+            for chunk in _chunks(f):
+                self.done += len(chunk)
+                if self.progress is not None:
+                    self.progress(self.done, self.total)
+                yield chunk
+
+        try:
+            got = self.sink(expected, counted())
+        except VerificationError:
+            raise
+        except Exception as exc:  # the sink (a blob store) refused the bytes
+            if getattr(exc, "code", "") == "digest_mismatch":
+                raise _fail(f"payload file {name} does not hash to its name; nothing of it was kept",
+                            file=name) from None  # fmt: skip
+            raise
+        if got != expected:
+            raise _fail(f"payload file {name} hashes to {got}, not to its name", file=name)
+
+    # --- the checks that need only the tag files ---
+    def _check_tags(self) -> None:
+        tags = self.tags
+        checks: list[tuple[str, str]] = []
+        if tags.get(BAGIT, b"").replace(b"\r\n", b"\n") != BAGIT_TEXT:
+            raise _fail("bagit.txt is not a BagIt 1.0 declaration with UTF-8 tag files")
+        listed = parse_manifest(tags[TAGMANIFEST], TAGMANIFEST)
+        for name, data in tags.items():
+            if name == TAGMANIFEST:
+                continue
+            if name not in listed:
+                raise _fail(f"tag file {name!r} is not in the tag manifest", file=name)
+            if hashlib.sha256(data).hexdigest() != listed[name]:
+                raise _fail(f"tag file {name} does not match the tag manifest", file=name)
+        for name in [*HEAD[:3], *REQUIRED_TAGS]:
+            if name not in tags:
+                raise _fail(f"the package has no {name}")
+        for name in listed:
+            if name not in tags:
+                raise _fail(f"tag file {name} of the tag manifest is missing", file=name)
+        checks.append(("bag", "BagIt 1.0; every tag file matches the tag manifest"))
+        info = parse_info(tags[INFO])
+        if info.get("Sifa-Format") != FORMAT:
+            raise _fail(f"unknown package format {info.get('Sifa-Format')!r}; this reader knows {FORMAT}")
+        payload = parse_manifest(tags[MANIFEST], MANIFEST)
+        for path, sha in payload.items():
+            if path != f"data/{sha}":
+                raise _fail(f"payload path {path!r} is not data/<its sha256>", file=path)
+        self.payload = payload
+        # The checkpoint: signed by a trusted log key, cosigned by the quorum asked for.
+        text = tags[CHECKPOINT].decode("utf-8", "replace")
+        try:
+            checkpoint, _note = open_checkpoint(text, self.logs)
+        except VerificationError as exc:
+            raise _fail(f"the package's checkpoint does not verify: {exc.diagnostics()}", check="checkpoint") from None
+        except MalformedError as exc:
+            raise _fail(f"the package's checkpoint is unreadable: {exc.diagnostics()}", check="checkpoint") from None
+        checks.append(("checkpoint", f"{checkpoint.origin} size {checkpoint.size}, signed by a trusted log key"))
+        if self.quorum:
+            try:
+                named = require_quorum(Note.from_text(text), self.witnesses, self.quorum)
+            except VerificationError as exc:
+                raise _fail(exc.diagnostics(), check="witnesses") from None
+            checks.append(("witnesses", f"cosigned by {len(named)} of the trusted witnesses"))
+        if info.get("Sifa-Origin") != checkpoint.origin:
+            raise _fail(f"bag-info names log {info.get('Sifa-Origin')!r}; the checkpoint is of {checkpoint.origin!r}")
+        events = self._events(tags[EVENTS], checkpoint, info)
+        checks.append(("events", f"{len(events)} events, versions 1..{len(events)}, each proved in the log, "
+                                 "chained by prev"))  # fmt: skip
+        files: dict[str, int] = {}
+        for e in events:
+            if e.doc["type"] in UPLOADS:
+                body = e.doc["body"]
+                sha, size = body.get("sha256"), body.get("size")
+                if not isinstance(sha, str) or not _SHA.fullmatch(sha) or type(size) is not int or size < 0:
+                    raise _fail(f"event {e.version} names no file by sha256 and size", event=e.version)
+                files[sha] = size
+        if set(payload.values()) != set(files):
+            extra = sorted(set(payload.values()) - set(files))
+            absent = sorted(set(files) - set(payload.values()))
+            raise _fail(f"the manifest and the events disagree: {len(absent)} file(s) without a manifest entry, "
+                        f"{len(extra)} manifest entr(ies) no event names",
+                        missing=absent[:20], extra=extra[:20])  # fmt: skip
+        oxum = f"{sum(files.values())}.{len(files)}"
+        if info.get("Payload-Oxum") != oxum:
+            raise _fail(f"Payload-Oxum {info.get('Payload-Oxum')!r} is not {oxum}")
+        checks.append(("files", f"{len(files)} files, {sum(files.values())} bytes, each named by an event"))
+        disclosures = self._disclosures(tags[DISCLOSURES], events)
+        if disclosures:
+            checks.append(("disclosures", f"personal data of {len(disclosures)} event(s) opens their commitments"))
+        self.total = sum(files.values())
+        self.package = Package(info, checkpoint, text, events, files, disclosures, dict(tags), checks)
+
+    def _events(self, data: bytes, checkpoint: Checkpoint, info: dict[str, str]) -> list[PackageEvent]:
+        out: list[PackageEvent] = []
+        prev: bytes | None = None
+        dossier = info.get("Sifa-Dossier")
+        for n, line in enumerate(_lines(data, EVENTS), start=1):
+            try:
+                raw = json.loads(line)
+                version, index, leaf = raw["version"], raw["leaf_index"], raw["leaf"].encode("utf-8")
+                proof = [base64.b64decode(h, validate=True) for h in raw["proof"]]
+                doc = json.loads(leaf)
+                if type(version) is not int or type(index) is not int or not isinstance(doc, dict):
+                    raise TypeError("version and leaf_index are integers, the leaf an object")
+            except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
+                raise _fail(f"events line {n} is not an event with its proof: {exc}", event=n) from None
+            if version != n:
+                raise _fail(f"event version {n} is missing (line {n} holds version {version})", event=n)
+            if (doc.get("origin"), doc.get("dossier"), doc.get("version"), doc.get("seq")) != (
+                checkpoint.origin,
+                dossier,
+                version,
+                index,
+            ):
+                raise _fail(f"event {n}'s leaf is not leaf {index} of dossier {dossier} in {checkpoint.origin}",
+                            event=n)  # fmt: skip
+            if doc.get("prev") != (prev.hex() if prev else None):
+                raise _fail(f"event {n}'s leaf does not chain to event {n - 1} (an event is missing or changed)",
+                            event=n)  # fmt: skip
+            leaf_hash = SHA256.leaf(leaf)
+            try:
+                verify_inclusion(SHA256, index, checkpoint.size, leaf_hash, proof, checkpoint.root_hash)
+            except (VerificationError, MalformedError) as exc:
+                raise _fail(f"event {n} (leaf {index}) is not proved in the checkpoint: {exc.diagnostics()}",
+                            event=n) from None  # fmt: skip
+            prev = leaf_hash
+            out.append(PackageEvent(version, index, leaf, doc))
+        if not out:
+            raise _fail("the package holds no event")
+        if info.get("Sifa-Version") != str(len(out)):
+            raise _fail(f"bag-info says {info.get('Sifa-Version')} events; the package holds {len(out)}")
+        if out[0].doc.get("type") != "Opened":
+            raise _fail("the first event is not the dossier's opening")
+        return out
+
+    def _disclosures(self, data: bytes, events: list[PackageEvent]) -> dict[str, dict[str, Any]]:
+        try:
+            doc = json.loads(data) if data.strip() else {}
+            if not isinstance(doc, dict):
+                raise TypeError("an object by event version")
+        except (ValueError, TypeError) as exc:
+            raise _fail(f"{DISCLOSURES} is unreadable: {exc}") from None
+        by_version = {str(e.version): e for e in events}
+        for version, records in doc.items():
+            event = by_version.get(version)
+            if event is None or not isinstance(records, dict):
+                raise _fail(f"{DISCLOSURES} speaks of event {version!r}, which the package does not hold")
+            for key, value in records.items():
+                leafed = event.doc["body"].get(key)
+                if key not in PERSONAL_RECORDS or leafed is None:
+                    raise _fail(f"{DISCLOSURES}: event {version} has no personal record {key!r}")
+                clear = value if isinstance(value, list) else [value]
+                committed = leafed if isinstance(leafed, list) else [leafed]
+                if len(clear) != len(committed):
+                    raise _fail(f"{DISCLOSURES}: event {version} {key}: {len(clear)} records for {len(committed)}")
+                for record, leaf_record in zip(clear, committed, strict=True):
+                    _open_record(record, leaf_record, f"event {version} {key}")
+        return doc
+
+
+def _open_record(record: Any, leaf_record: Any, where: str) -> None:
+    try:
+        commitments = leaf_record["commitments"]
+        salts = record["salts"]
+        if set(salts) != set(commitments) or set(record) - {"role", "kind", "salts", *salts}:
+            raise ValueError("the disclosed fields are not the committed ones")
+        if (record["role"], record["kind"]) != (leaf_record["role"], leaf_record["kind"]):
+            raise ValueError("the disclosed role or kind is not the leaf's")
+        for name, salt in salts.items():
+            salt_bytes = bytes.fromhex(salt)
+            if len(salt_bytes) != SALT_BYTES or commit(record[name], salt_bytes) != commitments[name]:
+                raise ValueError(f"{name} does not open its commitment")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _fail(f"{DISCLOSURES}: {where}: {exc}") from None
+
+
+def read_package(stream: Readable, logs: Sequence[Verifier], *, witnesses: Sequence[CosignatureVerifier] = (),
+                 quorum: int = 0, sink: Sink = hash_sink, progress: Progress | None = None) -> Package:  # fmt: skip
+    """Read a package stream once, checking every byte; return what it holds.
+
+    Every event's leaf is proved against the package's checkpoint, signed by one of ``logs``
+    (and cosigned by ``quorum`` of ``witnesses``); the events form the dossier's whole chain
+    from its opening; every payload file is named by an event and hashes to its name (``sink``
+    receives each file's bytes, once, after all of this was checked). Raises PackageError
+    naming the first thing that does not verify.
+    """
+    return _Reader(logs, witnesses, quorum, sink, progress).read(stream)
+
+
+def read_package_bytes(data: bytes, logs: Sequence[Verifier], **kw: Any) -> Package:
+    return read_package(io.BytesIO(data), logs, **kw)

@@ -1,0 +1,228 @@
+"""Dossier packages: written by one court, verified byte by byte and imported by another.
+
+Tampered packages (a byte in a file, an event removed, proofs swapped, a forged disclosure,
+a checkpoint by an unknown key) are refused with the reason, and nothing of them is recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dossier.errors import DossierExistsError, DossierNotFoundError, DossierReceivedError
+from dossier.package import plan_package
+from dossier.transfer import NotTransferredError, import_package
+from evidence.package import EVENTS, MANIFEST, TAGMANIFEST, PackageError, read_package_bytes
+from ledger.note import Ed25519Signer
+from tests.conftest import PostgresCluster
+from tests.dossier_fixtures import Stack, make_stack, pdf_bytes
+
+CASE = "（2026）京0105民初123号"
+ACT = {"actor": "clerk:1", "role": "clerk"}
+HIGHER = "1101-0200"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def courts(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Stack, Stack]]:
+    """A basic court's stack and its intermediate court's, on each event store."""
+    specs = []
+    for who in ("low", "high"):
+        if request.param == "sqlite":
+            specs.append("sqlite")
+        else:
+            cluster: PostgresCluster = request.getfixturevalue("postgres")
+            name = f"p{who}{abs(hash(tmp_path)) % 10**8}"
+            cluster.create_database(name)
+            specs.append(f"postgres:127.0.0.1:{cluster.port}:{name}")
+    low = make_stack(specs[0], tmp_path / "low")
+    high = make_stack(specs[1], tmp_path / "high", court=HIGHER, seed=bytes(range(1, 33)))
+    yield low, high
+    low.close()
+    high.close()
+
+
+def _dossier(low: Stack, *, transfer: bool = True, files: int = 4) -> str:
+    app = low.app
+    d = app.open_dossier(case_number_text=CASE, case_type="民事", actor="clerk:1", role="clerk",
+                         parties=[{"role": "原告", "name": "张三", "id_number": "110101199001011234"},
+                                  {"role": "被告", "kind": "legal", "name": "北京某某科技有限公司"}])  # fmt: skip
+    for i in range(files):
+        app.upload(d, io.BytesIO(pdf_bytes(i + 1)), name=f"证据材料{i} 借款合同.pdf", media_type="application/pdf",
+                   source="court", doc_type=None, **ACT)  # fmt: skip
+    app.upload(d, io.BytesIO("判决如下：…".encode()), name="判决书.txt", media_type="text/plain", source="court",
+               doc_type="判决书", **ACT)  # fmt: skip
+    app.submit_evidence(d, sha256="ab" * 32, size=10, name="聊天记录", submitter={"role": "原告", "name": "张三"},
+                        description="微信聊天记录", **ACT)  # fmt: skip
+    if transfer:
+        app.transfer(d, to_court=HIGHER, kind="上诉", reason="被告不服一审判决", **ACT)
+    low.sealer.seal()
+    return str(d)
+
+
+def _package(low: Stack, d: str) -> bytes:
+    plan = plan_package(low.sealer, d, court_name="北京市朝阳区人民法院", purpose="上诉")
+    data = b"".join(plan.stream(low.app.blobs))
+    assert len(data) == plan.size
+    return data
+
+
+def _members(data: bytes) -> list[tuple[tarfile.TarInfo, bytes]]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        return [(m, t.extractfile(m).read()) for m in t.getmembers()]  # type: ignore[union-attr]
+
+
+def _rebuild(members: list[tuple[tarfile.TarInfo, bytes]], *, fix_tags: bool = True) -> bytes:
+    """A package from (possibly changed) members; ``fix_tags``: recompute the tag manifest, as a
+    careful forger would, so only the deeper checks can catch the change."""
+    tags = {m.name: d for m, d in members if not m.name.startswith("data/")}
+    if fix_tags:
+        lines = "".join(f"{hashlib.sha256(d).hexdigest()} {n}\n" for n, d in tags.items() if n != TAGMANIFEST)
+        tags[TAGMANIFEST] = lines.encode()
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as t:
+        for m, d in members:
+            data = tags.get(m.name, d)
+            m.size = len(data)
+            t.addfile(m, io.BytesIO(data))
+    return out.getvalue()
+
+
+def _events(members: list[tuple[tarfile.TarInfo, bytes]]) -> list[bytes]:
+    return next(d for m, d in members if m.name == EVENTS).splitlines(keepends=True)
+
+
+def _with_events(members: list[tuple[tarfile.TarInfo, bytes]], lines: list[bytes]) -> bytes:
+    return _rebuild([(m, b"".join(lines) if m.name == EVENTS else d) for m, d in members])
+
+
+def test_package_round_trip_and_import(courts: tuple[Stack, Stack]) -> None:
+    low, high = courts
+    d = _dossier(low)
+    data = _package(low, d)
+    names = [m.name for m, _ in _members(data)]
+    assert names[:4] == ["bagit.txt", "bag-info.txt", MANIFEST, TAGMANIFEST]
+    assert sum(n.startswith("data/") for n in names) == 5
+    package = read_package_bytes(data, [low.signer.verifier])
+    assert [c for c, _ in package.checks] == ["bag", "checkpoint", "events", "files", "disclosures"]
+    assert package.info["External-Identifier"] == CASE
+    imported = import_package(high.app, io.BytesIO(data), logs=[low.signer.verifier], actor="clerk:2")
+    assert (imported.events, imported.files) == (len(package.events), 5)
+    got = high.app.get(d)
+    assert (got.court, got.case_number, got.received["from_origin"]) == ("1101-0105", CASE, "sifa.court/1101-0105")
+    assert [p["name"] for p in got.parties] == ["张三", "北京某某科技有限公司"]  # disclosed, and verified
+    assert sorted(doc["name"] for doc in got.documents.values())[0] == "判决书.txt"
+    assert {c["category"] for c in got.catalogue.values()} == {"证据材料", "判决书"}
+    for doc in got.documents.values():
+        assert high.app.blobs.verify(doc["sha256"]).size == doc["size"]
+    # The received dossier's leaves commit to the parties with the original salts: same commitments.
+    high.sealer.seal()
+    first = json.loads(high.log.entry(0))
+    assert first["body"]["parties"] == json.loads(package.events[0].leaf)["body"]["parties"]
+    # A copy is not changed here; importing it again is refused.
+    with pytest.raises(DossierReceivedError):
+        high.app.upload(d, io.BytesIO(b"x"), name="x.txt", media_type="text/plain", source="court", doc_type=None,
+                        **ACT)  # fmt: skip
+    with pytest.raises(DossierExistsError):
+        import_package(high.app, io.BytesIO(data), logs=[low.signer.verifier], actor="clerk:2")
+
+
+def _refused(high: Stack, low: Stack, d: str, data: bytes, reason: str) -> None:
+    with pytest.raises(PackageError) as caught:
+        import_package(high.app, io.BytesIO(data), logs=[low.signer.verifier], actor="clerk:2")
+    assert reason in caught.value.diagnostics(), caught.value.diagnostics()
+    with pytest.raises(DossierNotFoundError):
+        high.app.get(d)
+    assert high.app.recorder.max_notification_id() in (None, 0)  # nothing recorded
+
+
+def test_tampered_packages_import_nothing(courts: tuple[Stack, Stack]) -> None:
+    low, high = courts
+    d = _dossier(low)
+    members = _members(_package(low, d))
+
+    # One byte in one file: that file is refused by its name, and never stored.
+    i = next(n for n, (m, _) in enumerate(members) if m.name.startswith("data/"))
+    sha = members[i][0].name.removeprefix("data/")
+    flipped = bytearray(members[i][1])
+    flipped[len(flipped) // 2] ^= 0x01
+    bad = [*members[:i], (members[i][0], bytes(flipped)), *members[i + 1 :]]
+    _refused(high, low, d, _rebuild(bad), "does not hash to its name")
+    assert not high.app.blobs.exists(sha)
+
+    # One event removed (tag manifest recomputed): the versions and the prev chain break.
+    lines = _events(members)
+    _refused(high, low, d, _with_events(members, lines[:3] + lines[4:]), "event version 4 is missing")
+    # ... and the last one removed, with bag-info left: the count disagrees.
+    _refused(high, low, d, _with_events(members, lines[:-1]), "events; the package holds")
+
+    # Two events' proofs swapped: neither is proved any more.
+    docs = [json.loads(line) for line in lines]
+    docs[2]["proof"], docs[3]["proof"] = docs[3]["proof"], docs[2]["proof"]
+    swapped = [(json.dumps(doc, ensure_ascii=False) + "\n").encode() for doc in docs]
+    _refused(high, low, d, _with_events(members, swapped), "is not proved in the checkpoint")
+
+    # A leaf rewritten (a document's name changed) keeps its proof: the proof no longer leads to the root.
+    docs = [json.loads(line) for line in lines]
+    docs[1]["leaf"] = docs[1]["leaf"].replace("证据材料0", "证据材料X")
+    changed = [(json.dumps(doc, ensure_ascii=False) + "\n").encode() for doc in docs]
+    _refused(high, low, d, _with_events(members, changed), "is not proved in the checkpoint")
+
+    # The tag manifest left as it was: the changed tag file is named.
+    _refused(high, low, d, _rebuild([(m, b"".join(lines[:-1]) if m.name == EVENTS else x) for m, x in members],
+                                    fix_tags=False), "does not match the tag manifest")  # fmt: skip
+
+    # A forged disclosure: another name for the plaintiff does not open the commitment.
+    forged = [(m, x.replace("张三".encode(), "王五".encode()) if m.name == "sifa/disclosures.json" else x)
+              for m, x in members]  # fmt: skip
+    _refused(high, low, d, _rebuild(forged), "does not open its commitment")
+
+    # A file dropped from the payload (manifest kept): named as missing.
+    _refused(high, low, d, _rebuild(members[:i] + members[i + 1 :]), "missing")
+
+    # Cut short in the middle of a file.
+    whole = _rebuild(members)
+    _refused(high, low, d, whole[: len(whole) - 3000], "cut")
+
+    # Signed by a key the receiving court does not trust.
+    with pytest.raises(PackageError, match="checkpoint does not verify"):
+        import_package(high.app, io.BytesIO(whole), logs=[Ed25519Signer.generate(low.signer.name).verifier],
+                       actor="clerk:2")  # fmt: skip
+
+
+def test_a_dossier_not_transferred_to_the_court_is_not_imported(courts: tuple[Stack, Stack]) -> None:
+    low, high = courts
+    d = _dossier(low, transfer=False)
+    with pytest.raises(NotTransferredError):
+        import_package(high.app, io.BytesIO(_package(low, d)), logs=[low.signer.verifier], actor="clerk:2")
+    with pytest.raises(DossierNotFoundError):
+        high.app.get(d)
+
+
+def test_package_streams_large_files_in_chunks(courts: tuple[Stack, Stack], tmp_path: Path) -> None:
+    """A 40 MB file: the package stream hands it on in chunks, never as one piece."""
+    low, high = courts
+    d = _dossier(low, files=1)
+    big = os.urandom(40 << 20)
+    low.app.upload(d, io.BytesIO(big), name="庭审录像.mp4", media_type="video/mp4", source="court", doc_type=None,
+                   **ACT)  # fmt: skip
+    low.app.transfer(d, to_court=HIGHER, kind="移送", reason="移送管辖", **ACT)
+    low.sealer.seal()
+    plan = plan_package(low.sealer, d, court_name="北京市朝阳区人民法院", purpose="移送")
+    largest = 0
+    path = tmp_path / "p.tar"
+    with path.open("wb") as f:
+        for chunk in plan.stream(low.app.blobs):
+            largest = max(largest, len(chunk))
+            f.write(chunk)
+    assert largest <= 4 << 20
+    with path.open("rb") as f:
+        imported = import_package(high.app, f, logs=[low.signer.verifier], actor="clerk:2")
+    assert imported.bytes >= len(big)
+    assert high.app.blobs.verify(hashlib.sha256(big).hexdigest()).size == len(big)
