@@ -25,8 +25,9 @@ from api.node import (
     open_tree_store,
     principals_env,
 )
+from api.peers import PeerGate
 from api.principals import Principals
-from api.routes import dossiers, log, principals, tiles, verify, witness
+from api.routes import dossiers, log, principals, tiles, transfer, verify, witness
 from api.settings import Settings
 from dossier.application import DossierApp
 from dossier.courts import CourtRegistry
@@ -69,7 +70,10 @@ def create_app(settings: Settings) -> FastAPI:
             logs = load_trust_file(settings.witness_logs).logs
             witness_state = SQLiteWitnessState(data / WITNESS_DB)
             witness = Witness(load_witness_signer(data), logs, witness_state)
-        app.state.services = Services(config, settings, merkle, signer, app_, sealer, people, blobs, courts, witness)
+        peers = load_trust_file(settings.peers) if settings.peers else None
+        gate = PeerGate(peers, settings.peer_window_seconds)
+        app.state.services = Services(config, settings, merkle, signer, app_, sealer, people, blobs, courts, witness,
+                                      peers, gate)  # fmt: skip
         stop = threading.Event()
         thread = threading.Thread(target=sealer.run, args=(stop, settings.seal_interval_seconds),
                                   name="sifa-sequencer", daemon=True)  # fmt: skip
@@ -99,7 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (dossiers, principals, verify, log, tiles):
+    for module in (dossiers, transfer, principals, verify, log, tiles):
         app.include_router(module.router, responses=errors.RESPONSES)
     app.include_router(witness.router, responses=errors.RESPONSES)  # add-checkpoint documents its own text answers
 

@@ -6,11 +6,12 @@ Exit codes: 0 ok, 2 usage or input error (one readable line on stderr).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from api.node import NodeError, init_node, issue_admin, load_config, load_signer, load_trust_file, load_witness_signer
@@ -47,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     mon.add_argument("--interval", type=float, default=60.0, help="seconds between rounds")
     mon.add_argument("--stall", type=float, default=3600.0, help="alarm when no new checkpoint for this long")
     mon.add_argument("--once", action="store_true", help="one round, then exit (0 fine, 1 alarm)")
+    ret = sub.add_parser("retrieve", help="retrieve a dossier transferred to this court from the lower court's node")
+    ret.add_argument("--from", dest="from_court", required=True, help="the lower court's code, e.g. 1101-0105")
+    ret.add_argument("--dossier", required=True, help="the dossier's id")
+    ret.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
     trust = sub.add_parser("trust-entry", help="print this node's entry for a verifier's trust file")
     trust.add_argument("data_dir", type=Path)
     trust.add_argument("--witness", action="store_true", help="the node's witness key (a 'witnesses' entry)")
@@ -82,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _monitor(args)
         if args.command == "audit":
             return _audit(args)
+        if args.command == "retrieve":
+            return _retrieve(args)
         if args.command == "seal":
             return _seal(args)
         return _serve(args)
@@ -91,6 +98,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"sifa: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
+
+
+@contextlib.contextmanager
+def _node(data_dir: Path | None) -> Iterator[tuple[Settings, DossierApp, TreeStore, BlobStore]]:
+    """``_open_node``, closed again on the way out."""
+    settings, app, store, blobs = _open_node(data_dir)
+    try:
+        yield settings, app, store, blobs
+    finally:
+        app.close()
+        store.close()
+        blobs.close()
 
 
 def _open_node(data_dir: Path | None) -> tuple[Settings, DossierApp, TreeStore, BlobStore]:
@@ -171,21 +190,15 @@ def _audit(args: argparse.Namespace) -> int:
     from dossier.audit import audit
     from ledger.log import MerkleLog
 
-    settings, app, store, blobs = _open_node(args.data_dir)
-    data = settings.data_dir
     tty = sys.stderr.isatty() and not args.json
 
     def progress(stage: str, done: int, total: int) -> None:
         if tty:
             print(f"\r{stage}: {done}/{total}", end="", file=sys.stderr, flush=True)
 
-    try:
-        report = audit(app, MerkleLog(store), blobs, load_signer(data).verifier, dossier=args.dossier,
+    with _node(args.data_dir) as (settings, app, store, blobs):
+        report = audit(app, MerkleLog(store), blobs, load_signer(settings.data_dir).verifier, dossier=args.dossier,
                        progress=progress)  # fmt: skip
-    finally:
-        app.close()
-        store.close()
-        blobs.close()
     if tty:
         print(file=sys.stderr)
     if args.json:
@@ -196,6 +209,32 @@ def _audit(args: argparse.Namespace) -> int:
           f"{report.blobs} files, {report.checkpoints} checkpoints: "
           + ("clean" if report.clean else f"{len(report.findings)} finding(s)"), file=sys.stderr)  # fmt: skip
     return 0 if report.clean else 1
+
+
+def _retrieve(args: argparse.Namespace) -> int:
+    from api.routes.transfer import retrieve_from
+
+    tty = sys.stderr.isatty()
+    started = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        if tty:
+            rate = done / max(time.monotonic() - started, 1e-6) / 1e6
+            print(f"\rsifa retrieve: {done / 1e6:,.0f} / {total / 1e6:,.0f} MB, {rate:,.0f} MB/s", end="",
+                  file=sys.stderr, flush=True)  # fmt: skip
+
+    with _node(args.data_dir) as (settings, app, _, _):
+        if settings.peers is None:
+            raise NodeError("no peer courts are configured: set SIFA_PEERS to a trust file with their url")
+        signer = load_signer(settings.data_dir)
+        imported = retrieve_from(app, signer, load_trust_file(settings.peers), args.from_court, args.dossier,
+                                 actor=f"cli:{signer.name}", progress=progress)  # fmt: skip
+    if tty:
+        print(file=sys.stderr)
+    print(json.dumps({k: str(v) if k == "dossier" else v for k, v in imported.__dict__.items()}, ensure_ascii=False))
+    print(f"sifa retrieve: {imported.case_number} from court {imported.from_court}: {imported.events} events and "
+          f"{imported.files} files verified and imported", file=sys.stderr)  # fmt: skip
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:

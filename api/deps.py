@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -11,6 +12,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from api.node import NodeConfig
+from api.peers import PeerGate
 from api.principals import AuthError, Caller, ForbiddenError, Principals
 from api.settings import Settings
 from dossier.application import DossierApp
@@ -18,6 +20,7 @@ from dossier.courts import CourtRegistry
 from dossier.sealer import Sealer
 from ledger.log import MerkleLog
 from ledger.note import Ed25519Signer
+from ledger.trust import Trust
 from ledger.witness import Witness
 from storage.blobstore import BlobStore
 
@@ -38,6 +41,8 @@ class Services:
     blobs: BlobStore
     courts: CourtRegistry
     witness: Witness | None = None
+    peers: Trust | None = None
+    gate: PeerGate | None = None
 
 
 async def _services(request: Request) -> Services:  # async: no thread hop for a lookup
@@ -89,3 +94,19 @@ async def _caller(
 
 
 CallerDep = Annotated[Caller, Depends(_caller)]
+
+
+async def _peer(request: Request) -> Caller:
+    """A court calling with a signed request (api/peers.py); bearer credentials do not serve here."""
+    services: Services = request.app.state.services
+    if "sifa-signature" not in request.headers and request.headers.get("authorization"):
+        raise ForbiddenError("only another court's signed request may do this")
+    body = await request.body()
+    target = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+    if request.url.query:
+        target += "?" + request.url.query
+    gate = services.gate or PeerGate(None)
+    return gate.check(request.method, target, hashlib.sha256(body).hexdigest(), request.headers)
+
+
+PeerDep = Annotated[Caller, Depends(_peer)]

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
+from api.peers import PeerRefusedError, PeersNotConfiguredError, PeerUnavailableError
 from api.principals import AuthError, ForbiddenError
 from api.routes.dossiers import PayloadTooLargeError, UnsupportedMediaError
 from api.routes.witness import NotAWitnessError
@@ -20,7 +21,9 @@ from dossier.errors import (
     DossierExistsError,
     DossierNotFoundError,
     EventStoreUnavailableError,
+    InspectionFailedError,
     InvalidDossierInputError,
+    NotSealedError,
     UnknownCourtError,
     UnknownDocumentError,
 )
@@ -61,6 +64,11 @@ STATUS: list[tuple[type[SifaError], int]] = [
     (DigestMismatchError, 422),
     (InvalidDigestError, 400),
     (RangeError, 416),
+    (InspectionFailedError, 422),
+    (PeersNotConfiguredError, 409),
+    (NotSealedError, 503),
+    (PeerUnavailableError, 503),
+    (PeerRefusedError, 502),
     (StorageUnavailableError, 503),
     (EventStoreUnavailableError, 503),
     (TreeStoreUnavailableError, 503),

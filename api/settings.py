@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     database_url: str = ""
     # Largest document accepted by an upload, in bytes (413 beyond).
     max_upload_bytes: int = 4 << 30
+    # Largest dossier package accepted as a request body (POST /v1/received).
+    max_package_bytes: int = 1 << 40
     # uvicorn's per-request access log line (every dossier read is an event regardless).
     access_log: bool = True
     # Sequencer: events per sealed batch and the longest wait between batches.
@@ -34,6 +36,11 @@ class Settings(BaseSettings):
     witness_logs: Path | None = None
     witnesses: Path | None = None
     witness_interval_seconds: float = 1.0
+    # Peer courts (docs/transfer.md): a trust file naming their log keys and node "url"s; their
+    # signed requests are accepted, their packages verified against it. peer_window_seconds: how far
+    # a signed request's time may be from this node's clock (and how long its nonce is remembered).
+    peers: Path | None = None
+    peer_window_seconds: int = 300
     # Empty: content-addressed files under data_dir/blobs; else an S3/MinIO endpoint (host:port).
     s3_endpoint: str = ""
     s3_bucket: str = "sifa-blobs"

@@ -23,12 +23,14 @@ class MalformedTrustError(MalformedError):
 
 @dataclass(frozen=True)
 class Trust:
-    """Log keys, witness keys, and how many witnesses must cosign; ``urls`` by witness name."""
+    """Log keys, witness keys, and how many witnesses must cosign; ``urls`` by witness name,
+    ``log_urls`` by log origin (a peer court's node, for node-to-node requests)."""
 
     logs: list[Ed25519Verifier]
     witnesses: list[CosignatureVerifier] = field(default_factory=list)
     quorum: int = 0
     urls: dict[str, str] = field(default_factory=dict)
+    log_urls: dict[str, str] = field(default_factory=dict)
 
 
 def parse_trust(doc: Any) -> Trust:
@@ -36,7 +38,9 @@ def parse_trust(doc: Any) -> Trust:
     try:
         if doc.get("format", FORMAT) != FORMAT:
             raise ValueError(f"unknown trust file format {doc.get('format')!r}")
-        logs = [Ed25519Verifier.from_vkey(entry["key"]) for entry in doc.get("logs", [])]
+        log_entries = doc.get("logs", [])
+        logs = [Ed25519Verifier.from_vkey(entry["key"]) for entry in log_entries]
+        log_urls = {v.name: str(e["url"]) for v, e in zip(logs, log_entries, strict=True) if e.get("url")}
         entries = doc.get("witnesses", [])
         witnesses = [CosignatureVerifier.from_vkey(entry["key"]) for entry in entries]
         urls = {w.name: str(e["url"]) for w, e in zip(witnesses, entries, strict=True) if e.get("url")}
@@ -47,7 +51,7 @@ def parse_trust(doc: Any) -> Trust:
             raise ValueError("a witness is named twice")
     except (ValueError, KeyError, TypeError, AttributeError, MalformedError) as exc:
         raise MalformedTrustError(f"{exc}") from exc
-    return Trust(logs, witnesses, quorum, urls)
+    return Trust(logs, witnesses, quorum, urls, log_urls)
 
 
 def read_trust(path: Path) -> Trust:

@@ -22,6 +22,12 @@ def api_schema(node: Node) -> schemathesis.BaseSchema:
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
+@schemathesis.serializer("application/x-tar")
+def _tar(ctx: object, value: object) -> bytes:
+    """A dossier package is raw bytes, like application/octet-stream (schemathesis knows only that)."""
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_fuzz_every_operation(case: schemathesis.Case, node: Node) -> None:

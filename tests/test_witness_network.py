@@ -9,10 +9,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,42 +17,13 @@ from typing import Any
 import httpx2
 import pytest
 
-from api.cli import main as sifa
-from tests.servers import free_port, wait_for_port
+from tests.nodes import Serve, init, trust_entry
 from verifier.cli import main as sifa_verify
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _init(data: Path, court: str, name: str) -> str:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert sifa(["init", str(data), "--court", court, "--name", name]) == 0
-    return out.getvalue().strip()
-
-
-def _entry(data: Path, *witness: str) -> dict[str, Any]:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert sifa(["trust-entry", str(data), *witness]) == 0
-    entry: dict[str, Any] = json.loads(out.getvalue())
-    return entry
-
-
-class Serve:
-    def __init__(self, data: Path, **env: str) -> None:
-        self.port = free_port()
-        settings = {"SIFA_DATA_DIR": str(data), "SIFA_PORT": str(self.port), "SIFA_ACCESS_LOG": "false", **env}
-        self.proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], cwd=ROOT, env={**os.environ,
-                                     **settings}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)  # fmt: skip
-        wait_for_port(self.port, timeout=60)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=30)
+_init, _entry = init, trust_entry
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """``sifa-verify``: check, offline, a file and its receipt, or that a log was never rewritten.
 
     sifa-verify [FILE] --receipt RECEIPT.json|PROOF.tlog-proof --trust TRUST.json [--json]
+    sifa-verify --dossier PACKAGE.tar --trust TRUST.json [--json]
     sifa-verify consistency OLD_CHECKPOINT NEW_CHECKPOINT --proof PROOF.json --trust TRUST.json [--json]
 
 Exit codes: 0 valid, 1 invalid (the failed check is named), 2 usage or unreadable input.
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from evidence.package import read_package
 from ledger.checkpoint import open_checkpoint
 from ledger.cosignature import require_quorum
 from ledger.errors import MalformedError, VerificationError
@@ -175,6 +177,40 @@ def verify_consistency_files(old: Path, new: Path, proof_path: Path, trust_path:
     return result
 
 
+def verify_dossier(package_path: Path, trust_path: Path, *, progress: bool = False) -> dict[str, Any]:
+    """Verify a whole dossier package (docs/package.md): every event proved, every file's bytes."""
+    trust = load_trust(trust_path)
+    result: dict[str, Any] = {"valid": False, "checks": []}
+
+    def show(done: int, total: int) -> None:
+        if progress and (done == total or done % (16 << 20) < CHUNK):
+            bar = "#" * int(30 * done / max(total, 1))
+            print(f"\r[{bar:<30}] {done >> 20}/{total >> 20} MiB", end="", file=sys.stderr, flush=True)
+
+    try:
+        with package_path.open("rb") as f:
+            package = read_package(f, trust.logs, witnesses=trust.witnesses, quorum=trust.quorum, progress=show)
+    except OSError as exc:
+        raise InputError(f"cannot read package {package_path}: {exc.strerror or exc}") from exc
+    except (VerificationError, MalformedError) as exc:
+        if progress:
+            print(file=sys.stderr)
+        result["checks"].append({"check": str(exc.detail.get("check", "package")), "ok": False, "code": exc.code,
+                                 "detail": exc.diagnostics()})  # fmt: skip
+        return result
+    if progress:
+        print(file=sys.stderr)
+    opened = package.events[0].doc["body"]
+    result.update(log=package.origin, dossier=package.dossier, court=opened.get("court"),
+                  case_number=opened.get("case_number"), events=len(package.events), files=len(package.files),
+                  bytes=sum(package.files.values()), tree_size=package.checkpoint.size)  # fmt: skip
+    result["checks"] = [{"check": c, "ok": True, "code": None, "detail": d} for c, d in package.checks]
+    result["checks"].append({"check": "file_bytes", "ok": True, "code": None,
+                             "detail": f"all {len(package.files)} files hash to their names"})  # fmt: skip
+    result["valid"] = True
+    return result
+
+
 def _report(result: dict[str, Any], as_json: bool) -> int:
     if as_json:
         print(json.dumps(result, ensure_ascii=False))
@@ -182,7 +218,11 @@ def _report(result: dict[str, Any], as_json: bool) -> int:
         mark = "通过 passed" if c["ok"] else "未通过 FAILED"
         print(f"{c['check']}: {mark} — {c['detail']}", file=sys.stderr)
     verdict = "有效 VALID" if result["valid"] else "无效 INVALID"
-    if "terms" in result:
+    if "case_number" in result or ("terms" not in result and "old_size" not in result):
+        print(f"{verdict}: 卷宗 dossier {result.get('case_number', '?')} of court {result.get('court', '?')} "
+              f"({result.get('log', '?')}), {result.get('events', '?')} events, {result.get('files', '?')} files",
+              file=sys.stderr)  # fmt: skip
+    elif "terms" in result:
         t = result["terms"]
         print(f"{verdict}: {result['log']} 存证编号 {t['存证编号']} ({result.get('item') or '?'}), "
               f"存证时间 {t['存证时间']}, 区块高度 {t['区块高度']}", file=sys.stderr)  # fmt: skip
@@ -203,7 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--proof", required=True, type=Path, help="consistency proof (JSON list of base64)")
     else:
         p.add_argument("file", nargs="?", type=Path, help="the file the receipt is for (optional)")
-        p.add_argument("--receipt", required=True, type=Path)
+        p.add_argument("--receipt", type=Path)
+        p.add_argument("--dossier", type=Path, help="a dossier package (BagIt tar) to verify whole")
     p.add_argument("--trust", required=True, type=Path)
     p.add_argument("--json", action="store_true", help="print one result object on stdout")
     try:
@@ -213,6 +254,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if consistency:
             result = verify_consistency_files(args.old, args.new, args.proof, args.trust)
+        elif args.dossier is not None:
+            if args.receipt is not None or args.file is not None:
+                raise InputError("--dossier verifies a package on its own; give no FILE or --receipt with it")
+            result = verify_dossier(args.dossier, args.trust, progress=sys.stderr.isatty() and not args.json)
+        elif args.receipt is None:
+            raise InputError("give --receipt RECEIPT (with or without FILE), or --dossier PACKAGE")
         else:
             result = verify(args.file, args.receipt, args.trust)
     except InputError as exc:

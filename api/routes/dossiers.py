@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import queue
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import unquote
 from uuid import UUID
 
@@ -22,12 +20,13 @@ from api.deps import CallerDep, Services, ServicesDep, roles
 from api.principals import Caller, NotAdmittedError
 from dossier.domain import Dossier
 from dossier.envelope import utc
-from dossier.errors import InvalidDossierInputError
+from dossier.errors import DossierConflictError, InspectionFailedError, InvalidDossierInputError
 from ledger.errors import SifaError, TreeSizeError
 from ledger.receipt import Receipt
 from storage.blobstore import check_digest
 
 router = APIRouter(prefix="/v1/dossiers", tags=["dossiers"])
+T = TypeVar("T")
 
 STAFF = ("clerk", "judge", "archivist")
 READERS = (*STAFF, "lawyer", "party")
@@ -122,7 +121,7 @@ def _party(p: Party) -> dict[str, Any]:
 
 
 def _open_to(caller: Caller, d: Dossier) -> None:
-    if not caller.may_read(str(d.id), d.court):
+    if not caller.may_read(str(d.id), d.holder):
         raise NotAdmittedError("this dossier is not open to you")
 
 
@@ -234,17 +233,23 @@ async def upload(
     name = unquote(x_file_name, errors="strict")
     source = "court" if caller.role in STAFF else caller.role
     doc_type = unquote(x_doc_type) if x_doc_type else None
-    pipe = _Pipe()
-    loop = asyncio.get_running_loop()
-    consumer = loop.run_in_executor(None, lambda: services.dossiers.upload(
-        dossier, pipe.chunks(), name=name, media_type=media, source=source, doc_type=doc_type,
+    result = await streamed_body(request, limit, "a document", lambda chunks: services.dossiers.upload(
+        dossier, chunks, name=name, media_type=media, source=source, doc_type=doc_type,
         expected_sha256=x_content_sha256, **_act(caller)))  # fmt: skip
+    return Uploaded(dossier=dossier, **result)
+
+
+async def streamed_body(request: Request, limit: int, what: str, consume: Callable[[Iterator[bytes]], T]) -> T:
+    """Hand the request body, as it arrives, to ``consume`` in a worker thread; its result.
+    More than ``limit`` bytes is refused (413); a body cut off reaches ``consume`` as an error."""
+    pipe = _Pipe()
+    consumer = asyncio.get_running_loop().run_in_executor(None, consume, pipe.chunks())
     total = 0
     try:
         async for chunk in request.stream():
             total += len(chunk)
             if total > limit:
-                raise PayloadTooLargeError(f"a document may have at most {limit} bytes")
+                raise PayloadTooLargeError(f"{what} may have at most {limit} bytes")
             if chunk:
                 await pipe.put(chunk, consumer)
     except BaseException:
@@ -252,8 +257,7 @@ async def upload(
         await asyncio.gather(consumer, return_exceptions=True)
         raise
     await pipe.put(None, consumer)
-    result = await consumer
-    return Uploaded(dossier=dossier, **result)
+    return await consumer
 
 
 @router.get("/{dossier}/files/{sha256}", response_class=StreamingResponse, openapi_extra=roles(*READERS))
@@ -338,21 +342,36 @@ async def transfer(dossier: str, body: Transfer, caller: CallerDep, services: Se
 
 @router.post("/{dossier}/archive", response_model=Written, openapi_extra=roles("archivist"))
 def archive(dossier: str, body: Archive, caller: CallerDep, services: ServicesDep) -> Written:
-    """Archive (归档): write the archive manifest, lock every file for the retention period, close."""
-    d = _dossier(services, caller, dossier)
+    """Archive (归档): run the four-property check (四性检测); if it passes, write the archive package
+    (BagIt, with the report) into the blob store, lock it and every file for the retention period,
+    and record its hash. A failing check blocks archiving; the report is the error's detail."""
+    from dossier.inspection import inspect
+    from dossier.package import plan_package
+
+    d = _dossier(services, caller, dossier, copy=False)
     d._open()
-    files: list[str] = sorted({v["sha256"] for v in d.documents.values()})
+    report = inspect(services.sealer, str(d.id), services.signer.verifier)
+    if not report["passed"]:
+        failed = [p for p, r in report["properties"].items() if not r["passed"]]
+        raise InspectionFailedError(f"四性检测 failed ({'、'.join(failed)}); the dossier is not archived",
+                                    report=report)  # fmt: skip
+    plan = plan_package(services.sealer, d.id, court_name=services.config.name, purpose="归档", inspection=report)
+    if plan.version != report["version"]:
+        raise DossierConflictError("the dossier changed during its check; archive again")
+    info = services.blobs.put(plan.stream(services.blobs))
     years = RETENTION_YEARS.get(body.retention) or int(body.retention)
     until = datetime.now(UTC).replace(microsecond=0) + timedelta(days=366 * years)
-    manifest = {"format": "sifa-archive-manifest/1", "dossier": str(d.id), "case_number": d.case_number,
-                "court": d.court, "retention": body.retention, "version": d.version,
-                "catalogue": d.catalogue, "files": files}  # fmt: skip
-    data = json.dumps(manifest, ensure_ascii=False, sort_keys=True).encode()
-    info = services.blobs.put(iter([data]), hashlib.sha256(data).hexdigest())
-    for sha in [*files, info.sha256]:
+    for sha in [*(s for s, _ in plan.files), info.sha256]:
         if (services.blobs.stat(sha).locked_until or until) <= until:
             services.blobs.lock(sha, until)
-    v = services.dossiers.archive(dossier, retention=body.retention, package_sha256=info.sha256, **_act(caller))
+
+    def unchanged(now: Dossier) -> None:
+        _open_to(caller, now)
+        if now.version != plan.version:
+            raise DossierConflictError("the dossier changed while its archive package was written; archive again")
+
+    v = services.dossiers.archive(dossier, retention=body.retention, package_sha256=info.sha256,
+                                  actor=caller.actor, role=caller.role, guard=unchanged)  # fmt: skip
     return Written(dossier=str(d.id), version=v)
 
 

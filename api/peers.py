@@ -1,0 +1,209 @@
+"""Node-to-node requests: signed by the requesting court's log key, checked against the trust file.
+
+A request carries four headers::
+
+    Sifa-Origin:    sifa.court/1101-0200          the requesting court's log origin
+    Sifa-Time:      1795420800                    Unix seconds; accepted within ±window
+    Sifa-Nonce:     32 hex digits                 never accepted twice within the window
+    Sifa-Signature: base64 Ed25519 signature of
+
+        sifa-request/v1\\n<origin>\\n<METHOD>\\n<path?query>\\n<sha256(body) hex>\\n<time>\\n<nonce>\\n
+
+The message's first line keeps it apart from anything else the key signs (checkpoints are
+signed notes whose first line is the origin). A request is refused when unsigned, from a court
+not in the trust file, outside the time window, with a bad signature, or replayed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import http.client
+import json
+import re
+import secrets
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from api.principals import AuthError, Caller, ForbiddenError
+from ledger.errors import SifaError
+from ledger.note import Ed25519Verifier, Signer
+from ledger.trust import Trust
+
+PREFIX = "sifa-request/v1"
+WINDOW = 300  # seconds
+_ORIGIN = re.compile(r"sifa\.court/([0-9]{4}-[0-9]{4})")
+_NONCE = re.compile(r"[0-9a-f]{32}")
+
+
+class UnsignedRequestError(AuthError):
+    code = "request_unsigned"
+
+
+class UnknownPeerError(AuthError):
+    code = "peer_unknown"
+
+
+class ExpiredRequestError(AuthError):
+    code = "request_expired"
+
+
+class BadRequestSignatureError(AuthError):
+    code = "request_signature_invalid"
+
+
+class ReplayedRequestError(AuthError):
+    code = "request_replayed"
+
+
+class NotTransferredToYouError(ForbiddenError):
+    """The calling court is not named by any transfer of the dossier."""
+
+    code = "not_transferred"
+
+
+class PeersNotConfiguredError(SifaError):
+    code = "peers_not_configured"
+
+
+class PeerUnavailableError(SifaError):
+    code = "peer_unavailable"
+
+
+class PeerRefusedError(SifaError):
+    code = "peer_refused"
+
+
+def court_of(origin: str) -> str:
+    """The court code of a court log's origin (``sifa.court/1101-0105`` → ``1101-0105``)."""
+    found = _ORIGIN.fullmatch(origin)
+    if found is None:
+        raise UnknownPeerError(f"{origin!r} is not a court log's origin")
+    return found.group(1)
+
+
+def request_message(origin: str, method: str, target: str, body_sha256: str, when: int, nonce: str) -> bytes:
+    return f"{PREFIX}\n{origin}\n{method.upper()}\n{target}\n{body_sha256}\n{when}\n{nonce}\n".encode()
+
+
+def sign_request(signer: Signer, method: str, target: str, body: bytes = b"", *,
+                 now: float | None = None) -> dict[str, str]:  # fmt: skip
+    """The headers that sign one request."""
+    when, nonce = int(time.time() if now is None else now), secrets.token_hex(16)
+    message = request_message(signer.name, method, target, hashlib.sha256(body).hexdigest(), when, nonce)
+    return {"Sifa-Origin": signer.name, "Sifa-Time": str(when), "Sifa-Nonce": nonce,
+            "Sifa-Signature": base64.b64encode(signer.sign(message)).decode()}  # fmt: skip
+
+
+class PeerGate:
+    """Checks signed requests against the peers' log keys; remembers nonces for the window."""
+
+    def __init__(self, peers: Trust | None, window: int = WINDOW) -> None:
+        self.keys: dict[str, Ed25519Verifier] = {k.name: k for k in (peers.logs if peers else [])}
+        self.window = window
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def check(self, method: str, target: str, body_sha256: str, headers: Mapping[str, str]) -> Caller:
+        """The calling court, if the request is signed, fresh and new. Raises an AuthError."""
+        origin, when, nonce, signature = (headers.get(h) for h in
+                                          ("sifa-origin", "sifa-time", "sifa-nonce", "sifa-signature"))  # fmt: skip
+        if not (origin and when and nonce and signature):
+            raise UnsignedRequestError("a node-to-node request must carry Sifa-Origin, -Time, -Nonce and -Signature")
+        key = self.keys.get(origin)
+        if key is None:
+            raise UnknownPeerError(f"court log {origin!r} is not in this node's trust file")
+        if not when.isdigit() or abs(time.time() - int(when)) > self.window:
+            raise ExpiredRequestError(f"the request's time is not within {self.window} s of this node's clock")
+        if not _NONCE.fullmatch(nonce):
+            raise UnsignedRequestError("Sifa-Nonce is 32 lower-case hex digits")
+        try:
+            sig = base64.b64decode(signature, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequestSignatureError("Sifa-Signature is not base64") from None
+        if not key.verify(request_message(origin, method, target, body_sha256, int(when), nonce), sig):
+            raise BadRequestSignatureError(f"the signature is not {origin}'s over this request")
+        now = time.time()
+        with self._lock:
+            if nonce in self._seen:
+                raise ReplayedRequestError("this request was already received; a signed request is used once")
+            if len(self._seen) > 100_000:
+                self._seen = {n: t for n, t in self._seen.items() if t > now}
+            self._seen[nonce] = now + 2 * self.window
+        court = court_of(origin)
+        return Caller(id=origin, name=origin, role="court", court=court, dossiers=())
+
+
+@dataclass
+class PeerStream:
+    """A peer's streamed answer; ``read`` raises OSError when the stream is cut."""
+
+    response: http.client.HTTPResponse
+    connection: http.client.HTTPConnection
+    length: int | None
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self.response.read(n)
+        except (http.client.HTTPException, OSError) as exc:
+            raise OSError(f"the peer's stream was cut: {exc}") from None
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def peer_get(base_url: str, target: str, signer: Signer, *, timeout: float = 60.0) -> PeerStream:
+    """A signed GET to a peer node; the body is left to stream. Raises PeerUnavailableError,
+    PeerRefusedError (carrying the peer's error code and message)."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PeerUnavailableError(f"peer URL {base_url!r} is not an http(s) URL")
+    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = cls(parts.hostname, parts.port, timeout=timeout)
+    path = parts.path.rstrip("/") + target
+    try:
+        conn.request("GET", path, headers=sign_request(signer, "GET", path))
+        response = conn.getresponse()
+    except (OSError, http.client.HTTPException) as exc:
+        conn.close()
+        raise PeerUnavailableError(f"the peer {base_url} does not answer: {exc}") from None
+    if response.status != 200:
+        body = _error(response.read(64 << 10))
+        conn.close()
+        raise PeerRefusedError(f"the peer refused ({response.status} {body.get('code')}): {body.get('message')}",
+                               peer_status=response.status, peer_code=body.get("code"))  # fmt: skip
+    length = response.getheader("Content-Length")
+    return PeerStream(response, conn, int(length) if length and length.isdigit() else None)
+
+
+def _error(data: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(data)
+        return doc if isinstance(doc, dict) else {}
+    except ValueError:
+        return {"message": data[:200].decode("utf-8", "replace")}
+
+
+class ChunkReader:
+    """A file-like ``read(n)`` over an iterator of byte chunks (a request body)."""
+
+    def __init__(self, chunks: Any) -> None:
+        self._chunks = iter(chunks)
+        self._buf = b""
+
+    def read(self, n: int = -1) -> bytes:
+        while n < 0 or len(self._buf) < n:
+            try:
+                self._buf += next(self._chunks)
+            except StopIteration:
+                break
+        if n < 0:
+            out, self._buf = self._buf, b""
+        else:
+            out, self._buf = self._buf[:n], self._buf[n:]
+        return out

@@ -1,0 +1,153 @@
+"""Between courts: dossier packages, remote retrieval (远程调阅) and import, the four-property check.
+
+- ``GET /v1/peer/dossiers/{id}/package``: a court's signed request (api/peers.py) for a dossier
+  transferred to it; the retrieval is recorded in this court's log before the first byte.
+- ``POST /v1/retrievals``: this court fetches a dossier transferred to it from the lower
+  court's node, verifies every byte as it streams, and imports it as a received dossier.
+- ``POST /v1/received``: the same import from a package sent as the request body.
+- ``GET /v1/dossiers/{id}/package``: a court's own reader takes the package (recorded).
+- ``GET /v1/dossiers/{id}/inspection``: the 四性检测 report, as archiving would run it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from api.deps import CallerDep, PeerDep, Services, ServicesDep, roles
+from api.node import origin_for
+from api.peers import ChunkReader, NotTransferredToYouError, PeersNotConfiguredError, peer_get
+from api.routes.dossiers import READERS, STAFF, _act, _dossier, streamed_body
+from dossier.application import DossierApp
+from dossier.domain import Dossier
+from dossier.errors import UnknownCourtError
+from dossier.inspection import inspect
+from dossier.package import PackagePlan, plan_package
+from dossier.transfer import Imported, import_package
+from evidence.package import Progress
+from ledger.note import Signer
+from ledger.trust import Trust
+
+router = APIRouter(tags=["transfer"])
+
+TAR = "application/x-tar"
+TAR_BODY: dict[int | str, dict[str, Any]] = {200: {"content": {TAR: {"schema": {"type": "string", "format": "binary"}}},
+                                    "description": "the dossier package (BagIt, tar), streamed"}}  # fmt: skip
+PEER_ERRORS: dict[int | str, dict[str, Any]] = {
+    502: {"description": "the other court's node refused (its code and message are in the detail)"},
+}
+
+
+class RetrievalRequest(BaseModel):
+    from_court: str = Field(pattern="^[0-9]{4}-[0-9]{4}$", examples=["1101-0105"])
+    dossier: UUID = Field(examples=["6454039c-0791-518e-bc56-316fcd078efb"])
+
+
+class ImportedDossier(BaseModel):
+    dossier: str
+    case_number: str
+    from_court: str
+    events: int = Field(description="events of the original dossier, each verified")
+    files: int
+    bytes: int
+    version: int = Field(description="the received dossier's version in this court's log")
+
+
+def _imported(i: Imported) -> ImportedDossier:
+    return ImportedDossier(dossier=str(i.dossier), case_number=i.case_number, from_court=i.from_court,
+                           events=i.events, files=i.files, bytes=i.bytes, version=i.version)  # fmt: skip
+
+
+def _streamed(plan: PackagePlan, services: Services) -> StreamingResponse:
+    name = f"{plan.dossier}.tar"
+    return StreamingResponse(plan.stream(services.blobs), media_type=TAR,
+                             headers={"Content-Length": str(plan.size),
+                                      "Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
+
+
+def _transferred_to(court: str) -> Any:
+    def guard(d: Dossier) -> None:
+        if not any(t["to_court"] == court for t in d.transfers):
+            raise NotTransferredToYouError(f"dossier {d.case_number} was not transferred to court {court}")
+
+    return guard
+
+
+@router.get("/v1/peer/dossiers/{dossier}/package", response_class=StreamingResponse, responses=TAR_BODY,
+            openapi_extra=roles("court"))  # fmt: skip
+def peer_package(dossier: str, peer: PeerDep, services: ServicesDep) -> StreamingResponse:
+    """Another court retrieves a dossier transferred to it (远程调阅); the retrieval is an event here."""
+    d = services.dossiers.retrieve(dossier, by_court=peer.court, by=peer.id, reason="远程调阅", actor=peer.actor,
+                                   role=peer.role, guard=_transferred_to(peer.court))  # fmt: skip
+    plan = plan_package(services.sealer, d.id, court_name=services.config.name, purpose="远程调阅")
+    return _streamed(plan, services)
+
+
+@router.get("/v1/dossiers/{dossier}/package", response_class=StreamingResponse, responses=TAR_BODY,
+            openapi_extra=roles(*READERS))  # fmt: skip
+def own_package(dossier: str, caller: CallerDep, services: ServicesDep) -> StreamingResponse:
+    """The dossier as a package (BagIt), for ``sifa-verify --dossier``; party data only for court staff."""
+    d = services.dossiers.retrieve(dossier, by_court=services.config.court, by=caller.actor, reason="导出卷宗包",
+                                   **_act(caller))  # fmt: skip
+    plan = plan_package(services.sealer, d.id, court_name=services.config.name, purpose="调阅",
+                        personal=caller.role in STAFF)  # fmt: skip
+    return _streamed(plan, services)
+
+
+@router.get("/v1/dossiers/{dossier}/inspection", openapi_extra=roles(*STAFF))
+def inspection(dossier: str, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+    """The four-property check (四性检测: 真实性, 完整性, 可用性, 安全性) archiving would run now."""
+    d = _dossier(services, caller, dossier, copy=False)
+    return inspect(services.sealer, str(d.id), services.signer.verifier)
+
+
+def _peers(services: Services) -> Trust:
+    if services.peers is None:
+        raise PeersNotConfiguredError("this node has no peer courts configured (SIFA_PEERS)")
+    return services.peers
+
+
+@router.post("/v1/retrievals", response_model=ImportedDossier, status_code=201, responses=PEER_ERRORS,
+             openapi_extra=roles("clerk", "judge"))  # fmt: skip
+def retrieve(body: RetrievalRequest, caller: CallerDep, services: ServicesDep) -> ImportedDossier:
+    """Retrieve a dossier transferred to this court from the lower court's node, verify, import."""
+    return _imported(retrieve_from(services.dossiers, services.signer, _peers(services), body.from_court,
+                                   str(body.dossier), actor=caller.actor))  # fmt: skip
+
+
+def retrieve_from(app: DossierApp, signer: Signer, trust: Trust, court: str, dossier: str, *, actor: str,
+                  progress: Progress | None = None) -> Imported:  # fmt: skip
+    """Fetch a dossier's package from ``court``'s node (a signed request), verify it as it streams
+    against that court's key (and the witness quorum ``trust`` asks), import it."""
+    origin = origin_for(court)
+    url = trust.log_urls.get(origin)
+    keys = [k for k in trust.logs if k.name == origin]
+    if url is None or not keys:
+        raise UnknownCourtError(f"court {court} ({origin}) has no log key and url in this node's peers file")
+    stream = peer_get(url, f"/v1/peer/dossiers/{dossier}/package", signer)
+    try:
+        return import_package(app, stream, logs=keys, witnesses=trust.witnesses, quorum=trust.quorum,
+                              actor=actor, progress=progress)  # fmt: skip
+    finally:
+        stream.close()
+
+
+@router.post("/v1/received", response_model=ImportedDossier, status_code=201,
+             openapi_extra={**roles("clerk", "judge", "archivist"), "requestBody": {
+                 "required": True, "content": {TAR: {"schema": {"type": "string", "format": "binary"}}}}})  # fmt: skip
+async def received(request: Request, caller: CallerDep, services: ServicesDep,
+                   content_type: Annotated[str, Header()] = TAR) -> ImportedDossier:  # fmt: skip
+    """Import a dossier package sent as the body (e.g. carried on media), verified as it streams."""
+    trust = _peers(services)
+
+    def consume(chunks: Iterator[bytes]) -> Imported:
+        return import_package(services.dossiers, ChunkReader(chunks), logs=trust.logs, witnesses=trust.witnesses,
+                              quorum=trust.quorum, actor=caller.actor)  # fmt: skip
+
+    imported = await streamed_body(request, services.settings.max_package_bytes, "a package", consume)
+    return _imported(imported)

@@ -1,0 +1,57 @@
+"""Court nodes as separate ``sifa serve`` processes on 127.0.0.1, for multi-node tests."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from api.cli import main as sifa
+from tests.servers import free_port, wait_for_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def init(data: Path, court: str, name: str) -> str:
+    """``sifa init``; returns the administrator's credential."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert sifa(["init", str(data), "--court", court, "--name", name]) == 0
+    return out.getvalue().strip()
+
+
+def trust_entry(data: Path, *witness: str) -> dict[str, Any]:
+    """``sifa trust-entry``: the node's log (or ``--witness``) entry for a trust file."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert sifa(["trust-entry", str(data), *witness]) == 0
+    entry: dict[str, Any] = json.loads(out.getvalue())
+    return entry
+
+
+class Serve:
+    """``sifa serve`` on ``data`` in its own process group; ``stop`` ends it and its sequencer."""
+
+    def __init__(self, data: Path, port: int | None = None, **env: str) -> None:
+        self.port = port or free_port()
+        settings = {"SIFA_DATA_DIR": str(data), "SIFA_PORT": str(self.port), "SIFA_ACCESS_LOG": "false", **env}
+        self.proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], cwd=ROOT, env={**os.environ,
+                                     **settings}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)  # fmt: skip
+        self.url = f"http://127.0.0.1:{self.port}"
+        try:
+            wait_for_port(self.port, timeout=60)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=30)

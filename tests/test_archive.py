@@ -1,0 +1,183 @@
+"""Archiving (归档) through the API: the four-property check (四性检测) gates it, the archive
+package is a verifiable BagIt bag locked with every file; a dossier's package verifies offline."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx2
+from PIL import Image
+from pypdf import PdfWriter
+
+from evidence.package import INSPECTION, read_package_bytes
+from ledger.note import Ed25519Verifier
+from storage.filesystem import FilesystemBlobStore
+from tests.api_node import Node
+from tests.dossier_fixtures import pdf_bytes
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def js_pdf() -> bytes:
+    """A one-page PDF that runs JavaScript when opened (written by hand: pypdf 7 cannot add it)."""
+    objs = [b"<< /Type /Catalog /Pages 2 0 R /OpenAction << /S /JavaScript /JS (app.alert\\(1\\)) >> >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>"]  # fmt: skip
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for n, o in enumerate(objs, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + o + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    for off in offsets:
+        out += b"%010d 00000 n \n" % off
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+    return bytes(out)
+
+
+def encrypted_pdf() -> bytes:
+    w = PdfWriter()
+    w.add_blank_page(width=595, height=842)
+    w.encrypt("secret")
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()
+
+
+def png(width: int = 40) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, 30), (200, 30, 30)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _open(node: Node, number: str) -> str:
+    r = node.http.post("/v1/dossiers", headers=node.as_("clerk"), json={
+        "case_number": number, "case_type": "民事", "parties": [{"role": "原告", "name": "张三"}]})  # fmt: skip
+    assert r.status_code == 201, r.text
+    return str(r.json()["dossier"])
+
+
+def _upload(node: Node, d: str, data: bytes, name: str, media: str) -> dict[str, Any]:
+    r = node.http.post(f"/v1/dossiers/{d}/documents", content=data, headers={
+        **node.as_("clerk"), "X-File-Name": quote(name), "Content-Type": media})  # fmt: skip
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def _trust(node: Node, path: Path) -> Path:
+    key = node.http.get("/v1/log/key").json()
+    path.write_text(json.dumps({"logs": [{"origin": key["origin"], "key": key["verifier_key"]}]}))
+    return path
+
+
+def _verify(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "verifier.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+
+
+def test_a_clean_dossier_archives_with_a_verifiable_locked_package(node: Node, tmp_path: Path) -> None:
+    d = _open(node, "（2026）京0105民初4001号")
+    complaint = _upload(node, d, pdf_bytes(3), "民事起诉状.pdf", "application/pdf")
+    photo = _upload(node, d, png(), "现场照片.png", "image/png")
+    # An image has no PDF pages: the clerk catalogues it by hand with its page count.
+    r = node.http.post(f"/v1/dossiers/{d}/catalogue", headers=node.as_("clerk"), json={
+        "document_id": photo["document_id"], "volume": "正卷", "category": "证据材料", "order": 50,
+        "title": "现场照片", "pages": 1})  # fmt: skip
+    assert r.status_code == 200, r.text
+    report = node.http.get(f"/v1/dossiers/{d}/inspection", headers=node.as_("archivist")).json()
+    assert report["passed"], report
+    assert set(report["properties"]) == {"真实性", "完整性", "可用性", "安全性"}
+    r = node.http.post(f"/v1/dossiers/{d}/archive", headers=node.as_("archivist"), json={"retention": "30"})
+    assert r.status_code == 200, r.text
+    events = node.http.get(f"/v1/dossiers/{d}/events", headers=node.as_("clerk")).json()
+    archived = [e for e in events if e["type"] == "Archived"]
+    assert len(archived) == 1
+    receipt = node.http.get(f"/v1/dossiers/{d}/receipts/{archived[0]['version']}", headers=node.as_("clerk")).json()
+    import base64
+
+    package_sha = json.loads(base64.b64decode(receipt["leaf_data"]))["body"]["package_sha256"]
+    blobs = FilesystemBlobStore(node.data / "blobs")
+    for sha in (package_sha, complaint["sha256"], photo["sha256"]):
+        assert blobs.stat(sha).locked_until is not None  # WORM for the retention period
+    data = b"".join(blobs.read(package_sha))
+    key = node.http.get("/v1/log/key").json()
+    package = read_package_bytes(data, [Ed25519Verifier.from_vkey(key["verifier_key"])])
+    assert package.info["Sifa-Purpose"] == "归档"
+    assert json.loads(package.tags[INSPECTION])["passed"] is True
+    assert {complaint["sha256"], photo["sha256"]} == set(package.files)
+    # The archive package verifies offline, whole, with the lawyer's verifier.
+    (tmp_path / "archive.tar").write_bytes(data)
+    ok = _verify("--dossier", str(tmp_path / "archive.tar"), "--trust", str(_trust(node, tmp_path / "t.json")),
+                 "--json")  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    result = json.loads(ok.stdout)
+    assert result["valid"] and result["case_number"] == "（2026）京0105民初4001号"
+    assert "有效 VALID" in ok.stderr
+
+
+def test_failing_four_property_check_blocks_archiving(node: Node) -> None:
+    d = _open(node, "（2026）京0105民初4002号")
+    _upload(node, d, encrypted_pdf(), "加密.pdf", "application/pdf")
+    _upload(node, d, js_pdf(), "带脚本.pdf", "application/pdf")
+    _upload(node, d, b"MZ\x90\x00 not kept", "工具.exe", "application/x-msdownload")
+    _upload(node, d, png()[:60], "截断照片.png", "image/png")
+    r = node.http.post(f"/v1/dossiers/{d}/archive", headers=node.as_("archivist"), json={"retention": "永久"})
+    assert (r.status_code, r.json()["code"]) == (422, "archive_check_failed"), r.text
+    report = r.json()["detail"]["report"]
+    assert not report["passed"]
+    found = {(p, f["item"]) for p, v in report["properties"].items() for f in v["findings"]}
+    assert ("安全性", "加密.pdf") in found
+    assert ("安全性", "带脚本.pdf") in found
+    assert ("可用性", "工具.exe") in found
+    assert ("可用性", "截断照片.png") in found
+    assert ("完整性", "截断照片.png") in found  # no page count for an image not catalogued by hand
+    assert report["properties"]["真实性"]["passed"]
+    # Nothing was archived: the dossier still takes documents.
+    _upload(node, d, pdf_bytes(1), "补充材料.pdf", "application/pdf")
+
+
+def test_package_download_verifies_and_a_changed_byte_does_not(node: Node, tmp_path: Path) -> None:
+    d = _open(node, "（2026）京0105民初4003号")
+    _upload(node, d, pdf_bytes(2), "答辩状.pdf", "application/pdf")
+    trust = _trust(node, tmp_path / "t.json")
+    with node.http.stream("GET", f"/v1/dossiers/{d}/package", headers=node.as_("clerk")) as r:
+        assert r.status_code == 200 and r.headers["content-type"] == "application/x-tar"
+        assert int(r.headers["content-length"]) > 0
+        data = r.read()
+    assert len(data) == int(r.headers["content-length"])
+    (tmp_path / "p.tar").write_bytes(data)
+    assert _verify("--dossier", str(tmp_path / "p.tar"), "--trust", str(trust)).returncode == 0
+    # Staff get the parties' data (opening its commitments); a lawyer's copy has none.
+    staff = read_package_bytes(data, [Ed25519Verifier.from_vkey(node.http.get("/v1/log/key").json()["verifier_key"])])
+    assert staff.disclosures["1"]["parties"][0]["name"] == "张三"
+    node.http.post(f"/v1/principals/{node.ids['lawyer']}/admissions", json={"dossier": d}, headers=node.as_("clerk"))
+    lawyers = node.http.get(f"/v1/dossiers/{d}/package", headers=node.as_("lawyer")).content
+    assert "张三".encode() not in lawyers
+    # One byte of the file changed: exit 1, the file named.
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        member = next(m for m in t.getmembers() if m.name.startswith("data/"))
+    at = data.index(b"%PDF", data.index(member.name.encode())) + 20
+    changed = data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :]
+    (tmp_path / "bad.tar").write_bytes(changed)
+    bad = _verify("--dossier", str(tmp_path / "bad.tar"), "--trust", str(trust), "--json")
+    assert bad.returncode == 1, bad.stderr
+    assert member.name in json.loads(bad.stdout)["checks"][0]["detail"]
+    assert _verify("--dossier", str(tmp_path / "missing.tar"), "--trust", str(trust)).returncode == 2
+    assert hashlib.sha256(data).hexdigest() != hashlib.sha256(changed).hexdigest()
+
+
+def test_peer_route_refuses_bearer_and_unsigned_callers(node: Node) -> None:
+    d = _open(node, "（2026）京0105民初4004号")
+    r = node.http.get(f"/v1/peer/dossiers/{d}/package", headers=node.as_("clerk"))
+    assert (r.status_code, r.json()["code"]) == (403, "forbidden")
+    r = httpx2.get(f"{node.base}/v1/peer/dossiers/{d}/package")
+    assert (r.status_code, r.json()["code"]) == (401, "request_unsigned")
