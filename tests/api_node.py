@@ -17,9 +17,12 @@ import uvicorn
 from api.app import create_app
 from api.cli import main as sifa
 from api.settings import Settings
+from ledger.note import Ed25519Signer
 from tests.servers import free_port
 
 ROLES = ("administrator", "clerk", "judge", "archivist", "lawyer", "party")
+# The intermediate court, as a peer the node trusts (its signed requests, its packages).
+PEER = Ed25519Signer("sifa.court/1101-0200", bytes(range(7, 39)))
 
 
 class Node:
@@ -44,7 +47,9 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     courts["courts"].append({"code": "1101-0200", "name": "北京市第三中级人民法院", "level": "中级", "parent": None})
     (data / "courts.json").write_text(json.dumps(courts, ensure_ascii=False), encoding="utf-8")
     port = free_port()
-    settings = Settings(data_dir=data, port=port, max_upload_bytes=20 << 20, seal_interval_seconds=0.01)
+    peers = data / "peers.json"
+    peers.write_text(json.dumps({"logs": [{"key": PEER.verifier.vkey(), "url": "http://127.0.0.1:9"}]}))
+    settings = Settings(data_dir=data, port=port, max_upload_bytes=20 << 20, seal_interval_seconds=0.01, peers=peers)
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -7,6 +7,7 @@ store and the dossier's history are compared (nothing recorded is lost or half-w
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,9 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.api_node import Node
+from api.peers import sign_request
+from ledger.note import Ed25519Signer
+from tests.api_node import PEER, Node
 
 SHA = "ab" * 32
 PDF = b"%PDF-1.4 not much of a pdf"
@@ -46,6 +49,7 @@ def big() -> Any:
 
 
 D = "/v1/dossiers/{d}"
+PEER_PACKAGE = "/v1/peer/dossiers/{d}/package"
 # fmt: off
 CASES: dict[str, Case] = {
     # credentials and roles
@@ -342,6 +346,29 @@ CASES: dict[str, Case] = {
     "admit a clerk to a single dossier": Case(
         "clerk", "POST", "/v1/principals/{clerk_id}/admissions", 403, "forbidden", json={"dossier": "{d}"}
     ),
+    # between courts (node-to-node requests are signed; docs/transfer.md)
+    "replayed node-to-node request": Case("peer-replayed", "GET", PEER_PACKAGE, 401, "request_replayed"),
+    "node-to-node request out of its time window": Case(
+        "peer-stale", "GET", PEER_PACKAGE, 401, "request_expired"
+    ),
+    "node-to-node request signed by another key": Case(
+        "peer-forged", "GET", PEER_PACKAGE, 401, "request_signature_invalid"
+    ),
+    "node-to-node request from a court not trusted": Case(
+        "peer-stranger", "GET", PEER_PACKAGE, 401, "peer_unknown"
+    ),
+    "unsigned node-to-node request": Case(None, "GET", PEER_PACKAGE, 401, "request_unsigned"),
+    "node-to-node request for a dossier not transferred": Case(
+        "peer", "GET", PEER_PACKAGE, 403, "not_transferred"
+    ),
+    "package that is not a tar": Case("clerk", "POST", "/v1/received", 422, "package_invalid", content=b"not a tar"),
+    "empty package": Case("clerk", "POST", "/v1/received", 422, "package_invalid", content=b""),
+    "retrieve from a court with no peer entry": Case(
+        "clerk", "POST", "/v1/retrievals", 422, "unknown_court", json={"from_court": "4401-0101", "dossier": "{d}"}
+    ),
+    "retrieve with a malformed court code": Case(
+        "clerk", "POST", "/v1/retrievals", 422, "invalid_request", json={"from_court": "../..", "dossier": "{d}"}
+    ),
     "admit to an unknown dossier": Case(
         "clerk",
         "POST",
@@ -400,6 +427,8 @@ def test_bad_input(name: str, node: Node, world: dict[str, str]) -> None:
         headers["Authorization"] = "Bearer sifa_" + "A" * 43
     elif case.role == "revoked":
         headers["Authorization"] = f"Bearer {world['revoked']}"
+    elif case.role and case.role.startswith("peer"):
+        headers.update(_peer_headers(node, case.role, fill(case.path)))
     body: dict[str, Any] = {}
     if case.json is not None:
         body["json"] = _fill_json(case.json, fill)
@@ -410,6 +439,16 @@ def test_bad_input(name: str, node: Node, world: dict[str, str]) -> None:
     assert (r.status_code, r.json().get("code")) == (case.status, case.code), r.text
     assert set(r.json()) == {"code", "message", "detail"}
     assert _stores(node) == before  # nothing recorded, nothing half-written
+
+
+def _peer_headers(node: Node, role: str, path: str) -> dict[str, str]:
+    """A signed node-to-node request as the case names it (a valid one, replayed, stale, forged...)."""
+    signer = {"peer-forged": Ed25519Signer.generate(PEER.name),
+              "peer-stranger": Ed25519Signer.generate("sifa.court/4401-0101")}.get(role, PEER)  # fmt: skip
+    headers = sign_request(signer, "GET", path, now=time.time() - 3600 if role == "peer-stale" else None)
+    if role == "peer-replayed":  # the first time it is taken (and refused: not transferred)
+        assert node.http.get(path, headers=headers).status_code == 403
+    return headers
 
 
 def _fill_json(value: Any, fill: Callable[[str], str]) -> Any:
