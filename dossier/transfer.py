@@ -12,7 +12,9 @@ document pointing at its original leaf. The original leaves and proofs are kept 
 from __future__ import annotations
 
 import hashlib
+import queue
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -22,6 +24,8 @@ from dossier.domain import Dossier
 from evidence.package import CHECKPOINT, EVENTS, Package, PackageError, Progress, Readable, read_package
 from ledger.cosignature import CosignatureVerifier
 from ledger.note import Verifier
+from storage.blobstore import BlobInfo, BlobStore
+from storage.errors import DigestMismatchError
 
 ACTOR_ROLE = "court"
 
@@ -39,6 +43,65 @@ class Imported:
     files: int
     bytes: int
     version: int
+
+
+class _Stores:
+    """A sink that stores each payload file on a worker thread, up to ``depth`` at once: the
+    package keeps streaming while earlier files are written and fsync'd. ``finish`` waits for
+    them all and raises PackageError for a file whose bytes did not hash to its name."""
+
+    def __init__(self, blobs: BlobStore, depth: int = 4) -> None:
+        self.blobs = blobs
+        self.pool = ThreadPoolExecutor(depth, thread_name_prefix="sifa-import")
+        self.pending: list[tuple[str, Future[BlobInfo]]] = []
+
+    def __enter__(self) -> _Stores:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for _, f in self.pending:
+            f.cancel()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def __call__(self, sha: str, chunks: Iterator[bytes]) -> str:
+        q: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        stored = self.pool.submit(self.blobs.put, iter(q.get, None), sha)
+        self.pending.append((sha, stored))
+        try:
+            for chunk in chunks:
+                while True:  # a store that gave up must not leave us waiting on a full queue
+                    try:
+                        q.put(chunk, timeout=0.1)
+                        break
+                    except queue.Full:
+                        if stored.done():
+                            self._check(sha, stored)
+        finally:
+            if not stored.done():
+                q.put(None)  # the end of this file (short, if the stream broke: then it fails its hash)
+        if len(self.pending) > 64:
+            self._settle()
+        return sha  # its hash is checked by the store; finish() says if it was not this
+
+    def _check(self, sha: str, stored: Future[BlobInfo]) -> None:
+        try:
+            got = stored.result().sha256
+        except DigestMismatchError:
+            raise PackageError(f"payload file data/{sha} does not hash to its name; nothing of it was kept",
+                               file=f"data/{sha}") from None  # fmt: skip
+        if got != sha:
+            raise PackageError(f"payload file data/{sha} hashes to {got}", file=f"data/{sha}")
+
+    def _settle(self) -> None:
+        done = [(s, f) for s, f in self.pending if f.done()]
+        for s, f in done:
+            self._check(s, f)
+        self.pending = [(s, f) for s, f in self.pending if not f.done()]
+
+    def finish(self) -> None:
+        for s, f in self.pending:
+            self._check(s, f)
+        self.pending = []
 
 
 def _live_documents(package: Package) -> list[tuple[dict[str, Any], dict[str, Any] | None, int]]:
@@ -70,10 +133,9 @@ def import_package(app: DossierApp, stream: Readable, *, logs: Sequence[Verifier
     this node already holds the dossier.
     """
 
-    def sink(sha: str, chunks: Iterator[bytes]) -> str:
-        return app.blobs.put(chunks, sha).sha256
-
-    package = read_package(stream, logs, witnesses=witnesses, quorum=quorum, sink=sink, progress=progress)
+    with _Stores(app.blobs) as sink:
+        package = read_package(stream, logs, witnesses=witnesses, quorum=quorum, sink=sink, progress=progress)
+        sink.finish()
     transfers = [e for e in package.events if e.doc["type"] == "Transferred" and e.doc["body"]["to_court"] == app.court]
     if not transfers:
         raise NotTransferredError(f"no transfer in this package names court {app.court}; it is not imported")

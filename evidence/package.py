@@ -29,7 +29,7 @@ import re
 import tarfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any, Protocol, cast
+from typing import Any, Protocol
 
 from evidence.commitment import SALT_BYTES, commit
 from ledger.checkpoint import Checkpoint, open_checkpoint
@@ -200,9 +200,80 @@ def parse_info(data: bytes) -> dict[str, str]:
     return out
 
 
-def _chunks(f: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:
-    while chunk := f.read(size):
-        yield chunk
+class _Member:
+    """One tar member as it streams: read its bytes once, in chunks, before the next member."""
+
+    def __init__(self, name: str, size: int, stream: Readable) -> None:
+        self.name, self.size, self._stream = name, size, stream
+        self._left = size
+
+    def chunks(self, most: int = 1 << 20) -> Iterator[bytes]:
+        while self._left:
+            chunk = self._stream.read(min(most, self._left))
+            if not chunk:
+                raise EOFError(f"the stream ends inside {self.name}")
+            self._left -= len(chunk)
+            yield chunk
+
+    def finish(self) -> None:
+        for _ in self.chunks():
+            pass
+        _exact(self._stream, -self.size % BLOCK)
+
+
+def _exact(stream: Readable, n: int) -> bytes:
+    out = b""
+    while len(out) < n:
+        chunk = stream.read(n - len(out))
+        if not chunk:
+            raise EOFError(f"the stream ends {n - len(out)} bytes early")
+        out += chunk
+    return out
+
+
+def _pax(data: bytes) -> dict[str, str]:
+    """PAX extended header records: ``"<len> <key>=<value>\n"`` (POSIX.1-2001)."""
+    out, pos = {}, 0
+    while pos < len(data):
+        length = int(data[pos : data.index(b" ", pos)])
+        if length <= 0:
+            raise ValueError("a PAX record of length 0")
+        key, _, value = data[data.index(b" ", pos) + 1 : pos + length - 1].partition(b"=")
+        out[key.decode("utf-8")] = value.decode("utf-8")
+        pos += length
+    return out
+
+
+def _tar_members(stream: Readable) -> Iterator[_Member]:
+    """The regular files of a tar stream (ustar, PAX or GNU long names), read straight from the
+    stream without copying: a large file passes through in chunks. Directories are skipped;
+    links, devices and the like are refused."""
+    extended: dict[str, str] = {}  # from a PAX or GNU long-name header, for the next member
+    while True:
+        header = _exact(stream, BLOCK)
+        if header == b"\0" * BLOCK:
+            return  # the end-of-archive blocks
+        info = tarfile.TarInfo.frombuf(header, "utf-8", "surrogateescape")
+        if info.type in (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME):
+            if info.size > MAX_TAG_BYTES:
+                raise ValueError("an extended header is too large")
+            data = _exact(stream, info.size)
+            _exact(stream, -info.size % BLOCK)
+            if info.type == tarfile.XHDTYPE:
+                extended.update(_pax(data))
+            elif info.type == tarfile.GNUTYPE_LONGNAME:
+                extended["path"] = data.rstrip(b"\0").decode("utf-8")
+            continue
+        name = extended.get("path", info.name)
+        size = int(extended.get("size", info.size))
+        extended = {}
+        if info.isdir():
+            continue
+        if not info.isreg():
+            raise _fail(f"package member {name!r} is not a regular file")
+        member = _Member(name, size, stream)
+        yield member
+        member.finish()
 
 
 class _Reader:
@@ -220,11 +291,10 @@ class _Reader:
     def read(self, stream: Readable) -> Package:
         position = 0
         try:
-            with tarfile.open(fileobj=cast(IO[bytes], stream), mode="r|") as archive:
-                for member in archive:
-                    self._member(archive, member, position)
-                    position += 1
-        except (tarfile.TarError, EOFError, OSError) as exc:
+            for member in _tar_members(stream):
+                self._member(member, position)
+                position += 1
+        except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
             what = "is not a tar stream" if position == 0 else "stream is cut or damaged"
             raise _fail(f"the package {what}: {exc}") from None
         if position < len(HEAD):
@@ -237,18 +307,14 @@ class _Reader:
             raise _fail(f"{len(missing)} file(s) of the manifest are missing, first {missing[0]}", missing=missing[:20])
         return self.package
 
-    def _member(self, archive: tarfile.TarFile, m: tarfile.TarInfo, position: int) -> None:
+    def _member(self, m: _Member, position: int) -> None:
         name = m.name
-        if not m.isreg():
-            raise _fail(f"package member {name!r} is not a regular file")
         if position < len(HEAD) and name != HEAD[position]:
             raise _fail(f"package member {position + 1} is {name!r}, expected {HEAD[position]}")
-        f = archive.extractfile(m)
-        assert f is not None
         if name.startswith("data/"):
             if self.package is None:
                 self._check_tags()
-            self._payload(name, m.size, f)
+            self._payload(name, m.size, m)
             return
         if self.package is not None:
             raise _fail(f"tag file {name!r} comes after the payload began")
@@ -256,9 +322,9 @@ class _Reader:
             raise _fail(f"package member {name!r} appears twice")
         if m.size > MAX_TAG_BYTES:
             raise _fail(f"tag file {name!r} is too large ({m.size} bytes)")
-        self.tags[name] = f.read()
+        self.tags[name] = b"".join(m.chunks())
 
-    def _payload(self, name: str, size: int, f: IO[bytes]) -> None:
+    def _payload(self, name: str, size: int, m: _Member) -> None:
         expected = self.payload.get(name)
         if expected is None:
             raise _fail(f"payload file {name!r} is not in the manifest", file=name)
@@ -271,7 +337,7 @@ class _Reader:
                         file=name)  # fmt: skip
 
         def counted() -> Iterator[bytes]:
-            for chunk in _chunks(f):
+            for chunk in m.chunks():
                 self.done += len(chunk)
                 if self.progress is not None:
                     self.progress(self.done, self.total)
