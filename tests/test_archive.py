@@ -3,25 +3,36 @@ package is a verifiable BagIt bag locked with every file; a dossier's package ve
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
 import io
 import json
 import subprocess
 import sys
 import tarfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx2
+import pytest
+from fastapi.testclient import TestClient
 from PIL import Image
 from pypdf import PdfWriter
 
+from api.app import create_app
+from api.cli import main as sifa
+from api.settings import Settings
 from evidence.package import INSPECTION, read_package_bytes
 from ledger.note import Ed25519Verifier
+from storage.errors import BlobLockedError
 from storage.filesystem import FilesystemBlobStore
+from storage.s3 import S3BlobStore
 from tests.api_node import Node
 from tests.dossier_fixtures import pdf_bytes
+from tests.servers import MotoServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -102,8 +113,6 @@ def test_a_clean_dossier_archives_with_a_verifiable_locked_package(node: Node, t
     archived = [e for e in events if e["type"] == "Archived"]
     assert len(archived) == 1
     receipt = node.http.get(f"/v1/dossiers/{d}/receipts/{archived[0]['version']}", headers=node.as_("clerk")).json()
-    import base64
-
     package_sha = json.loads(base64.b64decode(receipt["leaf_data"]))["body"]["package_sha256"]
     blobs = FilesystemBlobStore(node.data / "blobs")
     for sha in (package_sha, complaint["sha256"], photo["sha256"]):
@@ -181,3 +190,38 @@ def test_peer_route_refuses_bearer_and_unsigned_callers(node: Node) -> None:
     assert (r.status_code, r.json()["code"]) == (403, "forbidden")
     r = httpx2.get(f"{node.base}/v1/peer/dossiers/{d}/package")
     assert (r.status_code, r.json()["code"]) == (401, "request_unsigned")
+
+
+def test_archive_on_s3_sets_object_lock_compliance(s3_server: MotoServer, tmp_path: Path) -> None:
+    """On S3 (moto over real HTTP), the archive package and every file get COMPLIANCE retention."""
+    data = tmp_path / "node"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert sifa(["init", str(data), "--court", "1101-0105", "--name", "北京市朝阳区人民法院"]) == 0
+    admin = {"Authorization": f"Bearer {out.getvalue().strip()}"}
+    settings = Settings(data_dir=data, seal_interval_seconds=0.01, sequencer="thread", s3_endpoint=s3_server.endpoint,
+                        s3_secure=False, s3_bucket="archive-lock", s3_access_key=s3_server.access_key,
+                        s3_secret_key=s3_server.secret_key)  # fmt: skip
+    with TestClient(create_app(settings)) as http:
+        staff = {}
+        for role in ("clerk", "archivist"):
+            r = http.post("/v1/principals", headers=admin, json={"name": role, "role": role})
+            staff[role] = {"Authorization": "Bearer " + r.json()["token"]}
+        opened = {"case_number": "（2026）京0105民初4005号", "case_type": "民事"}
+        d = http.post("/v1/dossiers", headers=staff["clerk"], json=opened).json()["dossier"]
+        up = http.post(f"/v1/dossiers/{d}/documents", content=pdf_bytes(2), headers={
+            **staff["clerk"], "X-File-Name": quote("判决书.pdf"), "Content-Type": "application/pdf"})  # fmt: skip
+        assert up.status_code == 201, up.text
+        r = http.post(f"/v1/dossiers/{d}/archive", headers=staff["archivist"], json={"retention": "短期"})
+        assert r.status_code == 200, r.text
+        receipt = http.get(f"/v1/dossiers/{d}/receipts/{r.json()['version']}", headers=staff["clerk"]).json()
+    package_sha = json.loads(base64.b64decode(receipt["leaf_data"]))["body"]["package_sha256"]
+    store = S3BlobStore(s3_server.endpoint, "archive-lock", s3_server.access_key, s3_server.secret_key, secure=False)
+    try:
+        for sha in (package_sha, up.json()["sha256"]):
+            until = store.stat(sha).locked_until
+            assert until is not None and until.year >= datetime.now(UTC).year + 10
+        with pytest.raises(BlobLockedError):
+            store.lock(package_sha, datetime.now(UTC) + timedelta(days=1))  # retention is never shortened
+    finally:
+        store.close()
