@@ -27,7 +27,7 @@ from api.node import (
 )
 from api.peers import PeerGate
 from api.principals import Principals
-from api.routes import dossiers, log, principals, tiles, transfer, verify, witness
+from api.routes import dossiers, log, page, principals, tiles, transfer, verify, witness
 from api.settings import Settings
 from dossier.application import DossierApp
 from dossier.courts import CourtRegistry
@@ -103,7 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (dossiers, transfer, principals, verify, log, tiles):
+    for module in (dossiers, transfer, principals, verify, page, log, tiles):
         app.include_router(module.router, responses=errors.RESPONSES)
     app.include_router(witness.router, responses=errors.RESPONSES)  # add-checkpoint documents its own text answers
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
@@ -23,6 +25,10 @@ class Record(BaseModel):
     record_id: str = Field(description="存证编号")
     recorded_at: str = Field(description="存证时间")
     item: str = Field(description="what kind of record names the file, e.g. DocumentUploaded")
+    leaf_data: str = Field(description="the leaf's bytes, base64 (RFC 8785 JSON; party data only as commitments)")
+    inclusion_proof: list[str] | None = Field(
+        description="RFC 9162 inclusion proof (base64) against the answer's checkpoint; null while not yet covered"
+    )
 
 
 class Answer(BaseModel):
@@ -35,10 +41,16 @@ class Answer(BaseModel):
 @router.post("", response_model=Answer, openapi_extra=roles("public"))
 def verify(body: Query, services: ServicesDep) -> Answer:
     """Which records name a file with this SHA-256: when, in which log, at which leaf — no party data."""
+    kept = services.log.store.checkpoint()
+    size = kept[0] if kept else 0
     records = []
     for index in services.log.find(f"sha256:{body.sha256}"):
-        leaf = read_leaf(services.log.entry(index))
+        data = services.log.entry(index)
+        leaf = read_leaf(data)
+        proof = None  # not yet in a signed checkpoint
+        if index < size:
+            proof = [base64.b64encode(h).decode() for h in services.log.inclusion_proof(index, size)]
         records.append(Record(log=leaf["origin"], leaf_index=index, record_id=f"{leaf['origin']}#{index}",
-                              recorded_at=leaf["time"], item=leaf["type"]))  # fmt: skip
-    kept = services.log.store.checkpoint()
+                              recorded_at=leaf["time"], item=leaf["type"], leaf_data=base64.b64encode(data).decode(),
+                              inclusion_proof=proof))  # fmt: skip
     return Answer(sha256=body.sha256, recorded=bool(records), records=records, checkpoint=kept[1] if kept else "")

@@ -1,0 +1,57 @@
+"""The public verification page (``/verify``): static HTML, JS and CSS shipped in the package.
+
+The court's log key is pinned into the page as it is served (its trust list); the page hashes
+files locally and checks proofs and signatures itself (api/static/verify.js).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, Response
+
+from api.deps import ServicesDep, roles
+from ledger.errors import TreeSizeError
+
+router = APIRouter(tags=["verification"])
+ASSETS = {"verify.js": "text/javascript; charset=utf-8", "verify.css": "text/css; charset=utf-8"}
+# The page talks only to its own node and runs only its own script.
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+HTML: dict[int | str, dict[str, Any]] = {200: {"content": {"text/html": {}}, "description": "the page"}}
+
+
+@cache
+def _static(name: str) -> str:
+    return resources.files("api").joinpath("static", name).read_text(encoding="utf-8")
+
+
+class AssetNotFoundError(TreeSizeError):  # a 404, like any other thing that is not there
+    code = "not_found"
+
+
+@router.get("/verify", response_class=HTMLResponse, responses=HTML, openapi_extra=roles("public"))
+def page(services: ServicesDep) -> HTMLResponse:
+    """核验页面: check a file (and optionally its receipt) in the browser; the file never leaves it."""
+    c = services.config
+    trust = {"logs": [{"origin": c.origin, "name": c.name, "key": services.signer.verifier.vkey()}]}
+    pinned = json.dumps(trust, ensure_ascii=False).replace("<", "\\u003c")  # safe inside <script>
+    return HTMLResponse(_static("verify.html").replace("__TRUST__", pinned), headers=HEADERS)
+
+
+@router.get("/verify/{asset}", responses={200: {"content": {"text/javascript": {}, "text/css": {}}}},
+            openapi_extra=roles("public"))  # fmt: skip
+def asset(asset: str) -> Response:
+    """The page's script and style."""
+    media = ASSETS.get(asset)
+    if media is None:
+        raise AssetNotFoundError(f"no asset {asset!r}")
+    return Response(_static(asset), media_type=media, headers={**HEADERS, "Cache-Control": "max-age=300"})

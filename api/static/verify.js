@@ -1,0 +1,342 @@
+// sifa — verify a file in the browser. The file never leaves this computer: it is hashed here
+// (Web Crypto; files over WEBCRYPTO_MAX with the incremental SHA-256 below, since Web Crypto
+// has no streaming digest), only the hash is sent, and the answer is checked here too:
+// the leaf names the hash, the RFC 9162 inclusion proof leads to the checkpoint's root, and
+// the checkpoint (a C2SP signed note) is signed by a court key pinned in this page.
+"use strict";
+
+const WEBCRYPTO_MAX = 256 * 1024 * 1024;
+const CHUNK = 4 * 1024 * 1024;
+const FILE_FIELDS = ["sha256", "contract_sha256", "receipt_sha256", "package_sha256"];
+const TRUST = JSON.parse(document.getElementById("trust").textContent);
+
+const TEXT = {
+  zh: {
+    title: "电子证据核验", intro: "选择或拖入一个文件，核验它是否在本法院存证、何时存证。",
+    privacy: "文件不会离开您的电脑：只在本机计算它的 SHA-256 哈希，只把哈希发给法院。",
+    file: "选择要核验的文件", drop: "也可以把文件拖到这里",
+    receipt: "存证凭证（可选，有凭证时完全离线核验）", go: "开始核验", hashing: "正在本机计算文件哈希…",
+    footer: "核验在您的浏览器中完成：包含证明与检查点签名均由本页用 Web Crypto 检查，法院公钥固定在本页的信任列表中。",
+    lang: "English", court: "本页信任的法院：",
+    ok: "核验通过：该文件已存证", notRecorded: "未找到存证记录：本法院没有记录这个文件",
+    bad: "核验失败：不能证明该文件已存证", noFile: "请先选择一个文件。",
+    sha: "文件 SHA-256", recordId: "存证编号", recordedAt: "存证时间", courtName: "法院",
+    item: "存证类型", height: "区块高度", leafHash: "交易哈希",
+    cFile: "文件哈希与存证记录一致", cInclusion: "默克尔包含证明通向检查点的根哈希",
+    cSignature: "检查点由法院公钥签名", cSealed: "记录已封存进签名检查点",
+    unreadable: "凭证无法读取", offline: "（离线核验，依据存证凭证）",
+    items: { DocumentUploaded: "上传文件", EvidenceSubmitted: "电子证据", ServiceRecorded: "电子送达",
+             ContractRegistered: "电子合约", Archived: "归档", DocumentReceived: "接收卷宗文件" },
+  },
+  en: {
+    title: "Evidence verification", intro: "Choose or drop a file to check whether and when this court recorded it.",
+    privacy: "The file never leaves your computer: only its SHA-256 is computed here, and only the hash is sent.",
+    file: "Choose the file to verify", drop: "or drop it here",
+    receipt: "Receipt (optional; with one, verification is fully offline)", go: "Verify",
+    hashing: "Hashing the file on this computer…",
+    footer: "Verification happens in your browser: the inclusion proof and the checkpoint signature are checked "
+      + "here with Web Crypto, against the court key pinned in this page.",
+    lang: "中文", court: "Courts this page trusts: ",
+    ok: "VALID: this file is recorded", notRecorded: "NOT RECORDED: this court has no record of this file",
+    bad: "INVALID: the record could not be proved", noFile: "Choose a file first.",
+    sha: "File SHA-256", recordId: "Record ID (存证编号)", recordedAt: "Recorded at (存证时间)", courtName: "Court",
+    item: "Record type", height: "Tree size (区块高度)", leafHash: "Leaf hash (交易哈希)",
+    cFile: "the file's hash is the one recorded", cInclusion: "the inclusion proof leads to the checkpoint's root",
+    cSignature: "the checkpoint is signed by the court's key", cSealed: "the record is sealed in a signed checkpoint",
+    unreadable: "the receipt cannot be read", offline: "(offline, from the receipt)",
+    items: {},
+  },
+};
+let lang = "zh";
+let last = null; // the last result, re-rendered when the language changes
+const t = (k) => TEXT[lang][k];
+
+// --- bytes ---
+const enc = new TextEncoder();
+function b64(s) {
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+const hex = (u8) => Array.from(u8, (b) => b.toString(16).padStart(2, "0")).join("");
+function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
+}
+const equal = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+async function sha256(u8) { return new Uint8Array(await crypto.subtle.digest("SHA-256", u8)); }
+const leafHash = (data) => sha256(concat(Uint8Array.of(0), data));
+const nodeHash = (l, r) => sha256(concat(Uint8Array.of(1), l, r));
+
+// --- incremental SHA-256 (FIPS 180-4), for files Web Crypto would have to hold whole ---
+const K = new Uint32Array([
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,
+  0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
+  0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8,
+  0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+  0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819,
+  0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
+  0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+  0xc67178f2]);
+class Sha256 {
+  constructor() {
+    this.h = new Uint32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
+      0x5be0cd19]);
+    this.w = new Uint32Array(64); this.buf = new Uint8Array(64); this.fill = 0; this.length = 0;
+  }
+  block(b, at) {
+    const w = this.w, h = this.h;
+    for (let i = 0; i < 16; i++) {
+      w[i] = (b[at + 4 * i] << 24) | (b[at + 4 * i + 1] << 16) | (b[at + 4 * i + 2] << 8) | b[at + 4 * i + 3];
+    }
+    for (let i = 16; i < 64; i++) {
+      const x = w[i - 15], y = w[i - 2];
+      const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
+      const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
+      w[i] = (w[i - 16] + s0 + w[i - 7] + s1) | 0;
+    }
+    let [a, bb, c, d, e, f, g, hh] = h;
+    for (let i = 0; i < 64; i++) {
+      const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
+      const t1 = (hh + S1 + ((e & f) ^ (~e & g)) + K[i] + w[i]) | 0;
+      const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
+      const t2 = (S0 + ((a & bb) ^ (a & c) ^ (bb & c))) | 0;
+      hh = g; g = f; f = e; e = (d + t1) | 0; d = c; c = bb; bb = a; a = (t1 + t2) | 0;
+    }
+    h[0] += a; h[1] += bb; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+  }
+  update(data) {
+    let at = 0;
+    this.length += data.length;
+    if (this.fill) {
+      const take = Math.min(64 - this.fill, data.length);
+      this.buf.set(data.subarray(0, take), this.fill); this.fill += take; at = take;
+      if (this.fill < 64) return;
+      this.block(this.buf, 0); this.fill = 0;
+    }
+    for (; at + 64 <= data.length; at += 64) this.block(data, at);
+    this.buf.set(data.subarray(at), 0); this.fill = data.length - at;
+  }
+  digest() {
+    const bits = this.length * 8;
+    const pad = new Uint8Array(((this.fill < 56 ? 56 : 120) - this.fill) + 8);
+    pad[0] = 0x80;
+    const view = new DataView(pad.buffer);
+    view.setUint32(pad.length - 8, Math.floor(bits / 2 ** 32)); view.setUint32(pad.length - 4, bits >>> 0);
+    this.update(pad);
+    const out = new Uint8Array(32);
+    const dv = new DataView(out.buffer);
+    this.h.forEach((v, i) => dv.setUint32(4 * i, v));
+    return out;
+  }
+}
+
+async function hashFile(file, progress) {
+  const stream = new URLSearchParams(location.search).has("stream") || file.size > WEBCRYPTO_MAX;
+  const whole = stream ? null : new Uint8Array(file.size);
+  const h = stream ? new Sha256() : null;
+  for (let at = 0; at < file.size || at === 0; at += CHUNK) {
+    const chunk = new Uint8Array(await file.slice(at, at + CHUNK).arrayBuffer());
+    if (stream) h.update(chunk); else whole.set(chunk, at);
+    progress(Math.min(file.size, at + CHUNK), file.size);
+    if (file.size === 0) break;
+  }
+  return hex(stream ? h.digest() : await sha256(whole));
+}
+
+// --- C2SP signed note, checkpoint, verifier keys ---
+function parseVkey(vkey) {
+  // name+hexid+base64: a name never holds "+", base64 may
+  const first = vkey.indexOf("+"), second = vkey.indexOf("+", first + 1);
+  const [name, id, key] = [vkey.slice(0, first), vkey.slice(first + 1, second), vkey.slice(second + 1)];
+  const raw = b64(key);
+  if (!name || !/^[0-9a-f]{8}$/.test(id) || raw.length !== 33 || raw[0] !== 1) throw new Error("bad key " + vkey);
+  return { name, id, pub: raw.subarray(1) };
+}
+async function checkKeyId(k) {
+  const want = hex((await sha256(concat(enc.encode(k.name), Uint8Array.of(0x0a, 0x01), k.pub))).subarray(0, 4));
+  if (want !== k.id) throw new Error("key id does not match key " + k.name);
+}
+function parseNote(text) {
+  const split = text.indexOf("\n\n");
+  if (split < 0) throw new Error("not a signed note");
+  const body = text.slice(0, split + 1);
+  const sigs = text.slice(split + 2).split("\n").filter((l) => l).map((line) => {
+    const m = /^\u2014 (\S+) (\S+)$/.exec(line);
+    if (!m) throw new Error("bad signature line");
+    const raw = b64(m[2]);
+    return { name: m[1], id: hex(raw.subarray(0, 4)), sig: raw.subarray(4) };
+  });
+  return { body, sigs };
+}
+async function checkSignature(note) {
+  for (const entry of TRUST.logs) {
+    const k = parseVkey(entry.key);
+    await checkKeyId(k);
+    for (const s of note.sigs) {
+      if (s.name !== k.name || s.id !== k.id || s.sig.length !== 64) continue;
+      const key = await crypto.subtle.importKey("raw", k.pub, { name: "Ed25519" }, false, ["verify"]);
+      if (await crypto.subtle.verify({ name: "Ed25519" }, key, s.sig, enc.encode(note.body))) return entry;
+    }
+  }
+  return null;
+}
+function parseCheckpoint(body) {
+  const lines = body.split("\n");
+  const size = Number(lines[1]);
+  const root = b64(lines[2]);
+  if (!lines[0] || !/^[0-9]+$/.test(lines[1]) || root.length !== 32) throw new Error("not a checkpoint");
+  return { origin: lines[0], size, root };
+}
+
+// RFC 9162 §2.1.3.2
+async function rootFromInclusion(index, size, leaf, proof) {
+  if (index >= size) throw new Error("index beyond the tree");
+  let fn = index, sn = size - 1, r = leaf;
+  for (const p of proof) {
+    if (sn === 0) throw new Error("proof too long");
+    if (fn % 2 === 1 || fn === sn) {
+      r = await nodeHash(p, r);
+      if (fn % 2 === 0) {
+        while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+      }
+    } else {
+      r = await nodeHash(r, p);
+    }
+    fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
+  }
+  if (sn !== 0) throw new Error("proof too short");
+  return r;
+}
+
+// One record: leaf bytes, its index, proof and the signed checkpoint it is proved against.
+async function checkRecord(sha, leafData, index, proof, checkpointText) {
+  const checks = [];
+  let leaf = {};
+  try { leaf = JSON.parse(new TextDecoder().decode(leafData)); } catch { leaf = {}; }
+  const named = FILE_FIELDS.some((f) => leaf.body && leaf.body[f] === sha);
+  checks.push({ k: "cFile", ok: named });
+  let note, cp, signer = null, included = false;
+  try {
+    note = parseNote(checkpointText);
+    cp = parseCheckpoint(note.body);
+    signer = await checkSignature(note);
+  } catch (e) { signer = null; }
+  try {
+    if (proof === null) throw new Error("not sealed");
+    const root = await rootFromInclusion(index, cp.size, await leafHash(leafData), proof);
+    included = equal(root, cp.root) && leaf.origin === cp.origin;
+  } catch (e) { included = false; }
+  checks.push({ k: proof === null ? "cSealed" : "cInclusion", ok: included });
+  checks.push({ k: "cSignature", ok: signer !== null });
+  return {
+    ok: checks.every((c) => c.ok), checks, court: signer ? signer.name : (cp ? cp.origin : "?"),
+    recordId: `${leaf.origin || "?"}#${index}`, recordedAt: leaf.time, item: leaf.type,
+    height: cp ? cp.size : null, leafHash: hex(await leafHash(leafData)),
+  };
+}
+
+async function verifyOnline(sha) {
+  const r = await fetch("/v1/verify", { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ sha256: sha }) });
+  if (!r.ok) throw new Error(`HTTP ${r.status}`);
+  const answer = await r.json();
+  if (!answer.recorded) return { sha, kind: "none", records: [] };
+  const records = [];
+  for (const rec of answer.records) {
+    const proof = rec.inclusion_proof ? rec.inclusion_proof.map(b64) : null;
+    records.push(await checkRecord(sha, b64(rec.leaf_data), rec.leaf_index, proof, answer.checkpoint));
+  }
+  return { sha, kind: records.some((x) => x.ok) ? "ok" : "bad", records };
+}
+
+async function verifyReceipt(sha, text) {
+  let receipt;
+  try {
+    receipt = JSON.parse(text);
+    if (receipt.format !== "sifa-receipt/1") throw new Error("format");
+  } catch (e) {
+    return { sha, kind: "bad", records: [], error: t("unreadable") };
+  }
+  const rec = await checkRecord(sha, b64(receipt.leaf_data), receipt.leaf_index,
+    receipt.inclusion_proof.map(b64), receipt.checkpoint);
+  return { sha, kind: rec.ok ? "ok" : "bad", records: [rec], offline: true };
+}
+
+// --- the page ---
+function el(tag, attrs = {}, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  for (const k of kids) e.append(k);
+  return e;
+}
+function render(res) {
+  last = res;
+  const out = document.getElementById("result");
+  out.replaceChildren();
+  if (!res) return;
+  if (res.message) { out.append(el("p", { class: "verdict none" }, res.message)); return; }
+  const verdict = { ok: t("ok"), none: t("notRecorded"), bad: t("bad") }[res.kind];
+  out.append(el("p", { class: `verdict ${res.kind}`, id: "verdict", "data-kind": res.kind }, verdict
+    + (res.offline ? " " + t("offline") : "")));
+  out.append(el("p", {}, `${t("sha")}: `, el("code", {}, res.sha)));
+  if (res.error) out.append(el("p", {}, res.error));
+  for (const r of res.records) {
+    const dl = el("dl");
+    const item = TEXT[lang].items[r.item] || r.item || "?";
+    for (const [k, v] of [["recordId", r.recordId], ["recordedAt", r.recordedAt], ["courtName", r.court],
+      ["item", item], ["height", r.height], ["leafHash", r.leafHash]]) {
+      dl.append(el("dt", {}, t(k)), el("dd", {}, String(v ?? "?")));
+    }
+    const ul = el("ul", { class: "checks" });
+    for (const c of r.checks) ul.append(el("li", { class: c.ok ? "ok" : "bad", "data-check": c.k }, t(c.k)));
+    out.append(dl, ul);
+  }
+}
+function translate() {
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  document.title = t("title") + " · sifa";
+  document.querySelectorAll("[data-t]").forEach((n) => { n.textContent = t(n.dataset.t); });
+  const button = document.getElementById("lang");
+  button.textContent = t("lang");
+  button.lang = lang === "zh" ? "en" : "zh-CN";
+  button.setAttribute("aria-label", t("lang"));
+  document.getElementById("court").textContent = t("court") + TRUST.logs.map((l) => l.name || l.origin).join("、");
+  if (last) render(last);
+}
+
+async function run(event) {
+  event.preventDefault();
+  const file = document.getElementById("file").files[0];
+  if (!file) { render({ message: t("noFile") }); return; }
+  const receiptFile = document.getElementById("receipt").files[0];
+  const box = document.getElementById("progress-box");
+  const bar = document.getElementById("progress");
+  box.hidden = false;
+  let sha = "?";
+  try {
+    sha = await hashFile(file, (done, total) => { bar.value = total ? (100 * done) / total : 100; });
+    box.hidden = true;
+    render(receiptFile ? await verifyReceipt(sha, await receiptFile.text()) : await verifyOnline(sha));
+  } catch (e) {
+    box.hidden = true;
+    render({ sha, kind: "bad", records: [], error: String(e.message || e) });
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.getElementById("form").addEventListener("submit", run);
+  document.getElementById("lang").addEventListener("click", () => { lang = lang === "zh" ? "en" : "zh"; translate(); });
+  const drop = document.getElementById("drop");
+  drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault(); drop.classList.remove("over");
+    if (e.dataTransfer.files.length) document.getElementById("file").files = e.dataTransfer.files;
+  });
+  translate();
+  document.body.dataset.ready = "1";
+});

@@ -1,0 +1,271 @@
+"""The public verification page (/verify) in a real browser: headless Chromium (Debian's), driven
+by Playwright, against a node on 127.0.0.1.
+
+A recorded file verifies (Web Crypto hash, and the page's own streaming SHA-256); a file with one
+byte changed is reported as not recorded; a receipt verifies offline, and a forged one fails the
+signature check. Every request body the node receives is recorded: none holds the file's bytes.
+Screenshots of each result go to artifacts/browser/.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx2
+import pytest
+import uvicorn
+
+from api.app import create_app
+from api.cli import main as sifa
+from api.settings import Settings
+from tests.conftest import IN_CI
+from tests.servers import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "artifacts" / "browser"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+try:
+    from playwright import sync_api as playwright
+except ImportError:  # pragma: no cover - the test extra installs it
+    if IN_CI:
+        pytest.fail("playwright is missing in CI; it is in the test extra", pytrace=False)
+    pytest.skip("playwright is not installed (pip install -e '.[test]')", allow_module_level=True)
+if CHROMIUM is None:
+    if IN_CI:
+        pytest.fail("Chromium is missing in CI; .ci/system-packages must install it", pytrace=False)
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+
+class BodyRecorder:
+    """ASGI wrapper keeping every HTTP request body the node receives."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.bodies: list[tuple[str, bytes]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+
+        async def recording() -> Any:
+            message = await receive()
+            if message["type"] == "http.request":
+                chunks.append(message.get("body", b""))
+            return message
+
+        try:
+            await self.app(scope, recording, send)
+        finally:
+            self.bodies.append((scope["path"], b"".join(chunks)))
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, BodyRecorder, dict[str, str]]]:
+    data = tmp_path_factory.mktemp("page") / "data"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert sifa(["init", str(data), "--court", "1101-0105", "--name", "北京市朝阳区人民法院"]) == 0
+    admin = {"Authorization": f"Bearer {out.getvalue().strip()}"}
+    port = free_port()
+    recorder = BodyRecorder(create_app(Settings(data_dir=data, port=port, seal_interval_seconds=0.01)))
+    server = uvicorn.Server(uvicorn.Config(recorder, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    base = f"http://127.0.0.1:{port}"
+    token = httpx2.post(f"{base}/v1/principals", json={"name": "书记员", "role": "clerk"}, headers=admin).json()
+    yield base, recorder, {"Authorization": f"Bearer {token['token']}"}
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def recorded(
+    site: tuple[str, BodyRecorder, dict[str, str]], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """A file recorded in a dossier (5 MiB and a bit: several hashing chunks), sealed; its receipt."""
+    base, recorder, clerk = site
+    http = httpx2.Client(base_url=base, timeout=60, headers=clerk)
+    d = http.post("/v1/dossiers", json={"case_number": "（2026）京0105民初7001号", "case_type": "民事"}).json()[
+        "dossier"
+    ]
+    data = os.urandom((5 << 20) + 123)
+    name = "借款合同 扫描件.pdf"
+    up = http.post(f"/v1/dossiers/{d}/documents", content=data,
+                   headers={"X-File-Name": quote(name), "Content-Type": "application/octet-stream"})  # fmt: skip
+    assert up.status_code == 201, up.text
+    deadline = time.monotonic() + 20
+    while True:
+        answer = http.post("/v1/verify", json={"sha256": up.json()["sha256"]}).json()
+        if answer["records"] and answer["records"][0]["inclusion_proof"] is not None:
+            break
+        assert time.monotonic() < deadline, "not sealed in time"
+        time.sleep(0.05)
+    receipt = http.get(f"/v1/dossiers/{d}/receipts/{up.json()['version'] - 1}").json()  # the upload's event
+    folder = tmp_path_factory.mktemp("files")
+    (folder / name).write_bytes(data)
+    changed = bytearray(data)
+    changed[len(data) // 2] ^= 0x01
+    (folder / "改动一个字节.pdf").write_bytes(bytes(changed))
+    (folder / "receipt.json").write_text(json.dumps(receipt, ensure_ascii=False), encoding="utf-8")
+    head, sigs = receipt["checkpoint"].split("\n\n", 1)
+    prefix, sig = sigs.strip().split("\n")[0].rsplit(" ", 1)
+    raw = bytearray(base64.b64decode(sig))
+    raw[10] ^= 0x01  # one bit of the Ed25519 signature
+    forged = {**receipt, "checkpoint": f"{head}\n\n{prefix} {base64.b64encode(raw).decode()}\n"}
+    (folder / "forged-receipt.json").write_text(json.dumps(forged, ensure_ascii=False), encoding="utf-8")
+    http.close()
+    recorder.bodies.clear()  # from here on, only what the page sends
+    return {"data": data, "file": folder / name, "changed": folder / "改动一个字节.pdf",
+            "receipt": folder / "receipt.json", "forged": folder / "forged-receipt.json"}  # fmt: skip
+
+
+def _check(browser: Any, base: str, files: dict[str, Path], shot: str, query: str = "") -> tuple[Any, list[bytes]]:
+    page = browser.new_page(viewport={"width": 1000, "height": 1100})
+    sent: list[bytes] = []
+    page.on("request", lambda r: sent.append(r.post_data_buffer or b""))
+    page.goto(f"{base}/verify{query}")
+    page.wait_for_selector("body[data-ready='1']")
+    page.set_input_files("#file", str(files["file"]))
+    if "receipt" in files:
+        page.set_input_files("#receipt", str(files["receipt"]))
+    page.click("#go")
+    page.wait_for_selector("#verdict", timeout=30_000)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{shot}.png"), full_page=True)
+    return page, sent
+
+
+def _kinds(page: Any) -> dict[str, bool]:
+    checks = page.query_selector_all("ul.checks li")
+    return {c.get_attribute("data-check"): c.get_attribute("class") == "ok" for c in checks}
+
+
+def test_recorded_file_verifies(site: Any, browser: Any, recorded: dict[str, Any]) -> None:
+    base, recorder, _ = site
+    page, sent = _check(browser, base, {"file": recorded["file"]}, "recorded-file-valid")
+    assert page.get_attribute("#verdict", "data-kind") == "ok", page.inner_text("#result")
+    assert _kinds(page) == {"cFile": True, "cInclusion": True, "cSignature": True}
+    text = page.inner_text("#result")
+    assert "核验通过" in text and "sifa.court/1101-0105#" in text and "北京市朝阳区人民法院" in text
+    assert "存证编号" in text and "存证时间" in text and "上传文件" in text
+    page.click("#lang")
+    assert "VALID" in page.inner_text("#verdict") and page.get_attribute("html", "lang") == "en"
+    page.screenshot(path=str(ARTIFACTS / "recorded-file-valid-en.png"), full_page=True)
+    page.close()
+    _never_sent(recorded["data"], sent, recorder)
+
+
+def test_streamed_hash_agrees_with_web_crypto(site: Any, browser: Any, recorded: dict[str, Any]) -> None:
+    """?stream forces the page's incremental SHA-256 (used for files over 256 MiB)."""
+    base, recorder, _ = site
+    page, sent = _check(browser, base, {"file": recorded["file"]}, "recorded-file-streamed", "?stream")
+    assert page.get_attribute("#verdict", "data-kind") == "ok", page.inner_text("#result")
+    page.close()
+    _never_sent(recorded["data"], sent, recorder)
+
+
+def test_one_byte_changed_is_not_recorded(site: Any, browser: Any, recorded: dict[str, Any]) -> None:
+    base, recorder, _ = site
+    page, sent = _check(browser, base, {"file": recorded["changed"]}, "one-byte-changed-not-recorded")
+    assert page.get_attribute("#verdict", "data-kind") == "none"
+    assert "未找到存证记录" in page.inner_text("#verdict")
+    page.close()
+    _never_sent(recorded["changed"].read_bytes(), sent, recorder)
+
+
+def test_receipt_verifies_offline_and_forged_receipt_fails(site: Any, browser: Any, recorded: dict[str, Any]) -> None:
+    base, recorder, _ = site
+    before = len(recorder.bodies)
+    page, sent = _check(browser, base, {"file": recorded["file"], "receipt": recorded["receipt"]},
+                        "receipt-valid-offline")  # fmt: skip
+    assert page.get_attribute("#verdict", "data-kind") == "ok", page.inner_text("#result")
+    assert "离线" in page.inner_text("#verdict")
+    page.close()
+    assert not any(path == "/v1/verify" for path, _ in recorder.bodies[before:])  # offline: the node was not asked
+    page, sent = _check(browser, base, {"file": recorded["file"], "receipt": recorded["forged"]},
+                        "forged-receipt-signature-fails")  # fmt: skip
+    assert page.get_attribute("#verdict", "data-kind") == "bad"
+    assert _kinds(page) == {"cFile": True, "cInclusion": True, "cSignature": False}
+    page.close()
+    _never_sent(recorded["data"], sent, recorder, online=False)
+
+
+def test_page_is_accessible_and_locked_down(site: Any, browser: Any) -> None:
+    base, _, _ = site
+    page = browser.new_page()
+    response = page.goto(f"{base}/verify")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.get_attribute("html", "lang") == "zh-CN"
+    for control in ("#file", "#receipt"):
+        ident = control[1:]
+        assert page.query_selector(f"label[for='{ident}']") is not None
+    assert page.get_attribute("#result", "aria-live") == "polite"
+    size = page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
+    assert size >= 18  # large, readable type
+    page.keyboard.press("Tab")  # the language toggle, then the file chooser: reachable by keyboard
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "file"
+    page.close()
+
+
+def _never_sent(data: bytes, sent: list[bytes], recorder: BodyRecorder, *, online: bool = True) -> None:
+    """No request body, seen by the browser or by the node, holds the file's bytes (or a piece);
+    what went online was the hash."""
+    pieces = [data[:4096], data[len(data) // 2 : len(data) // 2 + 4096], data[-4096:]]
+    bodies = [*sent, *(b for _, b in recorder.bodies)]
+    assert bodies or not online
+    for body in bodies:
+        assert not any(p in body for p in pieces)
+    if online:
+        digest = hashlib.sha256(data).hexdigest().encode()
+        assert any(digest in b for b in sent) and any(digest in b for _, b in recorder.bodies)
+
+
+def test_page_code_agrees_with_python(site: Any, browser: Any) -> None:
+    """The page's own pieces against sifa's Python ones: verifier keys (base64 holding '+' and '/'),
+    and its incremental SHA-256 at every padding boundary."""
+    from ledger.note import Ed25519Signer
+
+    base, _, _ = site
+    page = browser.new_page()
+    page.goto(f"{base}/verify")
+    page.wait_for_selector("body[data-ready='1']")
+    keys = [Ed25519Signer(f"sifa.court/1101-{i:04d}", bytes([i]) * 32).verifier.vkey() for i in range(40)]
+    assert any("+" in k.split("+", 2)[2] for k in keys) and any("/" in k.split("+", 2)[2] for k in keys)
+    ids = page.evaluate("async (keys) => { const out = []; for (const v of keys) { const k = parseVkey(v); "
+                        "await checkKeyId(k); out.push(k.id); } return out; }", keys)  # fmt: skip
+    assert ids == [k.split("+")[1] for k in keys]
+    lengths = [0, 1, 55, 56, 63, 64, 65, 119, 120, 1000, 4099]
+    script = ("(ns) => ns.map((n) => { const h = new Sha256(); const d = new Uint8Array(n).map((_, i) => i % 251);"
+              " h.update(d.subarray(0, n >> 1)); h.update(d.subarray(n >> 1)); return hex(h.digest()); })")  # fmt: skip
+    got = page.evaluate(script, lengths)
+    assert got == [hashlib.sha256(bytes(i % 251 for i in range(n))).hexdigest() for n in lengths]
+    page.close()
