@@ -15,6 +15,7 @@ from api import errors
 from api.deps import Services
 from api.node import (
     COURTS,
+    NONCES_DB,
     WITNESS_DB,
     events_env,
     load_config,
@@ -25,7 +26,7 @@ from api.node import (
     open_tree_store,
     principals_env,
 )
-from api.peers import PeerGate
+from api.peers import NonceStore, PeerGate
 from api.principals import Principals
 from api.routes import dossiers, log, page, principals, tiles, transfer, verify, witness
 from api.settings import Settings
@@ -71,7 +72,8 @@ def create_app(settings: Settings) -> FastAPI:
             witness_state = SQLiteWitnessState(data / WITNESS_DB)
             witness = Witness(load_witness_signer(data), logs, witness_state)
         peers = load_trust_file(settings.peers) if settings.peers else None
-        gate = PeerGate(peers, settings.peer_window_seconds)
+        nonces = NonceStore(data / NONCES_DB)
+        gate = PeerGate(peers, settings.peer_window_seconds, nonces)
         app.state.services = Services(config, settings, merkle, signer, app_, sealer, people, blobs, courts, witness,
                                       peers, gate)  # fmt: skip
         stop = threading.Event()
@@ -90,6 +92,7 @@ def create_app(settings: Settings) -> FastAPI:
             else:
                 thread.join(timeout=30)
             people.close()
+            nonces.close()
             if witness_state is not None:
                 witness_state.close()
             app_.close()

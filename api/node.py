@@ -31,6 +31,7 @@ COURTS = "courts.json"
 TREE_DB = "tree.sqlite"
 EVENTS_DB = "events.sqlite"
 PRINCIPALS_DB = "principals.sqlite"
+NONCES_DB = "nonces.sqlite"  # nonces of accepted node-to-node requests (api/peers.py)
 # 法院代码: a province/city prefix and a court number, e.g. 1101-0105.
 COURT_CODE = re.compile(r"[0-9]{4}-[0-9]{4}")
 

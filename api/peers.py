@@ -23,10 +23,12 @@ import http.client
 import json
 import re
 import secrets
+import sqlite3
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -100,14 +102,42 @@ def sign_request(signer: Signer, method: str, target: str, body: bytes = b"", *,
             "Sifa-Signature": base64.b64encode(signer.sign(message)).decode()}  # fmt: skip
 
 
+class NonceStore:
+    """The nonces of accepted requests, each kept until its request could no longer be fresh, in a
+    SQLite file (or in memory): a node restarted within the window still refuses a replay. The
+    primary key makes claiming a nonce atomic, also between processes sharing the file."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False, isolation_level=None,
+                                   timeout=10)  # fmt: skip
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, expires REAL NOT NULL)")
+        self._lock = threading.Lock()
+        self._claims = 0
+
+    def claim(self, nonce: str, expires: float) -> bool:
+        """True the first time a nonce is claimed (before it expires), False ever after."""
+        with self._lock:
+            self._claims += 1
+            if self._claims % 1000 == 0:
+                self._db.execute("DELETE FROM nonces WHERE expires < ?", (time.time(),))
+            try:
+                self._db.execute("INSERT INTO nonces VALUES (?, ?)", (nonce, expires))
+            except sqlite3.IntegrityError:
+                return False
+            return True
+
+    def close(self) -> None:
+        self._db.close()
+
+
 class PeerGate:
     """Checks signed requests against the peers' log keys; remembers nonces for the window."""
 
-    def __init__(self, peers: Trust | None, window: int = WINDOW) -> None:
+    def __init__(self, peers: Trust | None, window: int = WINDOW, nonces: NonceStore | None = None) -> None:
         self.keys: dict[str, Ed25519Verifier] = {k.name: k for k in (peers.logs if peers else [])}
         self.window = window
-        self._seen: dict[str, float] = {}
-        self._lock = threading.Lock()
+        self.nonces = nonces or NonceStore()
 
     def check(self, method: str, target: str, body_sha256: str, headers: Mapping[str, str]) -> Caller:
         """The calling court, if the request is signed, fresh and new. Raises an AuthError."""
@@ -128,13 +158,8 @@ class PeerGate:
             raise BadRequestSignatureError("Sifa-Signature is not base64") from None
         if not key.verify(request_message(origin, method, target, body_sha256, int(when), nonce), sig):
             raise BadRequestSignatureError(f"the signature is not {origin}'s over this request")
-        now = time.time()
-        with self._lock:
-            if nonce in self._seen:
-                raise ReplayedRequestError("this request was already received; a signed request is used once")
-            if len(self._seen) > 100_000:
-                self._seen = {n: t for n, t in self._seen.items() if t > now}
-            self._seen[nonce] = now + 2 * self.window
+        if not self.nonces.claim(nonce, time.time() + 2 * self.window):
+            raise ReplayedRequestError("this request was already received; a signed request is used once")
         court = court_of(origin)
         return Caller(id=origin, name=origin, role="court", court=court, dossiers=())
 

@@ -14,8 +14,8 @@ throughput (ratio >= 0.75).
 from __future__ import annotations
 
 import argparse
-import os
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -55,7 +55,9 @@ def workload(stack, n: int, batched: bool) -> float:  # type: ignore[no-untyped-
     return time.perf_counter() - t
 
 
-INTERVAL = float(os.environ.get("SIFA_BENCH_SEAL_INTERVAL", "0.05"))  # the node's default SIFA_SEAL_INTERVAL_SECONDS: the sequencer waits this long after a pass
+INTERVAL = float(
+    os.environ.get("SIFA_BENCH_SEAL_INTERVAL", "0.05")
+)  # the node's default SIFA_SEAL_INTERVAL_SECONDS: the sequencer waits this long after a pass
 
 
 def measure(spec_for, n: int, batched: bool, seal: str) -> float:  # type: ignore[no-untyped-def]
