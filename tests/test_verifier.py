@@ -161,6 +161,9 @@ def test_the_verifier_needs_none_of_the_server_packages() -> None:
     with_server = subprocess.run([sys.executable, "-c", BLOCKER.replace("verifier.cli", "api.cli"), "--help"],
                                  capture_output=True, text=True, timeout=60)  # fmt: skip
     assert "is a server package" in with_server.stderr  # the blocker does block
+    node = subprocess.run([sys.executable, "-c", BLOCKER.replace("verifier.cli", "api.entry"), "--help"],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert node.returncode == 2 and node.stderr.count("\n") == 1 and "pip install 'sifa[server]'" in node.stderr
 
 
 def test_tlog_proof_is_the_c2sp_text_and_carries_the_same_receipt() -> None:
