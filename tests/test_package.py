@@ -226,3 +226,40 @@ def test_package_streams_large_files_in_chunks(courts: tuple[Stack, Stack], tmp_
         imported = import_package(high.app, f, logs=[low.signer.verifier], actor="clerk:2")
     assert imported.bytes >= len(big)
     assert high.app.blobs.verify(hashlib.sha256(big).hexdigest()).size == len(big)
+
+
+def test_the_bag_is_valid_bagit_and_survives_gnu_tar(tmp_path: Path) -> None:
+    """Others' tools agree: bagit-python (the Library of Congress reference) validates the bag, and
+    repacked by GNU tar, in ustar, pax or gnu format, it still imports."""
+    import subprocess
+
+    import bagit
+
+    low = make_stack("sqlite", tmp_path / "low")
+    try:
+        d = _dossier(low)
+        data = _package(low, d)
+        folder = tmp_path / "bag"
+        with tarfile.open(fileobj=io.BytesIO(data)) as t:
+            order = [m.name for m in t.getmembers()]
+            t.extractall(folder, filter="data")
+        bag = bagit.Bag(str(folder))
+        bag.validate()
+        assert bag.info["External-Identifier"] == CASE and bag.info["Payload-Oxum"].endswith(".5")
+        for fmt in ("ustar", "pax", "gnu"):
+            out = tmp_path / f"{fmt}.tar"
+            subprocess.run(["tar", f"--format={fmt}", "-cf", str(out), "-C", str(folder), "--no-recursion", *order],
+                           check=True)  # fmt: skip
+            high = make_stack("sqlite", tmp_path / f"high-{fmt}", court=HIGHER, seed=bytes(range(1, 33)))
+            try:
+                with out.open("rb") as f:
+                    assert import_package(high.app, f, logs=[low.signer.verifier], actor="clerk:2").files == 5
+            finally:
+                high.close()
+        victim = next(p for p in (folder / "data").iterdir())
+        victim.chmod(0o644)
+        victim.write_bytes(victim.read_bytes() + b"!")
+        with pytest.raises(bagit.BagValidationError):
+            bagit.Bag(str(folder)).validate()
+    finally:
+        low.close()
