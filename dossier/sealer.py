@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from dossier.application import DossierApp
 
 log = logging.getLogger(__name__)
+WITNESS_SCAN = 1000  # checkpoints, newest first, searched for one with the witness quorum
 
 
 class Sealer:
@@ -121,12 +122,13 @@ class Sealer:
         return self.log.receipt(index, recorded_at=recorded_at, size=self._witnessed_size(index))
 
     def _witnessed_size(self, index: int) -> int | None:
-        """The newest checkpoint covering leaf ``index`` with the witness quorum (None: the newest)."""
+        """The newest checkpoint covering leaf ``index`` with the witness quorum (None: the newest).
+
+        Looks at the newest WITNESS_SCAN checkpoints only: witnesses cosign the latest checkpoint
+        every round, so a cosigned one is among the last few seconds' (one per sealed batch)."""
         if not self.quorum:
             return None
-        for size, text in reversed(self.log.store.checkpoints()):
-            if size <= index:
-                break
+        for size, text in self.log.store.checkpoints(above=index, newest_first=True, limit=WITNESS_SCAN):
             if len(cosigners(Note.from_text(text), self.witnesses)) >= self.quorum:
                 return size
         return None  # not cosigned yet: the receipt says so when verified with the quorum

@@ -147,9 +147,13 @@ class SQLTreeStore(TreeStore):
         with self._cursor(write=True) as cur:
             write_integration(cur, self._sql, old_size, new_size, cursor, tiles, bundles, labels)
 
-    def checkpoints(self) -> list[tuple[int, str]]:
+    def checkpoints(self, *, above: int = -1, newest_first: bool = False,
+                    limit: int | None = None) -> list[tuple[int, str]]:  # fmt: skip
+        order = "DESC" if newest_first else "ASC"
+        bound = "" if limit is None else f" LIMIT {int(limit)}"
+        query = f"SELECT size, note FROM sifa_tree_checkpoints WHERE size > ? ORDER BY size {order}{bound}"
         with self._cursor() as cur:
-            cur.execute(self._sql("SELECT size, note FROM sifa_tree_checkpoints ORDER BY size"))
+            cur.execute(self._sql(query), (above,))
             return [(int(size), str(note)) for size, note in cur.fetchall()]
 
     def find(self, label: str, *, last: bool = False) -> list[int]:

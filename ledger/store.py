@@ -75,8 +75,10 @@ class TreeStore(ABC):
         """The checkpoint note of ``size``, or the latest one when size is None."""
 
     @abstractmethod
-    def checkpoints(self) -> list[tuple[int, str]]:
-        """Every kept checkpoint (size, note), by size."""
+    def checkpoints(self, *, above: int = -1, newest_first: bool = False,
+                    limit: int | None = None) -> list[tuple[int, str]]:  # fmt: skip
+        """Kept checkpoints (size, note) of sizes over ``above``, by size (newest first if asked),
+        at most ``limit`` of them."""
 
     @abstractmethod
     def close(self) -> None:

@@ -57,8 +57,8 @@ class CountingStore(TreeStore):
     def find(self, label: str, *, last: bool = False) -> list[int]:
         return self.inner.find(label, last=last)
 
-    def checkpoints(self) -> list[tuple[int, str]]:
-        return self.inner.checkpoints()
+    def checkpoints(self, **kw):  # type: ignore[no-untyped-def]
+        return self.inner.checkpoints(**kw)
 
     def checkpoint(self, size: int | None = None) -> tuple[int, str] | None:
         return self.inner.checkpoint(size)
@@ -185,6 +185,9 @@ class TreeStoreContract:
         log.store.save_checkpoint(5, "note five, cosigned\n")
         assert log.store.checkpoint() == (5, "note five, cosigned\n")
         assert log.store.checkpoints() == [(1, "note one\n"), (3, "note three\n"), (5, "note five, cosigned\n")]
+        assert log.store.checkpoints(above=1, newest_first=True, limit=1) == [(5, "note five, cosigned\n")]
+        assert log.store.checkpoints(above=3) == [(5, "note five, cosigned\n")]
+        assert log.store.checkpoints(above=5) == []
 
     @pytest.mark.slow
     def test_sigkill_leaves_old_or_new_size(self, store_spec: str, make_store: MakeStore) -> None:
