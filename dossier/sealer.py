@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from dossier.application import DossierApp
 
 log = logging.getLogger(__name__)
+HEADS = 50_000  # dossiers whose last leaf hash the sequencer keeps in memory
 WITNESS_SCAN = 1000  # checkpoints, newest first, searched for one with the witness quorum
 
 
@@ -42,6 +44,10 @@ class Sealer:
         self.witnesses, self.quorum = list(witnesses), quorum
         self.origin = signer.name
         self._lock = threading.Lock()
+        # Each dossier's last leaf hash (its next leaf's ``prev``), as of tree size _heads_size: valid
+        # while no one else appends (checked by size), so a busy log skips two queries per dossier.
+        self._heads: OrderedDict[str, bytes] = OrderedDict()
+        self._heads_size = -1
 
     def seal(self, limit: int | None = None) -> int:
         """Seal what is waiting (at most ``limit`` events); return how many were sealed."""
@@ -65,12 +71,14 @@ class Sealer:
             return 0
         entries: list[bytes] = []
         labels: list[list[str]] = []
-        heads: dict[str, bytes] = {}
+        if state.size != self._heads_size:  # someone else appended (or nothing is known yet)
+            self._heads.clear()
+        heads: dict[str, bytes] = {}  # this batch's, kept only once it is committed
         for i, note in enumerate(notes):
             event = self.app.mapper.to_domain_event(note)
             assert isinstance(event, Dossier.Event), f"not a dossier event: {note.topic}"
             dossier = str(note.originator_id)
-            prev = heads.get(dossier) or self._head(dossier)
+            prev = heads.get(dossier) or self._heads.get(dossier) or self._head(dossier)
             doc = envelope(self.origin, state.size + i, note.id, event, prev)
             data = envelope_bytes(doc)
             heads[dossier] = self.log.hasher.leaf(data)
@@ -78,8 +86,17 @@ class Sealer:
             labels.append([f"dossier:{dossier}", f"event:{dossier}:{note.originator_version}",
                            *(f"sha256:{h}" for h in file_hashes(doc["body"]))])  # fmt: skip
         self.log.append(entries, cursor=str(notes[-1].id), labels=labels)
+        self._remember(heads, state.size + len(notes))
         self.log.sign_checkpoint(self.signer)
         return len(notes)
+
+    def _remember(self, heads: dict[str, bytes], size: int) -> None:
+        for dossier, leaf in heads.items():
+            self._heads[dossier] = leaf
+            self._heads.move_to_end(dossier)
+        while len(self._heads) > HEADS:
+            self._heads.popitem(last=False)
+        self._heads_size = size
 
     def _head(self, dossier: str) -> bytes | None:
         index = self.log.last(f"dossier:{dossier}")

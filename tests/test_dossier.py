@@ -154,3 +154,28 @@ def test_leaf_body_is_canonical_json(stack: Stack) -> None:
     doc = json.loads(raw)
     assert raw == rfc8785.dumps(doc)  # the RFC 8785 reference serializer agrees byte for byte
     assert doc["type"] == "Opened" and doc["body"]["case_number"] == CASE
+
+
+def test_two_sequencers_taking_turns_keep_every_dossier_chained(stack: Stack) -> None:
+    """A sequencer remembers each dossier's last leaf between batches; when another one appended
+    meanwhile, it must not trust what it remembers (else a leaf's ``prev`` would skip a leaf)."""
+    from dossier.audit import audit
+    from dossier.sealer import Sealer
+
+    other = Sealer(stack.app, stack.log, stack.signer, batch=3)
+    stack.sealer.batch = 3
+    ids = [stack.app.open_dossier(case_number_text=f"（2026）京0105民初{n}号", case_type="民事", parties=[], **ACT)
+           for n in (901, 902)]  # fmt: skip
+    for turn in range(6):
+        for d in ids:
+            stack.app.submit_evidence(d, sha256=hashlib.sha256(b"%d" % turn).hexdigest(), size=turn, name="证据.pdf",
+                                      submitter={"role": "原告", "name": "张三"}, description="", **ACT)  # fmt: skip
+        (stack.sealer if turn % 2 else other).seal(limit=3)
+    stack.sealer.seal()
+    chains: dict[str, bytes | None] = {}
+    for i in range(stack.log.size):
+        leaf = read_leaf(stack.log.entry(i))
+        prev = chains.get(leaf["dossier"])
+        assert leaf["prev"] == (prev.hex() if prev else None), f"leaf {i} does not follow its dossier's last leaf"
+        chains[leaf["dossier"]] = stack.log.hasher.leaf(stack.log.entry(i))
+    assert audit(stack.app, stack.log, stack.app.blobs, stack.signer.verifier).clean
