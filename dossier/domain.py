@@ -16,11 +16,9 @@ from typing import Any
 from eventsourcing.domain import Aggregate, event
 
 from dossier.errors import DossierArchivedError, DossierReceivedError, InvalidDossierInputError, UnknownDocumentError
-from evidence.commitment import commit, new_salt
+from evidence.commitment import PERSONAL_RECORDS, commit, new_salt
 
 PERSONAL_FIELDS = ("name", "id_number", "phone", "address")
-# Event fields that hold party records: they enter a leaf only as commitments.
-PERSONAL_RECORDS = frozenset({"parties", "submitter", "recipient"})
 VOLUMES = ("正卷", "副卷")
 NAMESPACE = uuid.UUID("6b1c3f2e-5d0a-4e8b-9a51-2f0c9d7e4a10")
 

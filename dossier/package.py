@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from dossier.domain import PERSONAL_RECORDS, Dossier
+from dossier.domain import Dossier
 from dossier.envelope import read_leaf
 from dossier.errors import NotSealedError
+from evidence.commitment import PERSONAL_RECORDS
 from evidence.package import (
     BAGIT,
     BAGIT_TEXT,

@@ -21,7 +21,7 @@ from uuid import UUID
 
 from dossier.application import DossierApp
 from dossier.domain import Dossier
-from evidence.package import CHECKPOINT, EVENTS, Package, PackageError, Progress, Readable, read_package
+from evidence.package import CHECKPOINT, EVENTS, UPLOADS, Package, PackageError, Progress, Readable, read_package
 from ledger.cosignature import CosignatureVerifier
 from ledger.note import Verifier
 from storage.blobstore import BlobInfo, BlobStore
@@ -110,7 +110,7 @@ def _live_documents(package: Package) -> list[tuple[dict[str, Any], dict[str, An
     catalogue: dict[str, dict[str, Any]] = {}
     for e in package.events:
         body, kind = e.doc["body"], e.doc["type"]
-        if kind in ("DocumentUploaded", "DocumentReceived"):
+        if kind in UPLOADS:
             docs[body["document_id"]] = (body, e.leaf_index)
             if kind == "DocumentReceived" and body.get("catalogue"):
                 catalogue[body["document_id"]] = body["catalogue"]

@@ -17,6 +17,8 @@ from ledger.errors import SifaError
 
 DOMAIN = b"sifa-commit/1\x00"
 SALT_BYTES = 32
+# The fields of a dossier event that hold party records: in a leaf they are only commitments.
+PERSONAL_RECORDS = frozenset({"parties", "submitter", "recipient"})
 
 
 class DisclosureError(SifaError):

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from evidence.commitment import SALT_BYTES, commit
+from evidence.commitment import PERSONAL_RECORDS, DisclosureError, verify_disclosure
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.cosignature import CosignatureVerifier, require_quorum
 from ledger.errors import MalformedError, VerificationError
@@ -53,7 +53,6 @@ HEAD = (BAGIT, INFO, MANIFEST, TAGMANIFEST)
 REQUIRED_TAGS = (CHECKPOINT, EVENTS, DISCLOSURES, CATALOGUE)
 BAGIT_TEXT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 UPLOADS = ("DocumentUploaded", "DocumentReceived")  # events whose file is in the payload
-PERSONAL_RECORDS = ("parties", "submitter", "recipient")
 BLOCK = 512
 _SHA = re.compile(r"[0-9a-f]{64}")
 MAX_TAG_BYTES = 256 << 20  # a tag file is read whole; a dossier's events fit many times over
@@ -126,7 +125,6 @@ class Package:
 
     info: dict[str, str]
     checkpoint: Checkpoint
-    checkpoint_text: str
     events: list[PackageEvent]
     files: dict[str, int]  # sha256 -> size
     disclosures: dict[str, dict[str, Any]]
@@ -151,7 +149,8 @@ class Readable(Protocol):
     def read(self, n: int = -1, /) -> bytes: ...
 
 
-# sink(sha256, chunks) consumes a payload file and returns the SHA-256 of what it consumed.
+# sink(sha256, chunks) consumes a payload file and returns the SHA-256 of what it consumed; a sink
+# that checks the hash itself (a blob store) may return the name and raise PackageError instead.
 Sink = Callable[[str, Iterator[bytes]], str]
 Progress = Callable[[int, int], None]  # bytes done, bytes in all
 
@@ -314,7 +313,7 @@ class _Reader:
         if name.startswith("data/"):
             if self.package is None:
                 self._check_tags()
-            self._payload(name, m.size, m)
+            self._payload(m)
             return
         if self.package is not None:
             raise _fail(f"tag file {name!r} comes after the payload began")
@@ -324,7 +323,8 @@ class _Reader:
             raise _fail(f"tag file {name!r} is too large ({m.size} bytes)")
         self.tags[name] = b"".join(m.chunks())
 
-    def _payload(self, name: str, size: int, m: _Member) -> None:
+    def _payload(self, m: _Member) -> None:
+        name, size = m.name, m.size
         expected = self.payload.get(name)
         if expected is None:
             raise _fail(f"payload file {name!r} is not in the manifest", file=name)
@@ -343,15 +343,7 @@ class _Reader:
                     self.progress(self.done, self.total)
                 yield chunk
 
-        try:
-            got = self.sink(expected, counted())
-        except VerificationError:
-            raise
-        except Exception as exc:  # the sink (a blob store) refused the bytes
-            if getattr(exc, "code", "") == "digest_mismatch":
-                raise _fail(f"payload file {name} does not hash to its name; nothing of it was kept",
-                            file=name) from None  # fmt: skip
-            raise
+        got = self.sink(expected, counted())
         if got != expected:
             raise _fail(f"payload file {name} hashes to {got}, not to its name", file=name)
 
@@ -426,7 +418,7 @@ class _Reader:
         if disclosures:
             checks.append(("disclosures", f"personal data of {len(disclosures)} event(s) opens their commitments"))
         self.total = sum(files.values())
-        self.package = Package(info, checkpoint, text, events, files, disclosures, dict(tags), checks)
+        self.package = Package(info, checkpoint, events, files, disclosures, dict(tags), checks)
 
     def _events(self, data: bytes, checkpoint: Checkpoint, info: dict[str, str]) -> list[PackageEvent]:
         out: list[PackageEvent] = []
@@ -505,9 +497,10 @@ def _open_record(record: Any, leaf_record: Any, where: str) -> None:
         if (record["role"], record["kind"]) != (leaf_record["role"], leaf_record["kind"]):
             raise ValueError("the disclosed role or kind is not the leaf's")
         for name, salt in salts.items():
-            salt_bytes = bytes.fromhex(salt)
-            if len(salt_bytes) != SALT_BYTES or commit(record[name], salt_bytes) != commitments[name]:
-                raise ValueError(f"{name} does not open its commitment")
+            try:
+                verify_disclosure(commitments[name], record[name], bytes.fromhex(salt))
+            except DisclosureError:
+                raise ValueError(f"{name} does not open its commitment") from None
     except (KeyError, TypeError, ValueError) as exc:
         raise _fail(f"{DISCLOSURES}: {where}: {exc}") from None
 
