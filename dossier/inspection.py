@@ -28,6 +28,7 @@ from dossier.package import wait_sealed
 from ledger.errors import LedgerError
 from ledger.note import Verifier
 from ledger.receipt import verify_receipt
+from storage.blobstore import BlobStore
 from storage.errors import StorageError
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ def inspect(sealer: Sealer, dossier: str, log_key: Verifier, *, wait: float = 10
             "passed": all(p["passed"] for p in properties.values()), "properties": properties}  # fmt: skip
 
 
-def _inspect_file(blobs: Any, doc: dict[str, Any], r: _Report) -> None:
+def _inspect_file(blobs: BlobStore, doc: dict[str, Any], r: _Report) -> None:
     name, sha, media = doc["name"], doc["sha256"], doc["media_type"]
     with tempfile.SpooledTemporaryFile(max_size=SPOOL) as spool:
         h = hashlib.sha256()

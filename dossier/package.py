@@ -67,10 +67,6 @@ class PackagePlan:
         return (sum(member_bytes(n, len(d), self.mtime) for n, d in self.tags)
                 + sum(member_bytes(f"data/{s}", n, self.mtime) for s, n in self.files) + len(TAR_END))  # fmt: skip
 
-    @property
-    def payload_bytes(self) -> int:
-        return sum(n for _, n in self.files)
-
     def stream(self, blobs: BlobStore) -> Iterator[bytes]:
         for name, data in self.tags:
             yield tar_header(name, len(data), self.mtime) + data + tar_padding(len(data))
@@ -86,8 +82,8 @@ class PackagePlan:
         yield TAR_END
 
 
-def wait_sealed(sealer: Sealer, dossier: UUID, version: int, timeout: float) -> tuple[list[int], int, str]:
-    """The leaf indices of events 1..version and a checkpoint (size, note) covering them all.
+def wait_sealed(sealer: Sealer, dossier: UUID, version: int, timeout: float) -> tuple[list[int], str]:
+    """The leaf indices of events 1..version and the note of a checkpoint covering them all.
 
     Prefers the newest checkpoint with the witness quorum. Raises NotSealedError after ``timeout``.
     """
@@ -101,10 +97,10 @@ def wait_sealed(sealer: Sealer, dossier: UUID, version: int, timeout: float) -> 
             raise NotSealedError(f"the dossier's events up to version {version} are not in a signed checkpoint yet; "
                                  "try again in a moment")  # fmt: skip
         time.sleep(0.02)
-    size = sealer._witnessed_size(indices[-1])
+    size = sealer.witnessed_size(indices[-1])
     chosen = sealer.log.store.checkpoint(size) if size is not None else kept
     assert chosen is not None
-    return indices, chosen[0], chosen[1]
+    return indices, chosen[1]
 
 
 def plan_package(sealer: Sealer, dossier: UUID | str, *, court_name: str, purpose: str, personal: bool = True,
@@ -117,7 +113,7 @@ def plan_package(sealer: Sealer, dossier: UUID | str, *, court_name: str, purpos
     app, log = sealer.app, sealer.log
     current = app.get(dossier, copy=False)
     ident, version = current.id, current.version
-    indices, _size, note_text = wait_sealed(sealer, ident, version, wait)
+    indices, note_text = wait_sealed(sealer, ident, version, wait)
     checkpoint = Checkpoint.from_text(Note.from_text(note_text).text)
     lines: list[bytes] = []
     files: dict[str, int] = {}

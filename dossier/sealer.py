@@ -136,9 +136,9 @@ class Sealer:
 
     def _receipt(self, index: int) -> Receipt:
         recorded_at = read_leaf(self.log.entry(index))["time"]
-        return self.log.receipt(index, recorded_at=recorded_at, size=self._witnessed_size(index))
+        return self.log.receipt(index, recorded_at=recorded_at, size=self.witnessed_size(index))
 
-    def _witnessed_size(self, index: int) -> int | None:
+    def witnessed_size(self, index: int) -> int | None:
         """The newest checkpoint covering leaf ``index`` with the witness quorum (None: the newest).
 
         Looks at the newest WITNESS_SCAN checkpoints only: witnesses cosign the latest checkpoint
