@@ -133,8 +133,6 @@ def _seal(args: argparse.Namespace) -> int:
     from dossier.sealer import Sealer
     from ledger.log import MerkleLog
 
-    settings, app, store, blobs = _open_node(args.data_dir)
-    data = settings.data_dir
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -146,22 +144,18 @@ def _seal(args: argparse.Namespace) -> int:
                     stop.set()
 
         threading.Thread(target=orphaned, daemon=True).start()
-    merkle = MerkleLog(store)
-    sealer = Sealer(app, merkle, load_signer(data), batch=settings.seal_batch)
-    if settings.witnesses and not args.once:  # checkpoints go to the witnesses, beside the sealing
-        witnessing = Witnessing(merkle, load_trust_file(settings.witnesses))
-        threading.Thread(target=witnessing.run, args=(stop, settings.witness_interval_seconds),
-                         name="sifa-witnessing", daemon=True).start()  # fmt: skip
-    try:
+    with _node(args.data_dir) as (settings, app, store, _):
+        merkle = MerkleLog(store)
+        sealer = Sealer(app, merkle, load_signer(settings.data_dir), batch=settings.seal_batch)
+        if settings.witnesses and not args.once:  # checkpoints go to the witnesses, beside the sealing
+            witnessing = Witnessing(merkle, load_trust_file(settings.witnesses))
+            threading.Thread(target=witnessing.run, args=(stop, settings.witness_interval_seconds),
+                             name="sifa-witnessing", daemon=True).start()  # fmt: skip
         if args.once:
             n = sealer.seal()
             print(f"sifa seal: {n} event(s) sealed; the log has {sealer.log.size} leaves", file=sys.stderr)
         else:
             sealer.run(stop, settings.seal_interval_seconds)
-    finally:
-        app.close()
-        store.close()
-        blobs.close()
     return 0
 
 

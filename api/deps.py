@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -42,7 +42,7 @@ class Services:
     courts: CourtRegistry
     witness: Witness | None = None
     peers: Trust | None = None
-    gate: PeerGate | None = None
+    gate: PeerGate = field(default_factory=lambda: PeerGate(None))  # no peers: every signed request is refused
 
 
 async def _services(request: Request) -> Services:  # async: no thread hop for a lookup
@@ -105,8 +105,7 @@ async def _peer(request: Request) -> Caller:
     target = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
     if request.url.query:
         target += "?" + request.url.query
-    gate = services.gate or PeerGate(None)
-    return gate.check(request.method, target, hashlib.sha256(body).hexdigest(), request.headers)
+    return services.gate.check(request.method, target, hashlib.sha256(body).hexdigest(), request.headers)
 
 
 PeerDep = Annotated[Caller, Depends(_peer)]

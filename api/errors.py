@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from api.peers import PeerRefusedError, PeersNotConfiguredError, PeerUnavailableError
 from api.principals import AuthError, ForbiddenError
 from api.routes.dossiers import PayloadTooLargeError, UnsupportedMediaError
+from api.routes.page import AssetNotFoundError
 from api.routes.witness import NotAWitnessError
 from dossier.errors import (
     DossierArchivedError,
@@ -52,6 +53,7 @@ STATUS: list[tuple[type[SifaError], int]] = [
     (UnsupportedMediaError, 415),
     (DossierNotFoundError, 404),
     (NotAWitnessError, 404),
+    (AssetNotFoundError, 404),
     (UnknownDocumentError, 404),
     (BlobNotFoundError, 404),
     (DossierExistsError, 409),

@@ -26,7 +26,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,7 +170,6 @@ class PeerStream:
 
     response: http.client.HTTPResponse
     connection: http.client.HTTPConnection
-    length: int | None
 
     def read(self, n: int = -1) -> bytes:
         try:
@@ -202,8 +201,7 @@ def peer_get(base_url: str, target: str, signer: Signer, *, timeout: float = 60.
         conn.close()
         raise PeerRefusedError(f"the peer refused ({response.status} {body.get('code')}): {body.get('message')}",
                                peer_status=response.status, peer_code=body.get("code"))  # fmt: skip
-    length = response.getheader("Content-Length")
-    return PeerStream(response, conn, int(length) if length and length.isdigit() else None)
+    return PeerStream(response, conn)
 
 
 def _error(data: bytes) -> dict[str, Any]:
@@ -215,20 +213,22 @@ def _error(data: bytes) -> dict[str, Any]:
 
 
 class ChunkReader:
-    """A file-like ``read(n)`` over an iterator of byte chunks (a request body)."""
+    """A file-like ``read(n)`` over an iterator of byte chunks (a request body). Like a socket's,
+    a read may return fewer than ``n`` bytes (never gluing chunks together); b"" is the end."""
 
-    def __init__(self, chunks: Any) -> None:
+    def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks = iter(chunks)
-        self._buf = b""
+        self._buf = memoryview(b"")
 
     def read(self, n: int = -1) -> bytes:
-        while n < 0 or len(self._buf) < n:
-            try:
-                self._buf += next(self._chunks)
-            except StopIteration:
-                break
         if n < 0:
-            out, self._buf = self._buf, b""
-        else:
-            out, self._buf = self._buf[:n], self._buf[n:]
-        return out
+            out = bytes(self._buf) + b"".join(self._chunks)
+            self._buf = memoryview(b"")
+            return out
+        while not self._buf:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return b""
+            self._buf = memoryview(chunk)
+        piece, self._buf = self._buf[:n], self._buf[n:]
+        return bytes(piece)

@@ -15,7 +15,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from api.deps import ServicesDep, roles
-from ledger.errors import TreeSizeError
+from ledger.errors import SifaError
 
 router = APIRouter(tags=["verification"])
 ASSETS = {"verify.js": "text/javascript; charset=utf-8", "verify.css": "text/css; charset=utf-8"}
@@ -34,7 +34,7 @@ def _static(name: str) -> str:
     return resources.files("api").joinpath("static", name).read_text(encoding="utf-8")
 
 
-class AssetNotFoundError(TreeSizeError):  # a 404, like any other thing that is not there
+class AssetNotFoundError(SifaError):
     code = "not_found"
 
 
