@@ -23,27 +23,24 @@ from verifier.cli import main as sifa_verify
 ROOT = Path(__file__).resolve().parent.parent
 
 
-_init, _entry = init, trust_entry
-
-
 @pytest.fixture
 def network(tmp_path: Path) -> Iterator[tuple[Serve, list[Serve], str, Path]]:
-    admin = _init(tmp_path / "log", "1101-0105", "北京市朝阳区人民法院")
+    admin = init(tmp_path / "log", "1101-0105", "北京市朝阳区人民法院")
     courts = [
         ("1101-0200", "北京市第三中级人民法院"),
         ("1100-0000", "北京市高级人民法院"),
         ("1101-0300", "北京市方圆公证处"),
     ]
     for court, name in courts:
-        _init(tmp_path / court, court, name)
-    logs = {"format": "sifa-trust/1", "logs": [_entry(tmp_path / "log")]}
+        init(tmp_path / court, court, name)
+    logs = {"format": "sifa-trust/1", "logs": [trust_entry(tmp_path / "log")]}
     (tmp_path / "logs.json").write_text(json.dumps(logs, ensure_ascii=False), encoding="utf-8")
     witnesses: list[Serve] = []
     try:
         for court, _ in courts:
             witnesses.append(Serve(tmp_path / court, SIFA_WITNESS_LOGS=str(tmp_path / "logs.json")))
         trust = {**logs, "quorum": 2, "witnesses": [
-            {**_entry(tmp_path / court, "--witness"), "url": f"{w.url}/witness"}
+            {**trust_entry(tmp_path / court, "--witness"), "url": f"{w.url}/witness"}
             for (court, _), w in zip(courts, witnesses, strict=True)]}  # fmt: skip
         (tmp_path / "trust.json").write_text(json.dumps(trust, ensure_ascii=False), encoding="utf-8")
         log = Serve(tmp_path / "log", SIFA_WITNESSES=str(tmp_path / "trust.json"), SIFA_SEAL_INTERVAL_SECONDS="0.02",
