@@ -14,7 +14,6 @@ Goal (issue 8): retrieval throughput >= 0.5 of the plain copy.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -27,8 +26,7 @@ from urllib.parse import quote
 import httpx2
 
 from bench.common import drop_page_cache, machine, now, table
-from tests.nodes import Serve, init, trust_entry
-from tests.servers import free_port
+from tests.nodes import PeerNode, start_peer_nodes
 
 LOW, MID = "1101-0105", "1101-0200"
 COURTS = [
@@ -56,24 +54,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mib", type=int, default=1024)
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     work = Path(tempfile.mkdtemp(prefix="sifa-bench-transfer-"))
-    nodes: list[Serve] = []
+    nodes: dict[str, PeerNode] = {}
     try:
-        admins = {c["code"]: init(work / c["code"], c["code"], c["name"]) for c in COURTS}
-        ports = {c["code"]: free_port() for c in COURTS}
-        for c in COURTS:
-            (work / c["code"] / "courts.json").write_text(json.dumps({"courts": COURTS}, ensure_ascii=False))
-        entries = {c: {**trust_entry(work / c), "url": f"http://127.0.0.1:{ports[c]}"} for c in ports}
+        nodes = start_peer_nodes(work, COURTS)
         clerks = {}
-        for code in ports:
-            peers = work / f"peers-{code}.json"
-            peers.write_text(json.dumps({"logs": [e for c, e in entries.items() if c != code]}))
-            nodes.append(Serve(work / code, ports[code], SIFA_PEERS=str(peers)))
-            with httpx2.Client(base_url=nodes[-1].url, timeout=60) as http:
+        for code, n in nodes.items():
+            with httpx2.Client(base_url=n.serve.url, timeout=60) as http:
                 r = http.post("/v1/principals", json={"name": "基准", "role": "clerk"},
-                              headers={"Authorization": f"Bearer {admins[code]}"})  # fmt: skip
+                              headers={"Authorization": f"Bearer {n.admin}"})  # fmt: skip
                 clerks[code] = {"Authorization": f"Bearer {r.json()['token']}"}
-        low = httpx2.Client(base_url=nodes[0].url, timeout=600)
-        mid = httpx2.Client(base_url=nodes[1].url, timeout=3600)
+        low = httpx2.Client(base_url=nodes[LOW].serve.url, timeout=600)
+        mid = httpx2.Client(base_url=nodes[MID].serve.url, timeout=3600)
         d = low.post("/v1/dossiers", headers=clerks[LOW], json={"case_number": "（2026）京0105民初9001号",
                      "case_type": "民事"}).json()["dossier"]  # fmt: skip
         size = (args.mib << 20) // args.files
@@ -113,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         low.close()
         mid.close()
     finally:
-        for n in nodes:
-            n.stop()
+        for n in nodes.values():
+            n.serve.stop()
         shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +56,36 @@ class Serve:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(timeout=30)
+
+
+@dataclass
+class PeerNode:
+    code: str
+    data: Path
+    serve: Serve
+    admin: str  # the administrator's credential
+    peers: Path  # its SIFA_PEERS trust file
+
+
+def start_peer_nodes(root: Path, courts: list[dict[str, Any]]) -> dict[str, PeerNode]:
+    """Each court of ``courts`` (code, name, level, parent) as its own ``sifa serve`` under ``root``:
+    all share one court registry and each trusts the others as peers (log keys and URLs). If one
+    fails to start, those started are stopped. The caller stops them."""
+    admins = {c["code"]: init(root / c["code"], c["code"], c["name"]) for c in courts}
+    ports = {code: free_port() for code in admins}
+    for code in admins:
+        (root / code / "courts.json").write_text(json.dumps({"courts": courts}, ensure_ascii=False))
+    entries = {code: {**trust_entry(root / code), "url": f"http://127.0.0.1:{ports[code]}"} for code in admins}
+    nodes: dict[str, PeerNode] = {}
+    try:
+        for code in admins:
+            peers = root / f"peers-{code}.json"
+            others = [e for c, e in entries.items() if c != code]
+            peers.write_text(json.dumps({"format": "sifa-trust/1", "logs": others}, ensure_ascii=False))
+            serve = Serve(root / code, ports[code], SIFA_PEERS=str(peers))
+            nodes[code] = PeerNode(code, root / code, serve, admins[code], peers)
+    except BaseException:
+        for n in nodes.values():
+            n.serve.stop()
+        raise
+    return nodes

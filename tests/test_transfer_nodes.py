@@ -31,8 +31,7 @@ from api.peers import sign_request
 from evidence.package import read_package_bytes
 from ledger.note import Ed25519Signer, Ed25519Verifier
 from storage.filesystem import FilesystemBlobStore
-from tests.nodes import ROOT, Serve, init, trust_entry
-from tests.servers import free_port
+from tests.nodes import ROOT, Serve, start_peer_nodes
 from tests.test_package import _events, _members, _rebuild, _with_events
 
 LOW, MID, HIGH = "1101-0105", "1101-0200", "1100-0000"
@@ -61,30 +60,22 @@ class Court:
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Court]]:
-    root = tmp_path_factory.mktemp("courts")
-    admins = {c["code"]: init(root / c["code"], c["code"], c["name"]) for c in COURTS}
-    ports = {c["code"]: free_port() for c in COURTS}
-    for c in COURTS:
-        (root / c["code"] / "courts.json").write_text(json.dumps({"courts": COURTS}, ensure_ascii=False))
-    entries = {code: {**trust_entry(root / code), "url": f"http://127.0.0.1:{ports[code]}"} for code in ports}
+    nodes = start_peer_nodes(tmp_path_factory.mktemp("courts"), COURTS)
     courts: dict[str, Court] = {}
     try:
-        for code in ports:
-            peers = root / f"peers-{code}.json"
-            others = [e for c, e in entries.items() if c != code]
-            peers.write_text(json.dumps({"format": "sifa-trust/1", "logs": others}, ensure_ascii=False))
-            serve = Serve(root / code, ports[code], SIFA_PEERS=str(peers))
-            http = httpx2.Client(base_url=serve.url, timeout=120)
+        for code, n in nodes.items():
+            http = httpx2.Client(base_url=n.serve.url, timeout=120)
             r = http.post("/v1/principals", json={"name": "书记员", "role": "clerk"},
-                          headers={"Authorization": f"Bearer {admins[code]}"})  # fmt: skip
+                          headers={"Authorization": f"Bearer {n.admin}"})  # fmt: skip
             assert r.status_code == 201, r.text
-            courts[code] = Court(code, root / code, serve, http, {"Authorization": f"Bearer {r.json()['token']}"},
-                                 peers)  # fmt: skip
+            courts[code] = Court(code, n.data, n.serve, http, {"Authorization": f"Bearer {r.json()['token']}"},
+                                 n.peers)  # fmt: skip
         yield courts
     finally:
         for c in courts.values():
             c.http.close()
-            c.serve.stop()
+        for n in nodes.values():
+            n.serve.stop()
 
 
 def _open(c: Court, number: str) -> str:
