@@ -25,6 +25,7 @@ from api.node import (
     open_blob_store,
     open_tree_store,
     principals_env,
+    settle_heap,
 )
 from api.peers import NonceStore, PeerGate
 from api.principals import Principals
@@ -49,8 +50,9 @@ def start_sequencer(settings: Settings) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, env={**os.environ, **settings_env(settings)})
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The node's HTTP app over the data dir and backends ``settings`` name."""
+def create_app(settings: Settings, *, owns_process: bool = False) -> FastAPI:
+    """The node's HTTP app over the data dir and backends ``settings`` name. ``owns_process``:
+    the app is all its process runs (``sifa serve``), so once started it settles the heap."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -82,6 +84,8 @@ def create_app(settings: Settings) -> FastAPI:
         process = start_sequencer(settings) if settings.sequencer == "process" else None
         if process is None:
             thread.start()
+        if owns_process:
+            settle_heap()
         try:
             yield
         finally:

@@ -14,7 +14,16 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from api.node import NodeError, init_node, issue_admin, load_config, load_signer, load_trust_file, load_witness_signer
+from api.node import (
+    NodeError,
+    init_node,
+    issue_admin,
+    load_config,
+    load_signer,
+    load_trust_file,
+    load_witness_signer,
+    settle_heap,
+)
 from api.settings import Settings
 from dossier.application import DossierApp
 from ledger.errors import SifaError
@@ -151,6 +160,7 @@ def _seal(args: argparse.Namespace) -> int:
             witnessing = Witnessing(merkle, load_trust_file(settings.witnesses))
             threading.Thread(target=witnessing.run, args=(stop, settings.witness_interval_seconds),
                              name="sifa-witnessing", daemon=True).start()  # fmt: skip
+        settle_heap()
         if args.once:
             n = sealer.seal()
             print(f"sifa seal: {n} event(s) sealed; the log has {sealer.log.size} leaves", file=sys.stderr)
@@ -239,7 +249,7 @@ def _serve(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("data_dir", args.data_dir), ("host", args.host), ("port", args.port)) if v}
     settings = Settings(**overrides)
     load_config(settings.data_dir)  # refuse early, with one line, when there is no node
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
+    uvicorn.run(create_app(settings, owns_process=True), host=settings.host, port=settings.port, log_level="info",
                 access_log=settings.access_log)  # fmt: skip
     return 0
 

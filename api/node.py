@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import re
@@ -33,6 +34,7 @@ EVENTS_DB = "events.sqlite"
 PRINCIPALS_DB = "principals.sqlite"
 NONCES_DB = "nonces.sqlite"  # nonces of accepted node-to-node requests (api/peers.py)
 # 法院代码: a province/city prefix and a court number, e.g. 1101-0105.
+YOUNG_COLLECTION = 10_000  # allocations between the cyclic collector's young passes (Python's default: 700)
 COURT_CODE = re.compile(r"[0-9]{4}-[0-9]{4}")
 
 
@@ -183,3 +185,17 @@ def open_tree_store(data_dir: Path, database_url: str) -> TreeStore:
     from ledger.sqlite import SQLiteTreeStore
 
     return SQLiteTreeStore(data_dir / TREE_DB)
+
+
+def settle_heap() -> None:
+    """Called once a node process (API, sequencer) has started, before it takes work.
+
+    What start-up built — modules, routes, schemas, keys — lives as long as the process, yet the
+    cyclic collector re-scanned all of it on every older-generation pass, and a request allocates
+    hundreds of objects, so passes were frequent: a third of the API's CPU (docs/benchmarks.md).
+    ``gc.freeze`` sets the start-up heap aside for good; young passes come every YOUNG_COLLECTION
+    allocations. Cycles are still collected, just in fewer, larger passes.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION, *gc.get_threshold()[1:])
