@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ class Services:
     witness: Witness | None = None
     peers: Trust | None = None
     gate: PeerGate = field(default_factory=lambda: PeerGate(None))  # no peers: every signed request is refused
+    lookups: dict[str, asyncio.Future[Caller]] = field(default_factory=dict)  # credential reads under way, by token
 
 
 async def _services(request: Request) -> Services:  # async: no thread hop for a lookup
@@ -87,10 +89,22 @@ async def _caller(
     # Usually answered from memory; otherwise a store read, off the event loop.
     caller = services.principals.remembered(token)
     if caller is None:
-        caller = await run_in_threadpool(services.principals.authenticate, token)
+        caller = await _authenticate(services, token)
     if caller.role not in allowed:  # a route with no rule allows nobody
         raise ForbiddenError(f"a {caller.role} may not do this")
     return caller
+
+
+async def _authenticate(services: Services, token: str) -> Caller:
+    """One store read per credential at a time. When a busy client's credential is due to be read
+    again (principals remember a caller for a few seconds), its requests in flight all missed at
+    once and each read it: a burst of thread hand-offs that was the API's worst latency."""
+    running = services.lookups.get(token)
+    if running is None:
+        running = asyncio.ensure_future(run_in_threadpool(services.principals.authenticate, token))
+        services.lookups[token] = running
+        running.add_done_callback(lambda _: services.lookups.pop(token, None))
+    return await asyncio.shield(running)  # one caller giving up does not cancel the others' read
 
 
 CallerDep = Annotated[Caller, Depends(_caller)]

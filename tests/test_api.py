@@ -204,3 +204,45 @@ def test_schema_is_complete(node: Node) -> None:
     schema: dict[str, Any] = node.http.get("/openapi.json").json()
     assert "/v1/dossiers/{dossier}/documents" in schema["paths"]
     assert all(op.get("x-roles") for p in schema["paths"].values() for op in p.values())
+
+
+def test_a_credential_is_read_once_for_all_requests_waiting_on_it(tmp_path: Path) -> None:
+    """Requests in flight when a busy client's credential is due again share one store read."""
+    import asyncio
+    import threading
+    from types import SimpleNamespace
+    from typing import cast
+
+    from api.deps import Services, _authenticate
+    from api.principals import AuthError, Caller, Principals
+    from dossier.application import sqlite_env
+    from tests.dossier_fixtures import CIPHER_KEY
+
+    class Counted(Principals):
+        reads = 0
+        entered = threading.Event()
+
+        def authenticate(self, token: str) -> Caller:
+            type(self).reads += 1
+            self.entered.wait(5)  # held until every request has arrived
+            return super().authenticate(token)
+
+    people = Counted(sqlite_env(str(tmp_path / "principals.sqlite"), CIPHER_KEY))
+    try:
+        _, token = people.issue(name="书记员", role="clerk", court="1101-0105", issued_by="test")
+
+        services = cast(Services, SimpleNamespace(principals=people, lookups={}))  # what _authenticate uses
+
+        async def requests() -> list[Caller]:
+            waiting = [asyncio.ensure_future(_authenticate(services, token)) for _ in range(20)]
+            await asyncio.sleep(0.05)
+            Counted.entered.set()
+            return await asyncio.gather(*waiting)
+
+        callers = asyncio.run(requests())
+        assert Counted.reads == 1 and {c.name for c in callers} == {"书记员"} and not services.lookups
+        with pytest.raises(AuthError):  # a bad credential: every waiter hears so, and nothing is kept
+            asyncio.run(_authenticate(services, "sifa_" + "x" * 43))
+        assert not services.lookups
+    finally:
+        people.close()
