@@ -8,10 +8,12 @@ store the node was given; only their SHA-256 and size enter events.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
+import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from copy import deepcopy
 from dataclasses import dataclass, field
@@ -41,8 +43,14 @@ CACHE = {"AGGREGATE_CACHE_MAXSIZE": "200", "AGGREGATE_CACHE_FASTFORWARD": "y"}
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 T = TypeVar("T")
 P = ParamSpec("P")
-HOT, HOT_EVENTS = 1000, 20_000  # dossiers kept ready for writing: at most this many, this many events in all
-SNAPSHOT_EVERY = 100  # events; bounds what a cold read replays
+# Dossiers kept ready for writing: at most HOT of them, HOT_EVENTS events in all (~500 bytes of state
+# each: ~50 MB). Past that, the least recently written is read again on its next command.
+HOT, HOT_EVENTS = 1000, 100_000
+# Events between a dossier's snapshots while it is small: what a cold read replays at most (500 take
+# ~10 ms here). A snapshot costs in proportion to the dossier, so most dossiers never need one.
+SNAPSHOT_EVERY = 500
+SNAPSHOT_BUDGET = 0.005  # seconds of snapshots the committer takes between two batches
+log = logging.getLogger(__name__)
 Guard = Callable[[Dossier], None]
 
 
@@ -119,6 +127,17 @@ def postgres_env(host: str, port: int, user: str, dbname: str, password: str, ci
     }
 
 
+def snapshot_step(version: int) -> int:
+    """Events between snapshots of a dossier at ``version``: SNAPSHOT_EVERY while it is small,
+    doubling as it grows (never more than a quarter of its events). A snapshot costs in proportion
+    to the dossier, so a fixed step made writing to a large dossier ever slower; this way it costs
+    a bounded share per event, and a cold read replays at most that quarter."""
+    step = SNAPSHOT_EVERY
+    while step * 8 <= version:
+        step *= 2
+    return step
+
+
 def _ident(dossier: UUID | str) -> UUID:
     """A dossier's id; anything that is not one names no dossier."""
     try:
@@ -147,28 +166,33 @@ class DossierApp(Application[UUID]):
         self._committer: threading.Thread | None = None
         self._closing = False
         self._hot: dict[UUID, Dossier] = {}  # touched only by the committer thread
+        self._due: dict[UUID, Dossier] = {}  # dossiers due a snapshot (committer thread only)
 
-    def _record_all(self, aggregates: tuple[Dossier, ...]) -> None:
+    def _record_all(self, aggregates: tuple[Dossier, ...]) -> list[Dossier]:
         """``Application.save`` for dossiers: the same steps, without its per-object protocol
-        checks (``isinstance`` against a runtime Protocol is slow, and a batch saves many)."""
+        checks (``isinstance`` against a runtime Protocol is slow, and a batch saves many) and
+        without the snapshots: it returns the dossiers that are due one."""
         batch = ProcessingEvent[UUID]()
         for d in aggregates:
             batch.events.extend(d.collect_events())
             batch.aggregates[d.id] = d
         recordings = self._record(batch)
-        self._take_snapshots(batch)
         self._notify(recordings)
+        due = {e.originator_id for e in batch.events if e.originator_version % snapshot_step(e.originator_version) == 0}
+        return [d for d in aggregates if d.id in due]
 
-    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
-        """Snapshot the dossier in hand, rather than rebuilding it from the last snapshot
-        (eventsourcing's default replays up to 100 events to take each snapshot)."""
+    def _snapshot(self, dossiers: Iterable[Dossier]) -> None:
+        """Snapshot the dossiers in hand, as recorded (eventsourcing's default rebuilds each from
+        its last snapshot first). A snapshot only speeds up reading: one that fails is logged, and
+        the events it would have summed up stay the record."""
         if self.snapshots is None:
             return
-        due = {e.originator_id for e in processing_event.events if e.originator_version % SNAPSHOT_EVERY == 0}
-        for ident in due:
-            aggregate = processing_event.aggregates.get(ident)
-            if isinstance(aggregate, Dossier):
-                self.snapshots.put([Snapshot.take(aggregate)])
+        for d in dossiers:
+            try:
+                self.snapshots.put([Snapshot.take(d)])
+            except Exception:
+                log.warning("snapshot of dossier %s at version %d failed; reads replay its events", d.id, d.version,
+                            exc_info=True)  # fmt: skip
 
     def get(self, dossier: UUID | str, *, copy: bool = True) -> Dossier:
         """The dossier as stored. ``copy=False``: no copy of its state (which grows with its
@@ -181,15 +205,21 @@ class DossierApp(Application[UUID]):
             raise EventStoreUnavailableError("the event store does not answer; nothing was changed") from exc
         return found
 
-    def _save(self, *aggregates: Dossier) -> None:
+    def _save(self, *aggregates: Dossier, snapshot: bool = True) -> None:
+        """Record the dossiers' new events in one transaction; ``snapshot=False``: the dossiers due a
+        snapshot wait in ``_due`` (the committer takes them after answering its callers)."""
         try:
-            self._record_all(aggregates)
+            due = self._record_all(aggregates)
         except (OperationalError, InterfaceError) as exc:
             raise EventStoreUnavailableError("the event store does not answer; nothing was recorded") from exc
         except IntegrityError as exc:
             if len(aggregates) == 1 and aggregates[0].version == 1:
                 raise DossierExistsError(f"case {aggregates[0].case_number} already has a dossier") from exc
             raise DossierConflictError("the dossier changed meanwhile; read it again and retry") from exc
+        if snapshot:
+            self._snapshot(due)
+        else:
+            self._due.update((d.id, d) for d in due)
 
     # Group commit. Commands queue for one committer thread, which applies every queued command to
     # its dossier (kept in memory between batches) and saves them all in one transaction, so N
@@ -218,18 +248,33 @@ class DossierApp(Application[UUID]):
     def _commit_loop(self) -> None:
         while True:
             with self._wake:
-                while not self._queue and not self._closing:
+                while not self._queue and not self._due and not self._closing:
                     self._wake.wait()
-                if not self._queue:
-                    return
+                if not self._queue and self._closing:
+                    return  # snapshots still due are only a speed-up; the events are all recorded
                 batch, self._queue = self._queue, []
-            self._commit(batch)
-            self._trim()
-            for cmd in batch:
-                if cmd.error is not None:
-                    cmd.future.set_exception(cmd.error)
-                else:
-                    cmd.future.set_result(cmd.result)
+            if batch:
+                self._commit(batch)
+                self._trim()
+                for cmd in batch:
+                    if cmd.error is not None:
+                        cmd.future.set_exception(cmd.error)
+                    else:
+                        cmd.future.set_result(cmd.result)
+            self._snapshot_some()
+
+    def _snapshot_some(self) -> None:
+        """Take due snapshots for at most SNAPSHOT_BUDGET seconds, after the batch's callers have
+        their answers. A snapshot costs in proportion to its dossier, and dossiers written at the
+        same pace come due together: taken all at once, they stalled every caller for as long.
+        A dossier is snapshotted only while it is the one held for writing, every event of it
+        recorded (a failed save forgets it; a snapshot must never hold an unrecorded event)."""
+        deadline = time.monotonic() + SNAPSHOT_BUDGET
+        while self._due and time.monotonic() < deadline:
+            ident, d = next(iter(self._due.items()))
+            del self._due[ident]
+            if self._hot.get(ident) is d:
+                self._snapshot([d])
 
     def close(self) -> None:
         with self._wake:
@@ -257,7 +302,7 @@ class DossierApp(Application[UUID]):
             ready = [(d, cmds) for d, cmds in held.values() if cmds]
             try:
                 if ready:
-                    self._save(*(d for d, _ in ready))
+                    self._save(*(d for d, _ in ready), snapshot=False)
             except DossierConflictError:  # another writer got there first: read afresh, one by one
                 self._forget(held)
                 if not retry:

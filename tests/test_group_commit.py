@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import threading
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -18,7 +20,7 @@ from dossier.errors import (
     InvalidDossierInputError,
     UnknownDocumentError,
 )
-from tests.dossier_fixtures import Stack
+from tests.dossier_fixtures import Stack, make_stack
 
 ACT = {"actor": "clerk:li", "role": "clerk"}
 SUBMITTER = {"role": "原告", "name": "张三"}
@@ -149,3 +151,56 @@ def test_dossiers_held_for_writing_stay_within_the_budget(stack: Stack, monkeypa
     held = sum(d.version for d in app._hot.values())
     assert held <= 12 and ds[-1] in app._hot  # the most recently written stay
     assert [app.get(d).version for d in ds] == [4] * 5  # forgetting loses nothing
+
+
+def test_snapshot_step_grows_with_the_dossier() -> None:
+    from dossier.application import SNAPSHOT_EVERY, snapshot_step
+
+    assert [snapshot_step(v) for v in (1, 499, 3999, 4000, 8000, 10**6)] == [500, 500, 500, 1000, 2000, 128_000]
+    for v in range(1, 200_000, 37):  # a cold read replays at most a quarter of a large dossier's events
+        step = snapshot_step(v)
+        assert step % SNAPSHOT_EVERY == 0 and step <= max(SNAPSHOT_EVERY, v // 4) and snapshot_step(v + step) >= step
+
+
+def test_snapshots_are_taken_at_the_step_and_read_back_whole(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dossier.application as application
+
+    monkeypatch.setattr(application, "SNAPSHOT_EVERY", 100)  # the same rule at a test's size
+    app = stack.app
+    (d,) = _open(app, 1)
+    for start in range(0, 1700, 100):  # many queued at once: batches that cross a step in the middle
+        assert max(f.result(timeout=60) for f in [_evidence(app, d, start + i) for i in range(100)]) == start + 101
+    assert _evidence(app, d, 10**5).result(timeout=30) == 1702  # a snapshot follows its batch's answers
+    assert app.snapshots is not None
+    versions = [s.originator_version for s in app.snapshots.get(d)]
+    # A batch snapshots the dossier as recorded at its end, so a version may lie past the step it crossed.
+    crossed = [v // 100 * 100 for v in versions]
+    assert crossed == [100, 200, 300, 400, 500, 600, 700, 800, 1000, 1200, 1400, 1600]
+    assert all(v - c < 100 for v, c in zip(versions, crossed, strict=True))
+    cold = DossierApp(dict(app.env), app.blobs, app.courts, app.court)  # nothing cached: snapshot + the rest
+    try:
+        again = cold.get(d)
+        assert again.version == 1702 and again.evidence == app.get(d).evidence
+    finally:
+        cold.close()
+
+
+def test_a_snapshot_that_cannot_be_stored_fails_no_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Snapshots only speed up reads: when the store refuses them (a SQLite trigger, set through SQLite's
+    own client), commands are still recorded and answered, and reads replay the events."""
+    import dossier.application as application
+
+    monkeypatch.setattr(application, "SNAPSHOT_EVERY", 100)
+    stack = make_stack("sqlite", tmp_path)
+    try:
+        app = stack.app
+        (d,) = _open(app, 1)
+        with sqlite3.connect(tmp_path / "events.sqlite") as db:
+            db.execute("CREATE TRIGGER refuse BEFORE INSERT ON stored_snapshots "
+                       "BEGIN SELECT RAISE(ABORT, 'no snapshots today'); END")  # fmt: skip
+        assert [_evidence(app, d, i).result(timeout=30) for i in range(150)][-1] == 151  # crossed 100 meanwhile
+        assert app.get(d).version == 151 and len(app.get(d).evidence) == 150
+        assert len(list(app.repository.event_store.get(d))) == 151
+        assert app.snapshots is not None and list(app.snapshots.get(d)) == []
+    finally:
+        stack.close()
