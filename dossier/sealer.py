@@ -2,8 +2,8 @@
 
 The sealer follows the event store's notification log from the cursor the tree
 store committed with its last batch, turns each event into its envelope leaf
-and appends the batch with the new cursor and its labels in one transaction;
-then it signs a checkpoint. A crash or restart resumes at the committed cursor:
+and appends the batch with the new cursor, its labels and the signed checkpoint
+of the new size in one transaction. A crash or restart resumes at the committed cursor:
 no event is skipped or sealed twice. Two sealers racing lose nothing: the tree
 store's size check makes one of them retry.
 """
@@ -85,9 +85,8 @@ class Sealer:
             entries.append(data)
             labels.append([f"dossier:{dossier}", f"event:{dossier}:{note.originator_version}",
                            *(f"sha256:{h}" for h in file_hashes(doc["body"]))])  # fmt: skip
-        self.log.append(entries, cursor=str(notes[-1].id), labels=labels)
+        self.log.append(entries, cursor=str(notes[-1].id), labels=labels, signer=self.signer)  # checkpoint included
         self._remember(heads, state.size + len(notes))
-        self.log.sign_checkpoint(self.signer)
         return len(notes)
 
     def _remember(self, heads: dict[str, bytes], size: int) -> None:

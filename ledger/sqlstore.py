@@ -91,6 +91,7 @@ def write_integration(
     tiles: Mapping[TileID, Tile],
     bundles: Mapping[int, bytes],
     labels: Sequence[tuple[str, int]] = (),
+    checkpoint: str | None = None,
 ) -> None:
     """Inside the caller's transaction: advance the size first, then the writes."""
     cur.execute(sql(ADVANCE), (new_size, cursor, old_size))
@@ -100,6 +101,8 @@ def write_integration(
     cur.executemany(sql(UPSERT_BUNDLE), list(bundles.items()))
     if labels:
         cur.executemany(sql(INSERT_LABEL), list(labels))
+    if checkpoint is not None:
+        cur.execute(sql(UPSERT_CHECKPOINT), (new_size, checkpoint))
 
 
 def select_checkpoint(cur: Cursor, sql: Sql, size: int | None) -> tuple[int, str] | None:
@@ -143,9 +146,10 @@ class SQLTreeStore(TreeStore):
         tiles: Mapping[TileID, Tile],
         bundles: Mapping[int, bytes],
         labels: Sequence[tuple[str, int]] = (),
+        checkpoint: str | None = None,
     ) -> None:
         with self._cursor(write=True) as cur:
-            write_integration(cur, self._sql, old_size, new_size, cursor, tiles, bundles, labels)
+            write_integration(cur, self._sql, old_size, new_size, cursor, tiles, bundles, labels, checkpoint)
 
     def checkpoints(self, *, above: int = -1, newest_first: bool = False,
                     limit: int | None = None) -> list[tuple[int, str]]:  # fmt: skip

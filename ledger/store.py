@@ -55,10 +55,12 @@ class TreeStore(ABC):
         tiles: Mapping[TileID, Tile],
         bundles: Mapping[int, bytes],
         labels: Sequence[tuple[str, int]] = (),
+        checkpoint: str | None = None,
     ) -> None:
         """Write one integration in one transaction, if the size is still ``old_size``.
 
-        ``labels`` are (label, leaf index) pairs indexing the new leaves.
+        ``labels`` are (label, leaf index) pairs indexing the new leaves; ``checkpoint`` is the
+        signed note of ``new_size``, kept in the same transaction.
         Raises TreeConflictError when the size moved; the store is then unchanged.
         """
 

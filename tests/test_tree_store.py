@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from ledger.checkpoint import Checkpoint
 from ledger.errors import LeafTooLargeError, TreeSizeError
 from ledger.hashing import SHA256
 from ledger.log import MerkleLog
+from ledger.note import Ed25519Signer, Note, verified_by
 from ledger.proof import verify_consistency, verify_inclusion
 from ledger.store import TreeConflictError, TreeStore
 from ledger.tiles import Tile, TileID
@@ -145,6 +147,19 @@ class TreeStoreContract:
         with pytest.raises(LeafTooLargeError):
             log.append([b"d", b"x" * 70000], labels=[["dossier:3"], ["dossier:3"]])
         assert log.find("dossier:3") == []
+
+    def test_a_checkpoint_commits_with_its_leaves(self, log: MerkleLog) -> None:
+        signer = Ed25519Signer("sifa.court/1101-0105", bytes(range(32)))
+        for n in (1, 3, 300, 1000):  # batches that fill, cross and leave partial tiles
+            log.append([leaf(log.size + i) for i in range(n)], cursor=str(n), signer=signer)
+            size, text = log.store.checkpoint() or (0, "")
+            note = Note.from_text(text)
+            assert verified_by(note, [signer.verifier]) == [signer.verifier]
+            checkpoint = Checkpoint.from_text(note.text)
+            assert size == checkpoint.size == log.size and checkpoint.root_hash == log.root()  # as committed
+        with pytest.raises(TreeConflictError):  # a batch that does not land keeps no checkpoint either
+            log.store.commit(5, 6, "stale", {(0, 0): Tile(1, SHA256.leaf(b"x"))}, {0: b"\x00\x01x"}, (), "note\n")
+        assert log.store.checkpoint() == (log.size, text) and log.store.checkpoint(6) is None
 
     def test_oversized_entry_refused_whole_batch(self, log: MerkleLog) -> None:
         log.append([b"a"])
