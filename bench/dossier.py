@@ -102,13 +102,17 @@ def seal_child(spec: str, root: Path, n: int) -> None:
     stack.sealer.batch = 2000
     stop = threading.Event()
     settle_heap()  # as `sifa seal` does once started
+    seal = stack.sealer.seal
 
-    def done() -> None:
-        while not stop.wait(0.005):
-            if stack.log.store.state().size >= n:
-                stop.set()
+    def seal_then_check(limit: int | None = None) -> int:
+        # Checked after each pass, not polled: a poll every few ms was a query the sequencer
+        # never makes on a node, and on PostgreSQL it cost more than sealing.
+        sealed = seal(limit)
+        if stack.log.store.state().size >= n:
+            stop.set()
+        return sealed
 
-    threading.Thread(target=done, daemon=True).start()
+    stack.sealer.seal = seal_then_check  # type: ignore[method-assign]
     print("ready", flush=True)
     stack.sealer.run(stop, INTERVAL)
     stack.close()
