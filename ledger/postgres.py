@@ -17,6 +17,8 @@ from ledger.store import TreeConflictError
 class PostgresTreeStore(sqlstore.SQLTreeStore):
     """Tiles, entry bundles and checkpoints in PostgreSQL tables."""
 
+    _arrays = True
+
     @staticmethod
     def _sql(statement: str) -> str:
         return statement.replace("?", "%s")

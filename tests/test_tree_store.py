@@ -144,6 +144,8 @@ class TreeStoreContract:
         log.append([b"c"], labels=[["dossier:2", "sha256:x"]])
         assert log.find("dossier:1") == [0, 1] and log.last("dossier:1") == 1
         assert log.find("sha256:x") == [0, 2] and log.last("nothing") is None
+        log.append([b"e"], labels=[["sha256:y", "sha256:y", "dossier:2"]])  # one file named twice by one event
+        assert log.find("sha256:y") == [3] and log.find("dossier:2") == [2, 3]
         with pytest.raises(LeafTooLargeError):
             log.append([b"d", b"x" * 70000], labels=[["dossier:3"], ["dossier:3"]])
         assert log.find("dossier:3") == []
