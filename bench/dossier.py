@@ -96,10 +96,11 @@ def measure(spec_for, n: int, batched: bool, seal: str) -> float:  # type: ignor
 def seal_child(spec: str, root: Path, n: int) -> None:
     """The sequencer as its own process: seal until ``n`` leaves."""
     from api.node import settle_heap
+    from api.settings import Settings
     from tests.dossier_fixtures import make_stack
 
     stack = make_stack(spec, root)
-    stack.sealer.batch = 2000
+    stack.sealer.batch = Settings.model_fields["seal_batch"].default  # the node's SIFA_SEAL_BATCH
     stop = threading.Event()
     settle_heap()  # as `sifa seal` does once started
     seal = stack.sealer.seal
