@@ -33,8 +33,8 @@ TREE_DB = "tree.sqlite"
 EVENTS_DB = "events.sqlite"
 PRINCIPALS_DB = "principals.sqlite"
 NONCES_DB = "nonces.sqlite"  # nonces of accepted node-to-node requests (api/peers.py)
-# 法院代码: a province/city prefix and a court number, e.g. 1101-0105.
 YOUNG_COLLECTION = 10_000  # allocations between the cyclic collector's young passes (Python's default: 700)
+# 法院代码: a province/city prefix and a court number, e.g. 1101-0105.
 COURT_CODE = re.compile(r"[0-9]{4}-[0-9]{4}")
 
 
