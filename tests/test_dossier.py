@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import rfc8785
@@ -179,3 +180,31 @@ def test_two_sequencers_taking_turns_keep_every_dossier_chained(stack: Stack) ->
         assert leaf["prev"] == (prev.hex() if prev else None), f"leaf {i} does not follow its dossier's last leaf"
         chains[leaf["dossier"]] = stack.log.hasher.leaf(stack.log.entry(i))
     assert audit(stack.app, stack.log, stack.app.blobs, stack.signer.verifier).clean
+
+
+def test_a_sealing_pass_takes_full_batches_then_stops(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backlog is sealed in full batches; what arrives during the pass's last, partial batch waits
+    for the next pass (and its interval), so steady load makes whole batches, not one per handful."""
+    app, log = stack.app, stack.log
+    d = app.open_dossier(case_number_text=CASE, case_type="民事", parties=[], **ACT)
+
+    def evidence(n: int) -> None:
+        app.submit_evidence(d, sha256=hashlib.sha256(b"%d" % n).hexdigest(), size=n, name=f"证据{n}.pdf",
+                            submitter={"role": "原告", "name": "张三"}, description="", **ACT)  # fmt: skip
+
+    for n in range(9):
+        evidence(n)
+    append, sizes = log.append, []
+
+    def arriving_meanwhile(entries: Any, **kw: Any) -> int:
+        sizes.append(len(entries))
+        if len(sizes) == 3:
+            evidence(100)  # a clerk records while the pass's last batch is being written
+        return append(entries, **kw)
+
+    monkeypatch.setattr(log, "append", arriving_meanwhile)
+    stack.sealer.batch = 4
+    assert stack.sealer.seal() == 10 and sizes == [4, 4, 2]
+    kept = log.store.checkpoint()
+    assert kept is not None and kept[0] == log.size == 10  # the checkpoint committed with the last batch
+    assert stack.sealer.seal() == 1 and sizes == [4, 4, 2, 1] and log.size == 11
