@@ -26,8 +26,7 @@ class WitnessKey(BaseModel):
     key: str
 
 
-ERROR_JSON = {"schema": {"type": "object", "required": ["code", "message"], "properties": {
-    "code": {"type": "string"}, "message": {"type": "string"}, "detail": {}}}}  # fmt: skip
+ERROR_JSON = {"schema": {"$ref": "#/components/schemas/ErrorBody"}}  # api/errors.py, in every route's responses
 
 
 def _text(description: str, media: str = "text/plain", *, or_json: bool = False) -> dict[str, object]:
