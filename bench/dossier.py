@@ -5,9 +5,10 @@
 "Bare" is the same eventsourcing application (same backend, same encrypted
 events, same commands) with no sealer: the difference is what sealing costs.
 "One per command": each command loads the dossier, records one event and saves.
-"Batched": 50 events recorded on a dossier, then one save. The sifa figure runs
-the sealer on a second thread and stops the clock when the last event is
-sealed and its checkpoint signed. Each figure writes as many events as bare
+"Batched": 50 events recorded on a dossier, then one save. The sifa figures run
+the sequencer as its own process (how `sifa serve` runs it) or on a second
+thread of the writer's process (SIFA_SEQUENCER=thread), and stop the clock
+when the last event is sealed and its checkpoint signed. Each figure writes as many events as bare
 writing does in ``--seconds`` (measured first; at least ``--events``): the
 sequencer's last pass (up to one interval after the last event) then weighs
 what it weighs on a busy node, not most of a run of a tenth of a second.
