@@ -36,6 +36,7 @@ NONCES_DB = "nonces.sqlite"  # nonces of accepted node-to-node requests (api/pee
 YOUNG_COLLECTION = 10_000  # allocations between the cyclic collector's young passes (Python's default: 700)
 # 法院代码: a province/city prefix and a court number, e.g. 1101-0105.
 COURT_CODE = re.compile(r"[0-9]{4}-[0-9]{4}")
+ORIGIN_PREFIX = "sifa.court/"  # a court log's origin: this, then the court code
 
 
 class NodeError(SifaError):
@@ -51,7 +52,7 @@ class NodeConfig:
 
 def origin_for(court: str) -> str:
     """The stable log origin of a court, named in every checkpoint."""
-    return f"sifa.court/{court}"
+    return ORIGIN_PREFIX + court
 
 
 def init_node(data_dir: Path, court: str, name: str, database_url: str = "") -> NodeConfig:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from api.node import COURT_CODE, ORIGIN_PREFIX
 from api.principals import AuthError, Caller, ForbiddenError
 from ledger.errors import SifaError
 from ledger.note import Ed25519Verifier, Signer
@@ -39,7 +40,7 @@ from ledger.trust import Trust
 
 PREFIX = "sifa-request/v1"
 WINDOW = 300  # seconds
-_ORIGIN = re.compile(r"sifa\.court/([0-9]{4}-[0-9]{4})")
+_ORIGIN = re.compile(re.escape(ORIGIN_PREFIX) + f"({COURT_CODE.pattern})")  # origin_for's, read back
 _NONCE = re.compile(r"[0-9a-f]{32}")
 
 

@@ -20,7 +20,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from api.deps import CallerDep, PeerDep, Services, ServicesDep, roles
-from api.node import origin_for
+from api.node import COURT_CODE, origin_for
 from api.peers import ChunkReader, NotTransferredToYouError, PeersNotConfiguredError, peer_get
 from api.routes.dossiers import READERS, STAFF, _act, _dossier, streamed_body
 from dossier.application import DossierApp
@@ -44,7 +44,7 @@ PEER_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 class RetrievalRequest(BaseModel):
-    from_court: str = Field(pattern="^[0-9]{4}-[0-9]{4}$", examples=["1101-0105"])
+    from_court: str = Field(pattern=f"^{COURT_CODE.pattern}$", examples=["1101-0105"])
     dossier: UUID = Field(examples=["6454039c-0791-518e-bc56-316fcd078efb"])
 
 
