@@ -216,7 +216,7 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _retrieve(args: argparse.Namespace) -> int:
-    from api.routes.transfer import retrieve_from
+    from api.routes.transfer import imported_dossier, retrieve_from
 
     tty = sys.stderr.isatty()
     started = time.monotonic()
@@ -235,7 +235,7 @@ def _retrieve(args: argparse.Namespace) -> int:
                                  actor=f"cli:{signer.name}", progress=progress)  # fmt: skip
     if tty:
         print(file=sys.stderr)
-    print(json.dumps({k: str(v) if k == "dossier" else v for k, v in imported.__dict__.items()}, ensure_ascii=False))
+    print(json.dumps(imported_dossier(imported).model_dump(), ensure_ascii=False))
     print(f"sifa retrieve: {imported.case_number} from court {imported.from_court}: {imported.events} events and "
           f"{imported.files} files verified and imported", file=sys.stderr)  # fmt: skip
     return 0

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import asdict
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -58,9 +59,9 @@ class ImportedDossier(BaseModel):
     version: int = Field(description="the received dossier's version in this court's log")
 
 
-def _imported(i: Imported) -> ImportedDossier:
-    return ImportedDossier(dossier=str(i.dossier), case_number=i.case_number, from_court=i.from_court,
-                           events=i.events, files=i.files, bytes=i.bytes, version=i.version)  # fmt: skip
+def imported_dossier(i: Imported) -> ImportedDossier:
+    """What an import answers (the API, ``sifa retrieve``)."""
+    return ImportedDossier(**{**asdict(i), "dossier": str(i.dossier)})
 
 
 def _streamed(plan: PackagePlan, services: Services) -> StreamingResponse:
@@ -116,7 +117,7 @@ def _peers(services: Services) -> Trust:
              openapi_extra=roles("clerk", "judge"))  # fmt: skip
 def retrieve(body: RetrievalRequest, caller: CallerDep, services: ServicesDep) -> ImportedDossier:
     """Retrieve a dossier transferred to this court from the lower court's node, verify, import."""
-    return _imported(retrieve_from(services.dossiers, services.signer, _peers(services), body.from_court,
+    return imported_dossier(retrieve_from(services.dossiers, services.signer, _peers(services), body.from_court,
                                    str(body.dossier), actor=caller.actor))  # fmt: skip
 
 
@@ -150,4 +151,4 @@ async def received(request: Request, caller: CallerDep, services: ServicesDep,
                               quorum=trust.quorum, actor=caller.actor)  # fmt: skip
 
     imported = await streamed_body(request, services.settings.max_package_bytes, "a package", consume)
-    return _imported(imported)
+    return imported_dossier(imported)
