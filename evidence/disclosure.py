@@ -385,8 +385,7 @@ def build_leaf(*, origin: str, seq: int, position: int, dossier: uuid.UUID | str
         "files": named_files(body),
         "commitments": {p: commitment(p, v, salt(p), digest) for p, v in committed_values(body).items()},
     }
-    # Every value was checked above and every key is ASCII: the stdlib's sorted JSON is RFC 8785.
-    return json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return canonical_json(doc)
 
 
 # --- disclosures ---
@@ -491,6 +490,7 @@ _CATALOGUE = {"volume": "卷别", "category": "类别", "order": "顺序号", "t
               "auto": "自动编目"}  # fmt: skip
 LABELS: Final[Mapping[str, str]] = {
     "court": "立案法院", "case_number": "案号", "case_type": "案件类型",
+    "parties": "当事人", "submitter": "提交人", "recipient": "受送达人",  # when empty
     **{f"parties/*/{k}": f"当事人{v}" for k, v in _PERSON.items()},
     **{f"submitter/{k}": f"提交人{v}" for k, v in _PERSON.items()},
     **{f"recipient/{k}": f"受送达人{v}" for k, v in _PERSON.items()},
