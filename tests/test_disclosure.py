@@ -486,3 +486,21 @@ def test_evidence_disclosure_needs_nothing_beyond_the_standard_library_and_ledge
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).parent.parent)  # fmt: skip
     assert set(json.loads(out.stdout.replace("'", '"'))) <= {"evidence", "ledger"}
+
+
+def test_the_worked_example_in_docs_privacy_md_is_the_vectors() -> None:
+    doc = (Path(__file__).parent.parent / "docs" / "privacy.md").read_text("utf-8")
+    v = json.loads(VECTORS.read_text("utf-8"))
+    [salt] = [s["salt"] for s in v["salts"] if (s["version"], s["path"]) == (1, "case_number")]
+    [c] = [c for c in v["commitments"] if c["path"] == "case_number"]
+    for shown in (
+        f"S={v['secret']}",
+        f"D={v['dossier']}",
+        v["dossier_ref"],
+        salt,
+        c["salt"],
+        c["commitment"],
+        c["value"],
+    ):
+        assert shown in doc
+    assert dossier_ref(bytes.fromhex(v["secret"]), v["dossier"]) == v["dossier_ref"]
