@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring  # json.dumps(text, ensure_ascii=False), without its set-up
+from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
 from evidence.commitment import PERSONAL_RECORDS, DisclosureError
@@ -240,14 +241,14 @@ def _build(node: _Node, missing: Any) -> dict[str, Any] | list[Any]:
         items = [missing] * (top + 1)
         for k, i in zip(node, indices, strict=True):
             assert i is not None
-            items[i] = _value(node[k], missing, k)
+            items[i] = _value(node[k], missing)
         return items
     if any(i is not None for i in indices):
         raise ValueError("a list index beside an object key")
-    return {k: _value(v, missing, k) for k, v in node.items()}
+    return {k: _value(v, missing) for k, v in node.items()}
 
 
-def _value(v: Any, missing: Any, key: str) -> Any:
+def _value(v: Any, missing: Any) -> Any:
     if not isinstance(v, _Node):
         return v
     return _build(v, missing)
@@ -255,6 +256,10 @@ def _value(v: Any, missing: Any, key: str) -> Any:
 
 def check_shape(paths: Iterable[str]) -> None:
     """Raise ValueError unless ``paths`` are exactly what ``flatten`` makes of some object (lists dense)."""
+    paths = list(paths)
+    for path in paths:
+        if any(escape(unescape(seg)) != seg for seg in path.split("/")):
+            raise ValueError(f"path {path!r} is not escaped as RFC 6901 does")
     hole = object()
     stack: list[Any] = [unflatten(dict.fromkeys(paths, 0), missing=hole)]
     while stack:
@@ -411,8 +416,8 @@ class Disclosure:
         if not isinstance(doc, dict) or set(doc) != {"path", "value", "salt"} or not isinstance(path, str):
             raise DisclosureError("a disclosure is exactly {path, value, salt}", path=path)
         try:
-            salt = base64.b64decode(str(doc["salt"]).encode("ascii"), validate=True)
-        except (binascii.Error, UnicodeEncodeError):
+            salt = base64.b64decode(doc["salt"].encode("ascii"), validate=True)
+        except (AttributeError, binascii.Error, UnicodeEncodeError):  # not a text, not base64
             salt = b""
         if len(salt) != SALT_BYTES:
             raise DisclosureError(f"disclosure of {path!r}: the salt is not {SALT_BYTES} bytes of base64", path=path)
@@ -620,7 +625,7 @@ def read_leaf(data: bytes) -> LeafView:
     if not canonical:
         raise MalformedLeafError(f"a {FORMAT} leaf is RFC 8785 canonical JSON")
     return LeafView(FORMAT, doc["origin"], doc["seq"], doc["position"], doc["dossier"], doc["version"], doc["type"],
-                    doc["time"], doc["prev"], files, commitments, None)  # fmt: skip
+                    doc["time"], doc["prev"], files, MappingProxyType(commitments), None)  # fmt: skip
 
 
 def _want(doc: Mapping[str, Any], key: str, kind: type, *, required: bool) -> Any:
@@ -641,12 +646,15 @@ def _files(raw: Any) -> tuple[FileRef, ...]:
             raise MalformedLeafError("a file is {field, sha256, size}, field one of the file fields")
         if not isinstance(f["sha256"], str) or not _HEX64.fullmatch(f["sha256"]):
             raise MalformedLeafError("a file's sha256 is lower-case hex")
-        if f["size"] is not None and (type(f["size"]) is not int or f["size"] < 0):
-            raise MalformedLeafError("a file's size is a non-negative integer or null")
+        if f["size"] is not None and (type(f["size"]) is not int or f["size"] < 0 or not FILE_FIELDS[f["field"]]):
+            raise MalformedLeafError("a file's size is a non-negative integer, or null where its event has none")
         out.append(FileRef(f["field"], f["sha256"], f["size"]))
     if [f.field for f in out] != sorted({f.field for f in out}):
         raise MalformedLeafError("files are sorted by field, each field once")
     return tuple(out)
+
+
+_NONE: Final[Mapping[str, str]] = MappingProxyType({})
 
 
 def _read_v1(doc: dict[str, Any]) -> LeafView:
@@ -665,4 +673,4 @@ def _read_v1(doc: dict[str, Any]) -> LeafView:
     return LeafView(FORMAT_V1, _want(doc, "origin", str, required=False), _want(doc, "seq", int, required=False),
                     _want(doc, "position", int, required=False), _want(doc, "dossier", str, required=False),
                     _want(doc, "version", int, required=False), _want(doc, "type", str, required=False),
-                    _want(doc, "time", str, required=False), prev, tuple(files), {}, body)  # fmt: skip
+                    _want(doc, "time", str, required=False), prev, tuple(files), _NONE, body)  # fmt: skip

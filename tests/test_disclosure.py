@@ -306,7 +306,8 @@ def test_disclosures_that_are_not_disclosures_are_refused() -> None:
     [good] = [d.to_json() for d in opened(body)]
     for bad in ({"path": "name", "value": "张三"}, {**good, "extra": 1}, {**good, "salt": "!!"},
                 {**good, "salt": base64.b64encode(bytes(15)).decode()}, {**good, "path": 3}, "name",
-                {**good, "value": 1.5}, {**good, "value": "\ud800"}):  # fmt: skip
+                {**good, "value": 1.5}, {**good, "value": "\ud800"}, {**good, "salt": 5},
+                {**good, "salt": "５５"}):  # fmt: skip
         with pytest.raises(DisclosureError):
             verify_disclosures(leaf, [bad])
     assert verify_disclosures(leaf, []) == {}
@@ -360,6 +361,9 @@ def _v2(doc_change: dict[str, Any] | None = None, raw: bytes | None = None) -> b
         _v2({"files": [{"field": "name", "sha256": "a" * 64, "size": 1}]}),
         _v2({"files": [{"field": "sha256", "sha256": "A" * 64, "size": 1}]}),
         _v2({"files": [{"field": "sha256", "sha256": "a" * 64, "size": -1}]}),
+        _v2({"files": [{"field": "receipt_sha256", "sha256": "b" * 64, "size": 5}]}),
+        _v2({"commitments": {"a~2": "0" * 64}}),
+        _v2({"commitments": {"a~0": "0" * 64, "a~": "0" * 64}}),
         _v2(raw=_v2().replace(b'"seq":0', b'"seq":1152921504606846976')),
         json.dumps(json.loads(_v2()), indent=1).encode(),  # not canonical
         b'{"seq":"1"}', b'{"body":[]}', b'{"prev":5}',
