@@ -508,3 +508,11 @@ def test_the_worked_example_in_docs_privacy_md_is_the_vectors() -> None:
     ):
         assert shown in doc
     assert dossier_ref(bytes.fromhex(v["secret"]), v["dossier"]) == v["dossier_ref"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(min_size=32, max_size=200), st.integers(0, 2**40), st.text(st.characters(blacklist_categories=["Cs"])))
+def test_salts_are_hmac_sha256_for_any_secret_length(secret: bytes, version: int, path: str) -> None:
+    """derive_salt writes HMAC out over hashlib for speed: it must equal the standard library's HMAC."""
+    msg = b"sifa-salt/1\x00" + str(DOSSIER).encode() + b"\x00" + str(version).encode() + b"\x00" + path.encode()
+    assert derive_salt(secret, DOSSIER, version, path) == hmac.new(secret, msg, hashlib.sha256).digest()[:16]
