@@ -135,7 +135,16 @@ def test_no_secret_in_any_leaf_and_every_field_is_committed_labelled_and_opens()
         data = leaf_of(body, e.originator_version, e.originator_id, type=type(e).__name__, prev=prev)
         for secret in SECRETS:
             assert secret.encode() not in data and json.dumps(secret).encode() not in data
-        for clear in ("张三", "副卷", "上诉", "永久", str(e.originator_id)):  # nor the enumerated values
+        for clear in (
+            "张三",
+            "副卷",
+            "正卷",
+            "上诉",
+            "移送",
+            "永久",
+            "natural",
+            str(e.originator_id),
+        ):  # nor enumerated values
             assert clear.encode() not in data
         leaf = read_leaf(data)
         assert (leaf.format, leaf.type, leaf.dossier) == (
