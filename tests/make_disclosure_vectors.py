@@ -77,6 +77,15 @@ def build() -> str:
         {"why": "NFD instead of NFC", "leaf": 0,
          "disclosure": {**legal, "value": unicodedata.normalize("NFD", legal["value"])}},
     ]  # fmt: skip
+    first = json.loads(leaves[0]["leaf"])
+    malformed = [
+        {"why": "not canonical (spaces)", "leaf": json.dumps(first, ensure_ascii=False, sort_keys=True)},
+        {"why": "a key no sifa-leaf/2 has (a clear body)",
+         "leaf": _canonical({**first, "body": {"case_number": "（2026）京0105民初123号"}})},
+        {"why": "the dossier's uuid instead of its reference", "leaf": _canonical({**first, "dossier": DOSSIER})},
+        {"why": "an unknown format", "leaf": _canonical({**first, "format": "sifa-leaf/3"})},
+        {"why": "a path not escaped as RFC 6901 does", "leaf": _canonical({**first, "commitments": {"a~2": "0" * 64}})},
+    ]  # fmt: skip
     doc = {
         "about": "sifa-leaf/2 known answers; docs/privacy.md; demonstration secret only",
         "secret": SECRET.hex(),
@@ -86,8 +95,13 @@ def build() -> str:
         "commitments": commitments,
         "leaves": leaves,
         "mismatches": [{**m, "code": "disclosure_mismatch"} for m in mismatches],
+        "malformed": [{**m, "code": "malformed_leaf"} for m in malformed],
     }
     return json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
+
+
+def _canonical(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":"))  # ASCII keys: RFC 8785
 
 
 def main() -> None:

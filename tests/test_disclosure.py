@@ -464,6 +464,10 @@ def test_vectors_by_hand() -> None:
         with pytest.raises(DisclosureError) as caught:
             verify_disclosures(leaf, [m["disclosure"]])
         assert caught.value.code == m["code"]
+    for m in v["malformed"]:
+        with pytest.raises(MalformedLeafError) as refused:
+            read_leaf(m["leaf"].encode("utf-8"))
+        assert refused.value.code == m["code"]
     nfd = next(m["disclosure"] for m in v["mismatches"] if m["why"].startswith("NFD"))
     assert unicodedata.normalize("NFC", nfd["value"]) != nfd["value"]
 
