@@ -119,8 +119,19 @@ def audit(app: DossierApp, log: MerkleLog, blobs: BlobStore, log_key: Verifier, 
         report.blobs = n
         say("files", n, len(files))
 
-    # (3) and (4) in one streaming pass: checkpoints a page at a time, each read once, and the leaves
-    # replayed through a compact range up to each checkpoint's size (O(log n) memory, docs/ledger.md).
+    audit_log(log, log_key, report, size=size, progress=say)
+    return report
+
+
+def audit_log(log: MerkleLog, log_key: Verifier, report: AuditReport, *, size: int | None = None,
+              progress: Progress | None = None) -> None:  # fmt: skip
+    """Checks (3) and (4) on the log's first ``size`` leaves (default: all), adding to ``report``.
+
+    One streaming pass: kept checkpoints a page at a time, each read once, and the leaves replayed
+    through a compact range up to each checkpoint's size — O(log n) memory (docs/ledger.md).
+    """
+    say = progress or (lambda stage, done, total: None)
+    size = log.size if size is None else size
     replay = _Replay(log, size, report, say)
     kept_findings: list[Finding] = []  # the checkpoints' findings, reported after the tree's findings, as before
     last = -1
@@ -136,10 +147,9 @@ def audit(app: DossierApp, log: MerkleLog, blobs: BlobStore, log_key: Verifier, 
                 continue
             if checkpoint.size != s or (root is not None and root != checkpoint.root_hash):
                 kept_findings.append(Finding("checkpoint_root", f"checkpoint {s}",
-                                        "its root is not the root of the recorded leaves"))  # fmt: skip
+                                             "its root is not the root of the recorded leaves"))  # fmt: skip
     replay.root(size)
     report.findings.extend(kept_findings)
-    return report
 
 
 def _entries(log: MerkleLog, start: int, end: int, report: AuditReport) -> dict[int, bytes]:
@@ -162,12 +172,14 @@ def _read_entries(store: TreeStore, start: int, end: int) -> list[bytes | None]:
         bundles = {}
     out: list[bytes | None] = []
     for b in range(first, last + 1):
-        lo, hi = max(start, b * TILE_WIDTH), min(end, (b + 1) * TILE_WIDTH)
+        base = b * TILE_WIDTH
+        lo, hi = max(start, base) - base, min(end, base + TILE_WIDTH) - base
         try:
-            held: list[bytes] = unpack_entries(bundles[b])
+            held = unpack_entries(bundles[b])[lo:hi]
         except (KeyError, ValueError):  # gone, or cut short
             held = []
-        out.extend(held[i - b * TILE_WIDTH] if i - b * TILE_WIDTH < len(held) else None for i in range(lo, hi))
+        out.extend(held)
+        out.extend([None] * (hi - lo - len(held)))
     return out
 
 
@@ -192,7 +204,8 @@ class _Replay:
             if self.at == len(self.page):
                 start = self.range.end
                 end = min(self.size, (start // TILE_WIDTH + BUNDLES) * TILE_WIDTH)
-                self.page = self.log.hasher.leaves([e or b"" for e in _read_entries(self.log.store, start, end)])
+                entries = _read_entries(self.log.store, start, end)
+                self.page = self.log.hasher.leaves([e or b"" for e in entries])
                 self.at = 0
                 self.say("leaves", end, self.size)
             take = min(len(self.page) - self.at, target - self.range.end)
