@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["ledger", "storage", "dossier", "api", "verify", "transfer", "load", "scale"]
+BENCHMARKS = ["ledger", "storage", "dossier", "api", "verify", "transfer", "load", "scale", "audit"]
 
 
 def main(argv: list[str]) -> int:
