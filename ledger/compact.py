@@ -82,7 +82,7 @@ class CompactRange:
         stack.extend(reversed(tail))
 
     def append_range(self, other: CompactRange) -> None:
-        """Merge in ``other``, the range that starts where this one ends.
+        """Merge in ``other``, the range that starts where this one ends (of the same hasher).
 
         Raises TreeSizeError when ``other`` does not begin at ``end``.
         """
