@@ -45,13 +45,12 @@ LIMITS: dict[str, int] = {
     "actor": 200,
     "role": 20,
     "document id": 64,
-    "time": 64,
 }
 MAX_PARTIES = 100  # a dossier's parties when it is opened: every field full, its leaf still fits
 MAX_CONTRACT_PARTIES = 50
 MAX_ORDER = 100_000
 MAX_PAGES = 1_000_000
-MAX_SIZE = 2**53  # bytes of a file: an integer any JSON reader holds exactly
+MAX_SIZE = 2**53 - 1  # bytes of a file: the largest integer RFC 8785 (IEEE 754) holds exactly
 MULTI_LINE = "\n\t"
 # Bidi embeddings and overrides (LRE, RLE, PDF, LRO, RLO) and isolates (LRI, RLI, FSI, PDI).
 BIDI = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
@@ -59,6 +58,8 @@ BIDI = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)
 _BAD = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _BAD_MULTI = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _ZERO = timedelta(0)
+# RFC 3339 date-time (ISO 8601 extended): a date, a time to the second or finer, and its offset.
+_MOMENT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})")
 
 
 def text(value: Any, what: str, *, required: bool = True, multiline: bool = False, limit: int | None = None) -> str:
@@ -97,8 +98,10 @@ def utc(ts: datetime) -> str:
 
 def moment(value: Any, what: str) -> str:
     """An ISO 8601 time with a UTC offset (``…Z`` or ``…+08:00``), as recorded: ``utc`` form."""
-    if not isinstance(value, str) or len(value) > LIMITS["time"] or not value.isascii():
-        raise InvalidDossierInputError(f"{what} must be an ISO 8601 time with a UTC offset, in ASCII")
+    if not isinstance(value, str) or not _MOMENT.fullmatch(value):
+        raise InvalidDossierInputError(
+            f"{what} must be an ISO 8601 time with its UTC offset: 2026-11-22T08:00:00+08:00"
+        )
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:

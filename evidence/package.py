@@ -52,6 +52,7 @@ DISCLOSURES = "sifa/disclosures.json"
 CATALOGUE = "sifa/catalogue.html"
 INSPECTION = "sifa/inspection.json"
 WITHHELD = "sifa/withheld.txt"
+COURT_ONLY = "副卷"  # the volume a lawyer's or party's copy may withhold
 HEAD = (BAGIT, INFO, MANIFEST, TAGMANIFEST)
 REQUIRED_TAGS = (CHECKPOINT, EVENTS, DISCLOSURES, CATALOGUE)
 BAGIT_TEXT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
@@ -409,11 +410,11 @@ class _Reader:
                 if not isinstance(sha, str) or not _SHA.fullmatch(sha) or type(size) is not int or size < 0:
                     raise _fail(f"event {e.version} names no file by sha256 and size", event=e.version)
                 files[sha] = size
-        withheld = self._withheld(tags.get(WITHHELD), files, set(payload.values()))
+        withheld = self._withheld(tags.get(WITHHELD), events, files, set(payload.values()))
         files = {sha: size for sha, size in files.items() if sha not in withheld}
         if withheld:
-            checks.append(("withheld", f"{len(withheld)} file(s) named by proved events are withheld from this copy "
-                                       "(the court-only 副卷); their bytes are not checked"))  # fmt: skip
+            checks.append(("withheld", f"{len(withheld)} file(s) withheld from this copy, each of a document "
+                                       "the proved events place in the 副卷; their bytes are not checked"))  # fmt: skip
         if set(payload.values()) != set(files):
             extra = sorted(set(payload.values()) - set(files))
             absent = sorted(set(files) - set(payload.values()))
@@ -430,18 +431,34 @@ class _Reader:
         self.total = sum(files.values())
         self.package = Package(info, checkpoint, events, files, disclosures, dict(tags), checks, withheld)
 
-    def _withheld(self, data: bytes | None, named: dict[str, int], payload: set[str]) -> dict[str, int]:
-        """The files the package says it withholds: each named by an event, none in the payload."""
+    def _withheld(self, data: bytes | None, events: list[PackageEvent], named: dict[str, int],
+                  payload: set[str]) -> dict[str, int]:  # fmt: skip
+        """The files the package withholds: each named by an event, not in the payload, and only of
+        documents the events last place in the 副卷 (a copy may leave out the court-only volume, no more)."""
         if data is None:
             return {}
         listed = parse_manifest(data, WITHHELD)
         if listed and not self.allow_withheld:
             raise _fail(f"the package withholds {len(listed)} file(s) (a lawyer's or party's copy); only a whole "
                         "package is imported")  # fmt: skip
+        volume: dict[object, object] = {}  # document id -> the volume it was last placed in
+        documents: dict[str, set[object]] = {}  # sha256 -> the documents holding it
+        for e in events:
+            body, kind = e.doc["body"], e.doc["type"]
+            if kind in UPLOADS:
+                documents.setdefault(body["sha256"], set()).add(body.get("document_id"))
+                catalogue = body.get("catalogue")
+                if isinstance(catalogue, dict):
+                    volume[body.get("document_id")] = catalogue.get("volume")
+            elif kind == "Catalogued":
+                volume[body.get("document_id")] = body.get("volume")
         out: dict[str, int] = {}
         for path, sha in listed.items():
             if path != f"data/{sha}" or sha not in named or sha in payload:
                 raise _fail(f"{WITHHELD}: {path!r} is not a file an event names and the payload lacks", file=path)
+            if any(volume.get(doc) != COURT_ONLY for doc in documents[sha]):
+                raise _fail(f"{WITHHELD}: {path} is of a document outside the 副卷; only the 副卷 may be withheld",
+                            file=path)  # fmt: skip
             out[sha] = named[sha]
         return out
 

@@ -18,6 +18,8 @@ from urllib.parse import quote
 import pytest
 
 from dossier.errors import InvalidDossierInputError
+from dossier.package import plan_package
+from evidence.package import BAGIT, INFO, MANIFEST, TAGMANIFEST, WITHHELD, PackageError, read_package_bytes
 from tests.api_node import Node
 from tests.dossier_fixtures import Stack, pdf_bytes
 from verifier.cli import main as sifa_verify
@@ -164,3 +166,71 @@ def test_the_library_refuses_a_lawyer_placing_a_document_in_the_court_only_volum
     with pytest.raises(InvalidDossierInputError):
         app.catalogue(d, document_id=up["document_id"], volume="副卷", category="审理报告", order=1, title="x",
                       pages=None, actor="lawyer:1", role="lawyer")  # fmt: skip
+
+
+# --- a lawyer's package: the 副卷's files withheld, and said so ---
+
+
+def _court_only_package(stack: Stack) -> tuple[bytes, bytes, str, str]:
+    """A lawyer's copy and the court's, of a dossier with one file in each volume."""
+    app = stack.app
+    d = app.open_dossier(case_number_text="（2026）京0105民初4245号", case_type="民事", parties=[], **ACT)
+    main = app.upload(d, iter([pdf_bytes(1)]), name="起诉状.pdf", media_type="application/pdf", source="court",
+                      doc_type=None, **ACT)  # fmt: skip
+    secret = app.upload(d, iter([pdf_bytes(2)]), name="评议.pdf", media_type="application/pdf", source="court",
+                        doc_type="合议庭评议笔录", **ACT)  # fmt: skip
+    stack.sealer.seal()
+    copies = [b"".join(plan_package(stack.sealer, d, court_name="法院", purpose="调阅", personal=court,
+                                    court=court).stream(app.blobs)) for court in (False, True)]  # fmt: skip
+    return copies[0], copies[1], str(main["sha256"]), str(secret["sha256"])
+
+
+def test_a_lawyers_package_withholds_the_court_only_files_and_still_verifies(stack: Stack) -> None:
+    lawyers, courts, main, secret = _court_only_package(stack)
+    keys = [stack.signer.verifier]
+    package = read_package_bytes(lawyers, keys, withheld=True)
+    assert set(package.files) == {main} and set(package.withheld) == {secret}
+    assert "withheld" in dict(package.checks)
+    assert secret.encode() not in _members(lawyers)["sifa/catalogue.html"]
+    whole = read_package_bytes(courts, keys)
+    assert set(whole.files) == {main, secret} and not whole.withheld
+    with pytest.raises(PackageError, match="withholds 1 file"):  # an import takes only a whole package
+        read_package_bytes(lawyers, keys)
+
+
+def test_a_copy_may_withhold_the_court_only_volume_and_nothing_else(stack: Stack) -> None:
+    lawyers, courts, main, _ = _court_only_package(stack)
+    keys = [stack.signer.verifier]
+    members = _members(lawyers)
+    # A forger withholds a 正卷 file too: drops it from the payload and the manifest, lists it as withheld.
+    forged = {**members, WITHHELD: members[WITHHELD] + f"{main} data/{main}\n".encode(), MANIFEST: b""}
+    forged.pop(f"data/{main}")
+    forged[INFO] = forged[INFO].replace(b"Payload-Oxum: ", b"Payload-Oxum: 0.0\nX: ")
+    with pytest.raises(PackageError, match="outside the 副卷"):
+        read_package_bytes(_tar(forged), keys, withheld=True)
+    # A withheld file that no event names, or one the payload holds after all.
+    for line in (f"{'0' * 64} data/{'0' * 64}\n", f"{main} data/{main}\n"):
+        listed = {**_members(courts), WITHHELD: line.encode()}
+        with pytest.raises(PackageError, match="withheld"):
+            read_package_bytes(_tar(listed), keys, withheld=True)
+
+
+def _members(data: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        return {m.name: t.extractfile(m).read() for m in t.getmembers()}  # type: ignore[union-attr]
+
+
+def _tar(members: dict[str, bytes]) -> bytes:
+    """A package of these members, tag files first, its tag manifest recomputed (as a careful forger would)."""
+    tags = {n: d for n, d in members.items() if not n.startswith("data/") and n != TAGMANIFEST}
+    head = [BAGIT, INFO, MANIFEST]
+    manifest = "".join(f"{hashlib.sha256(d).hexdigest()} {n}\n" for n, d in tags.items()).encode()
+    order = [*head, TAGMANIFEST, *(n for n in tags if n not in head), *(n for n in members if n.startswith("data/"))]
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name in order:
+            data = manifest if name == TAGMANIFEST else members[name]
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return out.getvalue()
