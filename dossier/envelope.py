@@ -16,6 +16,7 @@ it when the command is accepted, before anything is recorded.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -126,13 +127,48 @@ FRAME_BYTES = _frame_bytes()
 def leaf_bound(event: Dossier.Event) -> int:
     """The most bytes ``event``'s leaf can have, whatever its origin, position and ``prev``.
 
-    Raises InvalidDossierInputError when the body cannot be written as a leaf at all.
+    First a quick over-estimate from the event's own fields; only an event it cannot clear (a
+    large one) has its body committed and serialised. Raises InvalidDossierInputError when the
+    body cannot be written as a leaf at all.
     """
+    rough = FRAME_BYTES + _rough_fields(event)
+    if rough <= MAX_ENTRY_SIZE:
+        return rough
     body = event.leaf_body()
     try:
         return FRAME_BYTES + len(canonical(body, _plain(body)))
     except (UnicodeEncodeError, ValueError, TypeError) as exc:  # a surrogate, a float RFC 8785 refuses, ...
         raise InvalidDossierInputError(f"a {type(event).__name__} event cannot be written as a leaf: {exc}") from None
+
+
+def _rough_fields(event: Dossier.Event) -> int:
+    """At least the canonical bytes of ``event``'s leaf body, without building it.
+
+    A stored party record holds its salts and values where the leaf holds commitments of the
+    salts' size, so the record over-estimates its commitment. Anything this cannot bound (a float,
+    an integer outside JSON's exact range, a lone surrogate) counts as too large, so that the exact
+    path decides.
+    """
+    return 2 + sum(_rough(k) + 2 + _rough(v) for k, v in vars(event).items() if k not in _NOT_IN_BODY)
+
+
+_NOT_IN_BODY = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _rough(value: Any) -> int:
+    t = type(value)
+    if t is str:  # at most 6 bytes a character (\u00XX; 4-byte UTF-8 is less), and the quotes
+        return 2 + 6 * len(value) if value.isascii() or not _SURROGATE.search(value) else MAX_ENTRY_SIZE
+    if t is bool or value is None:
+        return 5
+    if t is int:
+        return 17 if -(2**53) < value < 2**53 else MAX_ENTRY_SIZE
+    if t is dict:
+        return 2 + sum(_rough(k) + 2 + _rough(v) for k, v in value.items())
+    if t is list:
+        return 2 + sum(1 + _rough(v) for v in value)
+    return MAX_ENTRY_SIZE
 
 
 def check_fits(events: Iterable[object]) -> None:
