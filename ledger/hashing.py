@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Final, Protocol
 
 # SPEC: RFC 9162 §2.1.1 "MTH({d(0)}) = HASH(0x00 || d(0))",
@@ -69,7 +70,8 @@ class SHA256Hasher:
 SHA256: Final = SHA256Hasher()
 
 
-def _sm3_function() -> Callable[[bytes], bytes]:
+@cache
+def sm3_function() -> Callable[[bytes], bytes]:
     """SM3 of bytes: from the standard library (OpenSSL 1.1.1+ has it), else from the ``gm`` extra."""
     try:
         base = hashlib.new("sm3")
@@ -99,7 +101,7 @@ class SM3Hasher:
     size: Final = 32
 
     def __init__(self) -> None:
-        self._sm3 = _sm3_function()
+        self._sm3 = sm3_function()
 
     def empty_root(self) -> bytes:
         # SPEC: RFC 9162 §2.1.1 "MTH({}) = HASH()"

@@ -186,6 +186,8 @@ def test_sm2_annex_a_public_key_z_and_signature() -> None:
     assert z_a.hex() == ANNEX["z_a"]
     e = _sm3(z_a + ANNEX["message_ascii"].encode())
     assert e.hex() == ANNEX["e"]
+    assert gm.z_a(_annex_verifier().public_key) == z_a  # what the signer and verifier use
+    assert _annex_verifier().digest(ANNEX["message_ascii"].encode()) == e
     # SPEC: GB/T 32918.2 §6.1 A5 r = (e + x1) mod n, (x1, y1) = [k]G; A6 s = (1 + d)^-1 (k - r d) mod n
     k = int(ANNEX["k"], 16)
     x1 = int.from_bytes(gm.public_key_of(k)[1:33], "big")
