@@ -1,6 +1,6 @@
 """国密 next to SHA-256/Ed25519 in the same run: hashing, append, proofs, checkpoint sign and verify.
 
-    python -m bench gm [--leaves 200000] [--proofs 2000] [--signatures 300]
+    python -m bench gm [--leaves 200000] [--proofs 2000] [--signatures 300] [--rounds 3]
 
 The "sifa" column is the GM suite (SM3 tree, SM2 checkpoints), the "baseline" column
 the SHA-256/Ed25519 suite on the same code paths; the ratio is GM / SHA-256 for
@@ -22,6 +22,7 @@ from pathlib import Path
 from bench.common import machine, median, now, table
 
 BATCH = 10_000
+SignedAppend = Callable[[int], object]
 
 
 def entries(start: int, end: int) -> list[bytes]:
@@ -43,7 +44,7 @@ def _ms(samples: int, fn: Callable[[int], object]) -> float:
     return median(out)
 
 
-def suite(name: str, work: Path, leaves: int, proofs: int, signatures: int) -> dict[str, float]:
+def suite(name: str, work: Path, leaves: int, proofs: int, signatures: int) -> tuple[dict[str, float], SignedAppend]:
     from ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
     from ledger.gm import SM2Signer
     from ledger.hashing import hasher_named
@@ -80,16 +81,35 @@ def suite(name: str, work: Path, leaves: int, proofs: int, signatures: int) -> d
     out["sign"] = _ms(signatures, lambda i: sign_checkpoint(checkpoint, signer))
     note = sign_checkpoint(checkpoint, signer).to_text()
     out["open"] = _ms(signatures, lambda i: open_checkpoint(note, [verifier]))
-    # Append with a signed checkpoint in the same transaction, as the sealer does: small batches show the cost.
     small = entries(leaves, leaves + 100 * signatures)
-    out["append_signed"] = _ms(signatures, lambda i: log.append(small[i * 100 : (i + 1) * 100], signer=signer))
-    log.store.close()
-    return out
+    return out, lambda i: log.append(small[i * 100 : (i + 1) * 100], signer=signer)
 
 
-def run(leaves: int, proofs: int, signatures: int, work: Path) -> str:
-    gm = suite("gm", work, leaves, proofs, signatures)
-    sha = suite("sha256", work, leaves, proofs, signatures)
+RATES = ("hash", "append")  # higher is better; every other figure is a time
+
+
+def _best(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+    return {k: (max if k in RATES else min)(a[k], b[k]) for k in a}
+
+
+def run(leaves: int, proofs: int, signatures: int, rounds: int, work: Path) -> str:
+    # The machine is shared: the suites take turns, and each figure is the best of the rounds.
+    gm: dict[str, float] = {}
+    sha: dict[str, float] = {}
+    for r in range(rounds):
+        (work / str(r)).mkdir()
+        g, gm_append = suite("gm", work / str(r), leaves, proofs, signatures)
+        h, sha_append = suite("sha256", work / str(r), leaves, proofs, signatures)
+        gm, sha = (_best(gm, g), _best(sha, h)) if gm else (g, h)
+    # Append with a signed checkpoint in the same transaction, as the sealer does. The fsync dominates
+    # and drifts on a shared disk, so the two suites take turns, batch by batch.
+    times: dict[str, list[float]] = {"gm": [], "sha": []}
+    for i in range(signatures):
+        for key, append in (("gm", gm_append), ("sha", sha_append)):
+            t = time.perf_counter()
+            append(i)
+            times[key].append((time.perf_counter() - t) * 1e3)
+    gm["append_signed"], sha["append_signed"] = median(times["gm"]), median(times["sha"])
 
     def rate(key: str, label: str) -> tuple[str, str, str, str]:
         return label, f"{gm[key]:,.0f}", f"{sha[key]:,.0f}", f"{gm[key] / sha[key]:.2f}"
@@ -108,7 +128,7 @@ def run(leaves: int, proofs: int, signatures: int, work: Path) -> str:
         ms("append_signed", "append 100 leaves + signed checkpoint, one fsync, p50"),
     ]
     title = f"国密: SM3/SM2 (sifa column) next to SHA-256/Ed25519 (baseline) — `python -m bench gm` ({now()})"
-    return table(title, rows) + f"\n\nMachine: {machine()}.\n"
+    return table(title, rows) + f"\n\nBest of {rounds} alternating rounds. Machine: {machine()}.\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,10 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--leaves", type=int, default=200_000)
     p.add_argument("--proofs", type=int, default=2_000)
     p.add_argument("--signatures", type=int, default=300)
+    p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     work = Path(tempfile.mkdtemp(prefix="sifa-bench-gm-"))
     try:
-        print(run(args.leaves, args.proofs, args.signatures, work))
+        print(run(args.leaves, args.proofs, args.signatures, args.rounds, work))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
