@@ -1,4 +1,4 @@
-"""C2SP signed-note: text signed by one or more named Ed25519 keys.
+"""C2SP signed-note: text signed by one or more named keys (Ed25519 here, SM2 in ledger.gm).
 
     SPEC: c2sp.org/signed-note
     note      = text "\n" 1*signature-line
