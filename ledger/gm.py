@@ -4,7 +4,7 @@
     ("1234567812345678" as the default user ID), c2sp.org/signed-note (type 0xff)
 
     signature type = 0xff || DER(OID 1.2.156.10197.1.501 "SM2-with-SM3")   (ledger.note.SM2_SM3)
-    public key     = 04 || x || y                      (65 bytes, GB/T 32918.1 §4.2.9 uncompressed)
+    public key     = 04 || x || y                      (65 bytes, GB/T 32918.1 uncompressed form)
     private key    = d                                 (32 bytes, big-endian, 1 <= d <= n - 2)
     signature      = r || s                            (64 bytes, big-endian, 1 <= r, s <= n - 1)
     key ID         = SHA-256(name || 0x0A || signature type || public key)[:4]
@@ -56,7 +56,7 @@ def _gmssl() -> ModuleType:
 
 
 def on_curve(x: int, y: int) -> bool:
-    """Whether (x, y) is a point of sm2p256v1 (GB/T 32918.1 §6.2.1 checks b-d)."""
+    """Whether (x, y) is a point of sm2p256v1 (GB/T 32918.1 §6.2, public key validation)."""
     return 0 <= x < P and 0 <= y < P and (y * y - (x * x * x + A * x + B)) % P == 0
 
 
