@@ -414,3 +414,19 @@ def test_sm3_falls_back_to_gmssl_where_openssl_lacks_it() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == [SM3_CASES[0]["digest"], _sm3(b"").hex()]
+
+
+def test_gm_extra_is_optional_for_the_verifier_and_part_of_the_server() -> None:
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]
+    assert [d.split("==")[0] for d in project["dependencies"]] == ["pynacl"]  # a SHA-256 verifier: PyNaCl alone
+    assert project["optional-dependencies"]["gm"] == ["gmssl-pyx==2.1.0"]
+    assert set(project["optional-dependencies"]["gm"]) <= set(project["optional-dependencies"]["server"])
+
+
+def test_chinese_key_names_round_trip() -> None:
+    signer = SM2Signer.generate("北京互联网法院/国密")
+    assert verifier_from_vkey(signer.verifier.vkey()) == signer.verifier
+    note = sign_checkpoint(Checkpoint("北京互联网法院/国密", 0, hasher_named("sm3").empty_root()), signer)
+    assert open_checkpoint(note.to_text().encode(), [signer.verifier])[0].size == 0
