@@ -334,6 +334,7 @@ def test_out_of_range_or_misshapen_signatures_do_not_verify() -> None:
         good[:32] + gm.N.to_bytes(32, "big"),
         (r + gm.N).to_bytes(33, "big")[1:] + good[32:],
         der_signature(good),  # a note carries r||s, not DER
+        (1).to_bytes(32, "big") + (gm.N - 1).to_bytes(32, "big"),  # in range, but t = r + s = 0 mod n (B5)
     ):
         assert not verifier.verify(message, bad)
 
