@@ -194,9 +194,11 @@ class Principals(Application[UUID]):
 
     def _get(self, ident: UUID) -> Principal:
         try:
-            p: Principal = self.repository.get(ident)
+            p: object = self.repository.get(ident)
         except AggregateNotFoundError:
             raise AuthError("unknown or revoked credential") from None
+        if not isinstance(p, Principal):  # the administrators' own aggregate is no principal
+            raise AuthError("unknown or revoked credential")
         return p
 
     def remembered(self, token: str) -> Caller | None:

@@ -18,7 +18,7 @@ import httpx2
 import pytest
 
 from api.peers import sign_request
-from api.principals import token_id
+from api.principals import ADMINISTRATORS, token_id
 from ledger.note import Ed25519Signer
 from tests.api_node import PEER, Node
 
@@ -349,6 +349,12 @@ CASES: dict[str, Case] = {
     ),
     "revoke the last administrator": Case("administrator", "DELETE", "/v1/principals/{admin_id}", 409,
                                           "last_administrator"),
+    "revoke the administrators' list itself": Case(
+        "administrator", "DELETE", f"/v1/principals/{ADMINISTRATORS}", 403, "forbidden"
+    ),
+    "admit the administrators' list to a dossier": Case(
+        "clerk", "POST", f"/v1/principals/{ADMINISTRATORS}/admissions", 403, "forbidden", json={"dossier": "{d}"}
+    ),
     "admit a clerk to a single dossier": Case(
         "clerk", "POST", "/v1/principals/{clerk_id}/admissions", 403, "forbidden", json={"dossier": "{d}"}
     ),
