@@ -22,7 +22,7 @@ import uvicorn
 from api.app import create_app
 from api.cli import main as sifa
 from api.node import principals_env
-from api.principals import Principals, token_id
+from api.principals import LastAdministratorError, Principals, token_id
 from api.settings import Settings
 from tests.api_node import PEER, Node
 from tests.dossier_fixtures import pdf_bytes
@@ -299,3 +299,43 @@ def test_sifa_restore_refuses_a_file_the_node_does_not_hold(
     assert sifa(["restore", "--data-dir", str(node.data), str(stranger)]) == 2
     assert "no file this node holds" in capsys.readouterr().err
     assert not _blob_path(node.data, hashlib.sha256(b"never uploaded").hexdigest()).exists()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_two_writers_never_revoke_the_last_two_administrators(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Two stores (as two processes) revoke each other's administrator at once: one of them stays."""
+    data = tmp_path / "node"
+    _init(data)
+    settings = Settings(data_dir=data)
+    if backend == "postgres":
+        settings = Settings(data_dir=data, database_url=request.getfixturevalue("pg_dsn"))
+    a, b = Principals(principals_env(data, settings)), Principals(principals_env(data, settings))
+    try:
+        for n in range(10):
+            ids = [a.issue(name=f"甲{n}", role="administrator", court="1101-0105", issued_by="test")[0],
+                   b.issue(name=f"乙{n}", role="administrator", court="1101-0105", issued_by="test")[0]]  # fmt: skip
+            for other in a.administrators():  # leave exactly these two
+                if other not in ids:
+                    a.revoke(other, by="test")
+            barrier, refused = threading.Barrier(2), []
+
+            def revoke(store: Principals, who: str, barrier: threading.Barrier, refused: list[str]) -> None:
+                barrier.wait()
+                try:
+                    store.revoke(who, by="test")
+                except LastAdministratorError:
+                    refused.append(who)
+
+            threads = [
+                threading.Thread(target=revoke, args=(s, i, barrier, refused)) for s, i in ((a, ids[0]), (b, ids[1]))
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert len(refused) == 1 and a.administrators() == b.administrators() == refused
+    finally:
+        a.close()
+        b.close()
