@@ -132,24 +132,34 @@ class BlobStore(ABC):
         ``expected_sha256``, StorageFullError when there is no room; nothing is then visible.
         """
 
-    def read(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    def read(self, sha256: str, start: int = 0, end: int | None = None, *, size: int | None = None) -> Iterator[bytes]:
         """The bytes [start, end) of a blob, streamed in chunks.
 
         A whole blob is verified as it streams: the last chunk is held back until the bytes
         hash to the name; if they do not, the blob is quarantined, an alarm logged, and
         BlobCorruptError raised in place of that chunk (a reader sees a short stream, never
         a whole wrong one). A range is not verified (that would read the whole blob).
+        ``size``: the size the caller recorded when the blob was put (a download's
+        Content-Length); a blob of another size is corrupt, refused before the first byte —
+        else a reader holding the recorded size might see a whole body of wrong bytes.
         Raises BlobNotFoundError, BlobCorruptError (quarantined), RangeError (before the first chunk).
         """
         check_digest(sha256)
         if self.quarantined(sha256):
             raise _corrupt(sha256)
-        stream, whole = self._open(sha256, start, end)
+        stream, stored = self._open(sha256, start, end)
+        if size is not None and stored != size:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+            self._alarm(sha256, f"{stored} bytes are stored, {size} were recorded")
+            raise _corrupt(sha256)
+        whole = start == 0 and (end is None or end == stored)
         return self._verified(sha256, stream) if whole else stream
 
     @abstractmethod
-    def _open(self, sha256: str, start: int, end: int | None) -> tuple[Iterator[bytes], bool]:
-        """The raw bytes [start, end), and whether they are the whole blob.
+    def _open(self, sha256: str, start: int, end: int | None) -> tuple[Iterator[bytes], int]:
+        """The raw bytes [start, end), and the size of the whole blob as stored.
 
         Raises BlobNotFoundError, RangeError (before the first chunk).
         """
@@ -164,7 +174,7 @@ class BlobStore(ABC):
                     yield held
                 held = chunk
             if h.hexdigest() != sha256:
-                self._alarm(sha256, h.hexdigest())
+                self._alarm(sha256, f"its stored bytes hash to {h.hexdigest()}")
                 raise _corrupt(sha256)
             if held is not None:
                 yield held
@@ -218,7 +228,7 @@ class BlobStore(ABC):
         for chunk in stream:
             h.update(chunk)
         if h.hexdigest() != sha256:
-            self._alarm(sha256, h.hexdigest())
+            self._alarm(sha256, f"its stored bytes hash to {h.hexdigest()}")
             raise _corrupt(sha256)
         if self.quarantined(sha256):
             self._release(sha256)
@@ -232,19 +242,18 @@ class BlobStore(ABC):
         """Whether the blob is known corrupt (and withheld until restored)."""
 
     @abstractmethod
-    def _quarantine(self, sha256: str, actual: str) -> None:
-        """Record that the blob's bytes hash to ``actual``; raises OSError or StorageError if it cannot."""
+    def _quarantine(self, sha256: str, finding: str) -> None:
+        """Record that the blob is corrupt and what was found; raises OSError or StorageError if it cannot."""
 
     @abstractmethod
     def _release(self, sha256: str) -> None:
         """Forget the blob's quarantine (its right bytes are back)."""
 
-    def _alarm(self, sha256: str, actual: str) -> None:
-        log.error("ALARM: blob %s is corrupt: its stored bytes hash to %s. It is quarantined and refused "
-                  "(blob_corrupt) until its right bytes are restored (docs/administration.md)",
-                  sha256, actual)  # fmt: skip
+    def _alarm(self, sha256: str, finding: str) -> None:
+        log.error("ALARM: blob %s is corrupt: %s. It is quarantined and refused (blob_corrupt) until its right "
+                  "bytes are restored (docs/administration.md)", sha256, finding)  # fmt: skip
         try:
-            self._quarantine(sha256, actual)
+            self._quarantine(sha256, finding)
         except (OSError, StorageError) as exc:
             log.error("ALARM: the quarantine of blob %s could not be recorded (%s): only this read was refused",
                       sha256, exc)  # fmt: skip

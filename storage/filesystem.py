@@ -164,6 +164,36 @@ class _Writer:
             os.close(self._fd)
 
 
+class _FileChunks(Iterator[bytes]):
+    """The bytes [start, stop) of an open file, in chunks. Closing it closes the file, whether
+    it was read or not (a generator never started would leave the file to the collector)."""
+
+    def __init__(self, f: BinaryIO, start: int, stop: int) -> None:
+        self._f, self._left = f, stop - start
+        try:
+            f.seek(start)
+        except BaseException:
+            f.close()
+            raise
+
+    def __next__(self) -> bytes:
+        if self._left <= 0:
+            self.close()
+            raise StopIteration
+        chunk = self._f.read(min(CHUNK, self._left))
+        if not chunk:
+            self.close()
+            raise StorageError("the blob file ended early")
+        self._left -= len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __del__(self) -> None:
+        self._f.close()
+
+
 class FilesystemBlobStore(BlobStore):
     """Blobs as files under ``root``."""
 
@@ -258,7 +288,7 @@ class FilesystemBlobStore(BlobStore):
         if self._locked_until(digest) is not None and not set_immutable(final, True):
             log.warning("filesystem refuses the immutable flag for %s: locked by mode and record only", final)
 
-    def _open(self, sha256: str, start: int, end: int | None) -> tuple[Iterator[bytes], bool]:
+    def _open(self, sha256: str, start: int, end: int | None) -> tuple[Iterator[bytes], int]:
         path = self.path(sha256)
         try:
             f = path.open("rb")
@@ -270,21 +300,7 @@ class FilesystemBlobStore(BlobStore):
         except BaseException:
             f.close()
             raise
-        return self._stream(f, start, stop), start == 0 and stop == size
-
-    @staticmethod
-    def _stream(f: BinaryIO, start: int, stop: int) -> Iterator[bytes]:
-        try:
-            f.seek(start)
-            left = stop - start
-            while left > 0:
-                chunk = f.read(min(CHUNK, left))
-                if not chunk:
-                    raise StorageError("the blob file ended early")
-                left -= len(chunk)
-                yield chunk
-        finally:
-            f.close()
+        return _FileChunks(f, start, stop), size
 
     def _locked_until(self, sha256: str) -> datetime | None:
         try:
@@ -315,8 +331,8 @@ class FilesystemBlobStore(BlobStore):
     def quarantined(self, sha256: str) -> bool:
         return (self.root / "quarantine" / check_digest(sha256)).exists()
 
-    def _quarantine(self, sha256: str, actual: str) -> None:
-        record = {"sha256": sha256, "actual": actual, "found": datetime.now(UTC).isoformat(timespec="seconds")}
+    def _quarantine(self, sha256: str, finding: str) -> None:
+        record = {"sha256": sha256, "finding": finding, "found": datetime.now(UTC).isoformat(timespec="seconds")}
         _write_private(self.root / "quarantine" / check_digest(sha256), json.dumps(record) + "\n")
 
     def _release(self, sha256: str) -> None:

@@ -194,10 +194,9 @@ class S3BlobStore(BlobStore):
             stat = self.client.stat_object(self.bucket, tmp)
             self.client.remove_object(self.bucket, tmp, version_id=stat.version_id)
 
-    def _open(self, sha256: str, start: int, end: int | None) -> tuple[Iterator[bytes], bool]:
+    def _open(self, sha256: str, start: int, end: int | None) -> tuple[Iterator[bytes], int]:
         size = self.stat(sha256).size
-        stop = check_range(size, start, end)
-        return self._stream(sha256, start, stop), start == 0 and stop == size
+        return self._stream(sha256, start, check_range(size, start, end)), size
 
     def _stream(self, sha256: str, start: int, stop: int) -> Iterator[bytes]:
         if stop == start:
@@ -258,8 +257,8 @@ class S3BlobStore(BlobStore):
             _translate(exc, sha256)
         return True
 
-    def _quarantine(self, sha256: str, actual: str) -> None:
-        record = json.dumps({"sha256": sha256, "actual": actual,
+    def _quarantine(self, sha256: str, finding: str) -> None:
+        record = json.dumps({"sha256": sha256, "finding": finding,
                              "found": datetime.now(UTC).isoformat(timespec="seconds")}).encode()  # fmt: skip
         try:
             self.client.put_object(self.bucket, self._marker(sha256), io.BytesIO(record), len(record),

@@ -210,6 +210,16 @@ class BlobStoreContract:
         assert not store.quarantined(sha(data))
         assert b"".join(store.read(sha(data))) == data and store.verify(sha(data)).size == len(data)
 
+    def test_a_size_other_than_the_recorded_one_is_refused_before_a_byte(self, store: BlobStore) -> None:
+        data = "送达回证".encode() * 100
+        store.put(iter([data]))
+        assert b"".join(store.read(sha(data), size=len(data))) == data
+        longer = "伪造的送达回证".encode() * 100  # other bytes, longer than recorded: a reader holding the recorded
+        self.raw_write(store, sha(data), longer)  # size would see a "complete" body of the wrong bytes
+        with pytest.raises(BlobCorruptError):
+            store.read(sha(data), size=len(data))
+        assert store.quarantined(sha(data))
+
     def test_small_corrupt_blob_yields_nothing(self, store: BlobStore) -> None:
         data = "判决书".encode()
         store.put(iter([data]))

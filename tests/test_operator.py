@@ -95,6 +95,16 @@ def _events(data: Path) -> int:
     return int(n)
 
 
+def _sealed(node: Node, dossier: str, version: int) -> None:
+    """Wait until the sequencer (a child process, slow to start on a busy machine) has sealed the event."""
+    deadline = time.monotonic() + 60
+    while (
+        r := node.http.get(f"/v1/dossiers/{dossier}/receipts/{version}", headers=node.as_("clerk"))
+    ).status_code != 200:
+        assert time.monotonic() < deadline, r.text
+        time.sleep(0.1)
+
+
 def _revoke(node: Node, who: str, token: str) -> httpx2.Response:
     return node.http.delete(f"/v1/principals/{who}", headers={"Authorization": f"Bearer {token}"})
 
@@ -194,7 +204,7 @@ def test_no_file_of_the_node_is_readable_by_other_users(tmp_path: Path) -> None:
             pdf = b"%PDF-1.4 not much of a pdf"
             assert _upload(node, d, pdf, "起诉状.pdf", "application/pdf").status_code == 201
             other = _upload(node, d, b"corrupt me " * 1000, "证据.txt", "text/plain").json()
-            assert node.http.get(f"/v1/dossiers/{d}/receipts/3", headers=node.as_("clerk")).status_code == 200
+            _sealed(node, d, 3)
             _flip(_blob_path(data, other["sha256"]), 5)
             with pytest.raises(httpx2.RemoteProtocolError):  # quarantined: a marker file
                 node.http.get(f"/v1/dossiers/{d}/files/{other['sha256']}", headers=node.as_("clerk"))
@@ -226,7 +236,6 @@ def test_a_full_disk_answers_503_storage_full_and_leaves_nothing(tmp_path: Path)
         with _running(settings, admin) as node:
             d = _open(node, "（2026）京0105民初7101号")
             assert _upload(node, d, b"first", "一.txt", "text/plain").status_code == 201
-            time.sleep(0.5)  # let the sequencer settle, so the counts below are the node at rest
             before = (_events(data), sorted(p.name for p in (data / "blobs").rglob("*") if p.is_file()))
             big = (hashlib.sha256(str(i).encode()).digest() * (MIB // 32) for i in range(24))
             r = _upload(node, d, big, "大.bin", "application/octet-stream")
@@ -272,6 +281,17 @@ def test_a_corrupted_file_is_cut_quarantined_named_and_restored(
     restored = node.http.get(url, headers=clerk)
     assert restored.status_code == 200 and restored.content == body
     assert sifa(["audit", "--data-dir", str(node.data), "--dossier", d]) == 0
+
+
+def test_a_file_replaced_by_longer_bytes_is_refused_before_a_byte(node: Node) -> None:
+    d = _open(node, "（2026）京0105民初7203号")
+    original = "调解协议 甲乙双方 ".encode() * 100_000  # 2.5 MB
+    sha = _upload(node, d, original, "调解协议.txt", "text/plain").json()["sha256"]
+    path = _blob_path(node.data, sha)
+    os.chmod(path, 0o600)  # other, longer bytes: cut at the recorded Content-Length they would look whole
+    path.write_bytes("伪造协议 甲方放弃全部请求 ".encode() * 200_000)
+    r = node.http.get(f"/v1/dossiers/{d}/files/{sha}", headers=node.as_("clerk"))
+    assert (r.status_code, r.json()["code"]) == (503, "blob_corrupt"), r.text[:200]
 
 
 def test_a_corrupted_file_cuts_the_dossier_package(node: Node) -> None:
