@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 
 from api.peers import PeerRefusedError, PeersNotConfiguredError, PeerUnavailableError
 from api.principals import AuthError, ForbiddenError, LastAdministratorError
-from api.routes.dossiers import PayloadTooLargeError, UnsupportedMediaError
+from api.routes.dossiers import HeaderNotAsciiError, PayloadTooLargeError, UnsupportedMediaError
 from api.routes.page import AssetNotFoundError
 from api.routes.witness import NotAWitnessError
 from dossier.errors import (
@@ -29,6 +29,7 @@ from dossier.errors import (
     UnknownDocumentError,
 )
 from ledger.errors import (
+    LeafTooLargeError,
     MalformedError,
     SifaError,
     TreeSizeError,
@@ -52,6 +53,8 @@ STATUS: list[tuple[type[SifaError], int]] = [
     (AuthError, 401),
     (ForbiddenError, 403),
     (PayloadTooLargeError, 413),
+    (LeafTooLargeError, 413),
+    (HeaderNotAsciiError, 400),
     (UnsupportedMediaError, 415),
     (DossierNotFoundError, 404),
     (NotAWitnessError, 404),
@@ -102,7 +105,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {**_ERROR, "description": "the role or the dossier is not open to the caller"},
     404: {**_ERROR, "description": "no such dossier, file, leaf or size"},
     409: {**_ERROR, "description": "conflicts with what is recorded (exists, archived, changed, last administrator)"},
-    413: {**_ERROR, "description": "upload too large"},
+    413: {**_ERROR, "description": "upload too large, or a record too large for one leaf of the log"},
     415: {**_ERROR, "description": "unsupported media type"},
     416: {**_ERROR, "description": "range outside the file"},
     422: {**_ERROR, "description": "input that does not fit the rules"},
