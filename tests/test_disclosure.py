@@ -90,8 +90,8 @@ def domain_events() -> list[Dossier.Event]:
     """One of every event dossier/domain.py records, from two dossiers (the second a received copy)."""
     sha = [hashlib.sha256(b"%d" % i).hexdigest() for i in range(6)]
     act = {"actor": s("actor"), "role": s("role")}
-    opened = [party(person()), party(person())]  # as the application opens a dossier: salts added
-    d = Dossier(court=s("court"), case_number=s("案号"), case_type=s("案件类型"), parties=opened, **act)
+    salted = [party(person()), party(person())]  # as the application opens a dossier: salts added
+    d = Dossier(court=s("court"), case_number=s("案号"), case_type=s("案件类型"), parties=salted, **act)
     d.upload(document_id=s("document_id"), sha256=sha[0], size=10, name=s("文件名.pdf"), media_type=s("media"),
              source=s("source"), doc_type=s("doc_type"), pages=3, **act)  # fmt: skip
     doc = next(iter(d.documents))
