@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
+
+import httpx2
 
 from api.cli import main as sifa
 from tests.servers import free_port, wait_for_port
@@ -89,3 +94,53 @@ def start_peer_nodes(root: Path, courts: list[dict[str, Any]]) -> dict[str, Peer
             n.serve.stop()
         raise
     return nodes
+
+
+class Writer:
+    """Light write load on a node: ``clients`` threads registering evidence (one event each) with a
+    pause between requests, until the ``with`` block ends; ``acked`` counts the 2xx answers. The
+    first thing it does is issue a clerk's credential and open a dossier per client."""
+
+    def __init__(self, url: str, admin: str, *, clients: int = 2, pause: float = 0.02) -> None:
+        self.url, self.pause, self.acked, self.failed = url, pause, 0, 0
+        with httpx2.Client(base_url=url, timeout=30) as http:
+            r = http.post("/v1/principals", headers={"Authorization": f"Bearer {admin}"},
+                          json={"name": "书记员", "role": "clerk"})  # fmt: skip
+            assert r.status_code == 201, r.text
+            self.auth = {"Authorization": f"Bearer {r.json()['token']}"}
+            self.dossiers = []
+            for n in range(clients):
+                r = http.post("/v1/dossiers", headers=self.auth, json={
+                    "case_number": f"（2026）京0105民初{900 + n}号", "case_type": "民事"})  # fmt: skip
+                assert r.status_code == 201, r.text
+                self.dossiers.append(r.json()["dossier"])
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._client, args=(d,), daemon=True) for d in self.dossiers]
+
+    def __enter__(self) -> Writer:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=60)
+
+    def _client(self, dossier: str) -> None:
+        with httpx2.Client(base_url=self.url, headers=self.auth, timeout=10) as http:
+            i = 0
+            while not self._stop.wait(self.pause):
+                i += 1
+                try:
+                    r = http.post(f"/v1/dossiers/{dossier}/evidence", json={
+                        "sha256": hashlib.sha256(f"{dossier}/{i}".encode()).hexdigest(), "size": i,
+                        "name": f"证据{i}.pdf", "submitter": {"role": "原告", "name": "张三"}})  # fmt: skip
+                except httpx2.TransportError:
+                    r = None
+                with self._lock:
+                    if r is not None and r.status_code // 100 == 2:
+                        self.acked += 1
+                    else:
+                        self.failed += 1
