@@ -1,11 +1,11 @@
-"""``python -m bench all|ledger|storage [options]``: every benchmark behind one command."""
+"""``python -m bench all|ledger|storage|...|drill [options]``: every benchmark behind one command."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-BENCHMARKS = ["ledger", "storage", "dossier", "api", "verify", "transfer", "load", "scale"]
+BENCHMARKS = ["ledger", "storage", "dossier", "api", "verify", "transfer", "load", "scale", "drill"]
 
 
 def main(argv: list[str]) -> int:
