@@ -216,3 +216,45 @@ def test_start_stop_drill(tmp_path: Path) -> None:
     drill = run(tmp_path, cycles=10, seed=seed)
     assert drill.failures == [], f"python -m bench drill --cycles 10 --seed {seed}"
     assert drill.audit["clean"] and drill.audit["events"] == drill.audit["leaves"] and drill.acked > 0
+
+
+def test_thread_sequencer_holds_the_lock_and_lets_go(tmp_path: Path) -> None:
+    """SIFA_SEQUENCER=thread: the sequencer in the API process takes the same lock (a `sifa seal
+    --once` beside it would exit 3), /healthz says it seals, and a stopped app holds nothing."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.node import open_tree_store
+    from api.settings import Settings
+    from ledger.store import SequencerBusyError
+    from tests.servers import free_port
+
+    data = _node_with_waiting_event(tmp_path)
+    port = free_port()
+    settings = Settings(data_dir=data, port=port, seal_interval_seconds=0.01, sequencer="thread")
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    store = open_tree_store(data, "")
+    try:
+        deadline = time.monotonic() + 30
+        with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            while True:
+                try:
+                    r = http.get("/healthz")
+                    if r.json() | {"checkpoint_age_seconds": 0} == {
+                        "status": "ok", "sequencer": "sealing", "events_waiting": 0, "tree_size": 1,
+                        "checkpoint_age_seconds": 0, "stalled": None, "problems": []}:  # fmt: skip
+                        break
+                except httpx2.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "the thread sequencer did not seal"
+                time.sleep(0.05)
+        with pytest.raises(SequencerBusyError):
+            store.sequencer_lock()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+    assert not store.sequencer_status().alive
+    store.close()
+    assert open_files(data) == []
