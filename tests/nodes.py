@@ -62,6 +62,18 @@ class Serve:
             self.stop()
             raise
 
+    def sealing(self, timeout: float = 60) -> dict[str, Any]:
+        """/healthz's body once a sequencer holds the log's lock and nothing waits."""
+        deadline = time.monotonic() + timeout
+        with httpx2.Client(base_url=self.url, timeout=10) as http:
+            while True:
+                with contextlib.suppress(httpx2.TransportError):
+                    body: dict[str, Any] = http.get("/healthz").json()
+                    if body["sequencer"] == "sealing" and body["events_waiting"] == 0:
+                        return body
+                assert time.monotonic() < deadline, "the node does not seal"
+                time.sleep(0.05)
+
     def sequencer(self, timeout: float = 30) -> int:
         """The pid of its ``sifa seal`` child, once it runs."""
         deadline = time.monotonic() + timeout

@@ -145,7 +145,7 @@ def test_a_second_sequencer_waits_and_takes_over(tmp_path: Path) -> None:
     node = Serve(data)
     env = {**os.environ, "SIFA_DATA_DIR": str(data)}
     try:
-        node.sequencer()
+        node.sealing()  # its sequencer holds the lock
         once = subprocess.run([sys.executable, "-m", "api.cli", "seal", "--once"], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=60)  # fmt: skip
         assert once.returncode == 3, once.stderr
