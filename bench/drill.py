@@ -8,7 +8,8 @@ write load on it, and at a random moment stops it: SIGTERM to ``sifa serve`` (mo
 SIGINT to the whole group (a terminal's Ctrl+C), or SIGKILL to ``sifa serve`` alone (its sequencer
 must notice and stop by itself); one cycle in seven is stopped while it is still starting. Every
 time, every process of the group must be gone within 5 s and no process may hold a file of the
-data dir open. At the end ``sifa audit`` must be clean, with a leaf for every event.
+data dir open; after a SIGTERM (an ordered stop) no stored event may be left unsealed. At the end
+``sifa audit`` must be clean, with a leaf for every event.
 ``tests/test_lifecycle.py`` runs ten cycles; this runs the hundred of the issue.
 """
 
@@ -64,6 +65,35 @@ def _wait_sealed(url: str, deadline: float) -> bool:
 
 
 @contextlib.contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    """``env`` in this process's environment for a while (commands run in-process read it)."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _unsealed(data: Path, env: dict[str, str]) -> int:
+    """Stored events not yet sealed, read from the node's stores (the node is stopped)."""
+    from api.cli import _open_node
+
+    with _environment(env):
+        _, app, store, blobs = _open_node(data)
+    try:
+        return (app.recorder.max_notification_id() or 0) - int(store.state().cursor or 0)
+    finally:
+        app.close()
+        store.close()
+        blobs.close()
+
+
+@contextlib.contextmanager
 def _backend(kind: str) -> Iterator[dict[str, str]]:
     if kind == "sqlite":
         yield {}
@@ -87,18 +117,9 @@ def run(root: Path, cycles: int, seed: int, env: dict[str, str] | None = None) -
     rng = random.Random(seed)
     drill = Drill()
     data = root / "node"
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # `sifa init` runs in this process
     out = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-            assert sifa(["init", str(data), "--court", "1101-0105", "--name", "北京市朝阳区人民法院"]) == 0
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with _environment(env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        assert sifa(["init", str(data), "--court", "1101-0105", "--name", "北京市朝阳区人民法院"]) == 0
     admin = out.getvalue().strip()
     token, dossiers = "", []
     settings = {**env, "SIFA_SEAL_INTERVAL_SECONDS": "0.01"}
@@ -151,6 +172,10 @@ def run(root: Path, cycles: int, seed: int, env: dict[str, str] | None = None) -
             held = open_files(data)
             if held:
                 drill.failures.append(f"cycle {cycle} ({kind}): files still open: {held}")
+            elif kind == "SIGTERM" and not left:  # an ordered stop: its sequencer's last pass sealed everything
+                waiting = _unsealed(data, env)
+                if waiting:
+                    drill.failures.append(f"cycle {cycle} (SIGTERM): {waiting} event(s) left unsealed by a clean stop")
         drill.cycles = cycle
     audit = subprocess.run([sys.executable, "-m", "api.cli", "audit", "--json", "--data-dir", str(data)], cwd=ROOT,
                            env={**os.environ, **env}, capture_output=True, text=True, timeout=600)  # fmt: skip
