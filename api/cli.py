@@ -32,6 +32,7 @@ from ledger.store import TreeStore
 from storage.blobstore import BlobStore
 
 SEQUENCER_BUSY = 3  # `sifa seal --once` exit code: another sequencer holds the log's lock
+SHUTDOWN_GRACE = 10  # seconds `sifa serve` gives requests in flight once told to stop; then they are cut
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -288,7 +289,8 @@ def _serve(args: argparse.Namespace) -> int:
     # uvicorn's own SIGTERM/SIGINT handlers only set a flag; it then stops taking requests, answers
     # those in flight and runs the app's shutdown (which stops the sequencer, docs/operations.md).
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
-                                           access_log=settings.access_log))  # fmt: skip
+                                           access_log=settings.access_log,
+                                           timeout_graceful_shutdown=SHUTDOWN_GRACE))  # fmt: skip
     app.state.stop_server = lambda: setattr(server, "should_exit", True)
     # Before uvicorn takes the signals over (and after it gives them back, when it re-raises the one
     # that stopped it), a signal only sets its flag as well: the node then stops in order, exit 0.
