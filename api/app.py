@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
 from api import errors
 from api.deps import Services
+from api.health import Health, health
+from api.lifecycle import STOP_WAIT, StopFlag, Supervisor
 from api.node import (
     COURTS,
     NONCES_DB,
@@ -32,6 +35,7 @@ from api.peers import NonceStore, PeerGate
 from api.principals import Principals
 from api.routes import dossiers, log, page, principals, tiles, transfer, verify, witness
 from api.settings import Settings
+from api.witnessing import Witnessing
 from dossier.application import DossierApp
 from dossier.courts import CourtRegistry
 from dossier.sealer import Sealer
@@ -45,15 +49,18 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return {f"SIFA_{k.upper()}": str(v) for k, v in settings.model_dump().items() if v is not None}
 
 
-def start_sequencer(settings: Settings) -> subprocess.Popen[bytes]:
-    """``sifa seal`` as a child process with the same settings."""
+def sequencer_supervisor(settings: Settings, on_give_up: Callable[[], None]) -> Supervisor:
+    """``sifa seal`` as a child process with the same settings, kept running."""
     command = [sys.executable, "-m", "api.cli", "seal", "--parent", str(os.getpid())]
-    return subprocess.Popen(command, env={**os.environ, **settings_env(settings)})
+    return Supervisor(command, {**os.environ, **settings_env(settings)}, on_give_up=on_give_up)
 
 
 def create_app(settings: Settings, *, owns_process: bool = False) -> FastAPI:
     """The node's HTTP app over the data dir and backends ``settings`` name. ``owns_process``:
-    the app is all its process runs (``sifa serve``), so once started it settles the heap."""
+    the app is all its process runs (``sifa serve``), so once started it settles the heap.
+
+    ``app.state.stop_server``, if the server sets it, is called when the node cannot keep its
+    sequencer alive (``app.state.sequencer_failed`` is then True): ``sifa serve`` exits non-zero."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,23 +86,48 @@ def create_app(settings: Settings, *, owns_process: bool = False) -> FastAPI:
         gate = PeerGate(peers, settings.peer_window_seconds, nonces)
         app.state.services = Services(config, settings, merkle, signer, app_, sealer, people, blobs, courts, witness,
                                       peers, gate)  # fmt: skip
-        stop = threading.Event()
-        thread = threading.Thread(target=sealer.run, args=(stop, settings.seal_interval_seconds),
-                                  name="sifa-sequencer", daemon=True)  # fmt: skip
-        process = start_sequencer(settings) if settings.sequencer == "process" else None
-        if process is None:
-            thread.start()
+        stop = StopFlag()  # set by this lifespan only; the signals are uvicorn's
+        supervisor: Supervisor | None = None
+        threads: list[threading.Thread] = []
+        app.state.sequencer_failed = False
+        started: Callable[[], float | None]
+        if settings.sequencer == "process":
+
+            def give_up() -> None:
+                app.state.sequencer_failed = True
+                stop_server = getattr(app.state, "stop_server", None)
+                if stop_server is not None:
+                    stop_server()
+
+            supervisor = sequencer_supervisor(settings, give_up).start()
+            started = lambda: supervisor.started_at if supervisor.running else None  # noqa: E731
+        else:  # the sequencer (and its witnessing) in this process, sharing its stores
+            threads.append(threading.Thread(target=sealer.run, args=(stop, settings.seal_interval_seconds),
+                                            name="sifa-sequencer", daemon=True))  # fmt: skip
+            if asked is not None:
+                witnessing = Witnessing(merkle, asked)
+                threads.append(threading.Thread(target=witnessing.run, args=(stop, settings.witness_interval_seconds),
+                                                name="sifa-witnessing", daemon=True))  # fmt: skip
+            for t in threads:
+                t.start()
+            at = time.monotonic()
+            started = lambda: at if threads[0].is_alive() else None  # noqa: E731
+        app.state.health = lambda: health(store, app_, started=started,
+                                          gave_up=lambda: supervisor is not None and supervisor.failed)  # fmt: skip
         if owns_process:
             settle_heap()
         try:
             yield
         finally:
+            # Shutdown in order (uvicorn has stopped taking requests and answered those in flight, so
+            # their group commits are recorded): the sequencer seals what is left in one last pass
+            # and stops, within STOP_WAIT (then it is killed: a killed transaction is rolled back);
+            # then the stores close.
             stop.set()
-            if process is not None:
-                process.terminate()
-                process.wait(timeout=30)
-            else:
-                thread.join(timeout=30)
+            if supervisor is not None:
+                supervisor.stop(STOP_WAIT)
+            for t in threads:
+                t.join(timeout=STOP_WAIT)
             people.close()
             nonces.close()
             if witness_state is not None:
@@ -115,8 +147,17 @@ def create_app(settings: Settings, *, owns_process: bool = False) -> FastAPI:
         app.include_router(module.router, responses=errors.RESPONSES)
     app.include_router(witness.router, responses=errors.RESPONSES)  # add-checkpoint documents its own text answers
 
-    @app.get("/healthz", tags=["node"], openapi_extra={"x-roles": ["public"]})
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.get(
+        "/healthz",
+        tags=["node"],
+        openapi_extra={"x-roles": ["public"]},
+        response_model=Health,
+        responses={503: {"model": Health, "description": "degraded: nothing is sealed (the body says why)"}},
+    )
+    def healthz() -> JSONResponse:
+        """Whether the node seals: 200 when it does, 503 (degraded) when its sequencer is dead or
+        stopped at an event it cannot seal (docs/operations.md)."""
+        found: Health = app.state.health()
+        return JSONResponse(found.model_dump(), status_code=200 if found.status == "ok" else 503)
 
     return app

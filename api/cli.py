@@ -1,7 +1,9 @@
 """The ``sifa`` command: init a node, serve it, print its trust entry.
 
-Exit codes: 0 ok, 2 usage or input error (one readable line on stderr). Every command runs
-with umask 077: what a node writes is its user's alone (api/node.py).
+Exit codes: 0 ok, 1 a finding (audit, monitor alarm; ``seal --once``: an event that cannot be
+sealed; ``serve``: its sequencer died and could not be restarted), 2 usage or input error (one
+readable line on stderr), 3 ``seal --once``: another sequencer seals this log (nothing was sealed).
+Every command runs with umask 077: what a node writes is its user's alone (api/node.py).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ from ledger.errors import SifaError
 from ledger.store import TreeStore
 from storage.blobstore import BlobStore
 
+SEQUENCER_BUSY = 3  # `sifa seal --once` exit code: another sequencer holds the log's lock
+SHUTDOWN_GRACE = 10  # seconds `sifa serve` gives requests in flight once told to stop; then they are cut
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sifa", description="司法 — a court's node of a judicial evidence chain")
@@ -47,7 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="overrides SIFA_PORT")
     seal = sub.add_parser("seal", help="run the sequencer: seal events into the log, sign checkpoints")
     seal.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
-    seal.add_argument("--once", action="store_true", help="seal what is waiting, then exit")
+    seal.add_argument(
+        "--once",
+        action="store_true",
+        help="seal what is waiting, then exit (3 at once if another sequencer seals this log)",
+    )
     seal.add_argument("--parent", type=int, help=argparse.SUPPRESS)  # `sifa serve`: stop when it is gone
     aud = sub.add_parser("audit", help="re-verify every event, leaf, file and checkpoint the node holds")
     aud.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
@@ -149,26 +158,31 @@ def _admin(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _node(data_dir: Path | None) -> Iterator[tuple[Settings, DossierApp, TreeStore, BlobStore]]:
-    """``_open_node``, closed again on the way out."""
-    settings, app, store, blobs = _open_node(data_dir)
+def _node(data_dir: Path | None, tree: TreeStore | None = None) -> Iterator[tuple[Settings, DossierApp, TreeStore,
+                                                                                   BlobStore]]:  # fmt: skip
+    """``_open_node``, closed again on the way out (a ``tree`` store passed in stays open)."""
+    settings, app, store, blobs = _open_node(data_dir, tree)
     try:
         yield settings, app, store, blobs
     finally:
         app.close()
-        store.close()
+        if tree is None:
+            store.close()
         blobs.close()
 
 
-def _open_node(data_dir: Path | None) -> tuple[Settings, DossierApp, TreeStore, BlobStore]:
-    """The settings, dossier application and stores of a node, for commands that run beside it."""
+def _open_node(data_dir: Path | None, tree: TreeStore | None = None) -> tuple[Settings, DossierApp, TreeStore,
+                                                                              BlobStore]:  # fmt: skip
+    """The settings, dossier application and stores of a node, for commands that run beside it
+    (``tree``: its tree store, already open)."""
     from api.node import COURTS, events_env, open_blob_store, open_tree_store
     from dossier.courts import CourtRegistry
 
     settings = Settings(data_dir=data_dir) if data_dir else Settings()
     data = settings.data_dir
     config = load_config(data)
-    store, blobs = open_tree_store(data, settings.database_url), open_blob_store(data, settings)
+    store = tree if tree is not None else open_tree_store(data, settings.database_url)
+    blobs = open_blob_store(data, settings)
     app = DossierApp(events_env(data, settings), blobs, CourtRegistry.from_file(data / COURTS), config.court)
     return settings, app, store, blobs
 
@@ -206,44 +220,64 @@ def _restore(args: argparse.Namespace) -> int:
 
 
 def _seal(args: argparse.Namespace) -> int:
-    import signal
+    """The sequencer: takes the log's sequencer lock first (``--once``: or exits 3 at once; else
+    waits for it), then opens the node and seals until SIGTERM or SIGINT (or its parent's death)."""
     import threading
 
+    from api.lifecycle import StopFlag, die_with_parent
+    from api.node import open_tree_store
     from api.witnessing import Witnessing
-    from dossier.sealer import Sealer
+    from dossier.sealer import Sealer, hold_lock
     from ledger.log import MerkleLog
+    from ledger.store import SequencerBusyError
 
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = StopFlag().on_signals()
     if args.parent:  # a sequencer outliving its node (killed with SIGKILL) would seal on alone
-
-        def orphaned() -> None:
-            while not stop.wait(0.5):
-                if os.getppid() != args.parent:
-                    stop.set()
-
-        threading.Thread(target=orphaned, daemon=True).start()
-    with _node(args.data_dir) as (settings, app, store, _):
-        merkle = MerkleLog(store)
-        sealer = Sealer(app, merkle, load_signer(settings.data_dir), batch=settings.seal_batch)
-        if settings.witnesses and not args.once:  # checkpoints go to the witnesses, beside the sealing
-            witnessing = Witnessing(merkle, load_trust_file(settings.witnesses))
-            threading.Thread(target=witnessing.run, args=(stop, settings.witness_interval_seconds),
-                             name="sifa-witnessing", daemon=True).start()  # fmt: skip
-        settle_heap()
+        die_with_parent(args.parent, stop)
+    settings = Settings(data_dir=args.data_dir) if args.data_dir else Settings()
+    load_config(settings.data_dir)
+    tree = open_tree_store(settings.data_dir, settings.database_url)
+    try:
         if args.once:
-            n = sealer.seal()
-            print(f"sifa seal: {n} event(s) sealed; the log has {sealer.log.size} leaves", file=sys.stderr)
+            try:
+                lease = tree.sequencer_lock()
+            except SequencerBusyError as exc:
+                print(f"sifa seal: {exc.diagnostics()}; nothing was sealed", file=sys.stderr)
+                return SEQUENCER_BUSY
         else:
-            sealer.run(stop, settings.seal_interval_seconds)
-    return 0
+            waited = hold_lock(tree, stop)
+            if waited is None:
+                return 0  # stopped while another sequencer held the lock
+            lease = waited
+        with lease, _node(args.data_dir, tree) as (settings, app, store, _):
+            merkle = MerkleLog(store)
+            sealer = Sealer(app, merkle, load_signer(settings.data_dir), batch=settings.seal_batch)
+            if args.once:
+                n = sealer.seal()
+                print(f"sifa seal: {n} event(s) sealed; the log has {sealer.log.size} leaves", file=sys.stderr)
+                if sealer.stall is not None:
+                    about = ", ".join(f"{k} {v}" for k, v in sealer.stall.about.items())
+                    print(f"sifa seal: {about} cannot be sealed: {sealer.stall.reason}; nothing after it is sealed "
+                          "(docs/operations.md)", file=sys.stderr)  # fmt: skip
+                    return 1
+                return 0
+            if settings.witnesses:  # checkpoints go to the witnesses, beside the sealing
+                witnessing = Witnessing(merkle, load_trust_file(settings.witnesses))
+                threading.Thread(target=witnessing.run, args=(stop, settings.witness_interval_seconds),
+                                 name="sifa-witnessing", daemon=True).start()  # fmt: skip
+            settle_heap()
+            sealer.run(stop, settings.seal_interval_seconds, lease)
+        return 0
+    finally:
+        tree.close()
 
 
 def _monitor(args: argparse.Namespace) -> int:
+    from api.lifecycle import StopFlag
     from verifier.monitor import MonitorInputError, check
 
     trust = load_trust_file(args.trust)
+    stop = StopFlag().on_signals() if not args.once else None
     while True:
         try:
             result = check(args.log_url, trust, args.state, stall=args.stall)
@@ -258,7 +292,8 @@ def _monitor(args: argparse.Namespace) -> int:
                 return 1
             if args.once:
                 return 0
-        time.sleep(args.interval)
+        if stop is not None and stop.wait(args.interval):
+            return 0  # SIGTERM or SIGINT: stopped between rounds
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -313,6 +348,8 @@ def _retrieve(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import signal
+
     import uvicorn
 
     from api.app import create_app
@@ -320,8 +357,21 @@ def _serve(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("data_dir", args.data_dir), ("host", args.host), ("port", args.port)) if v}
     settings = Settings(**overrides)
     load_config(settings.data_dir)  # refuse early, with one line, when there is no node
-    uvicorn.run(create_app(settings, owns_process=True), host=settings.host, port=settings.port, log_level="info",
-                access_log=settings.access_log)  # fmt: skip
+    app = create_app(settings, owns_process=True)
+    # uvicorn's own SIGTERM/SIGINT handlers only set a flag; it then stops taking requests, answers
+    # those in flight and runs the app's shutdown (which stops the sequencer, docs/operations.md).
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
+                                           access_log=settings.access_log,
+                                           timeout_graceful_shutdown=SHUTDOWN_GRACE))  # fmt: skip
+    app.state.stop_server = lambda: setattr(server, "should_exit", True)
+    # Before uvicorn takes the signals over (and after it gives them back, when it re-raises the one
+    # that stopped it), a signal only sets its flag as well: the node then stops in order, exit 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: setattr(server, "should_exit", True))
+    server.run()
+    if getattr(app.state, "sequencer_failed", False):
+        print("sifa serve: the sequencer died and could not be restarted; the node stopped", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
+from dossier.sealer import Stop
 from ledger.anchor import AnchorRecord, WitnessAnchorCheck
 from ledger.checkpoint import Checkpoint
 from ledger.cosignature import CosignatureVerifier, cosigners
@@ -107,7 +108,9 @@ class Witnessing:
         except (OSError, ValueError) as exc:  # unreachable: asked again next round
             return 0, str(exc), ""
 
-    def run(self, stop: threading.Event, interval: float) -> None:
+    def run(self, stop: Stop, interval: float) -> None:
+        """A round every ``interval`` seconds until ``stop`` is set (a ``StopFlag`` that signal
+        handlers set, never a lock a handler could wait on); a round in flight ends first."""
         while not stop.wait(interval):
             try:
                 self.round()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["ledger", "storage", "dossier", "api", "verify", "transfer", "load", "scale", "audit", "gm"]
+BENCHMARKS = ["ledger", "storage", "dossier", "api", "verify", "transfer", "load", "scale", "audit", "gm", "drill"]
 TOOLS = ["compare"]  # not a benchmark of its own: runs others (bench/compare.py)
 
 

@@ -2,10 +2,12 @@
 
 Checks, in order: (1) every stored event decrypts and its leaf is exactly the
 envelope it should be, in the same order, with the same per-dossier chain, and
-no leaf lacks an event; (2) every file a dossier names is in the blob store
-and still hashes to its name; (3) the tree recomputed from the leaves has the
-roots the stored tiles give; (4) every kept checkpoint is signed by the log's
-key and names the recomputed root of its size.
+no leaf lacks an event, and every event not yet sealed can be (it decodes, its
+leaf fits) — one that cannot stops the log before it, and the sequencer's stall
+recorded in the tree store is named too; (2) every file a dossier names is in the
+blob store and still hashes to its name; (3) the tree recomputed from the leaves
+has the roots the stored tiles give; (4) every kept checkpoint is signed by the
+log's key and names the recomputed root of its size.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ledger.errors import LedgerError
 from ledger.log import MerkleLog
 from ledger.note import Verifier
 from ledger.store import TreeStore
-from ledger.tiles import TILE_WIDTH, unpack_entries
+from ledger.tiles import MAX_ENTRY_SIZE, TILE_WIDTH, unpack_entries
 from storage.blobstore import BlobStore
 from storage.errors import StorageError
 
@@ -83,11 +85,10 @@ def audit(app: DossierApp, log: MerkleLog, blobs: BlobStore, log_key: Verifier, 
         for note in notes:
             report.events += 1
             ours = dossier is None or str(note.originator_id) == dossier
-            where = f"event {note.originator_id} v{note.originator_version} (position {note.id})"
-            if index >= size:
+            where = _where(note.originator_id, note.originator_version, note.id)
+            sealed = index < size
+            if not sealed:
                 report.unsealed += 1
-                index += 1
-                continue
             try:
                 event = app.mapper.to_domain_event(note)
                 assert isinstance(event, Dossier.Event)
@@ -101,6 +102,13 @@ def audit(app: DossierApp, log: MerkleLog, blobs: BlobStore, log_key: Verifier, 
                 index += 1
                 continue
             heads[str(note.originator_id)] = log.hasher.leaf(expected)
+            if not sealed:
+                if len(expected) > MAX_ENTRY_SIZE and ours:
+                    report.findings.append(Finding("event_unsealable", where, f"its leaf would have {len(expected)} "
+                                                   f"bytes, a leaf holds at most {MAX_ENTRY_SIZE}: the log cannot "
+                                                   "seal it or anything after it"))  # fmt: skip
+                index += 1
+                continue
             if doc["type"] in STORED_FILES and ours:
                 name = getattr(event, "name", None)
                 holder = f"dossier {note.originator_id}" + (f" as {name}" if isinstance(name, str) else "")
@@ -113,6 +121,12 @@ def audit(app: DossierApp, log: MerkleLog, blobs: BlobStore, log_key: Verifier, 
         say("events", report.events, report.events)
     if index < size:
         report.findings.append(Finding("leaf_without_event", f"leaves {index}..{size - 1}", "no stored event"))
+    stall = log.store.sequencer_status().stall
+    if stall is not None and (dossier is None or stall.about.get("dossier") == dossier):
+        where = _where(stall.about.get("dossier"), stall.about.get("version"), stall.position)
+        if not any(f.where == where for f in report.findings):
+            report.findings.append(Finding("sequencer_stalled", where, f"the sequencer stopped here since "
+                                           f"{stall.since}: {stall.reason}"))  # fmt: skip
 
     for n, sha in enumerate(sorted(files), start=1):
         try:
@@ -155,6 +169,10 @@ def audit_log(log: MerkleLog, log_key: Verifier, report: AuditReport, *, size: i
                                              "its root is not the root of the recorded leaves"))  # fmt: skip
     replay.root(size)
     report.findings.extend(kept_findings)
+
+
+def _where(dossier: object, version: object, position: object) -> str:
+    return f"event {dossier} v{version} (position {position})"
 
 
 def _entries(log: MerkleLog, start: int, end: int, report: AuditReport) -> dict[int, bytes]:

@@ -4,8 +4,17 @@ The sealer follows the event store's notification log from the cursor the tree
 store committed with its last batch, turns each event into its envelope leaf
 and appends the batch with the new cursor, its labels and the signed checkpoint
 of the new size in one transaction. A crash or restart resumes at the committed cursor:
-no event is skipped or sealed twice. Two sealers racing lose nothing: the tree
-store's size check makes one of them retry.
+no event is skipped or sealed twice.
+
+One sequencer per log, by construction: ``run`` holds the tree store's sequencer lock
+for its life (a second one waits for it), and every batch commits against the tree
+state (size and cursor) it was made from, so even a sealer without the lock (``seal``
+called directly) can only lose a race, never double a leaf.
+
+An event that cannot be sealed (its leaf over 65,535 bytes, or unreadable) stops the log
+before it, loudly: what came before is sealed, the event is logged once as an error and
+recorded as the sequencer's stall in the tree store (``/healthz`` answers degraded,
+``sifa audit`` names it), and the sequencer checks again now and then.
 """
 
 from __future__ import annotations
@@ -15,7 +24,10 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+
+from eventsourcing.persistence import Notification
 
 from dossier.domain import Dossier
 from dossier.envelope import envelope, envelope_bytes, file_hashes, read_leaf
@@ -24,7 +36,8 @@ from ledger.errors import TreeSizeError
 from ledger.log import MerkleLog
 from ledger.note import Note, Signer
 from ledger.receipt import Receipt
-from ledger.store import TreeConflictError
+from ledger.store import SequencerBusyError, SequencerLease, Stall, TreeConflictError, TreeStore
+from ledger.tiles import MAX_ENTRY_SIZE
 
 if TYPE_CHECKING:
     from dossier.application import DossierApp
@@ -32,6 +45,37 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 HEADS = 50_000  # dossiers whose last leaf hash the sequencer keeps in memory
 WITNESS_SCAN = 1000  # checkpoints, newest first, searched for one with the witness quorum
+LOCK_RETRY = 0.5  # seconds between tries for a sequencer lock another process holds
+LEASE_CHECK = 2.0  # seconds between checks that the lock is still ours (a lost database connection)
+STALLED_RETRY = 5.0  # seconds between looks at an event that could not be sealed
+
+
+class Stop(Protocol):
+    """What a long-running loop waits on: ``threading.Event``, or a signal-safe stop (api/lifecycle)."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+def hold_lock(store: TreeStore, stop: Stop, retry: float = LOCK_RETRY) -> SequencerLease | None:
+    """The log's sequencer lock, waited for while another sequencer holds it; None once ``stop`` is set.
+
+    A store that does not answer is tried again (backing off up to 5 s), as sealing is."""
+    said, backoff = False, retry
+    while not stop.is_set():
+        try:
+            return store.sequencer_lock()
+        except SequencerBusyError as exc:
+            if not said:
+                log.warning("%s; waiting for its lock", exc.diagnostics())
+                said = True
+            stop.wait(retry)
+        except Exception:
+            log.exception("cannot take the sequencer lock; trying again in %.2f s", backoff)
+            stop.wait(backoff)
+            backoff = min(backoff * 2, 5.0)
+    return None
 
 
 class Sealer:
@@ -48,6 +92,10 @@ class Sealer:
         # while no one else appends (checked by size), so a busy log skips two queries per dossier.
         self._heads: OrderedDict[str, bytes] = OrderedDict()
         self._heads_size = -1
+        # The event the log stops before, as recorded in the tree store (read once, then kept up).
+        self.stall: Stall | None = None
+        self._stall_read = False
+        self._said: str | None = None  # the stall's position once logged as an error by this process
 
     def seal(self, limit: int | None = None) -> int:
         """Seal what is waiting (at most ``limit`` events); return how many were sealed.
@@ -55,45 +103,78 @@ class Sealer:
         Full batches follow one another (a backlog); a batch that took all there was ends the
         pass. Going on would seal what arrived during that batch — under steady load a handful
         of events per transaction and per checkpoint, each costing what a full one costs.
+        A pass also ends at an event that cannot be sealed (``stall`` then names it).
         """
         total = 0
         with self._lock:
+            if not self._stall_read:
+                self.stall, self._stall_read = self.log.store.sequencer_status().stall, True
             while limit is None or total < limit:
                 size = self.batch if limit is None else min(self.batch, limit - total)
                 try:
-                    n = self._seal_batch(size)
+                    n, stalled = self._seal_batch(size)
                 except TreeConflictError:
                     continue  # another sealer appended first: read its cursor and go on
                 total += n
-                if n < size:
+                if n < size or stalled:
                     break
         return total
 
-    def _seal_batch(self, limit: int) -> int:
+    def _seal_batch(self, limit: int) -> tuple[int, bool]:
         state = self.log.store.state()
         after = int(state.cursor or 0)
         notes = self.app.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)
-        if not notes:
-            return 0
         entries: list[bytes] = []
         labels: list[list[str]] = []
         if state.size != self._heads_size:  # someone else appended (or nothing is known yet)
             self._heads.clear()
         heads: dict[str, bytes] = {}  # this batch's, kept only once it is committed
+        stall: Stall | None = None
         for i, note in enumerate(notes):
-            event = self.app.mapper.to_domain_event(note)
-            assert isinstance(event, Dossier.Event), f"not a dossier event: {note.topic}"
+            try:
+                event = self.app.mapper.to_domain_event(note)
+                if not isinstance(event, Dossier.Event):
+                    raise TypeError(f"not a dossier event: {note.topic}")
+            except Exception as exc:  # a stored event that does not decrypt or decode: never skipped
+                stall = _stall(note, f"the stored event cannot be read ({type(exc).__name__}: {exc})"[:500])
+                break
             dossier = str(note.originator_id)
             prev = heads.get(dossier) or self._heads.get(dossier) or self._head(dossier)
             doc = envelope(self.origin, state.size + i, note.id, event, prev)
             data = envelope_bytes(doc)
+            if len(data) > MAX_ENTRY_SIZE:
+                stall = _stall(note, f"its leaf would have {len(data)} bytes; a leaf holds at most {MAX_ENTRY_SIZE}")
+                break
             heads[dossier] = self.log.hasher.leaf(data)
             entries.append(data)
             labels.append([f"dossier:{dossier}", f"event:{dossier}:{note.originator_version}",
                            *(f"sha256:{h}" for h in file_hashes(doc["body"]))])  # fmt: skip
-        self.log.append(entries, cursor=str(notes[-1].id), labels=labels, signer=self.signer)  # checkpoint included
-        self._remember(heads, state.size + len(notes))
-        return len(notes)
+        if entries:  # what comes before an event that cannot be sealed is sealed all the same
+            last = notes[len(entries) - 1].id
+            self.log.append(entries, cursor=str(last), labels=labels, signer=self.signer, base=state)
+            self._remember(heads, state.size + len(entries))
+        if stall is not None:
+            self._stalled(stall)
+        elif self.stall is not None and (entries or not notes):
+            self._unstalled()
+        return len(entries), stall is not None
+
+    def _stalled(self, stall: Stall) -> None:
+        """Say it loudly, once per process and event; keep it in the tree store for the others."""
+        if self.stall is None or self.stall.position != stall.position:
+            self.log.store.record_stall(stall)
+            self.stall = stall
+        if self._said != stall.position:
+            about = ", ".join(f"{k} {v}" for k, v in stall.about.items())
+            log.error("SEALING STOPPED: %s cannot be sealed: %s. Nothing after it is sealed until this is dealt "
+                      "with (docs/operations.md).", about, stall.reason)  # fmt: skip
+            self._said = stall.position
+
+    def _unstalled(self) -> None:
+        assert self.stall is not None
+        log.warning("sealing goes on past position %s", self.stall.position)
+        self.log.store.record_stall(None)
+        self.stall, self._said = None, None
 
     def _remember(self, heads: dict[str, bytes], size: int) -> None:
         for dossier, leaf in heads.items():
@@ -107,14 +188,39 @@ class Sealer:
         index = self.log.last(f"dossier:{dossier}")
         return None if index is None else self.log.leaf_hash(index)
 
-    def run(self, stop: threading.Event, interval: float = 0.05) -> None:
-        """Seal continuously until ``stop`` is set (the node's sequencer).
+    def run(self, stop: Stop, interval: float = 0.05, lease: SequencerLease | None = None) -> None:
+        """Seal continuously until ``stop`` is set (the node's sequencer), holding the sequencer lock.
 
-        A backend outage must not end sealing: the error is logged, the sequencer
-        waits (backing off up to 5 s) and resumes from the committed cursor.
+        ``lease``: the lock, already taken by the caller (else taken here, waited for while another
+        sequencer holds it). A backend outage must not end sealing: the error is logged, the
+        sequencer waits (backing off up to 5 s) and resumes from the committed cursor; a lock lost
+        with its database connection is taken again. Once ``stop`` is set, what is waiting is
+        sealed in one last batch (a clean stop leaves nothing behind), and the lock is released.
         """
-        backoff = interval
         while not stop.is_set():
+            if lease is None:
+                lease = hold_lock(self.log.store, stop)
+                if lease is None:
+                    return
+            with lease:
+                log.info("sequencer lock taken: this process seals the log")
+                self._sequence(stop, interval, lease)
+                if stop.is_set() and lease.held():
+                    try:
+                        self.seal(limit=self.batch)
+                    except Exception:
+                        log.exception("the last sealing pass failed; the next sequencer seals on")
+            lease = None
+
+    def _sequence(self, stop: Stop, interval: float, lease: SequencerLease) -> None:
+        backoff = interval
+        checked = time.monotonic()
+        while not stop.is_set():
+            if time.monotonic() - checked > LEASE_CHECK:
+                if not lease.held():
+                    log.warning("the sequencer lock was lost with its database connection; taking it again")
+                    return
+                checked = time.monotonic()
             try:
                 self.seal()  # everything waiting, in batches
             except Exception:
@@ -125,7 +231,7 @@ class Sealer:
             backoff = interval
             # Wait even after sealing: under load, what arrives meanwhile is sealed as one batch
             # (one transaction, one signed checkpoint) instead of many tiny ones.
-            stop.wait(interval)
+            stop.wait(STALLED_RETRY if self.stall is not None else interval)
 
     # Receipts: what a clerk hands a lawyer.
     def receipt_for_event(self, dossier: str, version: int) -> Receipt:
@@ -163,3 +269,10 @@ class Sealer:
             if time.monotonic() > deadline:
                 raise TimeoutError("events were not sealed in time")
             self.seal()
+
+
+def _stall(note: Notification, reason: str) -> Stall:
+    """The stall at one stored event (an eventsourcing notification)."""
+    about: dict[str, str | int] = {"dossier": str(note.originator_id), "version": int(note.originator_version),
+                                   "notification_id": int(note.id)}  # fmt: skip
+    return Stall(str(note.id), reason, about, datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"))

@@ -15,7 +15,7 @@ from ledger.hashing import SHA256, Hasher, fold_right
 from ledger.note import Note, Signer
 from ledger.proof import NodeID, assemble, consistency_plan, inclusion_plan, plan_nodes, root_plan
 from ledger.receipt import Receipt
-from ledger.store import TreeStore
+from ledger.store import TreeConflictError, TreeState, TreeStore
 from ledger.tiles import (
     MAX_ENTRY_SIZE,
     TILE_WIDTH,
@@ -47,31 +47,46 @@ class MerkleLog:
         cursor: str | None = None,
         labels: Sequence[Sequence[str]] = (),
         signer: Signer | None = None,
+        *,
+        base: TreeState | None = None,
     ) -> int:
         """Append entries as one batch; return the index of the first.
 
-        ``cursor`` (the upstream position of the last entry), ``labels`` (per
-        entry, names to find it by) and, with a ``signer``, the signed checkpoint
-        of the new size are committed in the same transaction (one fsync, where
-        appending and then signing took two).
-        Raises LeafTooLargeError for an entry over 65535 bytes and
-        TreeConflictError if another writer appended meanwhile.
+        ``base`` is the tree state (size and cursor) the caller read and made the entries for
+        (their sequence numbers, their chains): the batch commits only if the tree is still in
+        that state — compare-and-set, so a stale writer writes nothing. It is required with a
+        ``cursor``; without one (entries that depend on no position: tests, rebuilds) the state
+        is read here. ``cursor`` (the upstream position of the last entry), ``labels`` (per entry,
+        names to find it by) and, with a ``signer``, the signed checkpoint of the new size are
+        committed in the same transaction (one fsync, where appending and then signing took two).
+        Raises LeafTooLargeError for an entry over 65535 bytes and TreeConflictError if the tree
+        is no longer at ``base``.
         """
         if entries and max(map(len, entries)) > MAX_ENTRY_SIZE:
             i = next(i for i, e in enumerate(entries) if len(e) > MAX_ENTRY_SIZE)
             raise LeafTooLargeError(f"entry {i} has {len(entries[i])} bytes; a leaf holds at most {MAX_ENTRY_SIZE}")
-        size = self.store.state().size
+        if base is None:
+            if cursor is not None:
+                raise ValueError("an append that moves the cursor must name the state it was made for (base)")
+            base = self.store.state()
+        size = base.size
         if not entries:
             return size
-        edge = self._right_edge(size)
-        integration = integrate(self.hasher, size, self.hasher.leaves(entries), edge.__getitem__)
-        bundles = _bundle_writes(size, entries, self.store.read_bundles)
+        try:
+            edge = self._right_edge(size)
+            integration = integrate(self.hasher, size, self.hasher.leaves(entries), edge.__getitem__)
+            bundles = _bundle_writes(size, entries, self.store.read_bundles)
+        except (KeyError, ValueError, IndexError) as exc:
+            # Tiles read after the tree moved on from ``base`` do not fit it: a conflict, not damage.
+            if self.store.state() != base:
+                raise TreeConflictError(f"the tree moved on from size {size} while this batch was planned") from exc
+            raise
         pairs = [(label, size + i) for i, names in enumerate(labels) for label in names]
         note = None
         if signer is not None:
             root = self._root(integration.size, integration.tiles)
             note = sign_checkpoint(Checkpoint(signer.name, integration.size, root), signer).to_text()
-        self.store.commit(size, integration.size, cursor, integration.tiles, bundles, pairs, note)
+        self.store.commit(base, integration.size, cursor, integration.tiles, bundles, pairs, note)
         return size
 
     def find(self, label: str) -> list[int]:

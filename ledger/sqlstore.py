@@ -6,12 +6,13 @@ adapters differ in connections, placeholders and error translation only.
 
 from __future__ import annotations
 
+import time
 from abc import abstractmethod
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from ledger.store import TreeConflictError, TreeState, TreeStore
+from ledger.store import SequencerStatus, Stall, TreeConflictError, TreeState, TreeStore
 from ledger.tiles import Tile, TileID
 
 SCHEMA = (
@@ -25,6 +26,11 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS sifa_tree_labels ("
     " label TEXT NOT NULL, leaf BIGINT NOT NULL, PRIMARY KEY (label, leaf))",
     "INSERT INTO sifa_tree_state (id, size, cursor) VALUES (1, 0, NULL) ON CONFLICT (id) DO NOTHING",
+    # The sequencer's status, for other processes: when it last committed a checkpoint (Unix time)
+    # and the entry it cannot seal (a ledger.store.Stall as JSON), if any.
+    "CREATE TABLE IF NOT EXISTS sifa_sequencer ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1), checkpointed_at DOUBLE PRECISION, stall TEXT)",
+    "INSERT INTO sifa_sequencer (id, checkpointed_at, stall) VALUES (1, NULL, NULL) ON CONFLICT (id) DO NOTHING",
 )
 
 UPSERT_TILE = (
@@ -44,7 +50,9 @@ INSERT_LABELS_UNNEST = (
     "INSERT INTO sifa_tree_labels (label, leaf) SELECT * FROM unnest(%s::text[], %s::bigint[])"
     " ON CONFLICT (label, leaf) DO NOTHING"
 )
-ADVANCE = "UPDATE sifa_tree_state SET size = ?, cursor = ? WHERE id = 1 AND size = ?"
+# Compare-and-set: the tree advances only from the state (size AND cursor) the writer read.
+ADVANCE = "UPDATE sifa_tree_state SET size = ?, cursor = ? WHERE id = 1 AND size = ? AND cursor IS NOT DISTINCT FROM ?"
+CHECKPOINTED = "UPDATE sifa_sequencer SET checkpointed_at = ? WHERE id = 1"
 
 
 Sql = Callable[[str], str]  # rewrites '?' placeholders for the driver
@@ -91,7 +99,7 @@ def select_bundles(cur: Cursor, sql: Sql, ids: Collection[int]) -> dict[int, byt
 def write_integration(
     cur: Cursor,
     sql: Sql,
-    old_size: int,
+    old: TreeState,
     new_size: int,
     cursor: str | None,
     tiles: Mapping[TileID, Tile],
@@ -100,11 +108,12 @@ def write_integration(
     checkpoint: str | None = None,
     arrays: bool = False,
 ) -> None:
-    """Inside the caller's transaction: advance the size first, then the writes. ``arrays``: the
-    driver takes arrays (PostgreSQL), so the labels go in one statement."""
-    cur.execute(sql(ADVANCE), (new_size, cursor, old_size))
+    """Inside the caller's transaction: advance the state first (compare-and-set), then the writes.
+    ``arrays``: the driver takes arrays (PostgreSQL), so the labels go in one statement."""
+    cur.execute(sql(ADVANCE), (new_size, cursor, old.size, old.cursor))
     if cur.rowcount != 1:
-        raise TreeConflictError(f"the tree is no longer at size {old_size}; another writer appended")
+        raise TreeConflictError(f"the tree is no longer at size {old.size}, cursor {old.cursor}; another writer "
+                                "appended")  # fmt: skip
     cur.executemany(sql(UPSERT_TILE), [(lv, ix, t.width, t.data) for (lv, ix), t in tiles.items()])
     cur.executemany(sql(UPSERT_BUNDLE), list(bundles.items()))
     if labels and arrays:
@@ -113,6 +122,7 @@ def write_integration(
         cur.executemany(sql(INSERT_LABEL), list(labels))
     if checkpoint is not None:
         cur.execute(sql(UPSERT_CHECKPOINT), (new_size, checkpoint))
+        cur.execute(sql(CHECKPOINTED), (time.time(),))
 
 
 def select_checkpoint(cur: Cursor, sql: Sql, size: int | None) -> tuple[int, str] | None:
@@ -152,7 +162,7 @@ class SQLTreeStore(TreeStore):
 
     def commit(
         self,
-        old_size: int,
+        old: TreeState,
         new_size: int,
         cursor: str | None,
         tiles: Mapping[TileID, Tile],
@@ -161,7 +171,7 @@ class SQLTreeStore(TreeStore):
         checkpoint: str | None = None,
     ) -> None:
         with self._cursor(write=True) as cur:
-            write_integration(cur, self._sql, old_size, new_size, cursor, tiles, bundles, labels, checkpoint,
+            write_integration(cur, self._sql, old, new_size, cursor, tiles, bundles, labels, checkpoint,
                               self._arrays)  # fmt: skip
 
     def checkpoints(self, *, above: int = -1, newest_first: bool = False,
@@ -186,3 +196,19 @@ class SQLTreeStore(TreeStore):
     def checkpoint(self, size: int | None = None) -> tuple[int, str] | None:
         with self._cursor() as cur:
             return select_checkpoint(cur, self._sql, size)
+
+    @abstractmethod
+    def _sequencer_alive(self) -> bool:
+        """Whether some process holds the sequencer lock (without taking it for long)."""
+
+    def sequencer_status(self) -> SequencerStatus:
+        with self._cursor() as cur:
+            cur.execute(self._sql("SELECT checkpointed_at, stall FROM sifa_sequencer WHERE id = 1"))
+            at, stall = cur.fetchone()
+        return SequencerStatus(self._sequencer_alive(), None if at is None else float(at),
+                               None if stall is None else Stall.from_json(stall))  # fmt: skip
+
+    def record_stall(self, stall: Stall | None) -> None:
+        with self._cursor(write=True) as cur:
+            cur.execute(self._sql("UPDATE sifa_sequencer SET stall = ? WHERE id = 1"),
+                        (None if stall is None else stall.to_json(),))  # fmt: skip

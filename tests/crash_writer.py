@@ -32,8 +32,8 @@ def main() -> None:
     batch = int(sys.argv[2])
     print("ready", flush=True)
     while True:
-        size = log.size
-        log.append([leaf(i) for i in range(size, size + batch)], cursor=str(size + batch))
+        state = log.store.state()
+        log.append([leaf(i) for i in range(state.size, state.size + batch)], cursor=str(state.size + batch), base=state)
 
 
 if __name__ == "__main__":

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
+
+import httpx2
 
 from api.cli import main as sifa
 from tests.servers import free_port, wait_for_port
@@ -39,23 +45,88 @@ def trust_entry(data: Path, *witness: str) -> dict[str, Any]:
 class Serve:
     """``sifa serve`` on ``data`` in its own process group; ``stop`` ends it and its sequencer."""
 
-    def __init__(self, data: Path, port: int | None = None, **env: str) -> None:
+    def __init__(self, data: Path, port: int | None = None, *, log: Path | None = None, wait: bool = True,
+                 **env: str) -> None:  # fmt: skip
+        """``log``: where its stderr goes (else nowhere); ``wait``: return once it listens."""
         self.port = port or free_port()
         settings = {"SIFA_DATA_DIR": str(data), "SIFA_PORT": str(self.port), "SIFA_ACCESS_LOG": "false", **env}
-        self.proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], cwd=ROOT, env={**os.environ,
-                                     **settings}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)  # fmt: skip
+        with open(log or os.devnull, "ab") as err:
+            self.proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], cwd=ROOT, env={**os.environ,
+                                         **settings}, stdout=subprocess.DEVNULL, stderr=err,
+                                         start_new_session=True)  # fmt: skip
         self.url = f"http://127.0.0.1:{self.port}"
         try:
-            wait_for_port(self.port, timeout=60)
+            if wait:
+                wait_for_port(self.port, timeout=60)
         except BaseException:
             self.stop()
             raise
+
+    def sealing(self, timeout: float = 60) -> dict[str, Any]:
+        """/healthz's body once a sequencer holds the log's lock and nothing waits."""
+        deadline = time.monotonic() + timeout
+        with httpx2.Client(base_url=self.url, timeout=10) as http:
+            while True:
+                with contextlib.suppress(httpx2.TransportError):
+                    body: dict[str, Any] = http.get("/healthz").json()
+                    if body["sequencer"] == "sealing" and body["events_waiting"] == 0:
+                        return body
+                assert time.monotonic() < deadline, "the node does not seal"
+                time.sleep(0.05)
+
+    def sequencer(self, timeout: float = 30) -> int:
+        """The pid of its ``sifa seal`` child, once it runs."""
+        deadline = time.monotonic() + timeout
+        while not (found := children(self.proc.pid)):
+            assert time.monotonic() < deadline, "sifa serve started no sequencer"
+            time.sleep(0.05)
+        return found[0]
 
     def stop(self) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(timeout=30)
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (Linux /proc)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in task.read_text().split()]
+    return [c for c in found if alive(c)]
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, exited and not yet reaped, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def group(pgid: int) -> list[int]:
+    """The live processes of process group ``pgid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                found.append(int(stat.parent.name))
+    return found
+
+
+def open_files(under: Path) -> list[str]:
+    """Every file under ``under`` some process holds open, as ``pid: path`` (Linux /proc)."""
+    root = str(under.resolve())
+    held = []
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target == root or target.startswith(root + "/"):
+                held.append(f"{fd.parent.parent.name}: {target}")
+    return held
 
 
 @dataclass
@@ -89,3 +160,63 @@ def start_peer_nodes(root: Path, courts: list[dict[str, Any]]) -> dict[str, Peer
             n.serve.stop()
         raise
     return nodes
+
+
+class Writer:
+    """Light write load on a node: a thread per dossier registering evidence (one event each) with
+    a pause between requests, until the ``with`` block ends; ``acked`` counts the 2xx answers, and
+    ``failed`` the others (a node stopping under it answers none)."""
+
+    def __init__(self, url: str, token: str, dossiers: list[str], *, pause: float = 0.02) -> None:
+        self.url, self.pause, self.acked, self.failed = url, pause, 0, 0
+        self.auth, self.dossiers = {"Authorization": f"Bearer {token}"}, dossiers
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._client, args=(d,), daemon=True) for d in self.dossiers]
+
+    @classmethod
+    def clerk(cls, url: str, admin: str, *, clients: int = 2, first: int = 900) -> tuple[str, list[str]]:
+        """A clerk's credential, issued by the administrator, and ``clients`` dossiers it opened."""
+        with httpx2.Client(base_url=url, timeout=30) as http:
+            r = http.post("/v1/principals", headers={"Authorization": f"Bearer {admin}"},
+                          json={"name": "书记员", "role": "clerk"})  # fmt: skip
+            assert r.status_code == 201, r.text
+            token = r.json()["token"]
+            dossiers = []
+            for n in range(clients):
+                r = http.post("/v1/dossiers", headers={"Authorization": f"Bearer {token}"}, json={
+                    "case_number": f"（2026）京0105民初{first + n}号", "case_type": "民事"})  # fmt: skip
+                assert r.status_code == 201, r.text
+                dossiers.append(r.json()["dossier"])
+        return token, dossiers
+
+    @classmethod
+    def on(cls, url: str, admin: str, *, clients: int = 2) -> Writer:
+        return cls(url, *cls.clerk(url, admin, clients=clients))
+
+    def __enter__(self) -> Writer:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=60)
+
+    def _client(self, dossier: str) -> None:
+        with httpx2.Client(base_url=self.url, headers=self.auth, timeout=10) as http:
+            i = 0
+            while not self._stop.wait(self.pause):
+                i += 1
+                try:
+                    r = http.post(f"/v1/dossiers/{dossier}/evidence", json={
+                        "sha256": hashlib.sha256(f"{dossier}/{i}".encode()).hexdigest(), "size": i,
+                        "name": f"证据{i}.pdf", "submitter": {"role": "原告", "name": "张三"}})  # fmt: skip
+                except httpx2.TransportError:
+                    r = None
+                with self._lock:
+                    if r is not None and r.status_code // 100 == 2:
+                        self.acked += 1
+                    else:
+                        self.failed += 1

@@ -22,7 +22,15 @@ from ledger.hashing import SHA256
 from ledger.log import MerkleLog
 from ledger.note import Ed25519Signer, Note, verified_by
 from ledger.proof import verify_consistency, verify_inclusion
-from ledger.store import TreeConflictError, TreeStore
+from ledger.store import (
+    SequencerBusyError,
+    SequencerLease,
+    SequencerStatus,
+    Stall,
+    TreeConflictError,
+    TreeState,
+    TreeStore,
+)
 from ledger.tiles import Tile, TileID
 from tests import reference
 from tests.crash_writer import leaf
@@ -65,8 +73,26 @@ class CountingStore(TreeStore):
     def checkpoint(self, size: int | None = None) -> tuple[int, str] | None:
         return self.inner.checkpoint(size)
 
+    def sequencer_lock(self) -> SequencerLease:
+        return self.inner.sequencer_lock()
+
+    def sequencer_status(self) -> SequencerStatus:
+        return self.inner.sequencer_status()
+
+    def record_stall(self, stall: Stall | None) -> None:
+        self.inner.record_stall(stall)
+
     def close(self) -> None:
         self.inner.close()
+
+
+HOLD_LOCK = """
+import sys, time
+from tests.crash_writer import open_store
+lease = open_store(sys.argv[1]).sequencer_lock()
+print("locked", flush=True)
+time.sleep(600)
+"""
 
 
 class TreeStoreContract:
@@ -95,7 +121,7 @@ class TreeStoreContract:
     def test_batches_roots_entries_and_cursor(self, log: MerkleLog) -> None:
         entries = ["（2026）京0105民初123号".encode(), b"", b"\x00" * 65535, *(leaf(i) for i in range(3, 1000))]
         for start, end in [(0, 1), (1, 3), (3, 255), (255, 256), (256, 257), (257, 800), (800, 1000)]:
-            assert log.append(entries[start:end], cursor=f"pos-{end}") == start
+            assert log.append(entries[start:end], cursor=f"pos-{end}", base=log.store.state()) == start
             assert log.size == end
             assert log.store.state().cursor == f"pos-{end}"
             assert log.root() == reference.mth(entries[:end])
@@ -122,7 +148,7 @@ class TreeStoreContract:
 
     def test_survives_reopen(self, make_store: MakeStore) -> None:
         first = make_store()
-        MerkleLog(first).append([leaf(i) for i in range(300)], cursor="300")
+        MerkleLog(first).append([leaf(i) for i in range(300)], cursor="300", base=first.state())
         first.close()
         again = MerkleLog(make_store())
         assert (again.size, again.store.state().cursor) == (300, "300")
@@ -135,9 +161,95 @@ class TreeStoreContract:
         log.append([leaf(i) for i in range(10)])
         root = log.root()
         with pytest.raises(TreeConflictError):
-            log.store.commit(5, 6, "stale", {(0, 0): Tile(1, SHA256.leaf(b"x"))}, {0: b"\x00\x01x"})
+            log.store.commit(TreeState(5, None), 6, "stale", {(0, 0): Tile(1, SHA256.leaf(b"x"))}, {0: b"\x00\x01x"})
         assert (log.size, log.root(), log.store.state().cursor) == (10, root, None)
         assert log.entries(0, 10) == [leaf(i) for i in range(10)]
+
+    def test_commit_compares_size_and_cursor(self, log: MerkleLog) -> None:
+        """A sealer that read the tree before another appended writes nothing: not even when the
+        size it would re-read now happens to fit (the doubled-leaves race of issue 16)."""
+        log.append([leaf(0), leaf(1)], cursor="7", base=log.store.state())
+        seen = log.store.state()
+        assert seen == TreeState(2, "7")
+        root = log.root()
+        for stale in (TreeState(2, "6"), TreeState(2, None), TreeState(1, "7"), TreeState(3, "7")):
+            with pytest.raises(TreeConflictError):
+                log.append([leaf(2)], cursor="9", base=stale)
+        with pytest.raises(TreeConflictError):  # another writer moved the tree after ``seen`` was read
+            log.append([leaf(2)], cursor="8", base=seen)
+            log.append([leaf(3)], cursor="9", base=seen)
+        assert log.store.state() == TreeState(3, "8") and log.entries(0, 3) == [leaf(0), leaf(1), leaf(2)]
+        assert log.root(2) == root
+        with pytest.raises(ValueError):  # an append that moves the cursor names the state it was made for
+            log.append([leaf(3)], cursor="10")
+        assert log.size == 3
+
+    def test_stale_base_over_a_moved_tree_is_a_conflict(self, log: MerkleLog) -> None:
+        """Planned against tiles the tree has moved past (a partial tile now full): a conflict."""
+        log.append([leaf(i) for i in range(250)])
+        stale = log.store.state()
+        log.append([leaf(i) for i in range(250, 600)])
+        with pytest.raises(TreeConflictError):
+            log.append([leaf(0)], cursor="x", base=stale)
+        assert log.size == 600 and log.root() == reference.mth([leaf(i) for i in range(600)])
+
+    def test_one_sequencer_lock(self, make_store: MakeStore) -> None:
+        first, second = make_store(), make_store()
+        try:
+            assert not first.sequencer_status().alive
+            lease = first.sequencer_lock()
+            assert lease.held() and first.sequencer_status().alive and second.sequencer_status().alive
+            with pytest.raises(SequencerBusyError):
+                second.sequencer_lock()
+            with pytest.raises(SequencerBusyError):
+                first.sequencer_lock()  # one holder, even within a process
+            lease.release()
+            lease.release()  # a second release does nothing
+            assert not lease.held() and not second.sequencer_status().alive
+            with second.sequencer_lock() as again:
+                assert again.held() and first.sequencer_status().alive
+            assert not first.sequencer_status().alive
+        finally:
+            first.close()
+            second.close()
+
+    def test_lock_dies_with_its_holder(self, store_spec: str, make_store: MakeStore) -> None:
+        """A holder killed with SIGKILL leaves no lock behind: the kernel or the server drops it."""
+        store = make_store()
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, store_spec], cwd=ROOT, stdout=subprocess.PIPE)
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
+            assert store.sequencer_status().alive
+            with pytest.raises(SequencerBusyError):
+                store.sequencer_lock()
+        finally:
+            holder.kill()
+            holder.wait()
+            if holder.stdout is not None:
+                holder.stdout.close()
+        deadline = time.monotonic() + 10
+        while store.sequencer_status().alive:  # PostgreSQL notices the closed connection at once, or nearly
+            assert time.monotonic() < deadline, "the lock outlived its holder"
+            time.sleep(0.05)
+        store.sequencer_lock().release()
+        store.close()
+
+    def test_sequencer_status(self, log: MerkleLog) -> None:
+        status = log.store.sequencer_status()
+        assert status == SequencerStatus(False, None, None)
+        signer = Ed25519Signer("sifa.court/1101-0105", bytes(range(32)))
+        before = time.time()
+        log.append([leaf(0)], cursor="1", signer=signer, base=log.store.state())
+        at = log.store.sequencer_status().checkpointed_at
+        assert at is not None and before - 1 <= at <= time.time() + 1
+        log.append([leaf(1)], cursor="2", base=log.store.state())  # no checkpoint: the time stays
+        assert log.store.sequencer_status().checkpointed_at == at
+        stall = Stall("17", "its leaf would have 70123 bytes", {"dossier": "d-1", "version": 3, "notification_id": 17},
+                      "2026-11-23T10:00:00Z")  # fmt: skip
+        log.store.record_stall(stall)
+        assert log.store.sequencer_status().stall == stall
+        log.store.record_stall(None)
+        assert log.store.sequencer_status().stall is None
 
     def test_labels_commit_with_their_leaves(self, log: MerkleLog) -> None:
         log.append([b"a", b"b"], labels=[["dossier:1", "sha256:x"], ["dossier:1"]])
@@ -153,14 +265,15 @@ class TreeStoreContract:
     def test_a_checkpoint_commits_with_its_leaves(self, log: MerkleLog) -> None:
         signer = Ed25519Signer("sifa.court/1101-0105", bytes(range(32)))
         for n in (1, 3, 300, 1000):  # batches that fill, cross and leave partial tiles
-            log.append([leaf(log.size + i) for i in range(n)], cursor=str(n), signer=signer)
+            log.append([leaf(log.size + i) for i in range(n)], cursor=str(n), signer=signer, base=log.store.state())
             size, text = log.store.checkpoint() or (0, "")
             note = Note.from_text(text)
             assert verified_by(note, [signer.verifier]) == [signer.verifier]
             checkpoint = Checkpoint.from_text(note.text)
             assert size == checkpoint.size == log.size and checkpoint.root_hash == log.root()  # as committed
         with pytest.raises(TreeConflictError):  # a batch that does not land keeps no checkpoint either
-            log.store.commit(5, 6, "stale", {(0, 0): Tile(1, SHA256.leaf(b"x"))}, {0: b"\x00\x01x"}, (), "note\n")
+            log.store.commit(TreeState(5, "3"), 6, "stale", {(0, 0): Tile(1, SHA256.leaf(b"x"))}, {0: b"\x00\x01x"}, (),
+                             "note\n")  # fmt: skip
         assert log.store.checkpoint() == (log.size, text) and log.store.checkpoint(6) is None
 
     def test_oversized_entry_refused_whole_batch(self, log: MerkleLog) -> None:
