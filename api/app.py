@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors
+from api import edge, errors
 from api.deps import Services
 from api.node import (
     COURTS,
@@ -110,6 +110,7 @@ def create_app(settings: Settings, *, owns_process: bool = False) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    edge.install(app, errors.error_response)  # credentials before bodies, bounded bodies
     for module in (dossiers, transfer, principals, verify, page, log, tiles):
         app.include_router(module.router, responses=errors.RESPONSES)
     app.include_router(witness.router, responses=errors.RESPONSES)  # add-checkpoint documents its own text answers

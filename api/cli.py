@@ -245,12 +245,13 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from api.server import raise_open_files_limit, uvicorn_options
 
     overrides = {k: v for k, v in (("data_dir", args.data_dir), ("host", args.host), ("port", args.port)) if v}
     settings = Settings(**overrides)
     load_config(settings.data_dir)  # refuse early, with one line, when there is no node
-    uvicorn.run(create_app(settings, owns_process=True), host=settings.host, port=settings.port, log_level="info",
-                access_log=settings.access_log)  # fmt: skip
+    raise_open_files_limit(settings)  # each connection is an open file
+    uvicorn.run(create_app(settings, owns_process=True), log_level="info", **uvicorn_options(settings))
     return 0
 
 

@@ -48,6 +48,17 @@ def big() -> Any:
     return (b"x" * (1 << 20) for _ in range(21))
 
 
+def json_of(mib: int) -> Any:
+    """A JSON object of ``mib`` MiB (a case number of digits), streamed: sent chunked, no Content-Length."""
+    yield '{"case_type": "民事", "case_number": "'.encode()
+    for _ in range(mib):
+        yield b"1" * (1 << 20)
+    yield b'"}'
+
+
+JSON = {"Content-Type": "application/json"}
+
+
 D = "/v1/dossiers/{d}"
 PEER_PACKAGE = "/v1/peer/dossiers/{d}/package"
 # fmt: off
@@ -65,6 +76,25 @@ CASES: dict[str, Case] = {
     "clerk archives": Case("clerk", "POST", D + "/archive", 403, "forbidden", json={"retention": "永久"}),
     "judge issues credentials": Case(
         "judge", "POST", "/v1/principals", 403, "forbidden", json={"name": "x", "role": "clerk"}
+    ),
+    # bodies (api/edge.py): credentials are checked before a body is read; JSON bodies have 1 MiB
+    "oversized JSON body": Case(
+        "clerk", "POST", "/v1/dossiers", 413, "payload_too_large", content=b"{" + b" " * (2 << 20) + b"}", headers=JSON
+    ),
+    "oversized JSON body sent without a length": Case(
+        "clerk", "POST", "/v1/dossiers", 413, "payload_too_large", content=lambda: json_of(2), headers=JSON
+    ),
+    "unauthenticated large body": Case(
+        None, "POST", "/v1/dossiers", 401, "unauthenticated", content=lambda: json_of(60), headers=JSON
+    ),
+    "large body for a role that may not send it": Case(
+        "lawyer", "POST", "/v1/dossiers", 403, "forbidden", content=lambda: json_of(60), headers=JSON
+    ),
+    "oversized body to a public route": Case(
+        None, "POST", "/v1/verify", 413, "payload_too_large", content=lambda: json_of(2), headers=JSON
+    ),
+    "oversized body to a node-to-node route": Case(
+        "peer", "GET", PEER_PACKAGE, 413, "payload_too_large", content=lambda: json_of(2), headers=JSON
     ),
     # opening a dossier
     "case number with ASCII brackets missing": Case(
