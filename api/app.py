@@ -75,7 +75,7 @@ def create_app(settings: Settings, *, owns_process: bool = False) -> FastAPI:
             witness = Witness(load_witness_signer(data), logs, witness_state)
         peers = load_trust_file(settings.peers) if settings.peers else None
         nonces = NonceStore(data / NONCES_DB)
-        gate = PeerGate(peers, settings.peer_window_seconds, nonces)
+        gate = PeerGate(peers, config.origin, settings.peer_window_seconds, nonces)
         app.state.services = Services(config, settings, merkle, signer, app_, sealer, people, blobs, courts, witness,
                                       peers, gate)  # fmt: skip
         stop = threading.Event()

@@ -43,7 +43,7 @@ class Services:
     courts: CourtRegistry
     witness: Witness | None = None
     peers: Trust | None = None
-    gate: PeerGate = field(default_factory=lambda: PeerGate(None))  # no peers: every signed request is refused
+    gate: PeerGate = field(default_factory=lambda: PeerGate(None, ""))  # no peers: every signed request is refused
     lookups: dict[str, asyncio.Future[Caller]] = field(default_factory=dict)  # credential reads under way, by token
 
 

@@ -388,6 +388,12 @@ CASES: dict[str, Case] = {
         "peer-stranger", "GET", PEER_PACKAGE, 401, "peer_unknown"
     ),
     "unsigned node-to-node request": Case(None, "GET", PEER_PACKAGE, 401, "request_unsigned"),
+    "node-to-node request addressed to another court": Case(
+        "peer-misaddressed", "GET", PEER_PACKAGE, 401, "request_misaddressed"
+    ),
+    "node-to-node request with a non-digit Sifa-Time": Case(
+        "peer-superscript-time", "GET", PEER_PACKAGE, 401, "request_expired"
+    ),
     "node-to-node request for a dossier not transferred": Case(
         "peer", "GET", PEER_PACKAGE, 403, "not_transferred"
     ),
@@ -448,7 +454,7 @@ def test_catalogue_has_fifty_named_cases() -> None:
 def test_bad_input(name: str, node: Node, world: dict[str, str]) -> None:
     case = CASES[name]
     fill = lambda s: s.format(**world)  # noqa: E731
-    headers = dict(case.headers)
+    headers: dict[str, str | bytes] = dict(case.headers)
     if case.role in node.tokens:
         headers.update(node.as_(case.role))
     elif case.role == "raw-token":
@@ -471,13 +477,17 @@ def test_bad_input(name: str, node: Node, world: dict[str, str]) -> None:
     assert _stores(node) == before  # nothing recorded, nothing half-written
 
 
-def _peer_headers(node: Node, role: str, path: str) -> dict[str, str]:
+def _peer_headers(node: Node, role: str, path: str) -> dict[str, str | bytes]:
     """A signed node-to-node request as the case names it (a valid one, replayed, stale, forged...)."""
     signer = {"peer-forged": Ed25519Signer.generate(PEER.name),
               "peer-stranger": Ed25519Signer.generate("sifa.court/4401-0101")}.get(role, PEER)  # fmt: skip
-    headers = sign_request(signer, "GET", path, now=time.time() - 3600 if role == "peer-stale" else None)
+    to = "sifa.court/1100-0000" if role == "peer-misaddressed" else "sifa.court/1101-0105"  # the node's own
+    signed = sign_request(signer, "GET", path, to=to, now=time.time() - 3600 if role == "peer-stale" else None)
     if role == "peer-replayed":  # the first time it is taken (and refused: not transferred)
-        assert node.http.get(path, headers=headers).status_code == 403
+        assert node.http.get(path, headers=signed).status_code == 403
+    headers: dict[str, str | bytes] = dict(signed)
+    if role == "peer-superscript-time":  # "²".isdigit() is true; int() refuses it (it was a 500)
+        headers["Sifa-Time"] = "²".encode("latin-1")
     return headers
 
 

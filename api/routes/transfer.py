@@ -130,7 +130,7 @@ def retrieve_from(app: DossierApp, signer: Signer, trust: Trust, court: str, dos
     keys = [k for k in trust.logs if k.name == origin]
     if url is None or not keys:
         raise UnknownCourtError(f"court {court} ({origin}) has no log key and url in this node's peers file")
-    stream = peer_get(url, f"/v1/peer/dossiers/{dossier}/package", signer)
+    stream = peer_get(url, f"/v1/peer/dossiers/{dossier}/package", signer, to=origin)
     try:
         return import_package(app, stream, logs=keys, witnesses=trust.witnesses, quorum=trust.quorum,
                               actor=actor, progress=progress)  # fmt: skip
