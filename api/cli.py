@@ -138,6 +138,7 @@ def _seal(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from api.peers import client_tls
     from api.witnessing import Witnessing
     from dossier.sealer import Sealer
     from ledger.log import MerkleLog
@@ -157,7 +158,7 @@ def _seal(args: argparse.Namespace) -> int:
         merkle = MerkleLog(store)
         sealer = Sealer(app, merkle, load_signer(settings.data_dir), batch=settings.seal_batch)
         if settings.witnesses and not args.once:  # checkpoints go to the witnesses, beside the sealing
-            witnessing = Witnessing(merkle, load_trust_file(settings.witnesses))
+            witnessing = Witnessing(merkle, load_trust_file(settings.witnesses), tls=client_tls(settings.tls_ca))
             threading.Thread(target=witnessing.run, args=(stop, settings.witness_interval_seconds),
                              name="sifa-witnessing", daemon=True).start()  # fmt: skip
         settle_heap()
@@ -216,6 +217,7 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _retrieve(args: argparse.Namespace) -> int:
+    from api.peers import client_tls
     from api.routes.transfer import imported_dossier, retrieve_from
 
     tty = sys.stderr.isatty()
@@ -232,7 +234,8 @@ def _retrieve(args: argparse.Namespace) -> int:
             raise NodeError("no peer courts are configured: set SIFA_PEERS to a trust file with their url")
         signer = load_signer(settings.data_dir)
         imported = retrieve_from(app, signer, load_trust_file(settings.peers), args.from_court, args.dossier,
-                                 actor=f"cli:{signer.name}", progress=progress)  # fmt: skip
+                                 actor=f"cli:{signer.name}", progress=progress,
+                                 tls=client_tls(settings.tls_ca))  # fmt: skip
     if tty:
         print(file=sys.stderr)
     print(json.dumps(imported_dossier(imported).model_dump(), ensure_ascii=False))
@@ -245,11 +248,12 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
-    from api.server import raise_open_files_limit, uvicorn_options
+    from api.server import check_serving, raise_open_files_limit, uvicorn_options
 
     overrides = {k: v for k, v in (("data_dir", args.data_dir), ("host", args.host), ("port", args.port)) if v}
     settings = Settings(**overrides)
     load_config(settings.data_dir)  # refuse early, with one line, when there is no node
+    check_serving(settings)  # TLS files, https:// peers: refused now, in one line
     raise_open_files_limit(settings)  # each connection is an open file
     uvicorn.run(create_app(settings, owns_process=True), log_level="info", **uvicorn_options(settings))
     return 0

@@ -12,7 +12,13 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from api.edge import BodyTimeoutError
-from api.peers import PeerRefusedError, PeersNotConfiguredError, PeerUnavailableError
+from api.peers import (
+    InsecurePeerUrlError,
+    PeerCertificateError,
+    PeerRefusedError,
+    PeersNotConfiguredError,
+    PeerUnavailableError,
+)
 from api.principals import AuthError, ForbiddenError
 from api.routes.dossiers import PayloadTooLargeError, UnsupportedMediaError
 from api.routes.page import AssetNotFoundError
@@ -70,9 +76,11 @@ STATUS: list[tuple[type[SifaError], int]] = [
     (RangeError, 416),
     (InspectionFailedError, 422),
     (PeersNotConfiguredError, 409),
+    (InsecurePeerUrlError, 409),
     (NotSealedError, 503),
     (PeerUnavailableError, 503),
     (PeerRefusedError, 502),
+    (PeerCertificateError, 502),
     (StorageUnavailableError, 503),
     (EventStoreUnavailableError, 503),
     (TreeStoreUnavailableError, 503),

@@ -1,4 +1,5 @@
-"""Node-to-node requests: signed by the requesting court's log key, checked against the trust file.
+"""Node-to-node requests: signed by the requesting court's log key, checked against the trust file,
+sent over HTTPS (plain HTTP only on loopback).
 
 A request carries five headers::
 
@@ -22,10 +23,12 @@ import base64
 import binascii
 import hashlib
 import http.client
+import ipaddress
 import json
 import re
 import secrets
 import sqlite3
+import ssl
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -45,6 +48,7 @@ WINDOW = 300  # seconds
 _ORIGIN = re.compile(re.escape(ORIGIN_PREFIX) + f"({COURT_CODE.pattern})")  # origin_for's, read back
 _NONCE = re.compile(r"[0-9a-f]{32}")
 _TIME = re.compile(r"[0-9]{1,12}")  # ASCII only: str.isdigit() also takes "²", which int() refuses
+LOOPBACK_NAMES = ("localhost",)
 
 
 class UnsignedRequestError(AuthError):
@@ -73,6 +77,12 @@ class MisaddressedRequestError(AuthError):
     code = "request_misaddressed"
 
 
+class InsecurePeerUrlError(SifaError):
+    """A peer node's or witness's URL that is not https:// (and not on loopback)."""
+
+    code = "peer_url_insecure"
+
+
 class NotTransferredToYouError(ForbiddenError):
     """The calling court is not named by any transfer of the dossier."""
 
@@ -89,6 +99,12 @@ class PeerUnavailableError(SifaError):
 
 class PeerRefusedError(SifaError):
     code = "peer_refused"
+
+
+class PeerCertificateError(SifaError):
+    """The peer's TLS certificate does not verify against this node's CA bundle."""
+
+    code = "peer_certificate_invalid"
 
 
 def court_of(origin: str) -> str:
@@ -200,18 +216,60 @@ class PeerStream:
         self.connection.close()
 
 
-def peer_get(base_url: str, target: str, signer: Signer, *, to: str, timeout: float = 60.0) -> PeerStream:
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: a connection that never leaves the machine."""
+    if host.lower().rstrip(".") in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str, what: str) -> None:
+    """A peer node's or witness's URL: https://, or http:// on loopback. Raises InsecurePeerUrlError."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if host and (parts.scheme == "https" or (parts.scheme == "http" and is_loopback(host))):
+        return
+    raise InsecurePeerUrlError(f"{what} URL {url!r} must be https:// (plain http:// only on loopback: 127.0.0.0/8, "
+                               "::1, localhost)")  # fmt: skip
+
+
+def check_urls(trust: Trust, what: str) -> None:
+    """Every node and witness URL of a trust file (``what`` names it in the refusal)."""
+    for url in [*trust.log_urls.values(), *trust.urls.values()]:
+        check_url(url, what)
+
+
+def client_tls(ca: Path | None) -> ssl.SSLContext:
+    """How this node checks a peer node's or witness's certificate: against the CA bundle ``ca``
+    (PEM; only those CAs), else the system's store."""
+    return ssl.create_default_context(cafile=str(ca) if ca else None)
+
+
+def peer_get(base_url: str, target: str, signer: Signer, *, to: str, tls: ssl.SSLContext | None = None,
+             timeout: float = 60.0) -> PeerStream:  # fmt: skip
     """A signed GET to the node of the court whose log origin is ``to``; the body is left to stream.
-    Raises PeerUnavailableError, PeerRefusedError (carrying the peer's error code and message)."""
+    ``tls``: how its certificate is checked (default: the system's store). Raises InsecurePeerUrlError,
+    PeerUnavailableError, PeerCertificateError, PeerRefusedError (carrying the peer's error code and
+    message)."""
+    check_url(base_url, f"the peer court {to}'s")
     parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise PeerUnavailableError(f"peer URL {base_url!r} is not an http(s) URL")
-    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = cls(parts.hostname, parts.port, timeout=timeout)
+    conn: http.client.HTTPConnection
+    if parts.scheme == "https":
+        conn = http.client.HTTPSConnection(parts.hostname or "", parts.port, timeout=timeout,
+                                           context=tls or client_tls(None))  # fmt: skip
+    else:
+        conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
     path = parts.path.rstrip("/") + target
     try:
         conn.request("GET", path, headers=sign_request(signer, "GET", path, to=to))
         response = conn.getresponse()
+    except ssl.SSLCertVerificationError as exc:
+        conn.close()
+        raise PeerCertificateError(f"the peer {base_url}'s certificate does not verify against this node's CA "
+                                   f"bundle (SIFA_TLS_CA): {exc.verify_message}") from None  # fmt: skip
     except (OSError, http.client.HTTPException) as exc:
         conn.close()
         raise PeerUnavailableError(f"the peer {base_url} does not answer: {exc}") from None

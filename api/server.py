@@ -1,4 +1,4 @@
-"""How ``sifa serve`` runs uvicorn: keep-alive, and an HTTP protocol bounded against slow and
+"""How ``sifa serve`` runs uvicorn: HTTPS, keep-alive, and an HTTP protocol bounded against slow and
 greedy clients.
 
 uvicorn (0.54, httptools) bounds neither the time nor the size of a request's headers: a client
@@ -25,6 +25,7 @@ import asyncio
 import json
 import logging
 import resource
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -33,6 +34,8 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from api.node import NodeError, load_trust_file
+from api.peers import check_urls, client_tls
 from api.settings import Settings
 
 log = logging.getLogger("sifa.server")
@@ -163,10 +166,32 @@ def protocol(settings: Settings) -> type[EdgeProtocol]:
     return type("SifaProtocol", (EdgeProtocol,), {"limits": limits})
 
 
+def check_serving(settings: Settings) -> None:
+    """Refuse, before serving, what would fail later: a TLS key without its certificate, certificate,
+    key or CA files that do not load, peer or witness URLs that are not https:// (nor on loopback).
+    Raises NodeError, InsecurePeerUrlError."""
+    if settings.tls_key is not None and settings.tls_cert is None:
+        raise NodeError("SIFA_TLS_KEY is set without SIFA_TLS_CERT")
+    try:
+        if settings.tls_cert is not None:
+            server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            server.load_cert_chain(settings.tls_cert, settings.tls_key)
+        if settings.tls_ca is not None:
+            client_tls(settings.tls_ca)
+    except (ssl.SSLError, OSError) as exc:
+        raise NodeError(f"the TLS certificate, key or CA (SIFA_TLS_*) does not load: {exc}") from None
+    for path, what in ((settings.peers, "a peer court's node"), (settings.witnesses, "a witness's")):
+        if path is not None:
+            check_urls(load_trust_file(path), f"{path}: {what}")
+
+
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """The keyword arguments of ``uvicorn.run`` (or ``uvicorn.Config``) for a node."""
+    tls = {}
+    if settings.tls_cert is not None:  # a key in the certificate's file is found there
+        tls = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": settings.tls_key and str(settings.tls_key)}
     return {"host": settings.host, "port": settings.port, "http": protocol(settings),
-            "timeout_keep_alive": settings.keep_alive_seconds, "access_log": settings.access_log}  # fmt: skip
+            "timeout_keep_alive": settings.keep_alive_seconds, "access_log": settings.access_log, **tls}  # fmt: skip
 
 
 def raise_open_files_limit(settings: Settings) -> int:

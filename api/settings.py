@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = 30.0
     keep_alive_seconds: int = 5
     max_connections: int = 4096
+    # HTTPS (docs/transfer.md): the node's certificate chain and key (PEM); both set, it serves only
+    # HTTPS. tls_ca: the CA bundle (PEM) peer nodes' and witnesses' certificates are verified
+    # against; unset, the system's store.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_ca: Path | None = None
     # uvicorn's per-request access log line (every dossier read is an event regardless).
     access_log: bool = True
     # Sequencer: events per sealed batch and the longest wait between batches.

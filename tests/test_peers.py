@@ -1,4 +1,4 @@
-"""Signed node-to-node requests (api/peers.py): what the signature binds, replays, recipients."""
+"""Signed node-to-node requests (api/peers.py): what the signature binds, replays, recipients, URLs."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ import pytest
 from api.peers import (
     BadRequestSignatureError,
     ExpiredRequestError,
+    InsecurePeerUrlError,
     MisaddressedRequestError,
     NonceStore,
     PeerGate,
     ReplayedRequestError,
     UnknownPeerError,
     UnsignedRequestError,
+    check_url,
     court_of,
     sign_request,
 )
@@ -104,3 +106,29 @@ def test_sifa_time_is_ascii_digits(when: str) -> None:
     headers = {**_headers(), "sifa-time": when}
     with pytest.raises(ExpiredRequestError, match="ASCII digits"):
         _gate().check("GET", PATH, EMPTY, headers)
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://sifa.court-1101-0105.example.cn", True),
+        ("https://10.0.0.5:8260/sifa", True),
+        ("http://127.0.0.1:8260", True),
+        ("http://127.3.2.1", True),
+        ("http://[::1]:8260", True),
+        ("http://localhost:8260", True),
+        ("http://sifa.court-1101-0105.example.cn", False),
+        ("http://10.0.0.5:8260", False),
+        ("http://[::ffff:10.0.0.5]", False),
+        ("http://localhost.example.cn", False),
+        ("ftp://127.0.0.1", False),
+        ("https://", False),
+        ("127.0.0.1:8260", False),
+    ],
+)
+def test_peer_urls_are_https_except_on_loopback(url: str, allowed: bool) -> None:
+    if allowed:
+        check_url(url, "a peer's")
+    else:
+        with pytest.raises(InsecurePeerUrlError, match="must be https://"):
+            check_url(url, "a peer's")
