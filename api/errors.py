@@ -20,7 +20,7 @@ from api.peers import (
     PeerUnavailableError,
 )
 from api.principals import AuthError, ForbiddenError
-from api.routes.dossiers import PayloadTooLargeError, UnsupportedMediaError
+from api.routes.dossiers import HeaderNotAsciiError, PayloadTooLargeError, UnsupportedMediaError
 from api.routes.page import AssetNotFoundError
 from api.routes.witness import NotAWitnessError
 from dossier.errors import (
@@ -36,6 +36,7 @@ from dossier.errors import (
     UnknownDocumentError,
 )
 from ledger.errors import (
+    LeafTooLargeError,
     MalformedError,
     SifaError,
     TreeSizeError,
@@ -58,6 +59,8 @@ STATUS: list[tuple[type[SifaError], int]] = [
     (ForbiddenError, 403),
     (PayloadTooLargeError, 413),
     (BodyTimeoutError, 408),
+    (LeafTooLargeError, 413),
+    (HeaderNotAsciiError, 400),
     (UnsupportedMediaError, 415),
     (DossierNotFoundError, 404),
     (NotAWitnessError, 404),
@@ -108,7 +111,11 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {**_ERROR, "description": "no such dossier, file, leaf or size"},
     408: {**_ERROR, "description": "the request's body stopped arriving"},
     409: {**_ERROR, "description": "conflicts with what is recorded (exists, archived, changed meanwhile)"},
-    413: {**_ERROR, "description": "body too large (uploads, packages, and every other body on its own limit)"},
+    413: {
+        **_ERROR,
+        "description": "a body over its limit (uploads, packages, any other body), or a record too large "
+        "for one leaf of the log",
+    },
     415: {**_ERROR, "description": "unsupported media type"},
     416: {**_ERROR, "description": "range outside the file"},
     422: {**_ERROR, "description": "input that does not fit the rules"},

@@ -51,11 +51,11 @@ class Limits:
     max_connections: int
 
 
-def _error(code: str, message: str) -> bytes:
+def _error_body(code: str, message: str) -> bytes:
     return json.dumps({"code": code, "message": message, "detail": None}).encode()  # api/errors.py's body
 
 
-BUSY = _error("server_busy", "the node has too many connections open; try again shortly")
+BUSY = _error_body("server_busy", "the node has too many connections open; try again shortly")
 BUSY_HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(BUSY)).encode()),
                 (b"connection", b"close"), (b"retry-after", b"1")]  # fmt: skip
 
@@ -96,7 +96,7 @@ class EdgeProtocol(HttpToolsProtocol):
             self._header_bytes += len(data)
             if self._header_bytes > self.limits.max_header_bytes:
                 if self.cycle is None or self.cycle.response_complete:  # not in the middle of an answer
-                    body = _error(
+                    body = _error_body(
                         "headers_too_large",
                         f"a request's headers may have at most {self.limits.max_header_bytes} bytes",
                     )

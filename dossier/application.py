@@ -24,9 +24,11 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.domain import MutableOrImmutableAggregate, Snapshot
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 
+from dossier import fields
 from dossier.catalogue import pdf_info, place
 from dossier.courts import CASE_TYPES, CourtRegistry, case_number
-from dossier.domain import Dossier, nfc, party
+from dossier.domain import PARTY_ROLES, Dossier, document_fields, party_list
+from dossier.envelope import check_fits
 from dossier.errors import (
     DossierConflictError,
     DossierExistsError,
@@ -348,9 +350,10 @@ class DossierApp(Application[UUID]):
                 cmd.error = exc
                 return
         d, applied = held[cmd.ident]
-        version = d.version
+        version, before = d.version, len(d.pending_events)
         try:
             cmd.result = cmd.fn(d)
+            check_fits(d.pending_events[before:])  # a leaf the log cannot hold would stop it: refuse now
         except Exception as exc:
             cmd.error = exc
             if d.version != version:  # it failed half-way: rebuild the dossier without it
@@ -363,13 +366,10 @@ class DossierApp(Application[UUID]):
 
     def open_dossier(self, *, case_number_text: str, case_type: str, parties: list[dict[str, Any]],
                      actor: str, role: str) -> UUID:  # fmt: skip
-        number = case_number(case_number_text)
-        if case_type not in CASE_TYPES:
-            raise InvalidDossierInputError(f"case type is one of {', '.join(CASE_TYPES)}")
-        if not isinstance(parties, list) or len(parties) > 200:
-            raise InvalidDossierInputError("parties is a list of at most 200")
-        d = Dossier(court=self.court, case_number=number, case_type=case_type,
-                    parties=[party(p) for p in parties], actor=actor, role=role)  # fmt: skip
+        number = case_number(fields.text(case_number_text, "case number"))
+        d = Dossier(court=self.court, case_number=number, case_type=fields.choice(case_type, "case type", CASE_TYPES),
+                    parties=party_list(parties, most=fields.MAX_PARTIES), **fields.who(actor, role))  # fmt: skip
+        check_fits(d.pending_events)
         self._save(d)
         return d.id
 
@@ -381,6 +381,7 @@ class DossierApp(Application[UUID]):
             pass
         else:
             raise DossierExistsError(f"this node already holds dossier {d.id} ({d.case_number}); nothing was imported")
+        check_fits(d.pending_events)
         self._save(d)
 
     def upload(self, dossier: UUID | str, stream: Source, *, name: str, media_type: str, source: str,
@@ -391,24 +392,24 @@ class DossierApp(Application[UUID]):
         if guard is not None:
             guard(d)
         d._open()
-        name = nfc(name, "file name", max_len=255)
-        if "/" in name or "\\" in name or name.strip(" .") == "":
-            raise InvalidDossierInputError("a file name has no path separators and is not '.' or '..'")
-        if source not in SOURCES:
-            raise InvalidDossierInputError(f"source is one of {SOURCES}")
-        media_type = nfc(media_type, "media type", max_len=100)
+        doc = document_fields(name, media_type, doc_type)  # all checked before the bytes are stored
+        name, media_type = doc["name"], doc["media_type"]
+        source = fields.choice(source, "source", SOURCES)
+        acting = fields.who(actor, role)
         info = self.blobs.put(stream, expected_sha256)
         pdf = pdf_info(self.blobs.read(info.sha256)) if media_type == "application/pdf" else None
         pages = pdf.pages if pdf else None
-        spot = place(doc_type, name, pdf.text if pdf else "")
+        # A lawyer's or party's upload goes to the 正卷, whatever it declares or is named.
+        spot = place(doc["doc_type"], name, pdf.text if pdf else "",
+                     court=source == "court" and acting["role"] not in PARTY_ROLES)  # fmt: skip
 
         def record(d: Dossier) -> dict[str, Any]:
             document_id = uuid.uuid4().hex
-            d.upload(document_id=document_id, sha256=info.sha256, size=info.size, name=name, media_type=media_type,
-                     source=source, doc_type=doc_type or "", pages=pages, actor=actor, role=role)  # fmt: skip
+            d.upload(document_id=document_id, sha256=info.sha256, size=info.size, pages=pages, source=source,
+                     **doc, **acting)  # fmt: skip
             d.catalogue_document(document_id=document_id, volume=spot.volume, category=spot.category,
-                                 order=spot.order, title=name.rsplit(".", 1)[0], pages=pages, auto=True,
-                                 actor=actor, role=role)  # fmt: skip
+                                 order=spot.order, title=name.rsplit(".", 1)[0] or name, pages=pages, auto=True,
+                                 **acting)  # fmt: skip
             return {"document_id": document_id, "sha256": info.sha256, "size": info.size, "pages": pages,
                     "category": spot.category, "placed_by": spot.reason, "version": d.version}  # fmt: skip
 
@@ -427,29 +428,32 @@ class DossierApp(Application[UUID]):
     def submit_evidence(self, dossier: UUID | str, *, sha256: str, size: int, name: str,
                         submitter: dict[str, Any], description: str, actor: str, role: str,
                         guard: Guard | None = None) -> Pending[int]:  # fmt: skip
-        fields = {"sha256": _sha(sha256, "sha256"), "size": int(size), "name": nfc(name, "name", max_len=255),
-                  "submitter": submitter, "description": nfc(description, "description", required=False),
-                  "actor": actor, "role": role}  # fmt: skip
-        return self._versioned(dossier, lambda d: d.submit_evidence(evidence_id=uuid.uuid4().hex, **fields), guard)
+        checked = {"sha256": _sha(sha256, "sha256"), "size": fields.count(size, "size", most=fields.MAX_SIZE),
+                   "name": fields.text(name, "evidence name"), "submitter": submitter,
+                   "description": fields.text(description, "description", required=False, multiline=True),
+                   "actor": actor, "role": role}  # fmt: skip
+        return self._versioned(dossier, lambda d: d.submit_evidence(evidence_id=uuid.uuid4().hex, **checked), guard)
 
     @command
     def record_service(self, dossier: UUID | str, *, document_id: str, recipient: dict[str, Any], channel: str,
                        sent_at: str, delivered_at: str | None, read_at: str | None,
                        receipt_sha256: str | None, actor: str, role: str,
                        guard: Guard | None = None) -> Pending[int]:  # fmt: skip
-        fields = {"document_id": document_id, "recipient": recipient, "channel": nfc(channel, "channel"),
-                  "sent_at": sent_at, "delivered_at": delivered_at, "read_at": read_at,
-                  "receipt_sha256": _sha(receipt_sha256, "receipt_sha256") if receipt_sha256 else None,
-                  "actor": actor, "role": role}  # fmt: skip
-        return self._versioned(dossier, lambda d: d.record_service(**fields), guard)
+        checked = {"document_id": document_id, "recipient": recipient, "channel": fields.text(channel, "channel"),
+                   "sent_at": fields.moment(sent_at, "sent_at"),
+                   "delivered_at": fields.optional_moment(delivered_at, "delivered_at"),
+                   "read_at": fields.optional_moment(read_at, "read_at"),
+                   "receipt_sha256": _sha(receipt_sha256, "receipt_sha256") if receipt_sha256 is not None else None,
+                   "actor": actor, "role": role}  # fmt: skip
+        return self._versioned(dossier, lambda d: d.record_service(**checked), guard)
 
     @command
     def register_contract(self, dossier: UUID | str, *, contract_sha256: str, parties: list[dict[str, Any]],
                           signed_at: str, actor: str, role: str,
                           guard: Guard | None = None) -> Pending[int]:  # fmt: skip
-        fields = {"contract_sha256": _sha(contract_sha256, "contract_sha256"), "parties": parties,
-                  "signed_at": signed_at, "actor": actor, "role": role}  # fmt: skip
-        return self._versioned(dossier, lambda d: d.register_contract(**fields), guard)
+        checked = {"contract_sha256": _sha(contract_sha256, "contract_sha256"), "parties": parties,
+                   "signed_at": fields.moment(signed_at, "signed_at"), "actor": actor, "role": role}  # fmt: skip
+        return self._versioned(dossier, lambda d: d.register_contract(**checked), guard)
 
     @command
     def transfer(self, dossier: UUID | str, *, to_court: str, kind: str, reason: str, actor: str, role: str,
@@ -469,10 +473,11 @@ class DossierApp(Application[UUID]):
     def retrieve(self, dossier: UUID | str, *, by_court: str, by: str, reason: str, actor: str, role: str,
                  guard: Guard | None = None) -> Pending[Dossier]:  # fmt: skip
         """Read a dossier's content; the read is itself an event (全程留痕)."""
-        by, reason = nfc(by, "reader"), nfc(reason, "reason")
+        read_by = {"by_court": fields.text(by_court, "court"), "by": fields.text(by, "reader"),
+                   "reason": fields.text(reason, "reason", multiline=True), **fields.who(actor, role)}  # fmt: skip
 
         def read(d: Dossier) -> Dossier:
-            d.retrieved(by_court=by_court, by=by, reason=reason, actor=actor, role=role)
+            d.retrieved(**read_by)
             seen = deepcopy(d)  # read after the commit, while later commands change d
             seen.collect_events()
             return seen

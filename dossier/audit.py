@@ -18,14 +18,17 @@ from dossier.application import DossierApp
 from dossier.domain import Dossier
 from dossier.envelope import envelope, envelope_bytes
 from ledger.checkpoint import open_checkpoint
+from ledger.compact import CompactRange
 from ledger.errors import LedgerError
 from ledger.log import MerkleLog
 from ledger.note import Verifier
-from ledger.sqlite import SQLiteTreeStore
+from ledger.store import TreeStore
+from ledger.tiles import TILE_WIDTH, unpack_entries
 from storage.blobstore import BlobStore
 from storage.errors import StorageError
 
 PAGE = 1000
+BUNDLES = 64  # entry bundles per read of the tree pass: 16,384 leaves
 STORED_FILES = ("DocumentUploaded", "DocumentReceived", "Received", "Archived")  # events whose files the node keeps
 KEPT = ("sha256", "package_sha256", "events_sha256", "checkpoint_sha256")
 
@@ -116,55 +119,106 @@ def audit(app: DossierApp, log: MerkleLog, blobs: BlobStore, log_key: Verifier, 
         report.blobs = n
         say("files", n, len(files))
 
-    roots = _recomputed_roots(log, size, [s for s, _ in log.store.checkpoints()], report)
-    for s, text in log.store.checkpoints():
-        report.checkpoints += 1
-        try:
-            checkpoint, _ = open_checkpoint(text, [log_key])
-        except LedgerError as exc:
-            report.findings.append(Finding("checkpoint_signature", f"checkpoint {s}", exc.diagnostics()))
-            continue
-        if checkpoint.size != s or (s in roots and roots[s] != checkpoint.root_hash):
-            report.findings.append(Finding("checkpoint_root", f"checkpoint {s}",
-                                           "its root is not the root of the recorded leaves"))  # fmt: skip
+    audit_log(log, log_key, report, size=size, progress=say)
     return report
+
+
+def audit_log(log: MerkleLog, log_key: Verifier, report: AuditReport, *, size: int | None = None,
+              progress: Progress | None = None) -> None:  # fmt: skip
+    """Checks (3) and (4) on the log's first ``size`` leaves (default: all), adding to ``report``.
+
+    One streaming pass: kept checkpoints a page at a time, each read once, and the leaves replayed
+    through a compact range up to each checkpoint's size — O(log n) memory (docs/ledger.md).
+    """
+    say = progress or (lambda stage, done, total: None)
+    size = log.size if size is None else size
+    replay = _Replay(log, size, report, say)
+    kept_findings: list[Finding] = []  # the checkpoints' findings, reported after the tree's findings, as before
+    last = -1
+    while page := log.store.checkpoints(above=last, limit=PAGE):
+        last = page[-1][0]
+        for s, text in page:
+            report.checkpoints += 1
+            root = replay.root(s) if 0 < s <= size else None
+            try:
+                checkpoint, _ = open_checkpoint(text, [log_key])
+            except LedgerError as exc:
+                kept_findings.append(Finding("checkpoint_signature", f"checkpoint {s}", exc.diagnostics()))
+                continue
+            if checkpoint.size != s or (root is not None and root != checkpoint.root_hash):
+                kept_findings.append(Finding("checkpoint_root", f"checkpoint {s}",
+                                             "its root is not the root of the recorded leaves"))  # fmt: skip
+    replay.root(size)
+    report.findings.extend(kept_findings)
 
 
 def _entries(log: MerkleLog, start: int, end: int, report: AuditReport) -> dict[int, bytes]:
     out: dict[int, bytes] = {}
-    for i in range(start, end):
-        try:
-            out[i] = log.entry(i)
-        except (KeyError, LedgerError, ValueError):
+    for i, entry in enumerate(_read_entries(log.store, start, end), start=start):
+        if entry is None:
             report.findings.append(Finding("leaf_missing", f"leaf {i}", "the leaf's data is gone from the store"))
-            out[i] = b""
+        out[i] = entry or b""
     return out
 
 
-def _recomputed_roots(log: MerkleLog, size: int, sizes: list[int], report: AuditReport) -> dict[int, bytes]:
-    """Roots of the tree rebuilt from the stored leaves, compared with the stored tiles' roots."""
-    fresh = MerkleLog(SQLiteTreeStore(":memory:"))
-    wanted = sorted({s for s in sizes if 0 < s <= size} | {size})
-    roots: dict[int, bytes] = {}
-    done = 0
-    for target in wanted:
-        while done < target:
-            n = min(PAGE * 10, target - done)
-            batch = []
-            for i in range(done, done + n):
-                try:
-                    batch.append(log.entry(i))
-                except (KeyError, LedgerError, ValueError):
-                    batch.append(b"")
-            fresh.append(batch)
-            done += n
-        roots[target] = fresh.root(target)
+def _read_entries(store: TreeStore, start: int, end: int) -> list[bytes | None]:
+    """The entries [start, end) read as whole bundles; None for each one its bundle no longer holds."""
+    if end <= start:
+        return []
+    first, last = start // TILE_WIDTH, (end - 1) // TILE_WIDTH
+    try:
+        bundles = store.read_bundles(range(first, last + 1))
+    except LedgerError:
+        bundles = {}
+    out: list[bytes | None] = []
+    for b in range(first, last + 1):
+        base = b * TILE_WIDTH
+        lo, hi = max(start, base) - base, min(end, base + TILE_WIDTH) - base
         try:
-            stored = log.root(target)
-        except (KeyError, LedgerError):
-            stored = b""
-        if target and stored != roots[target]:
-            report.findings.append(Finding("tree_mismatch", f"tree size {target}",
-                                           "the stored tiles disagree with the recorded leaves"))  # fmt: skip
-    fresh.store.close()
-    return roots
+            held = unpack_entries(bundles[b])[lo:hi]
+        except (KeyError, ValueError):  # gone, or cut short
+            held = []
+        out.extend(held)
+        out.extend([None] * (hi - lo - len(held)))
+    return out
+
+
+class _Replay:
+    """The stored leaves streamed once, in order, through a compact range.
+
+    ``root(n)`` (n ascending) reads on to leaf n, a page of entry bundles at a time, and returns
+    the root recomputed from the leaves; where the stored tiles give another root for n, it adds a
+    ``tree_mismatch`` finding. Memory: one page of leaf hashes and O(log n) subtree hashes.
+    """
+
+    def __init__(self, log: MerkleLog, size: int, report: AuditReport, say: Progress) -> None:
+        self.log, self.size, self.report, self.say = log, size, report, say
+        self.range = CompactRange(log.hasher)
+        self.page: list[bytes] = []  # leaf hashes read ahead; page[at] is that of leaf range.end
+        self.at = 0
+        self.checked = 0
+
+    def root(self, target: int) -> bytes:
+        """Precondition: 0 <= target <= size, and no smaller than the previous target."""
+        while self.range.end < target:
+            if self.at == len(self.page):
+                start = self.range.end
+                end = min(self.size, (start // TILE_WIDTH + BUNDLES) * TILE_WIDTH)
+                entries = _read_entries(self.log.store, start, end)
+                self.page = self.log.hasher.leaves([e or b"" for e in entries])
+                self.at = 0
+                self.say("leaves", end, self.size)
+            take = min(len(self.page) - self.at, target - self.range.end)
+            self.range.extend(self.page[self.at : self.at + take])
+            self.at += take
+        recomputed = self.range.root()
+        if target and target != self.checked:
+            self.checked = target
+            try:
+                stored = self.log.root(target)
+            except (KeyError, LedgerError):
+                stored = b""
+            if stored != recomputed:
+                self.report.findings.append(Finding("tree_mismatch", f"tree size {target}",
+                                                    "the stored tiles disagree with the recorded leaves"))  # fmt: skip
+        return recomputed

@@ -47,10 +47,14 @@ class Placement:
     reason: str  # "declared", "file name", "pdf text", "default"
 
 
-def place(doc_type: str | None, name: str, text: str = "") -> Placement:
-    """Where a document goes: by declared type, then file name, then PDF text."""
+def place(doc_type: str | None, name: str, text: str = "", *, court: bool = True) -> Placement:
+    """Where a document goes: by declared type, then file name, then PDF text.
+
+    ``court=False`` (a lawyer's or party's upload): only into the 正卷, whatever it declares.
+    """
+    rules = RULES if court else tuple(r for r in RULES if r.volume == "正卷")
     for source, haystack in (("declared", doc_type or ""), ("file name", name), ("pdf text", text[:4000])):
-        for rule in RULES:
+        for rule in rules:
             if any(w in haystack for w in rule.words):
                 return Placement(rule.category, rule.order, rule.volume, source)
     return Placement(OTHER.category, OTHER.order, OTHER.volume, "default")

@@ -9,17 +9,25 @@ salted commitments instead (see ``leaf_body``).
 
 from __future__ import annotations
 
-import unicodedata
+import re
 import uuid
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from dossier import fields
 from dossier.errors import DossierArchivedError, DossierReceivedError, InvalidDossierInputError, UnknownDocumentError
 from evidence.commitment import PERSONAL_RECORDS, commit, new_salt
 
 PERSONAL_FIELDS = ("name", "id_number", "phone", "address")
 VOLUMES = ("正卷", "副卷")
+# The 副卷 (审理报告, 合议庭评议笔录, 审判委员会讨论记录) is for the court only: lawyers and parties
+# never see its documents (阅卷 covers the 正卷), and never place one there.
+COURT_ONLY = "副卷"
+PARTY_ROLES = ("lawyer", "party")
+TRANSFER_KINDS = ("上诉", "移送", "再审")
+RETENTIONS = ("永久", "长期", "短期")
+_YEARS = re.compile(r"[1-9][0-9]?|100")
 NAMESPACE = uuid.UUID("6b1c3f2e-5d0a-4e8b-9a51-2f0c9d7e4a10")
 
 
@@ -28,30 +36,42 @@ def dossier_id(court: str, case_number: str) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"{court}|{case_number}")
 
 
-def nfc(value: Any, what: str, *, max_len: int = 2000, required: bool = True) -> str:
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise InvalidDossierInputError(f"{what} must be a non-empty text")
-    text = unicodedata.normalize("NFC", value)
-    if len(text) > max_len or any(ord(c) < 0x20 and c not in "\t\n" for c in text):
-        raise InvalidDossierInputError(f"{what} is too long or holds control characters")
-    return text
-
-
 def party(record: dict[str, Any]) -> dict[str, Any]:
     """A party (当事人) as stored: role, kind, personal values, and a salt for each value."""
     if not isinstance(record, dict):
         raise InvalidDossierInputError("a party is an object")
-    out: dict[str, Any] = {"role": nfc(record.get("role"), "party role", max_len=50),
-                           "kind": record.get("kind", "natural"), "salts": {}}  # fmt: skip
-    if out["kind"] not in ("natural", "legal"):
-        raise InvalidDossierInputError("party kind is 'natural' or 'legal'")
+    unknown = set(record) - {"role", "kind", *PERSONAL_FIELDS}
+    if unknown:
+        raise InvalidDossierInputError(f"a party has no field {sorted(map(str, unknown))[0][:50]!r}")
+    out: dict[str, Any] = {"role": fields.text(record.get("role"), "party role"),
+                           "kind": fields.choice(record.get("kind", "natural"), "party kind", ("natural", "legal")),
+                           "salts": {}}  # fmt: skip
     for field in PERSONAL_FIELDS:
         if record.get(field) is not None:
-            out[field] = nfc(record[field], f"party {field}", max_len=500)
+            out[field] = fields.text(record[field], f"party {field}")
             out["salts"][field] = new_salt().hex()
     if "name" not in out:
         raise InvalidDossierInputError("a party needs a name")
     return out
+
+
+def party_list(records: Any, *, most: int, least: int = 0) -> list[dict[str, Any]]:
+    """A list of parties, at least ``least`` and at most ``most`` of them."""
+    if not isinstance(records, list) or not least <= len(records) <= most:
+        raise InvalidDossierInputError(f"parties is a list of {least} to {most}")
+    return [party(p) for p in records]
+
+
+def document_fields(name: Any, media_type: Any, doc_type: Any) -> dict[str, str]:
+    """An upload's file name, media type and declared type, checked (before its bytes are stored)."""
+    name = fields.text(name, "file name")
+    if "/" in name or "\\" in name or name.strip(" .") == "":
+        raise InvalidDossierInputError("a file name has no path separators and is not '.' or '..'")
+    media = fields.text(media_type, "media type")
+    if not media.isascii() or media.count("/") != 1 or " " in media:
+        raise InvalidDossierInputError("a media type is ASCII type/subtype, e.g. application/pdf")
+    declared = fields.optional_text(doc_type or None, "doc type")
+    return {"name": name, "media_type": media, "doc_type": declared or ""}
 
 
 def committed(record: dict[str, Any]) -> dict[str, Any]:
@@ -95,6 +115,24 @@ class Dossier(Aggregate):
         self.archived: dict[str, Any] | None = None
         self.received: dict[str, Any] | None = None
 
+    def court_only(self) -> set[str]:
+        """Ids of the documents in the 副卷: placed there last (withdrawn ones too)."""
+        out = set()
+        for doc_id, doc in self.documents.items():
+            entry = self.catalogue.get(doc_id)
+            if (entry["volume"] if entry is not None else doc.get("volume")) == COURT_ONLY:
+                out.add(doc_id)
+        return out
+
+    def hidden_from(self, role: str) -> set[str]:
+        """Ids of the documents ``role`` may not see: the 副卷's for a lawyer or a party, none for the court."""
+        return self.court_only() if role in PARTY_ROLES else set()
+
+    def hidden_files(self, hidden: set[str]) -> set[str]:
+        """SHA-256 of the files only hidden documents name (the same bytes in a visible one stay visible)."""
+        shown = {doc["sha256"] for k, doc in self.documents.items() if k not in hidden}
+        return {self.documents[k]["sha256"] for k in hidden} - shown
+
     @property
     def holder(self) -> str:
         """The court that holds this dossier: its own, or the one that received a copy."""
@@ -130,23 +168,36 @@ class Dossier(Aggregate):
         self.documents[document_id] = {"sha256": sha256, "size": size, "name": name, "media_type": media_type,
                                        "source": source, "doc_type": doc_type, "pages": pages}  # fmt: skip
 
-    def catalogue_document(self, **kw: Any) -> None:
+    def catalogue_document(self, *, document_id: Any, volume: Any, category: Any, order: Any, title: Any,
+                           pages: Any = None, auto: Any, actor: Any, role: Any) -> None:  # fmt: skip
         self._own()
-        self._document(kw["document_id"])
-        if kw["volume"] not in VOLUMES:
-            raise InvalidDossierInputError(f"volume is one of {VOLUMES}")
-        self._catalogued(**kw)
+        document_id = fields.text(document_id, "document id")
+        self._document(document_id)
+        acting = fields.who(actor, role)
+        volume = fields.choice(volume, "volume", VOLUMES)
+        if volume == COURT_ONLY and acting["role"] in PARTY_ROLES:
+            raise InvalidDossierInputError("a lawyer or party places documents only in the 正卷")
+        self._catalogued(document_id=document_id, volume=volume, category=fields.text(category, "category"),
+                         order=fields.count(order, "order", most=fields.MAX_ORDER),
+                         title=fields.text(title, "title"),
+                         pages=fields.optional_count(pages, "pages", most=fields.MAX_PAGES),
+                         auto=fields.flag(auto, "auto"), **acting)  # fmt: skip
 
     @event("Catalogued")
     def _catalogued(self, document_id: str, volume: str, category: str, order: int, title: str,
                     pages: int | None, auto: bool, actor: str, role: str) -> None:  # fmt: skip
         self.catalogue[document_id] = {"volume": volume, "category": category, "order": order, "title": title,
                                        "pages": pages, "auto": auto}  # fmt: skip
+        doc = self.documents.get(document_id)
+        if doc is not None:  # kept when withdrawn: a 副卷 document stays hidden
+            doc["volume"] = volume
 
-    def withdraw(self, document_id: str, reason: str, actor: str, role: str) -> None:
+    def withdraw(self, document_id: Any, reason: Any, actor: Any, role: Any) -> None:
         self._own()
+        document_id = fields.text(document_id, "document id")
         self._document(document_id)
-        self._withdrawn(document_id=document_id, reason=nfc(reason, "reason"), actor=actor, role=role)
+        self._withdrawn(document_id=document_id, reason=fields.text(reason, "reason", multiline=True),
+                        **fields.who(actor, role))  # fmt: skip
 
     @event("DocumentWithdrawn")
     def _withdrawn(self, document_id: str, reason: str, actor: str, role: str) -> None:
@@ -155,7 +206,7 @@ class Dossier(Aggregate):
 
     def submit_evidence(self, **kw: Any) -> None:
         self._own()
-        self._evidence(**{**kw, "submitter": party(kw["submitter"])})
+        self._evidence(**{**kw, "submitter": party(kw["submitter"]), **fields.who(kw["actor"], kw["role"])})
 
     @event("EvidenceSubmitted")
     def _evidence(self, evidence_id: str, sha256: str, size: int, name: str, submitter: dict[str, Any],
@@ -164,8 +215,8 @@ class Dossier(Aggregate):
 
     def record_service(self, **kw: Any) -> None:
         self._own()
-        self._document(kw["document_id"])
-        self._service(**{**kw, "recipient": party(kw["recipient"])})
+        self._document(fields.text(kw["document_id"], "document id"))
+        self._service(**{**kw, "recipient": party(kw["recipient"]), **fields.who(kw["actor"], kw["role"])})
 
     @event("ServiceRecorded")
     def _service(self, document_id: str, recipient: dict[str, Any], channel: str, sent_at: str,
@@ -175,20 +226,19 @@ class Dossier(Aggregate):
 
     def register_contract(self, **kw: Any) -> None:
         self._own()
-        if not isinstance(kw["parties"], list):
-            raise InvalidDossierInputError("parties is a list")
-        self._contract(**{**kw, "parties": [party(p) for p in kw["parties"]]})
+        signed = party_list(kw["parties"], least=1, most=fields.MAX_CONTRACT_PARTIES)
+        self._contract(**{**kw, "parties": signed, **fields.who(kw["actor"], kw["role"])})
 
     @event("ContractRegistered")
     def _contract(self, contract_sha256: str, parties: list[dict[str, Any]], signed_at: str,
                   actor: str, role: str) -> None:  # fmt: skip
         pass
 
-    def transfer(self, to_court: str, kind: str, reason: str, actor: str, role: str) -> None:
+    def transfer(self, to_court: str, kind: Any, reason: Any, actor: Any, role: Any) -> None:
         self._open()
-        if kind not in ("上诉", "移送", "再审"):
-            raise InvalidDossierInputError("a transfer is 上诉, 移送 or 再审")
-        self._transferred(to_court=to_court, kind=kind, reason=nfc(reason, "reason"), actor=actor, role=role)
+        kind = fields.choice(kind, "a transfer", TRANSFER_KINDS)
+        self._transferred(to_court=to_court, kind=kind, reason=fields.text(reason, "reason", multiline=True),
+                          **fields.who(actor, role))  # fmt: skip
 
     @event("Transferred")
     def _transferred(self, to_court: str, kind: str, reason: str, actor: str, role: str) -> None:
@@ -225,12 +275,13 @@ class Dossier(Aggregate):
                                        "original_leaf": original_leaf}  # fmt: skip
         if catalogue is not None:
             self.catalogue[document_id] = catalogue
+            self.documents[document_id]["volume"] = catalogue.get("volume")
 
-    def archive(self, retention: str, package_sha256: str, actor: str, role: str) -> None:
+    def archive(self, retention: Any, package_sha256: str, actor: Any, role: Any) -> None:
         self._open()
-        if retention not in ("永久", "长期", "短期") and not (retention.isdigit() and 0 < int(retention) <= 100):
-            raise InvalidDossierInputError("retention is 永久, 长期, 短期 or a number of years")
-        self._archived(retention=retention, package_sha256=package_sha256, actor=actor, role=role)
+        if not isinstance(retention, str) or not (retention in RETENTIONS or _YEARS.fullmatch(retention)):
+            raise InvalidDossierInputError("retention is 永久, 长期, 短期 or a number of years from 1 to 100")
+        self._archived(retention=retention, package_sha256=package_sha256, **fields.who(actor, role))
 
     @event("Archived")
     def _archived(self, retention: str, package_sha256: str, actor: str, role: str) -> None:

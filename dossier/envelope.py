@@ -6,27 +6,36 @@
 
 ``prev`` chains each dossier's leaves: holding the latest proved leaf of a
 dossier proves every earlier one, none missing.
+
+A leaf holds at most 65,535 bytes (``ledger.tiles.MAX_ENTRY_SIZE``; c2sp.org/tlog-tiles
+entry bundles prefix each entry with a 16-bit length). An event whose leaf could be larger
+would stop the log at that event, for good, so ``check_fits`` refuses the command that makes
+it when the command is accepted, before anything is recorded.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+import re
+import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import rfc8785
 
 from dossier.domain import Dossier
+from dossier.errors import InvalidDossierInputError
+from dossier.fields import utc
+from ledger.errors import LeafTooLargeError
+from ledger.tiles import MAX_ENTRY_SIZE
 
-_ZERO = timedelta(0)
+__all__ = ["MAX_ENTRY_SIZE", "check_fits", "envelope", "envelope_bytes", "leaf_bound", "leaf_bytes", "utc"]
+
 FILE_FIELDS = ("sha256", "contract_sha256", "receipt_sha256", "package_sha256")
-
-
-def utc(ts: datetime) -> str:
-    """``2026-11-22T08:30:00.123456Z``: always microseconds, always UTC."""
-    if ts.utcoffset() != _ZERO:
-        ts = ts.astimezone(UTC)
-    return ts.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+# What the frame around a body may hold at most: an origin (a court's is "sifa.court/1101-0105",
+# a signed-note key name of 20 bytes), an event type name, integers within JSON's exact range.
+MAX_ORIGIN_BYTES = 255
+MAX_TYPE_NAME = 64
 
 
 def envelope(origin: str, seq: int, position: int, event: Dossier.Event, prev: bytes | None) -> dict[str, Any]:
@@ -101,3 +110,74 @@ def file_hashes(body: dict[str, Any]) -> list[str]:
 def read_leaf(data: bytes) -> dict[str, Any]:
     doc: dict[str, Any] = json.loads(data)
     return doc
+
+
+def _frame_bytes() -> int:
+    """Bytes of an envelope around its body, each of its own fields at the largest it can be."""
+    big = 2**53 - 1
+    worst = {"origin": "o" * MAX_ORIGIN_BYTES, "seq": big, "position": big, "dossier": str(uuid.UUID(int=0)),
+             "version": big, "type": "T" * MAX_TYPE_NAME, "time": "9999-12-31T23:59:59.999999Z", "prev": "0" * 64,
+             "body": {}}  # fmt: skip
+    return len(canonical(worst, True)) - len(b"{}")
+
+
+FRAME_BYTES = _frame_bytes()
+
+
+def leaf_bound(event: Dossier.Event) -> int:
+    """The most bytes ``event``'s leaf can have, whatever its origin, position and ``prev``.
+
+    First a quick over-estimate from the event's own fields; only an event it cannot clear (a
+    large one) has its body committed and serialised. Raises InvalidDossierInputError when the
+    body cannot be written as a leaf at all.
+    """
+    rough = FRAME_BYTES + _rough_fields(event)
+    if rough <= MAX_ENTRY_SIZE:
+        return rough
+    body = event.leaf_body()
+    try:
+        return FRAME_BYTES + len(canonical(body, _plain(body)))
+    except (UnicodeEncodeError, ValueError, TypeError) as exc:  # a surrogate, a float RFC 8785 refuses, ...
+        raise InvalidDossierInputError(f"a {type(event).__name__} event cannot be written as a leaf: {exc}") from None
+
+
+def _rough_fields(event: Dossier.Event) -> int:
+    """At least the canonical bytes of ``event``'s leaf body, without building it.
+
+    A stored party record holds its salts and values where the leaf holds commitments of the
+    salts' size, so the record over-estimates its commitment. Anything this cannot bound (a float,
+    an integer outside JSON's exact range, a lone surrogate) counts as too large, so that the exact
+    path decides.
+    """
+    return 2 + sum(_rough(k) + 2 + _rough(v) for k, v in vars(event).items() if k not in _NOT_IN_BODY)
+
+
+_NOT_IN_BODY = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _rough(value: Any) -> int:
+    t = type(value)
+    if t is str:  # at most 6 bytes a character (\u00XX; 4-byte UTF-8 is less), and the quotes
+        return 2 + 6 * len(value) if value.isascii() or not _SURROGATE.search(value) else MAX_ENTRY_SIZE
+    if t is bool or value is None:
+        return 5
+    if t is int:
+        return 17 if -(2**53) < value < 2**53 else MAX_ENTRY_SIZE
+    if t is dict:
+        return 2 + sum(_rough(k) + 2 + _rough(v) for k, v in value.items())
+    if t is list:
+        return 2 + sum(1 + _rough(v) for v in value)
+    return MAX_ENTRY_SIZE
+
+
+def check_fits(events: Iterable[object]) -> None:
+    """Return None when every (dossier) event's leaf fits in the log; raise LeafTooLargeError."""
+    for event in events:
+        assert isinstance(event, Dossier.Event), f"not a dossier event: {event!r}"
+        size = leaf_bound(event)
+        if size > MAX_ENTRY_SIZE:
+            raise LeafTooLargeError(
+                f"this would record a {type(event).__name__} event of up to {size} bytes; a leaf of the log holds "
+                f"at most {MAX_ENTRY_SIZE}: nothing was recorded (fewer parties or shorter texts fit)",
+                bytes=size, limit=MAX_ENTRY_SIZE)  # fmt: skip

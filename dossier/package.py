@@ -12,7 +12,7 @@ import hashlib
 import html
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -36,6 +36,7 @@ from evidence.package import (
     TAGMANIFEST,
     TAR_END,
     UPLOADS,
+    WITHHELD,
     event_line,
     info_text,
     manifest_text,
@@ -104,17 +105,23 @@ def wait_sealed(sealer: Sealer, dossier: UUID, version: int, timeout: float) -> 
 
 
 def plan_package(sealer: Sealer, dossier: UUID | str, *, court_name: str, purpose: str, personal: bool = True,
-                 inspection: dict[str, Any] | None = None, wait: float = 10.0) -> PackagePlan:  # fmt: skip
+                 court: bool = True, inspection: dict[str, Any] | None = None,
+                 wait: float = 10.0) -> PackagePlan:  # fmt: skip
     """Plan the package of a dossier as it stands now (every event sealed, waiting up to ``wait``).
 
     ``personal``: include the disclosures that open the leaves' commitments (party data in
-    clear) — for a court, not for a lawyer's copy.
+    clear) — for a court, not for a lawyer's copy. ``court=False`` (a lawyer's or party's copy):
+    the 副卷's files are withheld — listed in ``sifa/withheld.txt``, their events still proved —
+    and its catalogue entries left out.
     """
     app, log = sealer.app, sealer.log
     current = app.get(dossier, copy=False)
     ident, version = current.id, current.version
     indices, note_text = wait_sealed(sealer, ident, version, wait)
     checkpoint = Checkpoint.from_text(Note.from_text(note_text).text)
+    state: Dossier = app.repository.get(ident, version=version)
+    hidden = set() if court else state.court_only()
+    withhold = state.hidden_files(hidden)
     lines: list[bytes] = []
     files: dict[str, int] = {}
     for v, index in enumerate(indices, start=1):
@@ -125,13 +132,14 @@ def plan_package(sealer: Sealer, dossier: UUID | str, *, court_name: str, purpos
         lines.append(event_line(v, index, leaf, log.inclusion_proof(index, checkpoint.size)))
         if doc["type"] in UPLOADS:
             files.setdefault(doc["body"]["sha256"], doc["body"]["size"])
+    withheld = {sha: size for sha, size in files.items() if sha in withhold}
+    files = {sha: size for sha, size in files.items() if sha not in withhold}
     disclosures: dict[str, dict[str, Any]] = {}
     if personal:
         for e in app.repository.event_store.get(ident, lte=version):
             records = {k: v for k, v in vars(e).items() if k in PERSONAL_RECORDS and v}
             if records:
                 disclosures[str(e.originator_version)] = records
-    state: Dossier = app.repository.get(ident, version=version)
     now = datetime.now(UTC)
     info = [("Source-Organization", court_name), ("External-Identifier", state.case_number),
             ("Bagging-Date", now.date().isoformat()),
@@ -141,7 +149,9 @@ def plan_package(sealer: Sealer, dossier: UUID | str, *, court_name: str, purpos
             ("Sifa-Tree-Size", str(checkpoint.size)), ("Sifa-Purpose", purpose)]  # fmt: skip
     sifa = [(CHECKPOINT, note_text.encode("utf-8")), (EVENTS, b"".join(lines)),
             (DISCLOSURES, json.dumps(disclosures, ensure_ascii=False, sort_keys=True, indent=1).encode("utf-8")),
-            (CATALOGUE, catalogue_html(state, court_name).encode("utf-8"))]  # fmt: skip
+            (CATALOGUE, catalogue_html(state, court_name, hidden).encode("utf-8"))]  # fmt: skip
+    if withheld:
+        sifa.append((WITHHELD, manifest_text((sha, f"data/{sha}") for sha in withheld)))
     if inspection is not None:
         sifa.append((INSPECTION, json.dumps(inspection, ensure_ascii=False, indent=1).encode("utf-8")))
     manifest = manifest_text((sha, f"data/{sha}") for sha in files)
@@ -151,9 +161,10 @@ def plan_package(sealer: Sealer, dossier: UUID | str, *, court_name: str, purpos
                        int(now.timestamp()))  # fmt: skip
 
 
-def catalogue_rows(state: Dossier) -> list[dict[str, Any]]:
-    """The 卷内目录 in order (正卷 then 副卷), with each entry's first and last page."""
-    rows = sorted(({"document_id": k, **v} for k, v in state.catalogue.items()),
+def catalogue_rows(state: Dossier, hidden: Collection[str] = ()) -> list[dict[str, Any]]:
+    """The 卷内目录 in order (正卷 then 副卷), with each entry's first and last page; ``hidden``
+    documents left out."""
+    rows = sorted(({"document_id": k, **v} for k, v in state.catalogue.items() if k not in hidden),
                   key=lambda e: (e["volume"] != "正卷", e["order"], e["title"]))  # fmt: skip
     page = {"正卷": 1, "副卷": 1}
     for row in rows:
@@ -172,7 +183,7 @@ def _pages(row: dict[str, Any]) -> str:
     return "" if row["first_page"] is None else f"{row['first_page']}–{row['last_page']}"
 
 
-def catalogue_html(state: Dossier, court_name: str) -> str:
+def catalogue_html(state: Dossier, court_name: str, hidden: Collection[str] = ()) -> str:
     """The 卷内目录 as a page a clerk can open and print; each entry links to its file in the bag."""
     e = html.escape
     rows = "".join(
@@ -180,7 +191,7 @@ def catalogue_html(state: Dossier, court_name: str) -> str:
         f'<td><a href="../data/{e(r["sha256"] or "")}">{e(r["title"])}</a></td>'
         f"<td>{_pages(r)}</td>"
         f"<td><code>{e(r['sha256'] or '')}</code></td></tr>\n"
-        for n, r in enumerate(catalogue_rows(state), start=1)
+        for n, r in enumerate(catalogue_rows(state, hidden), start=1)
     )
     return (
         '<!doctype html>\n<html lang="zh-CN"><head><meta charset="utf-8">'

@@ -11,6 +11,8 @@ Layout, in stream order (docs/package.md)::
     sifa/disclosures.json     personal values and salts that open the leaves' commitments (may be empty)
     sifa/catalogue.html       the 卷内目录, readable
     [sifa/inspection.json]    the 四性检测 report (archive packages)
+    [sifa/withheld.txt]       files an event names that this copy withholds: "<sha256> data/<sha256>"
+                              (a lawyer's or party's copy leaves out the court-only 副卷)
     data/<sha256> ...         the files, named by their SHA-256
 
 Tag files come first, so a reader checks every event against the log before the first
@@ -49,6 +51,8 @@ EVENTS = "sifa/events.jsonl"
 DISCLOSURES = "sifa/disclosures.json"
 CATALOGUE = "sifa/catalogue.html"
 INSPECTION = "sifa/inspection.json"
+WITHHELD = "sifa/withheld.txt"
+COURT_ONLY = "副卷"  # the volume a lawyer's or party's copy may withhold
 HEAD = (BAGIT, INFO, MANIFEST, TAGMANIFEST)
 REQUIRED_TAGS = (CHECKPOINT, EVENTS, DISCLOSURES, CATALOGUE)
 BAGIT_TEXT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
@@ -126,10 +130,11 @@ class Package:
     info: dict[str, str]
     checkpoint: Checkpoint
     events: list[PackageEvent]
-    files: dict[str, int]  # sha256 -> size
+    files: dict[str, int]  # sha256 -> size, every file in the package
     disclosures: dict[str, dict[str, Any]]
     tags: dict[str, bytes] = field(repr=False)
     checks: list[tuple[str, str]] = field(default_factory=list)  # (check, detail), all passed
+    withheld: dict[str, int] = field(default_factory=dict)  # files events name that this copy leaves out
 
     @property
     def origin(self) -> str:
@@ -277,8 +282,9 @@ def _tar_members(stream: Readable) -> Iterator[_Member]:
 
 class _Reader:
     def __init__(self, logs: Sequence[Verifier], witnesses: Sequence[CosignatureVerifier], quorum: int,
-                 sink: Sink, progress: Progress | None) -> None:  # fmt: skip
+                 sink: Sink, progress: Progress | None, withheld: bool = False) -> None:  # fmt: skip
         self.logs, self.witnesses, self.quorum = logs, witnesses, quorum
+        self.allow_withheld = withheld
         self.sink, self.progress = sink, progress
         self.tags: dict[str, bytes] = {}
         self.package: Package | None = None
@@ -404,6 +410,11 @@ class _Reader:
                 if not isinstance(sha, str) or not _SHA.fullmatch(sha) or type(size) is not int or size < 0:
                     raise _fail(f"event {e.version} names no file by sha256 and size", event=e.version)
                 files[sha] = size
+        withheld = self._withheld(tags.get(WITHHELD), events, files, set(payload.values()))
+        files = {sha: size for sha, size in files.items() if sha not in withheld}
+        if withheld:
+            checks.append(("withheld", f"{len(withheld)} file(s) withheld from this copy, each of a document "
+                                       "the proved events place in the 副卷; their bytes are not checked"))  # fmt: skip
         if set(payload.values()) != set(files):
             extra = sorted(set(payload.values()) - set(files))
             absent = sorted(set(files) - set(payload.values()))
@@ -418,7 +429,38 @@ class _Reader:
         if disclosures:
             checks.append(("disclosures", f"personal data of {len(disclosures)} event(s) opens their commitments"))
         self.total = sum(files.values())
-        self.package = Package(info, checkpoint, events, files, disclosures, dict(tags), checks)
+        self.package = Package(info, checkpoint, events, files, disclosures, dict(tags), checks, withheld)
+
+    def _withheld(self, data: bytes | None, events: list[PackageEvent], named: dict[str, int],
+                  payload: set[str]) -> dict[str, int]:  # fmt: skip
+        """The files the package withholds: each named by an event, not in the payload, and only of
+        documents the events last place in the 副卷 (a copy may leave out the court-only volume, no more)."""
+        if data is None:
+            return {}
+        listed = parse_manifest(data, WITHHELD)
+        if listed and not self.allow_withheld:
+            raise _fail(f"the package withholds {len(listed)} file(s) (a lawyer's or party's copy); only a whole "
+                        "package is imported")  # fmt: skip
+        volume: dict[object, object] = {}  # document id -> the volume it was last placed in
+        documents: dict[str, set[object]] = {}  # sha256 -> the documents holding it
+        for e in events:
+            body, kind = e.doc["body"], e.doc["type"]
+            if kind in UPLOADS:
+                documents.setdefault(body["sha256"], set()).add(body.get("document_id"))
+                catalogue = body.get("catalogue")
+                if isinstance(catalogue, dict):
+                    volume[body.get("document_id")] = catalogue.get("volume")
+            elif kind == "Catalogued":
+                volume[body.get("document_id")] = body.get("volume")
+        out: dict[str, int] = {}
+        for path, sha in listed.items():
+            if path != f"data/{sha}" or sha not in named or sha in payload:
+                raise _fail(f"{WITHHELD}: {path!r} is not a file an event names and the payload lacks", file=path)
+            if any(volume.get(doc) != COURT_ONLY for doc in documents[sha]):
+                raise _fail(f"{WITHHELD}: {path} is of a document outside the 副卷; only the 副卷 may be withheld",
+                            file=path)  # fmt: skip
+            out[sha] = named[sha]
+        return out
 
     def _events(self, data: bytes, checkpoint: Checkpoint, info: dict[str, str]) -> list[PackageEvent]:
         out: list[PackageEvent] = []
@@ -506,16 +548,19 @@ def _open_record(record: Any, leaf_record: Any, where: str) -> None:
 
 
 def read_package(stream: Readable, logs: Sequence[Verifier], *, witnesses: Sequence[CosignatureVerifier] = (),
-                 quorum: int = 0, sink: Sink = hash_sink, progress: Progress | None = None) -> Package:  # fmt: skip
+                 quorum: int = 0, sink: Sink = hash_sink, progress: Progress | None = None,
+                 withheld: bool = False) -> Package:  # fmt: skip
     """Read a package stream once, checking every byte; return what it holds.
 
     Every event's leaf is proved against the package's checkpoint, signed by one of ``logs``
     (and cosigned by ``quorum`` of ``witnesses``); the events form the dossier's whole chain
     from its opening; every payload file is named by an event and hashes to its name (``sink``
-    receives each file's bytes, once, after all of this was checked). Raises PackageError
+    receives each file's bytes, once, after all of this was checked). ``withheld``: accept a copy
+    that withholds files its proved events name (``sifa/withheld.txt``: a lawyer's copy without
+    the 副卷); they are then in ``Package.withheld``, not in ``files``. Raises PackageError
     naming the first thing that does not verify.
     """
-    return _Reader(logs, witnesses, quorum, sink, progress).read(stream)
+    return _Reader(logs, witnesses, quorum, sink, progress, withheld).read(stream)
 
 
 def read_package_bytes(data: bytes, logs: Sequence[Verifier], **kw: Any) -> Package:

@@ -157,35 +157,47 @@ def test_every_route_names_its_roles() -> None:
         assert set(allowed) <= {*ROLES, "public", "court"}, route.path  # court: a signed node-to-node request
 
 
-def _fill(path: str, dossier: str) -> str:
-    return (path.replace("{dossier}", dossier).replace("{sha256}", "a" * 64).replace("{version}", "1")
+def _fill(path: str, dossier: str, sha256: str = "a" * 64, version: int = 1) -> str:
+    return (path.replace("{dossier}", dossier).replace("{sha256}", sha256).replace("{version}", str(version))
             .replace("{principal}", "00000000-0000-0000-0000-000000000000").replace("{level}", "0")
             .replace("{path:path}", "000"))  # fmt: skip
 
 
 def test_authorisation_matrix_from_the_route_table(node: Node) -> None:
-    """Every endpoint x every role: refused roles get 403, allowed ones never 401/403."""
+    """Every endpoint x every role: refused roles get 403, allowed ones never 401/403. Endpoints that
+    name a document (a file, an event's receipt) are asked once per volume: a 副卷 document is absent
+    (404) for a lawyer or party, there for the court (tests/test_court_only.py: every surface)."""
     d = _open(node, "（2026）京0105民初999号")
     for who in ("lawyer", "party"):
         r = node.http.post(f"/v1/principals/{node.ids[who]}/admissions", json={"dossier": d},
                            headers=node.as_("clerk"))  # fmt: skip
         assert r.status_code == 204
+    volumes = {}
+    for volume, declared in (("正卷", "起诉状"), ("副卷", "审理报告")):
+        up = _upload(node, d, pdf_bytes(1) + volume.encode(), f"{declared}.pdf", **{"X-Doc-Type": quote(declared)})
+        assert up.status_code == 201, up.text
+        volumes[volume] = (up.json()["sha256"], up.json()["version"] - 1)  # the DocumentUploaded event
     checked = 0
     for route in _routes():
         allowed = route_roles(route)
+        names_document = "{sha256}" in route.path or "{version}" in route.path
         for method in route.methods - {"HEAD"}:
             for role in ROLES:
                 if "public" in allowed:
                     continue
                 if method == "DELETE" and role == "administrator":
                     continue  # would revoke a principal; covered by its own test
-                r = node.http.request(method, _fill(route.path, d), headers=node.as_(role), json={})
-                assert r.status_code < 500, (route.path, method, role, r.text)
-                if role in allowed:
-                    assert r.status_code not in (401, 403), (route.path, method, role, r.text)
-                else:
-                    assert (r.status_code, r.json()["code"]) == (403, "forbidden"), (route.path, method, role)
-                checked += 1
+                for volume, (sha, version) in volumes.items() if names_document else [("", ("a" * 64, 1))]:
+                    r = node.http.request(method, _fill(route.path, d, sha, version), headers=node.as_(role), json={})
+                    assert r.status_code < 500, (route.path, method, role, r.text)
+                    if role not in allowed:
+                        assert (r.status_code, r.json()["code"]) == (403, "forbidden"), (route.path, method, role)
+                    elif not names_document:
+                        assert r.status_code not in (401, 403), (route.path, method, role, r.text)
+                    else:
+                        expected = 404 if volume == "副卷" and role in ("lawyer", "party") else 200
+                        assert r.status_code == expected, (route.path, method, role, volume, r.text)
+                    checked += 1
             if "public" not in allowed:
                 r = node.http.request(method, _fill(route.path, d), json={})
                 assert r.status_code == 401, (route.path, method)

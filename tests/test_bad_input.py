@@ -32,11 +32,15 @@ class Case:
     code: str
     json: Any = None
     content: bytes | Callable[[], Any] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str | bytes] = field(default_factory=dict)
 
 
-def up(name: str = "证据.pdf", **headers: str) -> dict[str, str]:
+def up(name: str = "证据.pdf", **headers: str | bytes) -> dict[str, str | bytes]:
     return {"X-File-Name": quote(name), "Content-Type": "application/pdf", **headers}
+
+
+def doc_type(text: str) -> dict[str, str | bytes]:
+    return up(**{"X-Doc-Type": quote(text)})
 
 
 PARTY = {"role": "原告", "name": "张三"}
@@ -180,6 +184,25 @@ CASES: dict[str, Case] = {
         "invalid_request",
         json={"case_number": "（2026）京0105民初9004号", "case_type": "民事", "parties": [PARTY] * 201},
     ),
+    "101 parties (200 full ones made a leaf the log could not seal)": Case(
+        "clerk", "POST", "/v1/dossiers", 422, "invalid_request",
+        json={"case_number": "（2026）京0105民初9005号", "case_type": "民事", "parties": [PARTY] * 101},
+    ),
+    "party address of 501 characters": Case(
+        "clerk", "POST", "/v1/dossiers", 422, "invalid_request",
+        json={"case_number": "（2026）京0105民初9006号", "case_type": "民事",
+              "parties": [{**PARTY, "address": "址" * 501}]},
+    ),
+    "party name with a bidi isolate": Case(
+        "clerk", "POST", "/v1/dossiers", 422, "invalid_input",
+        json={"case_number": "（2026）京0105民初9007号", "case_type": "民事",
+              "parties": [{"role": "原告", "name": "张\u2067三\u2069"}]},
+    ),
+    "party role with a C1 control": Case(
+        "clerk", "POST", "/v1/dossiers", 422, "invalid_input",
+        json={"case_number": "（2026）京0105民初9008号", "case_type": "民事",
+              "parties": [{"role": "原\x85告", "name": "张三"}]},
+    ),
     # uploads
     "declared hash is not the content's": Case(
         "clerk", "POST", D + "/documents", 422, "digest_mismatch", content=PDF, headers=up(**{"X-Content-SHA256": SHA})
@@ -207,6 +230,38 @@ CASES: dict[str, Case] = {
     ),
     "file name that is '..'": Case(
         "clerk", "POST", D + "/documents", 422, "invalid_input", content=PDF, headers=up("..")
+    ),
+    "file name with a bidi override (exe.pdf shown for fdp.exe)": Case(
+        "clerk", "POST", D + "/documents", 422, "invalid_input", content=PDF, headers=up("证据\u202efdp.exe")
+    ),
+    "file name with a C1 control": Case(
+        "clerk", "POST", D + "/documents", 422, "invalid_input", content=PDF, headers=up("a\x85.pdf")
+    ),
+    "file name sent as raw UTF-8": Case(
+        "clerk", "POST", D + "/documents", 400, "header_not_ascii", content=PDF,
+        headers={"X-File-Name": "证据目录.pdf".encode(), "Content-Type": "application/pdf"},
+    ),
+    "doc type sent as raw UTF-8": Case(
+        "clerk", "POST", D + "/documents", 400, "header_not_ascii", content=PDF,
+        headers=up(**{"X-Doc-Type": "起诉状".encode()}),
+    ),
+    "content type sent as raw UTF-8": Case(
+        "clerk", "POST", D + "/documents", 400, "header_not_ascii", content=PDF,
+        headers=up(**{"Content-Type": "application/pdf; name=证据".encode()}),
+    ),
+    "doc type of 70,000 characters (stopped the log)": Case(
+        "lawyer", "POST", "/v1/dossiers/{open}/documents", 422, "invalid_request", content=PDF,
+        headers=doc_type("证" * 70000),
+    ),
+    "doc type of 51 characters": Case(
+        "clerk", "POST", D + "/documents", 422, "invalid_input", content=PDF, headers=doc_type("证" * 51)
+    ),
+    "doc type with a NUL": Case(
+        "clerk", "POST", D + "/documents", 422, "invalid_input", content=PDF, headers=doc_type("起诉状\x00")
+    ),
+    "doc type that is not UTF-8": Case(
+        "clerk", "POST", D + "/documents", 400, "invalid_encoding", content=PDF,
+        headers=up(**{"X-Doc-Type": "%E8%B5%B7%FF"}),
     ),
     "file name that is not UTF-8": Case(
         "clerk",
@@ -275,6 +330,18 @@ CASES: dict[str, Case] = {
     "evidence size not an integer": Case(
         "clerk", "POST", D + "/evidence", 422, "invalid_request", json={**EVID, "size": 1.5}
     ),
+    "evidence of 2**53 bytes (no RFC 8785 integer: the leaf could not be written)": Case(
+        "clerk", "POST", D + "/evidence", 422, "invalid_request", json={**EVID, "size": 2**53}
+    ),
+    "evidence description with a carriage return": Case(
+        "clerk", "POST", D + "/evidence", 422, "invalid_input", json={**EVID, "description": "第一行\r\n第二行"}
+    ),
+    "evidence name with a bidi override": Case(
+        "clerk", "POST", D + "/evidence", 422, "invalid_input", json={**EVID, "name": "合同\u202e.pdf"}
+    ),
+    "service channel with an escape character": Case(
+        "clerk", "POST", D + "/services", 422, "invalid_input", json={**SERVICE, "channel": "平台\x1b[2J"}
+    ),
     "evidence without submitter": Case(
         "clerk",
         "POST",
@@ -324,6 +391,32 @@ CASES: dict[str, Case] = {
         422,
         "invalid_input",
         json={"to_court": "1101-0200", "kind": "上诉", "reason": "   "},
+    ),
+    "transfer reason with a NUL": Case(
+        "judge", "POST", D + "/transfers", 422, "invalid_input",
+        json={"to_court": "1101-0200", "kind": "上诉", "reason": "不服\x00判决"},
+    ),
+    "catalogue title with a C1 control": Case(
+        "clerk", "POST", D + "/catalogue", 422, "invalid_input",
+        json={"document_id": "{doc}", "volume": "正卷", "category": "起诉状", "order": 1, "title": "起诉状\x9b"},
+    ),
+    "catalogue title of 501 characters": Case(
+        "clerk", "POST", D + "/catalogue", 422, "invalid_request",
+        json={"document_id": "{doc}", "volume": "正卷", "category": "起诉状", "order": 1, "title": "题" * 501},
+    ),
+    # the 副卷 is for the court only: absent for a lawyer or party, and never theirs to place
+    "lawyer places a document in the 副卷": Case(
+        "lawyer", "POST", "/v1/dossiers/{open}/catalogue", 403, "forbidden",
+        json={"document_id": "{secret_doc}", "volume": "副卷", "category": "审理报告", "order": 1, "title": "x"},
+    ),
+    "lawyer downloads a 副卷 file": Case(
+        "lawyer", "GET", "/v1/dossiers/{open}/files/{secret_sha}", 404, "tree_size"
+    ),
+    "party asks the receipt of a 副卷 document's event": Case(
+        "party", "GET", "/v1/dossiers/{open}/receipts/{secret_version}", 404, "tree_size"
+    ),
+    "lawyer asks the tlog-proof of a 副卷 document's event": Case(
+        "lawyer", "GET", "/v1/dossiers/{open}/receipts/{secret_version}/tlog-proof", 404, "tree_size"
     ),
     "catalogue in an unknown volume": Case(
         "clerk",
@@ -426,6 +519,17 @@ def world(node: Node) -> dict[str, str]:
         ids[key] = r.json()["dossier"]
     doc = node.http.post(f"/v1/dossiers/{ids['d']}/documents", content=PDF, headers={**h, **up("起诉状.pdf")})
     ids["doc"] = doc.json()["document_id"]
+    # A dossier open to the lawyer and the party, with a document in the 副卷.
+    r = node.http.post("/v1/dossiers", headers=h, json={"case_number": "（2026）京0105民初8002号", "case_type": "民事"})
+    ids["open"] = r.json()["dossier"]
+    for who in ("lawyer", "party"):
+        r = node.http.post(f"/v1/principals/{node.ids[who]}/admissions", json={"dossier": ids["open"]}, headers=h)
+        assert r.status_code == 204, r.text
+    declared = up("评议.pdf", **{"X-Doc-Type": quote("合议庭评议笔录")})
+    secret = node.http.post(f"/v1/dossiers/{ids['open']}/documents", content=PDF + b" court only",
+                            headers={**h, **declared}).json()  # fmt: skip
+    ids["secret_doc"], ids["secret_sha"] = secret["document_id"], secret["sha256"]
+    ids["secret_version"] = str(secret["version"] - 1)  # its DocumentUploaded event
     assert (
         node.http.post(
             f"/v1/dossiers/{ids['archived']}/archive", headers=node.as_("archivist"), json={"retention": "10"}

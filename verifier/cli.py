@@ -189,7 +189,9 @@ def verify_dossier(package_path: Path, trust_path: Path, *, progress: bool = Fal
 
     try:
         with package_path.open("rb") as f:
-            package = read_package(f, trust.logs, witnesses=trust.witnesses, quorum=trust.quorum, progress=show)
+            # A lawyer's copy leaves out the 副卷's files, and says so (a "withheld" check).
+            package = read_package(f, trust.logs, witnesses=trust.witnesses, quorum=trust.quorum, progress=show,
+                                   withheld=True)  # fmt: skip
     except OSError as exc:
         raise InputError(f"cannot read package {package_path}: {exc.strerror or exc}") from exc
     except (VerificationError, MalformedError) as exc:

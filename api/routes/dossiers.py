@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Request
@@ -18,9 +18,10 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from api.deps import CallerDep, Services, ServicesDep, roles
 from api.principals import Caller, NotAdmittedError
-from dossier.domain import Dossier
+from dossier.domain import PARTY_ROLES, Dossier
 from dossier.envelope import utc
 from dossier.errors import DossierConflictError, InspectionFailedError, InvalidDossierInputError
+from dossier.fields import LIMITS, MAX_CONTRACT_PARTIES, MAX_ORDER, MAX_PAGES, MAX_PARTIES, MAX_SIZE
 from ledger.errors import SifaError, TreeSizeError
 from ledger.receipt import Receipt
 from storage.blobstore import check_digest
@@ -31,6 +32,8 @@ T = TypeVar("T")
 STAFF = ("clerk", "judge", "archivist")
 READERS = (*STAFF, "lawyer", "party")
 RETENTION_YEARS = {"永久": 100, "长期": 30, "短期": 10}
+# A percent-encoded header: up to 4 UTF-8 bytes a character, 3 ASCII characters a byte.
+NAME_HEADER, DOC_TYPE_HEADER = 12 * LIMITS["file name"], 12 * LIMITS["doc type"]
 
 
 class PayloadTooLargeError(SifaError):
@@ -41,19 +44,26 @@ class UnsupportedMediaError(SifaError):
     code = "unsupported_media_type"
 
 
+class HeaderNotAsciiError(SifaError):
+    """A text header sent as raw bytes: clients disagree on their encoding, so it is refused, never guessed."""
+
+    code = "header_not_ascii"
+
+
+# The bounds below mirror the library's (dossier/fields.py), which checks them again.
 class Party(BaseModel):
-    role: str = Field(min_length=1, max_length=50, examples=["原告"])
+    role: str = Field(min_length=1, max_length=LIMITS["party role"], examples=["原告"])
     kind: str = Field("natural", pattern="^(natural|legal)$")
-    name: str = Field(min_length=1, max_length=500, examples=["张三"])
-    id_number: str | None = Field(None, max_length=500)
-    phone: str | None = Field(None, max_length=500)
-    address: str | None = Field(None, max_length=500)
+    name: str = Field(min_length=1, max_length=LIMITS["party name"], examples=["张三"])
+    id_number: str | None = Field(None, max_length=LIMITS["party id_number"])
+    phone: str | None = Field(None, max_length=LIMITS["party phone"])
+    address: str | None = Field(None, max_length=LIMITS["party address"])
 
 
 class OpenDossier(BaseModel):
-    case_number: str = Field(max_length=100, examples=["（2026）京0105民初123号"])
+    case_number: str = Field(max_length=LIMITS["case number"], examples=["（2026）京0105民初123号"])
     case_type: str = Field(max_length=20, examples=["民事"])
-    parties: list[Party] = Field(default_factory=list, max_length=200)
+    parties: list[Party] = Field(default_factory=list, max_length=MAX_PARTIES)
 
 
 class Written(BaseModel):
@@ -71,12 +81,12 @@ class Uploaded(Written):
 
 
 class CatalogueEntry(BaseModel):
-    document_id: str = Field(max_length=64)
+    document_id: str = Field(max_length=LIMITS["document id"])
     volume: str = Field(pattern="^(正卷|副卷)$")
-    category: str = Field(min_length=1, max_length=50)
-    order: int = Field(ge=0, le=100000)
-    title: str = Field(min_length=1, max_length=500)
-    pages: int | None = Field(None, ge=0, le=1000000)
+    category: str = Field(min_length=1, max_length=LIMITS["category"])
+    order: int = Field(ge=0, le=MAX_ORDER)
+    title: str = Field(min_length=1, max_length=LIMITS["title"])
+    pages: int | None = Field(None, ge=0, le=MAX_PAGES)
 
 
 SHA = Field(pattern="^[0-9a-f]{64}$", examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"])
@@ -84,16 +94,16 @@ SHA = Field(pattern="^[0-9a-f]{64}$", examples=["9f86d081884c7d659a2feaa0c55ad01
 
 class Evidence(BaseModel):
     sha256: str = SHA
-    size: int = Field(ge=0, le=2**53)
-    name: str = Field(min_length=1, max_length=255)
+    size: int = Field(ge=0, le=MAX_SIZE)
+    name: str = Field(min_length=1, max_length=LIMITS["evidence name"])
     submitter: Party
-    description: str = Field("", max_length=2000)
+    description: str = Field("", max_length=LIMITS["description"])
 
 
 class Service(BaseModel):
-    document_id: str = Field(max_length=64)
+    document_id: str = Field(max_length=LIMITS["document id"])
     recipient: Party
-    channel: str = Field(min_length=1, max_length=100, examples=["电子送达平台"])
+    channel: str = Field(min_length=1, max_length=LIMITS["channel"], examples=["电子送达平台"])
     sent_at: AwareDatetime
     delivered_at: AwareDatetime | None = None
     read_at: AwareDatetime | None = None
@@ -102,14 +112,14 @@ class Service(BaseModel):
 
 class Contract(BaseModel):
     contract_sha256: str = SHA
-    parties: list[Party] = Field(min_length=1, max_length=50)
+    parties: list[Party] = Field(min_length=1, max_length=MAX_CONTRACT_PARTIES)
     signed_at: AwareDatetime
 
 
 class Transfer(BaseModel):
     to_court: str = Field(max_length=20, examples=["1101-0200"])
     kind: str = Field(pattern="^(上诉|移送|再审)$")
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=LIMITS["reason"])
 
 
 class Archive(BaseModel):
@@ -118,6 +128,15 @@ class Archive(BaseModel):
 
 def _party(p: Party) -> dict[str, Any]:
     return p.model_dump(exclude_none=True)
+
+
+def header_text(name: str, value: str, *, encoded: bool = True) -> str:
+    """A text header's value: ASCII on the wire, percent-encoded UTF-8 when ``encoded`` (decoded
+    strictly: a bad sequence is invalid_encoding). Raw bytes >= 0x80 are refused, never stored garbled."""
+    if not value.isascii():  # the server hands raw header bytes over as Latin-1
+        how = f"percent-encoded UTF-8, e.g. {quote('证据目录.pdf')} for 证据目录.pdf" if encoded else "ASCII"
+        raise HeaderNotAsciiError(f"header {name} holds bytes that are not ASCII; send it as {how}", header=name)
+    return unquote(value, errors="strict") if encoded else value
 
 
 def _open_to(caller: Caller, d: Dossier) -> None:
@@ -147,14 +166,17 @@ def open_dossier(body: OpenDossier, caller: CallerDep, services: ServicesDep) ->
 
 @router.get("/{dossier}", openapi_extra=roles(*READERS))
 def read(dossier: str, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
-    """The dossier: catalogue (卷内目录), documents, transfers. The read is recorded (调阅)."""
+    """The dossier: catalogue (卷内目录), documents, transfers. The read is recorded (调阅).
+    A lawyer or party sees the 正卷 only: the 副卷's documents are left out."""
     d = services.dossiers.retrieve(dossier, by_court=services.config.court, by=caller.actor, reason="阅卷",
                                    **_act(caller))  # fmt: skip
-    catalogue = sorted(({"document_id": k, **v} for k, v in d.catalogue.items()),
+    hidden = d.hidden_from(caller.role)
+    catalogue = sorted(({"document_id": k, **v} for k, v in d.catalogue.items() if k not in hidden),
                        key=lambda e: (e["volume"] != "正卷", e["order"], e["title"]))  # fmt: skip
+    documents = {k: v for k, v in d.documents.items() if k not in hidden}
     out: dict[str, Any] = {"id": str(d.id), "court": d.court, "case_number": d.case_number,
                            "case_type": d.case_type, "version": d.version, "archived": d.archived,
-                           "catalogue": catalogue, "documents": d.documents, "transfers": d.transfers}  # fmt: skip
+                           "catalogue": catalogue, "documents": documents, "transfers": d.transfers}  # fmt: skip
     if caller.role in STAFF:
         out["parties"] = [{k: v for k, v in p.items() if k != "salts"} for p in d.parties]
     return out
@@ -162,12 +184,16 @@ def read(dossier: str, caller: CallerDep, services: ServicesDep) -> dict[str, An
 
 @router.get("/{dossier}/events", openapi_extra=roles(*READERS))
 def events(dossier: str, caller: CallerDep, services: ServicesDep) -> list[dict[str, Any]]:
-    """Every event of the dossier, oldest first, with its leaf once sealed. The read is recorded."""
+    """Every event of the dossier, oldest first, with its leaf once sealed. The read is recorded.
+    A lawyer or party does not see the events of the 副卷's documents."""
     d = services.dossiers.retrieve(dossier, by_court=services.config.court, by=caller.actor, reason="查看事件",
                                    **_act(caller))  # fmt: skip
+    hidden = d.hidden_from(caller.role)
     out = []
-    for e in services.dossiers.repository.event_store.get(d.id):
+    for e in services.dossiers.repository.event_store.get(d.id, lte=d.version):
         assert isinstance(e, Dossier.Event)
+        if vars(e).get("document_id") in hidden:
+            continue
         leaf = services.log.find(f"event:{e.originator_id}:{e.originator_version}")
         out.append({"version": e.originator_version, "type": type(e).__name__, "time": utc(e.timestamp),
                     "leaf_index": leaf[0] if leaf else None})  # fmt: skip
@@ -213,12 +239,20 @@ async def upload(
     request: Request,
     caller: CallerDep,
     services: ServicesDep,
-    x_file_name: Annotated[str, Header(description="percent-encoded UTF-8 file name", max_length=3000)],
+    x_file_name: Annotated[str, Header(description="percent-encoded UTF-8 file name", max_length=NAME_HEADER)],
     content_type: Annotated[str, Header()] = "application/octet-stream",
     x_content_sha256: Annotated[str | None, Header(description="declared SHA-256, checked on arrival")] = None,
-    x_doc_type: Annotated[str | None, Header(description="percent-encoded declared type, e.g. 起诉状")] = None,
+    x_doc_type: Annotated[
+        str | None, Header(description="percent-encoded UTF-8 declared type, e.g. 起诉状", max_length=DOC_TYPE_HEADER)
+    ] = None,
 ) -> Uploaded:
-    """Upload a document as the raw request body, streamed (never held in memory), auto-catalogued."""
+    """Upload a document as the raw request body, streamed (never held in memory), auto-catalogued.
+    Text headers are ASCII: ``X-File-Name`` and ``X-Doc-Type`` percent-encoded UTF-8."""
+    name = header_text("X-File-Name", x_file_name)
+    doc_type = header_text("X-Doc-Type", x_doc_type) if x_doc_type else None
+    content_type = header_text("Content-Type", content_type, encoded=False)
+    if x_content_sha256 is not None:
+        header_text("X-Content-SHA256", x_content_sha256, encoded=False)
     limit = services.settings.max_upload_bytes
     # Content-Length is the HTTP server's to parse (a malformed one never reaches us).
     declared = request.headers.get("content-length", "")
@@ -230,9 +264,7 @@ async def upload(
     if x_content_sha256 is not None:
         check_digest(x_content_sha256)
     await asyncio.to_thread(lambda: _dossier(services, caller, dossier, copy=False))
-    name = unquote(x_file_name, errors="strict")
     source = "court" if caller.role in STAFF else caller.role
-    doc_type = unquote(x_doc_type) if x_doc_type else None
     result = await streamed_body(request, limit, "a document", lambda chunks: services.dossiers.upload(
         dossier, chunks, name=name, media_type=media, source=source, doc_type=doc_type,
         expected_sha256=x_content_sha256, **_act(caller)))  # fmt: skip
@@ -264,7 +296,8 @@ async def streamed_body(request: Request, limit: int, what: str, consume: Callab
 def download(dossier: str, sha256: str, caller: CallerDep, services: ServicesDep) -> StreamingResponse:
     """Download one of the dossier's files (streamed). The read is recorded."""
     d = _dossier(services, caller, check_digest(sha256) and dossier)
-    doc = next((v for v in d.documents.values() if v["sha256"] == sha256), None)
+    hidden = d.hidden_from(caller.role)  # a 副卷 file is absent for a lawyer or party
+    doc = next((v for k, v in d.documents.items() if v["sha256"] == sha256 and k not in hidden), None)
     if doc is None:
         raise TreeSizeError(f"no file {sha256} in this dossier")
     stream = services.blobs.read(sha256)  # opened first: a store that does not answer fails before anything is recorded
@@ -394,7 +427,11 @@ def tlog_proof(dossier: str, version: int, caller: CallerDep, services: Services
 
 
 def _receipt(services: Services, caller: Caller, dossier: str, version: int) -> Receipt:
-    d = _dossier(services, caller, dossier, copy=False)
+    d = _dossier(services, caller, dossier, copy=caller.role in PARTY_ROLES)
+    if caller.role in PARTY_ROLES and 1 <= version <= d.version:  # the 副卷's events are absent for them
+        [e] = services.dossiers.repository.event_store.get(d.id, gt=version - 1, lte=version)
+        if vars(e).get("document_id") in d.hidden_from(caller.role):
+            raise TreeSizeError(f"event {version} of dossier {d.id} has no receipt open to you")
     deadline = time.monotonic() + 2.0
     while True:
         try:

@@ -96,11 +96,12 @@ def peer_package(dossier: str, peer: PeerDep, services: ServicesDep) -> Streamin
 @router.get("/v1/dossiers/{dossier}/package", response_class=StreamingResponse, responses=TAR_BODY,
             openapi_extra=roles(*READERS))  # fmt: skip
 def own_package(dossier: str, caller: CallerDep, services: ServicesDep) -> StreamingResponse:
-    """The dossier as a package (BagIt), for ``sifa-verify --dossier``; party data only for court staff."""
+    """The dossier as a package (BagIt), for ``sifa-verify --dossier``; party data only for court staff.
+    A lawyer's or party's copy withholds the 副卷's files (listed in ``sifa/withheld.txt``)."""
     d = services.dossiers.retrieve(dossier, by_court=services.config.court, by=caller.actor, reason="导出卷宗包",
                                    **_act(caller))  # fmt: skip
     plan = plan_package(services.sealer, d.id, court_name=services.config.name, purpose="调阅",
-                        personal=caller.role in STAFF)  # fmt: skip
+                        personal=caller.role in STAFF, court=caller.role in STAFF)  # fmt: skip
     return _streamed(plan, services)
 
 

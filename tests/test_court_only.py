@@ -1,0 +1,236 @@
+"""The 副卷 is for the court only: every role x volume x surface, over real HTTP.
+
+Court practice: 阅卷 covers the 正卷 only; 审理报告, 合议庭评议笔录 and 审判委员会讨论记录 are never shown to
+parties or their lawyers. For them a 副卷 document is absent (404, as for a document that does not
+exist) on every surface; their own uploads go to the 正卷, whatever they declare.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from dossier.errors import InvalidDossierInputError
+from dossier.package import plan_package
+from evidence.package import BAGIT, INFO, MANIFEST, TAGMANIFEST, WITHHELD, PackageError, read_package_bytes
+from tests.api_node import Node
+from tests.dossier_fixtures import Stack, pdf_bytes
+from verifier.cli import main as sifa_verify
+
+ACT = {"actor": "clerk:li", "role": "clerk"}
+STAFF = ("clerk", "judge", "archivist")
+READERS = (*STAFF, "lawyer", "party")
+SURFACES = ("read documents", "read catalogue", "events", "download", "receipt", "tlog-proof", "package file",
+            "package catalogue")  # fmt: skip
+
+
+@dataclass
+class Doc:
+    volume: str
+    document_id: str
+    sha256: str
+    title: str
+    versions: tuple[int, ...]  # the events that name it
+
+
+@pytest.fixture(scope="module")
+def dossier(node: Node) -> tuple[str, list[Doc]]:
+    clerk = node.as_("clerk")
+    r = node.http.post("/v1/dossiers", headers=clerk, json={"case_number": "（2026）京0105民初4242号",
+                                                             "case_type": "民事"})  # fmt: skip
+    d = r.json()["dossier"]
+    for who in ("lawyer", "party"):
+        assert node.http.post(f"/v1/principals/{node.ids[who]}/admissions", json={"dossier": d},
+                              headers=clerk).status_code == 204  # fmt: skip
+    docs = []
+    for pages, name, declared, volume in ((1, "民事起诉状", None, "正卷"), (2, "评议", "合议庭评议笔录", "副卷"),
+                                          (3, "庭审笔录", None, "正卷")):  # fmt: skip
+        extra = {"X-Doc-Type": quote(declared)} if declared else {}
+        up = _upload(node, d, "clerk", pdf_bytes(pages), f"{name}.pdf", **extra)
+        docs.append(Doc(volume, up["document_id"], up["sha256"], name, (up["version"] - 1, up["version"])))
+    # The third is moved into the 副卷 by the clerk's manual catalogue: it becomes invisible too.
+    moved = docs[2]
+    r = node.http.post(f"/v1/dossiers/{d}/catalogue", headers=clerk, json={
+        "document_id": moved.document_id, "volume": "副卷", "category": "审理报告", "order": 5, "title": "庭审笔录",
+        "pages": 3})  # fmt: skip
+    assert r.status_code == 200, r.text
+    docs[2] = Doc("副卷", moved.document_id, moved.sha256, moved.title, (*moved.versions, r.json()["version"]))
+    return d, docs
+
+
+def _upload(node: Node, d: str, role: str, data: bytes, name: str, **headers: str) -> dict[str, object]:
+    h = {**node.as_(role), "X-File-Name": quote(name), "Content-Type": "application/pdf", **headers}
+    r = node.http.post(f"/v1/dossiers/{d}/documents", content=data, headers=h)
+    assert r.status_code == 201, r.text
+    out: dict[str, object] = r.json()
+    return out
+
+
+def _seen(node: Node, d: str, role: str, doc: Doc, tmp_path: Path) -> dict[str, bool]:
+    """What ``role`` sees of ``doc``, surface by surface."""
+    h = node.as_(role)
+    view = node.http.get(f"/v1/dossiers/{d}", headers=h).json()
+    events = {e["version"] for e in node.http.get(f"/v1/dossiers/{d}/events", headers=h).json()}
+    download = node.http.get(f"/v1/dossiers/{d}/files/{doc.sha256}", headers=h)
+    assert download.status_code in (200, 404), download.text
+    receipts = [node.http.get(f"/v1/dossiers/{d}/receipts/{v}", headers=h) for v in doc.versions]
+    proofs = [node.http.get(f"/v1/dossiers/{d}/receipts/{v}/tlog-proof", headers=h) for v in doc.versions]
+    for r in (*receipts, *proofs):
+        assert r.status_code in (200, 404), r.text
+        if r.status_code == 404:
+            assert r.json()["code"] == "tree_size"  # as for an event that does not exist
+    package = node.http.get(f"/v1/dossiers/{d}/package", headers=h)
+    assert package.status_code == 200, package.text
+    with tarfile.open(fileobj=io.BytesIO(package.content)) as tar:
+        names = tar.getnames()
+        catalogue = tar.extractfile("sifa/catalogue.html").read().decode()  # type: ignore[union-attr]
+    # Every copy verifies whole with the lawyer's verifier, a withheld 副卷 and all.
+    (tmp_path / "p.tar").write_bytes(package.content)
+    key = node.http.get("/v1/log/key").json()
+    (tmp_path / "t.json").write_text(json.dumps({"logs": [{"origin": key["origin"], "key": key["verifier_key"]}]}))
+    assert sifa_verify(["--dossier", str(tmp_path / "p.tar"), "--trust", str(tmp_path / "t.json")]) == 0
+    return {
+        "read documents": doc.document_id in view["documents"],
+        "read catalogue": doc.document_id in {e["document_id"] for e in view["catalogue"]},
+        "events": set(doc.versions) <= events,
+        "download": download.status_code == 200 and hashlib.sha256(download.content).hexdigest() == doc.sha256,
+        "receipt": all(r.status_code == 200 for r in receipts),
+        "tlog-proof": all(r.status_code == 200 for r in proofs),
+        "package file": f"data/{doc.sha256}" in names,
+        "package catalogue": doc.sha256 in catalogue,
+    }
+
+
+@pytest.mark.parametrize("role", READERS)
+def test_each_role_sees_each_volume_on_each_surface_as_the_court_rules(
+    node: Node, dossier: tuple[str, list[Doc]], role: str, tmp_path: Path
+) -> None:
+    d, docs = dossier
+    for doc in docs:
+        expected = role in STAFF or doc.volume == "正卷"
+        seen = _seen(node, d, role, doc, tmp_path)
+        assert set(seen) == set(SURFACES)
+        wrong = {s: v for s, v in seen.items() if v != expected}
+        assert not wrong, (role, doc.volume, doc.title, wrong)
+    package = node.http.get(f"/v1/dossiers/{d}/package", headers=node.as_(role))
+    with tarfile.open(fileobj=io.BytesIO(package.content)) as tar:  # the lawyer's copy says what it withholds
+        assert ("sifa/withheld.txt" in tar.getnames()) == (role not in STAFF)
+    inspection = node.http.get(f"/v1/dossiers/{d}/inspection", headers=node.as_(role))
+    assert inspection.status_code == (200 if role in STAFF else 403), inspection.text
+
+
+@pytest.mark.parametrize("role", ("lawyer", "party"))
+def test_a_lawyers_or_partys_upload_goes_to_the_main_volume_whatever_it_declares(
+    node: Node, dossier: tuple[str, list[Doc]], role: str
+) -> None:
+    d, _ = dossier
+    for name, declared in (("评议.pdf", "合议庭评议笔录"), ("审理报告.pdf", None), ("讨论.pdf", "审判委员会讨论记录")):
+        extra = {"X-Doc-Type": quote(declared)} if declared else {}
+        up = _upload(node, d, role, pdf_bytes(1) + name.encode(), name, **extra)
+        view = node.http.get(f"/v1/dossiers/{d}", headers=node.as_("clerk")).json()
+        [entry] = [e for e in view["catalogue"] if e["document_id"] == up["document_id"]]
+        assert entry["volume"] == "正卷", (name, declared, entry)
+        mine = node.http.get(f"/v1/dossiers/{d}", headers=node.as_(role)).json()
+        assert up["document_id"] in mine["documents"]  # and they still see what they sent
+    r = node.http.post(f"/v1/dossiers/{d}/catalogue", headers=node.as_(role), json={
+        "document_id": up["document_id"], "volume": "副卷", "category": "x", "order": 1, "title": "x"})  # fmt: skip
+    assert (r.status_code, r.json()["code"]) == (403, "forbidden")
+
+
+def test_a_withdrawn_court_only_document_stays_hidden(stack: Stack) -> None:
+    app = stack.app
+    d = app.open_dossier(case_number_text="（2026）京0105民初4243号", case_type="民事", parties=[], **ACT)
+    up = app.upload(d, iter([b"report"]), name="审理报告.txt", media_type="text/plain", source="court", doc_type=None,
+                    **ACT)  # fmt: skip
+    app.withdraw(d, document_id=up["document_id"], reason="重新制作", **ACT)
+    dossier = app.get(d)
+    assert up["document_id"] not in dossier.catalogue
+    assert dossier.hidden_from("lawyer") == dossier.hidden_from("party") == {up["document_id"]}
+    assert dossier.hidden_from("judge") == set()
+    assert dossier.hidden_files({up["document_id"]}) == {up["sha256"]}
+
+
+def test_the_library_refuses_a_lawyer_placing_a_document_in_the_court_only_volume(stack: Stack) -> None:
+    app = stack.app
+    d = app.open_dossier(case_number_text="（2026）京0105民初4244号", case_type="民事", parties=[], **ACT)
+    up = app.upload(d, iter([b"x"]), name="合议庭评议笔录.txt", media_type="text/plain", source="lawyer",
+                    doc_type="合议庭评议笔录", actor="lawyer:1", role="lawyer")  # fmt: skip
+    assert app.get(d).catalogue[up["document_id"]]["volume"] == "正卷"
+    with pytest.raises(InvalidDossierInputError):
+        app.catalogue(d, document_id=up["document_id"], volume="副卷", category="审理报告", order=1, title="x",
+                      pages=None, actor="lawyer:1", role="lawyer")  # fmt: skip
+
+
+# --- a lawyer's package: the 副卷's files withheld, and said so ---
+
+
+def _court_only_package(stack: Stack) -> tuple[bytes, bytes, str, str]:
+    """A lawyer's copy and the court's, of a dossier with one file in each volume."""
+    app = stack.app
+    d = app.open_dossier(case_number_text="（2026）京0105民初4245号", case_type="民事", parties=[], **ACT)
+    main = app.upload(d, iter([pdf_bytes(1)]), name="起诉状.pdf", media_type="application/pdf", source="court",
+                      doc_type=None, **ACT)  # fmt: skip
+    secret = app.upload(d, iter([pdf_bytes(2)]), name="评议.pdf", media_type="application/pdf", source="court",
+                        doc_type="合议庭评议笔录", **ACT)  # fmt: skip
+    stack.sealer.seal()
+    copies = [b"".join(plan_package(stack.sealer, d, court_name="法院", purpose="调阅", personal=court,
+                                    court=court).stream(app.blobs)) for court in (False, True)]  # fmt: skip
+    return copies[0], copies[1], str(main["sha256"]), str(secret["sha256"])
+
+
+def test_a_lawyers_package_withholds_the_court_only_files_and_still_verifies(stack: Stack) -> None:
+    lawyers, courts, main, secret = _court_only_package(stack)
+    keys = [stack.signer.verifier]
+    package = read_package_bytes(lawyers, keys, withheld=True)
+    assert set(package.files) == {main} and set(package.withheld) == {secret}
+    assert "withheld" in dict(package.checks)
+    assert secret.encode() not in _members(lawyers)["sifa/catalogue.html"]
+    whole = read_package_bytes(courts, keys)
+    assert set(whole.files) == {main, secret} and not whole.withheld
+    with pytest.raises(PackageError, match="withholds 1 file"):  # an import takes only a whole package
+        read_package_bytes(lawyers, keys)
+
+
+def test_a_copy_may_withhold_the_court_only_volume_and_nothing_else(stack: Stack) -> None:
+    lawyers, courts, main, _ = _court_only_package(stack)
+    keys = [stack.signer.verifier]
+    members = _members(lawyers)
+    # A forger withholds a 正卷 file too: drops it from the payload and the manifest, lists it as withheld.
+    forged = {**members, WITHHELD: members[WITHHELD] + f"{main} data/{main}\n".encode(), MANIFEST: b""}
+    forged.pop(f"data/{main}")
+    forged[INFO] = forged[INFO].replace(b"Payload-Oxum: ", b"Payload-Oxum: 0.0\nX: ")
+    with pytest.raises(PackageError, match="outside the 副卷"):
+        read_package_bytes(_tar(forged), keys, withheld=True)
+    # A withheld file that no event names, or one the payload holds after all.
+    for line in (f"{'0' * 64} data/{'0' * 64}\n", f"{main} data/{main}\n"):
+        listed = {**_members(courts), WITHHELD: line.encode()}
+        with pytest.raises(PackageError, match="withheld"):
+            read_package_bytes(_tar(listed), keys, withheld=True)
+
+
+def _members(data: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        return {m.name: t.extractfile(m).read() for m in t.getmembers()}  # type: ignore[union-attr]
+
+
+def _tar(members: dict[str, bytes]) -> bytes:
+    """A package of these members, tag files first, its tag manifest recomputed (as a careful forger would)."""
+    tags = {n: d for n, d in members.items() if not n.startswith("data/") and n != TAGMANIFEST}
+    head = [BAGIT, INFO, MANIFEST]
+    manifest = "".join(f"{hashlib.sha256(d).hexdigest()} {n}\n" for n, d in tags.items()).encode()
+    order = [*head, TAGMANIFEST, *(n for n in tags if n not in head), *(n for n in members if n.startswith("data/"))]
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name in order:
+            data = manifest if name == TAGMANIFEST else members[name]
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return out.getvalue()
