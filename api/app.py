@@ -25,6 +25,7 @@ from api.node import (
     open_blob_store,
     open_tree_store,
     principals_env,
+    private_file,
     settle_heap,
 )
 from api.peers import NonceStore, PeerGate
@@ -71,10 +72,10 @@ def create_app(settings: Settings, *, owns_process: bool = False) -> FastAPI:
         witness_state, witness = None, None
         if settings.witness_logs:
             logs = load_trust_file(settings.witness_logs).logs
-            witness_state = SQLiteWitnessState(data / WITNESS_DB)
+            witness_state = SQLiteWitnessState(private_file(data / WITNESS_DB))
             witness = Witness(load_witness_signer(data), logs, witness_state)
         peers = load_trust_file(settings.peers) if settings.peers else None
-        nonces = NonceStore(data / NONCES_DB)
+        nonces = NonceStore(private_file(data / NONCES_DB))
         gate = PeerGate(peers, config.origin, settings.peer_window_seconds, nonces)
         app.state.services = Services(config, settings, merkle, signer, app_, sealer, people, blobs, courts, witness,
                                       peers, gate)  # fmt: skip

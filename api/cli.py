@@ -1,6 +1,7 @@
 """The ``sifa`` command: init a node, serve it, print its trust entry.
 
-Exit codes: 0 ok, 2 usage or input error (one readable line on stderr).
+Exit codes: 0 ok, 2 usage or input error (one readable line on stderr). Every command runs
+with umask 077: what a node writes is its user's alone (api/node.py).
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import json
 import os
 import sys
 import time
+import unicodedata
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from api.node import (
+    UMASK,
     NodeError,
     init_node,
     issue_admin,
@@ -61,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     ret.add_argument("--from", dest="from_court", required=True, help="the lower court's code, e.g. 1101-0105")
     ret.add_argument("--dossier", required=True, help="the dossier's id")
     ret.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
+    admin = sub.add_parser("admin", help="issue a new administrator credential by local file access (a lost one)")
+    admin.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
+    admin.add_argument("--name", default="administrator", help="the new administrator's name")
+    restore = sub.add_parser("restore", help="put the right bytes of files found corrupt back into the blob store")
+    restore.add_argument("files", nargs="+", type=Path, help="the files' right copies (from a backup)")
+    restore.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
     trust = sub.add_parser("trust-entry", help="print this node's entry for a verifier's trust file")
     trust.add_argument("data_dir", type=Path)
     trust.add_argument("--witness", action="store_true", help="the node's witness key (a 'witnesses' entry)")
@@ -73,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return 0 if exc.code == 0 else 2
+    umask = os.umask(UMASK)
     try:
         if args.command == "init":
             settings = Settings()
@@ -92,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "key": load_signer(args.data_dir).verifier.vkey()}  # fmt: skip
             print(json.dumps(entry, ensure_ascii=False))
             return 0
+        if args.command == "admin":
+            return _admin(args)
+        if args.command == "restore":
+            return _restore(args)
         if args.command == "monitor":
             return _monitor(args)
         if args.command == "audit":
@@ -107,6 +121,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"sifa: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
+    finally:
+        os.umask(umask)  # main() called in-process (tests) leaves its caller's umask as it was
+
+
+def _admin(args: argparse.Namespace) -> int:
+    """A new administrator credential, for whoever can read the data dir (its key opens the store)."""
+    from api.node import administrators, local_issuer
+
+    settings = Settings(data_dir=args.data_dir) if args.data_dir else Settings()
+    name = unicodedata.normalize("NFC", args.name.strip())
+    if not name or len(name) > 200 or not name.isprintable():
+        raise NodeError("--name is 1 to 200 printable characters")
+    config = load_config(settings.data_dir)
+    by = local_issuer()
+    token = issue_admin(settings.data_dir, settings, issued_by=by, name=name)
+    print(f"sifa admin: a new administrator credential for {config.origin} was issued by local file access and "
+          f"recorded as issued by {by}; it follows, shown once and stored only as a hash", file=sys.stderr)  # fmt: skip
+    from api.principals import token_id
+
+    others = [f"{i} ({n})" for i, n in administrators(settings.data_dir, settings) if i != str(token_id(token))]
+    if others:
+        print(f"sifa admin: the other administrators not revoked are {', '.join(others)}; revoke a lost one with "
+              "DELETE /v1/principals/ID", file=sys.stderr)  # fmt: skip
+    print(token)
+    return 0
 
 
 @contextlib.contextmanager
@@ -132,6 +171,38 @@ def _open_node(data_dir: Path | None) -> tuple[Settings, DossierApp, TreeStore, 
     store, blobs = open_tree_store(data, settings.database_url), open_blob_store(data, settings)
     app = DossierApp(events_env(data, settings), blobs, CourtRegistry.from_file(data / COURTS), config.court)
     return settings, app, store, blobs
+
+
+def _restore(args: argparse.Namespace) -> int:
+    """Re-check each file the node holds under the copy's hash; put the copy back where it is corrupt."""
+    import hashlib
+
+    from api.node import open_blob_store
+    from storage.errors import BlobCorruptError, BlobNotFoundError
+
+    settings = Settings(data_dir=args.data_dir) if args.data_dir else Settings()
+    load_config(settings.data_dir)
+    blobs = open_blob_store(settings.data_dir, settings)
+    try:
+        for path in args.files:
+            h = hashlib.sha256()
+            with path.open("rb") as f:
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+            sha = h.hexdigest()
+            if not blobs.quarantined(sha) and not blobs.exists(sha):
+                raise NodeError(f"{path} hashes to {sha}, which is no file this node holds; nothing was stored")
+            try:
+                blobs.verify(sha)
+            except (BlobCorruptError, BlobNotFoundError):  # corrupt, or quarantined and since gone
+                with path.open("rb") as f:
+                    blobs.put(f, sha)
+                print(f"sifa restore: {path}: file {sha} restored", file=sys.stderr)
+            else:
+                print(f"sifa restore: {path}: file {sha} is whole; nothing to do", file=sys.stderr)
+    finally:
+        blobs.close()
+    return 0
 
 
 def _seal(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from api.peers import (
     PeersNotConfiguredError,
     PeerUnavailableError,
 )
-from api.principals import AuthError, ForbiddenError
+from api.principals import AuthError, ForbiddenError, LastAdministratorError
 from api.routes.dossiers import HeaderNotAsciiError, PayloadTooLargeError, UnsupportedMediaError
 from api.routes.page import AssetNotFoundError
 from api.routes.witness import NotAWitnessError
@@ -45,11 +45,13 @@ from ledger.errors import (
 )
 from storage.errors import (
     BlobConflictError,
+    BlobCorruptError,
     BlobLockedError,
     BlobNotFoundError,
     DigestMismatchError,
     InvalidDigestError,
     RangeError,
+    StorageFullError,
     StorageUnavailableError,
 )
 
@@ -67,9 +69,11 @@ STATUS: list[tuple[type[SifaError], int]] = [
     (AssetNotFoundError, 404),
     (UnknownDocumentError, 404),
     (BlobNotFoundError, 404),
+    (LastAdministratorError, 409),
     (DossierExistsError, 409),
     (DossierConflictError, 409),
     (DossierArchivedError, 409),
+    (BlobCorruptError, 503),
     (BlobConflictError, 409),
     (BlobLockedError, 409),
     (UnknownCourtError, 422),
@@ -85,6 +89,7 @@ STATUS: list[tuple[type[SifaError], int]] = [
     (PeerRefusedError, 502),
     (PeerCertificateError, 502),
     (StorageUnavailableError, 503),
+    (StorageFullError, 503),
     (EventStoreUnavailableError, 503),
     (TreeStoreUnavailableError, 503),
     (TreeSizeError, 404),
@@ -110,7 +115,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {**_ERROR, "description": "the role or the dossier is not open to the caller"},
     404: {**_ERROR, "description": "no such dossier, file, leaf or size"},
     408: {**_ERROR, "description": "the request's body stopped arriving"},
-    409: {**_ERROR, "description": "conflicts with what is recorded (exists, archived, changed meanwhile)"},
+    409: {**_ERROR, "description": "conflicts with what is recorded (exists, archived, changed, last administrator)"},
     413: {
         **_ERROR,
         "description": "a body over its limit (uploads, packages, any other body), or a record too large "
@@ -119,7 +124,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     415: {**_ERROR, "description": "unsupported media type"},
     416: {**_ERROR, "description": "range outside the file"},
     422: {**_ERROR, "description": "input that does not fit the rules"},
-    503: {**_ERROR, "description": "a backend (database, S3) is unavailable"},
+    503: {**_ERROR, "description": "a backend (database, S3) is unavailable or full, or a stored file is corrupt"},
 }
 
 

@@ -1,14 +1,23 @@
-"""A court node's data dir: config, log key, tree store — created once, opened at start."""
+"""A court node's data dir: config, log key, tree store — created once, opened at start.
+
+Only the node's user may read it: the dir is 0700, every file the node writes 0600
+(SQLite's -wal and -shm files take their database's mode), blobs 0400 in 0700
+folders (storage/filesystem.py). Node commands run with umask 077 (api/cli.py), and
+a data dir an older sifa left looser is tightened when it is opened.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import gc
 import json
+import logging
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
+from uuid import UUID
 
 from eventsourcing.cryptography import AESCipher
 
@@ -37,6 +46,10 @@ YOUNG_COLLECTION = 10_000  # allocations between the cyclic collector's young pa
 # 法院代码: a province/city prefix and a court number, e.g. 1101-0105.
 COURT_CODE = re.compile(r"[0-9]{4}-[0-9]{4}")
 ORIGIN_PREFIX = "sifa.court/"  # a court log's origin: this, then the court code
+UMASK = 0o077  # node processes: nothing they create is open to group or others
+OTHERS = 0o077
+
+log = logging.getLogger(__name__)
 
 
 class NodeError(SifaError):
@@ -66,20 +79,54 @@ def init_node(data_dir: Path, court: str, name: str, database_url: str = "") -> 
         raise NodeError("the court's name is empty")
     if (data_dir / CONFIG).exists():
         raise NodeError(f"{data_dir} already holds a node; nothing was changed")
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        data_dir.mkdir(mode=0o700)
+    tighten(data_dir)
     config = NodeConfig(court, name.strip(), origin_for(court))
     signer = Ed25519Signer.generate(config.origin)
     _write_secret(data_dir / LOG_KEY, signer.skey())
     _write_secret(data_dir / EVENTS_KEY, AESCipher.create_key(32))
     courts = {"courts": [{"code": court, "name": config.name, "level": "基层", "parent": None}]}
-    (data_dir / COURTS).write_text(json.dumps(courts, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    _write_private(data_dir / COURTS, json.dumps(courts, ensure_ascii=False, indent=2) + "\n")
     store = open_tree_store(data_dir, database_url)
     try:
         MerkleLog(store).sign_checkpoint(signer)
     finally:
         store.close()
-    (data_dir / CONFIG).write_text(json.dumps(config.__dict__, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    _write_private(data_dir / CONFIG, json.dumps(config.__dict__, ensure_ascii=False, indent=2) + "\n")
     return config
+
+
+def tighten(data_dir: Path) -> None:
+    """Take group and other access off the data dir and the files directly in it (a dir an older sifa,
+    or an operator's copy, left looser). Folders below are their owners' to tighten (the blob store
+    does its own); inside a 0700 dir no other user reaches them anyway. Raises NodeError when the
+    data dir itself cannot be made private."""
+    try:
+        mode = os.stat(data_dir).st_mode
+        if mode & OTHERS:
+            os.chmod(data_dir, stat.S_IMODE(mode) & ~OTHERS)
+            log.warning("data dir %s was open to other users (%o): now %o", data_dir, stat.S_IMODE(mode),
+                        stat.S_IMODE(mode) & ~OTHERS)  # fmt: skip
+    except OSError as exc:
+        raise NodeError(f"cannot make {data_dir} private to the node's user: {exc.strerror}") from exc
+    for entry in os.scandir(data_dir):
+        if entry.is_file(follow_symlinks=False):
+            mode = entry.stat(follow_symlinks=False).st_mode
+            if mode & OTHERS:
+                try:
+                    os.chmod(entry.path, stat.S_IMODE(mode) & ~OTHERS)
+                except OSError as exc:
+                    log.warning("could not take other users' access to %s away: %s", entry.path, exc.strerror)
+
+
+def private_file(path: Path) -> Path:
+    """``path``, made (empty) 0600 if it does not exist: for databases a library creates with its own
+    mode (SQLite: 0644, and its -wal and -shm files after it)."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return path
 
 
 def witness_name(court: str) -> str:
@@ -104,20 +151,49 @@ def load_trust_file(path: Path) -> Trust:
         raise NodeError(f"trust file {path} is unreadable: {exc.diagnostics()}") from exc
 
 
-def issue_admin(data_dir: Path, settings: Settings) -> str:
-    """The first administrator's bearer token (printed once by ``sifa init``)."""
+def issue_admin(data_dir: Path, settings: Settings, *, issued_by: str = "init", name: str = "administrator") -> str:
+    """A new administrator's bearer token: the first (``sifa init``) or one issued by local file access
+    (``sifa admin``), recorded as issued by ``issued_by``."""
     config = load_config(data_dir)
     principals = Principals(principals_env(data_dir, settings))
     try:
-        return principals.issue(name="administrator", role="administrator", court=config.court, issued_by="init")[1]
+        return principals.issue(name=name, role="administrator", court=config.court, issued_by=issued_by)[1]
     finally:
         principals.close()
+
+
+def administrators(data_dir: Path, settings: Settings) -> list[tuple[str, str]]:
+    """The (id, name) of every administrator not revoked."""
+    principals = Principals(principals_env(data_dir, settings))
+    try:
+        return [(i, principals.repository.get(UUID(i)).name) for i in principals.administrators()]
+    finally:
+        principals.close()
+
+
+def local_issuer() -> str:
+    """Who issues a credential by local file access: the operating system's user, as the record names them."""
+    import pwd
+
+    uid = os.geteuid()
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    return f"local:{user} (uid {uid}, sifa admin)"
 
 
 def _write_secret(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(text + "\n")
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a file left by an interrupted init keeps no looser mode
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def _pg(database_url: str) -> dict[str, str]:
@@ -134,25 +210,31 @@ def events_env(data_dir: Path, settings: Settings) -> dict[str, str]:
     if settings.database_url:
         p = _pg(settings.database_url)
         return postgres_env(p["host"], int(p["port"]), p["user"], p["dbname"], p["password"], key)
-    return sqlite_env(str(data_dir / EVENTS_DB), key)
+    return sqlite_env(str(private_file(data_dir / EVENTS_DB)), key)
 
 
 def principals_env(data_dir: Path, settings: Settings) -> dict[str, str]:
     """The principals' own store: another SQLite file, or their own tables in PostgreSQL."""
     env = events_env(data_dir, settings)
     if not settings.database_url:
-        env["SQLITE_DBNAME"] = str(data_dir / PRINCIPALS_DB)
+        env["SQLITE_DBNAME"] = str(private_file(data_dir / PRINCIPALS_DB))
     return env
 
 
 def load_config(data_dir: Path) -> NodeConfig:
+    """The node's config, read when a command starts on its data dir (which is tightened first).
+
+    Raises NodeError: no node there, a damaged config, a data dir that cannot be made private.
+    """
     try:
         raw = json.loads((data_dir / CONFIG).read_text(encoding="utf-8"))
-        return NodeConfig(raw["court"], raw["name"], raw["origin"])
+        config = NodeConfig(raw["court"], raw["name"], raw["origin"])
     except FileNotFoundError as exc:
         raise NodeError(f"{data_dir} holds no node; run: sifa init {data_dir} --court CODE --name NAME") from exc
     except (ValueError, KeyError, TypeError) as exc:
         raise NodeError(f"{data_dir / CONFIG} is damaged: {exc}") from exc
+    tighten(data_dir)
+    return config
 
 
 def load_signer(data_dir: Path) -> Ed25519Signer:
@@ -185,7 +267,7 @@ def open_tree_store(data_dir: Path, database_url: str) -> TreeStore:
         return PostgresTreeStore(database_url)
     from ledger.sqlite import SQLiteTreeStore
 
-    return SQLiteTreeStore(data_dir / TREE_DB)
+    return SQLiteTreeStore(private_file(data_dir / TREE_DB))
 
 
 def settle_heap() -> None:

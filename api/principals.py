@@ -4,6 +4,13 @@ A principal (clerk, judge, archivist, lawyer, party, administrator) is an
 aggregate in its own eventsourcing application (its own tables, never sealed
 into the court's public log). Its id follows from the SHA-256 of its bearer
 token, so authenticating is one repository read; only the hash is stored.
+
+The administrators not revoked are also one aggregate (``Administrators``), saved
+in the same transaction as every issue or revocation of an administrator: its
+version is a compare-and-set, so two administrators revoking each other at once
+cannot leave the court without one. The last one is never revoked
+(``LastAdministratorError``); a lost credential is replaced by ``sifa admin``,
+which needs the data dir (docs/administration.md).
 """
 
 from __future__ import annotations
@@ -14,19 +21,22 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import IntegrityError, Notification
 
 from ledger.errors import SifaError
 
 ROLES = ("administrator", "clerk", "judge", "archivist", "lawyer", "party")
 STAFF = ("clerk", "judge", "archivist")
 NAMESPACE = uuid.UUID("0f6c2a7e-2b9d-4c61-8d5e-7a1f3b9e2c44")
+ADMINISTRATORS = uuid.uuid5(NAMESPACE, "administrators")
+ATTEMPTS = 8  # saves retried when another writer changed the administrators meanwhile
 # An authenticated caller is remembered this long, so a busy client is not one store read per
 # request. Admissions and revocations made through this node take effect at once; one made by
 # another process writing the same principals store takes effect within this many seconds.
@@ -39,6 +49,12 @@ class AuthError(SifaError):
 
 class ForbiddenError(SifaError):
     code = "forbidden"
+
+
+class LastAdministratorError(SifaError):
+    """Revoking this administrator would leave the court with none."""
+
+    code = "last_administrator"
 
 
 class NotAdmittedError(ForbiddenError):
@@ -58,7 +74,7 @@ class Principal(Aggregate):
 
     @event("Issued")
     def __init__(self, token_sha256: str, name: str, role: str, court: str, issued_by: str) -> None:
-        self.name, self.role, self.court = name, role, court
+        self.name, self.role, self.court, self.issued_by = name, role, court, issued_by
         self.dossiers: list[str] = []
         self.revoked = False
 
@@ -70,6 +86,27 @@ class Principal(Aggregate):
     @event("Revoked")
     def revoke(self, by: str) -> None:
         self.revoked = True
+
+
+class Administrators(Aggregate):
+    """The ids of the administrators not revoked: one aggregate, one version to compare and set."""
+
+    @staticmethod
+    def create_id(**_: Any) -> UUID:
+        return ADMINISTRATORS
+
+    @event("Counted")
+    def __init__(self, ids: list[str]) -> None:
+        self.ids = list(ids)
+
+    @event("Added")
+    def add(self, principal: str) -> None:
+        if principal not in self.ids:
+            self.ids.append(principal)
+
+    @event("Removed")
+    def remove(self, principal: str) -> None:
+        self.ids.remove(principal)
 
 
 @dataclass(frozen=True)
@@ -112,16 +149,56 @@ class Principals(Application[UUID]):
         if role not in ROLES:
             raise ForbiddenError(f"role is one of {', '.join(ROLES)}")
         token = "sifa_" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
-        p = Principal(token_sha256=hashlib.sha256(token.encode()).hexdigest(), name=name, role=role, court=court,
-                      issued_by=issued_by)  # fmt: skip
-        self.save(p)
-        return str(p.id), token
+        ident = ""
+
+        def issued(admins: Administrators | None) -> list[Aggregate]:
+            nonlocal ident
+            p = Principal(token_sha256=hashlib.sha256(token.encode()).hexdigest(), name=name, role=role,
+                          court=court, issued_by=issued_by)  # fmt: skip
+            ident = str(p.id)
+            if admins is None:
+                return [p]
+            admins.add(ident)
+            return [p, admins]
+
+        self._save(issued, administrators=role == "administrator")
+        return ident, token
+
+    def _save(self, change: Callable[[Administrators | None], list[Aggregate]], *, administrators: bool) -> None:
+        """Save what ``change`` makes (given the administrators, if they are involved) in one transaction;
+        made again from fresh reads when another writer changed the administrators meanwhile."""
+        for attempt in range(ATTEMPTS):
+            try:
+                self.save(*change(self._administrators() if administrators else None))
+                return
+            except IntegrityError:
+                if not administrators or attempt == ATTEMPTS - 1:
+                    raise
+
+    def _administrators(self) -> Administrators:
+        """The administrators not revoked; counted from every principal the first time (a store of an
+        older sifa), then kept as one aggregate."""
+        try:
+            admins: Administrators = self.repository.get(ADMINISTRATORS)
+        except AggregateNotFoundError:
+            issued = {n.originator_id for n in self._notifications() if n.topic.endswith("Principal.Issued")}
+            found: list[Principal] = [self.repository.get(UUID(str(i))) for i in issued]
+            return Administrators(ids=sorted(str(p.id) for p in found if p.role == "administrator" and not p.revoked))
+        return admins
+
+    def _notifications(self) -> Iterator[Notification]:
+        after: int | None = None
+        while notes := self.recorder.select_notifications(start=after, limit=500, inclusive_of_start=after is None):
+            yield from notes
+            after = notes[-1].id
 
     def _get(self, ident: UUID) -> Principal:
         try:
-            p: Principal = self.repository.get(ident)
+            p: object = self.repository.get(ident)
         except AggregateNotFoundError:
             raise AuthError("unknown or revoked credential") from None
+        if not isinstance(p, Principal):  # the administrators' own aggregate is no principal
+            raise AuthError("unknown or revoked credential")
         return p
 
     def remembered(self, token: str) -> Caller | None:
@@ -160,10 +237,27 @@ class Principals(Application[UUID]):
         self._forget(p.id)
 
     def revoke(self, principal: str, by: str) -> None:
+        """Revoke a credential. Raises ForbiddenError (no such principal), LastAdministratorError."""
         try:
-            p = self._get(UUID(principal))
+            ident = UUID(principal)
+            role = self._get(ident).role
         except (ValueError, AuthError):
             raise ForbiddenError(f"no principal {principal}") from None
-        p.revoke(by=by)
-        self.save(p)
-        self._forget(p.id)
+
+        def revoked(admins: Administrators | None) -> list[Aggregate]:
+            p = self._get(ident)
+            p.revoke(by=by)
+            if admins is None or str(ident) not in admins.ids:
+                return [p]
+            if len(admins.ids) == 1:
+                raise LastAdministratorError("this is the court's last administrator: issue another one first "
+                                             "(a lost credential is replaced by `sifa admin` on the node)")  # fmt: skip
+            admins.remove(str(ident))
+            return [p, admins]
+
+        self._save(revoked, administrators=role == "administrator")
+        self._forget(ident)
+
+    def administrators(self) -> list[str]:
+        """The ids of the administrators not revoked."""
+        return list(self._administrators().ids)

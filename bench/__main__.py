@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["ledger", "storage", "dossier", "api", "verify", "transfer", "load", "scale", "audit"]
+BENCHMARKS = ["ledger", "storage", "dossier", "api", "verify", "transfer", "load", "scale", "audit", "gm"]
 TOOLS = ["compare"]  # not a benchmark of its own: runs others (bench/compare.py)
 
 

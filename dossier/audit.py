@@ -71,7 +71,7 @@ def audit(app: DossierApp, log: MerkleLog, blobs: BlobStore, log_key: Verifier, 
     report.leaves = size
     origin = log_key.name
     heads: dict[str, bytes] = {}
-    files: set[str] = set()
+    files: dict[str, set[str]] = {}  # sha256 -> the dossiers (and file names) that hold it
     index = 0
     after: int | None = None
     while True:
@@ -102,7 +102,10 @@ def audit(app: DossierApp, log: MerkleLog, blobs: BlobStore, log_key: Verifier, 
                 continue
             heads[str(note.originator_id)] = log.hasher.leaf(expected)
             if doc["type"] in STORED_FILES and ours:
-                files.update(v for k, v in doc["body"].items() if k in KEPT)
+                name = getattr(event, "name", None)
+                holder = f"dossier {note.originator_id}" + (f" as {name}" if isinstance(name, str) else "")
+                for sha in (v for k, v in doc["body"].items() if k in KEPT):
+                    files.setdefault(sha, set()).add(holder)
             got = stored.get(index)
             if got is not None and got != expected and ours:
                 report.findings.append(Finding("leaf_mismatch", f"leaf {index}", f"does not record {where}"))
@@ -115,7 +118,9 @@ def audit(app: DossierApp, log: MerkleLog, blobs: BlobStore, log_key: Verifier, 
         try:
             blobs.verify(sha)
         except StorageError as exc:
-            report.findings.append(Finding("blob_" + exc.code, f"blob {sha}", exc.diagnostics()))
+            kind = exc.code if exc.code.startswith("blob_") else "blob_" + exc.code
+            held = "; held by " + ", ".join(sorted(files[sha]))
+            report.findings.append(Finding(kind, f"blob {sha}", exc.diagnostics() + held))
         report.blobs = n
         say("files", n, len(files))
 

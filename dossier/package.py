@@ -74,7 +74,7 @@ class PackagePlan:
         for sha, size in self.files:
             yield tar_header(f"data/{sha}", size, self.mtime)
             sent = 0
-            for chunk in blobs.read(sha):
+            for chunk in blobs.read(sha, size=size):  # verified as it streams (storage/blobstore.py)
                 sent += len(chunk)
                 yield chunk
             if sent != size:  # the store changed under us: cut the stream rather than send a lie

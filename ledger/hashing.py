@@ -1,14 +1,17 @@
 """RFC 9162 §2.1 Merkle tree hashing, behind a small interface.
 
-The hash is a property of a log, fixed when the log is created: SHA-256 now; an
-SM3 hasher (国密) can be added as another :class:`Hasher` without changing any
-format, since every format names the algorithm and carries hashes as bytes.
+The hash is a property of a log, fixed when the log is created: SHA-256, or SM3
+(国密, GB/T 32905) as another :class:`Hasher` with the same RFC 9162 shapes — the
+0x00 leaf and 0x01 node prefixes, 32-byte hashes — so no format changes: every
+format names the algorithm and carries hashes as bytes. ``hasher_named`` is the
+one registry from a configured name to a hasher.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Final, Protocol
 
 # SPEC: RFC 9162 §2.1.1 "MTH({d(0)}) = HASH(0x00 || d(0))",
@@ -66,12 +69,76 @@ class SHA256Hasher:
 
 SHA256: Final = SHA256Hasher()
 
-_HASHERS: Final[dict[str, SHA256Hasher]] = {SHA256.name: SHA256}
+
+@cache
+def sm3_function() -> Callable[[bytes], bytes]:
+    """SM3 of bytes: from the standard library (OpenSSL 1.1.1+ has it), else from the ``gm`` extra."""
+    try:
+        base = hashlib.new("sm3")
+    except ValueError:  # an OpenSSL built without SM3
+        try:
+            from gmssl_pyx import sm3_hash
+        except ImportError as exc:
+            raise KeyError("sm3: this Python's OpenSSL has no SM3; install sifa[gm]") from exc
+
+        def gmssl_sm3(data: bytes) -> bytes:
+            return bytes(sm3_hash(data))
+
+        return gmssl_sm3
+
+    def sm3(data: bytes) -> bytes:
+        h = base.copy()  # copying a fresh context skips hashlib.new's name lookup on the hot path
+        h.update(data)
+        return h.digest()
+
+    return sm3
 
 
-def hasher_named(name: str) -> SHA256Hasher:
-    """The hasher a log's configuration names; raises KeyError for an unknown one."""
-    return _HASHERS[name]
+class SM3Hasher:
+    """RFC 9162 tree hashing with SM3 (GB/T 32905-2016) in place of SHA-256."""
+
+    name: Final = "sm3"
+    size: Final = 32
+
+    def __init__(self) -> None:
+        self._sm3 = sm3_function()
+
+    def empty_root(self) -> bytes:
+        # SPEC: RFC 9162 §2.1.1 "MTH({}) = HASH()"
+        return self._sm3(b"")
+
+    def leaf(self, data: bytes) -> bytes:
+        return self._sm3(LEAF_PREFIX + data)
+
+    def node(self, left: bytes, right: bytes) -> bytes:
+        return self._sm3(NODE_PREFIX + left + right)
+
+    def parents(self, row: Sequence[bytes], start: int, end: int) -> list[bytes]:
+        """Hashes of the pairs (row[2k], row[2k+1]) for k in [start, end)."""
+        sm3, prefix = self._sm3, NODE_PREFIX
+        return [sm3(prefix + row[2 * k] + row[2 * k + 1]) for k in range(start, end)]
+
+    def leaves(self, datas: Sequence[bytes]) -> list[bytes]:
+        """Leaf hashes of many entries."""
+        sm3 = self._sm3
+        return [sm3(LEAF_PREFIX + d) for d in datas]
+
+
+_FACTORIES: Final[dict[str, Callable[[], Hasher]]] = {"sha256": lambda: SHA256, "sm3": SM3Hasher}
+
+
+def hasher_names() -> tuple[str, ...]:
+    """The names a log's configuration may give its hash."""
+    return tuple(_FACTORIES)
+
+
+def hasher_named(name: str) -> Hasher:
+    """The hasher a log's configuration names ("sha256" or "sm3").
+
+    Raises KeyError for an unknown name, or for "sm3" where neither OpenSSL nor
+    the ``gm`` extra provides SM3.
+    """
+    return _FACTORIES[name]()
 
 
 def fold_right(hasher: Hasher, hashes: Sequence[bytes]) -> bytes:

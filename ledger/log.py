@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.errors import LeafTooLargeError, TreeSizeError
-from ledger.hashing import SHA256, SHA256Hasher, fold_right
+from ledger.hashing import SHA256, Hasher, fold_right
 from ledger.note import Note, Signer
 from ledger.proof import NodeID, assemble, consistency_plan, inclusion_plan, plan_nodes, root_plan
 from ledger.receipt import Receipt
@@ -33,7 +33,7 @@ from ledger.tiles import (
 class MerkleLog:
     """An append-only RFC 9162 log over a :class:`TreeStore`."""
 
-    def __init__(self, store: TreeStore, hasher: SHA256Hasher = SHA256) -> None:
+    def __init__(self, store: TreeStore, hasher: Hasher = SHA256) -> None:
         self.store = store
         self.hasher = hasher
 

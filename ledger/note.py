@@ -1,4 +1,4 @@
-"""C2SP signed-note: text signed by one or more named Ed25519 keys.
+"""C2SP signed-note: text signed by one or more named keys (Ed25519 here, SM2 in ledger.gm).
 
     SPEC: c2sp.org/signed-note
     note      = text "\n" 1*signature-line
@@ -6,8 +6,10 @@
     key ID    = SHA-256(key name || 0x0A || signature type || public key)[:4]
     vkey      = key name "+" hex(key ID) "+" base64(signature type || public key)
 
-The signer is an interface (``Signer``/``Verifier``) so that an SM2 signer can
-join later with its own signature type byte, without changing the format.
+The signer is an interface (``Signer``/``Verifier``); Ed25519 lives here, SM2
+(国密) in ``ledger.gm`` under its own signature type, without changing the format.
+A signature type is the type byte and, for 0xff, the identifier after it
+(``SIGNATURE_TYPES``); ``verifier_from_vkey``/``signer_from_skey`` pick the class.
 """
 
 from __future__ import annotations
@@ -26,14 +28,30 @@ import nacl.signing
 from ledger.errors import CheckpointSignatureError, MalformedNoteError, UnknownKeyError
 
 ED25519: Final = 0x01  # SPEC: c2sp.org/signed-note "0x01 … Ed25519"
+# SPEC: c2sp.org/signed-note "0xff — Reserved for signature types without an identifier byte assigned by
+# this specification. It is RECOMMENDED that this byte be followed by a longer identifier that is unlikely
+# to collide." Ours is the DER encoding of the registered OID of SM2-with-SM3, 1.2.156.10197.1.501
+# (GM/T 0006), self-delimiting and unique by construction. docs/gm.md says why.
+SM2_OID_DER: Final = bytes.fromhex("06082a811ccf55018375")
+SM2_SM3: Final = b"\xff" + SM2_OID_DER
+# Signature type prefix -> (name, public key bytes, private key bytes); the whole prefix enters the key ID.
+SIGNATURE_TYPES: Final[dict[bytes, tuple[str, int, int]]] = {
+    bytes([ED25519]): ("ed25519", 32, 32),
+    b"\x04": ("ed25519 cosignature", 32, 32),  # c2sp.org/tlog-cosignature, ledger.cosignature
+    SM2_SM3: ("sm2", 65, 32),  # SEC1/GB/T 32918.1 uncompressed point 04||x||y; the scalar d
+}
 SIG_PREFIX: Final = "\u2014 "  # em dash, space
 MAX_SIGNATURES: Final = 100  # SPEC: "MAY … reject notes with more than 100 signatures"
 MAX_NOTE_BYTES: Final = 1 << 20
 
 
-def key_id(name: str, sig_type: int, public_key: bytes) -> bytes:
+def _type_bytes(sig_type: int | bytes) -> bytes:
+    return bytes([sig_type]) if isinstance(sig_type, int) else sig_type
+
+
+def key_id(name: str, sig_type: int | bytes, public_key: bytes) -> bytes:
     """The 4-byte key ID the signed-note spec derives for a named key."""
-    return hashlib.sha256(name.encode() + b"\n" + bytes([sig_type]) + public_key).digest()[:4]
+    return hashlib.sha256(name.encode() + b"\n" + _type_bytes(sig_type) + public_key).digest()[:4]
 
 
 def valid_key_name(name: str) -> bool:
@@ -48,15 +66,13 @@ def _b64decode(text: str, what: str) -> bytes:
         raise MalformedNoteError(f"{what} is not standard base64") from exc
 
 
-def format_key(name: str, kid: bytes, sig_type: int, key: bytes, *, private: bool = False) -> str:
+def format_key(name: str, kid: bytes, sig_type: int | bytes, key: bytes, *, private: bool = False) -> str:
     """``name+hexkeyid+base64(type||key)`` (a verifier key), or with ``PRIVATE+KEY+`` and the seed."""
-    encoded = base64.b64encode(bytes([sig_type]) + key).decode()
+    encoded = base64.b64encode(_type_bytes(sig_type) + key).decode()
     return f"{'PRIVATE+KEY+' if private else ''}{name}+{kid.hex()}+{encoded}"
 
 
-def parse_key(text: str, sig_type: int, what: str, *, private: bool = False) -> tuple[str, str, bytes]:
-    """(name, hex key ID as written, 32-byte key) of a key string of ``sig_type``. Raises MalformedNoteError;
-    the caller checks the key ID against the key it derives."""
+def _split_key(text: str, what: str, private: bool) -> list[str]:
     parts = text.strip().split("+", 4 if private else 2)  # base64 may hold "+"
     if private:
         if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
@@ -64,10 +80,29 @@ def parse_key(text: str, sig_type: int, what: str, *, private: bool = False) -> 
         parts = parts[2:]
     if len(parts) != 3:
         raise MalformedNoteError(f"a {what} is name+keyid+key")
+    return parts
+
+
+def key_type(text: str, what: str, *, private: bool = False) -> bytes:
+    """The signature type prefix of a key string (a key of ``SIGNATURE_TYPES``). Raises MalformedNoteError."""
+    raw = _b64decode(_split_key(text, what, private)[2], what)
+    for prefix in SIGNATURE_TYPES:
+        if raw.startswith(prefix):
+            return prefix
+    raise MalformedNoteError(f"{what} is of an unknown signature type 0x{raw[:1].hex()}")
+
+
+def parse_key(text: str, sig_type: int | bytes, what: str, *, private: bool = False) -> tuple[str, str, bytes]:
+    """(name, hex key ID as written, key bytes) of a key string of ``sig_type``. Raises MalformedNoteError;
+    the caller checks the key ID against the key it derives."""
+    parts = _split_key(text, what, private)
     raw = _b64decode(parts[2], what)
-    if len(raw) != 33 or raw[0] != sig_type:
-        raise MalformedNoteError(f"{what} is not of signature type 0x{sig_type:02x} with a 32-byte key")
-    return parts[0], parts[1], raw[1:]
+    prefix = _type_bytes(sig_type)
+    algorithm, public_size, private_size = SIGNATURE_TYPES[prefix]
+    size = private_size if private else public_size
+    if len(raw) != len(prefix) + size or not raw.startswith(prefix):
+        raise MalformedNoteError(f"{what} is not an {algorithm} key of signature type 0x{prefix.hex()}")
+    return parts[0], parts[1], raw[len(prefix) :]
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +204,27 @@ class Ed25519Signer:
 
     def sign(self, message: bytes) -> bytes:
         return bytes(self._key.sign(message).signature)
+
+
+def verifier_from_vkey(vkey: str) -> Verifier:
+    """The verifier a vkey string describes, of any known signature type.
+
+    Raises MalformedNoteError (an SM2 key without the ``gm`` extra installed too).
+    """
+    if key_type(vkey, "verifier key") == SM2_SM3:
+        from ledger.gm import SM2Verifier  # lazily: the gm extra is optional
+
+        return SM2Verifier.from_vkey(vkey)
+    return Ed25519Verifier.from_vkey(vkey)
+
+
+def signer_from_skey(skey: str) -> Signer:
+    """The signer a PRIVATE+KEY string describes, of any known signature type. Raises MalformedNoteError."""
+    if key_type(skey, "private key", private=True) == SM2_SM3:
+        from ledger.gm import SM2Signer
+
+        return SM2Signer.from_skey(skey)
+    return Ed25519Signer.from_skey(skey)
 
 
 def _check_text(text: str) -> None:

@@ -3,11 +3,19 @@
 Adapters: ``storage.filesystem`` (embedded default) and ``storage.s3`` (MinIO or
 any S3). Both pass ``tests/test_blob_store.py``. There is no delete path: what
 is stored is evidence.
+
+A blob is never served as whole unless it is: a read of a whole blob hashes the
+bytes as they stream and holds the last chunk back until they hash to the name.
+A blob that does not is quarantined (a marker the adapter keeps beside the
+blobs, so a restart remembers it), an alarm is logged, and every later read
+answers ``BlobCorruptError`` until the right bytes are put again (or found in
+place again by ``verify``, i.e. ``sifa audit``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
@@ -16,13 +24,16 @@ from datetime import datetime
 from typing import BinaryIO, Protocol
 
 from storage.errors import (
-    BlobConflictError,
+    BlobCorruptError,
     BlobLockedError,
     BlobNotFoundError,
     DigestMismatchError,
     InvalidDigestError,
     RangeError,
+    StorageError,
 )
+
+log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -115,17 +126,62 @@ class BlobStore(ABC):
     def put(self, source: Source, expected_sha256: str | None = None) -> BlobInfo:
         """Store a stream, hashing it as it is read (once).
 
-        Same bytes again is a no-op. Raises DigestMismatchError when the bytes do
-        not hash to ``expected_sha256`` (nothing is then visible), BlobConflictError
-        when different bytes already sit under that hash.
+        Same bytes again is a no-op, unless the stored copy is quarantined or of another size
+        (so provably corrupt): then the new bytes, which hash to the name, replace it and the
+        quarantine is lifted. Raises DigestMismatchError when the bytes do not hash to
+        ``expected_sha256``, StorageFullError when there is no room; nothing is then visible.
         """
 
-    @abstractmethod
-    def read(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    def read(self, sha256: str, start: int = 0, end: int | None = None, *, size: int | None = None) -> Iterator[bytes]:
         """The bytes [start, end) of a blob, streamed in chunks.
+
+        A whole blob is verified as it streams: the last chunk is held back until the bytes
+        hash to the name; if they do not, the blob is quarantined, an alarm logged, and
+        BlobCorruptError raised in place of that chunk (a reader sees a short stream, never
+        a whole wrong one). A range is not verified (that would read the whole blob).
+        ``size``: the size the caller recorded when the blob was put (a download's
+        Content-Length); a blob of another size is corrupt, refused before the first byte —
+        else a reader holding the recorded size might see a whole body of wrong bytes.
+        Raises BlobNotFoundError, BlobCorruptError (quarantined), RangeError (before the first chunk).
+        """
+        check_digest(sha256)
+        if self.quarantined(sha256):
+            raise _corrupt(sha256)
+        stream, stored = self._open(sha256, start, end)
+        if size is not None and stored != size:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+            self._alarm(sha256, f"{stored} bytes are stored, {size} were recorded")
+            raise _corrupt(sha256)
+        whole = start == 0 and (end is None or end == stored)
+        return self._verified(sha256, stream) if whole else stream
+
+    @abstractmethod
+    def _open(self, sha256: str, start: int, end: int | None) -> tuple[Iterator[bytes], int]:
+        """The raw bytes [start, end), and the size of the whole blob as stored.
 
         Raises BlobNotFoundError, RangeError (before the first chunk).
         """
+
+    def _verified(self, sha256: str, stream: Iterator[bytes]) -> Iterator[bytes]:
+        h = hashlib.sha256()
+        held: bytes | None = None
+        try:
+            for chunk in stream:
+                h.update(chunk)
+                if held is not None:
+                    yield held
+                held = chunk
+            if h.hexdigest() != sha256:
+                self._alarm(sha256, f"its stored bytes hash to {h.hexdigest()}")
+                raise _corrupt(sha256)
+            if held is not None:
+                yield held
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
 
     @abstractmethod
     def stat(self, sha256: str) -> BlobInfo:
@@ -161,14 +217,74 @@ class BlobStore(ABC):
         return None
 
     def verify(self, sha256: str) -> BlobInfo:
-        """Re-read a blob and check it still hashes to its name. Raises BlobConflictError."""
+        """Re-read a whole blob and check it still hashes to its name (``sifa audit``).
+
+        A quarantined blob found whole again (its bytes were put back in place) is released.
+        Raises BlobCorruptError (and quarantines the blob), BlobNotFoundError.
+        """
         info = self.stat(sha256)
+        stream, _ = self._open(sha256, 0, None)
         h = hashlib.sha256()
-        for chunk in self.read(sha256):
+        for chunk in stream:
             h.update(chunk)
         if h.hexdigest() != sha256:
-            raise BlobConflictError(f"blob {sha256} no longer hashes to its name (got {h.hexdigest()})")
+            self._alarm(sha256, f"its stored bytes hash to {h.hexdigest()}")
+            raise _corrupt(sha256)
+        if self.quarantined(sha256):
+            self._release(sha256)
+            log.warning("blob %s hashes to its name again: its quarantine is lifted", sha256)
         return info
+
+    # Quarantine: a marker per corrupt blob, kept by the adapter beside the blobs.
+
+    @abstractmethod
+    def quarantined(self, sha256: str) -> bool:
+        """Whether the blob is known corrupt (and withheld until restored)."""
+
+    @abstractmethod
+    def _quarantine(self, sha256: str, finding: str) -> None:
+        """Record that the blob is corrupt and what was found; raises OSError or StorageError if it cannot."""
+
+    @abstractmethod
+    def _release(self, sha256: str) -> None:
+        """Forget the blob's quarantine (its right bytes are back)."""
+
+    def _alarm(self, sha256: str, finding: str) -> None:
+        log.error("ALARM: blob %s is corrupt: %s. It is quarantined and refused (blob_corrupt) until its right "
+                  "bytes are restored (docs/administration.md)", sha256, finding)  # fmt: skip
+        try:
+            self._quarantine(sha256, finding)
+        except (OSError, StorageError) as exc:
+            log.error("ALARM: the quarantine of blob %s could not be recorded (%s): only this read was refused",
+                      sha256, exc)  # fmt: skip
+
+    def _sound(self, sha256: str, size: int) -> BlobInfo | None:
+        """The stored copy, if it may stay as it is: present, not quarantined, of ``size`` bytes.
+
+        None when the bytes are to be written: absent, or a copy to replace (quarantined, or of
+        another size, which no bytes hashing to the name can have).
+        """
+        try:
+            info = self.stat(sha256)
+        except BlobNotFoundError:
+            return None
+        if info.size == size and not self.quarantined(sha256):
+            return info
+        if info.size != size:
+            log.error("ALARM: blob %s was corrupt (%d bytes stored, %d hash to its name); the bytes just put "
+                      "replace it", sha256, info.size, size)  # fmt: skip
+        return None
+
+    def _restored(self, sha256: str) -> None:
+        """The right bytes were just written over a corrupt copy: lift its quarantine."""
+        if self.quarantined(sha256):
+            self._release(sha256)
+        log.warning("blob %s restored: the bytes just put hash to its name; its quarantine is lifted", sha256)
 
     def close(self) -> None:  # noqa: B027 - optional for adapters without connections
         """Release connections."""
+
+
+def _corrupt(sha256: str) -> BlobCorruptError:
+    return BlobCorruptError(f"file {sha256} is corrupt in this node's storage and is withheld until an operator "
+                            "restores it", sha256=sha256)  # fmt: skip

@@ -2,9 +2,15 @@
 
 Layout under ``root``: ``blobs/ab/cd/<sha256>`` (write-once), ``tmp/`` (writes in
 progress, same filesystem so the final step is atomic), ``retention/<sha256>``
-(the locked-until time, UTC ISO 8601). A write goes to a temp file, is fsync'd,
-then hard-linked to its final name (which never replaces an existing file) and
-the directory fsync'd: a crash never leaves a half file under a final name.
+(the locked-until time, UTC ISO 8601), ``quarantine/<sha256>`` (a blob found
+corrupt). A write goes to a temp file, is fsync'd, then hard-linked to its final
+name (which never replaces an existing file) and the directory fsync'd: a crash
+never leaves a half file under a final name. Only a corrupt copy is ever replaced
+(renamed over), by bytes that hash to its name.
+
+Only the node's user may read any of it: folders 0700, blobs 0400, records 0600.
+A store left looser by an older sifa (folders 0755, blobs 0444) is tightened when
+opened. A full disk (ENOSPC, EDQUOT) is ``StorageFullError``, the temp file removed.
 
 Locking makes the file read-only and, where the kernel allows (root on ext4,
 xfs, btrfs), immutable (FS_IMMUTABLE_FL): not even root can then change or
@@ -14,10 +20,13 @@ remove it without first clearing the flag, which needs CAP_LINUX_IMMUTABLE.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import json
 import logging
 import os
 import queue
+import stat
 import struct
 import tempfile
 import threading
@@ -25,10 +34,10 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 
 from storage.blobstore import CHUNK, BlobInfo, BlobStore, HashingReader, Source, check_digest, check_range
-from storage.errors import BlobConflictError, BlobNotFoundError, StorageError
+from storage.errors import BlobLockedError, BlobNotFoundError, StorageError, StorageFullError
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +45,37 @@ FS_IOC_GETFLAGS = 0x80086601
 FS_IOC_SETFLAGS = 0x40086602
 FS_IMMUTABLE_FL = 0x00000010
 STALE_TMP_SECONDS = 24 * 3600
+FULL = (errno.ENOSPC, errno.EDQUOT)
+PRIVATE = 0o077  # group and other bits: none may be set under the root
+
+
+def _failed(exc: OSError, what: str) -> NoReturn:
+    """An OS error as the project's: a full disk or quota first, then any other."""
+    if exc.errno in FULL:
+        raise StorageFullError(f"no room left to store {what} ({exc.strerror}); nothing was stored") from exc
+    raise StorageError(f"could not store {what}: {exc.strerror}") from exc
+
+
+def _private_dir(path: Path) -> None:
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a small record through a temp file: 0600, fsync'd, renamed into place."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -44,6 +84,11 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _chmod_then_immutable(path: Path, mode: int) -> bool:
+    os.chmod(path, mode)
+    return set_immutable(path, True)
 
 
 def set_immutable(path: Path, on: bool) -> bool:
@@ -119,17 +164,68 @@ class _Writer:
             os.close(self._fd)
 
 
+class _FileChunks(Iterator[bytes]):
+    """The bytes [start, stop) of an open file, in chunks. Closing it closes the file, whether
+    it was read or not (a generator never started would leave the file to the collector)."""
+
+    def __init__(self, f: BinaryIO, start: int, stop: int) -> None:
+        self._f, self._left = f, stop - start
+        try:
+            f.seek(start)
+        except BaseException:
+            f.close()
+            raise
+
+    def __next__(self) -> bytes:
+        if self._left <= 0:
+            self.close()
+            raise StopIteration
+        chunk = self._f.read(min(CHUNK, self._left))
+        if not chunk:
+            self.close()
+            raise StorageError("the blob file ended early")
+        self._left -= len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __del__(self) -> None:
+        self._f.close()
+
+
 class FilesystemBlobStore(BlobStore):
     """Blobs as files under ``root``."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         try:
-            for sub in ("blobs", "tmp", "retention"):
-                (self.root / sub).mkdir(parents=True, exist_ok=True)
+            if not self.root.is_dir():
+                self.root.parent.mkdir(parents=True, exist_ok=True)
+                _private_dir(self.root)
+            if os.stat(self.root).st_mode & PRIVATE:
+                self._tighten()
+            for sub in ("blobs", "tmp", "retention", "quarantine"):
+                _private_dir(self.root / sub)
             self._sweep_tmp()
         except OSError as exc:
             raise StorageError(f"cannot use {self.root} for blobs: {exc.strerror}") from exc
+
+    def _tighten(self) -> None:
+        """Take group and other access off everything under the root (a store of an older sifa)."""
+        log.warning("blob store %s is readable by other users: taking their access away", self.root)
+        for dirpath, dirs, files in os.walk(self.root):
+            for name in [*dirs, *files]:
+                path = Path(dirpath) / name
+                mode = os.lstat(path).st_mode
+                if stat.S_ISLNK(mode) or not mode & PRIVATE:
+                    continue
+                try:
+                    os.chmod(path, mode & 0o7700)
+                except PermissionError:  # an immutable (locked) blob: lift the flag for the change, if allowed
+                    if not (set_immutable(path, False) and _chmod_then_immutable(path, mode & 0o7700)):
+                        log.warning("could not take other users' access to %s away (immutable)", path)
+        os.chmod(self.root, os.stat(self.root).st_mode & 0o7700)  # last: a walk cut short runs again
 
     def _sweep_tmp(self) -> None:
         # Leftovers of writes a crash interrupted; never under a final name.
@@ -147,59 +243,64 @@ class FilesystemBlobStore(BlobStore):
     def put(self, source: Source, expected_sha256: str | None = None) -> BlobInfo:
         if expected_sha256 is not None:
             check_digest(expected_sha256)
-        fd, tmp_name = tempfile.mkstemp(dir=self.root / "tmp", prefix="put-")
-        tmp = Path(tmp_name)
         reader = HashingReader(source, WRITE_CHUNK)
+        try:
+            fd, tmp_name = tempfile.mkstemp(dir=self.root / "tmp", prefix="put-")  # 0600
+        except OSError as exc:
+            _failed(exc, "the blob")
+        tmp = Path(tmp_name)
         try:
             with _Writer(fd) as writer:
                 for chunk in reader:
                     writer.write(chunk)
             digest = reader.check(expected_sha256)
             final = self.path(digest)
-            final.parent.mkdir(parents=True, exist_ok=True)
+            _private_dir(final.parent.parent)
+            _private_dir(final.parent)
+            os.chmod(tmp, 0o400)
             try:
                 os.link(tmp, final)  # never replaces: write-once
             except FileExistsError:
-                if final.stat().st_size != reader.size:
-                    raise BlobConflictError(f"different bytes are already stored as {digest}") from None
+                if self._sound(digest, reader.size) is not None:
+                    return self.stat(digest)
+                self._replace(tmp, final, digest)
+                self._restored(digest)
             else:
-                os.chmod(final, 0o444)
                 _fsync_dir(final.parent)
             return self.stat(digest)
         except OSError as exc:
             if reader.source_failed:
                 raise
-            raise StorageError(f"could not store the blob: {exc.strerror}") from exc
+            _failed(exc, "the blob")
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
 
-    def read(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    def _replace(self, tmp: Path, final: Path, digest: str) -> None:
+        """Rename verified bytes over a corrupt copy (lifting and restoring its immutable flag)."""
+        set_immutable(final, False)
+        try:
+            os.replace(tmp, final)
+        except PermissionError as exc:
+            raise BlobLockedError(f"the corrupt copy of {digest} is immutable and this process may not lift the "
+                                  "flag (CAP_LINUX_IMMUTABLE): restore it as root") from exc  # fmt: skip
+        _fsync_dir(final.parent)
+        if self._locked_until(digest) is not None and not set_immutable(final, True):
+            log.warning("filesystem refuses the immutable flag for %s: locked by mode and record only", final)
+
+    def _open(self, sha256: str, start: int, end: int | None) -> tuple[Iterator[bytes], int]:
         path = self.path(sha256)
         try:
             f = path.open("rb")
         except FileNotFoundError:
             raise BlobNotFoundError(f"no blob {sha256}") from None
         try:
-            stop = check_range(os.fstat(f.fileno()).st_size, start, end)
+            size = os.fstat(f.fileno()).st_size
+            stop = check_range(size, start, end)
         except BaseException:
             f.close()
             raise
-        return self._stream(f, start, stop)
-
-    @staticmethod
-    def _stream(f: BinaryIO, start: int, stop: int) -> Iterator[bytes]:
-        try:
-            f.seek(start)
-            left = stop - start
-            while left > 0:
-                chunk = f.read(min(CHUNK, left))
-                if not chunk:
-                    raise StorageError("the blob file ended early")
-                left -= len(chunk)
-                yield chunk
-        finally:
-            f.close()
+        return _FileChunks(f, start, stop), size
 
     def _locked_until(self, sha256: str) -> datetime | None:
         try:
@@ -216,16 +317,24 @@ class FilesystemBlobStore(BlobStore):
 
     def lock(self, sha256: str, until: datetime) -> BlobInfo:
         self._check_extension(sha256, until)
-        record = self.root / "retention" / sha256
-        tmp = record.with_suffix(".tmp")
-        tmp.write_text(until.astimezone(UTC).isoformat() + "\n")
-        with tmp.open("rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, record)
-        _fsync_dir(record.parent)
+        try:
+            _write_private(self.root / "retention" / sha256, until.astimezone(UTC).isoformat() + "\n")
+        except OSError as exc:
+            _failed(exc, f"the retention of {sha256}")
         path = self.path(sha256)
-        if path.stat().st_mode & 0o777 != 0o444:  # put made it 0444; an immutable file refuses chmod
-            os.chmod(path, 0o444)
+        if path.stat().st_mode & 0o777 != 0o400:  # put made it 0400; an immutable file refuses chmod
+            os.chmod(path, 0o400)
         if not set_immutable(path, True):
             log.warning("filesystem refuses the immutable flag for %s: locked by mode and record only", path)
         return self.stat(sha256)
+
+    def quarantined(self, sha256: str) -> bool:
+        return (self.root / "quarantine" / check_digest(sha256)).exists()
+
+    def _quarantine(self, sha256: str, finding: str) -> None:
+        record = {"sha256": sha256, "finding": finding, "found": datetime.now(UTC).isoformat(timespec="seconds")}
+        _write_private(self.root / "quarantine" / check_digest(sha256), json.dumps(record) + "\n")
+
+    def _release(self, sha256: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.root / "quarantine" / check_digest(sha256))

@@ -9,11 +9,15 @@ if the bytes hash to it; without one they go to a temporary key and are copied
 server-side once the hash is known. An interrupted or refused upload is aborted:
 nothing becomes visible. Locking uses S3 Object Lock in COMPLIANCE mode (the
 bucket is created with Object Lock), which no credential can shorten or lift.
+A blob found corrupt is quarantined by an object ``quarantine/<key>``; putting
+its right bytes writes a new version over the corrupt one (locked again if the
+corrupt one was) and removes the marker.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -26,21 +30,25 @@ import urllib3
 from minio import Minio
 from minio.commonconfig import COMPLIANCE, ComposeSource
 from minio.datatypes import Part
-from minio.error import MinioException, S3Error
+from minio.error import MinioException, S3Error, ServerError
 from minio.retention import Retention
 
 from storage.blobstore import CHUNK, BlobInfo, BlobStore, HashingReader, Source, check_digest, check_range
 from storage.errors import (
-    BlobConflictError,
     BlobLockedError,
     BlobNotFoundError,
     StorageError,
+    StorageFullError,
     StorageUnavailableError,
 )
 
 MIN_PART = 5 << 20  # SPEC: S3 "each part must be at least 5 MB in size, except the last part"
 Headers = dict[str, str | list[str] | tuple[str]]
 NOT_FOUND = {"NoSuchKey", "NoSuchObject", "NoSuchVersion", "ResourceNotFound"}
+# MinIO: XMinioStorageFull (507, its drives below the free-space threshold) and bucket quotas;
+# HTTP 507 Insufficient Storage (RFC 4918) from any other S3 endpoint.
+FULL = {"XMinioStorageFull", "XMinioAdminBucketQuotaExceeded", "InsufficientStorage", "QuotaExceeded"}
+INSUFFICIENT_STORAGE = 507
 
 
 def _translate(exc: Exception, what: str) -> NoReturn:
@@ -48,9 +56,13 @@ def _translate(exc: Exception, what: str) -> NoReturn:
     if isinstance(exc, S3Error):
         if exc.code in NOT_FOUND:
             raise BlobNotFoundError(f"no blob {what}") from exc
+        if exc.code in FULL or (exc.response is not None and exc.response.status == INSUFFICIENT_STORAGE):
+            raise StorageFullError(f"S3 has no room left for {what} ({exc.code}); nothing was stored") from exc
         if exc.code == "AccessDenied":
             raise BlobLockedError(f"S3 refused to change {what}: {exc.message}") from exc
         raise StorageError(f"S3 error on {what}: {exc.code} {exc.message}") from exc
+    if isinstance(exc, ServerError) and exc.status_code == INSUFFICIENT_STORAGE:
+        raise StorageFullError(f"S3 has no room left for {what} (HTTP 507); nothing was stored") from exc
     if isinstance(exc, urllib3.exceptions.HTTPError | OSError | MinioException):
         raise StorageUnavailableError(f"the S3 endpoint does not answer ({type(exc).__name__})") from exc
     raise exc
@@ -102,9 +114,11 @@ class S3BlobStore(BlobStore):
             second = next(parts, None)
             if second is None:  # small: one request, hash already known
                 digest = reader.check(expected_sha256)
-                if not self._exists_same(digest, reader.size):
+                before = self._before(digest, reader.size)
+                if before is not False:
                     self.client.put_object(self.bucket, self.key(digest), io.BytesIO(first), len(first),
                                            metadata={"sha256": digest})  # fmt: skip
+                    self._after(digest, before)
                 return self.stat(digest)
             return self._multipart(reader, expected_sha256, [first, second], parts)
         except StorageError:
@@ -114,14 +128,34 @@ class S3BlobStore(BlobStore):
                 raise
             _translate(exc, "the upload")
 
-    def _exists_same(self, digest: str, size: int) -> bool:
-        try:
-            info = self.stat(digest)
-        except BlobNotFoundError:
+    def _before(self, digest: str, size: int) -> BlobInfo | bool | None:
+        """False: a sound copy is stored (nothing to write). Else what is to be written over:
+        None (nothing) or a corrupt copy's info (so its retention carries over)."""
+        if self._sound(digest, size) is not None:
             return False
-        if info.size != size:
-            raise BlobConflictError(f"different bytes are already stored as {digest}")
-        return True
+        try:
+            return self.stat(digest)
+        except BlobNotFoundError:
+            return None
+
+    def _after(self, digest: str, before: BlobInfo | bool | None) -> None:
+        """The right bytes are written: if they replace a corrupt copy, lift its quarantine and keep the
+        longest retention any version of the key had (the corrupt version on top may have none)."""
+        if isinstance(before, BlobInfo):
+            until = self._retained_until(digest)
+            if until is not None and until > datetime.now(UTC):
+                self.lock(digest, until)
+            self._restored(digest)
+
+    def _retained_until(self, sha256: str) -> datetime | None:
+        key, found = self.key(sha256), []
+        for obj in self.client.list_objects(self.bucket, prefix=key, include_version=True):
+            if obj.object_name == key and not obj.is_delete_marker:
+                stat = self.client.stat_object(self.bucket, key, version_id=obj.version_id)
+                until = _header(stat.metadata, "x-amz-object-lock-retain-until-date")
+                if until:
+                    found.append(datetime.fromisoformat(until.replace("Z", "+00:00")))
+        return max(found, default=None)
 
     def _multipart(
         self, reader: HashingReader, expected: str | None, head: list[bytes], rest: Iterator[bytes]
@@ -135,7 +169,8 @@ class S3BlobStore(BlobStore):
                 etag = self.client._upload_part(self.bucket, target, data, None, upload_id, number)
                 done.append(Part(number, etag))
             digest = reader.check(expected)
-            if self._exists_same(digest, reader.size):
+            before = self._before(digest, reader.size)
+            if before is False:
                 self.client._abort_multipart_upload(self.bucket, target, upload_id)
                 return self.stat(digest)
         except BaseException:
@@ -147,7 +182,8 @@ class S3BlobStore(BlobStore):
         info = self.stat(digest)
         if info.size != reader.size:
             raise StorageError(f"S3 stored {info.size} bytes of {reader.size} for {digest}")
-        return info
+        self._after(digest, before)
+        return self.stat(digest)
 
     def _promote(self, tmp: str, digest: str) -> None:
         # Copy server-side to the content address, then drop the temporary object.
@@ -158,9 +194,9 @@ class S3BlobStore(BlobStore):
             stat = self.client.stat_object(self.bucket, tmp)
             self.client.remove_object(self.bucket, tmp, version_id=stat.version_id)
 
-    def read(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-        stop = check_range(self.stat(sha256).size, start, end)
-        return self._stream(sha256, start, stop)
+    def _open(self, sha256: str, start: int, end: int | None) -> tuple[Iterator[bytes], int]:
+        size = self.stat(sha256).size
+        return self._stream(sha256, start, check_range(size, start, end)), size
 
     def _stream(self, sha256: str, start: int, stop: int) -> Iterator[bytes]:
         if stop == start:
@@ -206,6 +242,38 @@ class S3BlobStore(BlobStore):
             )
         except Exception as exc:
             _translate(exc, sha256)
+
+    def _marker(self, sha256: str) -> str:
+        return "quarantine/" + self.key(sha256)
+
+    def quarantined(self, sha256: str) -> bool:
+        try:
+            self.client.stat_object(self.bucket, self._marker(sha256))
+        except S3Error as exc:
+            if exc.code in NOT_FOUND:
+                return False
+            _translate(exc, sha256)
+        except Exception as exc:
+            _translate(exc, sha256)
+        return True
+
+    def _quarantine(self, sha256: str, finding: str) -> None:
+        record = json.dumps({"sha256": sha256, "finding": finding,
+                             "found": datetime.now(UTC).isoformat(timespec="seconds")}).encode()  # fmt: skip
+        try:
+            self.client.put_object(self.bucket, self._marker(sha256), io.BytesIO(record), len(record),
+                                   content_type="application/json")  # fmt: skip
+        except Exception as exc:
+            _translate(exc, f"the quarantine of {sha256}")
+
+    def _release(self, sha256: str) -> None:
+        marker = self._marker(sha256)
+        try:  # every version (and delete marker): the bucket is versioned, as Object Lock needs
+            for obj in self.client.list_objects(self.bucket, prefix=marker, include_version=True):
+                if obj.object_name == marker:
+                    self.client.remove_object(self.bucket, marker, version_id=obj.version_id)
+        except Exception as exc:
+            _translate(exc, f"the quarantine of {sha256}")
 
     def close(self) -> None:
         self.client._http.clear()

@@ -47,13 +47,15 @@ def node(tmp_path: Path) -> Path:
     return root
 
 
-def _audit(root: Path) -> list[tuple[str, str]]:
+def _audit(root: Path, details: list[str] | None = None) -> list[tuple[str, str]]:
     stack = make_stack("sqlite", root)
     try:
         report = audit(stack.app, stack.log, stack.app.blobs, stack.signer.verifier)
     finally:
         stack.close()
     assert report.events == report.leaves + report.unsealed
+    if details is not None:
+        details.extend(f.detail for f in report.findings)
     return [(f.kind, f.where) for f in report.findings]
 
 
@@ -87,7 +89,17 @@ def test_flipped_byte_in_a_blob_is_found(node: Path, tmp_path: Path) -> None:
     data = bytearray(target.read_bytes())
     data[10] ^= 1
     target.write_bytes(bytes(data))
-    assert _audit(root) == [("blob_blob_conflict", f"blob {hashlib.sha256(body).hexdigest()}")]
+    details: list[str] = []
+    assert _audit(root, details) == [("blob_corrupt", f"blob {hashlib.sha256(body).hexdigest()}")]
+    stack = make_stack("sqlite", root)
+    holder = next(
+        e.originator_id
+        for e in stack.app.recorder.select_notifications(start=None, limit=100)
+        if e.originator_version == 1 and e.id > 9
+    )  # the second dossier: events 10.. (1 open + 4 x 2)
+    stack.close()
+    assert f"held by dossier {holder} as 文书2.txt" in details[0]
+    assert stack.app.blobs.quarantined(hashlib.sha256(body).hexdigest())  # withheld until restored
 
 
 def test_deleted_leaf_is_found(node: Path, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ store and the dossier's history are compared (nothing recorded is lost or half-w
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -13,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+import httpx2
 import pytest
 
 from api.peers import sign_request
+from api.principals import ADMINISTRATORS, token_id
 from ledger.note import Ed25519Signer
 from tests.api_node import PEER, Node
 
@@ -314,6 +317,7 @@ CASES: dict[str, Case] = {
     "upload to a malformed dossier id": Case(
         "clerk", "POST", "/v1/dossiers/../documents", 404, "not_found", content=PDF, headers=up()
     ),
+    "download a file found corrupt": Case("clerk", "GET", D + "/files/{corrupt}", 503, "blob_corrupt"),
     "upload to an archived dossier": Case(
         "clerk", "POST", "/v1/dossiers/{archived}/documents", 409, "dossier_archived", content=PDF, headers=up()
     ),
@@ -466,6 +470,14 @@ CASES: dict[str, Case] = {
     "credential for an unknown role": Case(
         "administrator", "POST", "/v1/principals", 422, "invalid_request", json={"name": "x", "role": "emperor"}
     ),
+    "revoke the last administrator": Case("administrator", "DELETE", "/v1/principals/{admin_id}", 409,
+                                          "last_administrator"),
+    "revoke the administrators' list itself": Case(
+        "administrator", "DELETE", f"/v1/principals/{ADMINISTRATORS}", 403, "forbidden"
+    ),
+    "admit the administrators' list to a dossier": Case(
+        "clerk", "POST", f"/v1/principals/{ADMINISTRATORS}/admissions", 403, "forbidden", json={"dossier": "{d}"}
+    ),
     "admit a clerk to a single dossier": Case(
         "clerk", "POST", "/v1/principals/{clerk_id}/admissions", 403, "forbidden", json={"dossier": "{d}"}
     ),
@@ -540,6 +552,15 @@ def world(node: Node) -> dict[str, str]:
     node.http.delete(f"/v1/principals/{r.json()['id']}", headers=node.as_("administrator"))
     ids["revoked"] = r.json()["token"]
     ids["clerk_id"], ids["lawyer_id"] = node.ids["clerk"], node.ids["lawyer"]
+    ids["admin_id"] = str(token_id(node.admin))
+    corrupt = node.http.post(f"/v1/dossiers/{ids['d']}/documents", content=b"rots on disk",
+                             headers={**h, **up("将损坏.txt", **{"Content-Type": "text/plain"})}).json()  # fmt: skip
+    ids["corrupt"] = sha = corrupt["sha256"]
+    blob = node.data / "blobs" / "blobs" / sha[:2] / sha[2:4] / sha
+    os.chmod(blob, 0o600)
+    blob.write_bytes(b"rots on disc")
+    with pytest.raises(httpx2.RemoteProtocolError):  # found corrupt, cut, quarantined
+        node.http.get(f"/v1/dossiers/{ids['d']}/files/{sha}", headers=h)
     return ids
 
 

@@ -23,15 +23,17 @@ import pytest
 
 from storage.blobstore import BlobStore
 from storage.errors import (
-    BlobConflictError,
+    BlobCorruptError,
     BlobLockedError,
     BlobNotFoundError,
     DigestMismatchError,
     InvalidDigestError,
     RangeError,
+    StorageFullError,
 )
 from storage.filesystem import FilesystemBlobStore, set_immutable
 from tests.servers import MotoServer
+from tests.small_disk import free_bytes, small_disk
 
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1 << 20
@@ -81,6 +83,14 @@ class BlobStoreContract:
 
     def raw_remove(self, store: BlobStore, digest: str) -> None:
         """Try to remove a blob behind the port's back; raise if the backend refuses."""
+        raise NotImplementedError
+
+    def raw_write(self, store: BlobStore, digest: str, data: bytes) -> None:
+        """Put other bytes under a blob's name behind the port's back (rot, a bad restore, an intruder)."""
+        raise NotImplementedError
+
+    def reopen(self, store: BlobStore) -> BlobStore:
+        """The same store as a new process would open it."""
         raise NotImplementedError
 
     def test_put_stat_read_and_ranges(self, store: BlobStore) -> None:
@@ -178,6 +188,78 @@ class BlobStoreContract:
         with pytest.raises(BlobNotFoundError):
             store.lock(sha(b"absent"), until)
 
+    def test_flipped_byte_is_never_served_whole(self, store: BlobStore, caplog: pytest.LogCaptureFixture) -> None:
+        data = pattern(3 * MIB + 5, 7)
+        store.put(chunked(data))
+        flipped = bytearray(data)
+        flipped[2 * MIB + 1] ^= 0x01
+        self.raw_write(store, sha(data), bytes(flipped))
+        got = bytearray()
+        with pytest.raises(BlobCorruptError):
+            for chunk in store.read(sha(data)):
+                got += chunk
+        assert len(got) < len(data)  # the stream is cut: a reader never holds a whole wrong copy
+        assert "ALARM" in caplog.text and sha(data) in caplog.text
+        assert store.quarantined(sha(data)) and self.reopen(store).quarantined(sha(data))
+        for start, end in [(0, None), (0, 10)]:  # refused before a byte, ranges too
+            with pytest.raises(BlobCorruptError):
+                store.read(sha(data), start, end)
+        with pytest.raises(BlobCorruptError):
+            store.verify(sha(data))
+        assert store.put(chunked(data)).sha256 == sha(data)  # the right bytes restore it
+        assert not store.quarantined(sha(data))
+        assert b"".join(store.read(sha(data))) == data and store.verify(sha(data)).size == len(data)
+
+    def test_a_size_other_than_the_recorded_one_is_refused_before_a_byte(self, store: BlobStore) -> None:
+        data = "送达回证".encode() * 100
+        store.put(iter([data]))
+        assert b"".join(store.read(sha(data), size=len(data))) == data
+        longer = "伪造的送达回证".encode() * 100  # other bytes, longer than recorded: a reader holding the recorded
+        self.raw_write(store, sha(data), longer)  # size would see a "complete" body of the wrong bytes
+        with pytest.raises(BlobCorruptError):
+            store.read(sha(data), size=len(data))
+        assert store.quarantined(sha(data))
+
+    def test_small_corrupt_blob_yields_nothing(self, store: BlobStore) -> None:
+        data = "判决书".encode()
+        store.put(iter([data]))
+        self.raw_write(store, sha(data), "判决币".encode())
+        stream = store.read(sha(data))
+        with pytest.raises(BlobCorruptError):
+            next(stream)
+
+    def test_other_size_under_the_name_is_replaced_by_the_right_bytes(self, store: BlobStore) -> None:
+        data = b"evidence"
+        store.put(iter([data]))
+        self.raw_write(store, sha(data), b"evidence, altered")
+        with pytest.raises(BlobCorruptError):
+            store.verify(sha(data))
+        assert store.put(iter([data])).size == len(data)
+        assert b"".join(store.read(sha(data))) == data and not store.quarantined(sha(data))
+
+    def test_bytes_put_back_in_place_lift_the_quarantine_on_verify(self, store: BlobStore) -> None:
+        data = pattern(100_000, 8)
+        store.put(iter([data]))
+        self.raw_write(store, sha(data), data[:-1] + b"?")
+        with pytest.raises(BlobCorruptError):
+            b"".join(store.read(sha(data)))
+        self.raw_write(store, sha(data), data)  # an operator copies the backup back
+        with pytest.raises(BlobCorruptError):
+            store.read(sha(data))  # still withheld: nobody has checked the bytes yet
+        assert store.verify(sha(data)).size == len(data)
+        assert b"".join(store.read(sha(data))) == data
+
+    def test_restoring_a_locked_blob_keeps_its_lock(self, store: BlobStore) -> None:
+        data = "归档 判决书".encode() * 100
+        store.put(iter([data]))
+        until = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
+        store.lock(sha(data), until)
+        self.raw_write(store, sha(data), data[::-1])
+        with pytest.raises(BlobCorruptError):
+            store.verify(sha(data))
+        assert store.put(iter([data])).locked_until == until
+        assert b"".join(store.read(sha(data))) == data
+
     @pytest.mark.slow
     def test_one_gib_upload_keeps_memory_bounded(self, store: BlobStore) -> None:
         out = subprocess.run(
@@ -224,19 +306,53 @@ class TestFilesystemBlobStore(BlobStoreContract):
         assert isinstance(store, FilesystemBlobStore)
         return ["filesystem", str(store.root)]
 
-    def test_tampered_file_fails_verify(self, store: BlobStore) -> None:
+    def raw_write(self, store: BlobStore, digest: str, data: bytes) -> None:
         assert isinstance(store, FilesystemBlobStore)
-        data = b"evidence"
+        path = store.path(digest)
+        set_immutable(path, False)
+        os.chmod(path, 0o600)
+        path.write_bytes(data)
+        os.chmod(path, 0o400)
+
+    def reopen(self, store: BlobStore) -> BlobStore:
+        assert isinstance(store, FilesystemBlobStore)
+        return FilesystemBlobStore(store.root)
+
+    def test_only_the_owner_may_read(self, store: BlobStore) -> None:
+        assert isinstance(store, FilesystemBlobStore)
+        data = b"private"
         store.put(iter([data]))
-        path = store.path(sha(data))
-        os.chmod(path, 0o644)
-        path.write_bytes(b"evidencE")
-        with pytest.raises(BlobConflictError):
+        store.lock(sha(data), datetime.now(UTC) + timedelta(days=1))
+        self.raw_write(store, sha(data), b"privatE")
+        with pytest.raises(BlobCorruptError):
             store.verify(sha(data))
-        # Different bytes of another size under that name: a conflict, never silently "fixed".
-        path.write_bytes(b"evidence, altered")
-        with pytest.raises(BlobConflictError):
-            store.put(iter([data]))
+        modes = _modes(store.root)
+        assert modes[store.path(sha(data))] == 0o400
+        assert {m for p, m in modes.items() if p.is_dir()} == {0o700}
+        assert {m for p, m in modes.items() if p.is_file() and "blobs" not in p.parts[-4:]} == {0o600}
+
+    def test_a_looser_older_store_is_tightened(self, tmp_path: Path) -> None:
+        root = tmp_path / "old"
+        store = FilesystemBlobStore(root)
+        store.put(iter([b"old blob"]))
+        for path in [root, *root.rglob("*")]:  # as sifa left it before: 0755 folders, 0444 blobs
+            os.chmod(path, 0o755 if path.is_dir() else 0o444)
+        FilesystemBlobStore(root)
+        assert not [p for p, m in _modes(root).items() if m & 0o077]
+        assert b"".join(FilesystemBlobStore(root).read(sha(b"old blob"))) == b"old blob"
+
+    def test_full_disk_is_storage_full_and_leaves_nothing(self, tmp_path: Path) -> None:
+        with small_disk(tmp_path / "disk", 4) as disk:
+            store = FilesystemBlobStore(disk / "blobs")
+            small = store.put(iter([b"before the disk filled"]))
+            for declared in (True, False):
+                data = pattern(6 * MIB, 9)
+                with pytest.raises(StorageFullError) as refused:
+                    store.put(chunked(data), expected_sha256=sha(data) if declared else None)
+                assert refused.value.code == "storage_full"
+                assert sorted(self.visible_keys(store)) == [small.sha256]  # no temp file, no half blob
+            assert free_bytes(disk) > 3 * MIB  # the space the refused writes took is free again
+            assert store.put(iter([b"after"])).sha256 == sha(b"after")
 
     def test_crash_leftovers_are_swept_not_published(self, tmp_path: Path) -> None:
         root = tmp_path / "r"
@@ -280,6 +396,37 @@ class TestS3BlobStore(BlobStoreContract):
         version = store.client.stat_object(store.bucket, key).version_id
         store.client.remove_object(store.bucket, key, version_id=version)
 
+    def raw_write(self, store: BlobStore, digest: str, data: bytes) -> None:
+        import io
+
+        from storage.s3 import S3BlobStore
+
+        assert isinstance(store, S3BlobStore)  # a new version on top, as any writer of the bucket may
+        store.client.put_object(store.bucket, store.key(digest), io.BytesIO(data), len(data))
+
+    def reopen(self, store: BlobStore) -> BlobStore:
+        from storage.s3 import S3BlobStore
+
+        assert isinstance(store, S3BlobStore)
+        host = store.client._base_url.host
+        return S3BlobStore(host, store.bucket, MotoServer.access_key, MotoServer.secret_key, secure=False,
+                           part_size=5 * MIB)  # fmt: skip
+
+    def test_storage_full_answers_are_recognised(self) -> None:
+        from minio.error import S3Error, ServerError
+
+        from storage.errors import StorageError
+        from storage.s3 import _translate
+
+        for code in ("XMinioStorageFull", "XMinioAdminBucketQuotaExceeded"):
+            with pytest.raises(StorageFullError):
+                _translate(S3Error(None, code, "full", "/b/k", "r", "h"), "the upload")  # type: ignore[arg-type]
+        with pytest.raises(StorageFullError):
+            _translate(ServerError("server failed with HTTP status code 507", 507), "the upload")
+        with pytest.raises(StorageError) as other:
+            _translate(S3Error(None, "InternalError", "x", "/b/k", "r", "h"), "the upload")  # type: ignore[arg-type]
+        assert not isinstance(other.value, StorageFullError)
+
     def child_args(self, store: BlobStore) -> list[str]:
         from storage.s3 import S3BlobStore
 
@@ -306,6 +453,10 @@ class TestS3BlobStore(BlobStoreContract):
 
         with pytest.raises(StorageUnavailableError):
             S3BlobStore(f"127.0.0.1:{free_port()}", "sifa-down", "a", "b", secure=False, timeout=1)
+
+
+def _modes(root: Path) -> dict[Path, int]:
+    return {p: p.stat().st_mode & 0o777 for p in [root, *root.rglob("*")]}
 
 
 def test_settings_pick_the_backend(tmp_path: Path, s3_server: MotoServer) -> None:

@@ -81,15 +81,17 @@ def s(what: str) -> str:
 
 
 def person() -> dict[str, Any]:
-    return party({"role": s("诉讼地位"), "kind": "natural", "name": s("姓名"), "id_number": s("证件"),
-                  "phone": s("电话"), "address": s("地址")})  # fmt: skip
+    """A party as a command gives it (the domain adds the salts)."""
+    return {"role": s("诉讼地位"), "kind": "natural", "name": s("姓名"), "id_number": s("证件"), "phone": s("电话"),
+            "address": s("地址")}  # fmt: skip
 
 
 def domain_events() -> list[Dossier.Event]:
     """One of every event dossier/domain.py records, from two dossiers (the second a received copy)."""
     sha = [hashlib.sha256(b"%d" % i).hexdigest() for i in range(6)]
     act = {"actor": s("actor"), "role": s("role")}
-    d = Dossier(court=s("court"), case_number=s("案号"), case_type=s("案件类型"), parties=[person(), person()], **act)
+    salted = [party(person()), party(person())]  # as the application opens a dossier: salts added
+    d = Dossier(court=s("court"), case_number=s("案号"), case_type=s("案件类型"), parties=salted, **act)
     d.upload(document_id=s("document_id"), sha256=sha[0], size=10, name=s("文件名.pdf"), media_type=s("media"),
              source=s("source"), doc_type=s("doc_type"), pages=3, **act)  # fmt: skip
     doc = next(iter(d.documents))
@@ -97,9 +99,9 @@ def domain_events() -> list[Dossier.Event]:
                          auto=False, **act)  # fmt: skip
     d.submit_evidence(evidence_id=s("evidence_id"), sha256=sha[1], size=11, name=s("证据名"), submitter=person(),
                       description=s("说明"), **act)  # fmt: skip
-    d.record_service(document_id=doc, recipient=person(), channel=s("channel"), sent_at=s("sent"),
-                     delivered_at=s("delivered"), read_at=None, receipt_sha256=sha[2], **act)  # fmt: skip
-    d.register_contract(contract_sha256=sha[3], parties=[person()], signed_at=s("signed"), **act)
+    d.record_service(document_id=doc, recipient=person(), channel=s("channel"), sent_at="2026-11-22T08:00:00Z",
+                     delivered_at="2026-11-22T09:00:00Z", read_at=None, receipt_sha256=sha[2], **act)  # fmt: skip
+    d.register_contract(contract_sha256=sha[3], parties=[person()], signed_at="2026-11-20T08:00:00Z", **act)
     d.transfer(to_court=s("to_court"), kind="上诉", reason=s("事由"), **act)
     d.withdraw(doc, s("理由"), **act)
     d.archive(retention="永久", package_sha256=sha[4], **act)

@@ -300,7 +300,9 @@ def download(dossier: str, sha256: str, caller: CallerDep, services: ServicesDep
     doc = next((v for k, v in d.documents.items() if v["sha256"] == sha256 and k not in hidden), None)
     if doc is None:
         raise TreeSizeError(f"no file {sha256} in this dossier")
-    stream = services.blobs.read(sha256)  # opened first: a store that does not answer fails before anything is recorded
+    # Opened first: a store that does not answer, or a file known corrupt, fails before anything is recorded.
+    # The store verifies the bytes as they stream and cuts the body short if they are not the file's.
+    stream = services.blobs.read(sha256, size=doc["size"])
     try:
         services.dossiers.retrieve(dossier, by_court=services.config.court, by=caller.actor,
                                    reason=f"下载 {sha256}", **_act(caller))  # fmt: skip

@@ -42,5 +42,6 @@ def admit(principal: str, body: Admission, caller: CallerDep, services: Services
 
 @router.delete("/{principal}", status_code=204, openapi_extra=roles("administrator"))
 def revoke(principal: str, caller: CallerDep, services: ServicesDep) -> None:
-    """Revoke a credential; it stops working at once."""
+    """Revoke a credential; it stops working at once. The court's last administrator is never revoked
+    (409 ``last_administrator``): issue another first; a lost credential is replaced by ``sifa admin``."""
     services.principals.revoke(principal, caller.actor)

@@ -1,0 +1,361 @@
+"""Operator safety, over real HTTP: the last administrator, local recovery, permissions, a full disk,
+a corrupted file (docs/administration.md)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx2
+import pytest
+import uvicorn
+
+from api.app import create_app
+from api.cli import main as sifa
+from api.node import principals_env
+from api.principals import LastAdministratorError, Principals, token_id
+from api.settings import Settings
+from tests.api_node import PEER, Node
+from tests.dossier_fixtures import pdf_bytes
+from tests.servers import free_port
+from tests.small_disk import small_disk
+
+MIB = 1 << 20
+
+
+def _init(data: Path) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert sifa(["init", str(data), "--court", "1101-0105", "--name", "北京市朝阳区人民法院"]) == 0
+    return out.getvalue().strip()
+
+
+@contextlib.contextmanager
+def _running(settings: Settings, admin: str) -> Iterator[Node]:
+    """A node over real HTTP on the settings' data dir, stopped on the way out."""
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port,
+                                           log_level="warning"))  # fmt: skip
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    node = Node(f"http://127.0.0.1:{settings.port}", settings.data_dir, admin)
+    try:
+        for role in ("clerk", "archivist"):
+            r = node.http.post(
+                "/v1/principals", json={"name": f"{role} 运维", "role": role}, headers=node.as_("administrator")
+            )
+            node.tokens[role], node.ids[role] = r.json()["token"], r.json()["id"]
+        yield node
+    finally:
+        node.http.close()
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def _open(node: Node, number: str) -> str:
+    r = node.http.post("/v1/dossiers", headers=node.as_("clerk"), json={"case_number": number, "case_type": "民事"})
+    assert r.status_code == 201, r.text
+    return str(r.json()["dossier"])
+
+
+def _upload(node: Node, dossier: str, data: bytes | Iterator[bytes], name: str, media: str) -> httpx2.Response:
+    headers = {**node.as_("clerk"), "X-File-Name": quote(name), "Content-Type": media}
+    return node.http.post(f"/v1/dossiers/{dossier}/documents", content=data, headers=headers)
+
+
+def _blob_path(data: Path, sha: str) -> Path:
+    return data / "blobs" / "blobs" / sha[:2] / sha[2:4] / sha
+
+
+def _flip(path: Path, at: int) -> None:
+    os.chmod(path, 0o600)
+    with path.open("r+b") as f:
+        f.seek(at)
+        byte = f.read(1)
+        f.seek(at)
+        f.write(bytes([byte[0] ^ 0x01]))
+    os.chmod(path, 0o400)
+
+
+def _events(data: Path) -> int:
+    with sqlite3.connect(f"file:{data / 'events.sqlite'}?mode=ro", uri=True) as db:
+        (n,) = db.execute("SELECT count(*) FROM stored_events").fetchone()
+    return int(n)
+
+
+def _sealed(node: Node, dossier: str, version: int) -> None:
+    """Wait until the sequencer (a child process, slow to start on a busy machine) has sealed the event."""
+    deadline = time.monotonic() + 60
+    while (
+        r := node.http.get(f"/v1/dossiers/{dossier}/receipts/{version}", headers=node.as_("clerk"))
+    ).status_code != 200:
+        assert time.monotonic() < deadline, r.text
+        time.sleep(0.1)
+
+
+def _revoke(node: Node, who: str, token: str) -> httpx2.Response:
+    return node.http.delete(f"/v1/principals/{who}", headers={"Authorization": f"Bearer {token}"})
+
+
+def _issue_admin(node: Node, token: str, name: str) -> tuple[str, str]:
+    r = node.http.post("/v1/principals", json={"name": name, "role": "administrator"},
+                       headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    return r.json()["id"], r.json()["token"]
+
+
+# 1. The last administrator, and a lost credential.
+
+
+def test_the_last_administrator_is_never_revoked(node: Node) -> None:
+    first = node.admin
+    r = _revoke(node, str(token_id(first)), first)
+    assert (r.status_code, r.json()["code"]) == (409, "last_administrator"), r.text
+    second_id, second = _issue_admin(node, first, "管理员 二")
+    assert _revoke(node, str(token_id(first)), second).status_code == 204  # not the last: revoked
+    assert _revoke(node, second_id, second).json()["code"] == "last_administrator"
+    assert node.http.get("/v1/dossiers/x", headers={"Authorization": f"Bearer {first}"}).status_code == 401
+
+    # Two administrators revoking each other at once: one of them stays, every time.
+    survivor = second
+    for n in range(8):
+        other_id, other = _issue_admin(node, survivor, f"管理员 {n}")
+        barrier, answers = threading.Barrier(2), {}
+
+        def revoke(name: str, who: str, token: str, barrier: threading.Barrier, answers: dict[str, int]) -> None:
+            barrier.wait()
+            answers[name] = _revoke(node, who, token).status_code
+
+        sides = [("survivor", other_id, survivor), ("other", str(token_id(survivor)), other)]
+        threads = [threading.Thread(target=revoke, args=(*side, barrier, answers)) for side in sides]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(answers.values()) in ([204, 401], [204, 409]), answers
+        survivor = survivor if answers["survivor"] == 204 else other
+    principals = Principals(principals_env(node.data, Settings(data_dir=node.data)))
+    try:
+        assert principals.administrators() == [str(token_id(survivor))]
+    finally:
+        principals.close()
+    node.tokens["administrator"] = node.admin = survivor  # for the module's other tests
+
+
+def test_sifa_admin_issues_a_new_administrator_by_local_file_access(
+    node: Node, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert sifa(["admin", "--data-dir", str(node.data), "--name", "恢复的管理员"]) == 0
+    out, err = capsys.readouterr()
+    token = out.strip()
+    assert len(out.splitlines()) == 1 and token.startswith("sifa_")
+    assert "issued by local file access" in err and "local:" in err
+    assert f"other administrators not revoked are {token_id(node.admin)}" in err  # to revoke a lost one
+    r = node.http.post("/v1/principals", json={"name": "书记员 新", "role": "clerk"},
+                       headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    principals = Principals(principals_env(node.data, Settings(data_dir=node.data)))
+    try:
+        recorded = principals.repository.get(token_id(token))
+        assert recorded.role == "administrator" and recorded.issued_by.startswith("local:")
+        assert str(token_id(token)) in principals.administrators()
+    finally:
+        principals.close()
+    assert _revoke(node, str(token_id(token)), node.admin).status_code == 204  # one administrator again
+
+
+def test_sifa_admin_refuses_without_a_node(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert sifa(["admin", "--data-dir", str(tmp_path / "nothing")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1 and "holds no node" in err
+    data = tmp_path / "node"
+    _init(data)
+    assert sifa(["admin", "--data-dir", str(data), "--name", " "]) == 2
+    assert "--name" in capsys.readouterr().err
+
+
+# 2. Permissions.
+
+
+def test_no_file_of_the_node_is_readable_by_other_users(tmp_path: Path) -> None:
+    data = tmp_path / "node"
+    admin = _init(data)
+    for path in [data, *data.rglob("*")]:  # as an older sifa (or a careless copy) left it
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    trust = data / "peers.json"
+    trust.write_text(json.dumps({"logs": [{"key": PEER.verifier.vkey(), "url": "http://127.0.0.1:9"}]}))
+    settings = Settings(data_dir=data, port=free_port(), seal_interval_seconds=0.01, peers=trust, witness_logs=trust)
+    umask = os.umask(0)  # the most permissive process: every mode must be set on purpose
+    try:
+        with _running(settings, admin) as node:
+            d = _open(node, "（2026）京0105民初7001号")
+            pdf = b"%PDF-1.4 not much of a pdf"
+            assert _upload(node, d, pdf, "起诉状.pdf", "application/pdf").status_code == 201
+            other = _upload(node, d, b"corrupt me " * 1000, "证据.txt", "text/plain").json()
+            _sealed(node, d, 3)
+            _flip(_blob_path(data, other["sha256"]), 5)
+            with pytest.raises(httpx2.RemoteProtocolError):  # quarantined: a marker file
+                node.http.get(f"/v1/dossiers/{d}/files/{other['sha256']}", headers=node.as_("clerk"))
+            d2 = _open(node, "（2026）京0105民初7002号")
+            assert _upload(node, d2, pdf_bytes(1), "答辩状.pdf", "application/pdf").status_code == 201
+            r = node.http.post(f"/v1/dossiers/{d2}/archive", headers=node.as_("archivist"), json={"retention": "10"})
+            assert r.status_code == 200, r.text  # a package blob, retention records
+    finally:
+        os.umask(umask)
+    names = {p.name for p in data.rglob("*")}
+    for expected in ("events.sqlite", "principals.sqlite", "tree.sqlite", "nonces.sqlite", "witness.sqlite",
+                     "log.key", "events.key", "node.json", "courts.json", "quarantine", "retention"):  # fmt: skip
+        assert expected in names, expected
+    loose = {str(p.relative_to(data)): oct(p.stat().st_mode & 0o777)
+             for p in [data, *data.rglob("*")] if p.stat().st_mode & 0o077}  # fmt: skip
+    assert loose == {}
+    blobs = [p for p in (data / "blobs" / "blobs").rglob("*") if p.is_file()]
+    assert blobs and {p.stat().st_mode & 0o777 for p in blobs} == {0o400}
+
+
+# 3. A full disk.
+
+
+def test_a_full_disk_answers_503_storage_full_and_leaves_nothing(tmp_path: Path) -> None:
+    with small_disk(tmp_path / "disk", 16) as disk:
+        data = disk / "node"
+        admin = _init(data)
+        settings = Settings(data_dir=data, port=free_port(), seal_interval_seconds=0.01, max_upload_bytes=64 * MIB)
+        with _running(settings, admin) as node:
+            d = _open(node, "（2026）京0105民初7101号")
+            assert _upload(node, d, b"first", "一.txt", "text/plain").status_code == 201
+            before = (_events(data), sorted(p.name for p in (data / "blobs").rglob("*") if p.is_file()))
+            big = (hashlib.sha256(str(i).encode()).digest() * (MIB // 32) for i in range(24))
+            r = _upload(node, d, big, "大.bin", "application/octet-stream")
+            assert (r.status_code, r.json()["code"]) == (503, "storage_full"), r.text
+            assert "nothing was stored" in r.json()["message"]
+            after = (_events(data), sorted(p.name for p in (data / "blobs").rglob("*") if p.is_file()))
+            assert after == before  # no temp file, no half blob, no event
+            assert _upload(node, d, b"after", "二.txt", "text/plain").status_code == 201  # the room came back
+
+
+# 4. A corrupted file.
+
+
+def test_a_corrupted_file_is_cut_quarantined_named_and_restored(
+    node: Node, tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    d = _open(node, "（2026）京0105民初7201号")
+    body = b"".join(hashlib.sha256(str(i).encode()).digest() for i in range(100_000))  # 3.2 MB
+    up = _upload(node, d, body, "庭审录像.bin", "application/octet-stream").json()
+    sha, url, clerk = up["sha256"], f"/v1/dossiers/{d}/files/{up['sha256']}", node.as_("clerk")
+    _flip(_blob_path(node.data, sha), len(body) // 2)
+    got = bytearray()
+    with node.http.stream("GET", url, headers=clerk) as r:
+        assert r.status_code == 200 and r.headers["content-length"] == str(len(body))
+        with pytest.raises(httpx2.RemoteProtocolError):  # the body is cut: never a whole wrong copy
+            for chunk in r.iter_bytes():
+                got += chunk
+    assert len(got) < len(body)
+    assert any("ALARM" in m and sha in m for m in caplog.messages)
+    again = node.http.get(url, headers=clerk)
+    assert (again.status_code, again.json()["code"]) == (503, "blob_corrupt")
+
+    capsys.readouterr()
+    assert sifa(["audit", "--data-dir", str(node.data), "--dossier", d, "--json"]) == 1
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    assert [(f["kind"], f["where"]) for f in findings] == [("blob_corrupt", f"blob {sha}")]
+    assert f"dossier {d} as 庭审录像.bin" in findings[0]["detail"]
+
+    backup = tmp_path / "庭审录像.bin"
+    backup.write_bytes(body)
+    assert sifa(["restore", "--data-dir", str(node.data), str(backup)]) == 0
+    assert "restored" in capsys.readouterr().err
+    restored = node.http.get(url, headers=clerk)
+    assert restored.status_code == 200 and restored.content == body
+    assert sifa(["audit", "--data-dir", str(node.data), "--dossier", d]) == 0
+
+
+def test_a_file_replaced_by_longer_bytes_is_refused_before_a_byte(node: Node) -> None:
+    d = _open(node, "（2026）京0105民初7203号")
+    original = "调解协议 甲乙双方 ".encode() * 100_000  # 2.5 MB
+    sha = _upload(node, d, original, "调解协议.txt", "text/plain").json()["sha256"]
+    path = _blob_path(node.data, sha)
+    os.chmod(path, 0o600)  # other, longer bytes: cut at the recorded Content-Length they would look whole
+    path.write_bytes("伪造协议 甲方放弃全部请求 ".encode() * 200_000)
+    r = node.http.get(f"/v1/dossiers/{d}/files/{sha}", headers=node.as_("clerk"))
+    assert (r.status_code, r.json()["code"]) == (503, "blob_corrupt"), r.text[:200]
+
+
+def test_a_corrupted_file_cuts_the_dossier_package(node: Node) -> None:
+    d = _open(node, "（2026）京0105民初7202号")
+    body = b"".join(hashlib.sha256(b"p" + str(i).encode()).digest() for i in range(50_000))
+    sha = _upload(node, d, body, "鉴定意见.bin", "application/octet-stream").json()["sha256"]
+    _flip(_blob_path(node.data, sha), 7)
+    got = bytearray()
+    with node.http.stream("GET", f"/v1/dossiers/{d}/package", headers=node.as_("clerk")) as r:
+        assert r.status_code == 200
+        size = int(r.headers["content-length"])
+        with pytest.raises(httpx2.RemoteProtocolError):
+            for chunk in r.iter_bytes():
+                got += chunk
+    assert len(got) < size
+    r = node.http.get(f"/v1/dossiers/{d}/files/{sha}", headers=node.as_("clerk"))
+    assert (r.status_code, r.json()["code"]) == (503, "blob_corrupt")
+
+
+def test_sifa_restore_refuses_a_file_the_node_does_not_hold(
+    node: Node, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stranger = tmp_path / "stranger.bin"
+    stranger.write_bytes(b"never uploaded")
+    assert sifa(["restore", "--data-dir", str(node.data), str(stranger)]) == 2
+    assert "no file this node holds" in capsys.readouterr().err
+    assert not _blob_path(node.data, hashlib.sha256(b"never uploaded").hexdigest()).exists()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_two_writers_never_revoke_the_last_two_administrators(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Two stores (as two processes) revoke each other's administrator at once: one of them stays."""
+    data = tmp_path / "node"
+    _init(data)
+    settings = Settings(data_dir=data)
+    if backend == "postgres":
+        settings = Settings(data_dir=data, database_url=request.getfixturevalue("pg_dsn"))
+    a, b = Principals(principals_env(data, settings)), Principals(principals_env(data, settings))
+    try:
+        for n in range(10):
+            ids = [a.issue(name=f"甲{n}", role="administrator", court="1101-0105", issued_by="test")[0],
+                   b.issue(name=f"乙{n}", role="administrator", court="1101-0105", issued_by="test")[0]]  # fmt: skip
+            for other in a.administrators():  # leave exactly these two
+                if other not in ids:
+                    a.revoke(other, by="test")
+            barrier, refused = threading.Barrier(2), []
+
+            def revoke(store: Principals, who: str, barrier: threading.Barrier, refused: list[str]) -> None:
+                barrier.wait()
+                try:
+                    store.revoke(who, by="test")
+                except LastAdministratorError:
+                    refused.append(who)
+
+            threads = [
+                threading.Thread(target=revoke, args=(s, i, barrier, refused)) for s, i in ((a, ids[0]), (b, ids[1]))
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert len(refused) == 1 and a.administrators() == b.administrators() == refused
+    finally:
+        a.close()
+        b.close()
