@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from api import errors
+from api import edge, errors
 from api.deps import Services
 from api.health import Health, health
 from api.lifecycle import STOP_WAIT, StopFlag, Supervisor
@@ -31,7 +31,7 @@ from api.node import (
     private_file,
     settle_heap,
 )
-from api.peers import NonceStore, PeerGate
+from api.peers import NonceStore, PeerGate, client_tls
 from api.principals import Principals
 from api.routes import dossiers, log, page, principals, tiles, transfer, verify, witness
 from api.settings import Settings
@@ -83,7 +83,7 @@ def create_app(settings: Settings, *, owns_process: bool = False) -> FastAPI:
             witness = Witness(load_witness_signer(data), logs, witness_state)
         peers = load_trust_file(settings.peers) if settings.peers else None
         nonces = NonceStore(private_file(data / NONCES_DB))
-        gate = PeerGate(peers, settings.peer_window_seconds, nonces)
+        gate = PeerGate(peers, config.origin, settings.peer_window_seconds, nonces)
         app.state.services = Services(config, settings, merkle, signer, app_, sealer, people, blobs, courts, witness,
                                       peers, gate)  # fmt: skip
         stop = StopFlag()  # set by this lifespan only; the signals are uvicorn's
@@ -105,7 +105,7 @@ def create_app(settings: Settings, *, owns_process: bool = False) -> FastAPI:
             threads.append(threading.Thread(target=sealer.run, args=(stop, settings.seal_interval_seconds),
                                             name="sifa-sequencer", daemon=True))  # fmt: skip
             if asked is not None:
-                witnessing = Witnessing(merkle, asked)
+                witnessing = Witnessing(merkle, asked, tls=client_tls(settings.tls_ca))
                 threads.append(threading.Thread(target=witnessing.run, args=(stop, settings.witness_interval_seconds),
                                                 name="sifa-witnessing", daemon=True))  # fmt: skip
             for t in threads:
@@ -143,6 +143,7 @@ def create_app(settings: Settings, *, owns_process: bool = False) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    edge.install(app, errors.error_response)  # credentials before bodies, bounded bodies
     for module in (dossiers, transfer, principals, verify, page, log, tiles):
         app.include_router(module.router, responses=errors.RESPONSES)
     app.include_router(witness.router, responses=errors.RESPONSES)  # add-checkpoint documents its own text answers

@@ -226,6 +226,7 @@ def _seal(args: argparse.Namespace) -> int:
 
     from api.lifecycle import StopFlag, die_with_parent
     from api.node import open_tree_store
+    from api.peers import client_tls
     from api.witnessing import Witnessing
     from dossier.sealer import Sealer, hold_lock
     from ledger.log import MerkleLog
@@ -262,7 +263,7 @@ def _seal(args: argparse.Namespace) -> int:
                     return 1
                 return 0
             if settings.witnesses:  # checkpoints go to the witnesses, beside the sealing
-                witnessing = Witnessing(merkle, load_trust_file(settings.witnesses))
+                witnessing = Witnessing(merkle, load_trust_file(settings.witnesses), tls=client_tls(settings.tls_ca))
                 threading.Thread(target=witnessing.run, args=(stop, settings.witness_interval_seconds),
                                  name="sifa-witnessing", daemon=True).start()  # fmt: skip
             settle_heap()
@@ -322,6 +323,7 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _retrieve(args: argparse.Namespace) -> int:
+    from api.peers import client_tls
     from api.routes.transfer import imported_dossier, retrieve_from
 
     tty = sys.stderr.isatty()
@@ -338,7 +340,8 @@ def _retrieve(args: argparse.Namespace) -> int:
             raise NodeError("no peer courts are configured: set SIFA_PEERS to a trust file with their url")
         signer = load_signer(settings.data_dir)
         imported = retrieve_from(app, signer, load_trust_file(settings.peers), args.from_court, args.dossier,
-                                 actor=f"cli:{signer.name}", progress=progress)  # fmt: skip
+                                 actor=f"cli:{signer.name}", progress=progress,
+                                 tls=client_tls(settings.tls_ca))  # fmt: skip
     if tty:
         print(file=sys.stderr)
     print(json.dumps(imported_dossier(imported).model_dump(), ensure_ascii=False))
@@ -353,16 +356,18 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from api.server import check_serving, raise_open_files_limit, uvicorn_options
 
     overrides = {k: v for k, v in (("data_dir", args.data_dir), ("host", args.host), ("port", args.port)) if v}
     settings = Settings(**overrides)
     load_config(settings.data_dir)  # refuse early, with one line, when there is no node
+    check_serving(settings)  # TLS files, https:// peers: refused now, in one line
+    raise_open_files_limit(settings)  # each connection is an open file
     app = create_app(settings, owns_process=True)
     # uvicorn's own SIGTERM/SIGINT handlers only set a flag; it then stops taking requests, answers
     # those in flight and runs the app's shutdown (which stops the sequencer, docs/operations.md).
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
-                                           access_log=settings.access_log,
-                                           timeout_graceful_shutdown=SHUTDOWN_GRACE))  # fmt: skip
+    server = uvicorn.Server(uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=SHUTDOWN_GRACE,
+                                           **uvicorn_options(settings)))  # fmt: skip
     app.state.stop_server = lambda: setattr(server, "should_exit", True)
     # Before uvicorn takes the signals over (and after it gives them back, when it re-raises the one
     # that stopped it), a signal only sets its flag as well: the node then stops in order, exit 0.

@@ -43,7 +43,7 @@ class Services:
     courts: CourtRegistry
     witness: Witness | None = None
     peers: Trust | None = None
-    gate: PeerGate = field(default_factory=lambda: PeerGate(None))  # no peers: every signed request is refused
+    gate: PeerGate = field(default_factory=lambda: PeerGate(None, ""))  # no peers: every signed request is refused
     lookups: dict[str, asyncio.Future[Caller]] = field(default_factory=dict)  # credential reads under way, by token
 
 
@@ -76,16 +76,15 @@ def route_roles(route: APIRoute) -> list[str]:
     return list(found) if isinstance(found, list) else []
 
 
-async def _caller(
-    request: Request,
-    authorization: Annotated[str | None, Header(description="Bearer <credential>")] = None,
-) -> Caller:
-    route = request.scope.get("route")
-    allowed = route_roles(route) if isinstance(route, APIRoute) else []
+CALLER = "sifa.caller"  # scope key: the caller the edge (api/edge.py) checked before the body was read
+
+
+async def authorize(services: Services, authorization: str | None, allowed: list[str]) -> Caller:
+    """The caller a bearer ``Authorization`` header names, if its role is ``allowed``. Raises AuthError,
+    ForbiddenError."""
     if not authorization or not authorization.startswith("Bearer "):
         raise AuthError("this request needs a bearer credential")
     token = authorization.removeprefix("Bearer ").strip()
-    services: Services = request.app.state.services  # not a dependency: each one costs every request
     # Usually answered from memory; otherwise a store read, off the event loop.
     caller = services.principals.remembered(token)
     if caller is None:
@@ -93,6 +92,19 @@ async def _caller(
     if caller.role not in allowed:  # a route with no rule allows nobody
         raise ForbiddenError(f"a {caller.role} may not do this")
     return caller
+
+
+async def _caller(
+    request: Request,
+    authorization: Annotated[str | None, Header(description="Bearer <credential>")] = None,
+) -> Caller:
+    checked = request.scope.get(CALLER)
+    if isinstance(checked, Caller):  # the edge checked it, before the body
+        return checked
+    route = request.scope.get("route")
+    allowed = route_roles(route) if isinstance(route, APIRoute) else []
+    services: Services = request.app.state.services  # not a dependency: each one costs every request
+    return await authorize(services, authorization, allowed)
 
 
 async def _authenticate(services: Services, token: str) -> Caller:

@@ -11,7 +11,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from api.peers import PeerRefusedError, PeersNotConfiguredError, PeerUnavailableError
+from api.edge import BodyTimeoutError
+from api.peers import (
+    InsecurePeerUrlError,
+    PeerCertificateError,
+    PeerRefusedError,
+    PeersNotConfiguredError,
+    PeerUnavailableError,
+)
 from api.principals import AuthError, ForbiddenError, LastAdministratorError
 from api.routes.dossiers import HeaderNotAsciiError, PayloadTooLargeError, UnsupportedMediaError
 from api.routes.page import AssetNotFoundError
@@ -53,6 +60,7 @@ STATUS: list[tuple[type[SifaError], int]] = [
     (AuthError, 401),
     (ForbiddenError, 403),
     (PayloadTooLargeError, 413),
+    (BodyTimeoutError, 408),
     (LeafTooLargeError, 413),
     (HeaderNotAsciiError, 400),
     (UnsupportedMediaError, 415),
@@ -75,9 +83,11 @@ STATUS: list[tuple[type[SifaError], int]] = [
     (RangeError, 416),
     (InspectionFailedError, 422),
     (PeersNotConfiguredError, 409),
+    (InsecurePeerUrlError, 409),
     (NotSealedError, 503),
     (PeerUnavailableError, 503),
     (PeerRefusedError, 502),
+    (PeerCertificateError, 502),
     (StorageUnavailableError, 503),
     (StorageFullError, 503),
     (EventStoreUnavailableError, 503),
@@ -104,8 +114,13 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {**_ERROR, "description": "no or unknown credential"},
     403: {**_ERROR, "description": "the role or the dossier is not open to the caller"},
     404: {**_ERROR, "description": "no such dossier, file, leaf or size"},
+    408: {**_ERROR, "description": "the request's body stopped arriving"},
     409: {**_ERROR, "description": "conflicts with what is recorded (exists, archived, changed, last administrator)"},
-    413: {**_ERROR, "description": "upload too large, or a record too large for one leaf of the log"},
+    413: {
+        **_ERROR,
+        "description": "a body over its limit (uploads, packages, any other body), or a record too large "
+        "for one leaf of the log",
+    },
     415: {**_ERROR, "description": "unsupported media type"},
     416: {**_ERROR, "description": "range outside the file"},
     422: {**_ERROR, "description": "input that does not fit the rules"},
@@ -117,11 +132,19 @@ def error_body(code: str, message: str, detail: object = None) -> dict[str, obje
     return {"code": code, "message": message, "detail": detail}
 
 
+def error_response(exc: SifaError | PersistenceError) -> JSONResponse:
+    """The answer to a refusal: its status from the table, the one error body."""
+    if isinstance(exc, PersistenceError):
+        # Credentials live in their own event-sourced store; an outage there is the same 503.
+        return JSONResponse(error_body("database_unavailable", "the database does not answer; try again"), 503)
+    status = next(s for cls, s in STATUS if isinstance(exc, cls))
+    return JSONResponse(error_body(exc.code, exc.diagnostics(), exc.detail or None), status_code=status)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(SifaError)
     async def sifa_error(_: Request, exc: SifaError) -> JSONResponse:
-        status = next(s for cls, s in STATUS if isinstance(exc, cls))
-        return JSONResponse(error_body(exc.code, exc.diagnostics(), exc.detail or None), status_code=status)
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -130,8 +153,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(PersistenceError)
     async def database_down(_: Request, exc: PersistenceError) -> JSONResponse:
-        # Credentials live in their own event-sourced store; an outage there is the same 503.
-        return JSONResponse(error_body("database_unavailable", "the database does not answer; try again"), 503)
+        return error_response(exc)
 
     @app.exception_handler(UnicodeDecodeError)
     async def bad_text(_: Request, exc: UnicodeDecodeError) -> JSONResponse:

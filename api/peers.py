@@ -1,17 +1,20 @@
-"""Node-to-node requests: signed by the requesting court's log key, checked against the trust file.
+"""Node-to-node requests: signed by the requesting court's log key, checked against the trust file,
+sent over HTTPS (plain HTTP only on loopback).
 
-A request carries four headers::
+A request carries five headers::
 
     Sifa-Origin:    sifa.court/1101-0200          the requesting court's log origin
-    Sifa-Time:      1795420800                    Unix seconds; accepted within ±window
+    Sifa-To:        sifa.court/1101-0105          the log origin of the court it is sent to
+    Sifa-Time:      1795420800                    Unix seconds, ASCII digits; accepted within ±window
     Sifa-Nonce:     32 hex digits                 never accepted twice within the window
     Sifa-Signature: base64 Ed25519 signature of
 
-        sifa-request/v1\\n<origin>\\n<METHOD>\\n<path?query>\\n<sha256(body) hex>\\n<time>\\n<nonce>\\n
+        sifa-request/v2\\n<origin>\\n<to>\\n<METHOD>\\n<path?query>\\n<sha256(body) hex>\\n<time>\\n<nonce>\\n
 
 The message's first line keeps it apart from anything else the key signs (checkpoints are
 signed notes whose first line is the origin). A request is refused when unsigned, from a court
-not in the trust file, outside the time window, with a bad signature, or replayed.
+not in the trust file, addressed to another court (a request captured on its way to one court
+is no use at a third), outside the time window, with a bad signature, or replayed.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ import base64
 import binascii
 import hashlib
 import http.client
+import ipaddress
 import json
 import re
 import secrets
 import sqlite3
+import ssl
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -38,10 +43,12 @@ from ledger.errors import SifaError
 from ledger.note import Ed25519Verifier, Signer
 from ledger.trust import Trust
 
-PREFIX = "sifa-request/v1"
+PREFIX = "sifa-request/v2"  # v2: the recipient's origin is signed (v1 requests could be replayed to a third court)
 WINDOW = 300  # seconds
 _ORIGIN = re.compile(re.escape(ORIGIN_PREFIX) + f"({COURT_CODE.pattern})")  # origin_for's, read back
 _NONCE = re.compile(r"[0-9a-f]{32}")
+_TIME = re.compile(r"[0-9]{1,12}")  # ASCII only: str.isdigit() also takes "²", which int() refuses
+LOOPBACK_NAMES = ("localhost",)
 
 
 class UnsignedRequestError(AuthError):
@@ -64,6 +71,18 @@ class ReplayedRequestError(AuthError):
     code = "request_replayed"
 
 
+class MisaddressedRequestError(AuthError):
+    """A signed request addressed to another court."""
+
+    code = "request_misaddressed"
+
+
+class InsecurePeerUrlError(SifaError):
+    """A peer node's or witness's URL that is not https:// (and not on loopback)."""
+
+    code = "peer_url_insecure"
+
+
 class NotTransferredToYouError(ForbiddenError):
     """The calling court is not named by any transfer of the dossier."""
 
@@ -82,6 +101,12 @@ class PeerRefusedError(SifaError):
     code = "peer_refused"
 
 
+class PeerCertificateError(SifaError):
+    """The peer's TLS certificate does not verify against this node's CA bundle."""
+
+    code = "peer_certificate_invalid"
+
+
 def court_of(origin: str) -> str:
     """The court code of a court log's origin (``sifa.court/1101-0105`` → ``1101-0105``)."""
     found = _ORIGIN.fullmatch(origin)
@@ -90,16 +115,17 @@ def court_of(origin: str) -> str:
     return found.group(1)
 
 
-def request_message(origin: str, method: str, target: str, body_sha256: str, when: int, nonce: str) -> bytes:
-    return f"{PREFIX}\n{origin}\n{method.upper()}\n{target}\n{body_sha256}\n{when}\n{nonce}\n".encode()
+def request_message(origin: str, to: str, method: str, target: str, body_sha256: str, when: int,
+                    nonce: str) -> bytes:  # fmt: skip
+    return f"{PREFIX}\n{origin}\n{to}\n{method.upper()}\n{target}\n{body_sha256}\n{when}\n{nonce}\n".encode()
 
 
-def sign_request(signer: Signer, method: str, target: str, body: bytes = b"", *,
+def sign_request(signer: Signer, method: str, target: str, body: bytes = b"", *, to: str,
                  now: float | None = None) -> dict[str, str]:  # fmt: skip
-    """The headers that sign one request."""
+    """The headers that sign one request to the court whose log origin is ``to``."""
     when, nonce = int(time.time() if now is None else now), secrets.token_hex(16)
-    message = request_message(signer.name, method, target, hashlib.sha256(body).hexdigest(), when, nonce)
-    return {"Sifa-Origin": signer.name, "Sifa-Time": str(when), "Sifa-Nonce": nonce,
+    message = request_message(signer.name, to, method, target, hashlib.sha256(body).hexdigest(), when, nonce)
+    return {"Sifa-Origin": signer.name, "Sifa-To": to, "Sifa-Time": str(when), "Sifa-Nonce": nonce,
             "Sifa-Signature": base64.b64encode(signer.sign(message)).decode()}  # fmt: skip
 
 
@@ -133,23 +159,31 @@ class NonceStore:
 
 
 class PeerGate:
-    """Checks signed requests against the peers' log keys; remembers nonces for the window."""
+    """Checks signed requests to the court whose log origin is ``origin`` against the peers' log keys;
+    remembers nonces for the window."""
 
-    def __init__(self, peers: Trust | None, window: int = WINDOW, nonces: NonceStore | None = None) -> None:
+    def __init__(self, peers: Trust | None, origin: str, window: int = WINDOW,
+                 nonces: NonceStore | None = None) -> None:  # fmt: skip
         self.keys: dict[str, Ed25519Verifier] = {k.name: k for k in (peers.logs if peers else [])}
+        self.origin = origin
         self.window = window
         self.nonces = nonces or NonceStore()
 
     def check(self, method: str, target: str, body_sha256: str, headers: Mapping[str, str]) -> Caller:
-        """The calling court, if the request is signed, fresh and new. Raises an AuthError."""
-        origin, when, nonce, signature = (headers.get(h) for h in
-                                          ("sifa-origin", "sifa-time", "sifa-nonce", "sifa-signature"))  # fmt: skip
-        if not (origin and when and nonce and signature):
-            raise UnsignedRequestError("a node-to-node request must carry Sifa-Origin, -Time, -Nonce and -Signature")
+        """The calling court, if the request is signed, addressed here, fresh and new. Raises an AuthError."""
+        origin, to, when, nonce, signature = (headers.get(f"sifa-{h}") for h in ("origin", "to", "time", "nonce",
+                                                                                  "signature"))  # fmt: skip
+        if not (origin and to and when and nonce and signature):
+            raise UnsignedRequestError("a node-to-node request must carry Sifa-Origin, -To, -Time, -Nonce and "
+                                       "-Signature")  # fmt: skip
         key = self.keys.get(origin)
         if key is None:
             raise UnknownPeerError(f"court log {origin!r} is not in this node's trust file")
-        if not when.isdigit() or abs(time.time() - int(when)) > self.window:
+        if to != self.origin:
+            raise MisaddressedRequestError(f"this request is addressed to {to!r}; this node is {self.origin}")
+        if not _TIME.fullmatch(when):
+            raise ExpiredRequestError("Sifa-Time is Unix seconds in ASCII digits")
+        if abs(time.time() - int(when)) > self.window:
             raise ExpiredRequestError(f"the request's time is not within {self.window} s of this node's clock")
         if not _NONCE.fullmatch(nonce):
             raise UnsignedRequestError("Sifa-Nonce is 32 lower-case hex digits")
@@ -157,7 +191,7 @@ class PeerGate:
             sig = base64.b64decode(signature, validate=True)
         except (binascii.Error, ValueError):
             raise BadRequestSignatureError("Sifa-Signature is not base64") from None
-        if not key.verify(request_message(origin, method, target, body_sha256, int(when), nonce), sig):
+        if not key.verify(request_message(origin, to, method, target, body_sha256, int(when), nonce), sig):
             raise BadRequestSignatureError(f"the signature is not {origin}'s over this request")
         if not self.nonces.claim(nonce, time.time() + 2 * self.window):
             raise ReplayedRequestError("this request was already received; a signed request is used once")
@@ -182,18 +216,60 @@ class PeerStream:
         self.connection.close()
 
 
-def peer_get(base_url: str, target: str, signer: Signer, *, timeout: float = 60.0) -> PeerStream:
-    """A signed GET to a peer node; the body is left to stream. Raises PeerUnavailableError,
-    PeerRefusedError (carrying the peer's error code and message)."""
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: a connection that never leaves the machine."""
+    if host.lower().rstrip(".") in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str, what: str) -> None:
+    """A peer node's or witness's URL: https://, or http:// on loopback. Raises InsecurePeerUrlError."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if host and (parts.scheme == "https" or (parts.scheme == "http" and is_loopback(host))):
+        return
+    raise InsecurePeerUrlError(f"{what} URL {url!r} must be https:// (plain http:// only on loopback: 127.0.0.0/8, "
+                               "::1, localhost)")  # fmt: skip
+
+
+def check_urls(trust: Trust, what: str) -> None:
+    """Every node and witness URL of a trust file (``what`` names it in the refusal)."""
+    for url in [*trust.log_urls.values(), *trust.urls.values()]:
+        check_url(url, what)
+
+
+def client_tls(ca: Path | None) -> ssl.SSLContext:
+    """How this node checks a peer node's or witness's certificate: against the CA bundle ``ca``
+    (PEM; only those CAs), else the system's store."""
+    return ssl.create_default_context(cafile=str(ca) if ca else None)
+
+
+def peer_get(base_url: str, target: str, signer: Signer, *, to: str, tls: ssl.SSLContext | None = None,
+             timeout: float = 60.0) -> PeerStream:  # fmt: skip
+    """A signed GET to the node of the court whose log origin is ``to``; the body is left to stream.
+    ``tls``: how its certificate is checked (default: the system's store). Raises InsecurePeerUrlError,
+    PeerUnavailableError, PeerCertificateError, PeerRefusedError (carrying the peer's error code and
+    message)."""
+    check_url(base_url, f"the peer court {to}'s")
     parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise PeerUnavailableError(f"peer URL {base_url!r} is not an http(s) URL")
-    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = cls(parts.hostname, parts.port, timeout=timeout)
+    conn: http.client.HTTPConnection
+    if parts.scheme == "https":
+        conn = http.client.HTTPSConnection(parts.hostname or "", parts.port, timeout=timeout,
+                                           context=tls or client_tls(None))  # fmt: skip
+    else:
+        conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
     path = parts.path.rstrip("/") + target
     try:
-        conn.request("GET", path, headers=sign_request(signer, "GET", path))
+        conn.request("GET", path, headers=sign_request(signer, "GET", path, to=to))
         response = conn.getresponse()
+    except ssl.SSLCertVerificationError as exc:
+        conn.close()
+        raise PeerCertificateError(f"the peer {base_url}'s certificate does not verify against this node's CA "
+                                   f"bundle (SIFA_TLS_CA): {exc.verify_message}") from None  # fmt: skip
     except (OSError, http.client.HTTPException) as exc:
         conn.close()
         raise PeerUnavailableError(f"the peer {base_url} does not answer: {exc}") from None

@@ -22,6 +22,25 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 4 << 30
     # Largest dossier package accepted as a request body (POST /v1/received).
     max_package_bytes: int = 1 << 40
+    # Largest body of every other route (JSON), in bytes: refused (413) by Content-Length before it is
+    # read, and as it streams. Uploads and packages have their own limits above.
+    max_json_bytes: int = 1 << 20
+    # The edge (api/edge.py, api/server.py). A request's line and headers must arrive within
+    # header_timeout_seconds of the connection opening (or of the request's first byte) and hold at
+    # most max_header_bytes; a request body may pause at most body_timeout_seconds between chunks; an
+    # idle kept-alive connection is closed after keep_alive_seconds. Beyond max_connections open
+    # connections a request is answered 503 (server_busy) and its connection closed.
+    header_timeout_seconds: float = 10.0
+    max_header_bytes: int = 64 << 10
+    body_timeout_seconds: float = 30.0
+    keep_alive_seconds: int = 5
+    max_connections: int = 4096
+    # HTTPS (docs/transfer.md): the node's certificate chain and key (PEM); both set, it serves only
+    # HTTPS. tls_ca: the CA bundle (PEM) peer nodes' and witnesses' certificates are verified
+    # against; unset, the system's store.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_ca: Path | None = None
     # uvicorn's per-request access log line (every dossier read is an event regardless).
     access_log: bool = True
     # Sequencer: events per sealed batch and the longest wait between batches.

@@ -8,11 +8,13 @@ from its 409 answer when not known) and a consistency proof from there (c2sp.org
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
+from api.peers import check_urls
 from dossier.sealer import Stop
 from ledger.anchor import AnchorRecord, WitnessAnchorCheck
 from ledger.checkpoint import Checkpoint
@@ -27,8 +29,12 @@ log = logging.getLogger("sifa.witnessing")
 
 
 class Witnessing:
-    def __init__(self, merkle: MerkleLog, trust: Trust, *, timeout: float = 5.0) -> None:
-        self.log, self.trust, self.timeout = merkle, trust, timeout
+    def __init__(self, merkle: MerkleLog, trust: Trust, *, timeout: float = 5.0,
+                 tls: ssl.SSLContext | None = None) -> None:  # fmt: skip
+        """Raises InsecurePeerUrlError for a witness URL that is not https:// (nor on loopback).
+        ``tls``: how witnesses' certificates are checked (default: the system's store)."""
+        check_urls(trust, "the witness")
+        self.log, self.trust, self.timeout, self.tls = merkle, trust, timeout, tls
         self.known: dict[str, int] = {}  # witness name -> the size it last cosigned for this log
         self._lock = threading.Lock()  # one round at a time, so the note is merged in order
 
@@ -100,7 +106,7 @@ class Witnessing:
         request = urllib.request.Request(url.rstrip("/") + "/add-checkpoint", data=body, method="POST",
                                          headers={"Content-Type": "text/plain; charset=utf-8"})  # fmt: skip
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=self.tls) as response:
                 return response.status, response.read(1 << 16).decode("utf-8", "replace"), response.headers.get(
                     "Content-Type", "")  # fmt: skip
         except urllib.error.HTTPError as exc:

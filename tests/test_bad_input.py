@@ -55,6 +55,17 @@ def big() -> Any:
     return (b"x" * (1 << 20) for _ in range(21))
 
 
+def json_of(mib: int) -> Any:
+    """A JSON object of ``mib`` MiB (a case number of digits), streamed: sent chunked, no Content-Length."""
+    yield '{"case_type": "民事", "case_number": "'.encode()
+    for _ in range(mib):
+        yield b"1" * (1 << 20)
+    yield b'"}'
+
+
+JSON = {"Content-Type": "application/json"}
+
+
 D = "/v1/dossiers/{d}"
 PEER_PACKAGE = "/v1/peer/dossiers/{d}/package"
 # fmt: off
@@ -72,6 +83,25 @@ CASES: dict[str, Case] = {
     "clerk archives": Case("clerk", "POST", D + "/archive", 403, "forbidden", json={"retention": "永久"}),
     "judge issues credentials": Case(
         "judge", "POST", "/v1/principals", 403, "forbidden", json={"name": "x", "role": "clerk"}
+    ),
+    # bodies (api/edge.py): credentials are checked before a body is read; JSON bodies have 1 MiB
+    "oversized JSON body": Case(
+        "clerk", "POST", "/v1/dossiers", 413, "payload_too_large", content=b"{" + b" " * (2 << 20) + b"}", headers=JSON
+    ),
+    "oversized JSON body sent without a length": Case(
+        "clerk", "POST", "/v1/dossiers", 413, "payload_too_large", content=lambda: json_of(2), headers=JSON
+    ),
+    "unauthenticated large body": Case(
+        None, "POST", "/v1/dossiers", 401, "unauthenticated", content=lambda: json_of(60), headers=JSON
+    ),
+    "large body for a role that may not send it": Case(
+        "lawyer", "POST", "/v1/dossiers", 403, "forbidden", content=lambda: json_of(60), headers=JSON
+    ),
+    "oversized body to a public route": Case(
+        None, "POST", "/v1/verify", 413, "payload_too_large", content=lambda: json_of(2), headers=JSON
+    ),
+    "oversized body to a node-to-node route": Case(
+        "peer", "GET", PEER_PACKAGE, 413, "payload_too_large", content=lambda: json_of(2), headers=JSON
     ),
     # opening a dossier
     "case number with ASCII brackets missing": Case(
@@ -463,6 +493,12 @@ CASES: dict[str, Case] = {
         "peer-stranger", "GET", PEER_PACKAGE, 401, "peer_unknown"
     ),
     "unsigned node-to-node request": Case(None, "GET", PEER_PACKAGE, 401, "request_unsigned"),
+    "node-to-node request addressed to another court": Case(
+        "peer-misaddressed", "GET", PEER_PACKAGE, 401, "request_misaddressed"
+    ),
+    "node-to-node request with a non-digit Sifa-Time": Case(
+        "peer-superscript-time", "GET", PEER_PACKAGE, 401, "request_expired"
+    ),
     "node-to-node request for a dossier not transferred": Case(
         "peer", "GET", PEER_PACKAGE, 403, "not_transferred"
     ),
@@ -543,7 +579,7 @@ def test_catalogue_has_fifty_named_cases() -> None:
 def test_bad_input(name: str, node: Node, world: dict[str, str]) -> None:
     case = CASES[name]
     fill = lambda s: s.format(**world)  # noqa: E731
-    headers = dict(case.headers)
+    headers: dict[str, str | bytes] = dict(case.headers)
     if case.role in node.tokens:
         headers.update(node.as_(case.role))
     elif case.role == "raw-token":
@@ -566,13 +602,17 @@ def test_bad_input(name: str, node: Node, world: dict[str, str]) -> None:
     assert _stores(node) == before  # nothing recorded, nothing half-written
 
 
-def _peer_headers(node: Node, role: str, path: str) -> dict[str, str]:
+def _peer_headers(node: Node, role: str, path: str) -> dict[str, str | bytes]:
     """A signed node-to-node request as the case names it (a valid one, replayed, stale, forged...)."""
     signer = {"peer-forged": Ed25519Signer.generate(PEER.name),
               "peer-stranger": Ed25519Signer.generate("sifa.court/4401-0101")}.get(role, PEER)  # fmt: skip
-    headers = sign_request(signer, "GET", path, now=time.time() - 3600 if role == "peer-stale" else None)
+    to = "sifa.court/1100-0000" if role == "peer-misaddressed" else "sifa.court/1101-0105"  # the node's own
+    signed = sign_request(signer, "GET", path, to=to, now=time.time() - 3600 if role == "peer-stale" else None)
     if role == "peer-replayed":  # the first time it is taken (and refused: not transferred)
-        assert node.http.get(path, headers=headers).status_code == 403
+        assert node.http.get(path, headers=signed).status_code == 403
+    headers: dict[str, str | bytes] = dict(signed)
+    if role == "peer-superscript-time":  # "²".isdigit() is true; int() refuses it (it was a 500)
+        headers["Sifa-Time"] = "²".encode("latin-1")
     return headers
 
 

@@ -2,7 +2,7 @@
 
 基层 (1101-0105) → 中级 (1101-0200) → 高级 (1100-0000). A dossier of 200 files (two of them
 over 50 MB) goes up on appeal: retrieval before the transfer, by a court the transfer does not
-name, and with unsigned, expired, forged or replayed requests is refused; tampered packages
+name, and with unsigned, expired, forged, replayed or misaddressed requests is refused; tampered packages
 import nothing; the named court retrieves, verifies and imports it; the retrieval is an event
 in the lower court's log; and the received copy goes one level further with ``sifa retrieve``.
 """
@@ -93,7 +93,7 @@ def _upload(c: Court, d: str, data: bytes, name: str, media: str) -> str:
 
 
 def _signed_get(c: Court, path: str, signer: Ed25519Signer, **kw: Any) -> tuple[httpx2.Response, dict[str, str]]:
-    headers = sign_request(signer, "GET", path, **kw)
+    headers = sign_request(signer, "GET", path, to=f"sifa.court/{c.code}", **kw)
     return c.http.get(path, headers=headers), headers
 
 
@@ -130,6 +130,8 @@ def test_appeal_retrieval_between_three_courts(chain: dict[str, Court], tmp_path
     package = got.content
     replay = low.http.get(path, headers=headers)
     assert (replay.status_code, replay.json()["code"]) == (401, "request_replayed")
+    elsewhere = high.http.get(path, headers=headers)  # captured on its way to the lower court, sent to a third
+    assert (elsewhere.status_code, elsewhere.json()["code"]) == (401, "request_misaddressed")
     stale, _ = _signed_get(low, path, mid.signer(), now=time.time() - 3600)
     assert (stale.status_code, stale.json()["code"]) == (401, "request_expired")
     forged, _ = _signed_get(low, path, Ed25519Signer.generate(f"sifa.court/{MID}"))

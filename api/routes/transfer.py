@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Annotated, Any
@@ -22,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import CallerDep, PeerDep, Services, ServicesDep, roles
 from api.node import COURT_CODE, origin_for
-from api.peers import ChunkReader, NotTransferredToYouError, PeersNotConfiguredError, peer_get
+from api.peers import ChunkReader, NotTransferredToYouError, PeersNotConfiguredError, client_tls, peer_get
 from api.routes.dossiers import READERS, STAFF, _act, _dossier, streamed_body
 from dossier.application import DossierApp
 from dossier.domain import Dossier
@@ -40,7 +41,10 @@ TAR = "application/x-tar"
 TAR_BODY: dict[int | str, dict[str, Any]] = {200: {"content": {TAR: {"schema": {"type": "string", "format": "binary"}}},
                                     "description": "the dossier package (BagIt, tar), streamed"}}  # fmt: skip
 PEER_ERRORS: dict[int | str, dict[str, Any]] = {
-    502: {"description": "the other court's node refused (its code and message are in the detail)"},
+    502: {
+        "description": "the other court's node refused (its code and message are in the detail), or its "
+        "certificate does not verify (peer_certificate_invalid)"
+    },
 }
 
 
@@ -119,19 +123,21 @@ def _peers(services: Services) -> Trust:
 def retrieve(body: RetrievalRequest, caller: CallerDep, services: ServicesDep) -> ImportedDossier:
     """Retrieve a dossier transferred to this court from the lower court's node, verify, import."""
     return imported_dossier(retrieve_from(services.dossiers, services.signer, _peers(services), body.from_court,
-                                   str(body.dossier), actor=caller.actor))  # fmt: skip
+                                          str(body.dossier), actor=caller.actor,
+                                          tls=client_tls(services.settings.tls_ca)))  # fmt: skip
 
 
 def retrieve_from(app: DossierApp, signer: Signer, trust: Trust, court: str, dossier: str, *, actor: str,
-                  progress: Progress | None = None) -> Imported:  # fmt: skip
-    """Fetch a dossier's package from ``court``'s node (a signed request), verify it as it streams
-    against that court's key (and the witness quorum ``trust`` asks), import it."""
+                  progress: Progress | None = None, tls: ssl.SSLContext | None = None) -> Imported:  # fmt: skip
+    """Fetch a dossier's package from ``court``'s node (a signed request addressed to it, over HTTPS
+    checked with ``tls``), verify it as it streams against that court's key (and the witness quorum
+    ``trust`` asks), import it."""
     origin = origin_for(court)
     url = trust.log_urls.get(origin)
     keys = [k for k in trust.logs if k.name == origin]
     if url is None or not keys:
         raise UnknownCourtError(f"court {court} ({origin}) has no log key and url in this node's peers file")
-    stream = peer_get(url, f"/v1/peer/dossiers/{dossier}/package", signer)
+    stream = peer_get(url, f"/v1/peer/dossiers/{dossier}/package", signer, to=origin, tls=tls)
     try:
         return import_package(app, stream, logs=keys, witnesses=trust.witnesses, quorum=trust.quorum,
                               actor=actor, progress=progress)  # fmt: skip
