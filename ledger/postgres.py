@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
@@ -51,6 +51,10 @@ class _SessionLease(SequencerLease):
         with self._guard:
             conn, self._conn = self._conn, None
         if conn is not None:
+            # Unlock before closing: a closed connection's backend ends (and drops the lock) only
+            # some moments later, and whoever asks next must find the lock free.
+            with suppress(psycopg.Error):
+                conn.execute(f"SELECT pg_advisory_unlock({SEQUENCER_LOCK})")
             conn.close()
 
 
