@@ -22,6 +22,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, event
 
+from dossier import fields
 from ledger.errors import SifaError
 
 ROLES = ("administrator", "clerk", "judge", "archivist", "lawyer", "party")
@@ -111,6 +112,7 @@ class Principals(Application[UUID]):
         """A new principal; returns (its id, its bearer token — shown once, never stored)."""
         if role not in ROLES:
             raise ForbiddenError(f"role is one of {', '.join(ROLES)}")
+        name = fields.text(name, "principal name")  # NFC, bounded, no control or bidi characters
         token = "sifa_" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
         p = Principal(token_sha256=hashlib.sha256(token.encode()).hexdigest(), name=name, role=role, court=court,
                       issued_by=issued_by)  # fmt: skip
