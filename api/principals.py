@@ -30,6 +30,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError, Notification
 
+from dossier import fields
 from ledger.errors import SifaError
 
 ROLES = ("administrator", "clerk", "judge", "archivist", "lawyer", "party")
@@ -148,6 +149,7 @@ class Principals(Application[UUID]):
         """A new principal; returns (its id, its bearer token — shown once, never stored)."""
         if role not in ROLES:
             raise ForbiddenError(f"role is one of {', '.join(ROLES)}")
+        name = fields.text(name, "principal name")  # NFC, bounded, no control or bidi characters
         token = "sifa_" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
         ident = ""
 

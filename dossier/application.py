@@ -391,9 +391,10 @@ class DossierApp(Application[UUID]):
         d = self.get(dossier, copy=False)  # a first check, before the bytes are stored; the command checks again
         if guard is not None:
             guard(d)
-        d._open()
+        d._own()  # a received dossier takes nothing: refused before the bytes are stored
         doc = document_fields(name, media_type, doc_type)  # all checked before the bytes are stored
         name, media_type = doc["name"], doc["media_type"]
+        title = fields.text(name.rsplit(".", 1)[0] or name, "title")  # " .txt" has no title: refused here too
         source = fields.choice(source, "source", SOURCES)
         acting = fields.who(actor, role)
         info = self.blobs.put(stream, expected_sha256)
@@ -408,7 +409,7 @@ class DossierApp(Application[UUID]):
             d.upload(document_id=document_id, sha256=info.sha256, size=info.size, pages=pages, source=source,
                      **doc, **acting)  # fmt: skip
             d.catalogue_document(document_id=document_id, volume=spot.volume, category=spot.category,
-                                 order=spot.order, title=name.rsplit(".", 1)[0] or name, pages=pages, auto=True,
+                                 order=spot.order, title=title, pages=pages, auto=True,
                                  **acting)  # fmt: skip
             return {"document_id": document_id, "sha256": info.sha256, "size": info.size, "pages": pages,
                     "category": spot.category, "placed_by": spot.reason, "version": d.version}  # fmt: skip
@@ -471,10 +472,13 @@ class DossierApp(Application[UUID]):
 
     @command
     def retrieve(self, dossier: UUID | str, *, by_court: str, by: str, reason: str, actor: str, role: str,
-                 guard: Guard | None = None) -> Pending[Dossier]:  # fmt: skip
-        """Read a dossier's content; the read is itself an event (全程留痕)."""
+                 document_id: str | None = None, guard: Guard | None = None) -> Pending[Dossier]:  # fmt: skip
+        """Read a dossier's content; the read is itself an event (全程留痕). ``document_id``: the one
+        document read (a download); the event is then court-only when that document is."""
         read_by = {"by_court": fields.text(by_court, "court"), "by": fields.text(by, "reader"),
                    "reason": fields.text(reason, "reason", multiline=True), **fields.who(actor, role)}  # fmt: skip
+        if document_id is not None:
+            read_by["document_id"] = fields.text(document_id, "document id")
 
         def read(d: Dossier) -> Dossier:
             d.retrieved(**read_by)

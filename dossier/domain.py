@@ -92,7 +92,7 @@ class Dossier(Aggregate):
             skip = {"originator_id", "originator_version", "timestamp", "originator_topic"}
             body: dict[str, Any] = {}
             for key, value in vars(self).items():
-                if key in skip:
+                if key in skip or (key == "document_id" and value is None):  # a retrieval of no one document
                     continue
                 if key in PERSONAL_RECORDS:
                     value = [committed(p) for p in value] if isinstance(value, list) else committed(value)
@@ -116,7 +116,8 @@ class Dossier(Aggregate):
         self.received: dict[str, Any] | None = None
 
     def court_only(self) -> set[str]:
-        """Ids of the documents in the 副卷: placed there last (withdrawn ones too)."""
+        """Ids of the documents in the 副卷: placed there last (withdrawn ones too). Every event that
+        names one of them (its upload, cataloguing, service, withdrawal, download) is court-only."""
         out = set()
         for doc_id, doc in self.documents.items():
             entry = self.catalogue.get(doc_id)
@@ -288,5 +289,7 @@ class Dossier(Aggregate):
         self.archived = {"retention": retention, "package_sha256": package_sha256}
 
     @event("Retrieved")
-    def retrieved(self, by_court: str, by: str, reason: str, actor: str, role: str) -> None:
-        """A read of the dossier's content (调阅): allowed also when archived, and always recorded."""
+    def retrieved(self, by_court: str, by: str, reason: str, actor: str, role: str,
+                  document_id: str | None = None) -> None:  # fmt: skip
+        """A read of the dossier's content (调阅): allowed also when archived, and always recorded.
+        A read of one document (a download) names it, and is then court-only with a 副卷 document."""

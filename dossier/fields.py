@@ -45,6 +45,7 @@ LIMITS: dict[str, int] = {
     "actor": 200,
     "role": 20,
     "document id": 64,
+    "principal name": 200,
 }
 MAX_PARTIES = 100  # a dossier's parties when it is opened: every field full, its leaf still fits
 MAX_CONTRACT_PARTIES = 50
@@ -57,6 +58,7 @@ BIDI = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)
 # C0, DEL, C1, bidi controls and lone surrogates; a multi-line text takes \n and \t back.
 _BAD = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _BAD_MULTI = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_HEX = re.compile("[0-9a-f]+")
 _ZERO = timedelta(0)
 # RFC 3339 date-time (ISO 8601 extended): a date, a time to the second or finer, and its offset.
 _MOMENT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})")
@@ -139,6 +141,11 @@ def choice(value: Any, what: str, allowed: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in allowed:
         raise InvalidDossierInputError(f"{what} is one of {', '.join(allowed)}")
     return value
+
+
+def is_hex(value: str) -> bool:
+    """Lowercase hex digits only (a hash, a salt)."""
+    return bool(_HEX.fullmatch(value))
 
 
 def who(actor: Any, role: Any) -> dict[str, str]:

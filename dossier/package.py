@@ -36,15 +36,16 @@ from evidence.package import (
     TAGMANIFEST,
     TAR_END,
     UPLOADS,
-    WITHHELD,
     event_line,
     info_text,
     manifest_text,
     member_bytes,
     tar_header,
     tar_padding,
+    withheld_line,
 )
 from ledger.checkpoint import Checkpoint
+from ledger.hashing import SHA256
 from ledger.note import Note
 from storage.blobstore import BlobStore
 
@@ -110,9 +111,9 @@ def plan_package(sealer: Sealer, dossier: UUID | str, *, court_name: str, purpos
     """Plan the package of a dossier as it stands now (every event sealed, waiting up to ``wait``).
 
     ``personal``: include the disclosures that open the leaves' commitments (party data in
-    clear) — for a court, not for a lawyer's copy. ``court=False`` (a lawyer's or party's copy):
-    the 副卷's files are withheld — listed in ``sifa/withheld.txt``, their events still proved —
-    and its catalogue entries left out.
+    clear) — for a court, not for a lawyer's or party's copy. ``court=False`` (a lawyer's or party's
+    copy): every event of a 副卷 document is withheld — carried as its leaf hash and proof only, so
+    the chain stays whole and shows nothing of it — and so are its files and catalogue entries.
     """
     app, log = sealer.app, sealer.log
     current = app.get(dossier, copy=False)
@@ -121,24 +122,27 @@ def plan_package(sealer: Sealer, dossier: UUID | str, *, court_name: str, purpos
     checkpoint = Checkpoint.from_text(Note.from_text(note_text).text)
     state: Dossier = app.repository.get(ident, version=version)
     hidden = set() if court else state.court_only()
-    withhold = state.hidden_files(hidden)
     lines: list[bytes] = []
     files: dict[str, int] = {}
+    withheld: set[int] = set()
     for v, index in enumerate(indices, start=1):
         leaf = log.entry(index)
         doc = read_leaf(leaf)
         if doc["version"] != v:  # the label index and the leaves disagree: never package that
             raise NotSealedError(f"leaf {index} is not event {v} of dossier {ident}; run sifa audit")
-        lines.append(event_line(v, index, leaf, log.inclusion_proof(index, checkpoint.size)))
+        proof = log.inclusion_proof(index, checkpoint.size)
+        if doc["body"].get("document_id") in hidden:
+            lines.append(withheld_line(v, index, SHA256.leaf(leaf), proof))
+            withheld.add(v)
+            continue
+        lines.append(event_line(v, index, leaf, proof))
         if doc["type"] in UPLOADS:
             files.setdefault(doc["body"]["sha256"], doc["body"]["size"])
-    withheld = {sha: size for sha, size in files.items() if sha in withhold}
-    files = {sha: size for sha, size in files.items() if sha not in withhold}
     disclosures: dict[str, dict[str, Any]] = {}
     if personal:
         for e in app.repository.event_store.get(ident, lte=version):
             records = {k: v for k, v in vars(e).items() if k in PERSONAL_RECORDS and v}
-            if records:
+            if records and e.originator_version not in withheld:
                 disclosures[str(e.originator_version)] = records
     now = datetime.now(UTC)
     info = [("Source-Organization", court_name), ("External-Identifier", state.case_number),
@@ -150,8 +154,6 @@ def plan_package(sealer: Sealer, dossier: UUID | str, *, court_name: str, purpos
     sifa = [(CHECKPOINT, note_text.encode("utf-8")), (EVENTS, b"".join(lines)),
             (DISCLOSURES, json.dumps(disclosures, ensure_ascii=False, sort_keys=True, indent=1).encode("utf-8")),
             (CATALOGUE, catalogue_html(state, court_name, hidden).encode("utf-8"))]  # fmt: skip
-    if withheld:
-        sifa.append((WITHHELD, manifest_text((sha, f"data/{sha}") for sha in withheld)))
     if inspection is not None:
         sifa.append((INSPECTION, json.dumps(inspection, ensure_ascii=False, indent=1).encode("utf-8")))
     manifest = manifest_text((sha, f"data/{sha}") for sha in files)

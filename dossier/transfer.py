@@ -19,8 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from dossier.application import DossierApp
-from dossier.domain import Dossier
+from dossier import fields
+from dossier.application import SOURCES, DossierApp
+from dossier.courts import CASE_TYPES, case_number
+from dossier.domain import PERSONAL_FIELDS, TRANSFER_KINDS, VOLUMES, Dossier, document_fields, party
+from dossier.errors import InvalidDossierInputError
+from evidence.commitment import SALT_BYTES
 from evidence.package import CHECKPOINT, EVENTS, UPLOADS, Package, PackageError, Progress, Readable, read_package
 from ledger.cosignature import CosignatureVerifier
 from ledger.note import Verifier
@@ -123,6 +127,56 @@ def _live_documents(package: Package) -> list[tuple[dict[str, Any], dict[str, An
     return [(body, catalogue.get(doc_id), leaf) for doc_id, (body, leaf) in docs.items()]
 
 
+CATALOGUE_KEYS = frozenset({"volume", "category", "order", "title", "pages", "auto"})
+
+
+def _same(value: Any, checked: Any, what: str) -> None:
+    """A value from another court's leaf is recorded as it is, or not at all: it must already be
+    in the form this node's own rules give it (NFC, bounded, clean)."""
+    if type(value) is not type(checked) or value != checked:
+        raise InvalidDossierInputError(f"{what} is not in the form this node records")
+
+
+def _imported_party(record: Any) -> dict[str, Any]:
+    """A party from the package's disclosures, by ``party``'s rules, with its original salts."""
+    if not isinstance(record, dict):
+        raise InvalidDossierInputError("a party is an object")
+    salts = record.get("salts")
+    checked = party({k: v for k, v in record.items() if k != "salts"})
+    for key in ("role", "kind", *PERSONAL_FIELDS):
+        _same(record.get(key, "natural" if key == "kind" else None), checked.get(key), f"party {key}")
+    if not isinstance(salts, dict) or set(salts) != set(checked["salts"]):
+        raise InvalidDossierInputError("a party's salts are one per personal value")
+    for value in salts.values():
+        if not isinstance(value, str) or len(value) != 2 * SALT_BYTES or not fields.is_hex(value):
+            raise InvalidDossierInputError(f"a party's salt is {SALT_BYTES} bytes in hex")
+    return {**checked, "salts": dict(salts)}
+
+
+def _check_document(body: dict[str, Any], entry: dict[str, Any] | None) -> None:
+    """A document and its catalogue entry from another court's leaves, by the rules of an upload here."""
+    fields.text(body.get("document_id"), "document id")
+    sha = body.get("sha256")
+    if not isinstance(sha, str) or len(sha) != 64 or not fields.is_hex(sha):
+        raise InvalidDossierInputError("a document's sha256 is 64 lowercase hex digits")
+    fields.count(body.get("size"), "size", most=fields.MAX_SIZE)
+    doc = document_fields(body.get("name"), body.get("media_type"), body.get("doc_type"))
+    for key in ("name", "media_type", "doc_type"):
+        _same(body.get(key), doc[key], f"document {key}")
+    fields.choice(body.get("source"), "source", SOURCES)
+    fields.optional_count(body.get("pages"), "pages", most=fields.MAX_PAGES)
+    if entry is None:
+        return
+    if not isinstance(entry, dict) or set(entry) != CATALOGUE_KEYS:
+        raise InvalidDossierInputError(f"a catalogue entry holds exactly {', '.join(sorted(CATALOGUE_KEYS))}")
+    fields.choice(entry["volume"], "volume", VOLUMES)
+    for key, what in (("category", "category"), ("title", "title")):
+        _same(entry[key], fields.text(entry[key], what), what)
+    fields.count(entry["order"], "order", most=fields.MAX_ORDER)
+    fields.optional_count(entry["pages"], "pages", most=fields.MAX_PAGES)
+    fields.flag(entry["auto"], "auto")
+
+
 def import_package(app: DossierApp, stream: Readable, *, logs: Sequence[Verifier],
                    witnesses: Sequence[CosignatureVerifier] = (), quorum: int = 0, actor: str,
                    progress: Progress | None = None) -> Imported:  # fmt: skip
@@ -136,13 +190,31 @@ def import_package(app: DossierApp, stream: Readable, *, logs: Sequence[Verifier
     with _Stores(app.blobs) as sink:
         package = read_package(stream, logs, witnesses=witnesses, quorum=quorum, sink=sink, progress=progress)
         sink.finish()
-    transfers = [e for e in package.events if e.doc["type"] == "Transferred" and e.doc["body"]["to_court"] == app.court]
+    transfers = [
+        e for e in package.events if e.doc["type"] == "Transferred" and e.doc["body"].get("to_court") == app.court
+    ]
     if not transfers:
         raise NotTransferredError(f"no transfer in this package names court {app.court}; it is not imported")
     opened = package.events[0].doc["body"]
-    parties = package.disclosures.get("1", {}).get("parties", [])
-    d = Dossier(court=opened["court"], case_number=opened["case_number"], case_type=opened["case_type"],
-                parties=parties, actor=actor, role=ACTOR_ROLE)  # fmt: skip
+    try:  # every value recorded here by the rules of this node's own commands
+        court = fields.text(opened.get("court"), "court")
+        number = case_number(fields.text(opened.get("case_number"), "case number"))
+        _same(opened.get("case_number"), number, "case number")
+        case_type = fields.choice(opened.get("case_type"), "case type", CASE_TYPES)
+        records = package.disclosures.get("1", {}).get("parties", [])
+        if not isinstance(records, list) or len(records) > fields.MAX_PARTIES:
+            raise InvalidDossierInputError(f"parties is a list of at most {fields.MAX_PARTIES}")
+        parties = [_imported_party(p) for p in records]
+        kind = fields.choice(transfers[-1].doc["body"].get("kind"), "a transfer", TRANSFER_KINDS)
+        documents = _live_documents(package)
+        for body, entry, _ in documents:
+            _check_document(body, entry)
+    except InvalidDossierInputError as exc:
+        raise PackageError(f"the package holds a value this node does not record: {exc.diagnostics()}") from None
+    except (KeyError, TypeError) as exc:  # a leaf without a field its event always has
+        raise PackageError(f"the package holds an event without its fields: {exc!r}"[:300]) from None
+    d = Dossier(court=court, case_number=number, case_type=case_type, parties=parties, actor=actor,
+                role=ACTOR_ROLE)  # fmt: skip
     if str(d.id) != package.dossier:
         raise PackageError(f"the package's dossier id {package.dossier} is not that of case {opened['case_number']}")
     kept = {}
@@ -151,13 +223,13 @@ def import_package(app: DossierApp, stream: Readable, *, logs: Sequence[Verifier
         kept[name] = app.blobs.put(iter([data]), hashlib.sha256(data).hexdigest()).sha256
     last = package.events[-1]
     sender = package.origin.rsplit("/", 1)[-1]  # the court whose log sent it (sifa.court/<code>)
-    d.receive(by_court=app.court, from_court=sender, from_origin=package.origin, kind=transfers[-1].doc["body"]["kind"],
+    d.receive(by_court=app.court, from_court=sender, from_origin=package.origin, kind=kind,
               dossier_version=last.version, checkpoint_size=package.checkpoint.size,
               checkpoint_root=package.checkpoint.root_hash.hex(), first_leaf=package.events[0].leaf_index,
               last_leaf=last.leaf_index, last_leaf_hash=package.leaf_hash(last).hex(),
               events_sha256=kept[EVENTS], checkpoint_sha256=kept[CHECKPOINT], files=len(package.files),
               total_bytes=sum(package.files.values()), actor=actor, role=ACTOR_ROLE)  # fmt: skip
-    for body, entry, leaf in _live_documents(package):
+    for body, entry, leaf in documents:
         d.document_received(document_id=body["document_id"], sha256=body["sha256"], size=body["size"],
                             name=body["name"], media_type=body["media_type"], source=body["source"],
                             doc_type=body["doc_type"], pages=body["pages"], catalogue=entry, original_leaf=leaf,

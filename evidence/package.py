@@ -7,12 +7,12 @@ Layout, in stream order (docs/package.md)::
     manifest-sha256.txt       every payload file: "<sha256> data/<sha256>"
     tagmanifest-sha256.txt    every tag file below and the three above
     sifa/checkpoint.txt       the cosigned checkpoint every event is proved against
-    sifa/events.jsonl         one line per event: version, leaf index, leaf (RFC 8785 text), inclusion proof
+    sifa/events.jsonl         one line per event: version, leaf index, leaf (RFC 8785 text), inclusion proof;
+                              or, for an event this copy withholds (a lawyer's or party's copy leaves
+                              out the court-only 副卷), version, leaf index, leaf hash and proof only
     sifa/disclosures.json     personal values and salts that open the leaves' commitments (may be empty)
     sifa/catalogue.html       the 卷内目录, readable
     [sifa/inspection.json]    the 四性检测 report (archive packages)
-    [sifa/withheld.txt]       files an event names that this copy withholds: "<sha256> data/<sha256>"
-                              (a lawyer's or party's copy leaves out the court-only 副卷)
     data/<sha256> ...         the files, named by their SHA-256
 
 Tag files come first, so a reader checks every event against the log before the first
@@ -51,8 +51,6 @@ EVENTS = "sifa/events.jsonl"
 DISCLOSURES = "sifa/disclosures.json"
 CATALOGUE = "sifa/catalogue.html"
 INSPECTION = "sifa/inspection.json"
-WITHHELD = "sifa/withheld.txt"
-COURT_ONLY = "副卷"  # the volume a lawyer's or party's copy may withhold
 HEAD = (BAGIT, INFO, MANIFEST, TAGMANIFEST)
 REQUIRED_TAGS = (CHECKPOINT, EVENTS, DISCLOSURES, CATALOGUE)
 BAGIT_TEXT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
@@ -112,6 +110,13 @@ def event_line(version: int, leaf_index: int, leaf: bytes, proof: Sequence[bytes
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
+def withheld_line(version: int, leaf_index: int, leaf_hash: bytes, proof: Sequence[bytes]) -> bytes:
+    """An event a copy withholds: its place in the chain and the log, never its content."""
+    doc = {"version": version, "leaf_index": leaf_index, "leaf_hash": leaf_hash.hex(),
+           "proof": [base64.b64encode(h).decode() for h in proof]}  # fmt: skip
+    return json.dumps(doc, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
 # --- reading and checking ---
 
 
@@ -134,7 +139,7 @@ class Package:
     disclosures: dict[str, dict[str, Any]]
     tags: dict[str, bytes] = field(repr=False)
     checks: list[tuple[str, str]] = field(default_factory=list)  # (check, detail), all passed
-    withheld: dict[str, int] = field(default_factory=dict)  # files events name that this copy leaves out
+    withheld: list[int] = field(default_factory=list)  # versions of the events this copy withholds (proved only)
 
     @property
     def origin(self) -> str:
@@ -399,9 +404,12 @@ class _Reader:
             checks.append(("witnesses", f"cosigned by {len(named)} of the trusted witnesses"))
         if info.get("Sifa-Origin") != checkpoint.origin:
             raise _fail(f"bag-info names log {info.get('Sifa-Origin')!r}; the checkpoint is of {checkpoint.origin!r}")
-        events = self._events(tags[EVENTS], checkpoint, info)
-        checks.append(("events", f"{len(events)} events, versions 1..{len(events)}, each proved in the log, "
-                                 "chained by prev"))  # fmt: skip
+        events, withheld = self._events(tags[EVENTS], checkpoint, info)
+        checks.append(("events", f"{len(events) + len(withheld)} events, versions 1..{len(events) + len(withheld)}, "
+                                 "each proved in the log, chained by prev"))  # fmt: skip
+        if withheld:
+            checks.append(("withheld", f"{len(withheld)} event(s) withheld from this copy (the court-only 副卷): "
+                                       "each proved in the log and in the chain, its content not shown"))  # fmt: skip
         files: dict[str, int] = {}
         for e in events:
             if e.doc["type"] in UPLOADS:
@@ -410,11 +418,6 @@ class _Reader:
                 if not isinstance(sha, str) or not _SHA.fullmatch(sha) or type(size) is not int or size < 0:
                     raise _fail(f"event {e.version} names no file by sha256 and size", event=e.version)
                 files[sha] = size
-        withheld = self._withheld(tags.get(WITHHELD), events, files, set(payload.values()))
-        files = {sha: size for sha, size in files.items() if sha not in withheld}
-        if withheld:
-            checks.append(("withheld", f"{len(withheld)} file(s) withheld from this copy, each of a document "
-                                       "the proved events place in the 副卷; their bytes are not checked"))  # fmt: skip
         if set(payload.values()) != set(files):
             extra = sorted(set(payload.values()) - set(files))
             absent = sorted(set(files) - set(payload.values()))
@@ -431,54 +434,47 @@ class _Reader:
         self.total = sum(files.values())
         self.package = Package(info, checkpoint, events, files, disclosures, dict(tags), checks, withheld)
 
-    def _withheld(self, data: bytes | None, events: list[PackageEvent], named: dict[str, int],
-                  payload: set[str]) -> dict[str, int]:  # fmt: skip
-        """The files the package withholds: each named by an event, not in the payload, and only of
-        documents the events last place in the 副卷 (a copy may leave out the court-only volume, no more)."""
-        if data is None:
-            return {}
-        listed = parse_manifest(data, WITHHELD)
-        if listed and not self.allow_withheld:
-            raise _fail(f"the package withholds {len(listed)} file(s) (a lawyer's or party's copy); only a whole "
-                        "package is imported")  # fmt: skip
-        volume: dict[object, object] = {}  # document id -> the volume it was last placed in
-        documents: dict[str, set[object]] = {}  # sha256 -> the documents holding it
-        for e in events:
-            body, kind = e.doc["body"], e.doc["type"]
-            if kind in UPLOADS:
-                documents.setdefault(body["sha256"], set()).add(body.get("document_id"))
-                catalogue = body.get("catalogue")
-                if isinstance(catalogue, dict):
-                    volume[body.get("document_id")] = catalogue.get("volume")
-            elif kind == "Catalogued":
-                volume[body.get("document_id")] = body.get("volume")
-        out: dict[str, int] = {}
-        for path, sha in listed.items():
-            if path != f"data/{sha}" or sha not in named or sha in payload:
-                raise _fail(f"{WITHHELD}: {path!r} is not a file an event names and the payload lacks", file=path)
-            if any(volume.get(doc) != COURT_ONLY for doc in documents[sha]):
-                raise _fail(f"{WITHHELD}: {path} is of a document outside the 副卷; only the 副卷 may be withheld",
-                            file=path)  # fmt: skip
-            out[sha] = named[sha]
-        return out
-
-    def _events(self, data: bytes, checkpoint: Checkpoint, info: dict[str, str]) -> list[PackageEvent]:
+    def _events(self, data: bytes, checkpoint: Checkpoint,
+                info: dict[str, str]) -> tuple[list[PackageEvent], list[int]]:  # fmt: skip
+        """The shown events, and the versions of the withheld ones: each proved in the log by its leaf
+        hash, and chained (the next event's ``prev`` is that hash; a withheld last event is proved only)."""
         out: list[PackageEvent] = []
+        withheld: list[int] = []
         prev: bytes | None = None
+        last = -1
         dossier = info.get("Sifa-Dossier")
         for n, line in enumerate(_lines(data, EVENTS), start=1):
             try:
                 raw = json.loads(line)
-                version, index, leaf = raw["version"], raw["leaf_index"], raw["leaf"].encode("utf-8")
+                if not isinstance(raw, dict):
+                    raise TypeError("an event line is an object")
+                version, index = raw["version"], raw["leaf_index"]
                 proof = [base64.b64decode(h, validate=True) for h in raw["proof"]]
-                doc = json.loads(leaf)
-                if type(version) is not int or type(index) is not int or not isinstance(doc, dict):
-                    raise TypeError("version and leaf_index are integers, the leaf an object")
+                if type(version) is not int or type(index) is not int:
+                    raise TypeError("version and leaf_index are integers")
+                leaf: bytes | None = None
+                if "leaf" in raw:
+                    leaf = shown = raw["leaf"].encode("utf-8")
+                    doc = json.loads(shown)
+                    if not isinstance(doc, dict):
+                        raise TypeError("the leaf is an object")
+                    leaf_hash = SHA256.leaf(shown)
+                else:
+                    doc = {}
+                    if not isinstance(raw["leaf_hash"], str) or not _SHA.fullmatch(raw["leaf_hash"]):
+                        raise TypeError("a withheld event's leaf_hash is 64 lowercase hex digits")
+                    leaf_hash = bytes.fromhex(raw["leaf_hash"])
             except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
                 raise _fail(f"events line {n} is not an event with its proof: {exc}", event=n) from None
             if version != n:
                 raise _fail(f"event version {n} is missing (line {n} holds version {version})", event=n)
-            if (doc.get("origin"), doc.get("dossier"), doc.get("version"), doc.get("seq")) != (
+            if leaf is None:
+                if not self.allow_withheld:
+                    raise _fail(f"the package withholds event {n} (a lawyer's or party's copy); only a whole "
+                                "package is imported", event=n)  # fmt: skip
+                if n == 1:
+                    raise _fail("the first event (the dossier's opening) is never withheld", event=n)
+            elif (doc.get("origin"), doc.get("dossier"), doc.get("version"), doc.get("seq")) != (
                 checkpoint.origin,
                 dossier,
                 version,
@@ -486,24 +482,30 @@ class _Reader:
             ):
                 raise _fail(f"event {n}'s leaf is not leaf {index} of dossier {dossier} in {checkpoint.origin}",
                             event=n)  # fmt: skip
-            if doc.get("prev") != (prev.hex() if prev else None):
+            elif doc.get("prev") != (prev.hex() if prev else None):
                 raise _fail(f"event {n}'s leaf does not chain to event {n - 1} (an event is missing or changed)",
                             event=n)  # fmt: skip
-            leaf_hash = SHA256.leaf(leaf)
+            if index <= last:
+                raise _fail(f"event {n}'s leaf {index} does not follow leaf {last} of event {n - 1}", event=n)
+            last = index
             try:
                 verify_inclusion(SHA256, index, checkpoint.size, leaf_hash, proof, checkpoint.root_hash)
             except (VerificationError, MalformedError) as exc:
                 raise _fail(f"event {n} (leaf {index}) is not proved in the checkpoint: {exc.diagnostics()}",
                             event=n) from None  # fmt: skip
             prev = leaf_hash
-            out.append(PackageEvent(version, index, leaf, doc))
+            if leaf is None:
+                withheld.append(version)
+            else:
+                out.append(PackageEvent(version, index, leaf, doc))
         if not out:
             raise _fail("the package holds no event")
-        if info.get("Sifa-Version") != str(len(out)):
-            raise _fail(f"bag-info says {info.get('Sifa-Version')} events; the package holds {len(out)}")
+        if info.get("Sifa-Version") != str(len(out) + len(withheld)):
+            raise _fail(f"bag-info says {info.get('Sifa-Version')} events; the package holds "
+                        f"{len(out) + len(withheld)}")  # fmt: skip
         if out[0].doc.get("type") != "Opened":
             raise _fail("the first event is not the dossier's opening")
-        return out
+        return out, withheld
 
     def _disclosures(self, data: bytes, events: list[PackageEvent]) -> dict[str, dict[str, Any]]:
         try:
@@ -556,8 +558,8 @@ def read_package(stream: Readable, logs: Sequence[Verifier], *, witnesses: Seque
     (and cosigned by ``quorum`` of ``witnesses``); the events form the dossier's whole chain
     from its opening; every payload file is named by an event and hashes to its name (``sink``
     receives each file's bytes, once, after all of this was checked). ``withheld``: accept a copy
-    that withholds files its proved events name (``sifa/withheld.txt``: a lawyer's copy without
-    the 副卷); they are then in ``Package.withheld``, not in ``files``. Raises PackageError
+    that withholds events (a lawyer's copy without the 副卷): each is proved by its leaf hash only;
+    their versions are in ``Package.withheld``, their files simply absent. Raises PackageError
     naming the first thing that does not verify.
     """
     return _Reader(logs, witnesses, quorum, sink, progress, withheld).read(stream)

@@ -81,6 +81,16 @@ CASES: dict[str, Case] = {
         "party", "POST", D + "/documents", 403, "dossier_not_admitted", content=PDF, headers=up()
     ),
     "clerk archives": Case("clerk", "POST", D + "/archive", 403, "forbidden", json={"retention": "永久"}),
+    "principal name with a NUL": Case(
+        "administrator", "POST", "/v1/principals", 422, "invalid_input", json={"name": "李明\x00", "role": "clerk"}
+    ),
+    "principal name with a bidi override": Case(
+        "administrator", "POST", "/v1/principals", 422, "invalid_input",
+        json={"name": "李\u202e明", "role": "clerk"},
+    ),
+    "principal name only whitespace": Case(
+        "administrator", "POST", "/v1/principals", 422, "invalid_input", json={"name": "\u3000 ", "role": "clerk"}
+    ),
     "judge issues credentials": Case(
         "judge", "POST", "/v1/principals", 403, "forbidden", json={"name": "x", "role": "clerk"}
     ),
@@ -266,6 +276,27 @@ CASES: dict[str, Case] = {
         "clerk", "POST", D + "/documents", 400, "invalid_encoding", content=PDF,
         headers=up(**{"X-Doc-Type": "%E8%B5%B7%FF"}),
     ),
+    # refused uploads store nothing: every check runs before the bytes are (the catalogue checks the blob store)
+    "file name with a blank title": Case(
+        "clerk", "POST", D + "/documents", 422, "invalid_input", content=b"orphan 1",
+        headers={"X-File-Name": "%20.txt", "Content-Type": "text/plain"},
+    ),
+    "file name with an ideographic-space title": Case(
+        "clerk", "POST", D + "/documents", 422, "invalid_input", content=b"orphan 2",
+        headers={"X-File-Name": "%E3%80%80.pdf", "Content-Type": "application/pdf"},
+    ),
+    "file name with a malformed percent escape": Case(
+        "clerk", "POST", D + "/documents", 400, "invalid_encoding", content=b"orphan 4",
+        headers={"X-File-Name": "a%ZZb.txt", "Content-Type": "text/plain"},
+    ),
+    "file name with a lone percent sign": Case(
+        "clerk", "POST", D + "/documents", 400, "invalid_encoding", content=b"orphan 5",
+        headers={"X-File-Name": "a%.txt", "Content-Type": "text/plain"},
+    ),
+    "doc type with a malformed percent escape": Case(
+        "clerk", "POST", D + "/documents", 400, "invalid_encoding", content=b"orphan 6",
+        headers=up(**{"X-Doc-Type": "%E8%B5%B7%G1"}),
+    ),
     "file name that is not UTF-8": Case(
         "clerk",
         "POST",
@@ -330,6 +361,20 @@ CASES: dict[str, Case] = {
     ),
     "evidence of negative size": Case(
         "clerk", "POST", D + "/evidence", 422, "invalid_request", json={**EVID, "size": -1}
+    ),
+    "evidence size a boolean": Case(
+        "clerk", "POST", D + "/evidence", 422, "invalid_request", json={**EVID, "size": True}
+    ),
+    "evidence size a numeric string": Case(
+        "clerk", "POST", D + "/evidence", 422, "invalid_request", json={**EVID, "size": "5"}
+    ),
+    "catalogue order a float": Case(
+        "clerk", "POST", D + "/catalogue", 422, "invalid_request",
+        json={"document_id": "{doc}", "volume": "正卷", "category": "x", "order": 1.0, "title": "x"},
+    ),
+    "catalogue pages a boolean": Case(
+        "clerk", "POST", D + "/catalogue", 422, "invalid_request",
+        json={"document_id": "{doc}", "volume": "正卷", "category": "x", "order": 1, "title": "x", "pages": True},
     ),
     "evidence size not an integer": Case(
         "clerk", "POST", D + "/evidence", 422, "invalid_request", json={**EVID, "size": 1.5}

@@ -19,7 +19,7 @@ import pytest
 
 from dossier.errors import InvalidDossierInputError
 from dossier.package import plan_package
-from evidence.package import BAGIT, INFO, MANIFEST, TAGMANIFEST, WITHHELD, PackageError, read_package_bytes
+from evidence.package import BAGIT, EVENTS, INFO, MANIFEST, TAGMANIFEST, PackageError, read_package_bytes
 from tests.api_node import Node
 from tests.dossier_fixtures import Stack, pdf_bytes
 from verifier.cli import main as sifa_verify
@@ -28,7 +28,7 @@ ACT = {"actor": "clerk:li", "role": "clerk"}
 STAFF = ("clerk", "judge", "archivist")
 READERS = (*STAFF, "lawyer", "party")
 SURFACES = ("read documents", "read catalogue", "events", "download", "receipt", "tlog-proof", "package file",
-            "package catalogue")  # fmt: skip
+            "package catalogue", "package events")  # fmt: skip
 
 
 @dataclass
@@ -91,6 +91,7 @@ def _seen(node: Node, d: str, role: str, doc: Doc, tmp_path: Path) -> dict[str, 
     with tarfile.open(fileobj=io.BytesIO(package.content)) as tar:
         names = tar.getnames()
         catalogue = tar.extractfile("sifa/catalogue.html").read().decode()  # type: ignore[union-attr]
+        leaves = tar.extractfile(EVENTS).read().decode()  # type: ignore[union-attr]
     # Every copy verifies whole with the lawyer's verifier, a withheld 副卷 and all.
     (tmp_path / "p.tar").write_bytes(package.content)
     key = node.http.get("/v1/log/key").json()
@@ -105,6 +106,7 @@ def _seen(node: Node, d: str, role: str, doc: Doc, tmp_path: Path) -> dict[str, 
         "tlog-proof": all(r.status_code == 200 for r in proofs),
         "package file": f"data/{doc.sha256}" in names,
         "package catalogue": doc.sha256 in catalogue,
+        "package events": doc.sha256 in leaves,  # its upload's leaf names it
     }
 
 
@@ -120,10 +122,47 @@ def test_each_role_sees_each_volume_on_each_surface_as_the_court_rules(
         wrong = {s: v for s, v in seen.items() if v != expected}
         assert not wrong, (role, doc.volume, doc.title, wrong)
     package = node.http.get(f"/v1/dossiers/{d}/package", headers=node.as_(role))
-    with tarfile.open(fileobj=io.BytesIO(package.content)) as tar:  # the lawyer's copy says what it withholds
-        assert ("sifa/withheld.txt" in tar.getnames()) == (role not in STAFF)
+    with tarfile.open(fileobj=io.BytesIO(package.content)) as tar:  # the lawyer's copy withholds events, no file list
+        leaves = [json.loads(line) for line in tar.extractfile(EVENTS).read().splitlines()]  # type: ignore[union-attr]
+        assert "sifa/withheld.txt" not in tar.getnames()
+    assert any("leaf" not in e for e in leaves) == (role not in STAFF)
     inspection = node.http.get(f"/v1/dossiers/{d}/inspection", headers=node.as_(role))
     assert inspection.status_code == (200 if role in STAFF else 403), inspection.text
+
+
+@pytest.mark.parametrize("role", ("lawyer", "party"))
+def test_nothing_a_lawyer_or_party_gets_names_a_court_only_file(
+    node: Node, dossier: tuple[str, list[Doc]], role: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    d, docs = dossier
+    secrets = [doc for doc in docs if doc.volume == "副卷"]
+    for doc in secrets:  # the court reads them: each download is recorded, as a court-only event
+        assert node.http.get(f"/v1/dossiers/{d}/files/{doc.sha256}", headers=node.as_("judge")).status_code == 200
+    h = node.as_(role)
+    seen = node.http.get(f"/v1/dossiers/{d}/events", headers=h).json()
+    answers = [node.http.get(f"/v1/dossiers/{d}/receipts/{e['version']}", headers=h) for e in seen]
+    package = node.http.get(f"/v1/dossiers/{d}/package", headers=h).content
+    for doc in secrets:
+        for r in answers:
+            assert r.status_code == 200 and doc.sha256 not in r.text, r.text
+        assert doc.sha256.encode() not in package
+    # Its withheld events answer exactly as events that do not exist (the version aside).
+    last = node.http.get(f"/v1/dossiers/{d}", headers=node.as_("clerk")).json()["version"]
+    for hidden in secrets[0].versions:
+        for tail in ("", "/tlog-proof"):
+            a = node.http.get(f"/v1/dossiers/{d}/receipts/{hidden}{tail}", headers=h)
+            b = node.http.get(f"/v1/dossiers/{d}/receipts/{last + 1000}{tail}", headers=h)
+            assert a.status_code == b.status_code == 404
+            assert a.json() == json.loads(b.text.replace(str(last + 1000), str(hidden)))
+    # sifa-verify says how many events the copy withholds, not what they were.
+    (tmp_path / "p.tar").write_bytes(package)
+    key = node.http.get("/v1/log/key").json()
+    (tmp_path / "t.json").write_text(json.dumps({"logs": [{"origin": key["origin"], "key": key["verifier_key"]}]}))
+    capsys.readouterr()
+    assert sifa_verify(["--dossier", str(tmp_path / "p.tar"), "--trust", str(tmp_path / "t.json"), "--json"]) == 0
+    out, err = capsys.readouterr()
+    withheld = json.loads(out)["withheld_events"]
+    assert withheld >= 5 and f"{withheld} events withheld" in err
 
 
 @pytest.mark.parametrize("role", ("lawyer", "party"))
@@ -185,34 +224,48 @@ def _court_only_package(stack: Stack) -> tuple[bytes, bytes, str, str]:
     return copies[0], copies[1], str(main["sha256"]), str(secret["sha256"])
 
 
-def test_a_lawyers_package_withholds_the_court_only_files_and_still_verifies(stack: Stack) -> None:
+def test_a_lawyers_package_withholds_the_court_only_events_and_still_verifies(stack: Stack) -> None:
     lawyers, courts, main, secret = _court_only_package(stack)
     keys = [stack.signer.verifier]
     package = read_package_bytes(lawyers, keys, withheld=True)
-    assert set(package.files) == {main} and set(package.withheld) == {secret}
+    assert set(package.files) == {main} and package.withheld == [4, 5]  # the 评议's upload and cataloguing
     assert "withheld" in dict(package.checks)
-    assert secret.encode() not in _members(lawyers)["sifa/catalogue.html"]
+    # Nothing of the 副卷 document is in the lawyer's copy: not its hash, its name, its title or its volume.
+    for secret_text in (secret, "评议", "副卷", "合议庭评议笔录"):
+        assert secret_text.encode() not in lawyers, secret_text
     whole = read_package_bytes(courts, keys)
     assert set(whole.files) == {main, secret} and not whole.withheld
-    with pytest.raises(PackageError, match="withholds 1 file"):  # an import takes only a whole package
+    assert [e.version for e in whole.events] == [1, 2, 3, 4, 5]
+    with pytest.raises(PackageError, match="withholds event 4"):  # an import takes only a whole package
         read_package_bytes(lawyers, keys)
 
 
-def test_a_copy_may_withhold_the_court_only_volume_and_nothing_else(stack: Stack) -> None:
-    lawyers, courts, main, _ = _court_only_package(stack)
+def test_a_withheld_event_is_still_proved_and_chained(stack: Stack) -> None:
+    lawyers, _, _, _ = _court_only_package(stack)
     keys = [stack.signer.verifier]
     members = _members(lawyers)
-    # A forger withholds a 正卷 file too: drops it from the payload and the manifest, lists it as withheld.
-    forged = {**members, WITHHELD: members[WITHHELD] + f"{main} data/{main}\n".encode(), MANIFEST: b""}
-    forged.pop(f"data/{main}")
-    forged[INFO] = forged[INFO].replace(b"Payload-Oxum: ", b"Payload-Oxum: 0.0\nX: ")
-    with pytest.raises(PackageError, match="outside the 副卷"):
-        read_package_bytes(_tar(forged), keys, withheld=True)
-    # A withheld file that no event names, or one the payload holds after all.
-    for line in (f"{'0' * 64} data/{'0' * 64}\n", f"{main} data/{main}\n"):
-        listed = {**_members(courts), WITHHELD: line.encode()}
-        with pytest.raises(PackageError, match="withheld"):
-            read_package_bytes(_tar(listed), keys, withheld=True)
+    lines = members[EVENTS].splitlines(keepends=True)
+    withheld = json.loads(lines[3])
+    assert set(withheld) == {"version", "leaf_index", "leaf_hash", "proof"}
+    forged_hash = {**withheld, "leaf_hash": "0" * 64}
+    shown = json.loads(lines[2])  # event 3 moved into event 4's place: its proof holds, the chain does not
+    moved = {**shown, "version": 4}
+    for what, forged in (("another leaf hash", [*lines[:3], _line(forged_hash), *lines[4:]]),
+                         ("a withheld event dropped", [*lines[:3], *lines[4:]]),
+                         ("the opening withheld", [_line({**json.loads(lines[0]), "leaf": None}), *lines[1:]]),
+                         ("an event in its place", [*lines[:3], _line(moved), *lines[4:]])):  # fmt: skip
+        with pytest.raises(PackageError):
+            read_package_bytes(_tar({**members, EVENTS: b"".join(forged)}), keys, withheld=True)
+            pytest.fail(what)
+    opening = json.loads(lines[0])
+    as_withheld = {k: v for k, v in opening.items() if k != "leaf"}
+    as_withheld["leaf_hash"] = hashlib.sha256(b"\x00" + opening["leaf"].encode()).hexdigest()
+    with pytest.raises(PackageError, match="opening"):
+        read_package_bytes(_tar({**members, EVENTS: b"".join([_line(as_withheld), *lines[1:]])}), keys, withheld=True)
+
+
+def _line(doc: dict[str, object]) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
 def _members(data: bytes) -> dict[str, bytes]:

@@ -11,11 +11,13 @@ import io
 import json
 import os
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from dossier.application import Pending
+from dossier.domain import Dossier
 from dossier.errors import DossierExistsError, DossierNotFoundError, DossierReceivedError
 from dossier.package import plan_package
 from dossier.transfer import NotTransferredError, import_package
@@ -126,9 +128,11 @@ def test_package_round_trip_and_import(courts: tuple[Stack, Stack]) -> None:
     first = json.loads(high.log.entry(0))
     assert first["body"]["parties"] == json.loads(package.events[0].leaf)["body"]["parties"]
     # A copy is not changed here; importing it again is refused.
+    refused = b"a file for a copy"
     with pytest.raises(DossierReceivedError):
-        high.app.upload(d, io.BytesIO(b"x"), name="x.txt", media_type="text/plain", source="court", doc_type=None,
+        high.app.upload(d, io.BytesIO(refused), name="x.txt", media_type="text/plain", source="court", doc_type=None,
                         **ACT)  # fmt: skip
+    assert not high.app.blobs.exists(hashlib.sha256(refused).hexdigest())  # refused before its bytes were stored
     with pytest.raises(DossierExistsError):
         import_package(high.app, io.BytesIO(data), logs=[low.signer.verifier], actor="clerk:2")
 
@@ -263,3 +267,105 @@ def test_the_bag_is_valid_bagit_and_survives_gnu_tar(tmp_path: Path) -> None:
             bagit.Bag(str(folder)).validate()
     finally:
         low.close()
+
+
+# --- a package whose proved leaves hold values this node's own commands refuse ---
+
+
+def _bad_leaf(low: Stack, d: str, record: Callable[[Dossier], None]) -> None:
+    """Record an event past the library's checks (as another court's node might have), then transfer and seal."""
+    low.app.enqueue(Pending(d, record)).result()
+    low.app.transfer(d, to_court=HIGHER, kind="上诉", reason="被告不服一审判决", **ACT)
+    low.sealer.seal()
+
+
+X = hashlib.sha256(b"x").hexdigest()
+BAD_LEAVES: dict[str, Callable[[Dossier, str], None]] = {
+    "file name with a bidi override": lambda d, doc: d._upload(
+        document_id="e" * 32,
+        sha256=X,
+        size=1,
+        name="evil\u202egpj.exe",
+        media_type="text/plain",
+        source="court",
+        doc_type="",
+        pages=None,
+        **ACT,
+    ),
+    "file name not NFC": lambda d, doc: d._upload(
+        document_id="e" * 32,
+        sha256=X,
+        size=1,
+        name="e\u0301.txt",
+        media_type="text/plain",
+        source="court",
+        doc_type="",
+        pages=None,
+        **ACT,
+    ),
+    "doc type with a NUL": lambda d, doc: d._upload(
+        document_id="e" * 32,
+        sha256=X,
+        size=1,
+        name="x.txt",
+        media_type="text/plain",
+        source="court",
+        doc_type="判决书\x00",
+        pages=None,
+        **ACT,
+    ),
+    "unknown source": lambda d, doc: d._upload(
+        document_id="e" * 32,
+        sha256=X,
+        size=1,
+        name="x.txt",
+        media_type="text/plain",
+        source="someone",
+        doc_type="",
+        pages=None,
+        **ACT,
+    ),
+    "catalogue pages a boolean": lambda d, doc: d._catalogued(
+        document_id=doc, volume="正卷", category="x", order=1, title="x", pages=True, auto=False, **ACT
+    ),
+    "catalogue at a negative order": lambda d, doc: d._catalogued(
+        document_id=doc, volume="正卷", category="x", order=-1, title="x", pages=None, auto=False, **ACT
+    ),
+    "catalogue title with a NUL": lambda d, doc: d._catalogued(
+        document_id=doc, volume="正卷", category="x", order=1, title="x\x00", pages=None, auto=False, **ACT
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_LEAVES))
+def test_an_imported_value_follows_this_nodes_rules(case: str, tmp_path: Path) -> None:
+    low = make_stack("sqlite", tmp_path / "low")
+    high = make_stack("sqlite", tmp_path / "high", court=HIGHER, seed=bytes(range(1, 33)))
+    try:
+        d = _dossier(low, transfer=False, files=1)
+        low.app.blobs.put(iter([b"x"]))
+        doc = next(iter(low.app.get(d).documents))
+        _bad_leaf(low, d, lambda dossier: BAD_LEAVES[case](dossier, doc))
+        _refused(high, low, d, _package(low, d), "does not record")
+    finally:
+        low.close()
+        high.close()
+
+
+@pytest.mark.parametrize("name", ["张\u202e三", "张三\x00", "e\u0301", " "])
+def test_imported_parties_follow_this_nodes_rules(name: str, tmp_path: Path) -> None:
+    low = make_stack("sqlite", tmp_path / "low")
+    high = make_stack("sqlite", tmp_path / "high", court=HIGHER, seed=bytes(range(1, 33)))
+    try:  # a dossier opened past the library's checks (as another court's node might have)
+        bad = {"role": "原告", "kind": "natural", "name": name, "salts": {"name": "00" * 32}}
+        opened = Dossier(court=low.app.court, case_number=CASE, case_type="民事", parties=[bad], **ACT)
+        low.app._save(opened)
+        d = str(opened.id)
+        low.app.transfer(d, to_court=HIGHER, kind="上诉", reason="上诉", **ACT)
+        low.sealer.seal()
+        data = _package(low, d)
+        read_package_bytes(data, [low.signer.verifier])  # it verifies: the values are what that court signed
+        _refused(high, low, d, data, "party name")
+    finally:
+        low.close()
+        high.close()

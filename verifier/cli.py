@@ -189,7 +189,7 @@ def verify_dossier(package_path: Path, trust_path: Path, *, progress: bool = Fal
 
     try:
         with package_path.open("rb") as f:
-            # A lawyer's copy leaves out the 副卷's files, and says so (a "withheld" check).
+            # A lawyer's copy withholds the 副卷's events (proved, not shown), and says how many.
             package = read_package(f, trust.logs, witnesses=trust.witnesses, quorum=trust.quorum, progress=show,
                                    withheld=True)  # fmt: skip
     except OSError as exc:
@@ -204,7 +204,8 @@ def verify_dossier(package_path: Path, trust_path: Path, *, progress: bool = Fal
         print(file=sys.stderr)
     opened = package.events[0].doc["body"]
     result.update(log=package.origin, dossier=package.dossier, court=opened.get("court"),
-                  case_number=opened.get("case_number"), events=len(package.events), files=len(package.files),
+                  case_number=opened.get("case_number"), events=len(package.events) + len(package.withheld),
+                  withheld_events=len(package.withheld), files=len(package.files),
                   bytes=sum(package.files.values()), tree_size=package.checkpoint.size)  # fmt: skip
     result["checks"] = [{"check": c, "ok": True, "code": None, "detail": d} for c, d in package.checks]
     result["checks"].append({"check": "file_bytes", "ok": True, "code": None,
@@ -222,8 +223,9 @@ def _report(result: dict[str, Any], as_json: bool) -> int:
     verdict = "有效 VALID" if result["valid"] else "无效 INVALID"
     if "case_number" in result or ("terms" not in result and "old_size" not in result):
         print(f"{verdict}: 卷宗 dossier {result.get('case_number', '?')} of court {result.get('court', '?')} "
-              f"({result.get('log', '?')}), {result.get('events', '?')} events, {result.get('files', '?')} files",
-              file=sys.stderr)  # fmt: skip
+              f"({result.get('log', '?')}), {result.get('events', '?')} events, {result.get('files', '?')} files"
+              + (f"; {result['withheld_events']} events withheld from this copy (副卷)"
+                 if result.get("withheld_events") else ""), file=sys.stderr)  # fmt: skip
     elif "terms" in result:
         t = result["terms"]
         print(f"{verdict}: {result['log']} 存证编号 {t['存证编号']} ({result.get('item') or '?'}), "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import re
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -84,9 +85,9 @@ class CatalogueEntry(BaseModel):
     document_id: str = Field(max_length=LIMITS["document id"])
     volume: str = Field(pattern="^(正卷|副卷)$")
     category: str = Field(min_length=1, max_length=LIMITS["category"])
-    order: int = Field(ge=0, le=MAX_ORDER)
+    order: int = Field(ge=0, le=MAX_ORDER, strict=True)  # never a boolean, a float or a numeric string
     title: str = Field(min_length=1, max_length=LIMITS["title"])
-    pages: int | None = Field(None, ge=0, le=MAX_PAGES)
+    pages: int | None = Field(None, ge=0, le=MAX_PAGES, strict=True)
 
 
 SHA = Field(pattern="^[0-9a-f]{64}$", examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"])
@@ -94,7 +95,7 @@ SHA = Field(pattern="^[0-9a-f]{64}$", examples=["9f86d081884c7d659a2feaa0c55ad01
 
 class Evidence(BaseModel):
     sha256: str = SHA
-    size: int = Field(ge=0, le=MAX_SIZE)
+    size: int = Field(ge=0, le=MAX_SIZE, strict=True)
     name: str = Field(min_length=1, max_length=LIMITS["evidence name"])
     submitter: Party
     description: str = Field("", max_length=LIMITS["description"])
@@ -130,13 +131,22 @@ def _party(p: Party) -> dict[str, Any]:
     return p.model_dump(exclude_none=True)
 
 
+_BAD_ESCAPE = re.compile("%(?![0-9A-Fa-f]{2})")
+
+
 def header_text(name: str, value: str, *, encoded: bool = True) -> str:
     """A text header's value: ASCII on the wire, percent-encoded UTF-8 when ``encoded`` (decoded
     strictly: a bad sequence is invalid_encoding). Raw bytes >= 0x80 are refused, never stored garbled."""
     if not value.isascii():  # the server hands raw header bytes over as Latin-1
         how = f"percent-encoded UTF-8, e.g. {quote('证据目录.pdf')} for 证据目录.pdf" if encoded else "ASCII"
         raise HeaderNotAsciiError(f"header {name} holds bytes that are not ASCII; send it as {how}", header=name)
-    return unquote(value, errors="strict") if encoded else value
+    if not encoded:
+        return value
+    bad = _BAD_ESCAPE.search(value)
+    if bad is not None:  # unquote would keep "%ZZ" as typed: refused, never stored as something else
+        raise UnicodeDecodeError("utf-8", value.encode("ascii"), bad.start(), bad.end(),
+                                 f"header {name}: '%' is not followed by two hex digits")  # fmt: skip
+    return unquote(value, errors="strict")
 
 
 def _open_to(caller: Caller, d: Dossier) -> None:
@@ -297,15 +307,20 @@ def download(dossier: str, sha256: str, caller: CallerDep, services: ServicesDep
     """Download one of the dossier's files (streamed). The read is recorded."""
     d = _dossier(services, caller, check_digest(sha256) and dossier)
     hidden = d.hidden_from(caller.role)  # a 副卷 file is absent for a lawyer or party
-    doc = next((v for k, v in d.documents.items() if v["sha256"] == sha256 and k not in hidden), None)
-    if doc is None:
+    court_only = d.court_only()
+    # The document read: one outside the 副卷 if any holds these bytes; the download of a 副卷
+    # document is recorded as court-only (it names the document), hidden like its other events.
+    held = sorted((k in court_only, k) for k, v in d.documents.items() if v["sha256"] == sha256 and k not in hidden)
+    if not held:
         raise TreeSizeError(f"no file {sha256} in this dossier")
+    document_id = held[0][1]
+    doc = d.documents[document_id]
     # Opened first: a store that does not answer, or a file known corrupt, fails before anything is recorded.
     # The store verifies the bytes as they stream and cuts the body short if they are not the file's.
     stream = services.blobs.read(sha256, size=doc["size"])
     try:
-        services.dossiers.retrieve(dossier, by_court=services.config.court, by=caller.actor,
-                                   reason=f"下载 {sha256}", **_act(caller))  # fmt: skip
+        services.dossiers.retrieve(dossier, by_court=services.config.court, by=caller.actor, reason=f"下载 {sha256}",
+                                   document_id=document_id, **_act(caller))  # fmt: skip
     except BaseException:
         close = getattr(stream, "close", None)
         if close is not None:
@@ -432,8 +447,8 @@ def _receipt(services: Services, caller: Caller, dossier: str, version: int) -> 
     d = _dossier(services, caller, dossier, copy=caller.role in PARTY_ROLES)
     if caller.role in PARTY_ROLES and 1 <= version <= d.version:  # the 副卷's events are absent for them
         [e] = services.dossiers.repository.event_store.get(d.id, gt=version - 1, lte=version)
-        if vars(e).get("document_id") in d.hidden_from(caller.role):
-            raise TreeSizeError(f"event {version} of dossier {d.id} has no receipt open to you")
+        if vars(e).get("document_id") in d.hidden_from(caller.role):  # answered as for an event that does not exist
+            raise TreeSizeError(f"event {version} of dossier {d.id} is not sealed yet")
     deadline = time.monotonic() + 2.0
     while True:
         try:

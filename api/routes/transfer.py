@@ -97,7 +97,7 @@ def peer_package(dossier: str, peer: PeerDep, services: ServicesDep) -> Streamin
             openapi_extra=roles(*READERS))  # fmt: skip
 def own_package(dossier: str, caller: CallerDep, services: ServicesDep) -> StreamingResponse:
     """The dossier as a package (BagIt), for ``sifa-verify --dossier``; party data only for court staff.
-    A lawyer's or party's copy withholds the 副卷's files (listed in ``sifa/withheld.txt``)."""
+    A lawyer's or party's copy withholds the 副卷's events (leaf hash and proof only) and files."""
     d = services.dossiers.retrieve(dossier, by_court=services.config.court, by=caller.actor, reason="导出卷宗包",
                                    **_act(caller))  # fmt: skip
     plan = plan_package(services.sealer, d.id, court_name=services.config.name, purpose="调阅",
