@@ -143,6 +143,19 @@ class Package:
         return SHA256.leaf(event.leaf)
 
 
+@dataclass
+class PackageSeen:
+    """What reading a package verified before it stopped, for a report of a failure: the checkpoint
+    once its signature verified, the package once every tag-file check passed (events proved,
+    files named), how many payload files hashed to their names, and whether that was all of them."""
+
+    checks: list[tuple[str, str]] = field(default_factory=list)  # (check, detail), each passed
+    checkpoint: Checkpoint | None = None
+    package: Package | None = None
+    files: int = 0
+    whole: bool = False
+
+
 class Readable(Protocol):
     """What a package is read from: a file, an HTTP response, a request body."""
 
@@ -277,9 +290,9 @@ def _tar_members(stream: Readable) -> Iterator[_Member]:
 
 class _Reader:
     def __init__(self, logs: Sequence[Verifier], witnesses: Sequence[CosignatureVerifier], quorum: int,
-                 sink: Sink, progress: Progress | None) -> None:  # fmt: skip
+                 sink: Sink, progress: Progress | None, seen: PackageSeen) -> None:  # fmt: skip
         self.logs, self.witnesses, self.quorum = logs, witnesses, quorum
-        self.sink, self.progress = sink, progress
+        self.sink, self.progress, self.report = sink, progress, seen
         self.tags: dict[str, bytes] = {}
         self.package: Package | None = None
         self.payload: dict[str, str] = {}  # path -> sha
@@ -304,6 +317,7 @@ class _Reader:
         missing = sorted(set(self.payload) - self.seen)
         if missing:
             raise _fail(f"{len(missing)} file(s) of the manifest are missing, first {missing[0]}", missing=missing[:20])
+        self.report.whole = True
         return self.package
 
     def _member(self, m: _Member, position: int) -> None:
@@ -346,11 +360,12 @@ class _Reader:
         got = self.sink(expected, counted())
         if got != expected:
             raise _fail(f"payload file {name} hashes to {got}, not to its name", file=name)
+        self.report.files += 1
 
     # --- the checks that need only the tag files ---
     def _check_tags(self) -> None:
         tags = self.tags
-        checks: list[tuple[str, str]] = []
+        checks = self.report.checks
         if tags.get(BAGIT, b"").replace(b"\r\n", b"\n") != BAGIT_TEXT:
             raise _fail("bagit.txt is not a BagIt 1.0 declaration with UTF-8 tag files")
         listed = parse_manifest(tags[TAGMANIFEST], TAGMANIFEST)
@@ -385,6 +400,7 @@ class _Reader:
         except MalformedError as exc:
             raise _fail(f"the package's checkpoint is unreadable: {exc.diagnostics()}", check="checkpoint") from None
         checks.append(("checkpoint", f"{checkpoint.origin} size {checkpoint.size}, signed by a trusted log key"))
+        self.report.checkpoint = checkpoint
         if self.quorum:
             try:
                 named = require_quorum(Note.from_text(text), self.witnesses, self.quorum)
@@ -418,7 +434,8 @@ class _Reader:
         if disclosures:
             checks.append(("disclosures", f"personal data of {len(disclosures)} event(s) opens their commitments"))
         self.total = sum(files.values())
-        self.package = Package(info, checkpoint, events, files, disclosures, dict(tags), checks)
+        self.package = Package(info, checkpoint, events, files, disclosures, dict(tags), list(checks))
+        self.report.package = self.package
 
     def _events(self, data: bytes, checkpoint: Checkpoint, info: dict[str, str]) -> list[PackageEvent]:
         out: list[PackageEvent] = []
@@ -506,16 +523,18 @@ def _open_record(record: Any, leaf_record: Any, where: str) -> None:
 
 
 def read_package(stream: Readable, logs: Sequence[Verifier], *, witnesses: Sequence[CosignatureVerifier] = (),
-                 quorum: int = 0, sink: Sink = hash_sink, progress: Progress | None = None) -> Package:  # fmt: skip
+                 quorum: int = 0, sink: Sink = hash_sink, progress: Progress | None = None,
+                 seen: PackageSeen | None = None) -> Package:  # fmt: skip
     """Read a package stream once, checking every byte; return what it holds.
 
     Every event's leaf is proved against the package's checkpoint, signed by one of ``logs``
     (and cosigned by ``quorum`` of ``witnesses``); the events form the dossier's whole chain
     from its opening; every payload file is named by an event and hashes to its name (``sink``
-    receives each file's bytes, once, after all of this was checked). Raises PackageError
-    naming the first thing that does not verify.
+    receives each file's bytes, once, after all of this was checked). ``seen`` (optional) is
+    filled as checks pass, so that a caller can say what verified before a failure. Raises
+    PackageError naming the first thing that does not verify.
     """
-    return _Reader(logs, witnesses, quorum, sink, progress).read(stream)
+    return _Reader(logs, witnesses, quorum, sink, progress, seen or PackageSeen()).read(stream)
 
 
 def read_package_bytes(data: bytes, logs: Sequence[Verifier], **kw: Any) -> Package:
