@@ -16,12 +16,13 @@ import base64
 import binascii
 import hashlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evidence.package import PackageSeen, read_package
+from evidence.package import MalformedPackageError, PackageSeen, read_package
 from ledger.checkpoint import open_checkpoint
 from ledger.cosignature import require_quorum
 from ledger.errors import MalformedError, VerificationError
@@ -229,9 +230,14 @@ def verify_dossier(package_path: Path, trust_path: Path, *, progress: bool = Fal
     seen = PackageSeen()
     try:
         with package_path.open("rb") as f:
-            read_package(f, trust.logs, witnesses=trust.witnesses, quorum=trust.quorum, progress=show, seen=seen)
+            read_package(f, trust.logs, witnesses=trust.witnesses, quorum=trust.quorum, progress=show, seen=seen,
+                          limit=os.fstat(f.fileno()).st_size)  # fmt: skip
     except OSError as exc:
         raise InputError(f"cannot read package {package_path}: {exc.strerror or exc}") from exc
+    except MalformedPackageError as exc:
+        if progress:
+            print(file=sys.stderr)
+        raise InputError(f"package {package_path} is malformed: {exc.diagnostics()}") from exc
     except (VerificationError, MalformedError) as exc:
         if progress:
             print(file=sys.stderr)
