@@ -118,7 +118,7 @@ def verify(file: Path | None, receipt_path: Path, trust_path: Path) -> dict[str,
     _receipt_facts(result, seen)
     checks.append({"check": "receipt", "ok": True, "code": None,
                    "detail": f"checkpoint signed by a trusted key of {proved.origin}; the leaf is proved included "
-                             "in it; the receipt's terms are what they say"})  # fmt: skip
+                             "in it; the receipt's terms are the ones they state"})  # fmt: skip
     if not _witnessed(Note.from_text(receipt.checkpoint), trust, checks, result):
         return result
     if digest is not None:
