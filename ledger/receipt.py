@@ -2,7 +2,8 @@
 
 Format ``sifa-receipt/1``, field by field in docs/receipt.md. ``Receipt.from_json``
 is the only way in; ``verify_receipt`` checks it, steps numbered as in
-docs/verification.md.
+docs/verification.md, and returns a ``VerifiedReceipt``: what the receipt proves, read
+from the signed checkpoint and the proved leaf, never from the receipt's own terms.
 """
 
 from __future__ import annotations
