@@ -270,3 +270,14 @@ def test_a_pax_size_of_minus_one_sent_to_a_node_is_refused_without_holding_the_s
     finally:
         for n in nodes.values():
             n.serve.stop()
+
+
+def test_a_request_body_is_never_read_whole() -> None:
+    """ChunkReader.read(-1) once joined the rest of a request body in memory."""
+    from api.peers import ChunkReader
+
+    body = ChunkReader(iter([b"a" * 10, b"b" * 10]))
+    with pytest.raises(ValueError, match="needs a bound"):
+        body.read(-1)
+    assert body.read(1 << 40) == b"a" * 10  # at most one chunk, however much is asked
+    assert body.read(4) == b"bbbb" and body.read(100) == b"b" * 6 and body.read(1) == b""
