@@ -207,6 +207,8 @@ class PeerStream:
     connection: http.client.HTTPConnection
 
     def read(self, n: int = -1) -> bytes:
+        if n < 0:  # http.client would read the rest whole
+            raise ValueError("PeerStream.read needs a bound: a peer's stream is never read whole")
         try:
             return self.response.read(n)
         except (http.client.HTTPException, OSError) as exc:
@@ -291,7 +293,8 @@ def _error(data: bytes) -> dict[str, Any]:
 
 class ChunkReader:
     """A file-like ``read(n)`` over an iterator of byte chunks (a request body). Like a socket's,
-    a read may return fewer than ``n`` bytes (never gluing chunks together); b"" is the end."""
+    a read returns at most ``n`` bytes and at most one chunk (never gluing chunks together); b"" is
+    the end. A read must say how much: the body is untrusted, its rest is never joined in memory."""
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks = iter(chunks)
@@ -299,9 +302,7 @@ class ChunkReader:
 
     def read(self, n: int = -1) -> bytes:
         if n < 0:
-            out = bytes(self._buf) + b"".join(self._chunks)
-            self._buf = memoryview(b"")
-            return out
+            raise ValueError("ChunkReader.read needs a bound: the rest of a request body is never read whole")
         while not self._buf:
             chunk = next(self._chunks, None)
             if chunk is None:

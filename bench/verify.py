@@ -36,7 +36,8 @@ def run(size_mib: int, repeat: int, work: Path) -> str:
     signer = Ed25519Signer("sifa.court/1101-0105", bytes(range(32)))
     log = MerkleLog(SQLiteTreeStore(work / "t.db"))
     log.append([json.dumps({"i": i}).encode() for i in range(999)])
-    log.append([json.dumps({"type": "DocumentUploaded", "body": {"sha256": digest}}).encode()])
+    leaf = {"type": "DocumentUploaded", "time": "2026-11-22T08:30:00Z", "body": {"sha256": digest}}
+    log.append([json.dumps(leaf).encode()])  # 存证时间 is the leaf's own time
     log.sign_checkpoint(signer)
     (work / "r.json").write_text(log.receipt(999, "2026-11-22T08:30:00Z").to_json(), encoding="utf-8")
     (work / "t.json").write_text(json.dumps({"logs": [{"key": signer.verifier.vkey()}]}), encoding="utf-8")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import queue
+from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -51,13 +52,17 @@ class Imported:
 
 class _Stores:
     """A sink that stores each payload file on a worker thread, up to ``depth`` at once: the
-    package keeps streaming while earlier files are written and fsync'd. ``finish`` waits for
-    them all and raises PackageError for a file whose bytes did not hash to its name."""
+    package keeps streaming while earlier files are written and fsync'd. At most ``2 * depth``
+    files are in flight (each holds up to eight chunks in memory): past that, the oldest is
+    waited for. Every store's outcome is checked exactly once, in the order the files came,
+    by taking it off the deque (``_check``); ``finish`` checks the rest. A file whose bytes did
+    not hash to its name raises PackageError."""
 
     def __init__(self, blobs: BlobStore, depth: int = 4) -> None:
         self.blobs = blobs
+        self.depth = depth
         self.pool = ThreadPoolExecutor(depth, thread_name_prefix="sifa-import")
-        self.pending: list[tuple[str, Future[BlobInfo]]] = []
+        self.pending: deque[tuple[str, Future[BlobInfo]]] = deque()
 
     def __enter__(self) -> _Stores:
         return self
@@ -68,6 +73,8 @@ class _Stores:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
     def __call__(self, sha: str, chunks: Iterator[bytes]) -> str:
+        while len(self.pending) >= 2 * self.depth:  # bounded: memory, and files not yet judged
+            self._check(*self.pending.popleft())
         q: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
         stored = self.pool.submit(self.blobs.put, iter(q.get, None), sha)
         self.pending.append((sha, stored))
@@ -79,13 +86,12 @@ class _Stores:
                         break
                     except queue.Full:
                         if stored.done():
-                            self._check(sha, stored)
+                            self._check(sha, stored)  # it failed, or ended before the file did:
+                            raise PackageError(f"payload file data/{sha} was stored before its end arrived",
+                                               file=f"data/{sha}") from None  # fmt: skip
         finally:
-            if not stored.done():
-                q.put(None)  # the end of this file (short, if the stream broke: then it fails its hash)
-        if len(self.pending) > 64:
-            self._settle()
-        return sha  # its hash is checked by the store; finish() says if it was not this
+            _end(q, stored)  # the end of this file (short, if the stream broke: then it fails its hash)
+        return sha  # its hash is checked by the store; _check says if it was not this
 
     def _check(self, sha: str, stored: Future[BlobInfo]) -> None:
         try:
@@ -96,16 +102,19 @@ class _Stores:
         if got != sha:
             raise PackageError(f"payload file data/{sha} hashes to {got}", file=f"data/{sha}")
 
-    def _settle(self) -> None:
-        done = [(s, f) for s, f in self.pending if f.done()]
-        for s, f in done:
-            self._check(s, f)
-        self.pending = [(s, f) for s, f in self.pending if not f.done()]
-
     def finish(self) -> None:
-        for s, f in self.pending:
-            self._check(s, f)
-        self.pending = []
+        while self.pending:
+            self._check(*self.pending.popleft())
+
+
+def _end(q: queue.Queue[bytes | None], stored: Future[BlobInfo]) -> None:
+    """Tell a store its file ended; a store that already finished is not waited for."""
+    while not stored.done():
+        try:
+            q.put(None, timeout=0.1)
+            return
+        except queue.Full:
+            continue
 
 
 def _live_documents(package: Package) -> list[tuple[dict[str, Any], dict[str, Any] | None, int]]:

@@ -31,9 +31,12 @@ import re
 import tarfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from evidence.commitment import PERSONAL_RECORDS, DisclosureError, verify_disclosure
+from evidence.tarstream import BLOCK, Member, tar_members
+from evidence.tarstream import MalformedPackageError as MalformedPackageError  # re-exported
+from evidence.tarstream import Readable as Readable  # re-exported
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.cosignature import CosignatureVerifier, require_quorum
 from ledger.errors import MalformedError, VerificationError
@@ -55,19 +58,15 @@ HEAD = (BAGIT, INFO, MANIFEST, TAGMANIFEST)
 REQUIRED_TAGS = (CHECKPOINT, EVENTS, DISCLOSURES, CATALOGUE)
 BAGIT_TEXT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 UPLOADS = ("DocumentUploaded", "DocumentReceived")  # events whose file is in the payload
-BLOCK = 512
 _SHA = re.compile(r"[0-9a-f]{64}")
-MAX_TAG_BYTES = 256 << 20  # a tag file is read whole; a dossier's events fit many times over
+MAX_TAG_BYTES = 256 << 20  # tag files are read whole; a dossier's events fit many times over
+MAX_PACKAGE_BYTES = 1 << 40  # what a stream of unknown length may hold
 
 
 class PackageError(VerificationError):
     """A package that does not verify; ``what`` names the part (a file, an event, the checkpoint)."""
 
     code = "package_invalid"
-
-
-class MalformedPackageError(MalformedError):
-    code = "malformed_package"
 
 
 # --- writing: the tar framing (the node's dossier/package.py assembles the contents) ---
@@ -153,10 +152,17 @@ class Package:
         return SHA256.leaf(event.leaf)
 
 
-class Readable(Protocol):
-    """What a package is read from: a file, an HTTP response, a request body."""
+@dataclass
+class PackageSeen:
+    """What reading a package verified before it stopped, for a report of a failure: the checkpoint
+    once its signature verified, the package once every tag-file check passed (events proved,
+    files named), how many payload files hashed to their names, and whether that was all of them."""
 
-    def read(self, n: int = -1, /) -> bytes: ...
+    checks: list[tuple[str, str]] = field(default_factory=list)  # (check, detail), each passed
+    checkpoint: Checkpoint | None = None
+    package: Package | None = None
+    files: int = 0
+    whole: bool = False
 
 
 # sink(sha256, chunks) consumes a payload file and returns the SHA-256 of what it consumed; a sink
@@ -209,102 +215,27 @@ def parse_info(data: bytes) -> dict[str, str]:
     return out
 
 
-class _Member:
-    """One tar member as it streams: read its bytes once, in chunks, before the next member."""
-
-    def __init__(self, name: str, size: int, stream: Readable) -> None:
-        self.name, self.size, self._stream = name, size, stream
-        self._left = size
-
-    def chunks(self, most: int = 1 << 20) -> Iterator[bytes]:
-        while self._left:
-            chunk = self._stream.read(min(most, self._left))
-            if not chunk:
-                raise EOFError(f"the stream ends inside {self.name}")
-            self._left -= len(chunk)
-            yield chunk
-
-    def finish(self) -> None:
-        for _ in self.chunks():
-            pass
-        _exact(self._stream, -self.size % BLOCK)
-
-
-def _exact(stream: Readable, n: int) -> bytes:
-    out = b""
-    while len(out) < n:
-        chunk = stream.read(n - len(out))
-        if not chunk:
-            raise EOFError(f"the stream ends {n - len(out)} bytes early")
-        out += chunk
-    return out
-
-
-def _pax(data: bytes) -> dict[str, str]:
-    """PAX extended header records: ``"<len> <key>=<value>\n"`` (POSIX.1-2001)."""
-    out, pos = {}, 0
-    while pos < len(data):
-        length = int(data[pos : data.index(b" ", pos)])
-        if length <= 0:
-            raise ValueError("a PAX record of length 0")
-        key, _, value = data[data.index(b" ", pos) + 1 : pos + length - 1].partition(b"=")
-        out[key.decode("utf-8")] = value.decode("utf-8")
-        pos += length
-    return out
-
-
-def _tar_members(stream: Readable) -> Iterator[_Member]:
-    """The regular files of a tar stream (ustar, PAX or GNU long names), read straight from the
-    stream without copying: a large file passes through in chunks. Directories are skipped;
-    links, devices and the like are refused."""
-    extended: dict[str, str] = {}  # from a PAX or GNU long-name header, for the next member
-    while True:
-        header = _exact(stream, BLOCK)
-        if header == b"\0" * BLOCK:
-            return  # the end-of-archive blocks
-        info = tarfile.TarInfo.frombuf(header, "utf-8", "surrogateescape")
-        if info.type in (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME):
-            if info.size > MAX_TAG_BYTES:
-                raise ValueError("an extended header is too large")
-            data = _exact(stream, info.size)
-            _exact(stream, -info.size % BLOCK)
-            if info.type == tarfile.XHDTYPE:
-                extended.update(_pax(data))
-            elif info.type == tarfile.GNUTYPE_LONGNAME:
-                extended["path"] = data.rstrip(b"\0").decode("utf-8")
-            continue
-        name = extended.get("path", info.name)
-        size = int(extended.get("size", info.size))
-        extended = {}
-        if info.isdir():
-            continue
-        if not info.isreg():
-            raise _fail(f"package member {name!r} is not a regular file")
-        member = _Member(name, size, stream)
-        yield member
-        member.finish()
-
-
 class _Reader:
     def __init__(self, logs: Sequence[Verifier], witnesses: Sequence[CosignatureVerifier], quorum: int,
-                 sink: Sink, progress: Progress | None, withheld: bool = False) -> None:  # fmt: skip
+                 sink: Sink, progress: Progress | None, seen: PackageSeen, withheld: bool = False) -> None:  # fmt: skip
         self.logs, self.witnesses, self.quorum = logs, witnesses, quorum
         self.allow_withheld = withheld
-        self.sink, self.progress = sink, progress
+        self.sink, self.progress, self.report = sink, progress, seen
         self.tags: dict[str, bytes] = {}
         self.package: Package | None = None
         self.payload: dict[str, str] = {}  # path -> sha
         self.seen: set[str] = set()
         self.done = 0
         self.total = 0
+        self.tag_bytes = 0
 
-    def read(self, stream: Readable) -> Package:
+    def read(self, stream: Readable, limit: int) -> Package:
         position = 0
         try:
-            for member in _tar_members(stream):
+            for member in tar_members(stream, limit):
                 self._member(member, position)
                 position += 1
-        except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+        except (EOFError, OSError) as exc:
             what = "is not a tar stream" if position == 0 else "stream is cut or damaged"
             raise _fail(f"the package {what}: {exc}") from None
         if position < len(HEAD):
@@ -315,9 +246,10 @@ class _Reader:
         missing = sorted(set(self.payload) - self.seen)
         if missing:
             raise _fail(f"{len(missing)} file(s) of the manifest are missing, first {missing[0]}", missing=missing[:20])
+        self.report.whole = True
         return self.package
 
-    def _member(self, m: _Member, position: int) -> None:
+    def _member(self, m: Member, position: int) -> None:
         name = m.name
         if position < len(HEAD) and name != HEAD[position]:
             raise _fail(f"package member {position + 1} is {name!r}, expected {HEAD[position]}")
@@ -330,11 +262,12 @@ class _Reader:
             raise _fail(f"tag file {name!r} comes after the payload began")
         if name in self.tags:
             raise _fail(f"package member {name!r} appears twice")
-        if m.size > MAX_TAG_BYTES:
-            raise _fail(f"tag file {name!r} is too large ({m.size} bytes)")
+        self.tag_bytes += m.size
+        if self.tag_bytes > MAX_TAG_BYTES:  # held in memory until checked: bounded, all together
+            raise _fail(f"tag file {name!r} makes the tag files larger than {MAX_TAG_BYTES} bytes")
         self.tags[name] = b"".join(m.chunks())
 
-    def _payload(self, m: _Member) -> None:
+    def _payload(self, m: Member) -> None:
         name, size = m.name, m.size
         expected = self.payload.get(name)
         if expected is None:
@@ -357,11 +290,12 @@ class _Reader:
         got = self.sink(expected, counted())
         if got != expected:
             raise _fail(f"payload file {name} hashes to {got}, not to its name", file=name)
+        self.report.files += 1
 
     # --- the checks that need only the tag files ---
     def _check_tags(self) -> None:
         tags = self.tags
-        checks: list[tuple[str, str]] = []
+        checks = self.report.checks
         if tags.get(BAGIT, b"").replace(b"\r\n", b"\n") != BAGIT_TEXT:
             raise _fail("bagit.txt is not a BagIt 1.0 declaration with UTF-8 tag files")
         listed = parse_manifest(tags[TAGMANIFEST], TAGMANIFEST)
@@ -396,6 +330,7 @@ class _Reader:
         except MalformedError as exc:
             raise _fail(f"the package's checkpoint is unreadable: {exc.diagnostics()}", check="checkpoint") from None
         checks.append(("checkpoint", f"{checkpoint.origin} size {checkpoint.size}, signed by a trusted log key"))
+        self.report.checkpoint = checkpoint
         if self.quorum:
             try:
                 named = require_quorum(Note.from_text(text), self.witnesses, self.quorum)
@@ -432,7 +367,8 @@ class _Reader:
         if disclosures:
             checks.append(("disclosures", f"personal data of {len(disclosures)} event(s) opens their commitments"))
         self.total = sum(files.values())
-        self.package = Package(info, checkpoint, events, files, disclosures, dict(tags), checks, withheld)
+        self.package = Package(info, checkpoint, events, files, disclosures, dict(tags), list(checks), withheld)
+        self.report.package = self.package
 
     def _events(self, data: bytes, checkpoint: Checkpoint,
                 info: dict[str, str]) -> tuple[list[PackageEvent], list[int]]:  # fmt: skip
@@ -551,19 +487,23 @@ def _open_record(record: Any, leaf_record: Any, where: str) -> None:
 
 def read_package(stream: Readable, logs: Sequence[Verifier], *, witnesses: Sequence[CosignatureVerifier] = (),
                  quorum: int = 0, sink: Sink = hash_sink, progress: Progress | None = None,
+                 seen: PackageSeen | None = None, limit: int = MAX_PACKAGE_BYTES,
                  withheld: bool = False) -> Package:  # fmt: skip
     """Read a package stream once, checking every byte; return what it holds.
 
     Every event's leaf is proved against the package's checkpoint, signed by one of ``logs``
     (and cosigned by ``quorum`` of ``witnesses``); the events form the dossier's whole chain
     from its opening; every payload file is named by an event and hashes to its name (``sink``
-    receives each file's bytes, once, after all of this was checked). ``withheld``: accept a copy
-    that withholds events (a lawyer's copy without the 副卷): each is proved by its leaf hash only;
-    their versions are in ``Package.withheld``, their files simply absent. Raises PackageError
-    naming the first thing that does not verify.
+    receives each file's bytes, once, after all of this was checked). ``seen`` (optional) is
+    filled as checks pass, so that a caller can say what verified before a failure. ``withheld``:
+    accept a copy that withholds events (a lawyer's copy without the 副卷): each is proved by its
+    leaf hash only; their versions are in ``Package.withheld``, their files simply absent. Raises
+    PackageError naming the first thing that does not verify, MalformedPackageError for a stream
+    that is not a tar stream this reader reads (evidence/tarstream.py) or holds more than ``limit``
+    bytes (the stream's length, where known).
     """
-    return _Reader(logs, witnesses, quorum, sink, progress, withheld).read(stream)
+    return _Reader(logs, witnesses, quorum, sink, progress, seen or PackageSeen(), withheld).read(stream, limit)
 
 
 def read_package_bytes(data: bytes, logs: Sequence[Verifier], **kw: Any) -> Package:
-    return read_package(io.BytesIO(data), logs, **kw)
+    return read_package(io.BytesIO(data), logs, limit=len(data), **kw)

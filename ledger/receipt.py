@@ -2,7 +2,8 @@
 
 Format ``sifa-receipt/1``, field by field in docs/receipt.md. ``Receipt.from_json``
 is the only way in; ``verify_receipt`` checks it, steps numbered as in
-docs/verification.md.
+docs/verification.md, and returns a ``VerifiedReceipt``: what the receipt proves, read
+from the signed checkpoint and the proved leaf, never from the receipt's own terms.
 """
 
 from __future__ import annotations
@@ -147,13 +148,13 @@ class Receipt:
         leaf = _b64(lines[1][6:], "extra")
         proof = [_b64(h, f"proof line {i}") for i, h in enumerate(lines[3:])]
         try:
-            recorded_at = json.loads(leaf)["time"]
             parsed = Note.from_text(note)
             checkpoint = Checkpoint.from_text(parsed.text)
-        except (ValueError, KeyError, TypeError, MalformedError) as exc:
-            raise MalformedReceiptError(f"tlog-proof: unreadable leaf or checkpoint: {exc}") from exc
-        if not isinstance(recorded_at, str):
-            raise MalformedReceiptError("the leaf has no time")
+        except MalformedError as exc:
+            raise MalformedReceiptError(f"tlog-proof: unreadable checkpoint: {exc}") from exc
+        recorded_at = leaf_time(leaf)
+        if recorded_at is None:
+            raise MalformedReceiptError("the leaf states no UTC time")
         return cls.build(origin=checkpoint.origin, leaf_index=int(index), leaf_data=leaf, inclusion_proof=proof,
                          checkpoint=checkpoint, checkpoint_note=parsed, recorded_at=recorded_at)  # fmt: skip
 
@@ -216,30 +217,95 @@ class Receipt:
         )
 
 
-def verify_receipt(receipt: Receipt, log_keys: Sequence[Verifier], hasher: Hasher = SHA256) -> Checkpoint:
-    """Check a receipt offline against trusted log keys; return its checkpoint.
+@dataclass(frozen=True, slots=True)
+class VerifiedReceipt:
+    """What a receipt proves, every value read from verified bytes: the signed checkpoint (log
+    origin, tree size) and the leaf proved included in it (index, bytes, hash, the time it states)."""
 
-    Raises a VerificationError subclass naming the first check that failed, or
-    a MalformedError for an unreadable checkpoint.
+    checkpoint: Checkpoint
+    leaf_index: int
+    leaf_data: bytes
+    leaf_hash: bytes
+    recorded_at: str
+
+    @property
+    def origin(self) -> str:
+        return self.checkpoint.origin
+
+    @property
+    def terms(self) -> dict[str, Any]:
+        """存证编号, 区块高度, 交易哈希, 存证时间 as the verified bytes state them."""
+        return {
+            "存证编号": record_id(self.origin, self.leaf_index),
+            "区块高度": self.checkpoint.size,
+            "交易哈希": self.leaf_hash.hex(),
+            "存证时间": self.recorded_at,
+        }
+
+
+@dataclass
+class Verified:
+    """What passed so far, for a caller that reports a failure: the checkpoint once its signature
+    verified, the receipt's facts once its leaf is proved included (before its terms are compared)."""
+
+    checkpoint: Checkpoint | None = None
+    receipt: VerifiedReceipt | None = None
+
+
+def leaf_time(leaf_data: bytes) -> str | None:
+    """The UTC time a sifa leaf (JSON object) states in its ``time`` field; None if it states none."""
+    try:
+        doc = json.loads(leaf_data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    when = doc.get("time") if isinstance(doc, dict) else None
+    return when if isinstance(when, str) and _TIME.fullmatch(when) else None
+
+
+def verify_receipt(
+    receipt: Receipt, log_keys: Sequence[Verifier], hasher: Hasher = SHA256, *, seen: Verified | None = None
+) -> VerifiedReceipt:
+    """Check a receipt offline against trusted log keys; return what it proves.
+
+    Every value returned is read from verified bytes; every term the receipt states is compared
+    with it. ``seen`` (optional) is filled as the steps pass, so that a caller can say what was
+    verified before a failure. Raises a VerificationError subclass naming the first check that
+    failed (ReceiptMismatchError carries the ``term`` that disagrees), or a MalformedError for an
+    unreadable checkpoint.
     """
+    seen = seen if seen is not None else Verified()
     # Step 1: the checkpoint is signed by a trusted key of the log it names.
     checkpoint, _ = open_checkpoint(receipt.checkpoint, log_keys)
+    seen.checkpoint = checkpoint
     # Step 2: the receipt speaks of that log and that tree size.
     if checkpoint.origin != receipt.origin:
-        raise ReceiptMismatchError(f"receipt names log {receipt.origin!r}, checkpoint is of {checkpoint.origin!r}")
-    if checkpoint.size != receipt.tree_size or receipt.height != receipt.tree_size:
         raise ReceiptMismatchError(
-            f"receipt tree size {receipt.tree_size} (区块高度 {receipt.height})"
-            f" is not the checkpoint's {checkpoint.size}"
+            f"the receipt names log {receipt.origin!r}; its checkpoint is of {checkpoint.origin}"
         )
-    # Step 3: the reader-facing terms are those of this leaf.
+    if checkpoint.size != receipt.tree_size:
+        raise ReceiptMismatchError(f"the receipt's tree_size is not the size its checkpoint signs ({checkpoint.size})")
+    # Step 3: the leaf is in the tree the checkpoint signs. From here on its bytes are verified.
     leaf_hash = hasher.leaf(receipt.leaf_data)
-    if receipt.leaf_hash_hex != leaf_hash.hex():
-        raise ReceiptMismatchError("交易哈希 is not the hash of the receipt's leaf data")
-    if receipt.record_id != record_id(receipt.origin, receipt.leaf_index):
-        raise ReceiptMismatchError("存证编号 does not name the receipt's log and leaf index")
-    # Step 4: the leaf is in the tree the checkpoint signs.
     verify_inclusion(
         hasher, receipt.leaf_index, receipt.tree_size, leaf_hash, receipt.inclusion_proof, checkpoint.root_hash
     )
-    return checkpoint
+    recorded_at = leaf_time(receipt.leaf_data)
+    if recorded_at is None:
+        raise ReceiptMismatchError("the proved leaf states no UTC time: 存证时间 cannot be verified", term="存证时间")
+    verified = VerifiedReceipt(checkpoint, receipt.leaf_index, receipt.leaf_data, leaf_hash, recorded_at)
+    seen.receipt = verified
+    # Step 4: each reader-facing term is what the verified bytes say.
+    claimed = {"存证编号": receipt.record_id, "区块高度": receipt.height, "交易哈希": receipt.leaf_hash_hex,
+               "存证时间": receipt.recorded_at}  # fmt: skip
+    for term, value in verified.terms.items():
+        if claimed[term] != value:
+            raise ReceiptMismatchError(f"the receipt's {term} is not {_SOURCE[term]}", term=term)
+    return verified
+
+
+_SOURCE: Final = {
+    "存证编号": "the signed log's origin and the proved leaf's index",
+    "区块高度": "the tree size the checkpoint signs",
+    "交易哈希": "the hash of the proved leaf",
+    "存证时间": "the time the proved leaf states",
+}

@@ -73,6 +73,19 @@ def main() -> None:
     wrong_size["tree_size"] = 12
     write("wrong-size", wrong_size, file=None, exit=1, code="receipt_mismatch")
 
+    # One edited term each: the rest of the receipt verifies, the term is not what the verified bytes say.
+    leaf_hash = valid["terms"]["交易哈希"]
+    for name, term, value in (
+        ("edited-record-id", "存证编号", f"{ORIGIN}#6"),
+        ("edited-height", "区块高度", 12),
+        ("edited-leaf-hash", "交易哈希", leaf_hash[:-1] + ("0" if leaf_hash[-1] != "0" else "1")),
+        ("edited-time", "存证时间", "2027-01-01T00:00:00Z"),
+    ):
+        edited = json.loads(json.dumps(valid))
+        edited["terms"][term] = value
+        write(name, edited, file="evidence.txt", exit=1, code="receipt_mismatch")
+        cases[name].update(term=term, edited=value)
+
     unknown = json.loads(json.dumps(valid))
     unknown["checkpoint"] = sign_checkpoint(Checkpoint(ORIGIN, 11, log.root(11)), stranger).to_text()
     write("unknown-key", unknown, file=None, exit=1, code="checkpoint_unknown_key")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,6 +65,18 @@ def json_of(mib: int) -> Any:
 
 
 JSON = {"Content-Type": "application/json"}
+
+
+def tar_with_pax_size(size: bytes) -> bytes:
+    """A tar stream whose first member's PAX header gives it ``size`` (docs/package.md's tar reader)."""
+    record = b" size=" + size + b"\n"
+    n = len(record) + len(str(len(record) + 2))
+    pax = tarfile.TarInfo("././@PaxHeader")
+    pax.type, pax.size = tarfile.XHDTYPE, n
+    member = tarfile.TarInfo("bagit.txt")
+    member.size = 10
+    return (pax.tobuf(tarfile.USTAR_FORMAT) + (b"%d" % n + record).ljust(512, b"\0")
+            + member.tobuf(tarfile.USTAR_FORMAT) + b"x" * 10 + b"\0" * 1526)  # fmt: skip
 
 
 D = "/v1/dossiers/{d}"
@@ -549,6 +562,15 @@ CASES: dict[str, Case] = {
     ),
     "package that is not a tar": Case("clerk", "POST", "/v1/received", 422, "package_invalid", content=b"not a tar"),
     "empty package": Case("clerk", "POST", "/v1/received", 422, "package_invalid", content=b""),
+    "package whose PAX size is -1": Case(
+        "clerk", "POST", "/v1/received", 400, "malformed_package", content=tar_with_pax_size(b"-1")
+    ),
+    "package whose PAX size is not a number": Case(
+        "clerk", "POST", "/v1/received", 400, "malformed_package", content=tar_with_pax_size(b"ten")
+    ),
+    "package whose member claims more bytes than follow": Case(
+        "clerk", "POST", "/v1/received", 400, "malformed_package", content=tar_with_pax_size(b"9" * 30)
+    ),
     "retrieve from a court with no peer entry": Case(
         "clerk", "POST", "/v1/retrievals", 422, "unknown_court", json={"from_court": "4401-0101", "dossier": "{d}"}
     ),

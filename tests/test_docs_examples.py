@@ -17,6 +17,6 @@ def test_receipt_example_verifies() -> None:
     vkey = re.search(r"Verifier key: `([^`]+)`", DOC)
     assert block and vkey
     receipt = Receipt.from_json(block.group(1))
-    checkpoint = verify_receipt(receipt, [Ed25519Verifier.from_vkey(vkey.group(1))])
+    checkpoint = verify_receipt(receipt, [Ed25519Verifier.from_vkey(vkey.group(1))]).checkpoint
     assert checkpoint.root_hash.hex() in DOC
     assert hashlib.sha256(b"\x00" + receipt.leaf_data).hexdigest() == receipt.leaf_hash_hex

@@ -126,7 +126,8 @@ def test_sifa_verify_receipt_offline(node: Path, tmp_path: Path, capsys: pytest.
     evidence = tmp_path / "证据 合同.pdf"
     evidence.write_bytes(b"%PDF-1.4 contract")
     digest = hashlib.sha256(evidence.read_bytes()).hexdigest()
-    leaf = json.dumps({"type": "DocumentUploaded", "file": {"sha256": digest, "size": 17}}).encode()
+    leaf = json.dumps({"type": "DocumentUploaded", "time": "2026-11-22T08:00:00Z",
+                       "file": {"sha256": digest, "size": 17}}).encode()  # fmt: skip
     _append_and_sign(node, [b"first", leaf])
     store = open_tree_store(node, "")
     receipt = MerkleLog(store).receipt(1, "2026-11-22T08:00:00Z")

@@ -11,6 +11,8 @@ import io
 import json
 import os
 import tarfile
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,9 +22,11 @@ from dossier.application import Pending
 from dossier.domain import Dossier
 from dossier.errors import DossierExistsError, DossierNotFoundError, DossierReceivedError
 from dossier.package import plan_package
-from dossier.transfer import NotTransferredError, import_package
+from dossier.transfer import NotTransferredError, _Stores, import_package
 from evidence.package import EVENTS, MANIFEST, TAGMANIFEST, PackageError, read_package_bytes
 from ledger.note import Ed25519Signer
+from storage.blobstore import BlobInfo
+from storage.filesystem import FilesystemBlobStore
 from tests.conftest import PostgresCluster
 from tests.dossier_fixtures import Stack, make_stack, pdf_bytes
 
@@ -369,3 +373,58 @@ def test_imported_parties_follow_this_nodes_rules(name: str, tmp_path: Path) -> 
     finally:
         low.close()
         high.close()
+
+
+class _LateStore(FilesystemBlobStore):
+    """The filesystem store, with one file's store held back until the importer is busy judging the
+    others (the first time it reads a stored file's name), and let finish then: the interleaving
+    that, under load, once imported a tampered package (issue 16 item 5)."""
+
+    def __init__(self, root: Path, late: str) -> None:
+        super().__init__(root)
+        self.late, self.go, self.finished = late, threading.Event(), threading.Event()
+
+    def put(self, source: Iterator[bytes], expected_sha256: str | None = None) -> BlobInfo:
+        if expected_sha256 != self.late:
+            info = super().put(source, expected_sha256)
+            return _Announcing(info.sha256, info.size, info.locked_until, store=self)
+        assert self.go.wait(60)
+        try:
+            return super().put(source, expected_sha256)
+        finally:
+            self.finished.set()
+
+
+class _Announcing(BlobInfo):
+    def __init__(self, *args: object, store: _LateStore) -> None:
+        super().__init__(*args)  # type: ignore[arg-type]
+        object.__setattr__(self, "_store", store)
+
+    def __getattribute__(self, name: str) -> object:
+        store: _LateStore = object.__getattribute__(self, "_store")
+        if name == "sha256" and not store.go.is_set():
+            store.go.set()
+            assert store.finished.wait(60)
+            time.sleep(0.2)  # the worker marks the held-back store's future done
+        return object.__getattribute__(self, name)
+
+
+def test_every_stored_file_is_judged_even_when_its_store_finishes_late(tmp_path: Path) -> None:
+    """A file whose store finished while the importer was checking the others was once dropped
+    unchecked: a package with one changed file was imported (201). Now each is checked."""
+    files = [f"证据 {i}\n".encode() * 20 for i in range(80)]
+    bad = hashlib.sha256(files[3]).hexdigest()
+    store = _LateStore(tmp_path / "blobs", bad)
+    changed = files[3][:-1] + b"!"
+    with pytest.raises(PackageError, match=f"data/{bad} does not hash to its name"), _Stores(store) as sink:
+        for i, data in enumerate(files):
+            sha = hashlib.sha256(data).hexdigest()
+            if i == 64:  # every store but the held-back one has finished: the importer can judge them
+                deadline = time.monotonic() + 60
+                while not all(store.exists(hashlib.sha256(f).hexdigest()) for f in files[:64] if f != files[3]):
+                    assert time.monotonic() < deadline
+                    time.sleep(0.01)
+                time.sleep(0.2)
+            sink(sha, iter([changed if i == 3 else data]))
+        sink.finish()
+    assert store.finished.is_set() and not store.exists(bad)

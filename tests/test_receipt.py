@@ -16,13 +16,26 @@ from ledger.errors import (
     TreeSizeError,
     UnknownKeyError,
 )
+from ledger.hashing import SHA256
 from ledger.log import MerkleLog
 from ledger.note import Ed25519Signer
-from ledger.receipt import Receipt, verify_receipt
+from ledger.receipt import Receipt, Verified, verify_receipt
 from ledger.sqlite import SQLiteTreeStore
 
 ORIGIN = "sifa.court/1101-0105"
 WHEN = "2026-11-22T08:30:00Z"
+
+
+def leaf(i: int) -> bytes:
+    """A leaf as a node writes one: JSON naming its log, index, type and UTC time."""
+    doc = {
+        "origin": ORIGIN,
+        "seq": i,
+        "type": "DocumentUploaded",
+        "time": WHEN,
+        "body": {"case": "（2026）京0105民初123号"},
+    }
+    return json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
 
 @pytest.fixture
@@ -33,7 +46,7 @@ def signer() -> Ed25519Signer:
 @pytest.fixture
 def log(tmp_path: Path, signer: Ed25519Signer) -> MerkleLog:
     log = MerkleLog(SQLiteTreeStore(tmp_path / "t.db"))
-    log.append([f"event {i} （2026）京0105民初123号".encode() for i in range(300)])
+    log.append([leaf(i) for i in range(300)])
     log.sign_checkpoint(signer)
     return log
 
@@ -49,15 +62,19 @@ def test_round_trip_and_verify(log: MerkleLog, signer: Ed25519Signer) -> None:
     assert '"存证编号": "sifa.court/1101-0105#123"' in text
     assert Receipt.from_json(text) == receipt
     assert Receipt.from_json(text.encode()) == receipt
-    checkpoint = verify_receipt(Receipt.from_json(text), [signer.verifier])
-    assert (checkpoint.origin, checkpoint.size) == (ORIGIN, 300)
+    proved = verify_receipt(Receipt.from_json(text), [signer.verifier])
+    assert (proved.origin, proved.checkpoint.size, proved.leaf_data) == (ORIGIN, 300, leaf(123))
     doc = _doc(receipt)
-    assert doc["terms"] == {
-        "存证编号": f"{ORIGIN}#123",
-        "区块高度": 300,
-        "交易哈希": log.leaf_hash(123).hex(),
-        "存证时间": WHEN,
-    }
+    assert (
+        doc["terms"]
+        == proved.terms
+        == {
+            "存证编号": f"{ORIGIN}#123",
+            "区块高度": 300,
+            "交易哈希": log.leaf_hash(123).hex(),
+            "存证时间": WHEN,
+        }
+    )
 
 
 def test_receipt_needs_a_checkpoint_covering_the_leaf(log: MerkleLog) -> None:
@@ -91,16 +108,36 @@ def test_each_check_refuses(log: MerkleLog, signer: Ed25519Signer) -> None:
     for bit in range(10):
         with pytest.raises(ReceiptMismatchError):
             verify_receipt(_mutated(receipt, tree_size=300 ^ (1 << bit)), keys)
-    with pytest.raises(ReceiptMismatchError):
-        verify_receipt(_mutated(receipt, leaf_data=base64.b64encode(b"forged").decode()), keys)
-    with pytest.raises(ReceiptMismatchError):
-        verify_receipt(_mutated(receipt, 存证编号=f"{ORIGIN}#9"), keys)
+    # Leaf bytes changed (and 交易哈希 with them): no longer the leaf the checkpoint's tree holds.
+    forged = leaf(123).replace(WHEN.encode(), b"2027-01-01T00:00:00Z")
+    with pytest.raises(InclusionProofError):
+        verify_receipt(_mutated(receipt, leaf_data=base64.b64encode(forged).decode(),
+                                交易哈希=SHA256.leaf(forged).hex(), 存证时间="2027-01-01T00:00:00Z"), keys)  # fmt: skip
+    # Each term edited alone: the receipt's claim is not what the verified bytes say.
+    for term, value in [("存证编号", f"{ORIGIN}#9"), ("区块高度", 301), ("交易哈希", "00" * 32),
+                        ("存证时间", "2026-11-22T08:30:01Z")]:  # fmt: skip
+        with pytest.raises(ReceiptMismatchError) as caught:
+            verify_receipt(_mutated(receipt, **{term: value}), keys)
+        assert caught.value.detail == {"term": term} and term in caught.value.diagnostics()
     with pytest.raises(UnknownKeyError):
         verify_receipt(receipt, [Ed25519Signer(ORIGIN, bytes(32)).verifier])
     other = log.receipt(5, WHEN)
     spliced = receipt.checkpoint.replace("300\n", "301\n", 1)
     with pytest.raises(CheckpointSignatureError):
         verify_receipt(_mutated(other, checkpoint=spliced), keys)
+
+
+def test_a_leaf_that_states_no_time_proves_no_recorded_time(tmp_path: Path, signer: Ed25519Signer) -> None:
+    """存证时间 comes from the leaf: a proved leaf without a time cannot back one, whatever the receipt says."""
+    log = MerkleLog(SQLiteTreeStore(tmp_path / "t.db"))
+    log.append([b"not json", json.dumps({"type": "x"}).encode()])
+    log.sign_checkpoint(signer)
+    for index in (0, 1):
+        seen = Verified()
+        with pytest.raises(ReceiptMismatchError) as caught:
+            verify_receipt(log.receipt(index, WHEN), [signer.verifier], seen=seen)
+        assert caught.value.detail == {"term": "存证时间"}
+        assert seen.checkpoint is not None and seen.receipt is None  # the checkpoint verified, no time did
 
 
 @pytest.mark.parametrize(

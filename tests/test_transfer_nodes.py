@@ -157,7 +157,8 @@ def test_appeal_retrieval_between_three_courts(chain: dict[str, Court], tmp_path
         (_with_events(members, swapped), "is not proved in the checkpoint"),
     ]:
         r = mid.http.post("/v1/received", content=tampered, headers={**mid.clerk, "Content-Type": "application/x-tar"})
-        assert (r.status_code, r.json()["code"]) == (422, "package_invalid"), r.text[:300]
+        # A 201 here (no code) was a tampered package imported: a store's failure went unchecked (issue 16 item 5).
+        assert (r.status_code, r.json().get("code")) == (422, "package_invalid"), r.text[:300]
         assert reason in r.json()["message"]
         assert _held(mid, d) == 404
     blobs = FilesystemBlobStore(mid.data / "blobs")

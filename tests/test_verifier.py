@@ -6,27 +6,41 @@ import base64
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from ledger.cosignature import require_quorum
+from ledger.errors import ReceiptMismatchError, VerificationError
 from ledger.log import MerkleLog
-from ledger.note import Ed25519Signer
-from ledger.receipt import Receipt
+from ledger.note import Ed25519Signer, Note
+from ledger.receipt import Receipt, Verified, verify_receipt
 from ledger.sqlite import SQLiteTreeStore
+from ledger.trust import read_trust
 from verifier.cli import main as sifa_verify
 
 CORPUS = Path(__file__).parent / "vectors" / "receipts"
 CASES = json.loads((CORPUS / "cases.json").read_text(encoding="utf-8"))
 
 
+def _receipt_path(name: str) -> Path:
+    case = CASES[name]
+    return CORPUS / case.get("receipt_file", f"{case.get('receipt', name)}.json")
+
+
+VALID_TERMS = json.loads((CORPUS / "valid.json").read_text(encoding="utf-8"))["terms"]
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_corpus_case(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Through the CLI: the exit code, the failed check's code (and term), and what is printed:
+    only values read from verified bytes (never the edited term, never a placeholder)."""
     case = CASES[name]
     args = [str(CORPUS / case["file"])] if case["file"] else []
-    receipt = CORPUS / case.get("receipt_file", f"{case.get('receipt', name)}.json")
     trust = CORPUS / case.get("trust", "trust.json")
-    code = sifa_verify([*args, "--receipt", str(receipt), "--trust", str(trust), "--json"])
+    code = sifa_verify([*args, "--receipt", str(_receipt_path(name)), "--trust", str(trust), "--json"])
     out, err = capsys.readouterr()
     assert code == case["exit"], err
     assert "Traceback" not in err
@@ -37,7 +51,50 @@ def test_corpus_case(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert result["valid"] is (code == 0)
     failed = [c for c in result["checks"] if not c["ok"]]
     assert [c["code"] for c in failed] == ([case["code"]] if case["code"] else [])
-    assert "存证编号" in err and "sifa.court/1101-0105#" in err
+    assert [c.get("term") for c in failed] == ([case["term"]] if "term" in case else [None] * len(failed))
+    verdict = err.splitlines()[-1]
+    assert verdict.startswith("有效 VALID: " if code == 0 else "无效 INVALID: ")
+    assert "?" not in verdict
+    if "terms" in result:  # the leaf verified: every term printed is the one the verified bytes state
+        assert result["terms"] == VALID_TERMS
+        assert f"存证编号 {VALID_TERMS['存证编号']}" in verdict and f"存证时间 {VALID_TERMS['存证时间']}" in verdict
+    else:  # nothing of the leaf verified: no term is printed as a fact
+        assert code == 1 and "存证编号" not in verdict and "存证时间" not in verdict
+    if "edited" in case:
+        assert str(case["edited"]) not in out and str(case["edited"]) not in err
+    if code == 0:
+        assert result["log"] == "sifa.court/1101-0105" and result["item"] == "DocumentUploaded"
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if c["exit"] != 2))
+def test_corpus_case_through_the_library(name: str) -> None:
+    """The same receipts through ``verify_receipt`` and ``require_quorum``: the same verdict."""
+    case, raw = CASES[name], _receipt_path(name).read_bytes()
+    receipt = Receipt.from_tlog_proof(raw) if raw.startswith(b"c2sp.org/") else Receipt.from_json(raw)
+    trust = read_trust(CORPUS / case.get("trust", "trust.json"))
+
+    def check() -> None:
+        assert verify_receipt(receipt, trust.logs).terms == VALID_TERMS
+        require_quorum(Note.from_text(receipt.checkpoint), trust.witnesses, trust.quorum)
+
+    if case["code"] in (None, "file_not_in_receipt"):  # the library is not given the file
+        check()
+        return
+    with pytest.raises(VerificationError) as caught:
+        check()
+    assert caught.value.code == case["code"]
+    assert caught.value.detail.get("term") == case.get("term")
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if "term" in c))
+def test_edited_terms_through_the_library(name: str) -> None:
+    case = CASES[name]
+    seen = Verified()
+    with pytest.raises(ReceiptMismatchError) as caught:
+        verify_receipt(Receipt.from_json(_receipt_path(name).read_bytes()), read_trust(CORPUS / "trust.json").logs,
+                       seen=seen)  # fmt: skip
+    assert caught.value.detail == {"term": case["term"]}
+    assert seen.receipt is not None and seen.receipt.terms == VALID_TERMS  # what did verify, before the failure
 
 
 def test_corpus_is_reproducible(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,8 +133,15 @@ def test_consistency_command(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     fork.append([b"forged %d" % i for i in range(100)])
     (tmp_path / "fork.txt").write_text(fork.sign_checkpoint(signer).to_text(), encoding="utf-8")
     assert sifa_verify(["consistency", str(tmp_path / "fork.txt"), str(tmp_path / "new.txt"), *common]) == 1
-    failed = json.loads(capsys.readouterr().out)["checks"][0]
-    assert failed["code"] == "consistency_proof_invalid"
+    forked = json.loads(capsys.readouterr().out)
+    assert [c["code"] for c in forked["checks"] if not c["ok"]] == ["consistency_proof_invalid"]
+    assert forked["old"] == {"log": "sifa.court/1101-0105", "size": 100} and "new_size" not in forked
+    assert sifa_verify(["consistency", str(tmp_path / "fork.txt"), str(tmp_path / "new.txt"), *common[:-1]]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "无效 INVALID: consistency failed (consistency_proof_invalid); verified the old checkpoint "
+        "(sifa.court/1101-0105, size 100) is signed by a trusted key; the new checkpoint (sifa.court/1101-0105, "
+        "size 1000) is signed by a trusted key"
+    )
     (tmp_path / "p.json").write_text("[not json")
     assert sifa_verify(["consistency", str(tmp_path / "old.txt"), str(tmp_path / "new.txt"), *common]) == 2
 
@@ -179,3 +243,90 @@ def test_tlog_proof_is_the_c2sp_text_and_carries_the_same_receipt() -> None:
     assert lines[3:blank] == receipt["inclusion_proof"]
     assert base64.b64decode(lines[1][6:]) == base64.b64decode(receipt["leaf_data"])
     assert Receipt.from_tlog_proof(text).to_dict() == receipt
+
+
+def test_edited_recorded_at_is_refused_and_never_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 16 item 3: an edited 存证时间 once verified and was printed under VALID."""
+    doc = json.loads((CORPUS / "valid.json").read_text(encoding="utf-8"))
+    forged = "2027-01-01T00:00:00Z"
+    doc["terms"]["存证时间"] = forged
+    (tmp_path / "r.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    args = [str(CORPUS / "evidence.txt"), "--receipt", str(tmp_path / "r.json"), "--trust", str(CORPUS / "trust.json")]
+    assert sifa_verify([*args, "--json"]) == 1
+    out, err = capsys.readouterr()
+    result = json.loads(out)
+    failed = [c for c in result["checks"] if not c["ok"]]
+    assert [(c["code"], c.get("term")) for c in failed] == [("receipt_mismatch", "存证时间")]
+    assert forged not in out and forged not in err
+    assert sifa_verify(args) == 1
+    assert forged not in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def dossier_package(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[bytes, Path]]:
+    """A transferred dossier's package (sqlite stack) and a trust file naming its log key."""
+    from tests.dossier_fixtures import make_stack
+    from tests.test_package import _dossier, _package
+
+    root = tmp_path_factory.mktemp("dossier")
+    low = make_stack("sqlite", root / "low")
+    try:
+        data = _package(low, _dossier(low))
+    finally:
+        low.close()
+    trust = root / "trust.json"
+    trust.write_text(json.dumps({"logs": [{"key": low.signer.verifier.vkey()}]}), encoding="utf-8")
+    return data, trust
+
+
+def _verify_dossier(
+    data: bytes, trust: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, Any, str]:
+    (tmp_path / "p.tar").write_bytes(data)
+    code = sifa_verify(["--dossier", str(tmp_path / "p.tar"), "--trust", str(trust), "--json"])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err and "?" not in err.splitlines()[-1]
+    return code, json.loads(out), err.splitlines()[-1]
+
+
+def test_dossier_verdict_prints_what_its_events_say(
+    dossier_package: tuple[bytes, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """bag-info is not signed: a case number edited there (tag manifest recomputed) is never printed."""
+    from tests.test_package import CASE, _members, _rebuild
+
+    data, trust = dossier_package
+    code, result, verdict = _verify_dossier(data, trust, tmp_path, capsys)
+    assert code == 0 and result["case_number"] == CASE and result["court"] == "1101-0105"
+    assert (result["events"], result["files"], result["files_verified"], result["tree_size"]) == (13, 5, 5, 13)
+    assert verdict == f"有效 VALID: 卷宗 dossier {CASE} of court 1101-0105 (sifa.court/1101-0105, 区块高度 13), " \
+                      "13 events proved, 5 files named"  # fmt: skip
+    forged = "（2026）京0105民初999号"
+    members = [(m, d.replace(CASE.encode(), forged.encode()) if m.name == "bag-info.txt" else d)
+               for m, d in _members(data)]  # fmt: skip
+    code, result, verdict = _verify_dossier(_rebuild(members), trust, tmp_path, capsys)
+    assert code == 0 and result["case_number"] == CASE and forged not in verdict
+
+
+def test_dossier_failure_prints_what_verified_before_it(
+    dossier_package: tuple[bytes, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.test_package import CASE, _members, _rebuild
+
+    data, trust = dossier_package
+    members = _members(data)
+    last = max(n for n, (m, _) in enumerate(members) if m.name.startswith("data/"))
+    flipped = members[last][1][:-1] + bytes([members[last][1][-1] ^ 1])
+    code, result, verdict = _verify_dossier(_rebuild([*members[:last], (members[last][0], flipped)]), trust,
+                                            tmp_path, capsys)  # fmt: skip
+    assert code == 1 and result["files_verified"] == 4 and result["case_number"] == CASE
+    assert verdict.startswith("无效 INVALID: package failed (package_invalid); verified 卷宗 dossier " + CASE)
+    assert verdict.endswith("5 files named, 4 of them verified")
+    assert [c["check"] for c in result["checks"] if c["ok"]] == ["bag", "checkpoint", "events", "files", "disclosures"]
+    stranger = tmp_path / "stranger.json"
+    stranger.write_text(
+        json.dumps({"logs": [{"key": Ed25519Signer("sifa.court/1101-0105", bytes(32)).verifier.vkey()}]})
+    )
+    code, result, verdict = _verify_dossier(data, stranger, tmp_path, capsys)
+    assert code == 1 and set(result) == {"valid", "checks"}
+    assert verdict == "无效 INVALID: checkpoint failed (package_invalid); nothing verified"

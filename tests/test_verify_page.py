@@ -36,6 +36,7 @@ from tests.servers import free_port
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts" / "browser"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FORGED_TIME = "2019-01-01T00:00:00.000000Z"
 
 try:
     from playwright import sync_api as playwright
@@ -140,10 +141,13 @@ def recorded(
     raw[10] ^= 0x01  # one bit of the Ed25519 signature
     forged = {**receipt, "checkpoint": f"{head}\n\n{prefix} {base64.b64encode(raw).decode()}\n"}
     (folder / "forged-receipt.json").write_text(json.dumps(forged, ensure_ascii=False), encoding="utf-8")
+    edited = {**receipt, "terms": {**receipt["terms"], "存证时间": FORGED_TIME}}  # signature and proof untouched
+    (folder / "edited-time.json").write_text(json.dumps(edited, ensure_ascii=False), encoding="utf-8")
     http.close()
     recorder.bodies.clear()  # from here on, only what the page sends
     return {"data": data, "file": folder / name, "changed": folder / "改动一个字节.pdf",
-            "receipt": folder / "receipt.json", "forged": folder / "forged-receipt.json"}  # fmt: skip
+            "receipt": folder / "receipt.json", "forged": folder / "forged-receipt.json",
+            "edited": folder / "edited-time.json", "recorded_at": receipt["terms"]["存证时间"]}  # fmt: skip
 
 
 def _check(browser: Any, base: str, files: dict[str, Path], shot: str, query: str = "") -> tuple[Any, list[bytes]]:
@@ -212,9 +216,34 @@ def test_receipt_verifies_offline_and_forged_receipt_fails(site: Any, browser: A
     page, sent = _check(browser, base, {"file": recorded["file"], "receipt": recorded["forged"]},
                         "forged-receipt-signature-fails")  # fmt: skip
     assert page.get_attribute("#verdict", "data-kind") == "bad"
-    assert _kinds(page) == {"cFile": True, "cInclusion": True, "cSignature": False}
+    assert _kinds(page) == {"cFile": True, "cInclusion": True, "cSignature": False, "cTerms": False}
+    assert _facts(page) == []  # the signature failed: nothing of the record is shown as fact
     page.close()
     _never_sent(recorded["data"], sent, recorder, online=False)
+
+
+def test_receipt_with_an_edited_recorded_at_fails(site: Any, browser: Any, recorded: dict[str, Any]) -> None:
+    """Issue 16 item 3: the page shows the time the signed leaf states, and fails a receipt that says otherwise."""
+    base, recorder, _ = site
+    page, sent = _check(browser, base, {"file": recorded["file"], "receipt": recorded["receipt"]},
+                        "receipt-valid-offline-terms")  # fmt: skip
+    assert _kinds(page)["cTerms"] is True and recorded["recorded_at"] in page.inner_text("#result")
+    page.close()
+    page, sent = _check(browser, base, {"file": recorded["file"], "receipt": recorded["edited"]},
+                        "receipt-edited-time-fails")  # fmt: skip
+    assert page.get_attribute("#verdict", "data-kind") == "bad", page.inner_text("#result")
+    assert _kinds(page) == {"cFile": True, "cInclusion": True, "cSignature": True, "cTerms": False}
+    assert page.get_attribute("li[data-check='cTerms']", "data-terms") == "存证时间"
+    text = page.inner_text("#result")
+    assert FORGED_TIME not in text and recorded["recorded_at"] in text  # the verified time, never the claim
+    assert "?" not in text and "核验失败" in text
+    assert _facts(page) == ["recordId", "recordedAt", "courtName", "item", "height", "leafHash"]
+    page.close()
+    _never_sent(recorded["data"], sent, recorder, online=False)
+
+
+def _facts(page: Any) -> list[str]:
+    return [d.get_attribute("data-fact") for d in page.query_selector_all("dt[data-fact]")]
 
 
 def test_page_is_accessible_and_locked_down(site: Any, browser: Any) -> None:

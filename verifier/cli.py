@@ -16,19 +16,20 @@ import base64
 import binascii
 import hashlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evidence.package import read_package
+from evidence.package import MalformedPackageError, PackageSeen, read_package
 from ledger.checkpoint import open_checkpoint
 from ledger.cosignature import require_quorum
 from ledger.errors import MalformedError, VerificationError
 from ledger.hashing import SHA256
 from ledger.note import Note
 from ledger.proof import verify_consistency
-from ledger.receipt import TLOG_PROOF, Receipt, verify_receipt
+from ledger.receipt import TLOG_PROOF, Receipt, Verified, verify_receipt
 from ledger.trust import Trust, read_trust
 
 CHUNK = 1 << 20
@@ -90,52 +91,77 @@ def _read(path: Path, what: str) -> bytes:
 
 
 def verify(file: Path | None, receipt_path: Path, trust_path: Path) -> dict[str, Any]:
-    """Every check and its outcome; raises InputError for unreadable input."""
+    """Every check and its outcome; raises InputError for unreadable input.
+
+    Besides ``valid`` and ``checks``, every key of the result is a fact read from verified bytes
+    (docs/verification.md says which from which), present only once those bytes verified.
+    """
     trust = load_trust(trust_path)
     try:
         raw = _read(receipt_path, "receipt")
         receipt = Receipt.from_tlog_proof(raw) if raw.startswith(TLOG_PROOF.encode()) else Receipt.from_json(raw)
     except MalformedError as exc:
         raise InputError(f"receipt {receipt_path}: {exc.diagnostics()}") from exc
-    leaf = _leaf(receipt.leaf_data)
-    result: dict[str, Any] = {"valid": False, "log": receipt.origin, "item": leaf.get("type"),
-                              "dossier": leaf.get("dossier"), "terms": {
-        "存证编号": receipt.record_id, "区块高度": receipt.height,
-        "交易哈希": receipt.leaf_hash_hex, "存证时间": receipt.recorded_at}, "checks": []}  # fmt: skip
+    try:
+        digest = None if file is None else file_sha256(file)
+    except OSError as exc:
+        raise InputError(f"cannot read {file}: {exc.strerror}") from exc
+    result: dict[str, Any] = {"valid": False, "checks": []}
     checks: list[dict[str, Any]] = result["checks"]
-    if file is not None:
-        try:
-            digest = file_sha256(file)
-        except OSError as exc:
-            raise InputError(f"cannot read {file}: {exc.strerror}") from exc
-        ok = digest in _leaf_file_hashes(leaf)
-        detail = f"SHA-256 {digest}" + ("" if ok else " is not the file this receipt records")
+    seen = Verified()
+    try:
+        proved = verify_receipt(receipt, trust.logs, SHA256, seen=seen)
+    except (VerificationError, MalformedError) as exc:
+        _receipt_facts(result, seen)
+        checks.append(_failed("receipt", exc))
+        return result
+    _receipt_facts(result, seen)
+    checks.append({"check": "receipt", "ok": True, "code": None,
+                   "detail": f"checkpoint signed by a trusted key of {proved.origin}; the leaf is proved included "
+                             "in it; the receipt's terms are the ones they state"})  # fmt: skip
+    if not _witnessed(Note.from_text(receipt.checkpoint), trust, checks, result):
+        return result
+    if digest is not None:
+        ok = digest in _leaf_file_hashes(_leaf(proved.leaf_data))
+        detail = f"SHA-256 {digest}" + (" is a file the proved leaf names" if ok else " is not a file the proved "
+                                        "leaf names: this receipt is not for this file")  # fmt: skip
         checks.append({"check": "file_hash", "ok": ok, "code": None if ok else "file_not_in_receipt",
                        "detail": detail})  # fmt: skip
         if not ok:
             return result
-    try:
-        verify_receipt(receipt, trust.logs, SHA256)
-    except (VerificationError, MalformedError) as exc:
-        checks.append({"check": "receipt", "ok": False, "code": exc.code, "detail": exc.diagnostics()})
-        return result
-    checks.append({"check": "receipt", "ok": True, "code": None,
-                   "detail": "checkpoint signed by a trusted log key; inclusion proof leads to its root"})  # fmt: skip
-    if not _witnessed(Note.from_text(receipt.checkpoint), trust, checks):
-        return result
+        result["file_sha256"] = digest
     result["valid"] = True
     return result
 
 
-def _witnessed(note: Note, trust: Trust, checks: list[dict[str, Any]]) -> bool:
+def _failed(check: str, exc: VerificationError | MalformedError) -> dict[str, Any]:
+    failed = {"check": check, "ok": False, "code": exc.code, "detail": exc.diagnostics()}
+    if "term" in exc.detail:
+        failed["term"] = exc.detail["term"]
+    return failed
+
+
+def _receipt_facts(result: dict[str, Any], seen: Verified) -> None:
+    """What verified: the checkpoint (log, tree size), then the proved leaf (its index, type,
+    dossier, and the terms as the verified bytes state them)."""
+    if seen.checkpoint is not None:
+        result.update(log=seen.checkpoint.origin, tree_size=seen.checkpoint.size)
+    if seen.receipt is not None:
+        leaf = _leaf(seen.receipt.leaf_data)
+        result.update(leaf_index=seen.receipt.leaf_index, item=leaf.get("type"), dossier=leaf.get("dossier"),
+                      terms=seen.receipt.terms)  # fmt: skip
+
+
+def _witnessed(note: Note, trust: Trust, checks: list[dict[str, Any]], result: dict[str, Any]) -> bool:
     """The trust file's witness quorum (none asked: nothing to check)."""
     if trust.quorum == 0:
         return True
     try:
         found = require_quorum(note, trust.witnesses, trust.quorum)
     except VerificationError as exc:
-        checks.append({"check": "witnesses", "ok": False, "code": exc.code, "detail": exc.diagnostics()})
+        checks.append(_failed("witnesses", exc))
         return False
+    result["witnesses"] = dict(sorted(found.items()))  # name -> the time it cosigned (Unix seconds)
     who = ", ".join(sorted(found))
     checks.append({"check": "witnesses", "ok": True, "code": None,
                    "detail": f"{len(found)} of {trust.quorum} required witnesses cosigned: {who}"})  # fmt: skip
@@ -143,42 +169,56 @@ def _witnessed(note: Note, trust: Trust, checks: list[dict[str, Any]]) -> bool:
 
 
 def verify_consistency_files(old: Path, new: Path, proof_path: Path, trust_path: Path) -> dict[str, Any]:
-    """Check that the log of NEW extends the log of OLD (never rewritten)."""
+    """Check that the log of NEW extends the log of OLD (never rewritten).
+
+    Besides ``valid`` and ``checks``, the result holds each checkpoint's log and size once its
+    signature verified (``old``, ``new``); ``log``, ``old_size`` and ``new_size`` when it is valid.
+    """
     keys = load_trust(trust_path).logs
     result: dict[str, Any] = {"valid": False, "checks": []}
+    checks: list[dict[str, Any]] = result["checks"]
+    texts = {"old": _read(old, "checkpoint"), "new": _read(new, "checkpoint")}
     try:
-        old_cp, _ = open_checkpoint(_read(old, "checkpoint"), keys)
-        new_cp, _ = open_checkpoint(_read(new, "checkpoint"), keys)
         doc = json.loads(_read(proof_path, "proof"))
         hashes = doc["proof"] if isinstance(doc, dict) else doc
         proof = [base64.b64decode(h, validate=True) for h in hashes]
-    except MalformedError as exc:
-        raise InputError(exc.diagnostics()) from exc
-    except VerificationError as exc:
-        result["checks"].append({"check": "checkpoint_signature", "ok": False, "code": exc.code,
-                                 "detail": exc.diagnostics()})  # fmt: skip
-        return result
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise InputError(f"proof {proof_path} is not a list of base64 hashes: {exc}") from exc
-    result.update(log=old_cp.origin, old_size=old_cp.size, new_size=new_cp.size)
+    opened = {}
+    for which, text in texts.items():
+        try:
+            opened[which], _ = open_checkpoint(text, keys)
+        except MalformedError as exc:
+            raise InputError(f"{which} checkpoint: {exc.diagnostics()}") from exc
+        except VerificationError as exc:
+            checks.append(_failed(f"{which}_checkpoint_signature", exc))
+            return result
+        cp = opened[which]
+        result[which] = {"log": cp.origin, "size": cp.size}
+        checks.append({"check": f"{which}_checkpoint_signature", "ok": True, "code": None,
+                       "detail": f"{cp.origin} size {cp.size}, signed by a trusted key"})  # fmt: skip
+    old_cp, new_cp = opened["old"], opened["new"]
     if old_cp.origin != new_cp.origin:
-        result["checks"].append({"check": "same_log", "ok": False, "code": "different_logs",
-                                 "detail": f"{old_cp.origin} and {new_cp.origin} are different logs"})  # fmt: skip
+        checks.append({"check": "same_log", "ok": False, "code": "different_logs",
+                       "detail": f"{old_cp.origin} and {new_cp.origin} are different logs"})  # fmt: skip
         return result
     try:
         verify_consistency(SHA256, old_cp.size, new_cp.size, old_cp.root_hash, new_cp.root_hash, proof)
     except VerificationError as exc:
-        result["checks"].append({"check": "consistency", "ok": False, "code": exc.code,
-                                 "detail": exc.diagnostics()})  # fmt: skip
+        checks.append(_failed("consistency", exc))
         return result
     detail = f"the log at size {new_cp.size} extends the log at size {old_cp.size}"
-    result["checks"].append({"check": "consistency", "ok": True, "code": None, "detail": detail})
-    result["valid"] = True
+    checks.append({"check": "consistency", "ok": True, "code": None, "detail": detail})
+    result.update(valid=True, log=old_cp.origin, old_size=old_cp.size, new_size=new_cp.size)
     return result
 
 
 def verify_dossier(package_path: Path, trust_path: Path, *, progress: bool = False) -> dict[str, Any]:
-    """Verify a whole dossier package (docs/package.md): every event proved, every file's bytes."""
+    """Verify a whole dossier package (docs/package.md): every event proved, every file's bytes.
+
+    Besides ``valid`` and ``checks``, every key of the result is a fact read from verified bytes
+    (the signed checkpoint, the proved events), present only once those bytes verified.
+    """
     trust = load_trust(trust_path)
     result: dict[str, Any] = {"valid": False, "checks": []}
 
@@ -187,31 +227,74 @@ def verify_dossier(package_path: Path, trust_path: Path, *, progress: bool = Fal
             bar = "#" * int(30 * done / max(total, 1))
             print(f"\r[{bar:<30}] {done >> 20}/{total >> 20} MiB", end="", file=sys.stderr, flush=True)
 
+    seen = PackageSeen()
     try:
         with package_path.open("rb") as f:
             # A lawyer's copy withholds the 副卷's events (proved, not shown), and says how many.
-            package = read_package(f, trust.logs, witnesses=trust.witnesses, quorum=trust.quorum, progress=show,
-                                   withheld=True)  # fmt: skip
+            read_package(f, trust.logs, witnesses=trust.witnesses, quorum=trust.quorum, progress=show, seen=seen,
+                         limit=os.fstat(f.fileno()).st_size, withheld=True)  # fmt: skip
     except OSError as exc:
         raise InputError(f"cannot read package {package_path}: {exc.strerror or exc}") from exc
+    except MalformedPackageError as exc:
+        if progress:
+            print(file=sys.stderr)
+        raise InputError(f"package {package_path} is malformed: {exc.diagnostics()}") from exc
     except (VerificationError, MalformedError) as exc:
         if progress:
             print(file=sys.stderr)
-        result["checks"].append({"check": str(exc.detail.get("check", "package")), "ok": False, "code": exc.code,
-                                 "detail": exc.diagnostics()})  # fmt: skip
+        _package_facts(result, seen)
+        result["checks"].append(_failed(str(exc.detail.get("check", "package")), exc))
         return result
     if progress:
         print(file=sys.stderr)
-    opened = package.events[0].doc["body"]
-    result.update(log=package.origin, dossier=package.dossier, court=opened.get("court"),
-                  case_number=opened.get("case_number"), events=len(package.events) + len(package.withheld),
-                  withheld_events=len(package.withheld), files=len(package.files),
-                  bytes=sum(package.files.values()), tree_size=package.checkpoint.size)  # fmt: skip
-    result["checks"] = [{"check": c, "ok": True, "code": None, "detail": d} for c, d in package.checks]
-    result["checks"].append({"check": "file_bytes", "ok": True, "code": None,
-                             "detail": f"all {len(package.files)} files hash to their names"})  # fmt: skip
+    _package_facts(result, seen)
     result["valid"] = True
     return result
+
+
+def _package_facts(result: dict[str, Any], seen: PackageSeen) -> None:
+    """What verified: the checkpoint, then the events (the dossier, its court and case number as its
+    proved opening states them, the files its events name), then the files' bytes."""
+    result["checks"] = [{"check": c, "ok": True, "code": None, "detail": d} for c, d in seen.checks]
+    if seen.checkpoint is not None:
+        result.update(log=seen.checkpoint.origin, tree_size=seen.checkpoint.size)
+    package = seen.package
+    if package is not None:
+        opened = package.events[0].doc
+        result.update(dossier=opened["dossier"], court=opened["body"].get("court"),
+                      case_number=opened["body"].get("case_number"), events=len(package.events) + len(package.withheld),
+                      withheld_events=len(package.withheld), files=len(package.files),
+                      bytes=sum(package.files.values()))  # fmt: skip
+        result["files_verified"] = seen.files
+    if seen.whole:
+        result["checks"].append({"check": "file_bytes", "ok": True, "code": None,
+                                 "detail": f"all {seen.files} files hash to their names"})  # fmt: skip
+
+
+def _facts(result: dict[str, Any]) -> str:
+    """The verified facts of a result, as one readable clause (never a value that did not verify)."""
+    if "case_number" in result:
+        said = (
+            f"卷宗 dossier {result['case_number']} of court {result['court']} ({result['log']}, 区块高度 "
+            f"{result['tree_size']}), {result['events']} events proved, {result['files']} files named"
+        )
+        if result.get("withheld_events"):
+            said += f" ({result['withheld_events']} events withheld from this copy: 副卷, proved only)"
+        return said + ("" if result["valid"] else f", {result['files_verified']} of them verified")
+    if "terms" in result:
+        t, item = result["terms"], f" ({result['item']})" if result.get("item") else ""
+        said = f"{result['log']} 存证编号 {t['存证编号']}{item}, 存证时间 {t['存证时间']}, 区块高度 {t['区块高度']}"
+        if result.get("witnesses"):
+            said += f", cosigned by {', '.join(result['witnesses'])}"
+        return said
+    if "new_size" in result:
+        return f"log {result['log']} at size {result['new_size']} extends it at size {result['old_size']}"
+    if "old" in result:
+        return "; ".join(f"the {w} checkpoint ({result[w]['log']}, size {result[w]['size']}) is signed by a trusted key"
+                         for w in ("old", "new") if w in result)  # fmt: skip
+    if "log" in result:
+        return f"checkpoint of {result['log']}, 区块高度 {result['tree_size']}, signed by a trusted key"
+    return ""
 
 
 def _report(result: dict[str, Any], as_json: bool) -> int:
@@ -220,19 +303,14 @@ def _report(result: dict[str, Any], as_json: bool) -> int:
     for c in result["checks"]:
         mark = "通过 passed" if c["ok"] else "未通过 FAILED"
         print(f"{c['check']}: {mark} — {c['detail']}", file=sys.stderr)
-    verdict = "有效 VALID" if result["valid"] else "无效 INVALID"
-    if "case_number" in result or ("terms" not in result and "old_size" not in result):
-        print(f"{verdict}: 卷宗 dossier {result.get('case_number', '?')} of court {result.get('court', '?')} "
-              f"({result.get('log', '?')}), {result.get('events', '?')} events, {result.get('files', '?')} files"
-              + (f"; {result['withheld_events']} events withheld from this copy (副卷)"
-                 if result.get("withheld_events") else ""), file=sys.stderr)  # fmt: skip
-    elif "terms" in result:
-        t = result["terms"]
-        print(f"{verdict}: {result['log']} 存证编号 {t['存证编号']} ({result.get('item') or '?'}), "
-              f"存证时间 {t['存证时间']}, 区块高度 {t['区块高度']}", file=sys.stderr)  # fmt: skip
+    facts = _facts(result)
+    if result["valid"]:
+        print(f"有效 VALID: {facts}", file=sys.stderr)
     else:
-        print(f"{verdict}: log {result.get('log', '?')} {result.get('old_size', '?')} → {result.get('new_size', '?')}",
-              file=sys.stderr)  # fmt: skip
+        failed = next(c for c in result["checks"] if not c["ok"])
+        verified = f"verified {facts}" if facts else "nothing verified"
+        code = f"{failed['code']}: {failed['term']}" if "term" in failed else failed["code"]
+        print(f"无效 INVALID: {failed['check']} failed ({code}); {verified}", file=sys.stderr)
     return 0 if result["valid"] else 1
 
 

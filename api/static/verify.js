@@ -24,6 +24,8 @@ const TEXT = {
     item: "存证类型", height: "区块高度", leafHash: "交易哈希",
     cFile: "文件哈希与存证记录一致", cInclusion: "默克尔包含证明通向检查点的根哈希",
     cSignature: "检查点由法院公钥签名", cSealed: "记录已封存进签名检查点",
+    cTerms: "凭证所列各项与已验证的数据一致", termBad: "与已验证的数据不符",
+    verifiedNothing: "没有任何内容通过验证。",
     unreadable: "凭证无法读取", offline: "（离线核验，依据存证凭证）",
     items: { DocumentUploaded: "上传文件", EvidenceSubmitted: "电子证据", ServiceRecorded: "电子送达",
              ContractRegistered: "电子合约", Archived: "归档", DocumentReceived: "接收卷宗文件" },
@@ -43,6 +45,8 @@ const TEXT = {
     item: "Record type", height: "Tree size (区块高度)", leafHash: "Leaf hash (交易哈希)",
     cFile: "the file's hash is the one recorded", cInclusion: "the inclusion proof leads to the checkpoint's root",
     cSignature: "the checkpoint is signed by the court's key", cSealed: "the record is sealed in a signed checkpoint",
+    cTerms: "the receipt's terms are what the verified data say", termBad: "not what the verified data say",
+    verifiedNothing: "Nothing verified.",
     unreadable: "the receipt cannot be read", offline: "(offline, from the receipt)",
     items: {},
   },
@@ -212,31 +216,52 @@ async function rootFromInclusion(index, size, leaf, proof) {
   return r;
 }
 
+const UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
+
 // One record: leaf bytes, its index, proof and the signed checkpoint it is proved against.
+// `facts` holds only what verified: the court and 区块高度 once the checkpoint's signature did, the
+// leaf's 存证编号, 存证时间, type and 交易哈希 once it is also proved included. Nothing else is shown.
 async function checkRecord(sha, leafData, index, proof, checkpointText) {
   const checks = [];
   let leaf = {};
   try { leaf = JSON.parse(new TextDecoder().decode(leafData)); } catch { leaf = {}; }
+  if (leaf === null || typeof leaf !== "object") leaf = {};
   const named = FILE_FIELDS.some((f) => leaf.body && leaf.body[f] === sha);
   checks.push({ k: "cFile", ok: named });
-  let note, cp, signer = null, included = false;
+  let cp = null, signer = null, included = false;
   try {
-    note = parseNote(checkpointText);
+    const note = parseNote(checkpointText);
     cp = parseCheckpoint(note.body);
     signer = await checkSignature(note);
   } catch (e) { signer = null; }
+  const hash = await leafHash(leafData);
   try {
     if (proof === null) throw new Error("not sealed");
-    const root = await rootFromInclusion(index, cp.size, await leafHash(leafData), proof);
+    const root = await rootFromInclusion(index, cp.size, hash, proof);
     included = equal(root, cp.root) && leaf.origin === cp.origin;
   } catch (e) { included = false; }
   checks.push({ k: proof === null ? "cSealed" : "cInclusion", ok: included });
   checks.push({ k: "cSignature", ok: signer !== null });
-  return {
-    ok: checks.every((c) => c.ok), checks, court: signer ? signer.name : (cp ? cp.origin : "?"),
-    recordId: `${leaf.origin || "?"}#${index}`, recordedAt: leaf.time, item: leaf.type,
-    height: cp ? cp.size : null, leafHash: hex(await leafHash(leafData)),
-  };
+  const facts = {};
+  if (signer !== null) {
+    Object.assign(facts, { origin: cp.origin, court: signer.name || cp.origin, height: cp.size });
+  }
+  if (signer !== null && included) {
+    Object.assign(facts, { recordId: `${cp.origin}#${index}`, item: leaf.type, leafHash: hex(hash) });
+    if (typeof leaf.time === "string" && UTC.test(leaf.time)) facts.recordedAt = leaf.time;
+  }
+  return { ok: checks.every((c) => c.ok), checks, facts, verified: signer !== null && included };
+}
+
+// A receipt's terms are claims: each must be what the verified checkpoint and leaf say, and its
+// log and tree size fields must be the checkpoint's (as sifa-verify checks them).
+function checkTerms(receipt, rec) {
+  const f = rec.facts, terms = receipt.terms || {};
+  const want = { "存证编号": f.recordId, "区块高度": f.height, "交易哈希": f.leafHash, "存证时间": f.recordedAt };
+  const bad = Object.keys(want).filter((k) => want[k] === undefined || terms[k] !== want[k]);
+  if ((receipt.log || {}).origin !== f.origin) bad.push("log.origin");
+  if (receipt.tree_size !== f.height) bad.push("tree_size");
+  rec.checks.push({ k: "cTerms", ok: bad.length === 0, terms: bad });
 }
 
 async function verifyOnline(sha) {
@@ -261,8 +286,16 @@ async function verifyReceipt(sha, text) {
   } catch (e) {
     return { sha, kind: "bad", records: [], error: t("unreadable") };
   }
-  const rec = await checkRecord(sha, b64(receipt.leaf_data), receipt.leaf_index,
-    receipt.inclusion_proof.map(b64), receipt.checkpoint);
+  let rec;
+  try {
+    rec = await checkRecord(sha, b64(receipt.leaf_data), receipt.leaf_index,
+      receipt.inclusion_proof.map(b64), receipt.checkpoint);
+  } catch (e) {
+    return { sha, kind: "bad", records: [], error: t("unreadable") };
+  }
+  if (rec.verified) checkTerms(receipt, rec);
+  else rec.checks.push({ k: "cTerms", ok: false, terms: [] }); // nothing verified to compare them with
+  rec.ok = rec.ok && rec.checks.every((c) => c.ok);
   return { sha, kind: rec.ok ? "ok" : "bad", records: [rec], offline: true };
 }
 
@@ -285,14 +318,22 @@ function render(res) {
   out.append(el("p", {}, `${t("sha")}: `, el("code", {}, res.sha)));
   if (res.error) out.append(el("p", {}, res.error));
   for (const r of res.records) {
+    // Only verified facts are shown; one that did not verify is left out, never guessed.
+    const f = r.facts;
+    const item = f.item === undefined ? undefined : TEXT[lang].items[f.item] || f.item;
     const dl = el("dl");
-    const item = TEXT[lang].items[r.item] || r.item || "?";
-    for (const [k, v] of [["recordId", r.recordId], ["recordedAt", r.recordedAt], ["courtName", r.court],
-      ["item", item], ["height", r.height], ["leafHash", r.leafHash]]) {
-      dl.append(el("dt", {}, t(k)), el("dd", {}, String(v ?? "?")));
+    for (const [k, v] of [["recordId", f.recordId], ["recordedAt", f.recordedAt], ["courtName", f.court],
+      ["item", item], ["height", f.height], ["leafHash", f.leafHash]]) {
+      if (v === undefined || v === null || v === "") continue;
+      dl.append(el("dt", { "data-fact": k }, t(k)), el("dd", {}, String(v)));
     }
+    if (!dl.childElementCount) dl.append(el("dt", {}, t("verifiedNothing")));
     const ul = el("ul", { class: "checks" });
-    for (const c of r.checks) ul.append(el("li", { class: c.ok ? "ok" : "bad", "data-check": c.k }, t(c.k)));
+    for (const c of r.checks) {
+      const text = t(c.k) + (c.ok || !c.terms || !c.terms.length ? "" : ` — ${c.terms.join("、")} ${t("termBad")}`);
+      ul.append(el("li", { class: c.ok ? "ok" : "bad", "data-check": c.k, "data-terms": (c.terms || []).join(",") },
+        text));
+    }
     out.append(dl, ul);
   }
 }
