@@ -359,3 +359,44 @@ def test_two_writers_never_revoke_the_last_two_administrators(
     finally:
         a.close()
         b.close()
+
+
+def test_a_revoked_administrator_changes_no_principal_on_another_node(tmp_path: Path) -> None:
+    """Two nodes on one principals store: A, remembered by node X, is revoked through node Y; at once, on X,
+    A can issue, admit and revoke nothing (401) and nothing is recorded."""
+    data = tmp_path / "node"
+    first = _init(data)
+    base = Settings(data_dir=data, sequencer="thread", access_log=False)
+    with (
+        _running(base.model_copy(update={"port": free_port()}), first) as x,
+        _running(base.model_copy(update={"port": free_port()}), first) as y,
+    ):
+        a_id, a = _issue_admin(x, first, "管理员 甲")
+        b_id, b = _issue_admin(y, first, "管理员 乙")
+        lawyer = x.http.post("/v1/principals", json={"name": "律师", "role": "lawyer"},
+                             headers={"Authorization": f"Bearer {a}"}).json()["id"]  # fmt: skip
+        assert (
+            x.http.get("/v1/dossiers/x", headers={"Authorization": f"Bearer {a}"}).status_code != 401
+        )  # X remembers A
+        assert _revoke(y, a_id, b).status_code == 204
+        before = Principals(principals_env(data, base))
+        try:
+            admins, notes = before.administrators(), before.recorder.max_notification_id()
+        finally:
+            before.close()
+        as_a = {"Authorization": f"Bearer {a}"}
+        r = x.http.post("/v1/principals", json={"name": "冒名", "role": "administrator"}, headers=as_a)
+        assert (r.status_code, r.json()["code"]) == (401, "unauthenticated"), r.text
+        r = x.http.post("/v1/principals", json={"name": "冒名", "role": "clerk"}, headers=as_a)
+        assert (r.status_code, r.json()["code"]) == (401, "unauthenticated"), r.text
+        r = _revoke(x, b_id, a)
+        assert (r.status_code, r.json()["code"]) == (401, "unauthenticated"), r.text
+        dossier = _open(x, "(2026)京0105民初100号")
+        r = x.http.post(f"/v1/principals/{lawyer}/admissions", json={"dossier": dossier}, headers=as_a)
+        assert (r.status_code, r.json()["code"]) == (401, "unauthenticated"), r.text
+        after = Principals(principals_env(data, base))
+        try:
+            assert after.administrators() == admins and str(token_id(b)) in admins
+            assert after.recorder.max_notification_id() == notes  # nothing recorded
+        finally:
+            after.close()
