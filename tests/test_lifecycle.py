@@ -259,3 +259,63 @@ def test_thread_sequencer_holds_the_lock_and_lets_go(tmp_path: Path) -> None:
     assert not store.sequencer_status().alive
     store.close()
     assert open_files(data) == []
+
+
+@pytest.mark.slow
+def test_deleting_a_file_never_lets_a_second_sequencer_in(tmp_path: Path) -> None:
+    """The SQLite sequencer lock is a flock on tree.sqlite itself: deleting every other file of the
+    data dir that looks like a lock lets no `sifa seal --once` beside a running node (exit 3), and
+    /healthz still sees the node's sequencer."""
+    data = _node_with_waiting_event(tmp_path)
+    node = Serve(data)
+    env = {**os.environ, "SIFA_DATA_DIR": str(data)}
+    try:
+        node.sealing()
+        for leftover in data.glob("*.lock"):
+            leftover.unlink()
+        once = subprocess.run([sys.executable, "-m", "api.cli", "seal", "--once"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert once.returncode == 3, once.stderr
+        assert node.sealing()["status"] == "ok"
+    finally:
+        node.stop()
+
+
+def test_the_sequencer_lock_is_the_database_file(tmp_path: Path) -> None:
+    """flock on tree.sqlite and SQLite's own (fcntl) locks do not see each other on Linux: a held
+    sequencer lock blocks no writer, a writer's open transaction blocks no sequencer lock, and a
+    health probe or a lease released leaves SQLite's locks of the same process in place."""
+    from ledger.sqlite import SQLiteTreeStore
+
+    path = tmp_path / "tree.sqlite"
+    store = SQLiteTreeStore(path)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom ledger.sqlite import SQLiteTreeStore\n"
+                               "lease = SQLiteTreeStore(sys.argv[1]).sequencer_lock()\nprint('locked', flush=True)\n"
+                               "time.sleep(600)", str(path)], cwd=ROOT, stdout=subprocess.PIPE)  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
+        assert store.sequencer_status().alive
+        writer = sqlite3.connect(str(path), isolation_level=None, timeout=1)
+        writer.execute("BEGIN IMMEDIATE")  # a write lock, taken while another process holds the flock
+        writer.execute("CREATE TABLE t (x)")
+        writer.execute("COMMIT")
+        writer.execute("BEGIN IMMEDIATE")
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+    deadline = time.monotonic() + 10
+    while store.sequencer_status().alive:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    lease = store.sequencer_lock()  # while the writer holds SQLite's write lock
+    lease.release()
+    store.sequencer_status()
+    other = sqlite3.connect(str(path), isolation_level=None, timeout=0.2)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        other.execute("BEGIN IMMEDIATE")  # the writer's lock survived the probe and the lease
+    writer.execute("ROLLBACK")
+    writer.close()
+    other.close()
+    store.close()
