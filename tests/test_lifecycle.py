@@ -319,3 +319,72 @@ def test_the_sequencer_lock_is_the_database_file(tmp_path: Path) -> None:
     writer.close()
     other.close()
     store.close()
+
+
+@pytest.mark.slow
+def test_healthz_is_degraded_while_a_stopped_sequencer_seals_nothing(tmp_path: Path) -> None:
+    """A SIGSTOPped sequencer still holds the lock: /healthz says 503 once an event has waited longer
+    than SIFA_SEAL_LAG_SECONDS with no new checkpoint, and 200 again once it seals on."""
+    data = _node_with_waiting_event(tmp_path)
+    node = Serve(data, SIFA_SEAL_LAG_SECONDS="2")
+    try:
+        node.sealing()
+        sequencer = node.sequencer()
+        os.kill(sequencer, signal.SIGSTOP)
+        try:
+            _, app, store, blobs = _open_node(data)
+            try:
+                app.open_dossier(case_number_text="（2026）京0105民初9号", case_type="民事", parties=[], **ACT)
+            finally:
+                app.close()
+                store.close()
+                blobs.close()
+            with httpx2.Client(base_url=node.url, timeout=10) as http:
+                assert http.get("/healthz").status_code == 200  # within the bound
+                time.sleep(2.5)
+                r = http.get("/healthz")
+                assert r.status_code == 503, r.text
+                body = r.json()
+                assert body["status"] == "degraded" and body["events_waiting"] == 1
+                assert any("SIFA_SEAL_LAG_SECONDS" in p for p in body["problems"]), body
+        finally:
+            os.kill(sequencer, signal.SIGCONT)
+        assert node.sealing()["status"] == "ok"
+    finally:
+        node.stop()
+
+
+@pytest.mark.slow
+def test_a_crash_looping_sequencer_is_dead_not_starting(tmp_path: Path) -> None:
+    """The start-up grace counts from the node's start: a sequencer dying over and over long after it
+    is never "starting" again, and /healthz answers 503 every time until the node gives up."""
+    from api.health import STARTING
+
+    data = _node_with_waiting_event(tmp_path)
+    began = time.monotonic()
+    node = Serve(data, log=tmp_path / "serve.log")
+    try:
+        node.sealing()
+        time.sleep(max(0.0, STARTING + 1 - (time.monotonic() - began)))
+        (data / "log.key").rename(tmp_path / "log.key")  # every restart now dies at once
+        os.kill(node.sequencer(), signal.SIGKILL)
+        seen: list[tuple[int, str]] = []
+        with httpx2.Client(base_url=node.url, timeout=10) as http:
+            while node.proc.poll() is None:
+                try:
+                    r = http.get("/healthz")
+                except httpx2.TransportError:
+                    break  # the node gave up and stopped
+                seen.append((r.status_code, r.json()["sequencer"]))
+                time.sleep(0.1)
+        assert len(seen) > 20 and all(s == (503, "dead") for s in seen[5:]), seen
+    finally:
+        node.stop()
+
+
+def test_the_restart_backoff_is_the_documented_one() -> None:
+    """docs/operations.md names the waits before each restart and how many restarts there are."""
+    docs = (ROOT / "docs" / "operations.md").read_text()
+    waits = [lifecycle.restart_delay(n) for n in range(1, lifecycle.RESTARTS + 1)]
+    named = ", ".join(f"{w:g}" for w in waits[:-1]) + f" and {waits[-1]:g} s"
+    assert lifecycle.RESTARTS == 5 and "five times in a row" in docs and f"(after {named})" in docs, named
