@@ -350,6 +350,29 @@ def _retrieve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _preflight(settings: Settings) -> None:
+    """What the node's start-up needs, checked before uvicorn runs it: the keys parse, the stores open,
+    the port is free. Raises NodeError (or the store's own SifaError)."""
+    import socket
+
+    from api.node import load_events_key, open_tree_store
+
+    load_signer(settings.data_dir)
+    load_events_key(settings.data_dir)
+    open_tree_store(settings.data_dir, settings.database_url).close()
+    try:
+        infos = socket.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise NodeError(f"cannot listen on {settings.host}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise NodeError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
+
+
 def _serve(args: argparse.Namespace) -> int:
     import signal
 
@@ -362,6 +385,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings(**overrides)
     load_config(settings.data_dir)  # refuse early, with one line, when there is no node
     check_serving(settings)  # TLS files, https:// peers: refused now, in one line
+    _preflight(settings)  # keys, stores, the port: refused now, in one line, not as a start-up traceback
     raise_open_files_limit(settings)  # each connection is an open file
     app = create_app(settings, owns_process=True)
     # uvicorn's own SIGTERM/SIGINT handlers only set a flag; it then stops taking requests, answers

@@ -8,7 +8,10 @@ import hashlib
 import io
 import json
 import os
+import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +29,7 @@ from api.principals import LastAdministratorError, Principals, token_id
 from api.settings import Settings
 from tests.api_node import PEER, Node
 from tests.dossier_fixtures import pdf_bytes
+from tests.nodes import ROOT
 from tests.servers import free_port
 from tests.small_disk import small_disk
 
@@ -400,3 +404,50 @@ def test_a_revoked_administrator_changes_no_principal_on_another_node(tmp_path: 
             assert after.recorder.max_notification_id() == notes  # nothing recorded
         finally:
             after.close()
+
+
+def _spoil(data: Path, what: str) -> None:
+    if what == "garbage log.key":
+        (data / "log.key").write_text("not a key\n")
+    elif what == "garbage events.key":
+        (data / "events.key").write_text("bm90IGEga2V5\n")  # base64 of 9 bytes: no AES key
+    elif what == "missing events.key":
+        (data / "events.key").unlink()
+    elif what == "tree.sqlite no database":
+        for extra in ("tree.sqlite-wal", "tree.sqlite-shm"):
+            (data / extra).unlink(missing_ok=True)
+        (data / "tree.sqlite").write_bytes(b"this is not an SQLite database" * 100)
+
+
+def _one_line_exit_2(proc: subprocess.CompletedProcess[str]) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+
+
+@pytest.mark.parametrize("what", ["garbage log.key", "garbage events.key", "missing events.key",
+                                  "tree.sqlite no database", "port in use"])  # fmt: skip
+def test_serve_refuses_a_bad_key_store_or_port_in_one_line(what: str, tmp_path: Path) -> None:
+    data = tmp_path / "node"
+    _init(data)
+    _spoil(data, what)
+    port = free_port()
+    env = {**os.environ, "SIFA_DATA_DIR": str(data), "SIFA_PORT": str(port)}
+    with socket.socket() as taken:
+        if what == "port in use":
+            taken.bind(("127.0.0.1", port))
+            taken.listen()
+        proc = subprocess.run([sys.executable, "-m", "api.cli", "serve"], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=60)  # fmt: skip
+    _one_line_exit_2(proc)
+
+
+@pytest.mark.parametrize("command", [["seal", "--once"], ["audit"], ["admin"]])
+def test_commands_refuse_a_garbage_events_key_in_one_line(command: list[str], tmp_path: Path) -> None:
+    data = tmp_path / "node"
+    _init(data)
+    _spoil(data, "garbage events.key")
+    env = {**os.environ, "SIFA_DATA_DIR": str(data)}
+    proc = subprocess.run([sys.executable, "-m", "api.cli", *command], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    _one_line_exit_2(proc)
+    assert "events.key" in proc.stderr
