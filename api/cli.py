@@ -15,8 +15,11 @@ import os
 import sys
 import time
 import unicodedata
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from api.node import (
     UMASK,
@@ -126,6 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     except SifaError as exc:
         print(f"sifa: {exc.diagnostics()}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # a setting out of range (SIFA_PORT=99999, --port 0)
+        where = ", ".join(f"SIFA_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
+        print(f"sifa: bad setting: {where}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"sifa: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
@@ -307,7 +314,14 @@ def _audit(args: argparse.Namespace) -> int:
         if tty:
             print(f"\r{stage}: {done}/{total}", end="", file=sys.stderr, flush=True)
 
+    if args.dossier is not None:
+        try:
+            uuid.UUID(args.dossier)
+        except ValueError:
+            raise NodeError(f"--dossier {args.dossier!r} is no dossier id (a UUID)") from None
     with _node(args.data_dir) as (settings, app, store, blobs):
+        if args.dossier is not None:
+            app.get(args.dossier, copy=False)  # no such dossier: DossierNotFound, one line
         report = audit(app, MerkleLog(store), blobs, load_signer(settings.data_dir).verifier, dossier=args.dossier,
                        progress=progress)  # fmt: skip
     if tty:
@@ -381,7 +395,9 @@ def _serve(args: argparse.Namespace) -> int:
     from api.app import create_app
     from api.server import check_serving, raise_open_files_limit, uvicorn_options
 
-    overrides = {k: v for k, v in (("data_dir", args.data_dir), ("host", args.host), ("port", args.port)) if v}
+    overrides = {
+        k: v for k, v in (("data_dir", args.data_dir), ("host", args.host), ("port", args.port)) if v is not None
+    }
     settings = Settings(**overrides)
     load_config(settings.data_dir)  # refuse early, with one line, when there is no node
     check_serving(settings)  # TLS files, https:// peers: refused now, in one line

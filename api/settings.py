@@ -16,7 +16,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     host: str = "127.0.0.1"
-    port: int = 8260
+    port: int = Field(default=8260, ge=1, le=65535)
     # Empty: the embedded SQLite tree store under data_dir; else a PostgreSQL conninfo.
     database_url: str = ""
     # Largest document accepted by an upload, in bytes (413 beyond).

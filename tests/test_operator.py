@@ -451,3 +451,24 @@ def test_commands_refuse_a_garbage_events_key_in_one_line(command: list[str], tm
                           text=True, timeout=60)  # fmt: skip
     _one_line_exit_2(proc)
     assert "events.key" in proc.stderr
+
+
+@pytest.mark.parametrize("argv", [["serve", "--port", "99999"], ["serve", "--port", "0"]])
+def test_a_port_outside_1_to_65535_is_refused_in_one_line(argv: list[str], tmp_path: Path) -> None:
+    data = tmp_path / "node"
+    _init(data)
+    env = {**os.environ, "SIFA_DATA_DIR": str(data)}
+    proc = subprocess.run([sys.executable, "-m", "api.cli", *argv], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=30)  # fmt: skip
+    _one_line_exit_2(proc)
+    assert "SIFA_PORT" in proc.stderr
+
+
+def test_audit_refuses_a_dossier_that_is_not_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "node"
+    _init(data)
+    capsys.readouterr()
+    for dossier in ("notauuid", "6454039c-0791-518e-bc56-316fcd078efb"):
+        assert sifa(["audit", "--data-dir", str(data), "--dossier", dossier]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "clean" not in err, err
