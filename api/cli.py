@@ -232,7 +232,7 @@ def _seal(args: argparse.Namespace) -> int:
     import threading
 
     from api.lifecycle import StopFlag, die_with_parent
-    from api.node import open_tree_store
+    from api.node import load_events_key, open_tree_store
     from api.peers import client_tls
     from api.witnessing import Witnessing
     from dossier.sealer import Sealer, hold_lock
@@ -244,6 +244,8 @@ def _seal(args: argparse.Namespace) -> int:
         die_with_parent(args.parent, stop)
     settings = Settings(data_dir=args.data_dir) if args.data_dir else Settings()
     load_config(settings.data_dir)
+    load_signer(settings.data_dir)  # a sequencer that cannot seal exits before it takes the lock, not after
+    load_events_key(settings.data_dir)
     tree = open_tree_store(settings.data_dir, settings.database_url)
     try:
         if args.once:
