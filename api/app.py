@@ -100,7 +100,8 @@ def create_app(settings: Settings, *, owns_process: bool = False) -> FastAPI:
                     stop_server()
 
             supervisor = sequencer_supervisor(settings, give_up).start()
-            started = lambda: supervisor.started_at if supervisor.running else None  # noqa: E731
+            at = time.monotonic()  # the grace counts from the node's start: a crash loop is no start-up
+            started = lambda: None if supervisor.failed else at  # noqa: E731
         else:  # the sequencer (and its witnessing) in this process, sharing its stores
             threads.append(threading.Thread(target=sealer.run, args=(stop, settings.seal_interval_seconds),
                                             name="sifa-sequencer", daemon=True))  # fmt: skip
@@ -112,7 +113,7 @@ def create_app(settings: Settings, *, owns_process: bool = False) -> FastAPI:
                 t.start()
             at = time.monotonic()
             started = lambda: at if threads[0].is_alive() else None  # noqa: E731
-        app.state.health = lambda: health(store, app_, started=started,
+        app.state.health = lambda: health(store, app_, started=started, seal_lag=settings.seal_lag_seconds,
                                           gave_up=lambda: supervisor is not None and supervisor.failed)  # fmt: skip
         if owns_process:
             settle_heap()

@@ -15,8 +15,11 @@ import os
 import sys
 import time
 import unicodedata
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from api.node import (
     UMASK,
@@ -127,6 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SifaError as exc:
         print(f"sifa: {exc.diagnostics()}", file=sys.stderr)
         return 2
+    except ValidationError as exc:  # a setting out of range (SIFA_PORT=99999, --port 0)
+        where = ", ".join(f"SIFA_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
+        print(f"sifa: bad setting: {where}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"sifa: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
@@ -225,7 +232,7 @@ def _seal(args: argparse.Namespace) -> int:
     import threading
 
     from api.lifecycle import StopFlag, die_with_parent
-    from api.node import open_tree_store
+    from api.node import load_events_key, open_tree_store
     from api.peers import client_tls
     from api.witnessing import Witnessing
     from dossier.sealer import Sealer, hold_lock
@@ -237,6 +244,8 @@ def _seal(args: argparse.Namespace) -> int:
         die_with_parent(args.parent, stop)
     settings = Settings(data_dir=args.data_dir) if args.data_dir else Settings()
     load_config(settings.data_dir)
+    load_signer(settings.data_dir)  # a sequencer that cannot seal exits before it takes the lock, not after
+    load_events_key(settings.data_dir)
     tree = open_tree_store(settings.data_dir, settings.database_url)
     try:
         if args.once:
@@ -307,7 +316,14 @@ def _audit(args: argparse.Namespace) -> int:
         if tty:
             print(f"\r{stage}: {done}/{total}", end="", file=sys.stderr, flush=True)
 
+    if args.dossier is not None:
+        try:
+            uuid.UUID(args.dossier)
+        except ValueError:
+            raise NodeError(f"--dossier {args.dossier!r} is no dossier id (a UUID)") from None
     with _node(args.data_dir) as (settings, app, store, blobs):
+        if args.dossier is not None:
+            app.get(args.dossier, copy=False)  # no such dossier: DossierNotFound, one line
         report = audit(app, MerkleLog(store), blobs, load_signer(settings.data_dir).verifier, dossier=args.dossier,
                        progress=progress)  # fmt: skip
     if tty:
@@ -350,6 +366,29 @@ def _retrieve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _preflight(settings: Settings) -> None:
+    """What the node's start-up needs, checked before uvicorn runs it: the keys parse, the stores open,
+    the port is free. Raises NodeError (or the store's own SifaError)."""
+    import socket
+
+    from api.node import load_events_key, open_tree_store
+
+    load_signer(settings.data_dir)
+    load_events_key(settings.data_dir)
+    open_tree_store(settings.data_dir, settings.database_url).close()
+    try:
+        infos = socket.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise NodeError(f"cannot listen on {settings.host}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise NodeError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
+
+
 def _serve(args: argparse.Namespace) -> int:
     import signal
 
@@ -358,10 +397,13 @@ def _serve(args: argparse.Namespace) -> int:
     from api.app import create_app
     from api.server import check_serving, raise_open_files_limit, uvicorn_options
 
-    overrides = {k: v for k, v in (("data_dir", args.data_dir), ("host", args.host), ("port", args.port)) if v}
+    overrides = {
+        k: v for k, v in (("data_dir", args.data_dir), ("host", args.host), ("port", args.port)) if v is not None
+    }
     settings = Settings(**overrides)
     load_config(settings.data_dir)  # refuse early, with one line, when there is no node
     check_serving(settings)  # TLS files, https:// peers: refused now, in one line
+    _preflight(settings)  # keys, stores, the port: refused now, in one line, not as a start-up traceback
     raise_open_files_limit(settings)  # each connection is an open file
     app = create_app(settings, owns_process=True)
     # uvicorn's own SIGTERM/SIGINT handlers only set a flag; it then stops taking requests, answers

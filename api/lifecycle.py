@@ -31,9 +31,9 @@ log = logging.getLogger("sifa.lifecycle")
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 ORPHAN_GRACE = 0.5  # seconds an orphaned child has to finish what it does, before it is ended
-RESTARTS = 5  # a sequencer that dies this many times running (each within STABLE) is given up
+RESTARTS = 5  # a sequencer is restarted this many times running (each death within STABLE); the next death gives up
 STABLE = 60.0  # seconds a sequencer must have run for its death to count as a new first one
-BACKOFF, BACKOFF_MAX = 0.5, 8.0  # seconds before a restart: doubled each time, up to the max
+BACKOFF, BACKOFF_MAX = 0.5, 5.0  # seconds before a restart: doubled each time, up to the max (docs/operations.md)
 STOP_WAIT = 3.0  # seconds a stopping sequencer has to finish its batch, before SIGKILL
 
 
@@ -107,6 +107,11 @@ def _pdeathsig(sig: int) -> None:
         libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
 
 
+def restart_delay(deaths: int) -> float:
+    """Seconds before restarting a child that died ``deaths`` times in a row: 0.5, 1, 2, 4, 5."""
+    return float(min(BACKOFF * 2.0 ** (deaths - 1), BACKOFF_MAX))
+
+
 class Supervisor:
     """A child process kept running: restarted when it dies, given up after RESTARTS quick deaths.
 
@@ -161,7 +166,7 @@ class Supervisor:
                 self.failed = True
                 self.on_give_up()
                 break
-            delay = min(BACKOFF * 2 ** (quick - 1), BACKOFF_MAX)
+            delay = restart_delay(quick)
             log.error("the %s (pid %s) exited with %s; restarting it in %.1f s (%d of %d)", self.name, self.pid, code,
                       delay, quick, RESTARTS)  # fmt: skip
             self.restarts += 1

@@ -8,6 +8,7 @@ a data dir an older sifa left looser is tightened when it is opened.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import gc
 import json
@@ -204,9 +205,29 @@ def _pg(database_url: str) -> dict[str, str]:
             "dbname": d.get("dbname", "postgres"), "password": d.get("password", "")}  # fmt: skip
 
 
+def load_events_key(data_dir: Path) -> str:
+    """The key the events are encrypted with (AES, base64 of 16, 24 or 32 bytes). Raises NodeError."""
+    path = data_dir / EVENTS_KEY
+    try:
+        key = path.read_text().strip()
+    except FileNotFoundError:
+        raise NodeError(f"{path} is missing: the events cannot be read without it (restore it from its "
+                        "offline copy, docs/operations.md)") from None  # fmt: skip
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NodeError(f"{path} cannot be read: {exc}") from None
+    try:
+        raw = base64.b64decode(key, validate=True)
+    except ValueError:
+        raw = b""
+    if len(raw) not in (16, 24, 32):
+        raise NodeError(f"{path} is no events key (base64 of a 16, 24 or 32 byte AES key); restore it from its "
+                        "offline copy")  # fmt: skip
+    return key
+
+
 def events_env(data_dir: Path, settings: Settings) -> dict[str, str]:
     """eventsourcing's environment for the court's events (SQLite file or PostgreSQL)."""
-    key = (data_dir / EVENTS_KEY).read_text().strip()
+    key = load_events_key(data_dir)
     if settings.database_url:
         p = _pg(settings.database_url)
         return postgres_env(p["host"], int(p["port"]), p["user"], p["dbname"], p["password"], key)
@@ -238,7 +259,16 @@ def load_config(data_dir: Path) -> NodeConfig:
 
 
 def load_signer(data_dir: Path) -> Ed25519Signer:
-    return Ed25519Signer.from_skey((data_dir / LOG_KEY).read_text())
+    """The court log's signing key. Raises NodeError (missing, unreadable or no key)."""
+    path = data_dir / LOG_KEY
+    try:
+        return Ed25519Signer.from_skey(path.read_text())
+    except FileNotFoundError:
+        raise NodeError(f"{path} is missing: the node cannot sign its log without it") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NodeError(f"{path} cannot be read: {exc}") from None
+    except (SifaError, ValueError) as exc:
+        raise NodeError(f"{path} is no log signing key: {exc}") from None
 
 
 def open_blob_store(data_dir: Path, settings: Settings) -> BlobStore:

@@ -8,7 +8,11 @@ token, so authenticating is one repository read; only the hash is stored.
 The administrators not revoked are also one aggregate (``Administrators``), saved
 in the same transaction as every issue or revocation of an administrator: its
 version is a compare-and-set, so two administrators revoking each other at once
-cannot leave the court without one. The last one is never revoked
+cannot leave the court without one. Every change made by a principal (issue, admit, revoke)
+also records an ``Acted`` event on the acting principal, in the same transaction: a revocation
+of that principal saved meanwhile (by any node on the same store) makes the save conflict, and
+the retry, reading the actor afresh (never the remembered callers), refuses it (``AuthError``).
+The last one is never revoked
 (``LastAdministratorError``); a lost credential is replaced by ``sifa admin``,
 which needs the data dir (docs/administration.md).
 """
@@ -88,6 +92,10 @@ class Principal(Aggregate):
     def revoke(self, by: str) -> None:
         self.revoked = True
 
+    @event("Acted")
+    def acted(self, what: str) -> None:
+        """This principal changed a principal: its version is the compare-and-set a revocation races."""
+
 
 class Administrators(Aggregate):
     """The ids of the administrators not revoked: one aggregate, one version to compare and set."""
@@ -145,8 +153,10 @@ class Principals(Application[UUID]):
             for token in [t for t, (_, c) in self._recent.items() if c.id == str(ident)]:
                 del self._recent[token]
 
-    def issue(self, *, name: str, role: str, court: str, issued_by: str) -> tuple[str, str]:
-        """A new principal; returns (its id, its bearer token — shown once, never stored)."""
+    def issue(self, *, name: str, role: str, court: str, issued_by: str, actor: str | None = None) -> tuple[str, str]:
+        """A new principal; returns (its id, its bearer token — shown once, never stored). ``actor``: the id
+        of the principal issuing it (None: the node's operator, `sifa init`/`sifa admin`); a revoked actor
+        raises AuthError and nothing is recorded."""
         if role not in ROLES:
             raise ForbiddenError(f"role is one of {', '.join(ROLES)}")
         name = fields.text(name, "principal name")  # NFC, bounded, no control or bidi characters
@@ -158,10 +168,11 @@ class Principals(Application[UUID]):
             p = Principal(token_sha256=hashlib.sha256(token.encode()).hexdigest(), name=name, role=role,
                           court=court, issued_by=issued_by)  # fmt: skip
             ident = str(p.id)
+            made: list[Aggregate] = [p, *self._acting(actor, f"issued {ident}")]
             if admins is None:
-                return [p]
+                return made
             admins.add(ident)
-            return [p, admins]
+            return [*made, admins]
 
         self._save(issued, administrators=role == "administrator")
         return ident, token
@@ -174,8 +185,25 @@ class Principals(Application[UUID]):
                 self.save(*change(self._administrators() if administrators else None))
                 return
             except IntegrityError:
-                if not administrators or attempt == ATTEMPTS - 1:
+                if attempt == ATTEMPTS - 1:
                     raise
+
+    def _acting(self, actor: str | None, what: str, *, target: Principal | None = None) -> list[Aggregate]:
+        """The acting principal, read afresh from the store, with an ``Acted`` event to save beside the
+        change: a revocation saved meanwhile makes that save conflict. Raises AuthError if it is revoked."""
+        if actor is None:
+            return []
+        if target is not None and str(target.id) == actor:
+            return []  # acting on itself: the change is an event on the same aggregate
+        try:
+            p = self._get(UUID(actor))
+        except ValueError:
+            raise AuthError("unknown or revoked credential") from None
+        if p.revoked:
+            self._forget(p.id)
+            raise AuthError("unknown or revoked credential")
+        p.acted(what=what)
+        return [p]
 
     def _administrators(self) -> Administrators:
         """The administrators not revoked; counted from every principal the first time (a store of an
@@ -227,19 +255,31 @@ class Principals(Application[UUID]):
             self._recent[token] = (now, caller)
         return caller
 
-    def admit(self, principal: str, dossier: str, by: str) -> None:
+    def admit(self, principal: str, dossier: str, by: str, actor: str | None = None) -> None:
+        """Admit a lawyer or party to a dossier; ``actor`` as for ``issue``."""
         try:
-            p = self._get(UUID(principal))
-        except (ValueError, AuthError):
+            ident = UUID(principal)
+        except ValueError:
             raise ForbiddenError(f"no principal {principal}") from None
-        if p.role not in ("lawyer", "party"):
-            raise ForbiddenError("only lawyers and parties are admitted to single dossiers")
-        p.admit(dossier=dossier, by=by)
-        self.save(p)
-        self._forget(p.id)
 
-    def revoke(self, principal: str, by: str) -> None:
-        """Revoke a credential. Raises ForbiddenError (no such principal), LastAdministratorError."""
+        def admitted(_: Administrators | None) -> list[Aggregate]:
+            acting = self._acting(actor, f"admitted {ident} to {dossier}")  # first: a revoked actor learns no more
+            try:
+                p = self._get(ident)
+            except AuthError:
+                raise ForbiddenError(f"no principal {principal}") from None
+            if p.role not in ("lawyer", "party"):
+                raise ForbiddenError("only lawyers and parties are admitted to single dossiers")
+            p.admit(dossier=dossier, by=by)
+            return [p, *acting]
+
+        self._save(admitted, administrators=False)
+        self._forget(ident)
+
+    def revoke(self, principal: str, by: str, actor: str | None = None) -> None:
+        """Revoke a credential. Raises ForbiddenError (no such principal), LastAdministratorError,
+        AuthError (``actor``, as for ``issue``, is revoked)."""
+        self._acting(actor, "")  # a revoked actor is refused before it learns whether the principal exists
         try:
             ident = UUID(principal)
             role = self._get(ident).role
@@ -248,14 +288,15 @@ class Principals(Application[UUID]):
 
         def revoked(admins: Administrators | None) -> list[Aggregate]:
             p = self._get(ident)
+            acting = self._acting(actor, f"revoked {ident}", target=p)
             p.revoke(by=by)
             if admins is None or str(ident) not in admins.ids:
-                return [p]
+                return [p, *acting]
             if len(admins.ids) == 1:
                 raise LastAdministratorError("this is the court's last administrator: issue another one first "
                                              "(a lost credential is replaced by `sifa admin` on the node)")  # fmt: skip
             admins.remove(str(ident))
-            return [p, admins]
+            return [p, *acting, admins]
 
         self._save(revoked, administrators=role == "administrator")
         self._forget(ident)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -15,7 +16,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     host: str = "127.0.0.1"
-    port: int = 8260
+    port: int = Field(default=8260, ge=1, le=65535)
     # Empty: the embedded SQLite tree store under data_dir; else a PostgreSQL conninfo.
     database_url: str = ""
     # Largest document accepted by an upload, in bytes (413 beyond).
@@ -49,6 +50,9 @@ class Settings(BaseSettings):
     sequencer: Literal["process", "thread"] = "process"
     seal_batch: int = 1000
     seal_interval_seconds: float = 0.05
+    # /healthz is degraded (503) when an event has waited longer than this, in seconds, and no
+    # checkpoint was committed within it (docs/operations.md).
+    seal_lag_seconds: float = Field(default=60.0, gt=0)
     # Witnessing (docs/witness.md). witness_logs: a trust file naming the logs this node cosigns as a
     # witness (it then serves POST /witness/add-checkpoint). witnesses: a trust file naming the
     # witnesses (with their "url") this node's own checkpoints are sent to, and the quorum.

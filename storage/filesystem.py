@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 FS_IOC_GETFLAGS = 0x80086601
 FS_IOC_SETFLAGS = 0x40086602
 FS_IMMUTABLE_FL = 0x00000010
-STALE_TMP_SECONDS = 24 * 3600
+STALE_TMP_SECONDS = 3600  # a write not touched for an hour was cut (a killed node): its leftover goes
 FULL = (errno.ENOSPC, errno.EDQUOT)
 PRIVATE = 0o077  # group and other bits: none may be set under the root
 

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import unicodedata
 import uuid
 from collections.abc import Iterator
@@ -362,6 +363,18 @@ class TestFilesystemBlobStore(BlobStoreContract):
         os.utime(stale, (0, 0))
         store = FilesystemBlobStore(root)
         assert not stale.exists() and self.visible_keys(store) == []
+
+    def test_leftovers_older_than_an_hour_go_when_the_store_opens(self, tmp_path: Path) -> None:
+        """An upload cut by a SIGKILLed node leaves its temp file; the next open removes it after an
+        hour (a write still going on touches its file, so it is never that old)."""
+        root = tmp_path / "r"
+        FilesystemBlobStore(root)
+        old, young = root / "tmp" / "put-killed", root / "tmp" / "put-writing"
+        for path, age in ((old, 3700), (young, 600)):
+            path.write_bytes(b"half an upload")
+            os.utime(path, (time.time() - age, time.time() - age))
+        FilesystemBlobStore(root).close()
+        assert not old.exists() and young.exists()
 
 
 class TestS3BlobStore(BlobStoreContract):

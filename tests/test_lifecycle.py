@@ -259,3 +259,132 @@ def test_thread_sequencer_holds_the_lock_and_lets_go(tmp_path: Path) -> None:
     assert not store.sequencer_status().alive
     store.close()
     assert open_files(data) == []
+
+
+@pytest.mark.slow
+def test_deleting_a_file_never_lets_a_second_sequencer_in(tmp_path: Path) -> None:
+    """The SQLite sequencer lock is a flock on tree.sqlite itself: deleting every other file of the
+    data dir that looks like a lock lets no `sifa seal --once` beside a running node (exit 3), and
+    /healthz still sees the node's sequencer."""
+    data = _node_with_waiting_event(tmp_path)
+    node = Serve(data)
+    env = {**os.environ, "SIFA_DATA_DIR": str(data)}
+    try:
+        node.sealing()
+        for leftover in data.glob("*.lock"):
+            leftover.unlink()
+        once = subprocess.run([sys.executable, "-m", "api.cli", "seal", "--once"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert once.returncode == 3, once.stderr
+        assert node.sealing()["status"] == "ok"
+    finally:
+        node.stop()
+
+
+def test_the_sequencer_lock_is_the_database_file(tmp_path: Path) -> None:
+    """flock on tree.sqlite and SQLite's own (fcntl) locks do not see each other on Linux: a held
+    sequencer lock blocks no writer, a writer's open transaction blocks no sequencer lock, and a
+    health probe or a lease released leaves SQLite's locks of the same process in place."""
+    from ledger.sqlite import SQLiteTreeStore
+
+    path = tmp_path / "tree.sqlite"
+    store = SQLiteTreeStore(path)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom ledger.sqlite import SQLiteTreeStore\n"
+                               "lease = SQLiteTreeStore(sys.argv[1]).sequencer_lock()\nprint('locked', flush=True)\n"
+                               "time.sleep(600)", str(path)], cwd=ROOT, stdout=subprocess.PIPE)  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
+        assert store.sequencer_status().alive
+        writer = sqlite3.connect(str(path), isolation_level=None, timeout=1)
+        writer.execute("BEGIN IMMEDIATE")  # a write lock, taken while another process holds the flock
+        writer.execute("CREATE TABLE t (x)")
+        writer.execute("COMMIT")
+        writer.execute("BEGIN IMMEDIATE")
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+    deadline = time.monotonic() + 10
+    while store.sequencer_status().alive:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    lease = store.sequencer_lock()  # while the writer holds SQLite's write lock
+    lease.release()
+    store.sequencer_status()
+    other = sqlite3.connect(str(path), isolation_level=None, timeout=0.2)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        other.execute("BEGIN IMMEDIATE")  # the writer's lock survived the probe and the lease
+    writer.execute("ROLLBACK")
+    writer.close()
+    other.close()
+    store.close()
+
+
+@pytest.mark.slow
+def test_healthz_is_degraded_while_a_stopped_sequencer_seals_nothing(tmp_path: Path) -> None:
+    """A SIGSTOPped sequencer still holds the lock: /healthz says 503 once an event has waited longer
+    than SIFA_SEAL_LAG_SECONDS with no new checkpoint, and 200 again once it seals on."""
+    data = _node_with_waiting_event(tmp_path)
+    node = Serve(data, SIFA_SEAL_LAG_SECONDS="2")
+    try:
+        node.sealing()
+        sequencer = node.sequencer()
+        os.kill(sequencer, signal.SIGSTOP)
+        try:
+            _, app, store, blobs = _open_node(data)
+            try:
+                app.open_dossier(case_number_text="（2026）京0105民初9号", case_type="民事", parties=[], **ACT)
+            finally:
+                app.close()
+                store.close()
+                blobs.close()
+            with httpx2.Client(base_url=node.url, timeout=10) as http:
+                assert http.get("/healthz").status_code == 200  # within the bound
+                time.sleep(2.5)
+                r = http.get("/healthz")
+                assert r.status_code == 503, r.text
+                body = r.json()
+                assert body["status"] == "degraded" and body["events_waiting"] == 1
+                assert any("SIFA_SEAL_LAG_SECONDS" in p for p in body["problems"]), body
+        finally:
+            os.kill(sequencer, signal.SIGCONT)
+        assert node.sealing()["status"] == "ok"
+    finally:
+        node.stop()
+
+
+@pytest.mark.slow
+def test_a_crash_looping_sequencer_is_dead_not_starting(tmp_path: Path) -> None:
+    """The start-up grace counts from the node's start: a sequencer dying over and over long after it
+    is never "starting" again, and /healthz answers 503 every time until the node gives up."""
+    from api.health import STARTING
+
+    data = _node_with_waiting_event(tmp_path)
+    began = time.monotonic()
+    node = Serve(data, log=tmp_path / "serve.log")
+    try:
+        node.sealing()
+        time.sleep(max(0.0, STARTING + 1 - (time.monotonic() - began)))
+        (data / "log.key").rename(tmp_path / "log.key")  # every restart now dies at once
+        os.kill(node.sequencer(), signal.SIGKILL)
+        seen: list[tuple[int, str]] = []
+        with httpx2.Client(base_url=node.url, timeout=10) as http:
+            while node.proc.poll() is None:
+                try:
+                    r = http.get("/healthz")
+                except httpx2.TransportError:
+                    break  # the node gave up and stopped
+                seen.append((r.status_code, r.json()["sequencer"]))
+                time.sleep(0.1)
+        assert len(seen) > 20 and [s for s in seen[5:] if s != (503, "dead")] == [], seen
+    finally:
+        node.stop()
+
+
+def test_the_restart_backoff_is_the_documented_one() -> None:
+    """docs/operations.md names the waits before each restart and how many restarts there are."""
+    docs = (ROOT / "docs" / "operations.md").read_text()
+    waits = [lifecycle.restart_delay(n) for n in range(1, lifecycle.RESTARTS + 1)]
+    named = ", ".join(f"{w:g}" for w in waits[:-1]) + f" and {waits[-1]:g} s"
+    assert lifecycle.RESTARTS == 5 and "five times in a row" in docs and f"(after {named})" in docs, named

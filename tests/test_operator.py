@@ -8,7 +8,10 @@ import hashlib
 import io
 import json
 import os
+import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +29,7 @@ from api.principals import LastAdministratorError, Principals, token_id
 from api.settings import Settings
 from tests.api_node import PEER, Node
 from tests.dossier_fixtures import pdf_bytes
+from tests.nodes import ROOT
 from tests.servers import free_port
 from tests.small_disk import small_disk
 
@@ -359,3 +363,112 @@ def test_two_writers_never_revoke_the_last_two_administrators(
     finally:
         a.close()
         b.close()
+
+
+def test_a_revoked_administrator_changes_no_principal_on_another_node(tmp_path: Path) -> None:
+    """Two nodes on one principals store: A, remembered by node X, is revoked through node Y; at once, on X,
+    A can issue, admit and revoke nothing (401) and nothing is recorded."""
+    data = tmp_path / "node"
+    first = _init(data)
+    base = Settings(data_dir=data, sequencer="thread", access_log=False)
+    with (
+        _running(base.model_copy(update={"port": free_port()}), first) as x,
+        _running(base.model_copy(update={"port": free_port()}), first) as y,
+    ):
+        a_id, a = _issue_admin(x, first, "管理员 甲")
+        b_id, b = _issue_admin(y, first, "管理员 乙")
+        lawyer = x.http.post("/v1/principals", json={"name": "律师", "role": "lawyer"},
+                             headers={"Authorization": f"Bearer {a}"}).json()["id"]  # fmt: skip
+        assert (
+            x.http.get("/v1/dossiers/x", headers={"Authorization": f"Bearer {a}"}).status_code != 401
+        )  # X remembers A
+        assert _revoke(y, a_id, b).status_code == 204
+        before = Principals(principals_env(data, base))
+        try:
+            admins, notes = before.administrators(), before.recorder.max_notification_id()
+        finally:
+            before.close()
+        as_a = {"Authorization": f"Bearer {a}"}
+        r = x.http.post("/v1/principals", json={"name": "冒名", "role": "administrator"}, headers=as_a)
+        assert (r.status_code, r.json()["code"]) == (401, "unauthenticated"), r.text
+        r = x.http.post("/v1/principals", json={"name": "冒名", "role": "clerk"}, headers=as_a)
+        assert (r.status_code, r.json()["code"]) == (401, "unauthenticated"), r.text
+        r = _revoke(x, b_id, a)
+        assert (r.status_code, r.json()["code"]) == (401, "unauthenticated"), r.text
+        dossier = _open(x, "(2026)京0105民初100号")
+        r = x.http.post(f"/v1/principals/{lawyer}/admissions", json={"dossier": dossier}, headers=as_a)
+        assert (r.status_code, r.json()["code"]) == (401, "unauthenticated"), r.text
+        after = Principals(principals_env(data, base))
+        try:
+            assert after.administrators() == admins and str(token_id(b)) in admins
+            assert after.recorder.max_notification_id() == notes  # nothing recorded
+        finally:
+            after.close()
+
+
+def _spoil(data: Path, what: str) -> None:
+    if what == "garbage log.key":
+        (data / "log.key").write_text("not a key\n")
+    elif what == "garbage events.key":
+        (data / "events.key").write_text("bm90IGEga2V5\n")  # base64 of 9 bytes: no AES key
+    elif what == "missing events.key":
+        (data / "events.key").unlink()
+    elif what == "tree.sqlite no database":
+        for extra in ("tree.sqlite-wal", "tree.sqlite-shm"):
+            (data / extra).unlink(missing_ok=True)
+        (data / "tree.sqlite").write_bytes(b"this is not an SQLite database" * 100)
+
+
+def _one_line_exit_2(proc: subprocess.CompletedProcess[str]) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+
+
+@pytest.mark.parametrize("what", ["garbage log.key", "garbage events.key", "missing events.key",
+                                  "tree.sqlite no database", "port in use"])  # fmt: skip
+def test_serve_refuses_a_bad_key_store_or_port_in_one_line(what: str, tmp_path: Path) -> None:
+    data = tmp_path / "node"
+    _init(data)
+    _spoil(data, what)
+    port = free_port()
+    env = {**os.environ, "SIFA_DATA_DIR": str(data), "SIFA_PORT": str(port)}
+    with socket.socket() as taken:
+        if what == "port in use":
+            taken.bind(("127.0.0.1", port))
+            taken.listen()
+        proc = subprocess.run([sys.executable, "-m", "api.cli", "serve"], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=60)  # fmt: skip
+    _one_line_exit_2(proc)
+
+
+@pytest.mark.parametrize("command", [["seal", "--once"], ["audit"], ["admin"]])
+def test_commands_refuse_a_garbage_events_key_in_one_line(command: list[str], tmp_path: Path) -> None:
+    data = tmp_path / "node"
+    _init(data)
+    _spoil(data, "garbage events.key")
+    env = {**os.environ, "SIFA_DATA_DIR": str(data)}
+    proc = subprocess.run([sys.executable, "-m", "api.cli", *command], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    _one_line_exit_2(proc)
+    assert "events.key" in proc.stderr
+
+
+@pytest.mark.parametrize("argv", [["serve", "--port", "99999"], ["serve", "--port", "0"]])
+def test_a_port_outside_1_to_65535_is_refused_in_one_line(argv: list[str], tmp_path: Path) -> None:
+    data = tmp_path / "node"
+    _init(data)
+    env = {**os.environ, "SIFA_DATA_DIR": str(data)}
+    proc = subprocess.run([sys.executable, "-m", "api.cli", *argv], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=30)  # fmt: skip
+    _one_line_exit_2(proc)
+    assert "SIFA_PORT" in proc.stderr
+
+
+def test_audit_refuses_a_dossier_that_is_not_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "node"
+    _init(data)
+    capsys.readouterr()
+    for dossier in ("notauuid", "6454039c-0791-518e-bc56-316fcd078efb"):
+        assert sifa(["audit", "--data-dir", str(data), "--dossier", dossier]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "clean" not in err, err

@@ -29,7 +29,7 @@ class Admission(BaseModel):
 def issue(body: NewPrincipal, caller: CallerDep, services: ServicesDep) -> IssuedPrincipal:
     """Issue a credential for a court user, lawyer or party."""
     ident, token = services.principals.issue(name=body.name, role=body.role, court=services.config.court,
-                                             issued_by=caller.actor)  # fmt: skip
+                                             issued_by=caller.actor, actor=caller.id)  # fmt: skip
     return IssuedPrincipal(id=ident, role=body.role, token=token)
 
 
@@ -37,11 +37,11 @@ def issue(body: NewPrincipal, caller: CallerDep, services: ServicesDep) -> Issue
 def admit(principal: str, body: Admission, caller: CallerDep, services: ServicesDep) -> None:
     """Admit a lawyer or party to one dossier (they see nothing else)."""
     services.dossiers.get(body.dossier)
-    services.principals.admit(principal, body.dossier, caller.actor)
+    services.principals.admit(principal, body.dossier, caller.actor, actor=caller.id)
 
 
 @router.delete("/{principal}", status_code=204, openapi_extra=roles("administrator"))
 def revoke(principal: str, caller: CallerDep, services: ServicesDep) -> None:
     """Revoke a credential; it stops working at once. The court's last administrator is never revoked
     (409 ``last_administrator``): issue another first; a lost credential is replaced by ``sifa admin``."""
-    services.principals.revoke(principal, caller.actor)
+    services.principals.revoke(principal, caller.actor, actor=caller.id)
