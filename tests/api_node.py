@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -36,6 +37,23 @@ class Node:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
 
 
+@contextlib.contextmanager
+def in_thread(app: Any, port: int) -> Iterator[uvicorn.Server]:
+    """``app`` served by uvicorn on 127.0.0.1:``port`` in a thread of this process, until the block ends."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        yield server
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     data = tmp_path_factory.mktemp("node") / "data"
@@ -50,19 +68,12 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     peers = data / "peers.json"
     peers.write_text(json.dumps({"logs": [{"key": PEER.verifier.vkey(), "url": "http://127.0.0.1:9"}]}))
     settings = Settings(data_dir=data, port=port, max_upload_bytes=20 << 20, seal_interval_seconds=0.01, peers=peers)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    n = Node(f"http://127.0.0.1:{port}", data, admin)
-    for role in ROLES[1:]:
-        r = n.http.post("/v1/principals", json={"name": f"{role} 测试", "role": role}, headers=n.as_("administrator"))
-        assert r.status_code == 201, r.text
-        n.tokens[role], n.ids[role] = r.json()["token"], r.json()["id"]
-    yield n
-    n.http.close()
-    server.should_exit = True
-    thread.join(timeout=30)
+    with in_thread(create_app(settings), port):
+        n = Node(f"http://127.0.0.1:{port}", data, admin)
+        for role in ROLES[1:]:
+            r = n.http.post("/v1/principals", json={"name": f"{role} 测试", "role": role},
+                            headers=n.as_("administrator"))  # fmt: skip
+            assert r.status_code == 201, r.text
+            n.tokens[role], n.ids[role] = r.json()["token"], r.json()["id"]
+        yield n
+        n.http.close()

@@ -20,14 +20,13 @@ from urllib.parse import quote
 
 import httpx2
 import pytest
-import uvicorn
 
 from api.app import create_app
 from api.cli import main as sifa
 from api.node import principals_env
 from api.principals import LastAdministratorError, Principals, token_id
 from api.settings import Settings
-from tests.api_node import PEER, Node
+from tests.api_node import PEER, Node, in_thread
 from tests.dossier_fixtures import pdf_bytes
 from tests.nodes import ROOT
 from tests.servers import free_port
@@ -46,26 +45,17 @@ def _init(data: Path) -> str:
 @contextlib.contextmanager
 def _running(settings: Settings, admin: str) -> Iterator[Node]:
     """A node over real HTTP on the settings' data dir, stopped on the way out."""
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port,
-                                           log_level="warning"))  # fmt: skip
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    node = Node(f"http://127.0.0.1:{settings.port}", settings.data_dir, admin)
-    try:
-        for role in ("clerk", "archivist"):
-            r = node.http.post(
-                "/v1/principals", json={"name": f"{role} 运维", "role": role}, headers=node.as_("administrator")
-            )
-            node.tokens[role], node.ids[role] = r.json()["token"], r.json()["id"]
-        yield node
-    finally:
-        node.http.close()
-        server.should_exit = True
-        thread.join(timeout=30)
+    with in_thread(create_app(settings), settings.port):
+        node = Node(f"http://127.0.0.1:{settings.port}", settings.data_dir, admin)
+        try:
+            for role in ("clerk", "archivist"):
+                r = node.http.post(
+                    "/v1/principals", json={"name": f"{role} 运维", "role": role}, headers=node.as_("administrator")
+                )
+                node.tokens[role], node.ids[role] = r.json()["token"], r.json()["id"]
+            yield node
+        finally:
+            node.http.close()
 
 
 def _open(node: Node, number: str) -> str:

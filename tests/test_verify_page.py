@@ -16,7 +16,6 @@ import io
 import json
 import os
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,11 +24,11 @@ from urllib.parse import quote
 
 import httpx2
 import pytest
-import uvicorn
 
 from api.app import create_app
 from api.cli import main as sifa
 from api.settings import Settings
+from tests.api_node import in_thread
 from tests.conftest import IN_CI
 from tests.servers import free_port
 
@@ -84,18 +83,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, BodyRe
     admin = {"Authorization": f"Bearer {out.getvalue().strip()}"}
     port = free_port()
     recorder = BodyRecorder(create_app(Settings(data_dir=data, port=port, seal_interval_seconds=0.01)))
-    server = uvicorn.Server(uvicorn.Config(recorder, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
-    token = httpx2.post(f"{base}/v1/principals", json={"name": "书记员", "role": "clerk"}, headers=admin).json()
-    yield base, recorder, {"Authorization": f"Bearer {token['token']}"}
-    server.should_exit = True
-    thread.join(timeout=30)
+    with in_thread(recorder, port):
+        base = f"http://127.0.0.1:{port}"
+        token = httpx2.post(f"{base}/v1/principals", json={"name": "书记员", "role": "clerk"}, headers=admin).json()
+        yield base, recorder, {"Authorization": f"Bearer {token['token']}"}
 
 
 @pytest.fixture(scope="module")
