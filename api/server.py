@@ -28,12 +28,13 @@ import resource
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from api.edge import BODY_IN
 from api.node import NodeError, load_trust_file
 from api.peers import check_urls, client_tls
 from api.settings import Settings
@@ -74,6 +75,7 @@ class EdgeProtocol(HttpToolsProtocol):
         self._reading_headers = True
         self._header_bytes = 0
         self._turns = 0  # headers or messages completed: a chunk that saw one was not all headers
+        self._in_headers = False  # a request has begun and its headers are not all in
         self._lingering = False
         self._app = self.app
         self.app = self._busy_or_app
@@ -104,18 +106,23 @@ class EdgeProtocol(HttpToolsProtocol):
                                          b"application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s"
                                          % (len(body), body))  # fmt: skip
                 self.transport.close()
+        # A request begun and not all headers in: their time starts (once). One that came whole in
+        # this chunk, as nearly all do, never needs a timer.
+        if self._in_headers and self._deadline is None and not self.transport.is_closing():
+            self._arm(self.limits.header_timeout)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._deadline is None:
-            self._arm(self.limits.header_timeout)
+        self._in_headers = True
 
     def on_headers_complete(self) -> None:
         self._disarm()
         self._reading_headers, self._header_bytes, self._turns = False, 0, self._turns + 1
+        self._in_headers = False
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
+        cast(dict[str, Any], self.scope)[BODY_IN] = True  # the edge (api/edge.py) need not wait for any of it
         super().on_message_complete()
         self._reading_headers, self._turns = True, self._turns + 1  # what comes next is the next request's
         if self._lingering:  # the refused request's body is all in: the connection is as good as new

@@ -270,3 +270,24 @@ def test_slow_clients_are_timed_out_and_bounded(tmp_path: Path) -> None:
         for s in held:
             s.close()
         serve.stop()
+
+
+def test_the_edge_finds_each_request_the_route_the_router_finds() -> None:
+    """The edge's index (one expression per method) names, for a request to every route and to paths
+    no route has, the rule a scan of the routes in the router's order names."""
+    import re
+
+    from api.app import create_app
+    from api.edge import RuleIndex, rules
+    from api.settings import Settings
+
+    found = rules(create_app(Settings()))
+    index = RuleIndex(found)
+    paths = [re.sub(r"\(\?P<\w+>[^)]*\)", "3", rule.path.pattern.strip("^$")).replace("\\", "") for rule in found]
+    assert all(index.find(min(rule.methods), path) is not None for rule, path in zip(found, paths, strict=True))
+    paths += ["/", "/v1/dossiers/x/y/z/none", "/v1/dossiers/a\n", "/tlog/tile/0/000"]
+    assert len(found) > 20
+    for method in ("GET", "POST", "PUT", "DELETE", "PATCH"):
+        for path in paths:
+            scanned = next((r for r in found if method in r.methods and r.path.match(path)), None)
+            assert index.find(method, path) is scanned, (method, path)
