@@ -472,7 +472,7 @@ CASES: dict[str, Case] = {
         json={"document_id": "{secret_doc}", "volume": "副卷", "category": "审理报告", "order": 1, "title": "x"},
     ),
     "lawyer downloads a 副卷 file": Case(
-        "lawyer", "GET", "/v1/dossiers/{open}/files/{secret_sha}", 404, "tree_size"
+        "lawyer", "GET", "/v1/dossiers/{open}/files/{secret_sha}", 404, "unknown_file"
     ),
     "party asks the receipt of a 副卷 document's event": Case(
         "party", "GET", "/v1/dossiers/{open}/receipts/{secret_version}", 404, "tree_size"
