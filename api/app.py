@@ -1,4 +1,4 @@
-"""The FastAPI application: ``create_app(settings)`` builds services in its lifespan."""
+"""The FastAPI application: ``create_app(settings)`` opens the node (api/composition.py) in its lifespan."""
 
 from __future__ import annotations
 

@@ -10,14 +10,16 @@ dossier as the use case reads it (as the application's commands run it).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from dossier.courts import origin_for
 from dossier.domain import PARTY_ROLES, Dossier
-from dossier.errors import DossierConflictError, InspectionFailedError, UnknownCourtError
+from dossier.envelope import utc
+from dossier.errors import DossierConflictError, InspectionFailedError, UnknownCourtError, UnknownFileError
 from dossier.inspection import inspect
 from dossier.package import PackagePlan, plan_package
 from dossier.sealed import until, until_sealed
@@ -46,6 +48,97 @@ class Fetch(Protocol):
     """A signed GET to another court's node (api/peers.py ``peer_get``): the answer, to stream."""
 
     def __call__(self, base_url: str, target: str, *, to: str) -> Stream: ...
+
+
+@dataclass(frozen=True)
+class DossierReading:
+    """A dossier as one reader may see it: the 副卷's documents left out for a lawyer or party, the
+    parties (without their salts) for court staff only (None for others)."""
+
+    id: str
+    court: str
+    case_number: str
+    case_type: str
+    version: int
+    archived: dict[str, Any] | None
+    catalogue: list[dict[str, Any]]  # 正卷 first, then by order and title
+    documents: dict[str, dict[str, Any]]
+    transfers: list[dict[str, Any]]
+    parties: list[dict[str, Any]] | None
+
+
+@dataclass(frozen=True)
+class EventSeen:
+    version: int
+    type: str
+    time: str
+    leaf_index: int | None  # None until sealed
+
+
+@dataclass(frozen=True)
+class Download:
+    document_id: str
+    media_type: str
+    size: int
+    chunks: Iterator[bytes]
+
+
+def read_dossier(app: DossierApp, dossier: str, *, court: str, role: str, staff: bool, actor: str,
+                 guard: Guard) -> DossierReading:  # fmt: skip
+    """Read a dossier (阅卷), recorded as an event; ``staff``: the reader is the court's own."""
+    d = app.retrieve(dossier, by_court=court, by=actor, reason="阅卷", actor=actor, role=role, guard=guard)
+    hidden = d.hidden_from(role)
+    catalogue = sorted(({"document_id": k, **v} for k, v in d.catalogue.items() if k not in hidden),
+                       key=lambda e: (e["volume"] != "正卷", e["order"], e["title"]))  # fmt: skip
+    parties = [{k: v for k, v in p.items() if k != "salts"} for p in d.parties] if staff else None
+    return DossierReading(str(d.id), d.court, d.case_number, d.case_type, d.version, d.archived, catalogue,
+                          {k: v for k, v in d.documents.items() if k not in hidden}, d.transfers, parties)  # fmt: skip
+
+
+def dossier_events(sealer: Sealer, dossier: str, *, court: str, role: str, actor: str,
+                   guard: Guard) -> list[EventSeen]:  # fmt: skip
+    """Every event of a dossier, oldest first, with its leaf once sealed; the read is recorded. A
+    lawyer or party does not see the events of the 副卷's documents."""
+    app = sealer.app
+    d = app.retrieve(dossier, by_court=court, by=actor, reason="查看事件", actor=actor, role=role, guard=guard)
+    hidden = d.hidden_from(role)
+    out = []
+    for e in app.repository.event_store.get(d.id, lte=d.version):
+        assert isinstance(e, Dossier.Event)
+        if vars(e).get("document_id") in hidden:
+            continue
+        leaf = sealer.log.find(f"event:{e.originator_id}:{e.originator_version}")
+        out.append(EventSeen(e.originator_version, type(e).__name__, utc(e.timestamp), leaf[0] if leaf else None))
+    return out
+
+
+def download(app: DossierApp, dossier: str, sha256: str, *, court: str, role: str, actor: str,
+             guard: Guard) -> Download:  # fmt: skip
+    """One of a dossier's files, to stream; the download is recorded (naming the document read).
+    Raises UnknownFileError (none in the dossier, or only a 副卷 one for a lawyer or party)."""
+    d = app.get(dossier)
+    guard(d)
+    hidden = d.hidden_from(role)  # a 副卷 file is absent for a lawyer or party
+    court_only = d.court_only()
+    # The document read: one outside the 副卷 if any holds these bytes; the download of a 副卷
+    # document is recorded as court-only (it names the document), hidden like its other events.
+    held = sorted((k in court_only, k) for k, v in d.documents.items() if v["sha256"] == sha256 and k not in hidden)
+    if not held:
+        raise UnknownFileError(f"no file {sha256} in this dossier")
+    document_id = held[0][1]
+    doc = d.documents[document_id]
+    # Opened first: a store that does not answer, or a file known corrupt, fails before anything is recorded.
+    # The store verifies the bytes as they stream and cuts the body short if they are not the file's.
+    stream = app.blobs.read(sha256, size=doc["size"])
+    try:
+        app.retrieve(dossier, by_court=court, by=actor, reason=f"下载 {sha256}", document_id=document_id, actor=actor,
+                     role=role, guard=guard)  # fmt: skip
+    except BaseException:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+        raise
+    return Download(document_id, doc["media_type"], doc["size"], stream)
 
 
 def retention_until(retention: str, now: datetime | None = None) -> datetime:

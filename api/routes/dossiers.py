@@ -7,6 +7,7 @@ import queue
 import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, unquote
@@ -20,9 +21,8 @@ from api.deps import CallerDep, Services, ServicesDep, acting, open_to, readable
 from api.principals import READERS, STAFF, Caller
 from api.schemas import ReceiptDocument, receipt_document
 from dossier import usecases
-from dossier.domain import Dossier
 from dossier.envelope import utc
-from dossier.errors import InvalidDossierInputError, UnknownFileError
+from dossier.errors import InvalidDossierInputError
 from dossier.fields import LIMITS, MAX_CONTRACT_PARTIES, MAX_ORDER, MAX_PAGES, MAX_PARTIES, MAX_SIZE
 from ledger.errors import SifaError
 from ledger.receipt import Receipt
@@ -186,36 +186,20 @@ def open_dossier(body: OpenDossier, caller: CallerDep, services: ServicesDep) ->
 def read(dossier: str, caller: CallerDep, services: ServicesDep) -> DossierView:
     """The dossier: catalogue (卷内目录), documents, transfers. The read is recorded (调阅).
     A lawyer or party sees the 正卷 only: the 副卷's documents are left out."""
-    d = services.dossiers.retrieve(dossier, by_court=services.config.court, by=caller.actor, reason="阅卷",
-                                   **_act(caller))  # fmt: skip
-    hidden = d.hidden_from(caller.role)
-    catalogue = sorted(({"document_id": k, **v} for k, v in d.catalogue.items() if k not in hidden),
-                       key=lambda e: (e["volume"] != "正卷", e["order"], e["title"]))  # fmt: skip
-    documents = {k: v for k, v in d.documents.items() if k not in hidden}
-    out = DossierView(id=str(d.id), court=d.court, case_number=d.case_number, case_type=d.case_type,
-                      version=d.version, archived=d.archived, catalogue=catalogue, documents=documents,
-                      transfers=d.transfers)  # fmt: skip
-    if caller.role in STAFF:
-        out.parties = [{k: v for k, v in p.items() if k != "salts"} for p in d.parties]
-    return out
+    seen = usecases.read_dossier(services.dossiers, dossier, court=services.config.court, staff=caller.role in STAFF,
+                                 **_act(caller))  # fmt: skip
+    view = DossierView(**{k: v for k, v in asdict(seen).items() if k != "parties"})
+    if seen.parties is not None:  # set only for staff: absent, not null, for others
+        view.parties = seen.parties
+    return view
 
 
 @router.get("/{dossier}/events", response_model=list[EventView], openapi_extra=roles(*READERS))
 def events(dossier: str, caller: CallerDep, services: ServicesDep) -> list[EventView]:
     """Every event of the dossier, oldest first, with its leaf once sealed. The read is recorded.
     A lawyer or party does not see the events of the 副卷's documents."""
-    d = services.dossiers.retrieve(dossier, by_court=services.config.court, by=caller.actor, reason="查看事件",
-                                   **_act(caller))  # fmt: skip
-    hidden = d.hidden_from(caller.role)
-    out = []
-    for e in services.dossiers.repository.event_store.get(d.id, lte=d.version):
-        assert isinstance(e, Dossier.Event)
-        if vars(e).get("document_id") in hidden:
-            continue
-        leaf = services.log.find(f"event:{e.originator_id}:{e.originator_version}")
-        out.append(EventView(version=e.originator_version, type=type(e).__name__, time=utc(e.timestamp),
-                             leaf_index=leaf[0] if leaf else None))  # fmt: skip
-    return out
+    seen = usecases.dossier_events(services.sealer, dossier, court=services.config.court, **_act(caller))
+    return [EventView(**asdict(e)) for e in seen]
 
 
 class _Pipe:
@@ -313,28 +297,9 @@ async def streamed_body(request: Request, limit: int, what: str, consume: Callab
 @router.get("/{dossier}/files/{sha256}", response_class=StreamingResponse, openapi_extra=roles(*READERS))
 def download(dossier: str, sha256: str, caller: CallerDep, services: ServicesDep) -> StreamingResponse:
     """Download one of the dossier's files (streamed). The read is recorded."""
-    d = _dossier(services, caller, check_digest(sha256) and dossier)
-    hidden = d.hidden_from(caller.role)  # a 副卷 file is absent for a lawyer or party
-    court_only = d.court_only()
-    # The document read: one outside the 副卷 if any holds these bytes; the download of a 副卷
-    # document is recorded as court-only (it names the document), hidden like its other events.
-    held = sorted((k in court_only, k) for k, v in d.documents.items() if v["sha256"] == sha256 and k not in hidden)
-    if not held:
-        raise UnknownFileError(f"no file {sha256} in this dossier")
-    document_id = held[0][1]
-    doc = d.documents[document_id]
-    # Opened first: a store that does not answer, or a file known corrupt, fails before anything is recorded.
-    # The store verifies the bytes as they stream and cuts the body short if they are not the file's.
-    stream = services.blobs.read(sha256, size=doc["size"])
-    try:
-        services.dossiers.retrieve(dossier, by_court=services.config.court, by=caller.actor, reason=f"下载 {sha256}",
-                                   document_id=document_id, **_act(caller))  # fmt: skip
-    except BaseException:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()
-        raise
-    return StreamingResponse(stream, media_type=doc["media_type"], headers={"Content-Length": str(doc["size"])})
+    found = usecases.download(services.dossiers, dossier, check_digest(sha256), court=services.config.court,
+                              **_act(caller))  # fmt: skip
+    return StreamingResponse(found.chunks, media_type=found.media_type, headers={"Content-Length": str(found.size)})
 
 
 async def _written(dossier: str, recorded: Future[int]) -> Written:
@@ -420,8 +385,7 @@ TLOG_PROOF_TEXT: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/{dossier}/receipts/{version}/tlog-proof", response_class=PlainTextResponse,
-            openapi_extra=roles(*READERS), responses=TLOG_PROOF_TEXT)  # fmt: skip
+@router.get("/{dossier}/receipts/{version}/tlog-proof", openapi_extra=roles(*READERS), responses=TLOG_PROOF_TEXT)
 async def tlog_proof(dossier: str, version: int, caller: CallerDep, services: ServicesDep) -> PlainTextResponse:
     """The same receipt as C2SP tlog-proof text (save as ``.tlog-proof``; sifa-verify reads both)."""
     text = (await _receipt(services, caller, dossier, version)).to_tlog_proof()
