@@ -21,7 +21,7 @@ import pytest
 from api.peers import sign_request
 from api.principals import ADMINISTRATORS, token_id
 from ledger.note import Ed25519Signer
-from tests.api_node import PEER, Node
+from tests.nodes import PEER, Node
 
 SHA = "ab" * 32
 PDF = b"%PDF-1.4 not much of a pdf"

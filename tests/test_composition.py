@@ -22,8 +22,7 @@ import pytest
 from api.app import create_app
 from api.composition import open_node
 from api.settings import Settings
-from tests.api_node import in_thread
-from tests.nodes import init, open_files, trust_entry
+from tests.nodes import in_thread, init, open_files, trust_entry
 from tests.servers import free_port
 from verifier.cli import main as sifa_verify
 

@@ -16,8 +16,7 @@ from api.settings import Settings
 from dossier import usecases
 from dossier.errors import NotSealedError
 from dossier.sealed import until
-from tests.api_node import in_thread
-from tests.nodes import init
+from tests.nodes import in_thread, init
 from tests.servers import free_port
 
 

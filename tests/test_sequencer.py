@@ -151,8 +151,8 @@ def test_healthz_and_audit_name_a_stalled_event(tmp_path: Path) -> None:
             assert r.status_code == 200 and healthy["status"] == "ok" and healthy["problems"] == []
             assert healthy["tree_size"] == writer.acked + 1 and healthy["checkpoint_age_seconds"] < 30
             assert healthy["stalled"] is None
-            with open_node(Settings(data_dir=data)) as node:
-                app = node.dossiers
+            with open_node(Settings(data_dir=data)) as opened:
+                app = opened.dossiers
                 dossier = writer.dossiers[0]
                 version = oversized_event(app, dossier)
                 position = app.recorder.max_notification_id()
