@@ -14,6 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from api.composition import Services as Services  # re-exported: what handlers are given
 from api.principals import AuthError, Caller, ForbiddenError, NotAdmittedError
 from dossier.domain import Dossier
+from ledger.checkpoint import Checkpoint
+from ledger.errors import TreeSizeError
+from ledger.note import Note
 
 PUBLIC = "public"
 
@@ -129,3 +132,11 @@ def readable(services: Services, caller: Caller, dossier: str, *, copy: bool = T
     d = services.dossiers.get(dossier, copy=copy)
     open_to(caller)(d)
     return d
+
+
+def latest_checkpoint(services: Services) -> tuple[Checkpoint, str]:
+    """The log's latest signed checkpoint, parsed and as its note text. Raises TreeSizeError when none is."""
+    kept = services.log.store.checkpoint()
+    if kept is None:
+        raise TreeSizeError("the log has no checkpoint yet")
+    return Checkpoint.from_text(Note.from_text(kept[1]).text), kept[1]

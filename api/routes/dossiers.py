@@ -14,7 +14,7 @@ from urllib.parse import quote, unquote
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Request
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.deps import CallerDep, Services, ServicesDep, acting, open_to, readable, roles
@@ -294,7 +294,9 @@ async def streamed_body(request: Request, limit: int, what: str, consume: Callab
     return await consumer
 
 
-@router.get("/{dossier}/files/{sha256}", response_class=StreamingResponse, openapi_extra=roles(*READERS))
+@router.get("/{dossier}/files/{sha256}", response_class=StreamingResponse, openapi_extra=roles(*READERS),
+            responses={200: {"description": "the file's bytes, with its media type", "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})  # fmt: skip
 def download(dossier: str, sha256: str, caller: CallerDep, services: ServicesDep) -> StreamingResponse:
     """Download one of the dossier's files (streamed). The read is recorded."""
     found = usecases.download(services.dossiers, dossier, check_digest(sha256), court=services.config.court,
@@ -385,7 +387,8 @@ TLOG_PROOF_TEXT: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/{dossier}/receipts/{version}/tlog-proof", openapi_extra=roles(*READERS), responses=TLOG_PROOF_TEXT)
+@router.get("/{dossier}/receipts/{version}/tlog-proof", response_class=Response, openapi_extra=roles(*READERS),
+            responses=TLOG_PROOF_TEXT)  # fmt: skip
 async def tlog_proof(dossier: str, version: int, caller: CallerDep, services: ServicesDep) -> PlainTextResponse:
     """The same receipt as C2SP tlog-proof text (save as ``.tlog-proof``; sifa-verify reads both)."""
     text = (await _receipt(services, caller, dossier, version)).to_tlog_proof()
