@@ -9,14 +9,13 @@ Every command runs with umask 077: what a node writes is its user's alone (api/n
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
 import time
 import unicodedata
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -33,10 +32,7 @@ from api.node import (
     settle_heap,
 )
 from api.settings import Settings
-from dossier.application import DossierApp
 from ledger.errors import SifaError
-from ledger.store import TreeStore
-from storage.blobstore import BlobStore
 
 SEQUENCER_BUSY = 3  # `sifa seal --once` exit code: another sequencer holds the log's lock
 SHUTDOWN_GRACE = 10  # seconds `sifa serve` gives requests in flight once told to stop; then they are cut
@@ -145,7 +141,7 @@ def _admin(args: argparse.Namespace) -> int:
     """A new administrator credential, for whoever can read the data dir (its key opens the store)."""
     from api.node import administrators, local_issuer
 
-    settings = Settings(data_dir=args.data_dir) if args.data_dir else Settings()
+    settings = _settings(args.data_dir)
     name = unicodedata.normalize("NFC", args.name.strip())
     if not name or len(name) > 200 or not name.isprintable():
         raise NodeError("--name is 1 to 200 printable characters")
@@ -164,34 +160,9 @@ def _admin(args: argparse.Namespace) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def _node(data_dir: Path | None, tree: TreeStore | None = None) -> Iterator[tuple[Settings, DossierApp, TreeStore,
-                                                                                   BlobStore]]:  # fmt: skip
-    """``_open_node``, closed again on the way out (a ``tree`` store passed in stays open)."""
-    settings, app, store, blobs = _open_node(data_dir, tree)
-    try:
-        yield settings, app, store, blobs
-    finally:
-        app.close()
-        if tree is None:
-            store.close()
-        blobs.close()
-
-
-def _open_node(data_dir: Path | None, tree: TreeStore | None = None) -> tuple[Settings, DossierApp, TreeStore,
-                                                                              BlobStore]:  # fmt: skip
-    """The settings, dossier application and stores of a node, for commands that run beside it
-    (``tree``: its tree store, already open)."""
-    from api.node import COURTS, events_env, open_blob_store, open_tree_store
-    from dossier.courts import CourtRegistry
-
-    settings = Settings(data_dir=data_dir) if data_dir else Settings()
-    data = settings.data_dir
-    config = load_config(data)
-    store = tree if tree is not None else open_tree_store(data, settings.database_url)
-    blobs = open_blob_store(data, settings)
-    app = DossierApp(events_env(data, settings), blobs, CourtRegistry.from_file(data / COURTS), config.court)
-    return settings, app, store, blobs
+def _settings(data_dir: Path | None) -> Settings:
+    """The SIFA_* settings, ``--data-dir`` over SIFA_DATA_DIR."""
+    return Settings(data_dir=data_dir) if data_dir else Settings()
 
 
 def _restore(args: argparse.Namespace) -> int:
@@ -201,7 +172,7 @@ def _restore(args: argparse.Namespace) -> int:
     from api.node import open_blob_store
     from storage.errors import BlobCorruptError, BlobNotFoundError
 
-    settings = Settings(data_dir=args.data_dir) if args.data_dir else Settings()
+    settings = _settings(args.data_dir)
     load_config(settings.data_dir)
     blobs = open_blob_store(settings.data_dir, settings)
     try:
@@ -229,20 +200,16 @@ def _restore(args: argparse.Namespace) -> int:
 def _seal(args: argparse.Namespace) -> int:
     """The sequencer: takes the log's sequencer lock first (``--once``: or exits 3 at once; else
     waits for it), then opens the node and seals until SIGTERM or SIGINT (or its parent's death)."""
-    import threading
-
+    from api.composition import open_node, start_witnessing
     from api.lifecycle import StopFlag, die_with_parent
     from api.node import load_events_key, open_tree_store
-    from api.peers import client_tls
-    from api.witnessing import Witnessing
-    from dossier.sealer import Sealer, hold_lock
-    from ledger.log import MerkleLog
+    from dossier.sealer import hold_lock
     from ledger.store import SequencerBusyError
 
     stop = StopFlag().on_signals()
     if args.parent:  # a sequencer outliving its node (killed with SIGKILL) would seal on alone
         die_with_parent(args.parent, stop)
-    settings = Settings(data_dir=args.data_dir) if args.data_dir else Settings()
+    settings = _settings(args.data_dir)
     load_config(settings.data_dir)
     load_signer(settings.data_dir)  # a sequencer that cannot seal exits before it takes the lock, not after
     load_events_key(settings.data_dir)
@@ -259,9 +226,8 @@ def _seal(args: argparse.Namespace) -> int:
             if waited is None:
                 return 0  # stopped while another sequencer held the lock
             lease = waited
-        with lease, _node(args.data_dir, tree) as (settings, app, store, _):
-            merkle = MerkleLog(store)
-            sealer = Sealer(app, merkle, load_signer(settings.data_dir), batch=settings.seal_batch)
+        with lease, open_node(settings, tree=tree) as node:
+            sealer = node.sealer
             if args.once:
                 n = sealer.seal()
                 print(f"sifa seal: {n} event(s) sealed; the log has {sealer.log.size} leaves", file=sys.stderr)
@@ -271,10 +237,7 @@ def _seal(args: argparse.Namespace) -> int:
                           "(docs/operations.md)", file=sys.stderr)  # fmt: skip
                     return 1
                 return 0
-            if settings.witnesses:  # checkpoints go to the witnesses, beside the sealing
-                witnessing = Witnessing(merkle, load_trust_file(settings.witnesses), tls=client_tls(settings.tls_ca))
-                threading.Thread(target=witnessing.run, args=(stop, settings.witness_interval_seconds),
-                                 name="sifa-witnessing", daemon=True).start()  # fmt: skip
+            start_witnessing(node, stop)  # checkpoints go to the witnesses, beside the sealing
             settle_heap()
             sealer.run(stop, settings.seal_interval_seconds, lease)
         return 0
@@ -307,8 +270,8 @@ def _monitor(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
+    from api.composition import open_node
     from dossier.audit import audit
-    from ledger.log import MerkleLog
 
     tty = sys.stderr.isatty() and not args.json
 
@@ -321,10 +284,10 @@ def _audit(args: argparse.Namespace) -> int:
             uuid.UUID(args.dossier)
         except ValueError:
             raise NodeError(f"--dossier {args.dossier!r} is no dossier id (a UUID)") from None
-    with _node(args.data_dir) as (settings, app, store, blobs):
+    with open_node(_settings(args.data_dir)) as node:
         if args.dossier is not None:
-            app.get(args.dossier, copy=False)  # no such dossier: DossierNotFound, one line
-        report = audit(app, MerkleLog(store), blobs, load_signer(settings.data_dir).verifier, dossier=args.dossier,
+            node.dossiers.get(args.dossier, copy=False)  # no such dossier: DossierNotFound, one line
+        report = audit(node.dossiers, node.log, node.blobs, node.signer.verifier, dossier=args.dossier,
                        progress=progress)  # fmt: skip
     if tty:
         print(file=sys.stderr)
@@ -339,8 +302,10 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _retrieve(args: argparse.Namespace) -> int:
-    from api.peers import client_tls
-    from api.routes.transfer import imported_dossier, retrieve_from
+    from api.composition import open_node
+    from api.peers import fetcher
+    from api.schemas import imported_dossier
+    from dossier.usecases import retrieve_from
 
     tty = sys.stderr.isatty()
     started = time.monotonic()
@@ -351,13 +316,12 @@ def _retrieve(args: argparse.Namespace) -> int:
             print(f"\rsifa retrieve: {done / 1e6:,.0f} / {total / 1e6:,.0f} MB, {rate:,.0f} MB/s", end="",
                   file=sys.stderr, flush=True)  # fmt: skip
 
-    with _node(args.data_dir) as (settings, app, _, _):
-        if settings.peers is None:
+    with open_node(_settings(args.data_dir)) as node:
+        if node.peers is None:
             raise NodeError("no peer courts are configured: set SIFA_PEERS to a trust file with their url")
-        signer = load_signer(settings.data_dir)
-        imported = retrieve_from(app, signer, load_trust_file(settings.peers), args.from_court, args.dossier,
-                                 actor=f"cli:{signer.name}", progress=progress,
-                                 tls=client_tls(settings.tls_ca))  # fmt: skip
+        imported = retrieve_from(node.dossiers, node.peers, args.from_court, args.dossier,
+                                 fetch=fetcher(node.signer, node.settings.tls_ca), actor=f"cli:{node.signer.name}",
+                                 progress=progress)  # fmt: skip
     if tty:
         print(file=sys.stderr)
     print(json.dumps(imported_dossier(imported).model_dump(), ensure_ascii=False))

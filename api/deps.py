@@ -1,50 +1,24 @@
-"""Services the app builds at start-up, and the dependencies handlers use."""
+"""The dependencies handlers use: the node's services (api/composition.py), the caller, a peer."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Annotated
+from collections.abc import Callable, Iterable, Iterator
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from api.node import NodeConfig
-from api.peers import PeerGate
-from api.principals import AuthError, Caller, ForbiddenError, Principals
-from api.settings import Settings
-from dossier.application import DossierApp
-from dossier.courts import CourtRegistry
-from dossier.sealer import Sealer
-from ledger.log import MerkleLog
-from ledger.note import Ed25519Signer
-from ledger.trust import Trust
-from ledger.witness import Witness
-from storage.blobstore import BlobStore
+from api.composition import Services as Services  # re-exported: what handlers are given
+from api.principals import AuthError, Caller, ForbiddenError, NotAdmittedError
+from dossier.domain import Dossier
+from ledger.checkpoint import Checkpoint
+from ledger.errors import TreeSizeError
+from ledger.note import Note
 
 PUBLIC = "public"
-
-
-@dataclass
-class Services:
-    """What the app builds in its lifespan and the handlers use."""
-
-    config: NodeConfig
-    settings: Settings
-    log: MerkleLog
-    signer: Ed25519Signer
-    dossiers: DossierApp
-    sealer: Sealer
-    principals: Principals
-    blobs: BlobStore
-    courts: CourtRegistry
-    witness: Witness | None = None
-    peers: Trust | None = None
-    gate: PeerGate = field(default_factory=lambda: PeerGate(None, ""))  # no peers: every signed request is refused
-    lookups: dict[str, asyncio.Future[Caller]] = field(default_factory=dict)  # credential reads under way, by token
 
 
 async def _services(request: Request) -> Services:  # async: no thread hop for a lookup
@@ -135,3 +109,34 @@ async def _peer(request: Request) -> Caller:
 
 
 PeerDep = Annotated[Caller, Depends(_peer)]
+
+
+def open_to(caller: Caller) -> Callable[[Dossier], None]:
+    """The check that a dossier is open to ``caller`` (raises NotAdmittedError), to run on the dossier a
+    command or use case reads."""
+
+    def guard(d: Dossier) -> None:
+        if not caller.may_read(str(d.id), d.holder):
+            raise NotAdmittedError("this dossier is not open to you")
+
+    return guard
+
+
+def acting(caller: Caller) -> dict[str, Any]:
+    """A command's ``actor``, ``role`` and ``guard`` for ``caller``."""
+    return {"actor": caller.actor, "role": caller.role, "guard": open_to(caller)}
+
+
+def readable(services: Services, caller: Caller, dossier: str, *, copy: bool = True) -> Dossier:
+    """The dossier, if it is open to ``caller``. Raises DossierNotFoundError, NotAdmittedError."""
+    d = services.dossiers.get(dossier, copy=copy)
+    open_to(caller)(d)
+    return d
+
+
+def latest_checkpoint(services: Services) -> tuple[Checkpoint, str]:
+    """The log's latest signed checkpoint, parsed and as its note text. Raises TreeSizeError when none is."""
+    kept = services.log.store.checkpoint()
+    if kept is None:
+        raise TreeSizeError("the log has no checkpoint yet")
+    return Checkpoint.from_text(Note.from_text(kept[1]).text), kept[1]

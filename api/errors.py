@@ -34,6 +34,7 @@ from dossier.errors import (
     NotSealedError,
     UnknownCourtError,
     UnknownDocumentError,
+    UnknownFileError,
 )
 from ledger.errors import (
     LeafTooLargeError,
@@ -68,6 +69,7 @@ STATUS: list[tuple[type[SifaError], int]] = [
     (NotAWitnessError, 404),
     (AssetNotFoundError, 404),
     (UnknownDocumentError, 404),
+    (UnknownFileError, 404),
     (BlobNotFoundError, 404),
     (LastAdministratorError, 409),
     (DossierExistsError, 409),
@@ -138,7 +140,9 @@ def error_response(exc: SifaError | PersistenceError) -> JSONResponse:
         # Credentials live in their own event-sourced store; an outage there is the same 503.
         return JSONResponse(error_body("database_unavailable", "the database does not answer; try again"), 503)
     status = next(s for cls, s in STATUS if isinstance(exc, cls))
-    return JSONResponse(error_body(exc.code, exc.diagnostics(), exc.detail or None), status_code=status)
+    retry = getattr(exc, "retry_after", None)  # a refusal that passes: say when to ask again
+    return JSONResponse(error_body(exc.code, exc.diagnostics(), exc.detail or None), status_code=status,
+                        headers={"Retry-After": str(retry)} if retry is not None else None)  # fmt: skip
 
 
 def install(app: FastAPI) -> None:

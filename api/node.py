@@ -25,6 +25,8 @@ from eventsourcing.cryptography import AESCipher
 from api.principals import Principals
 from api.settings import Settings
 from dossier.application import postgres_env, sqlite_env
+from dossier.courts import ORIGIN_PREFIX as ORIGIN_PREFIX
+from dossier.courts import origin_for
 from ledger.cosignature import CosignatureSigner
 from ledger.errors import MalformedError, SifaError
 from ledger.log import MerkleLog
@@ -46,7 +48,6 @@ NONCES_DB = "nonces.sqlite"  # nonces of accepted node-to-node requests (api/pee
 YOUNG_COLLECTION = 10_000  # allocations between the cyclic collector's young passes (Python's default: 700)
 # 法院代码: a province/city prefix and a court number, e.g. 1101-0105.
 COURT_CODE = re.compile(r"[0-9]{4}-[0-9]{4}")
-ORIGIN_PREFIX = "sifa.court/"  # a court log's origin: this, then the court code
 UMASK = 0o077  # node processes: nothing they create is open to group or others
 OTHERS = 0o077
 
@@ -62,11 +63,6 @@ class NodeConfig:
     court: str
     name: str
     origin: str
-
-
-def origin_for(court: str) -> str:
-    """The stable log origin of a court, named in every checkpoint."""
-    return ORIGIN_PREFIX + court
 
 
 def init_node(data_dir: Path, court: str, name: str, database_url: str = "") -> NodeConfig:

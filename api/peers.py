@@ -31,7 +31,7 @@ import sqlite3
 import ssl
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -206,6 +206,14 @@ class PeerStream:
     response: http.client.HTTPResponse
     connection: http.client.HTTPConnection
 
+    @property
+    def status(self) -> int:
+        return self.response.status
+
+    @property
+    def media_type(self) -> str:
+        return self.response.headers.get("Content-Type", "")
+
     def read(self, n: int = -1) -> bytes:
         if n < 0:  # http.client would read the rest whole
             raise ValueError("PeerStream.read needs a bound: a peer's stream is never read whole")
@@ -250,6 +258,45 @@ def client_tls(ca: Path | None) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(ca) if ca else None)
 
 
+def fetcher(signer: Signer, ca: Path | None) -> Callable[..., PeerStream]:
+    """``peer_get`` as this node calls it: signed with ``signer``, certificates checked against ``ca``."""
+    tls = client_tls(ca)
+
+    def fetch(base_url: str, target: str, *, to: str) -> PeerStream:
+        return peer_get(base_url, target, signer, to=to, tls=tls)
+
+    return fetch
+
+
+def send(method: str, url: str, *, what: str, headers: Mapping[str, str] | None = None, body: bytes | None = None,
+         tls: ssl.SSLContext | None = None, timeout: float = 60.0) -> PeerStream:  # fmt: skip
+    """The node's one HTTP client, for every request it sends another node or a witness: ``method``
+    ``url`` (https://, or http:// on loopback only), the answer's body left to stream (the caller
+    closes it). ``what`` names the other side in a refusal; ``tls``: how its certificate is checked
+    (default: the system's store). Raises InsecurePeerUrlError, PeerCertificateError,
+    PeerUnavailableError; any status is an answer."""
+    check_url(url, what)
+    parts = urlsplit(url)
+    conn: http.client.HTTPConnection
+    if parts.scheme == "https":
+        conn = http.client.HTTPSConnection(parts.hostname or "", parts.port, timeout=timeout,
+                                           context=tls or client_tls(None))  # fmt: skip
+    else:
+        conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        conn.request(method, target, body=body, headers=dict(headers or {}))
+        response = conn.getresponse()
+    except ssl.SSLCertVerificationError as exc:
+        conn.close()
+        raise PeerCertificateError(f"{what} {url}'s certificate does not verify against this node's CA "
+                                   f"bundle (SIFA_TLS_CA): {exc.verify_message}") from None  # fmt: skip
+    except (OSError, http.client.HTTPException) as exc:
+        conn.close()
+        raise PeerUnavailableError(f"{what} {url} does not answer: {exc}") from None
+    return PeerStream(response, conn)
+
+
 def peer_get(base_url: str, target: str, signer: Signer, *, to: str, tls: ssl.SSLContext | None = None,
              timeout: float = 60.0) -> PeerStream:  # fmt: skip
     """A signed GET to the node of the court whose log origin is ``to``; the body is left to stream.
@@ -257,30 +304,15 @@ def peer_get(base_url: str, target: str, signer: Signer, *, to: str, tls: ssl.SS
     PeerUnavailableError, PeerCertificateError, PeerRefusedError (carrying the peer's error code and
     message)."""
     check_url(base_url, f"the peer court {to}'s")
-    parts = urlsplit(base_url)
-    conn: http.client.HTTPConnection
-    if parts.scheme == "https":
-        conn = http.client.HTTPSConnection(parts.hostname or "", parts.port, timeout=timeout,
-                                           context=tls or client_tls(None))  # fmt: skip
-    else:
-        conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
-    path = parts.path.rstrip("/") + target
-    try:
-        conn.request("GET", path, headers=sign_request(signer, "GET", path, to=to))
-        response = conn.getresponse()
-    except ssl.SSLCertVerificationError as exc:
-        conn.close()
-        raise PeerCertificateError(f"the peer {base_url}'s certificate does not verify against this node's CA "
-                                   f"bundle (SIFA_TLS_CA): {exc.verify_message}") from None  # fmt: skip
-    except (OSError, http.client.HTTPException) as exc:
-        conn.close()
-        raise PeerUnavailableError(f"the peer {base_url} does not answer: {exc}") from None
-    if response.status != 200:
-        body = _error(response.read(64 << 10))
-        conn.close()
-        raise PeerRefusedError(f"the peer refused ({response.status} {body.get('code')}): {body.get('message')}",
-                               peer_status=response.status, peer_code=body.get("code"))  # fmt: skip
-    return PeerStream(response, conn)
+    path = urlsplit(base_url).path.rstrip("/") + target
+    answer = send("GET", base_url.rstrip("/") + target, what="the peer", tls=tls, timeout=timeout,
+                  headers=sign_request(signer, "GET", path, to=to))  # fmt: skip
+    if answer.status != 200:
+        body = _error(answer.read(64 << 10))
+        answer.close()
+        raise PeerRefusedError(f"the peer refused ({answer.status} {body.get('code')}): {body.get('message')}",
+                               peer_status=answer.status, peer_code=body.get("code"))  # fmt: skip
+    return answer
 
 
 def _error(data: bytes) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from ledger.errors import SifaError
 
 ROLES = ("administrator", "clerk", "judge", "archivist", "lawyer", "party")
 STAFF = ("clerk", "judge", "archivist")
+READERS = (*STAFF, "lawyer", "party")  # who may read a dossier open to them
 NAMESPACE = uuid.UUID("0f6c2a7e-2b9d-4c61-8d5e-7a1f3b9e2c44")
 ADMINISTRATORS = uuid.uuid5(NAMESPACE, "administrators")
 ATTEMPTS = 8  # saves retried when another writer changed the administrators meanwhile

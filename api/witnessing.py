@@ -10,16 +10,14 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from api.peers import check_urls
+from api.peers import check_urls, send
 from dossier.sealer import Stop
 from ledger.anchor import AnchorRecord, WitnessAnchorCheck
 from ledger.checkpoint import Checkpoint
 from ledger.cosignature import CosignatureVerifier, cosigners
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, SifaError
 from ledger.log import MerkleLog
 from ledger.note import Note, NoteSignature, add_signatures
 from ledger.trust import Trust
@@ -103,16 +101,18 @@ class Witnessing:
         return None
 
     def _post(self, url: str, body: bytes) -> tuple[int, str, str]:
-        request = urllib.request.Request(url.rstrip("/") + "/add-checkpoint", data=body, method="POST",
-                                         headers={"Content-Type": "text/plain; charset=utf-8"})  # fmt: skip
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout, context=self.tls) as response:
-                return response.status, response.read(1 << 16).decode("utf-8", "replace"), response.headers.get(
-                    "Content-Type", "")  # fmt: skip
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read(1 << 16).decode("utf-8", "replace"), exc.headers.get("Content-Type", "")
-        except (OSError, ValueError) as exc:  # unreachable: asked again next round
+            answer = send("POST", url.rstrip("/") + "/add-checkpoint", what="the witness", body=body,
+                          headers={"Content-Type": "text/plain; charset=utf-8"}, tls=self.tls,
+                          timeout=self.timeout)  # fmt: skip
+        except SifaError as exc:  # unreachable, or its certificate does not verify: asked again next round
+            return 0, exc.diagnostics(), ""
+        try:
+            return answer.status, answer.read(1 << 16).decode("utf-8", "replace"), answer.media_type
+        except OSError as exc:
             return 0, str(exc), ""
+        finally:
+            answer.close()
 
     def run(self, stop: Stop, interval: float) -> None:
         """A round every ``interval`` seconds until ``stop`` is set (a ``StopFlag`` that signal

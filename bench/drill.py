@@ -81,16 +81,13 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
 
 def _unsealed(data: Path, env: dict[str, str]) -> int:
     """Stored events not yet sealed, read from the node's stores (the node is stopped)."""
-    from api.cli import _open_node
+    from api.composition import open_node
+    from api.settings import Settings
 
     with _environment(env):
-        _, app, store, blobs = _open_node(data)
-    try:
-        return (app.recorder.max_notification_id() or 0) - int(store.state().cursor or 0)
-    finally:
-        app.close()
-        store.close()
-        blobs.close()
+        settings = Settings(data_dir=data)
+    with open_node(settings) as node:
+        return (node.dossiers.recorder.max_notification_id() or 0) - int(node.tree.state().cursor or 0)
 
 
 @contextlib.contextmanager

@@ -40,14 +40,13 @@ ACT = {"actor": "clerk:scale", "role": "clerk"}
 
 def _fill(data: Path, start: int, end: int, per: int) -> None:
     """Events ``start``..``end`` as dossiers of ``per`` events, then sealed."""
-    from api.cli import _open_node
-    from api.node import load_signer
+    from api.composition import open_node
+    from api.settings import Settings
     from dossier.domain import Dossier, party
     from dossier.sealer import Sealer
-    from ledger.log import MerkleLog
 
-    _, app, store, blobs = _open_node(data)
-    try:
+    with open_node(Settings(data_dir=data)) as node:
+        app = node.dossiers
         batch: list[Dossier] = []
         submitter = party({"role": "原告", "name": "张三"})
         for first in range(start, end, per):
@@ -62,12 +61,8 @@ def _fill(data: Path, start: int, end: int, per: int) -> None:
                 batch = []
         if batch:
             app._save(*batch)
-        sealer = Sealer(app, MerkleLog(store), load_signer(data), batch=5000)
+        sealer = Sealer(app, node.log, node.signer, batch=5000)
         sealer.seal()
-    finally:
-        app.close()
-        store.close()
-        blobs.close()
 
 
 def _bytes_per_event(data: Path, events: int) -> float:

@@ -14,6 +14,12 @@ from dossier.errors import InvalidDossierInputError, UnknownCourtError
 CASE_NUMBER = re.compile(r"[（(]([0-9]{4})[）)]([\u4e00-\u9fff])([0-9]{2,6})([\u4e00-\u9fff]{1,6})([0-9]{1,7})号")
 CASE_TYPES = ("民事", "刑事", "行政", "执行", "国家赔偿", "非诉保全")
 LEVELS = ("基层", "中级", "高级", "最高")
+ORIGIN_PREFIX = "sifa.court/"  # a court log's origin: this, then the court code
+
+
+def origin_for(court: str) -> str:
+    """The stable log origin of a court, named in every checkpoint."""
+    return ORIGIN_PREFIX + court
 
 
 def case_number(text: str) -> str:

@@ -140,13 +140,14 @@ class Dossier(Aggregate):
         received = getattr(self, "received", None)
         return self.court if received is None else str(received["by_court"])
 
-    def _open(self) -> None:
+    def check_open(self) -> None:
+        """Raises DossierArchivedError once the dossier is archived: nothing can be added to it."""
         if self.archived is not None:
             raise DossierArchivedError(f"dossier {self.case_number} is archived; nothing can be added")
 
     def _own(self) -> None:
         """Content is added only to a court's own dossier; a received one is a verified copy."""
-        self._open()
+        self.check_open()
         received = getattr(self, "received", None)  # dossiers snapshotted before receiving existed lack it
         if received is not None:
             raise DossierReceivedError(f"dossier {self.case_number} was received from court {received['from_court']}; "
@@ -236,7 +237,7 @@ class Dossier(Aggregate):
         pass
 
     def transfer(self, to_court: str, kind: Any, reason: Any, actor: Any, role: Any) -> None:
-        self._open()
+        self.check_open()
         kind = fields.choice(kind, "a transfer", TRANSFER_KINDS)
         self._transferred(to_court=to_court, kind=kind, reason=fields.text(reason, "reason", multiline=True),
                           **fields.who(actor, role))  # fmt: skip
@@ -279,7 +280,7 @@ class Dossier(Aggregate):
             self.documents[document_id]["volume"] = catalogue.get("volume")
 
     def archive(self, retention: Any, package_sha256: str, actor: Any, role: Any) -> None:
-        self._open()
+        self.check_open()
         if not isinstance(retention, str) or not (retention in RETENTIONS or _YEARS.fullmatch(retention)):
             raise InvalidDossierInputError("retention is 永久, 长期, 短期 or a number of years from 1 to 100")
         self._archived(retention=retention, package_sha256=package_sha256, **fields.who(actor, role))

@@ -11,6 +11,7 @@ SifaError
     ├── InspectionFailedError       四性检测 failed: archiving is blocked, the report says why
     ├── UnknownCourtError
     ├── UnknownDocumentError
+    ├── UnknownFileError            no file of that SHA-256 in the dossier (for the caller)
     └── InvalidDossierInputError    malformed case number, empty reason, …
 """
 
@@ -49,6 +50,13 @@ class NotSealedError(DossierError):
     """What was asked for needs the dossier's latest events in a signed checkpoint; not yet."""
 
     code = "not_sealed_yet"
+    retry_after = 1  # seconds: the answer's Retry-After (a sequencer seals within about that)
+
+
+class UnknownFileError(DossierError):
+    """No file of that SHA-256 in the dossier — or none the caller may see (a 副卷 file, for a lawyer)."""
+
+    code = "unknown_file"
 
 
 class InspectionFailedError(DossierError):

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
-from dossier.package import wait_sealed
+from dossier.sealed import sealed
 from ledger.errors import LedgerError
 from ledger.note import Verifier
 from ledger.receipt import verify_receipt
@@ -59,13 +59,14 @@ class _Report:
         self.findings[prop].append({"item": item, "problem": problem})
 
 
-def inspect(sealer: Sealer, dossier: str, log_key: Verifier, *, wait: float = 10.0) -> dict[str, Any]:
-    """Run the four-property check on a dossier as it stands; return the report (``passed``)."""
+def inspect(sealer: Sealer, dossier: str, log_key: Verifier) -> dict[str, Any]:
+    """Run the four-property check on a dossier as it stands; return the report (``passed``).
+    Its events must be sealed (raises NotSealedError; dossier/sealed.py waits for that)."""
     app, blobs = sealer.app, sealer.app.blobs
     d = app.get(dossier)
     r = _Report()
     # 真实性: every event in the log, proved against a signed checkpoint.
-    wait_sealed(sealer, d.id, d.version, wait)
+    sealed(sealer, d.id, d.version)
     for v in range(1, d.version + 1):
         try:
             receipt = sealer.receipt_for_event(str(d.id), v)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-import time
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from uuid import UUID
 from dossier.domain import Dossier
 from dossier.envelope import read_leaf
 from dossier.errors import NotSealedError
+from dossier.sealed import sealed
 from evidence.commitment import PERSONAL_RECORDS
 from evidence.package import (
     BAGIT,
@@ -84,31 +84,11 @@ class PackagePlan:
         yield TAR_END
 
 
-def wait_sealed(sealer: Sealer, dossier: UUID, version: int, timeout: float) -> tuple[list[int], str]:
-    """The leaf indices of events 1..version and the note of a checkpoint covering them all.
-
-    Prefers the newest checkpoint with the witness quorum. Raises NotSealedError after ``timeout``.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        indices = sealer.log.find(f"dossier:{dossier}")[:version]
-        kept = sealer.log.store.checkpoint()
-        if len(indices) == version and kept is not None and kept[0] > indices[-1]:
-            break
-        if time.monotonic() > deadline:
-            raise NotSealedError(f"the dossier's events up to version {version} are not in a signed checkpoint yet; "
-                                 "try again in a moment")  # fmt: skip
-        time.sleep(0.02)
-    size = sealer.witnessed_size(indices[-1])
-    chosen = sealer.log.store.checkpoint(size) if size is not None else kept
-    assert chosen is not None
-    return indices, chosen[1]
-
-
 def plan_package(sealer: Sealer, dossier: UUID | str, *, court_name: str, purpose: str, personal: bool = True,
                  court: bool = True, inspection: dict[str, Any] | None = None,
-                 wait: float = 10.0) -> PackagePlan:  # fmt: skip
-    """Plan the package of a dossier as it stands now (every event sealed, waiting up to ``wait``).
+                 version: int | None = None) -> PackagePlan:  # fmt: skip
+    """Plan the package of a dossier as it stood at ``version`` (default: now). Every event up to it
+    must be sealed (raises NotSealedError; dossier/sealed.py waits for that).
 
     ``personal``: include the disclosures that open the leaves' commitments (party data in
     clear) — for a court, not for a lawyer's or party's copy. ``court=False`` (a lawyer's or party's
@@ -117,8 +97,8 @@ def plan_package(sealer: Sealer, dossier: UUID | str, *, court_name: str, purpos
     """
     app, log = sealer.app, sealer.log
     current = app.get(dossier, copy=False)
-    ident, version = current.id, current.version
-    indices, note_text = wait_sealed(sealer, ident, version, wait)
+    ident, version = current.id, version if version is not None else current.version
+    indices, note_text = sealed(sealer, ident, version)
     checkpoint = Checkpoint.from_text(Note.from_text(note_text).text)
     state: Dossier = app.repository.get(ident, version=version)
     hidden = set() if court else state.court_only()

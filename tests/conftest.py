@@ -62,4 +62,4 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
     s.close()
 
 
-from tests.api_node import node  # noqa: E402, F401 - a module-scoped running node, for the API tests
+from tests.nodes import node  # noqa: E402, F401 - a module-scoped running node, for the API tests

@@ -1,4 +1,7 @@
-"""Court nodes as separate ``sifa serve`` processes on 127.0.0.1, for multi-node tests."""
+"""Every way the tests start a court node, in one module: ``init`` (``sifa init``), ``trust_entry``,
+``Serve`` (``sifa serve`` as its own process on 127.0.0.1, for multi-node and crash tests),
+``in_thread`` (an app served by uvicorn in a thread of the test process) and the module-scoped
+``node`` fixture the API tests share (conftest.py registers it)."""
 
 from __future__ import annotations
 
@@ -12,20 +15,33 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx2
+import pytest
+import uvicorn
 
+from api.app import create_app
 from api.cli import main as sifa
+from api.settings import Settings
+from ledger.note import Ed25519Signer
 from tests.servers import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
+# Three courts of one chain of appeal, for multi-node tests (start_peer_nodes).
+LOW, MID, HIGH = "1101-0105", "1101-0200", "1100-0000"
+COURTS = [
+    {"code": LOW, "name": "北京市朝阳区人民法院", "level": "基层", "parent": MID},
+    {"code": MID, "name": "北京市第三中级人民法院", "level": "中级", "parent": HIGH},
+    {"code": HIGH, "name": "北京市高级人民法院", "level": "高级", "parent": None},
+]
 
 
-def init(data: Path, court: str, name: str) -> str:
+def init(data: Path, court: str = "1101-0105", name: str = "北京市朝阳区人民法院") -> str:
     """``sifa init``; returns the administrator's credential."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -220,3 +236,58 @@ class Writer:
                         self.acked += 1
                     else:
                         self.failed += 1
+
+
+ROLES = ("administrator", "clerk", "judge", "archivist", "lawyer", "party")
+# The intermediate court, as a peer the node trusts (its signed requests, its packages).
+PEER = Ed25519Signer("sifa.court/1101-0200", bytes(range(7, 39)))
+
+
+class Node:
+    def __init__(self, base: str, data: Path, admin: str) -> None:
+        self.base, self.data, self.admin = base, data, admin
+        self.http = httpx2.Client(base_url=base, timeout=30)
+        self.tokens: dict[str, str] = {"administrator": admin}
+        self.ids: dict[str, str] = {}
+
+    def as_(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+
+@contextlib.contextmanager
+def in_thread(app: Any, port: int) -> Iterator[uvicorn.Server]:
+    """``app`` served by uvicorn on 127.0.0.1:``port`` in a thread of this process, until the block ends."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        yield server
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    data = tmp_path_factory.mktemp("node") / "data"
+    admin = init(data)
+    courts = json.loads((data / "courts.json").read_text(encoding="utf-8"))
+    courts["courts"].append({"code": "1101-0200", "name": "北京市第三中级人民法院", "level": "中级", "parent": None})
+    (data / "courts.json").write_text(json.dumps(courts, ensure_ascii=False), encoding="utf-8")
+    port = free_port()
+    peers = data / "peers.json"
+    peers.write_text(json.dumps({"logs": [{"key": PEER.verifier.vkey(), "url": "http://127.0.0.1:9"}]}))
+    settings = Settings(data_dir=data, port=port, max_upload_bytes=20 << 20, seal_interval_seconds=0.01, peers=peers)
+    with in_thread(create_app(settings), port):
+        n = Node(f"http://127.0.0.1:{port}", data, admin)
+        for role in ROLES[1:]:
+            r = n.http.post("/v1/principals", json={"name": f"{role} 测试", "role": role},
+                            headers=n.as_("administrator"))  # fmt: skip
+            assert r.status_code == 201, r.text
+            n.tokens[role], n.ids[role] = r.json()["token"], r.json()["id"]
+        yield n
+        n.http.close()

@@ -15,8 +15,8 @@ from fastapi.routing import APIRoute
 from api.app import create_app
 from api.deps import api_routes, route_roles
 from api.settings import Settings
-from tests.api_node import ROLES, Node
 from tests.dossier_fixtures import pdf_bytes
+from tests.nodes import ROLES, Node
 from verifier.cli import main as sifa_verify
 
 CASE = "（2026）京0105民初123号"

@@ -4,7 +4,6 @@ package is a verifiable BagIt bag locked with every file; a dossier's package ve
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import io
 import json
@@ -23,15 +22,14 @@ from PIL import Image
 from pypdf import PdfWriter
 
 from api.app import create_app
-from api.cli import main as sifa
 from api.settings import Settings
 from evidence.package import INSPECTION, read_package_bytes
 from ledger.note import Ed25519Verifier
 from storage.errors import BlobLockedError
 from storage.filesystem import FilesystemBlobStore
 from storage.s3 import S3BlobStore
-from tests.api_node import Node
 from tests.dossier_fixtures import pdf_bytes
+from tests.nodes import Node, init
 from tests.servers import MotoServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -196,10 +194,7 @@ def test_peer_route_refuses_bearer_and_unsigned_callers(node: Node) -> None:
 def test_archive_on_s3_sets_object_lock_compliance(s3_server: MotoServer, tmp_path: Path) -> None:
     """On S3 (moto over real HTTP), the archive package and every file get COMPLIANCE retention."""
     data = tmp_path / "node"
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert sifa(["init", str(data), "--court", "1101-0105", "--name", "北京市朝阳区人民法院"]) == 0
-    admin = {"Authorization": f"Bearer {out.getvalue().strip()}"}
+    admin = {"Authorization": f"Bearer {init(data)}"}
     settings = Settings(data_dir=data, seal_interval_seconds=0.01, sequencer="thread", s3_endpoint=s3_server.endpoint,
                         s3_secure=False, s3_bucket="archive-lock", s3_access_key=s3_server.access_key,
                         s3_secret_key=s3_server.secret_key)  # fmt: skip

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -18,6 +16,7 @@ from dossier.audit import audit
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.note import Ed25519Signer
 from tests.dossier_fixtures import Stack, make_stack
+from tests.nodes import init
 
 ACT = {"actor": "clerk:audit", "role": "clerk"}
 
@@ -123,8 +122,7 @@ def test_replaced_checkpoint_is_found(node: Path, tmp_path: Path) -> None:
 
 def test_sifa_audit_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "node"
-    with contextlib.redirect_stdout(io.StringIO()):
-        assert sifa(["init", str(data), "--court", "1101-0105", "--name", "北京市朝阳区人民法院"]) == 0
+    init(data)
     assert sifa(["audit", "--data-dir", str(data), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["clean"] is True
     with sqlite3.connect(data / "tree.sqlite") as db:

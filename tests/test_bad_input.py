@@ -21,7 +21,7 @@ import pytest
 from api.peers import sign_request
 from api.principals import ADMINISTRATORS, token_id
 from ledger.note import Ed25519Signer
-from tests.api_node import PEER, Node
+from tests.nodes import PEER, Node
 
 SHA = "ab" * 32
 PDF = b"%PDF-1.4 not much of a pdf"
@@ -472,7 +472,7 @@ CASES: dict[str, Case] = {
         json={"document_id": "{secret_doc}", "volume": "副卷", "category": "审理报告", "order": 1, "title": "x"},
     ),
     "lawyer downloads a 副卷 file": Case(
-        "lawyer", "GET", "/v1/dossiers/{open}/files/{secret_sha}", 404, "tree_size"
+        "lawyer", "GET", "/v1/dossiers/{open}/files/{secret_sha}", 404, "unknown_file"
     ),
     "party asks the receipt of a 副卷 document's event": Case(
         "party", "GET", "/v1/dossiers/{open}/receipts/{secret_version}", 404, "tree_size"

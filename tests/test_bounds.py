@@ -17,8 +17,8 @@ from dossier.domain import PERSONAL_FIELDS, Dossier
 from dossier.envelope import MAX_ENTRY_SIZE, MAX_ORIGIN_BYTES, envelope, envelope_bytes, leaf_bound
 from dossier.errors import DossierNotFoundError, InvalidDossierInputError
 from ledger.errors import LeafTooLargeError
-from tests.api_node import Node
 from tests.dossier_fixtures import Stack, make_stack, pdf_bytes
+from tests.nodes import Node
 from tests.test_group_commit import Held
 
 ACT = {"actor": "clerk:li", "role": "clerk"}

@@ -20,8 +20,8 @@ import pytest
 from dossier.errors import InvalidDossierInputError
 from dossier.package import plan_package
 from evidence.package import BAGIT, EVENTS, INFO, MANIFEST, TAGMANIFEST, PackageError, read_package_bytes
-from tests.api_node import Node
 from tests.dossier_fixtures import Stack, pdf_bytes
+from tests.nodes import Node
 from verifier.cli import main as sifa_verify
 
 ACT = {"actor": "clerk:li", "role": "clerk"}

@@ -6,9 +6,7 @@ and ``sifa audit`` is clean. The full drill (20 kills) runs here in well under t
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
 import os
 import random
@@ -24,9 +22,9 @@ from urllib.parse import quote
 import httpx2
 import pytest
 
-from api.cli import _open_node
-from api.cli import main as sifa
-from ledger.log import MerkleLog
+from api.composition import open_node
+from api.settings import Settings
+from tests.nodes import init
 from tests.servers import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,10 +96,7 @@ class Load:
 @pytest.mark.slow
 def test_node_killed_repeatedly_under_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
     data = tmp_path / "node"
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert sifa(["init", str(data), "--court", "1101-0105", "--name", "北京市朝阳区人民法院"]) == 0
-    admin = {"Authorization": f"Bearer {out.getvalue().strip()}"}
+    admin = {"Authorization": f"Bearer {init(data)}"}
     rng = random.Random(os.getpid())
     acked: list[tuple[str, int, str | None]] = []
     files: dict[str, bytes] = {}
@@ -136,16 +131,11 @@ def test_node_killed_repeatedly_under_load_loses_nothing_acknowledged(tmp_path: 
     assert audit.returncode == 0 and report["clean"], audit.stderr
     assert report["unsealed"] == 0 and report["events"] == report["leaves"]
 
-    _, app, store, blobs = _open_node(data)
-    try:
-        assert MerkleLog(store).size == report["events"]
+    with open_node(Settings(data_dir=data)) as node:
+        assert node.log.size == report["events"]
         for d, version, sha in acked:
-            dossier = app.get(d)
+            dossier = node.dossiers.get(d)
             assert dossier.version >= version  # the acknowledged event and all before it are stored
             if sha:
                 assert any(doc["sha256"] == sha for doc in dossier.documents.values())
-                assert b"".join(blobs.read(sha)) == files[sha]
-    finally:
-        app.close()
-        store.close()
-        blobs.close()
+                assert b"".join(node.blobs.read(sha)) == files[sha]

@@ -16,8 +16,9 @@ import httpx2
 import pytest
 
 from api import lifecycle
-from api.cli import _open_node
+from api.composition import open_node
 from api.lifecycle import Supervisor
+from api.settings import Settings
 from tests.nodes import ROOT, Serve, alive, init, open_files
 
 ACT = {"actor": "clerk:test", "role": "clerk"}
@@ -69,13 +70,8 @@ def test_supervisor_restarts_a_dying_child_then_gives_up(monkeypatch: pytest.Mon
 def _node_with_waiting_event(tmp_path: Path) -> Path:
     data = tmp_path / "node"
     init(data, "1101-0105", "北京市朝阳区人民法院")
-    _, app, store, blobs = _open_node(data)
-    try:
-        app.open_dossier(case_number_text="（2026）京0105民初1号", case_type="民事", parties=[], **ACT)
-    finally:
-        app.close()
-        store.close()
-        blobs.close()
+    with open_node(Settings(data_dir=data)) as opened:
+        opened.dossiers.open_dossier(case_number_text="（2026）京0105民初1号", case_type="民事", parties=[], **ACT)
     return data
 
 
@@ -106,14 +102,9 @@ def test_an_orphaned_sequencer_stops_within_a_second_whatever_it_does(tmp_path: 
             assert time.monotonic() < deadline, "the sequencer did not open its stores"
             time.sleep(0.05)
         time.sleep(1.0)  # it seals the waiting event, then waits for more
-        _, app, store, blobs = _open_node(data)
-        blocker.execute("BEGIN IMMEDIATE")  # its next commit waits on SQLite's lock, in C
-        try:
-            app.open_dossier(case_number_text="（2026）京0105民初2号", case_type="民事", parties=[], **ACT)
-        finally:
-            app.close()
-            store.close()
-            blobs.close()
+        with open_node(Settings(data_dir=data)) as opened:
+            blocker.execute("BEGIN IMMEDIATE")  # its next commit waits on SQLite's lock, in C
+            opened.dossiers.open_dossier(case_number_text="（2026）京0105民初2号", case_type="民事", parties=[], **ACT)
         time.sleep(0.5)  # it is in the commit now
         parent.kill()
         parent.wait()
@@ -129,13 +120,9 @@ def test_an_orphaned_sequencer_stops_within_a_second_whatever_it_does(tmp_path: 
         if parent.stdout is not None:
             parent.stdout.close()
     assert open_files(data) == []
-    _, app, store, blobs = _open_node(data)
-    try:
+    with open_node(Settings(data_dir=data)) as opened:
+        store = opened.tree
         assert store.state().size == 1 and not store.sequencer_status().alive  # the second batch rolled back
-    finally:
-        app.close()
-        store.close()
-        blobs.close()
 
 
 @pytest.mark.slow
@@ -163,18 +150,14 @@ def test_a_second_sequencer_waits_and_takes_over(tmp_path: Path) -> None:
     finally:
         node.stop()
     try:
-        _, app, store, blobs = _open_node(data)
-        try:
+        with open_node(Settings(data_dir=data)) as opened:
+            app, store = opened.dossiers, opened.tree
             app.open_dossier(case_number_text="（2026）京0105民初3号", case_type="民事", parties=[], **ACT)
             deadline = time.monotonic() + 30
             while store.state().size < 2:  # sealed by the sequencer that waited
                 assert time.monotonic() < deadline, "the waiting sequencer did not take over"
                 time.sleep(0.05)
             assert store.sequencer_status().alive
-        finally:
-            app.close()
-            store.close()
-            blobs.close()
     finally:
         waiting.send_signal(signal.SIGINT)
         assert waiting.wait(timeout=5) == 0
@@ -332,13 +315,9 @@ def test_healthz_is_degraded_while_a_stopped_sequencer_seals_nothing(tmp_path: P
         sequencer = node.sequencer()
         os.kill(sequencer, signal.SIGSTOP)
         try:
-            _, app, store, blobs = _open_node(data)
-            try:
-                app.open_dossier(case_number_text="（2026）京0105民初9号", case_type="民事", parties=[], **ACT)
-            finally:
-                app.close()
-                store.close()
-                blobs.close()
+            with open_node(Settings(data_dir=data)) as opened:
+                opened.dossiers.open_dossier(case_number_text="（2026）京0105民初9号", case_type="民事", parties=[],
+                                             **ACT)  # fmt: skip
             with httpx2.Client(base_url=node.url, timeout=10) as http:
                 assert http.get("/healthz").status_code == 200  # within the bound
                 time.sleep(2.5)

@@ -13,7 +13,7 @@ from api.cli import main as sifa
 from api.node import load_signer
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.note import Note
-from tests.api_node import Node
+from tests.nodes import Node
 
 
 def _monitor(node: Node, tmp_path: Path, *extra: str) -> tuple[int, dict[str, Any], str]:

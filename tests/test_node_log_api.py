@@ -22,6 +22,7 @@ from ledger.log import MerkleLog
 from ledger.note import Ed25519Verifier
 from ledger.proof import verify_consistency, verify_inclusion
 from tests import reference
+from tests.nodes import init
 from verifier.cli import main as sifa_verify
 
 COURT_NAME = "北京市朝阳区人民法院"
@@ -30,7 +31,7 @@ COURT_NAME = "北京市朝阳区人民法院"
 @pytest.fixture
 def node(tmp_path: Path) -> Path:
     data = tmp_path / "node"
-    assert sifa(["init", str(data), "--court", "1101-0105", "--name", COURT_NAME]) == 0
+    init(data, name=COURT_NAME)
     return data
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import os
 import socket
@@ -26,9 +25,8 @@ from api.cli import main as sifa
 from api.node import principals_env
 from api.principals import LastAdministratorError, Principals, token_id
 from api.settings import Settings
-from tests.api_node import PEER, Node, in_thread
 from tests.dossier_fixtures import pdf_bytes
-from tests.nodes import ROOT
+from tests.nodes import PEER, ROOT, Node, in_thread, init
 from tests.servers import free_port
 from tests.small_disk import small_disk
 
@@ -36,10 +34,7 @@ MIB = 1 << 20
 
 
 def _init(data: Path) -> str:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert sifa(["init", str(data), "--court", "1101-0105", "--name", "北京市朝阳区人民法院"]) == 0
-    return out.getvalue().strip()
+    return init(data)
 
 
 @contextlib.contextmanager

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import time
 from pathlib import Path
@@ -14,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.cli import main as sifa
 from api.settings import Settings
+from tests.nodes import init
 from tests.servers import MotoServer, PostgresCluster, TcpProxy
 
 
@@ -23,14 +21,12 @@ from tests.servers import MotoServer, PostgresCluster, TcpProxy
 def test_postgres_outage_is_503_and_recovers(postgres: PostgresCluster, tmp_path: Path) -> None:
     dsn = postgres.create_database("outage")
     data = tmp_path / "node"
-    out = io.StringIO()
     os.environ["SIFA_DATABASE_URL"] = dsn
     try:
-        with contextlib.redirect_stdout(out):
-            assert sifa(["init", str(data), "--court", "1101-0105", "--name", "北京市朝阳区人民法院"]) == 0
+        token = init(data)
     finally:
         del os.environ["SIFA_DATABASE_URL"]
-    admin = {"Authorization": f"Bearer {out.getvalue().strip()}"}
+    admin = {"Authorization": f"Bearer {token}"}
     settings = Settings(data_dir=data, database_url=dsn, seal_interval_seconds=0.01)
     with TestClient(create_app(settings)) as http:
         issued = http.post("/v1/principals", headers=admin, json={"name": "书记员", "role": "clerk"})
@@ -67,10 +63,7 @@ def test_s3_outage_is_503_and_recovers(s3_server: MotoServer, tmp_path: Path) ->
     nothing, hash-only registrations go on; when it is back, the node serves again unrestarted."""
     proxy = TcpProxy(s3_server.port).start()
     data = tmp_path / "node"
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert sifa(["init", str(data), "--court", "1101-0105", "--name", "北京市朝阳区人民法院"]) == 0
-    admin = {"Authorization": f"Bearer {out.getvalue().strip()}"}
+    admin = {"Authorization": f"Bearer {init(data)}"}
     settings = Settings(data_dir=data, seal_interval_seconds=0.01, s3_endpoint=proxy.endpoint, s3_secure=False,
                         s3_bucket="outage", s3_access_key=s3_server.access_key,
                         s3_secret_key=s3_server.secret_key)  # fmt: skip

@@ -9,7 +9,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.api_node import Node
+from tests.nodes import Node
 
 EXAMPLES = int(os.environ.get("SIFA_FUZZ_EXAMPLES", "25"))  # per operation: bounded for CI; raise for a longer run
 

@@ -16,13 +16,13 @@ from uuid import UUID
 import httpx2
 import pytest
 
-from api.cli import _open_node
+from api.composition import open_node
+from api.settings import Settings
 from dossier.application import DossierApp
 from dossier.audit import audit
 from dossier.envelope import read_leaf
 from dossier.sealer import Sealer
 from ledger.hashing import SHA256
-from ledger.log import MerkleLog
 from tests.dossier_fixtures import Stack
 from tests.nodes import ROOT, Serve, Writer, init
 
@@ -60,9 +60,8 @@ def sifa(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.Co
 def check_log(data: Path) -> tuple[int, int]:
     """(events, leaves) after checking every leaf: its ``seq`` is its index, its ``prev`` the leaf
     hash of the same dossier's previous leaf, and no event has two leaves."""
-    _, app, store, blobs = _open_node(data)
-    try:
-        log = MerkleLog(store)
+    with open_node(Settings(data_dir=data)) as node:
+        app, log = node.dossiers, node.log
         events = app.recorder.max_notification_id() or 0
         heads: dict[str, str | None] = {}
         seen: set[tuple[str, int]] = set()
@@ -74,10 +73,6 @@ def check_log(data: Path) -> tuple[int, int]:
             seen.add((leaf["dossier"], leaf["version"]))
             heads[leaf["dossier"]] = SHA256.leaf(data_).hex()
         return events, log.size
-    finally:
-        app.close()
-        store.close()
-        blobs.close()
 
 
 @pytest.mark.slow
@@ -156,16 +151,12 @@ def test_healthz_and_audit_name_a_stalled_event(tmp_path: Path) -> None:
             assert r.status_code == 200 and healthy["status"] == "ok" and healthy["problems"] == []
             assert healthy["tree_size"] == writer.acked + 1 and healthy["checkpoint_age_seconds"] < 30
             assert healthy["stalled"] is None
-            _, app, store, blobs = _open_node(data)
-            try:
+            with open_node(Settings(data_dir=data)) as opened:
+                app = opened.dossiers
                 dossier = writer.dossiers[0]
                 version = oversized_event(app, dossier)
                 position = app.recorder.max_notification_id()
                 app.open_dossier(case_number_text="（2026）京0105民初13号", case_type="民事", parties=[], **ACT)
-            finally:
-                app.close()
-                store.close()
-                blobs.close()
             while (r := http.get("/healthz")).status_code == 200:
                 assert time.monotonic() < deadline, r.text
                 time.sleep(0.05)

@@ -238,8 +238,7 @@ def test_a_pax_size_of_minus_one_sent_to_a_node_is_refused_without_holding_the_s
     """Issue 16 item 6, over HTTP to a ``sifa serve`` process: a package whose first member has a PAX
     size of -1, followed by 256 MiB. Once, the reader asked the body for everything and joined it in
     memory; now it refuses at the header, and the server's peak memory does not grow by the stream."""
-    from tests.nodes import start_peer_nodes
-    from tests.test_transfer_nodes import COURTS, MID
+    from tests.nodes import COURTS, MID, start_peer_nodes
 
     nodes = start_peer_nodes(tmp_path, COURTS[:2])
     try:

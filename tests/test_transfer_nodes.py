@@ -31,15 +31,12 @@ from api.peers import sign_request
 from evidence.package import read_package_bytes
 from ledger.note import Ed25519Signer, Ed25519Verifier
 from storage.filesystem import FilesystemBlobStore
-from tests.nodes import ROOT, Serve, start_peer_nodes
-from tests.test_package import _events, _members, _rebuild, _with_events
+from tests.nodes import COURTS, HIGH, LOW, MID, ROOT, Serve, start_peer_nodes
+from tests.package_fixtures import event_lines as _events
+from tests.package_fixtures import rebuild as _rebuild
+from tests.package_fixtures import tar_members as _members
+from tests.package_fixtures import with_events as _with_events
 
-LOW, MID, HIGH = "1101-0105", "1101-0200", "1100-0000"
-COURTS = [
-    {"code": LOW, "name": "北京市朝阳区人民法院", "level": "基层", "parent": MID},
-    {"code": MID, "name": "北京市第三中级人民法院", "level": "中级", "parent": HIGH},
-    {"code": HIGH, "name": "北京市高级人民法院", "level": "高级", "parent": None},
-]
 CASE = "（2026）京0105民初5001号"
 BIG = 51 << 20
 FILES = 200

@@ -148,9 +148,7 @@ def test_consistency_command(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 def test_receipt_from_a_running_node_verifies_after_the_node_is_gone(tmp_path: Path) -> None:
     """The node runs as ``sifa serve`` in its own process; then it stops and its data dir is deleted."""
-    import contextlib
     import hashlib
-    import io
     import os
     import shutil
     import subprocess
@@ -159,14 +157,11 @@ def test_receipt_from_a_running_node_verifies_after_the_node_is_gone(tmp_path: P
 
     import httpx2
 
-    from api.cli import main as sifa
+    from tests.nodes import init
     from tests.servers import free_port, wait_for_port
 
     data = tmp_path / "node"
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert sifa(["init", str(data), "--court", "1101-0105", "--name", "北京市朝阳区人民法院"]) == 0
-    admin = {"Authorization": f"Bearer {out.getvalue().strip()}"}
+    admin = {"Authorization": f"Bearer {init(data)}"}
     port = free_port()
     env = {**os.environ, "SIFA_DATA_DIR": str(data), "SIFA_PORT": str(port)}
     proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], env=env,
@@ -266,7 +261,8 @@ def test_edited_recorded_at_is_refused_and_never_printed(tmp_path: Path, capsys:
 def dossier_package(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[bytes, Path]]:
     """A transferred dossier's package (sqlite stack) and a trust file naming its log key."""
     from tests.dossier_fixtures import make_stack
-    from tests.test_package import _dossier, _package
+    from tests.package_fixtures import package_bytes as _package
+    from tests.package_fixtures import sample_dossier as _dossier
 
     root = tmp_path_factory.mktemp("dossier")
     low = make_stack("sqlite", root / "low")
@@ -293,7 +289,9 @@ def test_dossier_verdict_prints_what_its_events_say(
     dossier_package: tuple[bytes, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """bag-info is not signed: a case number edited there (tag manifest recomputed) is never printed."""
-    from tests.test_package import CASE, _members, _rebuild
+    from tests.package_fixtures import CASE
+    from tests.package_fixtures import rebuild as _rebuild
+    from tests.package_fixtures import tar_members as _members
 
     data, trust = dossier_package
     code, result, verdict = _verify_dossier(data, trust, tmp_path, capsys)
@@ -311,7 +309,9 @@ def test_dossier_verdict_prints_what_its_events_say(
 def test_dossier_failure_prints_what_verified_before_it(
     dossier_package: tuple[bytes, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tests.test_package import CASE, _members, _rebuild
+    from tests.package_fixtures import CASE
+    from tests.package_fixtures import rebuild as _rebuild
+    from tests.package_fixtures import tar_members as _members
 
     data, trust = dossier_package
     members = _members(data)

@@ -10,9 +10,7 @@ Screenshots of each result go to artifacts/browser/.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -26,10 +24,9 @@ import httpx2
 import pytest
 
 from api.app import create_app
-from api.cli import main as sifa
 from api.settings import Settings
-from tests.api_node import in_thread
 from tests.conftest import IN_CI
+from tests.nodes import in_thread, init
 from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,10 +74,7 @@ class BodyRecorder:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, BodyRecorder, dict[str, str]]]:
     data = tmp_path_factory.mktemp("page") / "data"
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert sifa(["init", str(data), "--court", "1101-0105", "--name", "北京市朝阳区人民法院"]) == 0
-    admin = {"Authorization": f"Bearer {out.getvalue().strip()}"}
+    admin = {"Authorization": f"Bearer {init(data)}"}
     port = free_port()
     recorder = BodyRecorder(create_app(Settings(data_dir=data, port=port, seal_interval_seconds=0.01)))
     with in_thread(recorder, port):

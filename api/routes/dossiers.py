@@ -5,34 +5,32 @@ from __future__ import annotations
 import asyncio
 import queue
 import re
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from datetime import UTC, datetime, timedelta
+from dataclasses import asdict
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, unquote
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Request
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api.deps import CallerDep, Services, ServicesDep, roles
-from api.principals import Caller, NotAdmittedError
-from dossier.domain import PARTY_ROLES, Dossier
+from api.deps import CallerDep, Services, ServicesDep, acting, open_to, readable, roles
+from api.principals import READERS, STAFF, Caller
+from api.schemas import ReceiptDocument, receipt_document
+from dossier import usecases
 from dossier.envelope import utc
-from dossier.errors import DossierConflictError, InspectionFailedError, InvalidDossierInputError
+from dossier.errors import InvalidDossierInputError
 from dossier.fields import LIMITS, MAX_CONTRACT_PARTIES, MAX_ORDER, MAX_PAGES, MAX_PARTIES, MAX_SIZE
-from ledger.errors import SifaError, TreeSizeError
+from ledger.errors import SifaError
 from ledger.receipt import Receipt
 from storage.blobstore import check_digest
 
 router = APIRouter(prefix="/v1/dossiers", tags=["dossiers"])
 T = TypeVar("T")
 
-STAFF = ("clerk", "judge", "archivist")
-READERS = (*STAFF, "lawyer", "party")
-RETENTION_YEARS = {"永久": 100, "长期": 30, "短期": 10}
 # A percent-encoded header: up to 4 UTF-8 bytes a character, 3 ASCII characters a byte.
 NAME_HEADER, DOC_TYPE_HEADER = 12 * LIMITS["file name"], 12 * LIMITS["doc type"]
 
@@ -127,6 +125,29 @@ class Archive(BaseModel):
     retention: str = Field(pattern="^(永久|长期|短期|[1-9][0-9]?)$", examples=["永久"])
 
 
+class DossierView(BaseModel):
+    """A dossier as its reader may see it (a lawyer or party: the 正卷 only, no parties)."""
+
+    id: str
+    court: str
+    case_number: str
+    case_type: str
+    version: int
+    archived: dict[str, Any] | None = Field(description="retention and package_sha256, once archived")
+    catalogue: list[dict[str, Any]] = Field(description="卷内目录: document_id, volume, category, order, title, "
+                                            "pages; 正卷 first, then by order and title")  # fmt: skip
+    documents: dict[str, dict[str, Any]] = Field(description="by document id: sha256, size, name, media_type, ...")
+    transfers: list[dict[str, Any]]
+    parties: list[dict[str, Any]] | None = Field(default=None, description="court staff only (absent for others)")
+
+
+class EventView(BaseModel):
+    version: int
+    type: str = Field(examples=["DocumentUploaded"])
+    time: str = Field(description="UTC, RFC 3339")
+    leaf_index: int | None = Field(description="the event's leaf in the court's log; null until sealed")
+
+
 def _party(p: Party) -> dict[str, Any]:
     return p.model_dump(exclude_none=True)
 
@@ -149,20 +170,7 @@ def header_text(name: str, value: str, *, encoded: bool = True) -> str:
     return unquote(value, errors="strict")
 
 
-def _open_to(caller: Caller, d: Dossier) -> None:
-    if not caller.may_read(str(d.id), d.holder):
-        raise NotAdmittedError("this dossier is not open to you")
-
-
-def _dossier(services: Services, caller: Caller, dossier: str, *, copy: bool = True) -> Dossier:
-    d = services.dossiers.get(dossier, copy=copy)
-    _open_to(caller, d)
-    return d
-
-
-def _act(caller: Caller) -> dict[str, Any]:
-    """Who acts, and the check that the dossier is open to them (run on the dossier the command sees)."""
-    return {"actor": caller.actor, "role": caller.role, "guard": lambda d: _open_to(caller, d)}
+_dossier, _act = readable, acting  # (api/deps.py) the names this module's handlers use
 
 
 @router.post("", response_model=Written, status_code=201, openapi_extra=roles("clerk", "judge"))
@@ -174,40 +182,24 @@ def open_dossier(body: OpenDossier, caller: CallerDep, services: ServicesDep) ->
     return Written(dossier=str(d), version=1)
 
 
-@router.get("/{dossier}", openapi_extra=roles(*READERS))
-def read(dossier: str, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+@router.get("/{dossier}", response_model=DossierView, response_model_exclude_unset=True, openapi_extra=roles(*READERS))
+def read(dossier: str, caller: CallerDep, services: ServicesDep) -> DossierView:
     """The dossier: catalogue (卷内目录), documents, transfers. The read is recorded (调阅).
     A lawyer or party sees the 正卷 only: the 副卷's documents are left out."""
-    d = services.dossiers.retrieve(dossier, by_court=services.config.court, by=caller.actor, reason="阅卷",
-                                   **_act(caller))  # fmt: skip
-    hidden = d.hidden_from(caller.role)
-    catalogue = sorted(({"document_id": k, **v} for k, v in d.catalogue.items() if k not in hidden),
-                       key=lambda e: (e["volume"] != "正卷", e["order"], e["title"]))  # fmt: skip
-    documents = {k: v for k, v in d.documents.items() if k not in hidden}
-    out: dict[str, Any] = {"id": str(d.id), "court": d.court, "case_number": d.case_number,
-                           "case_type": d.case_type, "version": d.version, "archived": d.archived,
-                           "catalogue": catalogue, "documents": documents, "transfers": d.transfers}  # fmt: skip
-    if caller.role in STAFF:
-        out["parties"] = [{k: v for k, v in p.items() if k != "salts"} for p in d.parties]
-    return out
+    seen = usecases.read_dossier(services.dossiers, dossier, court=services.config.court, staff=caller.role in STAFF,
+                                 **_act(caller))  # fmt: skip
+    view = DossierView(**{k: v for k, v in asdict(seen).items() if k != "parties"})
+    if seen.parties is not None:  # set only for staff: absent, not null, for others
+        view.parties = seen.parties
+    return view
 
 
-@router.get("/{dossier}/events", openapi_extra=roles(*READERS))
-def events(dossier: str, caller: CallerDep, services: ServicesDep) -> list[dict[str, Any]]:
+@router.get("/{dossier}/events", response_model=list[EventView], openapi_extra=roles(*READERS))
+def events(dossier: str, caller: CallerDep, services: ServicesDep) -> list[EventView]:
     """Every event of the dossier, oldest first, with its leaf once sealed. The read is recorded.
     A lawyer or party does not see the events of the 副卷's documents."""
-    d = services.dossiers.retrieve(dossier, by_court=services.config.court, by=caller.actor, reason="查看事件",
-                                   **_act(caller))  # fmt: skip
-    hidden = d.hidden_from(caller.role)
-    out = []
-    for e in services.dossiers.repository.event_store.get(d.id, lte=d.version):
-        assert isinstance(e, Dossier.Event)
-        if vars(e).get("document_id") in hidden:
-            continue
-        leaf = services.log.find(f"event:{e.originator_id}:{e.originator_version}")
-        out.append({"version": e.originator_version, "type": type(e).__name__, "time": utc(e.timestamp),
-                    "leaf_index": leaf[0] if leaf else None})  # fmt: skip
-    return out
+    seen = usecases.dossier_events(services.sealer, dossier, court=services.config.court, **_act(caller))
+    return [EventView(**asdict(e)) for e in seen]
 
 
 class _Pipe:
@@ -302,31 +294,14 @@ async def streamed_body(request: Request, limit: int, what: str, consume: Callab
     return await consumer
 
 
-@router.get("/{dossier}/files/{sha256}", response_class=StreamingResponse, openapi_extra=roles(*READERS))
+@router.get("/{dossier}/files/{sha256}", response_class=StreamingResponse, openapi_extra=roles(*READERS),
+            responses={200: {"description": "the file's bytes, with its media type", "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})  # fmt: skip
 def download(dossier: str, sha256: str, caller: CallerDep, services: ServicesDep) -> StreamingResponse:
     """Download one of the dossier's files (streamed). The read is recorded."""
-    d = _dossier(services, caller, check_digest(sha256) and dossier)
-    hidden = d.hidden_from(caller.role)  # a 副卷 file is absent for a lawyer or party
-    court_only = d.court_only()
-    # The document read: one outside the 副卷 if any holds these bytes; the download of a 副卷
-    # document is recorded as court-only (it names the document), hidden like its other events.
-    held = sorted((k in court_only, k) for k, v in d.documents.items() if v["sha256"] == sha256 and k not in hidden)
-    if not held:
-        raise TreeSizeError(f"no file {sha256} in this dossier")
-    document_id = held[0][1]
-    doc = d.documents[document_id]
-    # Opened first: a store that does not answer, or a file known corrupt, fails before anything is recorded.
-    # The store verifies the bytes as they stream and cuts the body short if they are not the file's.
-    stream = services.blobs.read(sha256, size=doc["size"])
-    try:
-        services.dossiers.retrieve(dossier, by_court=services.config.court, by=caller.actor, reason=f"下载 {sha256}",
-                                   document_id=document_id, **_act(caller))  # fmt: skip
-    except BaseException:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()
-        raise
-    return StreamingResponse(stream, media_type=doc["media_type"], headers={"Content-Length": str(doc["size"])})
+    found = usecases.download(services.dossiers, dossier, check_digest(sha256), court=services.config.court,
+                              **_act(caller))  # fmt: skip
+    return StreamingResponse(found.chunks, media_type=found.media_type, headers={"Content-Length": str(found.size)})
 
 
 async def _written(dossier: str, recorded: Future[int]) -> Written:
@@ -391,44 +366,20 @@ async def transfer(dossier: str, body: Transfer, caller: CallerDep, services: Se
 
 
 @router.post("/{dossier}/archive", response_model=Written, openapi_extra=roles("archivist"))
-def archive(dossier: str, body: Archive, caller: CallerDep, services: ServicesDep) -> Written:
+async def archive(dossier: str, body: Archive, caller: CallerDep, services: ServicesDep) -> Written:
     """Archive (归档): run the four-property check (四性检测); if it passes, write the archive package
     (BagIt, with the report) into the blob store, lock it and every file for the retention period,
     and record its hash. A failing check blocks archiving; the report is the error's detail."""
-    from dossier.inspection import inspect
-    from dossier.package import plan_package
-
-    d = _dossier(services, caller, dossier, copy=False)
-    d._open()
-    report = inspect(services.sealer, str(d.id), services.signer.verifier)
-    if not report["passed"]:
-        failed = [p for p, r in report["properties"].items() if not r["passed"]]
-        raise InspectionFailedError(f"四性检测 failed ({'、'.join(failed)}); the dossier is not archived",
-                                    report=report)  # fmt: skip
-    plan = plan_package(services.sealer, d.id, court_name=services.config.name, purpose="归档", inspection=report)
-    if plan.version != report["version"]:
-        raise DossierConflictError("the dossier changed during its check; archive again")
-    info = services.blobs.put(plan.stream(services.blobs))
-    years = RETENTION_YEARS.get(body.retention) or int(body.retention)
-    until = datetime.now(UTC).replace(microsecond=0) + timedelta(days=366 * years)
-    for sha in [*(s for s, _ in plan.files), info.sha256]:
-        if (services.blobs.stat(sha).locked_until or until) <= until:
-            services.blobs.lock(sha, until)
-
-    def unchanged(now: Dossier) -> None:
-        _open_to(caller, now)
-        if now.version != plan.version:
-            raise DossierConflictError("the dossier changed while its archive package was written; archive again")
-
-    v = services.dossiers.archive(dossier, retention=body.retention, package_sha256=info.sha256,
-                                  actor=caller.actor, role=caller.role, guard=unchanged)  # fmt: skip
-    return Written(dossier=str(d.id), version=v)
+    version = await usecases.archive(services.sealer, dossier, retention=body.retention,
+                                     court_name=services.config.name, log_key=services.signer.verifier,
+                                     **_act(caller))  # fmt: skip
+    return Written(dossier=str(UUID(dossier)), version=version)
 
 
-@router.get("/{dossier}/receipts/{version}", openapi_extra=roles(*READERS))
-def receipt(dossier: str, version: int, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+@router.get("/{dossier}/receipts/{version}", response_model=ReceiptDocument, openapi_extra=roles(*READERS))
+async def receipt(dossier: str, version: int, caller: CallerDep, services: ServicesDep) -> ReceiptDocument:
     """The receipt (存证凭证) of one event, once sealed (waits up to two seconds for the sequencer)."""
-    return _receipt(services, caller, dossier, version).to_dict()
+    return receipt_document(await _receipt(services, caller, dossier, version))
 
 
 TLOG_PROOF_TEXT: dict[int | str, dict[str, Any]] = {
@@ -436,24 +387,13 @@ TLOG_PROOF_TEXT: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/{dossier}/receipts/{version}/tlog-proof", openapi_extra=roles(*READERS), responses=TLOG_PROOF_TEXT)
-def tlog_proof(dossier: str, version: int, caller: CallerDep, services: ServicesDep) -> PlainTextResponse:
+@router.get("/{dossier}/receipts/{version}/tlog-proof", response_class=Response, openapi_extra=roles(*READERS),
+            responses=TLOG_PROOF_TEXT)  # fmt: skip
+async def tlog_proof(dossier: str, version: int, caller: CallerDep, services: ServicesDep) -> PlainTextResponse:
     """The same receipt as C2SP tlog-proof text (save as ``.tlog-proof``; sifa-verify reads both)."""
-    text = _receipt(services, caller, dossier, version).to_tlog_proof()
+    text = (await _receipt(services, caller, dossier, version)).to_tlog_proof()
     return PlainTextResponse(text, media_type="text/plain; charset=utf-8")
 
 
-def _receipt(services: Services, caller: Caller, dossier: str, version: int) -> Receipt:
-    d = _dossier(services, caller, dossier, copy=caller.role in PARTY_ROLES)
-    if caller.role in PARTY_ROLES and 1 <= version <= d.version:  # the 副卷's events are absent for them
-        [e] = services.dossiers.repository.event_store.get(d.id, gt=version - 1, lte=version)
-        if vars(e).get("document_id") in d.hidden_from(caller.role):  # answered as for an event that does not exist
-            raise TreeSizeError(f"event {version} of dossier {d.id} is not sealed yet")
-    deadline = time.monotonic() + 2.0
-    while True:
-        try:
-            return services.sealer.receipt_for_event(str(d.id), version)
-        except TreeSizeError:
-            if version > d.version or version < 1 or time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
+async def _receipt(services: Services, caller: Caller, dossier: str, version: int) -> Receipt:
+    return await usecases.event_receipt(services.sealer, dossier, version, role=caller.role, guard=open_to(caller))

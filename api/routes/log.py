@@ -9,11 +9,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
-from api.deps import ServicesDep, roles
+from api.deps import ServicesDep, latest_checkpoint, roles
 from api.errors import error_body
-from ledger.checkpoint import Checkpoint
 from ledger.errors import TreeSizeError
-from ledger.note import Note
 
 PUBLIC = roles("public")
 router = APIRouter(prefix="/v1/log", tags=["log"])
@@ -43,13 +41,6 @@ class ConsistencyProof(BaseModel):
     proof: list[str] = Field(description="base64 hashes, RFC 9162 order")
 
 
-def _latest(services: ServicesDep) -> tuple[Checkpoint, str]:
-    kept = services.log.store.checkpoint()
-    if kept is None:
-        raise TreeSizeError("the log has no checkpoint yet")
-    return Checkpoint.from_text(Note.from_text(kept[1]).text), kept[1]
-
-
 @router.get(
     "/checkpoint",
     response_class=PlainTextResponse,
@@ -58,7 +49,7 @@ def _latest(services: ServicesDep) -> tuple[Checkpoint, str]:
 )
 def checkpoint(services: ServicesDep) -> PlainTextResponse:
     """The latest signed checkpoint (C2SP tlog-checkpoint in a signed note)."""
-    return PlainTextResponse(_latest(services)[1], media_type="text/plain; charset=utf-8")
+    return PlainTextResponse(latest_checkpoint(services)[1], media_type="text/plain; charset=utf-8")
 
 
 @router.get("/key", response_model=LogKey, openapi_extra=PUBLIC)
@@ -100,6 +91,6 @@ def consistency(
 
 def _check_signed(size: int, services: ServicesDep) -> None:
     # Only sizes a checkpoint has been signed for are public.
-    latest, _ = _latest(services)
+    latest, _ = latest_checkpoint(services)
     if size > latest.size:
         raise TreeSizeError(f"tree size {size} is beyond the latest checkpoint ({latest.size})")

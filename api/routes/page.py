@@ -47,8 +47,9 @@ def page(services: ServicesDep) -> HTMLResponse:
     return HTMLResponse(_static("verify.html").replace("__TRUST__", pinned), headers=HEADERS)
 
 
-@router.get("/verify/{asset}", responses={200: {"content": {"text/javascript": {}, "text/css": {}}}},
-            openapi_extra=roles("public"))  # fmt: skip
+@router.get("/verify/{asset}", response_class=Response, openapi_extra=roles("public"), responses={200: {
+    "description": "the page's script or style", "content": {"text/javascript": {"schema": {"type": "string"}},
+                                                             "text/css": {"schema": {"type": "string"}}}}})  # fmt: skip
 def asset(asset: str) -> Response:
     """The page's script and style."""
     media = ASSETS.get(asset)

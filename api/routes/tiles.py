@@ -8,12 +8,12 @@ all but the last prefixed with "x" (1234067 -> x001/x234/067).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse, Response
 
-from api.deps import ServicesDep, roles
-from api.routes.log import _latest
+from api.deps import ServicesDep, latest_checkpoint, roles
 from ledger.errors import TreeSizeError
 from ledger.tiles import TILE_WIDTH, tile_width
 
@@ -42,7 +42,7 @@ def parse_tile_path(path: str) -> tuple[int, int | None]:
 @router.get("/checkpoint", response_class=PlainTextResponse, openapi_extra=PUBLIC)
 def checkpoint(services: ServicesDep) -> PlainTextResponse:
     """The latest signed checkpoint."""
-    return PlainTextResponse(_latest(services)[1], headers={"Cache-Control": "no-cache"})
+    return PlainTextResponse(latest_checkpoint(services)[1], headers={"Cache-Control": "no-cache"})
 
 
 def _served(width: int | None, available: int, what: str) -> int:
@@ -52,24 +52,28 @@ def _served(width: int | None, available: int, what: str) -> int:
     return wanted
 
 
-@router.get("/tile/entries/{path:path}", response_class=Response, openapi_extra=PUBLIC)
+BINARY: dict[int | str, dict[str, Any]] = {200: {"description": "the tile's bytes (C2SP tlog-tiles)", "content": {
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}  # fmt: skip
+
+
+@router.get("/tile/entries/{path:path}", response_class=Response, responses=BINARY, openapi_extra=PUBLIC)
 def entries(path: str, services: ServicesDep) -> Response:
     """An entry bundle: uint16-length-prefixed entries."""
     index, width = parse_tile_path(path)
-    size = _latest(services)[0].size
+    size = latest_checkpoint(services)[0].size
     wanted = _served(width, tile_width(size, (0, index)), f"entry bundle {index}")
     start = index * TILE_WIDTH
     data = b"".join(len(e).to_bytes(2, "big") + e for e in services.log.entries(start, start + wanted))
     return Response(data, media_type="application/octet-stream", headers=_cache(width))
 
 
-@router.get("/tile/{level}/{path:path}", response_class=Response, openapi_extra=PUBLIC)
+@router.get("/tile/{level}/{path:path}", response_class=Response, responses=BINARY, openapi_extra=PUBLIC)
 def tile(level: int, path: str, services: ServicesDep) -> Response:
     """A hash tile: the concatenated hashes of one tile's bottom row."""
     if not 0 <= level <= 63:
         raise TilePathError(f"tile level {level} is not 0..63")
     index, width = parse_tile_path(path)
-    size = _latest(services)[0].size
+    size = latest_checkpoint(services)[0].size
     wanted = _served(width, tile_width(size, (level, index)), f"tile {level}/{index}")
     stored = services.log.store.read_tiles([(level, index)])[(level, index)]
     return Response(stored.bottom()[: wanted * 32], media_type="application/octet-stream", headers=_cache(width))

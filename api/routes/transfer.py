@@ -11,9 +11,7 @@
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Iterator
-from dataclasses import asdict
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -21,18 +19,16 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from api.deps import CallerDep, PeerDep, Services, ServicesDep, roles
-from api.node import COURT_CODE, origin_for
-from api.peers import ChunkReader, NotTransferredToYouError, PeersNotConfiguredError, client_tls, peer_get
-from api.routes.dossiers import READERS, STAFF, _act, _dossier, streamed_body
-from dossier.application import DossierApp
+from api.deps import CallerDep, PeerDep, Services, ServicesDep, acting, open_to, roles
+from api.node import COURT_CODE
+from api.peers import ChunkReader, NotTransferredToYouError, PeersNotConfiguredError, fetcher
+from api.principals import READERS, STAFF
+from api.routes.dossiers import streamed_body
+from api.schemas import ImportedDossier, InspectionReport, imported_dossier
+from dossier import usecases
 from dossier.domain import Dossier
-from dossier.errors import UnknownCourtError
-from dossier.inspection import inspect
-from dossier.package import PackagePlan, plan_package
+from dossier.package import PackagePlan
 from dossier.transfer import Imported, import_package
-from evidence.package import Progress
-from ledger.note import Signer
 from ledger.trust import Trust
 
 router = APIRouter(tags=["transfer"])
@@ -53,21 +49,6 @@ class RetrievalRequest(BaseModel):
     dossier: UUID = Field(examples=["6454039c-0791-518e-bc56-316fcd078efb"])
 
 
-class ImportedDossier(BaseModel):
-    dossier: str
-    case_number: str
-    from_court: str
-    events: int = Field(description="events of the original dossier, each verified")
-    files: int
-    bytes: int
-    version: int = Field(description="the received dossier's version in this court's log")
-
-
-def imported_dossier(i: Imported) -> ImportedDossier:
-    """What an import answers (the API, ``sifa retrieve``)."""
-    return ImportedDossier(**{**asdict(i), "dossier": str(i.dossier)})
-
-
 def _streamed(plan: PackagePlan, services: Services) -> StreamingResponse:
     name = f"{plan.dossier}.tar"
     return StreamingResponse(plan.stream(services.blobs), media_type=TAR,
@@ -85,31 +66,30 @@ def _transferred_to(court: str) -> Any:
 
 @router.get("/v1/peer/dossiers/{dossier}/package", response_class=StreamingResponse, responses=TAR_BODY,
             openapi_extra=roles("court"))  # fmt: skip
-def peer_package(dossier: str, peer: PeerDep, services: ServicesDep) -> StreamingResponse:
+async def peer_package(dossier: str, peer: PeerDep, services: ServicesDep) -> StreamingResponse:
     """Another court retrieves a dossier transferred to it (远程调阅); the retrieval is an event here."""
-    d = services.dossiers.retrieve(dossier, by_court=peer.court, by=peer.id, reason="远程调阅", actor=peer.actor,
-                                   role=peer.role, guard=_transferred_to(peer.court))  # fmt: skip
-    plan = plan_package(services.sealer, d.id, court_name=services.config.name, purpose="远程调阅")
+    plan = await usecases.package(services.sealer, lambda: services.dossiers.retrieve(
+        dossier, by_court=peer.court, by=peer.id, reason="远程调阅", actor=peer.actor, role=peer.role,
+        guard=_transferred_to(peer.court)), court_name=services.config.name, purpose="远程调阅")  # fmt: skip
     return _streamed(plan, services)
 
 
 @router.get("/v1/dossiers/{dossier}/package", response_class=StreamingResponse, responses=TAR_BODY,
             openapi_extra=roles(*READERS))  # fmt: skip
-def own_package(dossier: str, caller: CallerDep, services: ServicesDep) -> StreamingResponse:
+async def own_package(dossier: str, caller: CallerDep, services: ServicesDep) -> StreamingResponse:
     """The dossier as a package (BagIt), for ``sifa-verify --dossier``; party data only for court staff.
     A lawyer's or party's copy withholds the 副卷's events (leaf hash and proof only) and files."""
-    d = services.dossiers.retrieve(dossier, by_court=services.config.court, by=caller.actor, reason="导出卷宗包",
-                                   **_act(caller))  # fmt: skip
-    plan = plan_package(services.sealer, d.id, court_name=services.config.name, purpose="调阅",
-                        personal=caller.role in STAFF, court=caller.role in STAFF)  # fmt: skip
+    plan = await usecases.package(services.sealer, lambda: services.dossiers.retrieve(
+        dossier, by_court=services.config.court, by=caller.actor, reason="导出卷宗包", **acting(caller)),
+        court_name=services.config.name, purpose="调阅", personal=caller.role in STAFF,
+        court=caller.role in STAFF)  # fmt: skip
     return _streamed(plan, services)
 
 
-@router.get("/v1/dossiers/{dossier}/inspection", openapi_extra=roles(*STAFF))
-def inspection(dossier: str, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+@router.get("/v1/dossiers/{dossier}/inspection", response_model=InspectionReport, openapi_extra=roles(*STAFF))
+async def inspection(dossier: str, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
     """The four-property check (四性检测: 真实性, 完整性, 可用性, 安全性) archiving would run now."""
-    d = _dossier(services, caller, dossier, copy=False)
-    return inspect(services.sealer, str(d.id), services.signer.verifier)
+    return await usecases.inspection(services.sealer, dossier, services.signer.verifier, guard=open_to(caller))
 
 
 def _peers(services: Services) -> Trust:
@@ -122,27 +102,9 @@ def _peers(services: Services) -> Trust:
              openapi_extra=roles("clerk", "judge"))  # fmt: skip
 def retrieve(body: RetrievalRequest, caller: CallerDep, services: ServicesDep) -> ImportedDossier:
     """Retrieve a dossier transferred to this court from the lower court's node, verify, import."""
-    return imported_dossier(retrieve_from(services.dossiers, services.signer, _peers(services), body.from_court,
-                                          str(body.dossier), actor=caller.actor,
-                                          tls=client_tls(services.settings.tls_ca)))  # fmt: skip
-
-
-def retrieve_from(app: DossierApp, signer: Signer, trust: Trust, court: str, dossier: str, *, actor: str,
-                  progress: Progress | None = None, tls: ssl.SSLContext | None = None) -> Imported:  # fmt: skip
-    """Fetch a dossier's package from ``court``'s node (a signed request addressed to it, over HTTPS
-    checked with ``tls``), verify it as it streams against that court's key (and the witness quorum
-    ``trust`` asks), import it."""
-    origin = origin_for(court)
-    url = trust.log_urls.get(origin)
-    keys = [k for k in trust.logs if k.name == origin]
-    if url is None or not keys:
-        raise UnknownCourtError(f"court {court} ({origin}) has no log key and url in this node's peers file")
-    stream = peer_get(url, f"/v1/peer/dossiers/{dossier}/package", signer, to=origin, tls=tls)
-    try:
-        return import_package(app, stream, logs=keys, witnesses=trust.witnesses, quorum=trust.quorum,
-                              actor=actor, progress=progress)  # fmt: skip
-    finally:
-        stream.close()
+    fetch = fetcher(services.signer, services.settings.tls_ca)
+    return imported_dossier(usecases.retrieve_from(services.dossiers, _peers(services), body.from_court,
+                                                   str(body.dossier), fetch=fetch, actor=caller.actor))  # fmt: skip
 
 
 @router.post("/v1/received", response_model=ImportedDossier, status_code=201,

@@ -1,0 +1,120 @@
+"""The composition root: ``open_node(settings)`` is the only place a node's services are built.
+
+``sifa serve`` (the app's lifespan, either sequencer mode), ``sifa seal``, ``sifa audit`` and
+``sifa retrieve`` all open the node here, so they cannot drift apart. Each store is entered on
+one ``ExitStack`` as it opens: a step that fails later closes what came before it, and leaving
+the block closes everything in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from api.node import (
+    COURTS,
+    NONCES_DB,
+    WITNESS_DB,
+    NodeConfig,
+    events_env,
+    load_config,
+    load_signer,
+    load_trust_file,
+    load_witness_signer,
+    open_blob_store,
+    open_tree_store,
+    principals_env,
+    private_file,
+)
+from api.peers import NonceStore, PeerGate, client_tls
+from api.principals import Caller, Principals
+from api.settings import Settings
+from api.witnessing import Witnessing
+from dossier.application import DossierApp
+from dossier.courts import CourtRegistry
+from dossier.sealer import Sealer, Stop
+from ledger.log import MerkleLog
+from ledger.note import Ed25519Signer
+from ledger.store import TreeStore
+from ledger.trust import Trust
+from ledger.witness import Witness
+from ledger.witness_sqlite import SQLiteWitnessState
+from storage.blobstore import BlobStore
+
+
+@dataclass
+class Services:
+    """A node's services, as ``open_node`` built them; the app's handlers use them."""
+
+    config: NodeConfig
+    settings: Settings
+    log: MerkleLog
+    signer: Ed25519Signer
+    dossiers: DossierApp
+    sealer: Sealer
+    principals: Principals
+    blobs: BlobStore
+    courts: CourtRegistry
+    witness: Witness | None = None  # this node cosigns other logs (SIFA_WITNESS_LOGS)
+    peers: Trust | None = None
+    gate: PeerGate = field(default_factory=lambda: PeerGate(None, ""))  # no peers: every signed request is refused
+    witnessing: Witnessing | None = None  # this log's checkpoints go to witnesses (SIFA_WITNESSES)
+    lookups: dict[str, asyncio.Future[Caller]] = field(default_factory=dict)  # credential reads under way, by token
+
+    @property
+    def tree(self) -> TreeStore:
+        return self.log.store
+
+
+@contextlib.contextmanager
+def open_node(settings: Settings, *, tree: TreeStore | None = None) -> Iterator[Services]:
+    """Every service of the node in ``settings.data_dir``, closed again on the way out.
+
+    ``tree``: the node's tree store, already open (``sifa seal`` takes the sequencer lock on it
+    first); it stays open. Raises NodeError (no node, a missing key, an unreadable trust file) or a
+    store's own error; whatever was opened before is closed again first."""
+    data = settings.data_dir
+    config = load_config(data)
+    signer = load_signer(data)
+    asked = load_trust_file(settings.witnesses) if settings.witnesses else None
+    peers = load_trust_file(settings.peers) if settings.peers else None
+    logs = load_trust_file(settings.witness_logs).logs if settings.witness_logs else None
+    with contextlib.ExitStack() as stack:
+        if tree is None:
+            tree = open_tree_store(data, settings.database_url)
+            stack.callback(tree.close)
+        blobs = open_blob_store(data, settings)
+        stack.callback(blobs.close)
+        courts = CourtRegistry.from_file(data / COURTS)
+        dossiers = DossierApp(events_env(data, settings), blobs, courts, config.court)
+        stack.callback(dossiers.close)
+        merkle = MerkleLog(tree)
+        sealer = Sealer(dossiers, merkle, signer, batch=settings.seal_batch, witnesses=asked.witnesses if asked else (),
+                        quorum=asked.quorum if asked else 0)  # fmt: skip
+        witnessing = Witnessing(merkle, asked, tls=client_tls(settings.tls_ca)) if asked is not None else None
+        people = Principals(principals_env(data, settings))
+        stack.callback(people.close)
+        witness = None
+        if logs is not None:
+            witness_state = SQLiteWitnessState(private_file(data / WITNESS_DB))
+            stack.callback(witness_state.close)
+            witness = Witness(load_witness_signer(data), logs, witness_state)
+        nonces = NonceStore(private_file(data / NONCES_DB))
+        stack.callback(nonces.close)
+        gate = PeerGate(peers, config.origin, settings.peer_window_seconds, nonces)
+        yield Services(config, settings, merkle, signer, dossiers, sealer, people, blobs, courts, witness, peers, gate,
+                       witnessing)  # fmt: skip
+
+
+def start_witnessing(node: Services, stop: Stop) -> threading.Thread | None:
+    """Send the log's new checkpoints to its witnesses in a thread, until ``stop`` (None: none are asked).
+    Beside the sequencer, whichever process runs it."""
+    if node.witnessing is None:
+        return None
+    thread = threading.Thread(target=node.witnessing.run, args=(stop, node.settings.witness_interval_seconds),
+                              name="sifa-witnessing", daemon=True)  # fmt: skip
+    thread.start()
+    return thread
