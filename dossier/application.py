@@ -23,7 +23,7 @@ from eventsourcing.domain import MutableOrImmutableAggregate, Snapshot
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 
 from dossier import fields
-from dossier.catalogue import pdf_info, place
+from dossier.catalogue import PdfCopy, place
 from dossier.courts import CASE_TYPES, CourtRegistry, case_number
 from dossier.domain import PARTY_ROLES, Dossier, document_fields, party_list
 from dossier.envelope import check_fits
@@ -252,17 +252,23 @@ class DossierApp(Application[UUID]):
                doc_type: str | None, actor: str, role: str, expected_sha256: str | None = None,
                guard: Guard | None = None) -> dict[str, Any]:  # fmt: skip
         """Store the file, record it and place it in the catalogue, in one save."""
-        d = self.get(dossier, copy=False)  # a first check, before the bytes are stored; the command checks again
+        # The one read before the bytes are stored, to refuse early; the command checks again on the
+        # dossier held for writing (no second read while it is held).
+        d = self.get(dossier, copy=False)
         if guard is not None:
             guard(d)
-        d._own()  # a received dossier takes nothing: refused before the bytes are stored
+        d.ensure_own()  # a received dossier takes nothing: refused before the bytes are stored
         doc = document_fields(name, media_type, doc_type)  # all checked before the bytes are stored
         name, media_type = doc["name"], doc["media_type"]
         title = fields.text(name.rsplit(".", 1)[0] or name, "title")  # " .txt" has no title: refused here too
         source = fields.choice(source, "source", SOURCES)
         acting = fields.who(actor, role)
-        info = self.blobs.put(stream, expected_sha256)
-        pdf = pdf_info(self.blobs.read(info.sha256)) if media_type == "application/pdf" else None
+        if media_type == "application/pdf":  # counted from the bytes as they are stored, never read back
+            with PdfCopy() as copy:
+                info = self.blobs.put(copy.passing(stream), expected_sha256)
+                pdf = copy.info()
+        else:
+            info, pdf = self.blobs.put(stream, expected_sha256), None
         pages = pdf.pages if pdf else None
         # A lawyer's or party's upload goes to the 正卷, whatever it declares or is named.
         spot = place(doc["doc_type"], name, pdf.text if pdf else "",
