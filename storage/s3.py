@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import chain
 from typing import Any, NoReturn
-from urllib.parse import quote
 
 import urllib3
 from minio import Minio
@@ -232,17 +230,6 @@ class S3BlobStore(BlobStore):
             _translate(exc, sha256)
         return self.stat(sha256)
 
-    def direct_url(self, sha256: str, seconds: int = 300, filename: str | None = None) -> str:
-        """A presigned GET URL; the file name travels RFC 6266/5987-encoded, never raw."""
-        self.stat(sha256)
-        headers: Headers | None = {"response-content-disposition": content_disposition(filename)} if filename else None
-        try:
-            return self.client.presigned_get_object(
-                self.bucket, self.key(sha256), expires=timedelta(seconds=seconds), response_headers=headers
-            )
-        except Exception as exc:
-            _translate(exc, sha256)
-
     def _marker(self, sha256: str) -> str:
         return "quarantine/" + self.key(sha256)
 
@@ -277,12 +264,6 @@ class S3BlobStore(BlobStore):
 
     def close(self) -> None:
         self.client._http.clear()
-
-
-def content_disposition(filename: str) -> str:
-    """``attachment`` with an ASCII fallback and the exact UTF-8 name (RFC 6266, RFC 5987)."""
-    ascii_name = re.sub(r"[^A-Za-z0-9._-]", "_", filename)[:200] or "file"
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def _header(headers: Any, name: str) -> str | None:
