@@ -39,9 +39,9 @@ from storage.errors import (
     StorageFullError,
     StorageUnavailableError,
 )
+from storage.minio_multipart import Headers, Multipart
 
 MIN_PART = 5 << 20  # SPEC: S3 "each part must be at least 5 MB in size, except the last part"
-Headers = dict[str, str | list[str] | tuple[str]]
 NOT_FOUND = {"NoSuchKey", "NoSuchObject", "NoSuchVersion", "ResourceNotFound"}
 # MinIO: XMinioStorageFull (507, its drives below the free-space threshold) and bucket quotas;
 # HTTP 507 Insufficient Storage (RFC 4918) from any other S3 endpoint.
@@ -89,8 +89,10 @@ class S3BlobStore(BlobStore):
             retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[502, 503, 504]),
             maxsize=8,
         )
+        self._http = http  # ours, so close() need not reach into the client
         self.client = Minio(endpoint, access_key, secret_key, secure=secure, region=region, http_client=http)
-        self.bucket, self.prefix, self.part_size = bucket, prefix, part_size
+        self.endpoint, self.bucket, self.prefix, self.part_size = endpoint, bucket, prefix, part_size
+        self.multipart = Multipart(self.client, bucket)
         try:
             if not self.client.bucket_exists(bucket):
                 self.client.make_bucket(bucket, object_lock=True)
@@ -160,21 +162,20 @@ class S3BlobStore(BlobStore):
     ) -> BlobInfo:
         target = self.key(expected) if expected else f"tmp/{uuid.uuid4().hex}"
         headers: Headers = {"x-amz-meta-sha256": expected} if expected else {}
-        upload_id = self.client._create_multipart_upload(self.bucket, target, headers)
+        upload_id = self.multipart.create(target, headers)
         done: list[Part] = []
         try:
             for number, data in enumerate(chain(head, rest), start=1):
-                etag = self.client._upload_part(self.bucket, target, data, None, upload_id, number)
-                done.append(Part(number, etag))
+                done.append(self.multipart.upload_part(target, upload_id, number, data))
             digest = reader.check(expected)
             before = self._before(digest, reader.size)
             if before is False:
-                self.client._abort_multipart_upload(self.bucket, target, upload_id)
+                self.multipart.abort(target, upload_id)
                 return self.stat(digest)
         except BaseException:
-            self.client._abort_multipart_upload(self.bucket, target, upload_id)
+            self.multipart.abort(target, upload_id)
             raise
-        self.client._complete_multipart_upload(self.bucket, target, upload_id, done)
+        self.multipart.complete(target, upload_id, done)
         if expected is None:
             self._promote(target, digest)
         info = self.stat(digest)
@@ -263,7 +264,7 @@ class S3BlobStore(BlobStore):
             _translate(exc, f"the quarantine of {sha256}")
 
     def close(self) -> None:
-        self.client._http.clear()
+        self._http.clear()
 
 
 def _header(headers: Any, name: str) -> str | None:
