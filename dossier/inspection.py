@@ -21,6 +21,7 @@ import re
 import tempfile
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
@@ -47,19 +48,64 @@ SCRIPT = re.compile(rb"<\s*script\b|\bjavascript\s*:", re.IGNORECASE)
 SPOOL = 8 << 20
 
 
+@dataclass(frozen=True, slots=True)
+class Finding:
+    item: str
+    problem: str
+
+
+@dataclass(frozen=True, slots=True)
+class PropertyResult:
+    """One property's checks (what was checked, for the record) and findings (what failed)."""
+
+    checks: tuple[str, ...]
+    findings: tuple[Finding, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.findings
+
+
+@dataclass(frozen=True, slots=True)
+class InspectionReport:
+    """The four-property check's report; ``to_json`` is the ``sifa/inspection.json`` document."""
+
+    dossier: str
+    case_number: str
+    version: int
+    at: str
+    properties: dict[str, PropertyResult]
+
+    @property
+    def passed(self) -> bool:
+        return all(p.passed for p in self.properties.values())
+
+    @property
+    def failed(self) -> list[str]:
+        """The properties that did not pass, in the standard's order."""
+        return [name for name, p in self.properties.items() if not p.passed]
+
+    def to_json(self) -> dict[str, Any]:
+        properties = {name: {"passed": p.passed, "checks": list(p.checks),
+                             "findings": [{"item": f.item, "problem": f.problem} for f in p.findings]}
+                      for name, p in self.properties.items()}  # fmt: skip
+        return {"format": FORMAT, "dossier": self.dossier, "case_number": self.case_number, "version": self.version,
+                "at": self.at, "passed": self.passed, "properties": properties}  # fmt: skip
+
+
 class _Report:
     def __init__(self) -> None:
         self.checks: dict[str, list[str]] = {p: [] for p in PROPERTIES}
-        self.findings: dict[str, list[dict[str, str]]] = {p: [] for p in PROPERTIES}
+        self.findings: dict[str, list[Finding]] = {p: [] for p in PROPERTIES}
 
     def check(self, prop: str, what: str) -> None:
         self.checks[prop].append(what)
 
     def find(self, prop: str, item: str, problem: str) -> None:
-        self.findings[prop].append({"item": item, "problem": problem})
+        self.findings[prop].append(Finding(item, problem))
 
 
-def inspect(sealer: Sealer, dossier: str, log_key: Verifier, *, wait: float = 10.0) -> dict[str, Any]:
+def inspect(sealer: Sealer, dossier: str, log_key: Verifier, *, wait: float = 10.0) -> InspectionReport:
     """Run the four-property check on a dossier as it stands; return the report (``passed``)."""
     app, blobs = sealer.app, sealer.app.blobs
     d = app.get(dossier)
@@ -96,11 +142,10 @@ def inspect(sealer: Sealer, dossier: str, log_key: Verifier, *, wait: float = 10
     r.check("真实性", f"{len(seen)} files re-read, each hashes to its recorded SHA-256")
     r.check("可用性", f"{len(seen)} files open as their declared formats")
     r.check("安全性", f"{len(seen)} files: none encrypted, none with active content")
-    properties = {p: {"passed": not r.findings[p], "checks": r.checks[p], "findings": r.findings[p]}
-                  for p in PROPERTIES}  # fmt: skip
-    return {"format": FORMAT, "dossier": str(d.id), "case_number": d.case_number, "version": d.version,
-            "at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "passed": all(p["passed"] for p in properties.values()), "properties": properties}  # fmt: skip
+    properties = {p: PropertyResult(tuple(r.checks[p]), tuple(r.findings[p])) for p in PROPERTIES}
+    return InspectionReport(str(d.id), d.case_number, d.version,
+                            datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                            properties)  # fmt: skip
 
 
 def _inspect_file(blobs: BlobStore, doc: dict[str, Any], r: _Report) -> None:

@@ -31,7 +31,7 @@ from storage.errors import BlobLockedError
 from storage.filesystem import FilesystemBlobStore
 from storage.s3 import S3BlobStore
 from tests.api_node import Node
-from tests.dossier_fixtures import pdf_bytes
+from tests.dossier_fixtures import Stack, pdf_bytes
 from tests.servers import MotoServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -226,3 +226,25 @@ def test_archive_on_s3_sets_object_lock_compliance(s3_server: MotoServer, tmp_pa
             store.lock(package_sha, datetime.now(UTC) + timedelta(days=1))  # retention is never shortened
     finally:
         store.close()
+
+
+def test_the_inspection_is_a_typed_report_with_the_json_shape_of_old(stack: Stack) -> None:
+    """dossier/inspection.py returns an InspectionReport; its to_json is sifa/inspection.json as before."""
+    from dossier.inspection import InspectionReport, inspect
+
+    app = stack.app
+    d = app.open_dossier(case_number_text="（2026）京0105民初901号", case_type="民事", parties=[],
+                         actor="clerk:li", role="clerk")  # fmt: skip
+    app.upload(d, iter([pdf_bytes(2)]), name="起诉状.pdf", media_type="application/pdf", source="court",
+               doc_type=None, actor="clerk:li", role="clerk")  # fmt: skip
+    app.upload(d, iter([b"not a png"]), name="photo.png", media_type="image/png", source="court", doc_type=None,
+               actor="clerk:li", role="clerk")  # fmt: skip
+    stack.sealer.seal()
+    report = inspect(stack.sealer, str(d), stack.signer.verifier)
+    assert isinstance(report, InspectionReport) and report.version == 5
+    assert not report.passed and report.failed == ["完整性", "可用性"]  # no page count; does not decode
+    doc = report.to_json()
+    assert list(doc) == ["format", "dossier", "case_number", "version", "at", "passed", "properties"]
+    assert list(doc["properties"]) == ["真实性", "完整性", "可用性", "安全性"]
+    assert doc["properties"]["可用性"]["findings"][0]["item"] == "photo.png"
+    assert list(doc["properties"]["可用性"]) == ["passed", "checks", "findings"]

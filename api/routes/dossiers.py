@@ -369,12 +369,13 @@ def archive(dossier: str, body: Archive, caller: CallerDep, services: ServicesDe
     d = _dossier(services, caller, dossier, copy=False)
     d._open()
     report = inspect(services.sealer, str(d.id), services.signer.verifier)
-    if not report["passed"]:
-        failed = [p for p, r in report["properties"].items() if not r["passed"]]
-        raise InspectionFailedError(f"四性检测 failed ({'、'.join(failed)}); the dossier is not archived",
-                                    report=report)  # fmt: skip
-    plan = plan_package(services.sealer, d.id, court_name=services.config.name, purpose="归档", inspection=report)
-    if plan.version != report["version"]:
+    if not report.passed:
+        raise InspectionFailedError(f"四性检测 failed ({'、'.join(report.failed)}); the dossier is not archived",
+                                    report=report.to_json())  # fmt: skip
+    plan = plan_package(
+        services.sealer, d.id, court_name=services.config.name, purpose="归档", inspection=report.to_json()
+    )
+    if plan.version != report.version:
         raise DossierConflictError("the dossier changed during its check; archive again")
     info = services.blobs.put(plan.stream(services.blobs))
     years = RETENTION_YEARS.get(body.retention) or int(body.retention)

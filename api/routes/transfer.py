@@ -109,7 +109,7 @@ def own_package(dossier: str, caller: CallerDep, services: ServicesDep) -> Strea
 def inspection(dossier: str, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
     """The four-property check (四性检测: 真实性, 完整性, 可用性, 安全性) archiving would run now."""
     d = _dossier(services, caller, dossier, copy=False)
-    return inspect(services.sealer, str(d.id), services.signer.verifier)
+    return inspect(services.sealer, str(d.id), services.signer.verifier).to_json()
 
 
 def _peers(services: Services) -> Trust:
