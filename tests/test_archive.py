@@ -248,3 +248,34 @@ def test_the_inspection_is_a_typed_report_with_the_json_shape_of_old(stack: Stac
     assert list(doc["properties"]) == ["真实性", "完整性", "可用性", "安全性"]
     assert doc["properties"]["可用性"]["findings"][0]["item"] == "photo.png"
     assert list(doc["properties"]["可用性"]) == ["passed", "checks", "findings"]
+
+
+def test_archiving_reads_each_file_from_the_store_once(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inspection's verified copies feed the package (as the archive handler does): one read per file."""
+    from dossier.inspection import Copies, inspect
+    from dossier.package import plan_package
+
+    app = stack.app
+    d = app.open_dossier(case_number_text="（2026）京0105民初902号", case_type="民事", parties=[],
+                         actor="clerk:li", role="clerk")  # fmt: skip
+    files = [pdf_bytes(n) for n in (1, 2, 3)]
+    for i, data in enumerate(files):
+        app.upload(d, iter([data]), name=f"证据{i}.pdf", media_type="application/pdf", source="court",
+                   doc_type=None, actor="clerk:li", role="clerk")  # fmt: skip
+    stack.sealer.seal()
+    reads: list[str] = []
+    read = app.blobs.read
+
+    def counted(sha256: str, *args: Any, **kwargs: Any) -> Any:
+        reads.append(sha256)
+        return read(sha256, *args, **kwargs)
+
+    monkeypatch.setattr(app.blobs, "read", counted)
+    with Copies(app.blobs) as copies:
+        report = inspect(stack.sealer, str(d), stack.signer.verifier, keep=copies)
+        assert report.passed, report.to_json()
+        plan = plan_package(stack.sealer, d, court_name="北京市朝阳区人民法院", purpose="归档",
+                            inspection=report.to_json())  # fmt: skip
+        package = b"".join(plan.stream(copies))
+    assert sorted(reads) == sorted(hashlib.sha256(f).hexdigest() for f in files)
+    assert len(package) == plan.size and all(f in package for f in files)

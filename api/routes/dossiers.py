@@ -363,21 +363,21 @@ def archive(dossier: str, body: Archive, caller: CallerDep, services: ServicesDe
     """Archive (归档): run the four-property check (四性检测); if it passes, write the archive package
     (BagIt, with the report) into the blob store, lock it and every file for the retention period,
     and record its hash. A failing check blocks archiving; the report is the error's detail."""
-    from dossier.inspection import inspect
+    from dossier.inspection import Copies, inspect
     from dossier.package import plan_package
 
     d = _dossier(services, caller, dossier, copy=False)
     d._open()
-    report = inspect(services.sealer, str(d.id), services.signer.verifier)
-    if not report.passed:
-        raise InspectionFailedError(f"四性检测 failed ({'、'.join(report.failed)}); the dossier is not archived",
-                                    report=report.to_json())  # fmt: skip
-    plan = plan_package(
-        services.sealer, d.id, court_name=services.config.name, purpose="归档", inspection=report.to_json()
-    )
-    if plan.version != report.version:
-        raise DossierConflictError("the dossier changed during its check; archive again")
-    info = services.blobs.put(plan.stream(services.blobs))
+    with Copies(services.blobs) as copies:  # each file read once: checked, then packaged from the copy
+        report = inspect(services.sealer, str(d.id), services.signer.verifier, keep=copies)
+        if not report.passed:
+            raise InspectionFailedError(f"四性检测 failed ({'、'.join(report.failed)}); the dossier is not archived",
+                                        report=report.to_json())  # fmt: skip
+        plan = plan_package(services.sealer, d.id, court_name=services.config.name, purpose="归档",
+                            inspection=report.to_json())  # fmt: skip
+        if plan.version != report.version:
+            raise DossierConflictError("the dossier changed during its check; archive again")
+        info = services.blobs.put(plan.stream(copies))
     years = RETENTION_YEARS.get(body.retention) or int(body.retention)
     until = datetime.now(UTC).replace(microsecond=0) + timedelta(days=366 * years)
     for sha in [*(s for s, _ in plan.files), info.sha256]:
