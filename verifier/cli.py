@@ -124,7 +124,7 @@ def verify(file: Path | None, receipt_path: Path, trust_path: Path) -> VerifyRes
         ok = digest in _leaf_file_hashes(_leaf(proved.leaf_data))
         detail = f"SHA-256 {digest}" + (" is a file the proved leaf names" if ok else " is not a file the proved "
                                         "leaf names: this receipt is not for this file")  # fmt: skip
-        if not result.add(Check("file_hash", ok, detail, None if ok else "file_not_in_receipt")):
+        if not result.add(Check("file_hash", ok, detail, code=None if ok else "file_not_in_receipt")):
             return result
         result.facts["file_sha256"] = digest
     result.valid = True
@@ -187,7 +187,7 @@ def verify_consistency_files(old: Path, new: Path, proof_path: Path, trust_path:
     old_cp, new_cp = opened["old"], opened["new"]
     if old_cp.origin != new_cp.origin:
         result.add(
-            Check("same_log", False, f"{old_cp.origin} and {new_cp.origin} are different logs", "different_logs")
+            Check("same_log", False, f"{old_cp.origin} and {new_cp.origin} are different logs", code="different_logs")
         )
         return result
     try:
