@@ -14,8 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 from api.peers import check_urls, send
 from dossier.sealer import Stop
-from ledger.anchor import AnchorRecord, WitnessAnchorCheck
-from ledger.checkpoint import Checkpoint
 from ledger.cosignature import CosignatureVerifier, cosigners
 from ledger.errors import LedgerError, SifaError
 from ledger.log import MerkleLog
@@ -57,15 +55,6 @@ class Witnessing:
                 self.log.store.save_checkpoint(size, merged.to_text())
                 return len(cosigners(merged, self.trust.witnesses))
             return len(have)
-
-    def publish(self, checkpoint_note: Note) -> AnchorRecord:
-        """The anchor port (ledger/anchor.py) over the witness network: cosign the latest checkpoint.
-        Raises QuorumError while too few witnesses have cosigned it."""
-        self.round()
-        checkpoint = Checkpoint.from_text(checkpoint_note.text)
-        kept = self.log.store.checkpoint(checkpoint.size)
-        note = Note.from_text(kept[1]) if kept else checkpoint_note
-        return WitnessAnchorCheck(self.trust.witnesses, self.trust.quorum).record(note, checkpoint.size)
 
     def _ask(self, witness: CosignatureVerifier, note: Note, size: int) -> NoteSignature | None:
         old = self.known.get(witness.name, 0)

@@ -10,22 +10,20 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
-import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from copy import deepcopy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import MutableOrImmutableAggregate, Snapshot
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 
 from dossier import fields
-from dossier.catalogue import pdf_info, place
+from dossier.catalogue import PdfCopy, place
 from dossier.courts import CASE_TYPES, CourtRegistry, case_number
 from dossier.domain import PARTY_ROLES, Dossier, document_fields, party_list
 from dossier.envelope import check_fits
@@ -36,6 +34,9 @@ from dossier.errors import (
     EventStoreUnavailableError,
     InvalidDossierInputError,
 )
+from dossier.group_commit import GroupCommit
+from dossier.hot import HotSet
+from dossier.snapshots import SNAPSHOT_EVERY, DueSnapshots, snapshot_step
 from storage.blobstore import BlobStore, Source
 
 SOURCES = ("court", "party", "lawyer")
@@ -46,12 +47,8 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 T = TypeVar("T")
 P = ParamSpec("P")
 # Dossiers kept ready for writing: at most HOT of them, HOT_EVENTS events in all (~500 bytes of state
-# each: ~50 MB). Past that, the least recently written is read again on its next command.
+# each: ~50 MB). Past that, one is forgotten (dossier/hot.py) and read again on its next command.
 HOT, HOT_EVENTS = 1000, 100_000
-# Events between a dossier's snapshots while it is small: what a cold read replays at most (500 take
-# ~10 ms here). A snapshot costs in proportion to the dossier, so most dossiers never need one.
-SNAPSHOT_EVERY = 500
-SNAPSHOT_BUDGET = 0.005  # seconds of snapshots the committer takes between two batches
 log = logging.getLogger(__name__)
 Guard = Callable[[Dossier], None]
 
@@ -63,16 +60,6 @@ class Pending(Generic[T]):
     dossier: UUID | str
     fn: Callable[[Dossier], T]
     guard: Guard | None = None
-
-
-@dataclass
-class _Command:
-    ident: UUID
-    fn: Callable[[Dossier], Any]
-    future: Future[Any] = field(default_factory=Future)
-    result: Any = None
-    error: BaseException | None = None
-    done: bool = False
 
 
 class _Bound(Generic[P, T]):
@@ -129,17 +116,6 @@ def postgres_env(host: str, port: int, user: str, dbname: str, password: str, ci
     }
 
 
-def snapshot_step(version: int) -> int:
-    """Events between snapshots of a dossier at ``version``: SNAPSHOT_EVERY while it is small,
-    doubling as it grows (never more than a quarter of its events). A snapshot costs in proportion
-    to the dossier, so a fixed step made writing to a large dossier ever slower; this way it costs
-    a bounded share per event, and a cold read replays at most that quarter."""
-    step = SNAPSHOT_EVERY
-    while step * 8 <= version:
-        step *= 2
-    return step
-
-
 def _ident(dossier: UUID | str) -> UUID:
     """A dossier's id; anything that is not one names no dossier."""
     try:
@@ -163,24 +139,23 @@ class DossierApp(Application[UUID]):
     def __init__(self, env: Mapping[str, str], blobs: BlobStore, courts: CourtRegistry, court: str) -> None:
         super().__init__(env)
         self.blobs, self.courts, self.court = blobs, courts, court
-        self._queue: list[_Command] = []
-        self._wake = threading.Condition()
-        self._committer: threading.Thread | None = None
-        self._closing = False
-        self._hot: dict[UUID, Dossier] = {}  # touched only by the committer thread
-        self._due: dict[UUID, Dossier] = {}  # dossiers due a snapshot (committer thread only)
+        self._hot: HotSet[Dossier] = HotSet(HOT, HOT_EVENTS)  # touched only by the committer thread
+        self._due = DueSnapshots(self._snapshot, self._hot.peek)
+        self._commits: GroupCommit[Dossier] = GroupCommit(lambda ident: self.get(ident), self._save_batch, self._hot,
+                                                          background=self._due.take_some)  # fmt: skip
 
-    def _record_all(self, aggregates: tuple[Dossier, ...]) -> list[Dossier]:
-        """``Application.save`` for dossiers: the same steps, without its per-object protocol
-        checks (``isinstance`` against a runtime Protocol is slow, and a batch saves many) and
-        without the snapshots: it returns the dossiers that are due one."""
-        batch = ProcessingEvent[UUID]()
-        for d in aggregates:
-            batch.events.extend(d.collect_events())
-            batch.aggregates[d.id] = d
-        recordings = self._record(batch)
-        self._notify(recordings)
-        due = {e.originator_id for e in batch.events if e.originator_version % snapshot_step(e.originator_version) == 0}
+    def _record_all(self, aggregates: Sequence[Dossier]) -> list[Dossier]:
+        """``Application.save`` for dossiers, through the event store's public ``put``: the same
+        steps, without its per-object protocol checks (``isinstance`` against a runtime Protocol is
+        slow, and a batch saves many) and without the snapshots: it returns the dossiers that are
+        due one. (``save``'s ``_notify`` hook is a no-op this application does not override.)"""
+        events = [e for d in aggregates for e in d.collect_events()]
+        self.events.put(events)
+        repository = self.repository
+        if repository.cache is not None and not repository.fastforward:  # as ``Application._record`` does
+            for d in aggregates:
+                repository.cache.put(d.id, d)
+        due = {e.originator_id for e in events if e.originator_version % snapshot_step(e.originator_version) == 0}
         return [d for d in aggregates if d.id in due]
 
     def _snapshot(self, dossiers: Iterable[Dossier]) -> None:
@@ -221,70 +196,27 @@ class DossierApp(Application[UUID]):
         if snapshot:
             self._snapshot(due)
         else:
-            self._due.update((d.id, d) for d in due)
+            self._due.add(due)
 
-    # Group commit. Commands queue for one committer thread, which applies every queued command to
-    # its dossier (kept in memory between batches) and saves them all in one transaction, so N
-    # callers share one fsync. Each caller still gets its own result or its own error: a command
-    # that fails is left out, and a conflict with another writer re-runs the batch one by one.
+    def _save_batch(self, aggregates: Sequence[Dossier]) -> None:
+        self._save(*aggregates, snapshot=False)
+
     def enqueue(self, pending: Pending[T]) -> Future[T]:
-        ident = _ident(pending.dossier)
+        """Queue a checked command for the next group commit (dossier/group_commit.py); its future."""
         fn, guard = pending.fn, pending.guard
 
         def run(d: Dossier) -> T:
+            before = len(d.pending_events)
             if guard is not None:
                 guard(d)
-            return fn(d)
+            result = fn(d)
+            check_fits(d.pending_events[before:])  # a leaf the log cannot hold would stop it: refuse now
+            return result
 
-        cmd = _Command(ident, run)
-        with self._wake:
-            if self._closing:
-                raise EventStoreUnavailableError("the node is shutting down; nothing was recorded")
-            self._queue.append(cmd)
-            if self._committer is None:
-                self._committer = threading.Thread(target=self._commit_loop, name="sifa-commit", daemon=True)
-                self._committer.start()
-            self._wake.notify()
-        return cmd.future
-
-    def _commit_loop(self) -> None:
-        while True:
-            with self._wake:
-                while not self._queue and not self._due and not self._closing:
-                    self._wake.wait()
-                if not self._queue and self._closing:
-                    return  # snapshots still due are only a speed-up; the events are all recorded
-                batch, self._queue = self._queue, []
-            if batch:
-                self._commit(batch)
-                self._trim()
-                for cmd in batch:
-                    if cmd.error is not None:
-                        cmd.future.set_exception(cmd.error)
-                    else:
-                        cmd.future.set_result(cmd.result)
-            self._snapshot_some()
-
-    def _snapshot_some(self) -> None:
-        """Take due snapshots for at most SNAPSHOT_BUDGET seconds, after the batch's callers have
-        their answers. A snapshot costs in proportion to its dossier, and dossiers written at the
-        same pace come due together: taken all at once, they stalled every caller for as long.
-        A dossier is snapshotted only while it is the one held for writing, every event of it
-        recorded (a failed save forgets it; a snapshot must never hold an unrecorded event)."""
-        deadline = time.monotonic() + SNAPSHOT_BUDGET
-        while self._due and time.monotonic() < deadline:
-            ident, d = next(iter(self._due.items()))
-            del self._due[ident]
-            if self._hot.get(ident) is d:
-                self._snapshot([d])
+        return self._commits.submit(_ident(pending.dossier), run)
 
     def close(self) -> None:
-        with self._wake:
-            self._closing = True
-            self._wake.notify()
-            committer = self._committer
-        if committer is not None:
-            committer.join()
+        self._commits.close()
         super().close()
 
     def _versioned(self, dossier: UUID | str, record: Callable[[Dossier], None], guard: Guard | None) -> Pending[int]:
@@ -295,74 +227,6 @@ class DossierApp(Application[UUID]):
             return d.version
 
         return Pending(dossier, run, guard)
-
-    def _commit(self, batch: list[_Command], *, retry: bool = True) -> None:
-        held: dict[UUID, tuple[Dossier, list[_Command]]] = {}
-        try:
-            for cmd in batch:
-                self._apply(cmd, held)
-            ready = [(d, cmds) for d, cmds in held.values() if cmds]
-            try:
-                if ready:
-                    self._save(*(d for d, _ in ready), snapshot=False)
-            except DossierConflictError:  # another writer got there first: read afresh, one by one
-                self._forget(held)
-                if not retry:
-                    raise
-                for _, cmds in ready:
-                    for cmd in cmds:
-                        cmd.result, cmd.done = None, False
-                        self._commit([cmd], retry=False)
-        except Exception as exc:  # nothing of this batch was recorded
-            self._forget(held)
-            for cmd in batch:
-                if not cmd.done and cmd.error is None:
-                    cmd.error = exc
-        finally:
-            for cmd in batch:
-                cmd.done = True
-
-    def _forget(self, held: Mapping[UUID, object]) -> None:
-        for ident in held:
-            self._hot.pop(ident, None)
-
-    def _writable(self, ident: UUID) -> Dossier:
-        """The dossier commands write to: kept between batches (no copy, no re-read), only ever
-        touched under the commit lock, forgotten whenever a save fails."""
-        d = self._hot.pop(ident, None)
-        if d is None:
-            d = self.get(ident)
-        self._hot[ident] = d
-        return d
-
-    def _trim(self) -> None:
-        """Keep the dossiers held for writing within HOT dossiers and HOT_EVENTS events (their
-        state grows with their history), forgetting the least recently written first."""
-        total = sum(d.version for d in self._hot.values())
-        while self._hot and (len(self._hot) > HOT or total > HOT_EVENTS):
-            total -= self._hot.pop(next(iter(self._hot))).version
-
-    def _apply(self, cmd: _Command, held: dict[UUID, tuple[Dossier, list[_Command]]]) -> None:
-        if cmd.ident not in held:
-            try:
-                held[cmd.ident] = (self._writable(cmd.ident), [])
-            except DossierNotFoundError as exc:
-                cmd.error = exc
-                return
-        d, applied = held[cmd.ident]
-        version, before = d.version, len(d.pending_events)
-        try:
-            cmd.result = cmd.fn(d)
-            check_fits(d.pending_events[before:])  # a leaf the log cannot hold would stop it: refuse now
-        except Exception as exc:
-            cmd.error = exc
-            if d.version != version:  # it failed half-way: rebuild the dossier without it
-                self._hot.pop(cmd.ident, None)
-                held[cmd.ident] = (self._writable(cmd.ident), [])
-                for earlier in applied:
-                    self._apply(earlier, held)
-            return
-        applied.append(cmd)
 
     def open_dossier(self, *, case_number_text: str, case_type: str, parties: list[dict[str, Any]],
                      actor: str, role: str) -> UUID:  # fmt: skip
@@ -388,17 +252,23 @@ class DossierApp(Application[UUID]):
                doc_type: str | None, actor: str, role: str, expected_sha256: str | None = None,
                guard: Guard | None = None) -> dict[str, Any]:  # fmt: skip
         """Store the file, record it and place it in the catalogue, in one save."""
-        d = self.get(dossier, copy=False)  # a first check, before the bytes are stored; the command checks again
+        # The one read before the bytes are stored, to refuse early; the command checks again on the
+        # dossier held for writing (no second read while it is held).
+        d = self.get(dossier, copy=False)
         if guard is not None:
             guard(d)
-        d._own()  # a received dossier takes nothing: refused before the bytes are stored
+        d.ensure_own()  # a received dossier takes nothing: refused before the bytes are stored
         doc = document_fields(name, media_type, doc_type)  # all checked before the bytes are stored
         name, media_type = doc["name"], doc["media_type"]
         title = fields.text(name.rsplit(".", 1)[0] or name, "title")  # " .txt" has no title: refused here too
         source = fields.choice(source, "source", SOURCES)
         acting = fields.who(actor, role)
-        info = self.blobs.put(stream, expected_sha256)
-        pdf = pdf_info(self.blobs.read(info.sha256)) if media_type == "application/pdf" else None
+        if media_type == "application/pdf":  # counted from the bytes as they are stored, never read back
+            with PdfCopy() as copy:
+                info = self.blobs.put(copy.passing(stream), expected_sha256)
+                pdf = copy.info()
+        else:
+            info, pdf = self.blobs.put(stream, expected_sha256), None
         pages = pdf.pages if pdf else None
         # A lawyer's or party's upload goes to the 正卷, whatever it declares or is named.
         spot = place(doc["doc_type"], name, pdf.text if pdf else "",

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from storage.blobstore import Source, chunks
+
 log = logging.getLogger(__name__)
+SPOOL = 8 << 20  # bytes of a PDF held in memory before its copy spills to a temporary file
 
 
 @dataclass(frozen=True)
@@ -69,19 +72,43 @@ class PdfInfo:
 
 def pdf_info(chunks: Iterable[bytes]) -> PdfInfo | None:
     """Page count and first pages' text of a PDF; None if the bytes do not parse as one."""
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
+    with PdfCopy() as copy:
+        for _ in copy.passing(chunks):
+            pass
+        return copy.info()
 
-    with tempfile.SpooledTemporaryFile(max_size=8 << 20) as spool:
-        for chunk in chunks:
-            spool.write(chunk)
-        spool.seek(0)
+
+class PdfCopy:
+    """Keeps a copy of bytes on their way elsewhere (spooled to disk past SPOOL), to read them as a
+    PDF afterwards: an upload is hashed, stored and page-counted from one pass over its bytes."""
+
+    def __init__(self) -> None:
+        self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL)  # noqa: SIM115 (closed by __exit__)
+
+    def __enter__(self) -> PdfCopy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._spool.close()
+
+    def passing(self, source: Source) -> Iterator[bytes]:
+        """The source's chunks, each copied as it passes."""
+        for chunk in chunks(source):
+            self._spool.write(chunk)
+            yield chunk
+
+    def info(self) -> PdfInfo | None:
+        """Page count and first pages' text of the bytes that passed; None if they are no PDF."""
+        from pypdf import PdfReader
+        from pypdf.errors import PyPdfError
+
+        self._spool.seek(0)
         try:
-            reader = PdfReader(spool)
+            reader = PdfReader(self._spool)
             encrypted = reader.is_encrypted
             pages = len(reader.pages)
             text = "" if encrypted else "".join((p.extract_text() or "") for p in reader.pages[:2])
         except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
             log.info("not a readable PDF: %s", exc)
             return None
-    return PdfInfo(pages, text, encrypted)
+        return PdfInfo(pages, text, encrypted)

@@ -145,6 +145,11 @@ class Dossier(Aggregate):
         if self.archived is not None:
             raise DossierArchivedError(f"dossier {self.case_number} is archived; nothing can be added")
 
+    def ensure_own(self) -> None:
+        """Content is added only to a court's own dossier, while it is open; a received one is a
+        verified copy. Raises DossierArchivedError or DossierReceivedError."""
+        self._own()
+
     def _own(self) -> None:
         """Content is added only to a court's own dossier; a received one is a verified copy."""
         self.check_open()

@@ -16,11 +16,13 @@ blocks archiving and is returned to the archivist as the error's detail.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import hashlib
 import re
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
@@ -45,23 +47,107 @@ KEPT_FORMATS = ("application/pdf", *IMAGES, *TEXTS, *MAGIC)
 PDF_ACTIVE = re.compile(rb"/(JavaScript|JS|Launch|EmbeddedFiles?|RichMedia|XFA|SubmitForm|ImportData)\b")
 SCRIPT = re.compile(rb"<\s*script\b|\bjavascript\s*:", re.IGNORECASE)
 SPOOL = 8 << 20
+KEPT_IN_MEMORY = 64 << 20  # bytes of inspected files an archiving keeps in memory, all together
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    item: str
+    problem: str
+
+
+@dataclass(frozen=True, slots=True)
+class PropertyResult:
+    """One property's checks (what was checked, for the record) and findings (what failed)."""
+
+    checks: tuple[str, ...]
+    findings: tuple[Finding, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.findings
+
+
+@dataclass(frozen=True, slots=True)
+class InspectionReport:
+    """The four-property check's report; ``to_json`` is the ``sifa/inspection.json`` document."""
+
+    dossier: str
+    case_number: str
+    version: int
+    at: str
+    properties: dict[str, PropertyResult]
+
+    @property
+    def passed(self) -> bool:
+        return all(p.passed for p in self.properties.values())
+
+    @property
+    def failed(self) -> list[str]:
+        """The properties that did not pass, in the standard's order."""
+        return [name for name, p in self.properties.items() if not p.passed]
+
+    def to_json(self) -> dict[str, Any]:
+        properties = {name: {"passed": p.passed, "checks": list(p.checks),
+                             "findings": [{"item": f.item, "problem": f.problem} for f in p.findings]}
+                      for name, p in self.properties.items()}  # fmt: skip
+        return {"format": FORMAT, "dossier": self.dossier, "case_number": self.case_number, "version": self.version,
+                "at": self.at, "passed": self.passed, "properties": properties}  # fmt: skip
+
+
+class Copies:
+    """The files an inspection read and verified, kept (spooled; past KEPT_IN_MEMORY bytes in all, on
+    disk) so the archive package is written from them: archiving reads each file from the blob
+    store once (on S3, one download), not once to check and again to package. ``read`` has the
+    blob store's signature for the package writer; a file not kept is read from the store."""
+
+    def __init__(self, blobs: BlobStore) -> None:
+        self.blobs = blobs
+        self._kept: dict[str, tuple[IO[bytes], int]] = {}
+        self._in_memory = 0
+
+    def __enter__(self) -> Copies:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for spool, _ in self._kept.values():
+            spool.close()
+        self._kept.clear()
+
+    def keep(self, sha: str, spool: tempfile.SpooledTemporaryFile[bytes], size: int) -> None:
+        if self._in_memory + size > KEPT_IN_MEMORY:
+            spool.rollover()  # to disk: many small files must not add up in memory
+        else:
+            self._in_memory += size
+        self._kept[sha] = (spool, size)
+
+    def read(self, sha256: str, *, size: int | None = None) -> Iterator[bytes]:
+        kept = self._kept.get(sha256)
+        if kept is None or (size is not None and size != kept[1]):
+            yield from self.blobs.read(sha256, size=size)
+            return
+        spool = kept[0]
+        spool.seek(0)
+        while chunk := spool.read(1 << 20):
+            yield chunk
 
 
 class _Report:
     def __init__(self) -> None:
         self.checks: dict[str, list[str]] = {p: [] for p in PROPERTIES}
-        self.findings: dict[str, list[dict[str, str]]] = {p: [] for p in PROPERTIES}
+        self.findings: dict[str, list[Finding]] = {p: [] for p in PROPERTIES}
 
     def check(self, prop: str, what: str) -> None:
         self.checks[prop].append(what)
 
     def find(self, prop: str, item: str, problem: str) -> None:
-        self.findings[prop].append({"item": item, "problem": problem})
+        self.findings[prop].append(Finding(item, problem))
 
 
-def inspect(sealer: Sealer, dossier: str, log_key: Verifier) -> dict[str, Any]:
+def inspect(sealer: Sealer, dossier: str, log_key: Verifier, *, keep: Copies | None = None) -> InspectionReport:
     """Run the four-property check on a dossier as it stands; return the report (``passed``).
-    Its events must be sealed (raises NotSealedError; dossier/sealed.py waits for that)."""
+    Its events must be sealed (raises NotSealedError; dossier/sealed.py waits for that). ``keep``:
+    where the files read and verified are kept, to package them without reading again."""
     app, blobs = sealer.app, sealer.app.blobs
     d = app.get(dossier)
     r = _Report()
@@ -93,31 +179,37 @@ def inspect(sealer: Sealer, dossier: str, log_key: Verifier) -> dict[str, Any]:
         if doc["sha256"] in seen:
             continue
         seen.add(doc["sha256"])
-        _inspect_file(blobs, doc, r)
+        _inspect_file(blobs, doc, r, keep)
     r.check("真实性", f"{len(seen)} files re-read, each hashes to its recorded SHA-256")
     r.check("可用性", f"{len(seen)} files open as their declared formats")
     r.check("安全性", f"{len(seen)} files: none encrypted, none with active content")
-    properties = {p: {"passed": not r.findings[p], "checks": r.checks[p], "findings": r.findings[p]}
-                  for p in PROPERTIES}  # fmt: skip
-    return {"format": FORMAT, "dossier": str(d.id), "case_number": d.case_number, "version": d.version,
-            "at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "passed": all(p["passed"] for p in properties.values()), "properties": properties}  # fmt: skip
+    properties = {p: PropertyResult(tuple(r.checks[p]), tuple(r.findings[p])) for p in PROPERTIES}
+    return InspectionReport(str(d.id), d.case_number, d.version,
+                            datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                            properties)  # fmt: skip
 
 
-def _inspect_file(blobs: BlobStore, doc: dict[str, Any], r: _Report) -> None:
+def _inspect_file(blobs: BlobStore, doc: dict[str, Any], r: _Report, keep: Copies | None) -> None:
     name, sha, media = doc["name"], doc["sha256"], doc["media_type"]
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL) as spool:
+    with contextlib.ExitStack() as closing:
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL)  # noqa: SIM115 (closed below, or by keep)
+        closing.callback(spool.close)
         h = hashlib.sha256()
+        size = 0
         try:
             for chunk in blobs.read(sha):
                 h.update(chunk)
                 spool.write(chunk)
+                size += len(chunk)
         except StorageError as exc:
             r.find("真实性", name, exc.diagnostics())
             return
         if h.hexdigest() != sha:
             r.find("真实性", name, f"the stored file hashes to {h.hexdigest()}, not to its recorded {sha}")
             return
+        if keep is not None:  # verified: the package may be written from it
+            closing.pop_all()
+            keep.keep(sha, spool, size)
         spool.seek(0)
         check = _FORMATS.get(media) or (_image if media in IMAGES else _text if media in TEXTS else None)
         if check is None:

@@ -14,7 +14,7 @@ import json
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from dossier.domain import Dossier
@@ -47,10 +47,15 @@ from evidence.package import (
 from ledger.checkpoint import Checkpoint
 from ledger.hashing import SHA256
 from ledger.note import Note
-from storage.blobstore import BlobStore
 
 if TYPE_CHECKING:
     from dossier.sealer import Sealer
+
+
+class FileSource(Protocol):
+    """Where a package's files are read from: the blob store, or the copies an inspection kept."""
+
+    def read(self, sha256: str, *, size: int | None = None) -> Iterator[bytes]: ...
 
 
 @dataclass
@@ -69,7 +74,7 @@ class PackagePlan:
         return (sum(member_bytes(n, len(d), self.mtime) for n, d in self.tags)
                 + sum(member_bytes(f"data/{s}", n, self.mtime) for s, n in self.files) + len(TAR_END))  # fmt: skip
 
-    def stream(self, blobs: BlobStore) -> Iterator[bytes]:
+    def stream(self, blobs: FileSource) -> Iterator[bytes]:
         for name, data in self.tags:
             yield tar_header(name, len(data), self.mtime) + data + tar_padding(len(data))
         for sha, size in self.files:

@@ -12,7 +12,7 @@ document pointing at its original leaf. The original leaves and proofs are kept 
 from __future__ import annotations
 
 import hashlib
-import queue
+import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -75,23 +75,24 @@ class _Stores:
     def __call__(self, sha: str, chunks: Iterator[bytes]) -> str:
         while len(self.pending) >= 2 * self.depth:  # bounded: memory, and files not yet judged
             self._check(*self.pending.popleft())
-        q: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
-        stored = self.pool.submit(self.blobs.put, iter(q.get, None), sha)
+        channel = _Channel(8)
+        stored = self.pool.submit(self._store, channel, sha)
         self.pending.append((sha, stored))
         try:
             for chunk in chunks:
-                while True:  # a store that gave up must not leave us waiting on a full queue
-                    try:
-                        q.put(chunk, timeout=0.1)
-                        break
-                    except queue.Full:
-                        if stored.done():
-                            self._check(sha, stored)  # it failed, or ended before the file did:
-                            raise PackageError(f"payload file data/{sha} was stored before its end arrived",
-                                               file=f"data/{sha}") from None  # fmt: skip
+                if not channel.put(chunk):  # the store gave up, or ended before the file did
+                    self._check(sha, stored)
+                    raise PackageError(f"payload file data/{sha} was stored before its end arrived",
+                                       file=f"data/{sha}")  # fmt: skip
         finally:
-            _end(q, stored)  # the end of this file (short, if the stream broke: then it fails its hash)
+            channel.end()  # the end of this file (short, if the stream broke: then it fails its hash)
         return sha  # its hash is checked by the store; _check says if it was not this
+
+    def _store(self, channel: _Channel, sha: str) -> BlobInfo:
+        try:
+            return self.blobs.put(iter(channel), sha)
+        finally:
+            channel.close()  # a sender waiting for room is told at once
 
     def _check(self, sha: str, stored: Future[BlobInfo]) -> None:
         try:
@@ -107,14 +108,49 @@ class _Stores:
             self._check(*self.pending.popleft())
 
 
-def _end(q: queue.Queue[bytes | None], stored: Future[BlobInfo]) -> None:
-    """Tell a store its file ended; a store that already finished is not waited for."""
-    while not stored.done():
-        try:
-            q.put(None, timeout=0.1)
-            return
-        except queue.Full:
-            continue
+class _Channel:
+    """A bounded handoff of one file's chunks from the package reader to a store's thread. Either
+    side waits on a condition, never in a polling loop: the reader for room, the store for chunks
+    or the end; a store that stops closes it, and the reader's next ``put`` answers False."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: deque[bytes] = deque()
+        self._cond = threading.Condition()
+        self._ended = self._closed = False
+
+    def put(self, chunk: bytes) -> bool:
+        """Hand on a chunk, waiting for room; False if the store has stopped taking them."""
+        with self._cond:
+            while len(self._items) >= self.size and not self._closed:
+                self._cond.wait()
+            if self._closed:
+                return False
+            self._items.append(chunk)
+            self._cond.notify_all()
+            return True
+
+    def end(self) -> None:
+        with self._cond:
+            self._ended = True
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._items.clear()
+            self._cond.notify_all()
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            with self._cond:
+                while not self._items and not self._ended:
+                    self._cond.wait()
+                if not self._items:
+                    return
+                chunk = self._items.popleft()
+                self._cond.notify_all()
+            yield chunk
 
 
 def _live_documents(package: Package) -> list[tuple[dict[str, Any], dict[str, Any] | None, int]]:

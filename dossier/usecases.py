@@ -20,7 +20,7 @@ from dossier.courts import origin_for
 from dossier.domain import PARTY_ROLES, Dossier
 from dossier.envelope import utc
 from dossier.errors import DossierConflictError, InspectionFailedError, UnknownCourtError, UnknownFileError
-from dossier.inspection import inspect
+from dossier.inspection import Copies, inspect
 from dossier.package import PackagePlan, plan_package
 from dossier.sealed import until, until_sealed
 from dossier.transfer import Imported, import_package
@@ -158,7 +158,8 @@ async def _sealed_now(sealer: Sealer, dossier: str, guard: Guard) -> Dossier:
 async def inspection(sealer: Sealer, dossier: str, log_key: Verifier, *, guard: Guard) -> dict[str, Any]:
     """The four-property check (四性检测) archiving would run now."""
     d = await _sealed_now(sealer, dossier, guard)
-    return await asyncio.to_thread(inspect, sealer, str(d.id), log_key)
+    report = await asyncio.to_thread(inspect, sealer, str(d.id), log_key)
+    return report.to_json()
 
 
 async def package(sealer: Sealer, read: Callable[[], Dossier], *, court_name: str, purpose: str,
@@ -187,15 +188,15 @@ async def archive(sealer: Sealer, dossier: str, *, retention: str, court_name: s
 def _archive(sealer: Sealer, dossier: UUID, *, retention: str, court_name: str, log_key: Verifier, actor: str,
              role: str, guard: Guard) -> int:  # fmt: skip
     blobs = sealer.app.blobs
-    report = inspect(sealer, str(dossier), log_key)
-    if not report["passed"]:
-        failed = [p for p, r in report["properties"].items() if not r["passed"]]
-        raise InspectionFailedError(f"四性检测 failed ({'、'.join(failed)}); the dossier is not archived",
-                                    report=report)  # fmt: skip
-    plan = plan_package(sealer, dossier, court_name=court_name, purpose="归档", inspection=report)
-    if plan.version != report["version"]:
-        raise DossierConflictError("the dossier changed during its check; archive again")
-    info = blobs.put(plan.stream(blobs))
+    with Copies(blobs) as copies:  # each file read once: checked, then packaged from the copy
+        report = inspect(sealer, str(dossier), log_key, keep=copies)
+        if not report.passed:
+            raise InspectionFailedError(f"四性检测 failed ({'、'.join(report.failed)}); the dossier is not archived",
+                                        report=report.to_json())  # fmt: skip
+        plan = plan_package(sealer, dossier, court_name=court_name, purpose="归档", inspection=report.to_json())
+        if plan.version != report.version:
+            raise DossierConflictError("the dossier changed during its check; archive again")
+        info = blobs.put(plan.stream(copies))
     locked = retention_until(retention)
     for sha in [*(s for s, _ in plan.files), info.sha256]:
         if (blobs.stat(sha).locked_until or locked) <= locked:  # a longer lock stays

@@ -24,11 +24,6 @@ TILE_WIDTH = 1 << TILE_HEIGHT
 TileID = tuple[int, int]
 
 
-def rows_length(width: int) -> int:
-    """How many hashes a tile of ``width`` stores across its rows."""
-    return sum(width >> r for r in range(TILE_HEIGHT))
-
-
 @dataclass(frozen=True, slots=True)
 class Tile:
     """One stored tile: its width and the concatenated rows of hashes."""

@@ -56,8 +56,6 @@ class WitnessState(Protocol):
 
     def record_fork(self, origin: str, seen: str, presented: str, reason: str) -> None: ...
 
-    def forks(self, origin: str | None = None) -> list[tuple[str, str, str, str]]: ...
-
 
 @dataclass(frozen=True, slots=True)
 class Answer:

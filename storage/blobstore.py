@@ -212,10 +212,6 @@ class BlobStore(ABC):
             )
         return info
 
-    def direct_url(self, sha256: str, seconds: int = 300, filename: str | None = None) -> str | None:
-        """A time-limited URL a reader can download from directly, or None if the backend has none."""
-        return None
-
     def verify(self, sha256: str) -> BlobInfo:
         """Re-read a whole blob and check it still hashes to its name (``sifa audit``).
 

@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import chain
 from typing import Any, NoReturn
-from urllib.parse import quote
 
 import urllib3
 from minio import Minio
@@ -41,9 +39,9 @@ from storage.errors import (
     StorageFullError,
     StorageUnavailableError,
 )
+from storage.minio_multipart import Headers, Multipart
 
 MIN_PART = 5 << 20  # SPEC: S3 "each part must be at least 5 MB in size, except the last part"
-Headers = dict[str, str | list[str] | tuple[str]]
 NOT_FOUND = {"NoSuchKey", "NoSuchObject", "NoSuchVersion", "ResourceNotFound"}
 # MinIO: XMinioStorageFull (507, its drives below the free-space threshold) and bucket quotas;
 # HTTP 507 Insufficient Storage (RFC 4918) from any other S3 endpoint.
@@ -91,8 +89,10 @@ class S3BlobStore(BlobStore):
             retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[502, 503, 504]),
             maxsize=8,
         )
+        self._http = http  # ours, so close() need not reach into the client
         self.client = Minio(endpoint, access_key, secret_key, secure=secure, region=region, http_client=http)
-        self.bucket, self.prefix, self.part_size = bucket, prefix, part_size
+        self.endpoint, self.bucket, self.prefix, self.part_size = endpoint, bucket, prefix, part_size
+        self.multipart = Multipart(self.client, bucket)
         try:
             if not self.client.bucket_exists(bucket):
                 self.client.make_bucket(bucket, object_lock=True)
@@ -162,21 +162,20 @@ class S3BlobStore(BlobStore):
     ) -> BlobInfo:
         target = self.key(expected) if expected else f"tmp/{uuid.uuid4().hex}"
         headers: Headers = {"x-amz-meta-sha256": expected} if expected else {}
-        upload_id = self.client._create_multipart_upload(self.bucket, target, headers)
+        upload_id = self.multipart.create(target, headers)
         done: list[Part] = []
         try:
             for number, data in enumerate(chain(head, rest), start=1):
-                etag = self.client._upload_part(self.bucket, target, data, None, upload_id, number)
-                done.append(Part(number, etag))
+                done.append(self.multipart.upload_part(target, upload_id, number, data))
             digest = reader.check(expected)
             before = self._before(digest, reader.size)
             if before is False:
-                self.client._abort_multipart_upload(self.bucket, target, upload_id)
+                self.multipart.abort(target, upload_id)
                 return self.stat(digest)
         except BaseException:
-            self.client._abort_multipart_upload(self.bucket, target, upload_id)
+            self.multipart.abort(target, upload_id)
             raise
-        self.client._complete_multipart_upload(self.bucket, target, upload_id, done)
+        self.multipart.complete(target, upload_id, done)
         if expected is None:
             self._promote(target, digest)
         info = self.stat(digest)
@@ -232,17 +231,6 @@ class S3BlobStore(BlobStore):
             _translate(exc, sha256)
         return self.stat(sha256)
 
-    def direct_url(self, sha256: str, seconds: int = 300, filename: str | None = None) -> str:
-        """A presigned GET URL; the file name travels RFC 6266/5987-encoded, never raw."""
-        self.stat(sha256)
-        headers: Headers | None = {"response-content-disposition": content_disposition(filename)} if filename else None
-        try:
-            return self.client.presigned_get_object(
-                self.bucket, self.key(sha256), expires=timedelta(seconds=seconds), response_headers=headers
-            )
-        except Exception as exc:
-            _translate(exc, sha256)
-
     def _marker(self, sha256: str) -> str:
         return "quarantine/" + self.key(sha256)
 
@@ -276,13 +264,7 @@ class S3BlobStore(BlobStore):
             _translate(exc, f"the quarantine of {sha256}")
 
     def close(self) -> None:
-        self.client._http.clear()
-
-
-def content_disposition(filename: str) -> str:
-    """``attachment`` with an ASCII fallback and the exact UTF-8 name (RFC 6266, RFC 5987)."""
-    ascii_name = re.sub(r"[^A-Za-z0-9._-]", "_", filename)[:200] or "file"
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+        self._http.clear()
 
 
 def _header(headers: Any, name: str) -> str | None:

@@ -28,7 +28,7 @@ from ledger.note import Ed25519Verifier
 from storage.errors import BlobLockedError
 from storage.filesystem import FilesystemBlobStore
 from storage.s3 import S3BlobStore
-from tests.dossier_fixtures import pdf_bytes
+from tests.dossier_fixtures import Stack, pdf_bytes
 from tests.nodes import Node, init
 from tests.servers import MotoServer
 
@@ -221,3 +221,56 @@ def test_archive_on_s3_sets_object_lock_compliance(s3_server: MotoServer, tmp_pa
             store.lock(package_sha, datetime.now(UTC) + timedelta(days=1))  # retention is never shortened
     finally:
         store.close()
+
+
+def test_the_inspection_is_a_typed_report_with_the_json_shape_of_old(stack: Stack) -> None:
+    """dossier/inspection.py returns an InspectionReport; its to_json is sifa/inspection.json as before."""
+    from dossier.inspection import InspectionReport, inspect
+
+    app = stack.app
+    d = app.open_dossier(case_number_text="（2026）京0105民初901号", case_type="民事", parties=[],
+                         actor="clerk:li", role="clerk")  # fmt: skip
+    app.upload(d, iter([pdf_bytes(2)]), name="起诉状.pdf", media_type="application/pdf", source="court",
+               doc_type=None, actor="clerk:li", role="clerk")  # fmt: skip
+    app.upload(d, iter([b"not a png"]), name="photo.png", media_type="image/png", source="court", doc_type=None,
+               actor="clerk:li", role="clerk")  # fmt: skip
+    stack.sealer.seal()
+    report = inspect(stack.sealer, str(d), stack.signer.verifier)
+    assert isinstance(report, InspectionReport) and report.version == 5
+    assert not report.passed and report.failed == ["完整性", "可用性"]  # no page count; does not decode
+    doc = report.to_json()
+    assert list(doc) == ["format", "dossier", "case_number", "version", "at", "passed", "properties"]
+    assert list(doc["properties"]) == ["真实性", "完整性", "可用性", "安全性"]
+    assert doc["properties"]["可用性"]["findings"][0]["item"] == "photo.png"
+    assert list(doc["properties"]["可用性"]) == ["passed", "checks", "findings"]
+
+
+def test_archiving_reads_each_file_from_the_store_once(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inspection's verified copies feed the package (as the archive handler does): one read per file."""
+    from dossier.inspection import Copies, inspect
+    from dossier.package import plan_package
+
+    app = stack.app
+    d = app.open_dossier(case_number_text="（2026）京0105民初902号", case_type="民事", parties=[],
+                         actor="clerk:li", role="clerk")  # fmt: skip
+    files = [pdf_bytes(n) for n in (1, 2, 3)]
+    for i, data in enumerate(files):
+        app.upload(d, iter([data]), name=f"证据{i}.pdf", media_type="application/pdf", source="court",
+                   doc_type=None, actor="clerk:li", role="clerk")  # fmt: skip
+    stack.sealer.seal()
+    reads: list[str] = []
+    read = app.blobs.read
+
+    def counted(sha256: str, *args: Any, **kwargs: Any) -> Any:
+        reads.append(sha256)
+        return read(sha256, *args, **kwargs)
+
+    monkeypatch.setattr(app.blobs, "read", counted)
+    with Copies(app.blobs) as copies:
+        report = inspect(stack.sealer, str(d), stack.signer.verifier, keep=copies)
+        assert report.passed, report.to_json()
+        plan = plan_package(stack.sealer, d, court_name="北京市朝阳区人民法院", purpose="归档",
+                            inspection=report.to_json())  # fmt: skip
+        package = b"".join(plan.stream(copies))
+    assert sorted(reads) == sorted(hashlib.sha256(f).hexdigest() for f in files)
+    assert len(package) == plan.size and all(f in package for f in files)

@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import unquote
 
 import pytest
 
@@ -166,10 +165,6 @@ class BlobStoreContract:
             path.write_bytes(name.encode("utf-8", "surrogatepass"))
             with path.open("rb") as f:
                 digests.add(store.put(f).sha256)
-            url = store.direct_url(sha(name.encode()), filename=name)
-            if url is not None:
-                assert "\r" not in url and "\n" not in url and "\x00" not in url
-                assert name in unquote(unquote(url)) or len(name) > 1000 or "\x00" in name
         assert sorted(self.visible_keys(store)) == sorted(digests)
 
     def test_lock_extends_never_shortens_and_refuses_removal(self, store: BlobStore) -> None:
@@ -398,7 +393,7 @@ class TestS3BlobStore(BlobStoreContract):
             digest = name.rsplit("/", 1)[-1]
             assert name == store.key(digest), f"{name} is not where {digest} belongs"
             found.append(digest)
-        assert store.client._list_multipart_uploads(store.bucket).uploads == []
+        assert store.multipart.in_progress().uploads == []
         return found
 
     def raw_remove(self, store: BlobStore, digest: str) -> None:
@@ -421,7 +416,7 @@ class TestS3BlobStore(BlobStoreContract):
         from storage.s3 import S3BlobStore
 
         assert isinstance(store, S3BlobStore)
-        host = store.client._base_url.host
+        host = store.endpoint
         return S3BlobStore(host, store.bucket, MotoServer.access_key, MotoServer.secret_key, secure=False,
                            part_size=5 * MIB)  # fmt: skip
 
@@ -444,20 +439,7 @@ class TestS3BlobStore(BlobStoreContract):
         from storage.s3 import S3BlobStore
 
         assert isinstance(store, S3BlobStore)
-        return ["s3", store.client._base_url.host, store.bucket, MotoServer.access_key, MotoServer.secret_key]
-
-    def test_presigned_url_downloads_with_the_exact_name(self, store: BlobStore) -> None:
-        import urllib.request
-
-        data = "电子送达回证".encode()
-        store.put(iter([data]))
-        name = "（2026）京0105民初123号 送达回证.pdf"
-        url = store.direct_url(sha(data), filename=name)
-        assert url is not None
-        with urllib.request.urlopen(url, timeout=10) as resp:
-            assert resp.read() == data
-            disposition = resp.headers["Content-Disposition"]
-        assert unquote(disposition.split("filename*=UTF-8''", 1)[1]) == name
+        return ["s3", store.endpoint, store.bucket, MotoServer.access_key, MotoServer.secret_key]
 
     def test_endpoint_down_is_unavailable(self) -> None:
         from storage.errors import StorageUnavailableError
@@ -487,3 +469,34 @@ def test_settings_pick_the_backend(tmp_path: Path, s3_server: MotoServer) -> Non
     assert isinstance(s3, S3BlobStore)
     assert s3.put(iter([b"via settings"])).sha256 == sha(b"via settings")
     s3.close()
+
+
+def test_the_minio_shim_is_pinned_to_the_installed_minio() -> None:
+    """storage/minio_multipart.py calls minio's private multipart methods: an upgrade of minio fails
+    here until someone has re-read those calls against the new version and moved the pin."""
+    import inspect
+    import re
+    import tomllib
+    from importlib.metadata import version
+
+    from minio import Minio
+
+    from storage.minio_multipart import MINIO_VERSION
+
+    assert version("minio") == MINIO_VERSION
+    with open(Path(__file__).parent.parent / "pyproject.toml", "rb") as f:
+        project = tomllib.load(f)["project"]
+    pins = [*project["dependencies"], *(p for extra in project["optional-dependencies"].values() for p in extra)]
+    assert f"minio=={MINIO_VERSION}" in pins
+    called = {  # the arguments the shim passes, in its order
+        "_create_multipart_upload": ["bucket_name", "object_name", "headers"],
+        "_upload_part": ["bucket_name", "object_name", "data", "headers", "upload_id", "part_number"],
+        "_complete_multipart_upload": ["bucket_name", "object_name", "upload_id", "parts"],
+        "_abort_multipart_upload": ["bucket_name", "object_name", "upload_id"],
+        "_list_multipart_uploads": ["bucket_name"],
+    }
+    for name, args in called.items():
+        params = list(inspect.signature(getattr(Minio, name)).parameters)[1:]
+        assert params[: len(args)] == args, name
+    source = Path(__file__).parent.parent.joinpath("storage", "s3.py").read_text(encoding="utf-8")
+    assert not re.search(r"client\._", source)  # the adapter itself uses only the public API and the shim

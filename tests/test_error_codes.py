@@ -2,7 +2,7 @@
 
 Codes come from two places: the ``code`` of every ``SifaError`` subclass (found by importing every
 module of the project's packages), and the literal codes written where an answer or a verdict is
-built by hand (``error_body("…")``, ``"code": "…"``). A code missing from the table fails here, so a
+built by hand (``error_body("…")``, ``"code": "…"``, ``code="…"``). A code missing from the table fails here, so a
 new refusal cannot ship undocumented.
 """
 
@@ -17,7 +17,7 @@ from ledger.errors import SifaError
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("ledger", "dossier", "evidence", "storage", "verifier", "api")
-LITERAL = re.compile(r'(?:error_body\(|"code": (?:None if \w+ else )?)"([a-z][a-z0-9_]*)"')
+LITERAL = re.compile(r'(?:error_body\(|"code": |\bcode=)(?:None if \w+ else )?"([a-z][a-z0-9_]*)"')
 
 
 def _import_all() -> None:

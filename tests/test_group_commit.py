@@ -55,13 +55,13 @@ class Held:
 
 def _count_transactions(app: DossierApp, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
-    record = app._record
+    put = app.events.put
 
-    def counted(batch: Any) -> Any:
-        calls.append(len(batch.events))
-        return record(batch)
+    def counted(events: Any, **kwargs: Any) -> Any:
+        calls.append(len(events))
+        return put(events, **kwargs)
 
-    monkeypatch.setattr(app, "_record", counted)
+    monkeypatch.setattr(app.events, "put", counted)
     return calls
 
 
@@ -143,18 +143,21 @@ def test_dossiers_held_for_writing_stay_within_the_budget(stack: Stack, monkeypa
     import dossier.application as application
 
     monkeypatch.setattr(application, "HOT_EVENTS", 12)
-    app = stack.app
-    ds = _open(app, 5)
-    for round_ in range(3):
-        for i, d in enumerate(ds):
-            assert _evidence(app, d, round_ * 10 + i).result(timeout=30) == round_ + 2
-    held = sum(d.version for d in app._hot.values())
-    assert held <= 12 and ds[-1] in app._hot  # the most recently written stay
-    assert [app.get(d).version for d in ds] == [4] * 5  # forgetting loses nothing
+    app = DossierApp(dict(stack.app.env), stack.app.blobs, stack.app.courts, stack.app.court)
+    try:
+        ds = _open(app, 5)
+        for round_ in range(3):
+            for i, d in enumerate(ds):
+                assert _evidence(app, d, round_ * 10 + i).result(timeout=30) == round_ + 2
+        held = sum(d.version for d in (app._hot.peek(i) for i in app._hot) if d is not None)
+        assert held <= 12 and ds[-1] in app._hot  # the most recently written stays
+        assert [app.get(d).version for d in ds] == [4] * 5  # forgetting loses nothing
+    finally:
+        app.close()
 
 
 def test_snapshot_step_grows_with_the_dossier() -> None:
-    from dossier.application import SNAPSHOT_EVERY, snapshot_step
+    from dossier.snapshots import SNAPSHOT_EVERY, snapshot_step
 
     assert [snapshot_step(v) for v in (1, 499, 3999, 4000, 8000, 10**6)] == [500, 500, 500, 1000, 2000, 128_000]
     for v in range(1, 200_000, 37):  # a cold read replays at most a quarter of a large dossier's events
@@ -163,9 +166,9 @@ def test_snapshot_step_grows_with_the_dossier() -> None:
 
 
 def test_snapshots_are_taken_at_the_step_and_read_back_whole(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    import dossier.application as application
+    import dossier.snapshots as snapshots
 
-    monkeypatch.setattr(application, "SNAPSHOT_EVERY", 100)  # the same rule at a test's size
+    monkeypatch.setattr(snapshots, "SNAPSHOT_EVERY", 100)  # the same rule at a test's size
     app = stack.app
     (d,) = _open(app, 1)
     for start in range(0, 1700, 100):  # many queued at once: batches that cross a step in the middle
@@ -188,9 +191,9 @@ def test_snapshots_are_taken_at_the_step_and_read_back_whole(stack: Stack, monke
 def test_a_snapshot_that_cannot_be_stored_fails_no_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Snapshots only speed up reads: when the store refuses them (a SQLite trigger, set through SQLite's
     own client), commands are still recorded and answered, and reads replay the events."""
-    import dossier.application as application
+    import dossier.snapshots as snapshots
 
-    monkeypatch.setattr(application, "SNAPSHOT_EVERY", 100)
+    monkeypatch.setattr(snapshots, "SNAPSHOT_EVERY", 100)
     stack = make_stack("sqlite", tmp_path)
     try:
         app = stack.app
@@ -204,3 +207,109 @@ def test_a_snapshot_that_cannot_be_stored_fails_no_command(tmp_path: Path, monke
         assert app.snapshots is not None and list(app.snapshots.get(d)) == []
     finally:
         stack.close()
+
+
+def test_a_cyclic_working_set_past_the_bound_still_hits(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writing round-robin to one dossier more than the hot set holds: least-recently-written eviction
+    forgets each dossier just before its next command (every command a read); the policy must not."""
+    import dossier.application as application
+
+    monkeypatch.setattr(application, "HOT", 4)
+    app = DossierApp(dict(stack.app.env), stack.app.blobs, stack.app.courts, stack.app.court)
+    try:
+        ds = _open(app, 5)
+        reads: list[UUID | str] = []
+        get = app.get
+
+        def counted(dossier: UUID | str, *, copy: bool = True) -> Dossier:
+            reads.append(dossier)
+            return get(dossier, copy=copy)
+
+        monkeypatch.setattr(app, "get", counted)
+        commands = 0
+        for round_ in range(8):
+            for i, d in enumerate(ds):
+                assert _evidence(app, d, round_ * 10 + i).result(timeout=30) == round_ + 2
+                commands += 1
+        assert commands - len(reads) > commands // 4  # hits: commands that found their dossier held
+    finally:
+        app.close()
+
+
+class Counter:
+    """The smallest aggregate the engine takes: a version, bumped by each command."""
+
+    def __init__(self) -> None:
+        self.version = 0
+
+
+def test_the_engine_alone_one_save_per_batch_and_its_own_error_per_command() -> None:
+    """dossier/group_commit.py with an in-memory store: what a batch saves, and what each caller hears."""
+    from dossier.group_commit import GroupCommit
+    from dossier.hot import HotSet
+
+    known = {uuid4(): Counter() for _ in range(3)}
+    saves: list[list[int]] = []
+    gate, entered = threading.Event(), threading.Event()
+
+    def load(ident: UUID) -> Counter:
+        if ident not in known:
+            raise DossierNotFoundError(f"no {ident}")
+        return known[ident]
+
+    def bump(c: Counter) -> int:
+        c.version += 1
+        return c.version
+
+    def hold(c: Counter) -> int:
+        entered.set()
+        assert gate.wait(10)
+        return bump(c)
+
+    engine: GroupCommit[Counter] = GroupCommit(load, lambda cs: saves.append([c.version for c in cs]),
+                                               HotSet(10, 1000))  # fmt: skip
+    try:
+        a, b, c = known
+        first = engine.submit(a, hold)
+        assert entered.wait(10)
+        futures = [engine.submit(x, bump) for x in (a, b, a, c)]
+        missing = engine.submit(uuid4(), bump)
+        gate.set()
+        assert first.result(10) == 1 and [f.result(10) for f in futures] == [2, 1, 3, 1]
+        with pytest.raises(DossierNotFoundError):
+            missing.result(10)
+        assert saves == [[1], [3, 1, 1]]  # the held command alone, then one save for all behind it
+    finally:
+        engine.close()
+    with pytest.raises(Exception, match="shutting down"):
+        engine.submit(a, bump)
+
+
+def test_random_eviction_keeps_hits_on_a_cycle_one_past_the_bound() -> None:
+    from dossier.hot import HotSet
+
+    hot: HotSet[Counter] = HotSet(4, 10**6)
+    keys = [uuid4() for _ in range(5)]
+    hits = 0
+    for _ in range(40):
+        for k in keys:
+            if hot.take(k) is not None:
+                hits += 1
+            else:
+                hot.put(k, Counter())
+            hot.trim()
+            assert len(hot) <= 4 and k in hot  # the one just written is never the one forgotten
+    assert hits > 200 // 3
+
+
+def test_the_hot_set_keeps_within_its_event_bound() -> None:
+    from dossier.hot import HotSet
+
+    hot: HotSet[Counter] = HotSet(100, 10)
+    for _ in range(6):
+        c = Counter()
+        c.version = 3
+        hot.put(uuid4(), c)
+        hot.trim()
+        assert sum(x.version for x in (hot.peek(k) for k in hot) if x is not None) <= 10
+    assert len(hot) == 3

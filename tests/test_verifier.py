@@ -330,3 +330,21 @@ def test_dossier_failure_prints_what_verified_before_it(
     code, result, verdict = _verify_dossier(data, stranger, tmp_path, capsys)
     assert code == 1 and set(result) == {"valid", "checks"}
     assert verdict == "无效 INVALID: checkpoint failed (package_invalid); nothing verified"
+
+
+def test_typed_results_keep_the_json_shape() -> None:
+    """verifier/result.py: the --json object is valid, checks, then the facts, in the order they verified."""
+    from ledger.errors import VerificationError
+    from verifier.result import Check, VerifyResult
+
+    result = VerifyResult()
+    result.facts.update(log="sifa.court/1101-0105", tree_size=3)
+    assert result.add(Check.passed("receipt", "fine"))
+    exc = VerificationError("the 存证时间 differs", term="存证时间")
+    assert not result.add(Check.failed("terms", exc))
+    assert result.failed is not None and result.failed.check == "terms"
+    assert list(result.to_json()) == ["valid", "checks", "log", "tree_size"]
+    assert result.to_json()["checks"] == [
+        {"check": "receipt", "ok": True, "code": None, "detail": "fine"},
+        {"check": "terms", "ok": False, "code": exc.code, "detail": exc.diagnostics(), "term": "存证时间"},
+    ]

@@ -31,6 +31,7 @@ from ledger.note import Note
 from ledger.proof import verify_consistency
 from ledger.receipt import TLOG_PROOF, Receipt, Verified, verify_receipt
 from ledger.trust import Trust, read_trust
+from verifier.result import Check, VerifyResult
 
 CHUNK = 1 << 20
 
@@ -90,11 +91,11 @@ def _read(path: Path, what: str) -> bytes:
         raise InputError(f"cannot read {what} {path}: {exc.strerror}") from exc
 
 
-def verify(file: Path | None, receipt_path: Path, trust_path: Path) -> dict[str, Any]:
+def verify(file: Path | None, receipt_path: Path, trust_path: Path) -> VerifyResult:
     """Every check and its outcome; raises InputError for unreadable input.
 
-    Besides ``valid`` and ``checks``, every key of the result is a fact read from verified bytes
-    (docs/verification.md says which from which), present only once those bytes verified.
+    Every fact of the result is read from verified bytes (docs/verification.md says which from
+    which), present only once those bytes verified.
     """
     trust = load_trust(trust_path)
     try:
@@ -106,77 +107,62 @@ def verify(file: Path | None, receipt_path: Path, trust_path: Path) -> dict[str,
         digest = None if file is None else file_sha256(file)
     except OSError as exc:
         raise InputError(f"cannot read {file}: {exc.strerror}") from exc
-    result: dict[str, Any] = {"valid": False, "checks": []}
-    checks: list[dict[str, Any]] = result["checks"]
+    result = VerifyResult()
     seen = Verified()
     try:
         proved = verify_receipt(receipt, trust.logs, SHA256, seen=seen)
     except (VerificationError, MalformedError) as exc:
         _receipt_facts(result, seen)
-        checks.append(_failed("receipt", exc))
+        result.add(Check.failed("receipt", exc))
         return result
     _receipt_facts(result, seen)
-    checks.append({"check": "receipt", "ok": True, "code": None,
-                   "detail": f"checkpoint signed by a trusted key of {proved.origin}; the leaf is proved included "
-                             "in it; the receipt's terms are the ones they state"})  # fmt: skip
-    if not _witnessed(Note.from_text(receipt.checkpoint), trust, checks, result):
+    result.add(Check.passed("receipt", f"checkpoint signed by a trusted key of {proved.origin}; the leaf is proved "
+                                       "included in it; the receipt's terms are the ones they state"))  # fmt: skip
+    if not _witnessed(Note.from_text(receipt.checkpoint), trust, result):
         return result
     if digest is not None:
         ok = digest in _leaf_file_hashes(_leaf(proved.leaf_data))
         detail = f"SHA-256 {digest}" + (" is a file the proved leaf names" if ok else " is not a file the proved "
                                         "leaf names: this receipt is not for this file")  # fmt: skip
-        checks.append({"check": "file_hash", "ok": ok, "code": None if ok else "file_not_in_receipt",
-                       "detail": detail})  # fmt: skip
-        if not ok:
+        if not result.add(Check("file_hash", ok, detail, code=None if ok else "file_not_in_receipt")):
             return result
-        result["file_sha256"] = digest
-    result["valid"] = True
+        result.facts["file_sha256"] = digest
+    result.valid = True
     return result
 
 
-def _failed(check: str, exc: VerificationError | MalformedError) -> dict[str, Any]:
-    failed = {"check": check, "ok": False, "code": exc.code, "detail": exc.diagnostics()}
-    if "term" in exc.detail:
-        failed["term"] = exc.detail["term"]
-    return failed
-
-
-def _receipt_facts(result: dict[str, Any], seen: Verified) -> None:
+def _receipt_facts(result: VerifyResult, seen: Verified) -> None:
     """What verified: the checkpoint (log, tree size), then the proved leaf (its index, type,
     dossier, and the terms as the verified bytes state them)."""
     if seen.checkpoint is not None:
-        result.update(log=seen.checkpoint.origin, tree_size=seen.checkpoint.size)
+        result.facts.update(log=seen.checkpoint.origin, tree_size=seen.checkpoint.size)
     if seen.receipt is not None:
         leaf = _leaf(seen.receipt.leaf_data)
-        result.update(leaf_index=seen.receipt.leaf_index, item=leaf.get("type"), dossier=leaf.get("dossier"),
-                      terms=seen.receipt.terms)  # fmt: skip
+        result.facts.update(leaf_index=seen.receipt.leaf_index, item=leaf.get("type"), dossier=leaf.get("dossier"),
+                            terms=seen.receipt.terms)  # fmt: skip
 
 
-def _witnessed(note: Note, trust: Trust, checks: list[dict[str, Any]], result: dict[str, Any]) -> bool:
+def _witnessed(note: Note, trust: Trust, result: VerifyResult) -> bool:
     """The trust file's witness quorum (none asked: nothing to check)."""
     if trust.quorum == 0:
         return True
     try:
         found = require_quorum(note, trust.witnesses, trust.quorum)
     except VerificationError as exc:
-        checks.append(_failed("witnesses", exc))
-        return False
-    result["witnesses"] = dict(sorted(found.items()))  # name -> the time it cosigned (Unix seconds)
+        return result.add(Check.failed("witnesses", exc))
+    result.facts["witnesses"] = dict(sorted(found.items()))  # name -> the time it cosigned (Unix seconds)
     who = ", ".join(sorted(found))
-    checks.append({"check": "witnesses", "ok": True, "code": None,
-                   "detail": f"{len(found)} of {trust.quorum} required witnesses cosigned: {who}"})  # fmt: skip
-    return True
+    return result.add(Check.passed("witnesses", f"{len(found)} of {trust.quorum} required witnesses cosigned: {who}"))
 
 
-def verify_consistency_files(old: Path, new: Path, proof_path: Path, trust_path: Path) -> dict[str, Any]:
+def verify_consistency_files(old: Path, new: Path, proof_path: Path, trust_path: Path) -> VerifyResult:
     """Check that the log of NEW extends the log of OLD (never rewritten).
 
     Besides ``valid`` and ``checks``, the result holds each checkpoint's log and size once its
     signature verified (``old``, ``new``); ``log``, ``old_size`` and ``new_size`` when it is valid.
     """
     keys = load_trust(trust_path).logs
-    result: dict[str, Any] = {"valid": False, "checks": []}
-    checks: list[dict[str, Any]] = result["checks"]
+    result = VerifyResult()
     texts = {"old": _read(old, "checkpoint"), "new": _read(new, "checkpoint")}
     try:
         doc = json.loads(_read(proof_path, "proof"))
@@ -191,36 +177,38 @@ def verify_consistency_files(old: Path, new: Path, proof_path: Path, trust_path:
         except MalformedError as exc:
             raise InputError(f"{which} checkpoint: {exc.diagnostics()}") from exc
         except VerificationError as exc:
-            checks.append(_failed(f"{which}_checkpoint_signature", exc))
+            result.add(Check.failed(f"{which}_checkpoint_signature", exc))
             return result
         cp = opened[which]
-        result[which] = {"log": cp.origin, "size": cp.size}
-        checks.append({"check": f"{which}_checkpoint_signature", "ok": True, "code": None,
-                       "detail": f"{cp.origin} size {cp.size}, signed by a trusted key"})  # fmt: skip
+        result.facts[which] = {"log": cp.origin, "size": cp.size}
+        result.add(
+            Check.passed(f"{which}_checkpoint_signature", f"{cp.origin} size {cp.size}, signed by a trusted key")
+        )
     old_cp, new_cp = opened["old"], opened["new"]
     if old_cp.origin != new_cp.origin:
-        checks.append({"check": "same_log", "ok": False, "code": "different_logs",
-                       "detail": f"{old_cp.origin} and {new_cp.origin} are different logs"})  # fmt: skip
+        result.add(
+            Check("same_log", False, f"{old_cp.origin} and {new_cp.origin} are different logs", code="different_logs")
+        )
         return result
     try:
         verify_consistency(SHA256, old_cp.size, new_cp.size, old_cp.root_hash, new_cp.root_hash, proof)
     except VerificationError as exc:
-        checks.append(_failed("consistency", exc))
+        result.add(Check.failed("consistency", exc))
         return result
-    detail = f"the log at size {new_cp.size} extends the log at size {old_cp.size}"
-    checks.append({"check": "consistency", "ok": True, "code": None, "detail": detail})
-    result.update(valid=True, log=old_cp.origin, old_size=old_cp.size, new_size=new_cp.size)
+    result.add(Check.passed("consistency", f"the log at size {new_cp.size} extends the log at size {old_cp.size}"))
+    result.valid = True
+    result.facts.update(log=old_cp.origin, old_size=old_cp.size, new_size=new_cp.size)
     return result
 
 
-def verify_dossier(package_path: Path, trust_path: Path, *, progress: bool = False) -> dict[str, Any]:
+def verify_dossier(package_path: Path, trust_path: Path, *, progress: bool = False) -> VerifyResult:
     """Verify a whole dossier package (docs/package.md): every event proved, every file's bytes.
 
-    Besides ``valid`` and ``checks``, every key of the result is a fact read from verified bytes
-    (the signed checkpoint, the proved events), present only once those bytes verified.
+    Every fact of the result is read from verified bytes (the signed checkpoint, the proved
+    events), present only once those bytes verified.
     """
     trust = load_trust(trust_path)
-    result: dict[str, Any] = {"valid": False, "checks": []}
+    result = VerifyResult()
 
     def show(done: int, total: int) -> None:
         if progress and (done == total or done % (16 << 20) < CHUNK):
@@ -243,36 +231,36 @@ def verify_dossier(package_path: Path, trust_path: Path, *, progress: bool = Fal
         if progress:
             print(file=sys.stderr)
         _package_facts(result, seen)
-        result["checks"].append(_failed(str(exc.detail.get("check", "package")), exc))
+        result.add(Check.failed(str(exc.detail.get("check", "package")), exc))
         return result
     if progress:
         print(file=sys.stderr)
     _package_facts(result, seen)
-    result["valid"] = True
+    result.valid = True
     return result
 
 
-def _package_facts(result: dict[str, Any], seen: PackageSeen) -> None:
+def _package_facts(result: VerifyResult, seen: PackageSeen) -> None:
     """What verified: the checkpoint, then the events (the dossier, its court and case number as its
     proved opening states them, the files its events name), then the files' bytes."""
-    result["checks"] = [{"check": c, "ok": True, "code": None, "detail": d} for c, d in seen.checks]
+    result.checks = [Check.passed(c, d) for c, d in seen.checks]
     if seen.checkpoint is not None:
-        result.update(log=seen.checkpoint.origin, tree_size=seen.checkpoint.size)
+        result.facts.update(log=seen.checkpoint.origin, tree_size=seen.checkpoint.size)
     package = seen.package
     if package is not None:
         opened = package.events[0].doc
-        result.update(dossier=opened["dossier"], court=opened["body"].get("court"),
-                      case_number=opened["body"].get("case_number"), events=len(package.events) + len(package.withheld),
-                      withheld_events=len(package.withheld), files=len(package.files),
-                      bytes=sum(package.files.values()))  # fmt: skip
-        result["files_verified"] = seen.files
+        result.facts.update(dossier=opened["dossier"], court=opened["body"].get("court"),
+                            case_number=opened["body"].get("case_number"),
+                            events=len(package.events) + len(package.withheld), withheld_events=len(package.withheld),
+                            files=len(package.files), bytes=sum(package.files.values()))  # fmt: skip
+        result.facts["files_verified"] = seen.files
     if seen.whole:
-        result["checks"].append({"check": "file_bytes", "ok": True, "code": None,
-                                 "detail": f"all {seen.files} files hash to their names"})  # fmt: skip
+        result.add(Check.passed("file_bytes", f"all {seen.files} files hash to their names"))
 
 
-def _facts(result: dict[str, Any]) -> str:
+def _facts(verified: VerifyResult) -> str:
     """The verified facts of a result, as one readable clause (never a value that did not verify)."""
+    result = {"valid": verified.valid, **verified.facts}
     if "case_number" in result:
         said = (
             f"卷宗 dossier {result['case_number']} of court {result['court']} ({result['log']}, 区块高度 "
@@ -297,21 +285,21 @@ def _facts(result: dict[str, Any]) -> str:
     return ""
 
 
-def _report(result: dict[str, Any], as_json: bool) -> int:
+def _report(result: VerifyResult, as_json: bool) -> int:
     if as_json:
-        print(json.dumps(result, ensure_ascii=False))
-    for c in result["checks"]:
-        mark = "通过 passed" if c["ok"] else "未通过 FAILED"
-        print(f"{c['check']}: {mark} — {c['detail']}", file=sys.stderr)
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+    for c in result.checks:
+        mark = "通过 passed" if c.ok else "未通过 FAILED"
+        print(f"{c.check}: {mark} — {c.detail}", file=sys.stderr)
     facts = _facts(result)
-    if result["valid"]:
+    failed = result.failed
+    if result.valid:
         print(f"有效 VALID: {facts}", file=sys.stderr)
-    else:
-        failed = next(c for c in result["checks"] if not c["ok"])
+    elif failed is not None:
         verified = f"verified {facts}" if facts else "nothing verified"
-        code = f"{failed['code']}: {failed['term']}" if "term" in failed else failed["code"]
-        print(f"无效 INVALID: {failed['check']} failed ({code}); {verified}", file=sys.stderr)
-    return 0 if result["valid"] else 1
+        code = f"{failed.code}: {failed.term}" if failed.term is not None else failed.code
+        print(f"无效 INVALID: {failed.check} failed ({code}); {verified}", file=sys.stderr)
+    return 0 if result.valid else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

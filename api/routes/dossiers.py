@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import queue
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import asdict
 from datetime import datetime
@@ -20,6 +19,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from api.deps import CallerDep, Services, ServicesDep, acting, open_to, readable, roles
 from api.principals import READERS, STAFF, Caller
 from api.schemas import ReceiptDocument, receipt_document
+from api.streaming import consume_in_thread
 from dossier import usecases
 from dossier.envelope import utc
 from dossier.errors import InvalidDossierInputError
@@ -202,32 +202,6 @@ def events(dossier: str, caller: CallerDep, services: ServicesDep) -> list[Event
     return [EventView(**asdict(e)) for e in seen]
 
 
-class _Pipe:
-    """Hands an async request body to a synchronous consumer thread, chunk by chunk."""
-
-    ABORT = object()
-
-    def __init__(self) -> None:
-        self.q: queue.Queue[object] = queue.Queue(maxsize=8)
-
-    def chunks(self) -> Iterator[bytes]:
-        while (item := self.q.get()) is not None:
-            if item is self.ABORT:
-                raise ConnectionAbortedError("the upload was cut off")
-            assert isinstance(item, bytes)
-            yield item
-
-    async def put(self, item: object, consumer: asyncio.Future[Any]) -> None:
-        while True:
-            try:
-                self.q.put_nowait(item)
-                return
-            except queue.Full:
-                if consumer.done():
-                    return
-                await asyncio.sleep(0.001)
-
-
 @router.post(
     "/{dossier}/documents",
     response_model=Uploaded,
@@ -265,7 +239,6 @@ async def upload(
         raise UnsupportedMediaError("send the document as the raw body with its own media type")
     if x_content_sha256 is not None:
         check_digest(x_content_sha256)
-    await asyncio.to_thread(lambda: _dossier(services, caller, dossier, copy=False))
     source = "court" if caller.role in STAFF else caller.role
     result = await streamed_body(request, limit, "a document", lambda chunks: services.dossiers.upload(
         dossier, chunks, name=name, media_type=media, source=source, doc_type=doc_type,
@@ -276,22 +249,17 @@ async def upload(
 async def streamed_body(request: Request, limit: int, what: str, consume: Callable[[Iterator[bytes]], T]) -> T:
     """Hand the request body, as it arrives, to ``consume`` in a worker thread; its result.
     More than ``limit`` bytes is refused (413); a body cut off reaches ``consume`` as an error."""
-    pipe = _Pipe()
-    consumer = asyncio.get_running_loop().run_in_executor(None, consume, pipe.chunks())
-    total = 0
-    try:
+
+    async def body() -> AsyncIterator[bytes]:
+        total = 0
         async for chunk in request.stream():
             total += len(chunk)
             if total > limit:
                 raise PayloadTooLargeError(f"{what} may have at most {limit} bytes")
             if chunk:
-                await pipe.put(chunk, consumer)
-    except BaseException:
-        await pipe.put(_Pipe.ABORT, consumer)
-        await asyncio.gather(consumer, return_exceptions=True)
-        raise
-    await pipe.put(None, consumer)
-    return await consumer
+                yield chunk
+
+    return await consume_in_thread(body(), consume)
 
 
 @router.get("/{dossier}/files/{sha256}", response_class=StreamingResponse, openapi_extra=roles(*READERS),
