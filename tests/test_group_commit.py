@@ -313,3 +313,22 @@ def test_the_hot_set_keeps_within_its_event_bound() -> None:
         hot.trim()
         assert sum(x.version for x in (hot.peek(k) for k in hot) if x is not None) <= 10
     assert len(hot) == 3
+
+
+def test_saving_without_application_save_still_matches_the_installed_eventsourcing() -> None:
+    """DossierApp saves a batch through the event store's public put() instead of Application.save
+    (whose per-object protocol checks are slow and whose snapshots would stall the batch). That is
+    right only while save() does no more than record, snapshot and notify (a no-op hook here): read
+    against eventsourcing 9.5.6; a new version fails here until someone has read save() again."""
+    import inspect
+    import re
+    from importlib.metadata import version
+
+    from eventsourcing.application import Application
+
+    assert version("eventsourcing") == "9.5.6"
+    steps = re.findall(r"self\.(\w+)\(", inspect.getsource(Application.save))
+    assert steps == ["_record", "_take_snapshots", "_notify", "notify"]
+    record = inspect.getsource(Application._record)
+    assert "self.events.put(" in record and "self.repository.cache.put(" in record
+    assert DossierApp._notify is Application._notify and DossierApp.notify is Application.notify  # not overridden
