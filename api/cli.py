@@ -18,6 +18,7 @@ import unicodedata
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -37,6 +38,10 @@ from dossier.application import DossierApp
 from ledger.errors import SifaError
 from ledger.store import TreeStore
 from storage.blobstore import BlobStore
+
+if TYPE_CHECKING:
+    from dossier.sealer import Stop
+    from ledger.log import MerkleLog
 
 SEQUENCER_BUSY = 3  # `sifa seal --once` exit code: another sequencer holds the log's lock
 SHUTDOWN_GRACE = 10  # seconds `sifa serve` gives requests in flight once told to stop; then they are cut
@@ -79,9 +84,17 @@ def _parser() -> argparse.ArgumentParser:
     admin = sub.add_parser("admin", help="issue a new administrator credential by local file access (a lost one)")
     admin.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
     admin.add_argument("--name", default="administrator", help="the new administrator's name")
-    restore = sub.add_parser("restore", help="put the right bytes of files found corrupt back into the blob store")
-    restore.add_argument("files", nargs="+", type=Path, help="the files' right copies (from a backup)")
+    restore = sub.add_parser("restore", help="put the right bytes of files found corrupt back into the blob store; "
+                             "with --from, make a node in a new data dir from a backup")  # fmt: skip
+    restore.add_argument("files", nargs="*", type=Path, help="the files' right copies (from a backup)")
     restore.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
+    restore.add_argument("--from", dest="from_backup", type=Path, help="a backup dir (sifa backup): restore a node")
+    restore.add_argument("--snapshot", help="with --from: the snapshot to restore (default: the newest)")
+    bak = sub.add_parser("backup", help="snapshot the node into a backup dir (databases, keys, files by content "
+                         "address, incremental)")  # fmt: skip
+    bak.add_argument("dest", type=Path, help="the backup dir (snapshots and files accumulate in it)")
+    bak.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
+    bak.add_argument("--json", action="store_true", help="print the report as one JSON object")
     trust = sub.add_parser("trust-entry", help="print this node's entry for a verifier's trust file")
     trust.add_argument("data_dir", type=Path)
     trust.add_argument("--witness", action="store_true", help="the node's witness key (a 'witnesses' entry)")
@@ -118,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _admin(args)
         if args.command == "restore":
             return _restore(args)
+        if args.command == "backup":
+            return _backup(args)
         if args.command == "monitor":
             return _monitor(args)
         if args.command == "audit":
@@ -194,14 +209,48 @@ def _open_node(data_dir: Path | None, tree: TreeStore | None = None) -> tuple[Se
     return settings, app, store, blobs
 
 
+def _backup(args: argparse.Namespace) -> int:
+    """A snapshot of the node into a backup dir (api/backup.py); 1 if a file could not be copied whole."""
+    from api.backup import backup
+
+    settings = Settings(data_dir=args.data_dir) if args.data_dir else Settings()
+    report = backup(settings, args.dest, say=lambda s: None if args.json else print(f"sifa backup: {s}",
+                                                                                   file=sys.stderr))  # fmt: skip
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+    print(f"sifa backup: snapshot {report.snapshot} of a log of {report.tree_size} leaves in {args.dest}; "
+          f"{report.files} file(s), {report.copied} copied ({report.copied_bytes} bytes), the rest there already",
+          file=sys.stderr)  # fmt: skip
+    if report.missing:
+        print(f"sifa backup: {len(report.missing)} file(s) not copied, corrupt or gone (run sifa audit): "
+              f"{', '.join(report.missing[:5])}", file=sys.stderr)  # fmt: skip
+        return 1
+    return 0
+
+
 def _restore(args: argparse.Namespace) -> int:
-    """Re-check each file the node holds under the copy's hash; put the copy back where it is corrupt."""
+    """Re-check each file the node holds under the copy's hash; put the copy back where it is corrupt.
+    With ``--from``: make a node in a new data dir from a backup (api/backup.py)."""
     import hashlib
 
     from api.node import open_blob_store
     from storage.errors import BlobCorruptError, BlobNotFoundError
 
     settings = Settings(data_dir=args.data_dir) if args.data_dir else Settings()
+    if args.from_backup is not None:
+        from api.backup import restore
+
+        if args.files:
+            raise NodeError("sifa restore takes either files or --from BACKUP, not both")
+        done = restore(args.from_backup, args.snapshot, settings)
+        print(f"sifa restore: snapshot {done.snapshot} restored into {settings.data_dir}: a log of "
+              f"{done.tree_size} leaves, {done.files} file(s); run sifa audit, then start the node (it checks its "
+              "witnesses before it seals, docs/administration.md)", file=sys.stderr)  # fmt: skip
+        return 0
+    if args.snapshot is not None:
+        raise NodeError("--snapshot goes with --from BACKUP")
+    if not args.files:
+        raise NodeError("sifa restore needs files (the right copies of corrupt ones) or --from BACKUP")
     load_config(settings.data_dir)
     blobs = open_blob_store(settings.data_dir, settings)
     try:
@@ -262,6 +311,8 @@ def _seal(args: argparse.Namespace) -> int:
         with lease, _node(args.data_dir, tree) as (settings, app, store, _):
             merkle = MerkleLog(store)
             sealer = Sealer(app, merkle, load_signer(settings.data_dir), batch=settings.seal_batch)
+            if settings.witnesses and not _behind_witnesses_ok(args, settings, merkle, stop):
+                return 1 if args.once else 0
             if args.once:
                 n = sealer.seal()
                 print(f"sifa seal: {n} event(s) sealed; the log has {sealer.log.size} leaves", file=sys.stderr)
@@ -280,6 +331,23 @@ def _seal(args: argparse.Namespace) -> int:
         return 0
     finally:
         tree.close()
+
+
+def _behind_witnesses_ok(args: argparse.Namespace, settings: Settings, merkle: MerkleLog, stop: Stop) -> bool:
+    """Whether the sequencer may seal: not while its witnesses have cosigned more (api/forkguard.py)."""
+    from api.forkguard import ask, wait_until_safe
+    from api.peers import client_tls
+
+    assert settings.witnesses is not None
+    trust, tls = load_trust_file(settings.witnesses), client_tls(settings.tls_ca)
+    if args.once:
+        verdict = ask(merkle, trust, tls=tls)
+        if verdict.behind and not settings.seal_behind_witnesses:
+            print(f"sifa seal: refused: {verdict.reason()}; nothing was sealed", file=sys.stderr)
+            return False
+        return True
+    return wait_until_safe(merkle, trust, settings.data_dir, stop, allow_behind=settings.seal_behind_witnesses,
+                           tls=tls)  # fmt: skip
 
 
 def _monitor(args: argparse.Namespace) -> int:

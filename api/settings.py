@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     witness_logs: Path | None = None
     witnesses: Path | None = None
     witness_interval_seconds: float = 1.0
+    # A sequencer whose witnesses have cosigned more of its log than it holds (a node restored from an
+    # older backup) refuses to seal (api/forkguard.py); true: an operator's decision to seal anyway,
+    # forking the published log (docs/administration.md).
+    seal_behind_witnesses: bool = False
     # Peer courts (docs/transfer.md): a trust file naming their log keys and node "url"s; their
     # signed requests are accepted, their packages verified against it. peer_window_seconds: how far
     # a signed request's time may be from this node's clock (and how long its nonce is remembered).
