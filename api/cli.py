@@ -95,6 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     bak.add_argument("dest", type=Path, help="the backup dir (snapshots and files accumulate in it)")
     bak.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
     bak.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    fix = sub.add_parser("fixity", help="re-hash every kept file now (SIFA_FIXITY_*); repair and record what is found")
+    fix.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
+    fix.add_argument("--json", action="store_true", help="print the report as one JSON object")
     trust = sub.add_parser("trust-entry", help="print this node's entry for a verifier's trust file")
     trust.add_argument("data_dir", type=Path)
     trust.add_argument("--witness", action="store_true", help="the node's witness key (a 'witnesses' entry)")
@@ -133,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _restore(args)
         if args.command == "backup":
             return _backup(args)
+        if args.command == "fixity":
+            return _fixity(args)
         if args.command == "monitor":
             return _monitor(args)
         if args.command == "audit":
@@ -228,6 +233,21 @@ def _backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fixity(args: argparse.Namespace) -> int:
+    """One fixity sweep now, beside a running node (dossier/fixity.py); 1 if a file stays corrupt or gone."""
+    from api.maintenance import fixity_for, remember_sweep
+
+    with _node(args.data_dir) as (settings, app, _, blobs):
+        report = fixity_for(settings, app, blobs).sweep()
+    remember_sweep(settings.data_dir, report)
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+    print(f"sifa fixity: {report.checked} file(s), {report.bytes} bytes re-hashed in {report.seconds:.1f} s; "
+          f"{len(report.corrupt)} corrupt, {len(report.missing)} gone, {len(report.repaired)} repaired",
+          file=sys.stderr)  # fmt: skip
+    return 0 if report.clean else 1
+
+
 def _restore(args: argparse.Namespace) -> int:
     """Re-check each file the node holds under the copy's hash; put the copy back where it is corrupt.
     With ``--from``: make a node in a new data dir from a backup (api/backup.py)."""
@@ -308,7 +328,7 @@ def _seal(args: argparse.Namespace) -> int:
             if waited is None:
                 return 0  # stopped while another sequencer held the lock
             lease = waited
-        with lease, _node(args.data_dir, tree) as (settings, app, store, _):
+        with lease, _node(args.data_dir, tree) as (settings, app, store, blobs):
             merkle = MerkleLog(store)
             sealer = Sealer(app, merkle, load_signer(settings.data_dir), batch=settings.seal_batch)
             if settings.witnesses and not _behind_witnesses_ok(args, settings, merkle, stop):
@@ -326,6 +346,9 @@ def _seal(args: argparse.Namespace) -> int:
                 witnessing = Witnessing(merkle, load_trust_file(settings.witnesses), tls=client_tls(settings.tls_ca))
                 threading.Thread(target=witnessing.run, args=(stop, settings.witness_interval_seconds),
                                  name="sifa-witnessing", daemon=True).start()  # fmt: skip
+            from api.maintenance import start_fixity
+
+            start_fixity(settings, app, blobs, stop)  # scheduled upkeep: by the one sequencer of the log
             settle_heap()
             sealer.run(stop, settings.seal_interval_seconds, lease)
         return 0

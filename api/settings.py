@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     # a signed request's time may be from this node's clock (and how long its nonce is remembered).
     peers: Path | None = None
     peer_window_seconds: int = 300
+    # Fixity (dossier/fixity.py): the sequencer re-hashes every kept file every fixity_interval_seconds
+    # (0: never), reading at most fixity_bytes_per_second; a corrupt or missing file is repaired from
+    # its dossier's archive package or from fixity_repair_from (a `sifa backup` dir), and the repair
+    # recorded as a FileRepaired event.
+    fixity_interval_seconds: float = Field(default=7 * 86400.0, ge=0)
+    fixity_bytes_per_second: int = Field(default=16 << 20, ge=0)
+    fixity_repair_from: Path | None = None
     # Empty: content-addressed files under data_dir/blobs; else an S3/MinIO endpoint (host:port).
     s3_endpoint: str = ""
     s3_bucket: str = "sifa-blobs"
