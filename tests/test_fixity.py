@@ -137,8 +137,8 @@ def test_the_sequencer_sweeps_on_its_schedule_and_quarantines_what_rotted(tmp_pa
     node = Serve(data, SIFA_FIXITY_INTERVAL_SECONDS="0.5", SIFA_FIXITY_BYTES_PER_SECOND="1000000")
     try:
         token, (d,) = Writer.clerk(node.url, admin, clients=1)
-        r = httpx2.post(f"{node.url}/v1/dossiers/{d}/documents", content="笔录".encode(), timeout=30, headers={
-            "Authorization": f"Bearer {token}", "X-File-Name": quote("笔录.txt"), "Content-Type": "text/plain"})  # fmt: skip
+        headers = {"Authorization": f"Bearer {token}", "X-File-Name": quote("笔录.txt"), "Content-Type": "text/plain"}
+        r = httpx2.post(f"{node.url}/v1/dossiers/{d}/documents", content="笔录".encode(), timeout=30, headers=headers)
         assert r.status_code == 201, r.text
         sha = r.json()["sha256"]
         blobs = FilesystemBlobStore(data / "blobs")
