@@ -235,13 +235,17 @@ def _backup(args: argparse.Namespace) -> int:
 
 def _fixity(args: argparse.Namespace) -> int:
     """One fixity sweep now, beside a running node (dossier/fixity.py); 1 if a file stays corrupt or gone."""
-    from api.maintenance import fixity_for, remember_sweep
+    from api.maintenance import collect_unnamed, fixity_for, remember_sweep
 
     with _node(args.data_dir) as (settings, app, _, blobs):
         report = fixity_for(settings, app, blobs).sweep()
+        collected = collect_unnamed(settings, app, blobs)
     remember_sweep(settings.data_dir, report)
     if args.json:
-        print(json.dumps(report.to_dict(), ensure_ascii=False))
+        print(json.dumps({**report.to_dict(), "collection": collected.to_dict() if collected else None},
+                         ensure_ascii=False))  # fmt: skip
+    if collected is not None and collected.collected:
+        print(f"sifa fixity: {len(collected.collected)} file(s) no event names collected", file=sys.stderr)
     print(f"sifa fixity: {report.checked} file(s), {report.bytes} bytes re-hashed in {report.seconds:.1f} s; "
           f"{len(report.corrupt)} corrupt, {len(report.missing)} gone, {len(report.repaired)} repaired",
           file=sys.stderr)  # fmt: skip

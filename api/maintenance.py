@@ -15,7 +15,17 @@ from pathlib import Path
 
 from api.settings import Settings
 from dossier.application import DossierApp
-from dossier.fixity import ArchivePackages, CopiesDir, Fixity, FixityReport, RepairSource, Stop
+from dossier.fixity import (
+    ArchivePackages,
+    CollectReport,
+    CopiesDir,
+    Fixity,
+    FixityReport,
+    RepairSource,
+    Stop,
+    UnreadableEventsError,
+    collect,
+)
 from storage.blobstore import BlobStore
 
 log = logging.getLogger("sifa.maintenance")
@@ -29,6 +39,20 @@ def fixity_for(settings: Settings, app: DossierApp, blobs: BlobStore) -> Fixity:
     if settings.fixity_repair_from is not None:
         sources.append(CopiesDir(settings.fixity_repair_from))
     return Fixity(app, blobs, bytes_per_second=settings.fixity_bytes_per_second, sources=sources)
+
+
+def collect_unnamed(settings: Settings, app: DossierApp, blobs: BlobStore) -> CollectReport | None:
+    """Delete blobs no event names, stored longer ago than SIFA_FIXITY_COLLECT_AFTER_SECONDS (None:
+    off, or a blob store that cannot collect: S3 keeps them, see docs/administration.md)."""
+    from storage.filesystem import FilesystemBlobStore
+
+    if not settings.fixity_collect_after_seconds or not isinstance(blobs, FilesystemBlobStore):
+        return None
+    try:
+        return collect(app, blobs, older_than=settings.fixity_collect_after_seconds)
+    except UnreadableEventsError as exc:
+        log.error("%s", exc)
+        return None
 
 
 def last_sweep(data_dir: Path) -> float:
@@ -64,6 +88,7 @@ def start_fixity(settings: Settings, app: DossierApp, blobs: BlobStore, stop: St
             else:
                 if stop.is_set():
                     return  # cut short: not a sweep
+                collect_unnamed(settings, app, blobs)
                 remember_sweep(data, report)
                 log.info("fixity sweep: %d file(s), %d bytes in %.1f s; %d corrupt, %d gone, %d repaired",
                          report.checked, report.bytes, report.seconds, len(report.corrupt), len(report.missing),

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     fixity_interval_seconds: float = Field(default=7 * 86400.0, ge=0)
     fixity_bytes_per_second: int = Field(default=16 << 20, ge=0)
     fixity_repair_from: Path | None = None
+    # After each sweep, blobs no event names (an import or upload that failed part-way) and stored
+    # longer ago than this are deleted (filesystem blob store; 0: never).
+    fixity_collect_after_seconds: float = Field(default=86400.0, ge=0)
     # Empty: content-addressed files under data_dir/blobs; else an S3/MinIO endpoint (host:port).
     s3_endpoint: str = ""
     s3_bucket: str = "sifa-blobs"

@@ -16,11 +16,13 @@ STORED_FILES = frozenset({"DocumentUploaded", "DocumentReceived", "Received", "A
 KEPT = ("sha256", "package_sha256", "events_sha256", "checkpoint_sha256")
 
 
-def referenced_files(app: DossierApp) -> Iterator[tuple[str, str]]:
-    """Every (sha256, dossier id) a stored event names as a file the node keeps, in event order.
+def referenced_files(app: DossierApp, after: int | None = None,
+                     unreadable: list[int] | None = None) -> Iterator[tuple[str, str]]:  # fmt: skip
+    """Every (sha256, dossier id) a stored event names as a file the node keeps, in event order
+    (``after``: only events stored after that notification id).
 
-    An event that does not decrypt or decode is skipped here: ``sifa audit`` reports it."""
-    after: int | None = None
+    An event that does not decrypt or decode is skipped here (``sifa audit`` reports it), its
+    notification id added to ``unreadable``."""
     while True:
         notes = app.recorder.select_notifications(start=after, limit=PAGE, inclusive_of_start=after is None)
         if not notes:
@@ -32,6 +34,8 @@ def referenced_files(app: DossierApp) -> Iterator[tuple[str, str]]:
             try:
                 event = app.mapper.to_domain_event(note)
             except Exception:
+                if unreadable is not None:
+                    unreadable.append(note.id)
                 continue
             if not isinstance(event, Dossier.Event):
                 continue

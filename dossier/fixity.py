@@ -252,3 +252,71 @@ class Fixity:
             except IntegrityError:
                 if attempt + 1 == SAVE_TRIES:
                     raise
+
+
+# --- collection of blobs no event names ---
+
+
+class Collectable(Protocol):
+    """A blob store that can set unreferenced blobs aside and delete them (storage/filesystem.py)."""
+
+    def unlocked(self) -> Iterator[tuple[str, float]]: ...
+
+    def claim(self, sha256: str) -> float | None: ...
+
+    def unclaim(self, sha256: str) -> None: ...
+
+    def discard(self, sha256: str) -> None: ...
+
+
+@dataclass
+class CollectReport:
+    collected: list[str] = field(default_factory=list)
+    kept_young: int = 0  # unreferenced, but younger than the grace period (an upload may be recording it)
+    put_back: list[str] = field(default_factory=list)  # claimed, then found named or touched meanwhile
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"collected": self.collected, "kept_young": self.kept_young, "put_back": self.put_back}
+
+
+class UnreadableEventsError(Exception):
+    """Some stored events do not decrypt or decode: what they name is unknown, so nothing is collected."""
+
+
+def collect(app: DossierApp, blobs: Collectable, *, older_than: float) -> CollectReport:
+    """Delete the blobs no stored event names and nobody stored for ``older_than`` seconds.
+
+    Safe against an upload of the same bytes at the same moment: each candidate is claimed (moved
+    aside, so a ``put`` from then on stores its own copy), then the events stored since the walk
+    began are read again and the blob's time looked at again (a ``put`` before the claim touched
+    it); either found, it is put back. Raises UnreadableEventsError (nothing collected) when an
+    event cannot be read, since it might name any blob."""
+    report = CollectReport()
+    unreadable: list[int] = []
+    last = app.recorder.max_notification_id() or 0
+    named = {sha for sha, _ in referenced_files(app, unreadable=unreadable)}
+    if unreadable:
+        raise UnreadableEventsError(f"{len(unreadable)} stored event(s) cannot be read (sifa audit): nothing is "
+                                    "collected while what they name is unknown")  # fmt: skip
+    cutoff = time.time() - older_than
+    candidates = []
+    for sha, mtime in blobs.unlocked():
+        if sha in named:
+            continue
+        if mtime >= cutoff:
+            report.kept_young += 1
+        else:
+            candidates.append(sha)
+    for sha in candidates:
+        claimed = blobs.claim(sha)
+        if claimed is None:
+            continue
+        since = {s for s, _ in referenced_files(app, after=last, unreadable=unreadable)}
+        if sha in since or claimed >= cutoff or unreadable:
+            blobs.unclaim(sha)
+            report.put_back.append(sha)
+            continue
+        blobs.discard(sha)
+        report.collected.append(sha)
+        log.warning("blob %s collected: no event names it and it was stored over %.0f s ago", sha, older_than)
+    return report

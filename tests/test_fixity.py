@@ -10,6 +10,8 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -22,7 +24,7 @@ from api.app import create_app
 from api.cli import main as sifa
 from api.settings import Settings
 from dossier.audit import audit
-from dossier.fixity import CopiesDir, Fixity
+from dossier.fixity import CopiesDir, Fixity, collect
 from storage.filesystem import FilesystemBlobStore, set_immutable
 from tests.dossier_fixtures import Stack, pdf_bytes
 from tests.nodes import Serve, Writer, init
@@ -152,3 +154,87 @@ def test_the_sequencer_sweeps_on_its_schedule_and_quarantines_what_rotted(tmp_pa
         blobs.close()
     finally:
         node.stop()
+
+
+# --- collection of blobs no event names ---
+
+OLD = 3 * 86400.0  # seconds: how old the test makes an orphan look
+
+
+def age(blobs: FilesystemBlobStore, sha: str, seconds: float = OLD) -> None:
+    when = time.time() - seconds
+    os.utime(blobs.path(sha), (when, when))
+
+
+@pytest.fixture
+def sqlite_stack(tmp_path: Path) -> Iterator[Stack]:
+    from tests.dossier_fixtures import make_stack
+
+    s = make_stack("sqlite", tmp_path)
+    yield s
+    s.close()
+
+
+def test_collection_deletes_old_orphans_only(sqlite_stack: Stack) -> None:
+    app, blobs = sqlite_stack.app, sqlite_stack.app.blobs
+    assert isinstance(blobs, FilesystemBlobStore)
+    d = app.open_dossier(case_number_text="（2026）京0105民初610号", case_type="民事", parties=[], **ACT)
+    named = upload(sqlite_stack, d, "起诉状".encode(), "起诉状.txt")
+    orphan = blobs.put(iter(["导入中断的文件".encode()])).sha256  # an import that failed before its event
+    young = blobs.put(iter(["正在上传".encode()])).sha256  # an upload about to record its event
+    locked = blobs.put(iter(["归档锁定".encode()])).sha256
+    blobs.lock(locked, datetime.now(UTC) + timedelta(days=1))
+    for sha in (named, orphan, locked):
+        with contextlib.suppress(PermissionError):  # the locked one is immutable (as root): already old enough
+            age(blobs, sha)
+    report = collect(app, blobs, older_than=86400)
+    assert report.collected == [orphan] and report.kept_young == 1 and report.put_back == []
+    assert not blobs.exists(orphan) and all(blobs.exists(s) for s in (named, young, locked))
+    assert collect(app, blobs, older_than=86400).collected == []
+
+
+class RacingUpload(FilesystemBlobStore):
+    """A blob store in which an upload of the orphan's bytes comes at the worst moment of a collection:
+    ``before`` the claim (it finds the blob and touches it), or ``after`` it (the blob is gone)."""
+
+    def __init__(self, root: Path, when: str, upload: Callable[[], object]) -> None:
+        super().__init__(root)
+        self.when, self.upload = when, upload
+
+    def claim(self, sha256: str) -> float | None:
+        if self.when == "before":
+            self.upload()
+        claimed = super().claim(sha256)
+        if self.when == "after":
+            self.upload()
+        return claimed
+
+
+def record_upload(stack: Stack, d: Any, sha: str, size: int) -> None:
+    """The second half of an upload: its event, recorded after its bytes were put."""
+    dossier = stack.app.get(d)
+    dossier.upload(document_id="racing", sha256=sha, size=size, pages=None, source="court", name="重新上传.txt",
+                   media_type="text/plain", doc_type="", **ACT)  # fmt: skip
+    stack.app.save(dossier)
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_collection_keeps_an_orphan_an_upload_of_the_same_bytes_races(sqlite_stack: Stack, when: str) -> None:
+    """An upload puts the orphan's bytes just before the collector claims it (``before``: its event is
+    recorded after the collection has looked), or just after (``after``: the blob is gone, so its
+    bytes are stored again). Either way its event names bytes that are there."""
+    app, blobs = sqlite_stack.app, sqlite_stack.app.blobs
+    assert isinstance(blobs, FilesystemBlobStore)
+    d = app.open_dossier(case_number_text="（2026）京0105民初611号", case_type="民事", parties=[], **ACT)
+    data = "上次导入中断，这次重新上传".encode()
+    orphan = blobs.put(iter([data])).sha256
+    age(blobs, orphan)
+    racing = RacingUpload(blobs.root, when, lambda: blobs.put(iter([data])))
+    report = collect(app, racing, older_than=86400)
+    record_upload(sqlite_stack, d, orphan, len(data))
+    if when == "before":  # the put touched it: the collector, looking again after its claim, puts it back
+        assert report.collected == [] and report.put_back == [orphan]
+    assert b"".join(blobs.read(orphan)) == data  # after: the put stored the bytes again, the claimed copy went
+    assert not list((blobs.root / "collect").iterdir())
+    sqlite_stack.sealer.seal()
+    assert audit(app, sqlite_stack.log, blobs, sqlite_stack.signer.verifier).findings == []
