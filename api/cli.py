@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
     serve.add_argument("--host", help="overrides SIFA_HOST")
     serve.add_argument("--port", type=int, help="overrides SIFA_PORT")
+    serve.add_argument("--workers", type=int, default=1, help="API processes sharing the port (api/workers.py)")
+    serve.add_argument("--worker-of", type=int, help=argparse.SUPPRESS)  # one of `sifa serve --workers`'s
     seal = sub.add_parser("seal", help="run the sequencer: seal events into the log, sign checkpoints")
     seal.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
     seal.add_argument(
@@ -498,7 +500,19 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings(**overrides)
     load_config(settings.data_dir)  # refuse early, with one line, when there is no node
     check_serving(settings)  # TLS files, https:// peers: refused now, in one line
-    _preflight(settings)  # keys, stores, the port: refused now, in one line, not as a start-up traceback
+    if not 1 <= args.workers <= 64:
+        raise NodeError("--workers is 1 to 64")
+    sockets = None
+    if args.worker_of is None:
+        _preflight(settings)  # keys, stores, the port: refused now, in one line, not as a start-up traceback
+        if args.workers > 1:
+            from api.workers import run_workers
+
+            return run_workers(settings, args.workers, grace=SHUTDOWN_GRACE)
+    else:
+        from api.workers import reuse_port_socket
+
+        sockets = [reuse_port_socket(settings)]
     raise_open_files_limit(settings)  # each connection is an open file
     app = create_app(settings, owns_process=True)
     # uvicorn's own SIGTERM/SIGINT handlers only set a flag; it then stops taking requests, answers
@@ -506,11 +520,15 @@ def _serve(args: argparse.Namespace) -> int:
     server = uvicorn.Server(uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=SHUTDOWN_GRACE,
                                            **uvicorn_options(settings)))  # fmt: skip
     app.state.stop_server = lambda: setattr(server, "should_exit", True)
+    if args.worker_of is not None:
+        from api.workers import follow_parent
+
+        follow_parent(args.worker_of, app.state.stop_server, SHUTDOWN_GRACE + 5)
     # Before uvicorn takes the signals over (and after it gives them back, when it re-raises the one
     # that stopped it), a signal only sets its flag as well: the node then stops in order, exit 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: setattr(server, "should_exit", True))
-    server.run()
+    server.run(sockets=sockets)
     if getattr(app.state, "sequencer_failed", False):
         print("sifa serve: the sequencer died and could not be restarted; the node stopped", file=sys.stderr)
         return 1
