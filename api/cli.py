@@ -100,6 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     fix = sub.add_parser("fixity", help="re-hash every kept file now (SIFA_FIXITY_*); repair and record what is found")
     fix.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
     fix.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    pub = sub.add_parser("publish", help="publish the log to SIFA_PUBLISH_BUCKET now (tlog-tiles layout)")
+    pub.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
     trust = sub.add_parser("trust-entry", help="print this node's entry for a verifier's trust file")
     trust.add_argument("data_dir", type=Path)
     trust.add_argument("--witness", action="store_true", help="the node's witness key (a 'witnesses' entry)")
@@ -140,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _backup(args)
         if args.command == "fixity":
             return _fixity(args)
+        if args.command == "publish":
+            return _publish(args)
         if args.command == "monitor":
             return _monitor(args)
         if args.command == "audit":
@@ -232,6 +236,25 @@ def _backup(args: argparse.Namespace) -> int:
         print(f"sifa backup: {len(report.missing)} file(s) not copied, corrupt or gone (run sifa audit): "
               f"{', '.join(report.missing[:5])}", file=sys.stderr)  # fmt: skip
         return 1
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    """One publishing round (api/publish.py)."""
+    from api.node import open_tree_store
+    from api.publish import publisher_for
+    from ledger.log import MerkleLog
+
+    settings = Settings(data_dir=args.data_dir) if args.data_dir else Settings()
+    load_config(settings.data_dir)
+    store = open_tree_store(settings.data_dir, settings.database_url)
+    try:
+        publisher = publisher_for(settings, MerkleLog(store))
+        size = publisher.publish()
+    finally:
+        store.close()
+    print(f"sifa publish: the log of {size} leaves is in bucket {settings.publish_bucket}; {publisher.written} "
+          "object(s) written", file=sys.stderr)  # fmt: skip
     return 0
 
 
@@ -355,6 +378,11 @@ def _seal(args: argparse.Namespace) -> int:
             from api.maintenance import start_fixity
 
             start_fixity(settings, app, blobs, stop)  # scheduled upkeep: by the one sequencer of the log
+            if settings.publish_bucket:  # static reads: the log's tiles to a bucket (api/publish.py)
+                from api.publish import publisher_for
+
+                threading.Thread(target=publisher_for(settings, merkle).run, name="sifa-publish", daemon=True,
+                                 args=(stop, settings.publish_interval_seconds)).start()  # fmt: skip
             settle_heap()
             sealer.run(stop, settings.seal_interval_seconds, lease)
         return 0

@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     # After each sweep, blobs no event names (an import or upload that failed part-way) and stored
     # longer ago than this are deleted (filesystem blob store; 0: never).
     fixity_collect_after_seconds: float = Field(default=86400.0, ge=0)
+    # Static reads (api/publish.py): the sequencer publishes the log's tiles, entry bundles and
+    # checkpoint to this bucket on the S3 endpoint below (tlog-tiles layout, under publish_prefix)
+    # every publish_interval_seconds. Empty: not published.
+    publish_bucket: str = ""
+    publish_prefix: str = ""
+    publish_interval_seconds: float = Field(default=1.0, gt=0)
     # Empty: content-addressed files under data_dir/blobs; else an S3/MinIO endpoint (host:port).
     s3_endpoint: str = ""
     s3_bucket: str = "sifa-blobs"
