@@ -35,8 +35,8 @@ def reuse_port_socket(settings: Settings) -> socket.socket:
         sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(address)
-        sock.listen(2048)
+        sock.bind(address)  # not listening yet: uvicorn listens once the app has started, so the kernel
+        # hands connections only to a worker that can answer them (a worker that fails to start resets none)
     except OSError as exc:
         raise NodeError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
     sock.set_inheritable(False)

@@ -10,7 +10,7 @@
   hashes): the bytes of the JSON receipt and of its C2SP tlog-proof form, built from a real receipt
   of the quorum run with its fields at the lengths such a log gives.
 - throughput: registrations/s through ``sifa serve --workers 1`` and ``--workers 2`` on PostgreSQL
-  (64 keep-alive connections, 10 dossiers, bench/loadgen.py).
+  (64 keep-alive connections, ``--dossiers`` of them written to, default 10; bench/loadgen.py).
 - soak: ``sifa serve --workers 2`` on PostgreSQL + S3 (moto behind a cuttable proxy) under steady
   writes for ``--soak`` seconds, with faults at fixed fractions of it: a worker killed (SIGKILL),
   PostgreSQL stopped 10 s, S3 cut 10 s, the sealing sequencer killed. At the end every acknowledged
@@ -133,7 +133,7 @@ def _serve_workers(data: Path, port: int, workers: int, env: dict[str, str]) -> 
     return proc
 
 
-def _throughput(seconds: float, root: Path) -> dict[str, Any]:
+def _throughput(seconds: float, root: Path, hot: int = 10) -> dict[str, Any]:
     from tests.nodes import Writer, init
     from tests.servers import PostgresCluster, free_port
 
@@ -154,12 +154,12 @@ def _throughput(seconds: float, root: Path) -> dict[str, Any]:
             try:
                 url = f"http://127.0.0.1:{port}"
                 time.sleep(2.0)  # every worker up
-                token, dossiers = Writer.clerk(url, admin, clients=10)
+                token, dossiers = Writer.clerk(url, admin, clients=hot)
 
                 def request(k: int, i: int, dossiers: list[str] = dossiers) -> tuple[str, str, bytes]:
                     body = json.dumps({"sha256": hashlib.sha256(f"{k}/{i}".encode()).hexdigest(), "size": 1,
                                        "name": "证据.pdf", "submitter": {"role": "原告", "name": "张三"}})  # fmt: skip
-                    return "POST", f"/v1/dossiers/{dossiers[(k + i) % 10]}/evidence", body.encode()
+                    return "POST", f"/v1/dossiers/{dossiers[(k + i) % len(dossiers)]}/evidence", body.encode()
 
                 rate, lat = loadgen.run(url, {"Authorization": f"Bearer {token}"}, request, 64, seconds,
                                         ok=frozenset({200, 409}))  # fmt: skip
@@ -308,6 +308,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--submits", type=int, default=200)
     p.add_argument("--seconds", type=float, default=10.0, help="each throughput run")
     p.add_argument("--soak", type=float, default=1800.0, help="soak length in seconds")
+    p.add_argument("--dossiers", type=int, default=10, help="dossiers the throughput run writes to")
     args = p.parse_args(argv)
     parts = set(args.only.split(","))
     results: dict[str, Any] = {"machine": machine(), "when": now()}
@@ -321,7 +322,7 @@ def main(argv: list[str]) -> int:
             results["receipt_size"] = _size(receipt)
             print(json.dumps({"receipt_size": results["receipt_size"]}, ensure_ascii=False), flush=True)
         if "throughput" in parts:
-            results["throughput"] = _throughput(args.seconds, root)
+            results["throughput"] = _throughput(args.seconds, root, args.dossiers)
             print(json.dumps({"throughput": results["throughput"]}, ensure_ascii=False), flush=True)
         if "soak" in parts:
             results["soak"] = _soak(args.soak, root)
