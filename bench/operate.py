@@ -260,11 +260,13 @@ def _soak(seconds: float, root: Path) -> dict[str, Any]:
             stop.set()
             for t in threads:
                 t.join(timeout=60)
+            health: dict[str, Any] = {}
             with httpx2.Client(base_url=url, timeout=10) as http:
                 deadline = time.monotonic() + 120
                 while time.monotonic() < deadline:
-                    with contextlib.suppress(httpx2.TransportError, ValueError):
-                        if http.get("/healthz").json()["events_waiting"] == 0:
+                    with contextlib.suppress(httpx2.TransportError, ValueError, KeyError):
+                        health = http.get("/healthz").json()
+                        if health["events_waiting"] == 0:
                             break
                     time.sleep(0.2)
         finally:
@@ -288,8 +290,9 @@ def _soak(seconds: float, root: Path) -> dict[str, Any]:
         report = json.loads(out.getvalue())
         lost = [k for k in acked if recorded[k] < 1]
         evidence_doubled = [k for k, n in recorded.items() if n > 1 and k in set(acked)]
-        return {"seconds": seconds, "faults": faults, "answers": dict(answers), "acknowledged": len(acked),
-                "lost": len(lost), "recorded_more_than_once": len(evidence_doubled), "audit_exit": audit_code,
+        return {"seconds": seconds, "faults": faults, "last_health": health, "answers": dict(answers),
+                "acknowledged": len(acked), "lost": len(lost), "recorded_more_than_once": len(evidence_doubled),
+                "audit_exit": audit_code,
                 "audit_findings": len(report["findings"]), "events": report["events"]}  # fmt: skip
     finally:
         for k, v in saved.items():
