@@ -21,7 +21,7 @@ import pytest
 from api.cli import main as sifa
 from api.forkguard import RESTORED
 from tests.nodes import Serve, Writer, init, trust_entry
-from tests.servers import PostgresCluster
+from tests.servers import MotoServer, PostgresCluster
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -241,3 +241,32 @@ def test_a_restored_node_behind_its_witnesses_refuses_to_seal(tmp_path: Path) ->
         for n in nodes:
             n.stop()
         witness.stop()
+
+
+@pytest.mark.slow
+def test_a_node_on_s3_backs_its_files_up_and_restores_them_into_the_files_of_a_new_node(
+    tmp_path: Path, s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files travel by content address, whatever the store: S3 (moto) in, a filesystem node out."""
+    data, backups = tmp_path / "node", tmp_path / "backups"
+    s3 = {"SIFA_S3_ENDPOINT": s3_server.endpoint, "SIFA_S3_SECURE": "false", "SIFA_S3_BUCKET": "backup-src",
+          "SIFA_S3_ACCESS_KEY": s3_server.access_key, "SIFA_S3_SECRET_KEY": s3_server.secret_key}  # fmt: skip
+    admin = init(data, "1101-0105", "北京市朝阳区人民法院")
+    node = Serve(data, **s3)
+    try:
+        token, (d,) = Writer.clerk(node.url, admin, clients=1)
+        with httpx2.Client(base_url=node.url, timeout=30) as http:
+            sha = upload(http, token, d, "证据目录".encode(), "证据目录.txt")
+        node.sealing()
+    finally:
+        node.stop()
+    for k, v in s3.items():
+        monkeypatch.setenv(k, v)
+    code, out, err = run("backup", str(backups), "--data-dir", str(data), "--json")
+    assert code == 0, err
+    assert json.loads(out)["copied"] == 1 and (backups / "blobs" / sha[:2] / sha[2:4] / sha).is_file()
+    for k in s3:
+        monkeypatch.delenv(k)
+    assert run("restore", "--from", str(backups), "--data-dir", str(tmp_path / "restored"))[0] == 0
+    report = audit(tmp_path / "restored")
+    assert report["blobs"] == 1 and (tmp_path / "restored" / "blobs" / "blobs" / sha[:2] / sha[2:4] / sha).is_file()
