@@ -177,7 +177,7 @@ def _soak(seconds: float, root: Path) -> dict[str, Any]:
     """Steady writes through two workers while faults come; every acknowledged write recorded once."""
     from api.cli import _open_node
     from api.cli import main as sifa
-    from tests.nodes import Writer, children, init
+    from tests.nodes import Writer, children, init, sealing_sequencer
     from tests.servers import MotoServer, PostgresCluster, TcpProxy, free_port
 
     cluster, moto = PostgresCluster().start(), MotoServer().start()
@@ -253,9 +253,10 @@ def _soak(seconds: float, root: Path) -> dict[str, Any]:
             proxy.start()
             at(0.75)
             sequencers = [c for w in children(proc.pid) for c in children(w)]
-            for s in sequencers[:1]:
-                os.kill(s, signal.SIGKILL)
-                faults.append(f"{time.monotonic() - start:.0f} s: a sequencer {s} killed (SIGKILL)")
+            sealing = sealing_sequencer(dsn, sequencers)
+            if sealing is not None:
+                os.kill(sealing, signal.SIGKILL)
+                faults.append(f"{time.monotonic() - start:.0f} s: the sealing sequencer {sealing} killed (SIGKILL)")
             at(1.0)
             stop.set()
             for t in threads:

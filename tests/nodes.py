@@ -18,8 +18,10 @@ from types import TracebackType
 from typing import Any
 
 import httpx2
+import psycopg
 
 from api.cli import main as sifa
+from ledger.postgres import SEQUENCER_LOCK
 from tests.servers import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -220,3 +222,43 @@ class Writer:
                         self.acked += 1
                     else:
                         self.failed += 1
+
+
+# Which process seals a log on PostgreSQL: the client port of the connection holding the lock, and
+# the process that has that socket open.
+HOLDER = (
+    "SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory'"
+    f" AND l.granted AND l.classid = {SEQUENCER_LOCK >> 32} AND l.objid = {SEQUENCER_LOCK & 0xFFFFFFFF}"
+)
+
+
+def holders(dsn: str) -> list[int]:
+    """The client ports of the connections holding the sequencer lock (one, or none)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return [int(r[0]) for r in conn.execute(HOLDER).fetchall()]
+
+
+def owns_port(pid: int, port: int) -> bool:
+    """Whether process ``pid`` has the TCP socket whose local port is ``port`` open (Linux /proc)."""
+    inodes = set()
+    for table in ("tcp", "tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(fields[9])
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            link = os.readlink(fd)
+            if link.startswith("socket:[") and link[8:-1] in inodes:
+                return True
+    return False
+
+
+def sealing_sequencer(dsn: str, pids: list[int]) -> int | None:
+    """The pid among ``pids`` whose connection holds the log's sequencer lock (None: none of them)."""
+    for port in holders(dsn):
+        for pid in pids:
+            if owns_port(pid, port):
+                return pid
+    return None
