@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from api import edge, errors
-from api.composition import open_node, start_witnessing
+from api.composition import open_node, start_companions
 from api.health import Health, health
 from api.lifecycle import STOP_WAIT, StopFlag, Supervisor
 from api.node import settle_heap
@@ -64,8 +64,7 @@ def create_app(settings: Settings, *, owns_process: bool = False) -> FastAPI:
                                              name="sifa-sequencer", daemon=True)  # fmt: skip
                 sequencer.start()
                 threads.append(sequencer)
-                witnessing = start_witnessing(node, stop)
-                threads += [witnessing] if witnessing is not None else []
+                threads += start_companions(node, stop)
                 at = time.monotonic()
                 started = lambda: at if sequencer.is_alive() else None  # noqa: E731
             app.state.health = lambda: health(node.tree, node.dossiers, started=started,

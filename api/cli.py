@@ -17,6 +17,7 @@ import unicodedata
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -34,6 +35,10 @@ from api.node import (
 from api.settings import Settings
 from ledger.errors import SifaError
 
+if TYPE_CHECKING:
+    from dossier.sealer import Stop
+    from ledger.log import MerkleLog
+
 SEQUENCER_BUSY = 3  # `sifa seal --once` exit code: another sequencer holds the log's lock
 SHUTDOWN_GRACE = 10  # seconds `sifa serve` gives requests in flight once told to stop; then they are cut
 
@@ -49,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
     serve.add_argument("--host", help="overrides SIFA_HOST")
     serve.add_argument("--port", type=int, help="overrides SIFA_PORT")
+    serve.add_argument("--workers", type=int, default=1, help="API processes sharing the port (api/workers.py)")
+    serve.add_argument("--worker-of", type=int, help=argparse.SUPPRESS)  # one of `sifa serve --workers`'s
     seal = sub.add_parser("seal", help="run the sequencer: seal events into the log, sign checkpoints")
     seal.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
     seal.add_argument(
@@ -75,9 +82,22 @@ def _parser() -> argparse.ArgumentParser:
     admin = sub.add_parser("admin", help="issue a new administrator credential by local file access (a lost one)")
     admin.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
     admin.add_argument("--name", default="administrator", help="the new administrator's name")
-    restore = sub.add_parser("restore", help="put the right bytes of files found corrupt back into the blob store")
-    restore.add_argument("files", nargs="+", type=Path, help="the files' right copies (from a backup)")
+    restore = sub.add_parser("restore", help="put the right bytes of files found corrupt back into the blob store; "
+                             "with --from, make a node in a new data dir from a backup")  # fmt: skip
+    restore.add_argument("files", nargs="*", type=Path, help="the files' right copies (from a backup)")
     restore.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
+    restore.add_argument("--from", dest="from_backup", type=Path, help="a backup dir (sifa backup): restore a node")
+    restore.add_argument("--snapshot", help="with --from: the snapshot to restore (default: the newest)")
+    bak = sub.add_parser("backup", help="snapshot the node into a backup dir (databases, keys, files by content "
+                         "address, incremental)")  # fmt: skip
+    bak.add_argument("dest", type=Path, help="the backup dir (snapshots and files accumulate in it)")
+    bak.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
+    bak.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    fix = sub.add_parser("fixity", help="re-hash every kept file now (SIFA_FIXITY_*); repair and record what is found")
+    fix.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
+    fix.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    pub = sub.add_parser("publish", help="publish the log to SIFA_PUBLISH_BUCKET now (tlog-tiles layout)")
+    pub.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
     trust = sub.add_parser("trust-entry", help="print this node's entry for a verifier's trust file")
     trust.add_argument("data_dir", type=Path)
     trust.add_argument("--witness", action="store_true", help="the node's witness key (a 'witnesses' entry)")
@@ -114,6 +134,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _admin(args)
         if args.command == "restore":
             return _restore(args)
+        if args.command == "backup":
+            return _backup(args)
+        if args.command == "fixity":
+            return _fixity(args)
+        if args.command == "publish":
+            return _publish(args)
         if args.command == "monitor":
             return _monitor(args)
         if args.command == "audit":
@@ -165,14 +191,87 @@ def _settings(data_dir: Path | None) -> Settings:
     return Settings(data_dir=data_dir) if data_dir else Settings()
 
 
+def _backup(args: argparse.Namespace) -> int:
+    """A snapshot of the node into a backup dir (api/backup.py); 1 if a file could not be copied whole."""
+    from api.backup import backup
+
+    settings = _settings(args.data_dir)
+    report = backup(settings, args.dest, say=lambda s: None if args.json else print(f"sifa backup: {s}",
+                                                                                   file=sys.stderr))  # fmt: skip
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+    print(f"sifa backup: snapshot {report.snapshot} of a log of {report.tree_size} leaves in {args.dest}; "
+          f"{report.files} file(s), {report.copied} copied ({report.copied_bytes} bytes), the rest there already",
+          file=sys.stderr)  # fmt: skip
+    if report.missing:
+        print(f"sifa backup: {len(report.missing)} file(s) not copied, corrupt or gone (run sifa audit): "
+              f"{', '.join(report.missing[:5])}", file=sys.stderr)  # fmt: skip
+        return 1
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    """One publishing round (api/publish.py)."""
+    from api.node import open_tree_store
+    from api.publish import publisher_for
+    from ledger.log import MerkleLog
+
+    settings = _settings(args.data_dir)
+    load_config(settings.data_dir)
+    store = open_tree_store(settings.data_dir, settings.database_url)
+    try:
+        publisher = publisher_for(settings, MerkleLog(store))
+        size = publisher.publish()
+    finally:
+        store.close()
+    print(f"sifa publish: the log of {size} leaves is in bucket {settings.publish_bucket}; {publisher.written} "
+          "object(s) written", file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def _fixity(args: argparse.Namespace) -> int:
+    """One fixity sweep now, beside a running node (dossier/fixity.py); 1 if a file stays corrupt or gone."""
+    from api.composition import open_node
+    from api.maintenance import collect_unnamed, fixity_for, remember_sweep
+
+    with open_node(_settings(args.data_dir)) as node:
+        report = fixity_for(node.settings, node.dossiers, node.blobs).sweep()
+        collected = collect_unnamed(node.settings, node.dossiers, node.blobs)
+    remember_sweep(node.settings.data_dir, report)
+    if args.json:
+        print(json.dumps({**report.to_dict(), "collection": collected.to_dict() if collected else None},
+                         ensure_ascii=False))  # fmt: skip
+    if collected is not None and collected.collected:
+        print(f"sifa fixity: {len(collected.collected)} file(s) no event names collected", file=sys.stderr)
+    print(f"sifa fixity: {report.checked} file(s), {report.bytes} bytes re-hashed in {report.seconds:.1f} s; "
+          f"{len(report.corrupt)} corrupt, {len(report.missing)} gone, {len(report.repaired)} repaired",
+          file=sys.stderr)  # fmt: skip
+    return 0 if report.clean else 1
+
+
 def _restore(args: argparse.Namespace) -> int:
-    """Re-check each file the node holds under the copy's hash; put the copy back where it is corrupt."""
+    """Re-check each file the node holds under the copy's hash; put the copy back where it is corrupt.
+    With ``--from``: make a node in a new data dir from a backup (api/backup.py)."""
     import hashlib
 
     from api.node import open_blob_store
     from storage.errors import BlobCorruptError, BlobNotFoundError
 
     settings = _settings(args.data_dir)
+    if args.from_backup is not None:
+        from api.backup import restore
+
+        if args.files:
+            raise NodeError("sifa restore takes either files or --from BACKUP, not both")
+        done = restore(args.from_backup, args.snapshot, settings)
+        print(f"sifa restore: snapshot {done.snapshot} restored into {settings.data_dir}: a log of "
+              f"{done.tree_size} leaves, {done.files} file(s); run sifa audit, then start the node (it checks its "
+              "witnesses before it seals, docs/administration.md)", file=sys.stderr)  # fmt: skip
+        return 0
+    if args.snapshot is not None:
+        raise NodeError("--snapshot goes with --from BACKUP")
+    if not args.files:
+        raise NodeError("sifa restore needs files (the right copies of corrupt ones) or --from BACKUP")
     load_config(settings.data_dir)
     blobs = open_blob_store(settings.data_dir, settings)
     try:
@@ -200,7 +299,7 @@ def _restore(args: argparse.Namespace) -> int:
 def _seal(args: argparse.Namespace) -> int:
     """The sequencer: takes the log's sequencer lock first (``--once``: or exits 3 at once; else
     waits for it), then opens the node and seals until SIGTERM or SIGINT (or its parent's death)."""
-    from api.composition import open_node, start_witnessing
+    from api.composition import open_node, start_companions
     from api.lifecycle import StopFlag, die_with_parent
     from api.node import load_events_key, open_tree_store
     from dossier.sealer import hold_lock
@@ -228,6 +327,8 @@ def _seal(args: argparse.Namespace) -> int:
             lease = waited
         with lease, open_node(settings, tree=tree) as node:
             sealer = node.sealer
+            if settings.witnesses and not _behind_witnesses_ok(args, settings, node.log, stop):
+                return 1 if args.once else 0
             if args.once:
                 n = sealer.seal()
                 print(f"sifa seal: {n} event(s) sealed; the log has {sealer.log.size} leaves", file=sys.stderr)
@@ -237,12 +338,29 @@ def _seal(args: argparse.Namespace) -> int:
                           "(docs/operations.md)", file=sys.stderr)  # fmt: skip
                     return 1
                 return 0
-            start_witnessing(node, stop)  # checkpoints go to the witnesses, beside the sealing
+            start_companions(node, stop)  # witnessing, fixity, publishing: beside the sealing
             settle_heap()
             sealer.run(stop, settings.seal_interval_seconds, lease)
         return 0
     finally:
         tree.close()
+
+
+def _behind_witnesses_ok(args: argparse.Namespace, settings: Settings, merkle: MerkleLog, stop: Stop) -> bool:
+    """Whether the sequencer may seal: not while its witnesses have cosigned more (api/forkguard.py)."""
+    from api.forkguard import ask, wait_until_safe
+    from api.peers import client_tls
+
+    assert settings.witnesses is not None
+    trust, tls = load_trust_file(settings.witnesses), client_tls(settings.tls_ca)
+    if args.once:
+        verdict = ask(merkle, trust, tls=tls)
+        if verdict.behind and not settings.seal_behind_witnesses:
+            print(f"sifa seal: refused: {verdict.reason()}; nothing was sealed", file=sys.stderr)
+            return False
+        return True
+    return wait_until_safe(merkle, trust, settings.data_dir, stop, allow_behind=settings.seal_behind_witnesses,
+                           tls=tls)  # fmt: skip
 
 
 def _monitor(args: argparse.Namespace) -> int:
@@ -367,7 +485,19 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings(**overrides)
     load_config(settings.data_dir)  # refuse early, with one line, when there is no node
     check_serving(settings)  # TLS files, https:// peers: refused now, in one line
-    _preflight(settings)  # keys, stores, the port: refused now, in one line, not as a start-up traceback
+    if not 1 <= args.workers <= 64:
+        raise NodeError("--workers is 1 to 64")
+    sockets = None
+    if args.worker_of is None:
+        _preflight(settings)  # keys, stores, the port: refused now, in one line, not as a start-up traceback
+        if args.workers > 1:
+            from api.workers import run_workers
+
+            return run_workers(settings, args.workers, grace=SHUTDOWN_GRACE)
+    else:
+        from api.workers import reuse_port_socket
+
+        sockets = [reuse_port_socket(settings)]
     raise_open_files_limit(settings)  # each connection is an open file
     app = create_app(settings, owns_process=True)
     # uvicorn's own SIGTERM/SIGINT handlers only set a flag; it then stops taking requests, answers
@@ -375,11 +505,15 @@ def _serve(args: argparse.Namespace) -> int:
     server = uvicorn.Server(uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=SHUTDOWN_GRACE,
                                            **uvicorn_options(settings)))  # fmt: skip
     app.state.stop_server = lambda: setattr(server, "should_exit", True)
+    if args.worker_of is not None:
+        from api.workers import follow_parent
+
+        follow_parent(args.worker_of, app.state.stop_server, SHUTDOWN_GRACE + 5)
     # Before uvicorn takes the signals over (and after it gives them back, when it re-raises the one
     # that stopped it), a signal only sets its flag as well: the node then stops in order, exit 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: setattr(server, "should_exit", True))
-    server.run()
+    server.run(sockets=sockets)
     if getattr(app.state, "sequencer_failed", False):
         print("sifa serve: the sequencer died and could not be restarted; the node stopped", file=sys.stderr)
         return 1

@@ -109,12 +109,22 @@ def open_node(settings: Settings, *, tree: TreeStore | None = None) -> Iterator[
                        witnessing)  # fmt: skip
 
 
-def start_witnessing(node: Services, stop: Stop) -> threading.Thread | None:
-    """Send the log's new checkpoints to its witnesses in a thread, until ``stop`` (None: none are asked).
-    Beside the sequencer, whichever process runs it."""
-    if node.witnessing is None:
-        return None
-    thread = threading.Thread(target=node.witnessing.run, args=(stop, node.settings.witness_interval_seconds),
-                              name="sifa-witnessing", daemon=True)  # fmt: skip
-    thread.start()
-    return thread
+def start_companions(node: Services, stop: Stop) -> list[threading.Thread]:
+    """The threads that run beside the sequencer, whichever process runs it, until ``stop``: the log's
+    new checkpoints to its witnesses (SIFA_WITNESSES), the fixity sweep (SIFA_FIXITY_*), publishing
+    the log to a bucket (SIFA_PUBLISH_BUCKET). The ones configured; started."""
+    from api.maintenance import start_fixity
+
+    settings, threads = node.settings, []
+    if node.witnessing is not None:
+        threads.append(threading.Thread(target=node.witnessing.run, args=(stop, settings.witness_interval_seconds),
+                                        name="sifa-witnessing", daemon=True))  # fmt: skip
+    if settings.publish_bucket:  # static reads: the log's tiles to a bucket (api/publish.py)
+        from api.publish import publisher_for
+
+        threads.append(threading.Thread(target=publisher_for(settings, node.log).run, name="sifa-publish",
+                                        daemon=True, args=(stop, settings.publish_interval_seconds)))  # fmt: skip
+    for thread in threads:
+        thread.start()
+    fixity = start_fixity(settings, node.dossiers, node.blobs, stop)  # scheduled upkeep: by the log's one sequencer
+    return [*threads, *([fixity] if fixity is not None else [])]

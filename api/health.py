@@ -79,12 +79,17 @@ def health(store: TreeStore, app: DossierApp, *, started: Callable[[], float | N
                         (" (the node gave up restarting it)" if gave_up() else ""))  # fmt: skip
     if status.stall is not None:
         about = status.stall.about
+        position = status.stall.position
         stalled = StalledEvent(dossier=str(about.get("dossier", "")), version=int(about.get("version", 0)),
-                               notification_id=int(about.get("notification_id", status.stall.position)),
+                               notification_id=int(about.get("notification_id", position if position.isdigit() else 0)),
                                reason=status.stall.reason, since=status.stall.since)  # fmt: skip
         sequencer = "stalled"
-        problems.append(f"event {stalled.version} of dossier {stalled.dossier} (position {stalled.notification_id}) "
-                        f"cannot be sealed: {stalled.reason}; nothing after it is sealed")  # fmt: skip
+        if "dossier" not in about:  # sealing refused as a whole (api/forkguard.py), at no event
+            problems.append(f"sealing refused: {stalled.reason}")
+        else:
+            problems.append(f"event {stalled.version} of dossier {stalled.dossier} (position "
+                            f"{stalled.notification_id}) cannot be sealed: {stalled.reason}; nothing after it is "
+                            "sealed")  # fmt: skip
     age = None if status.checkpointed_at is None else round(max(0.0, time.time() - status.checkpointed_at), 3)
     if stalled is None and oldest is not None:
         waited = time.time() - oldest

@@ -59,11 +59,31 @@ class Settings(BaseSettings):
     witness_logs: Path | None = None
     witnesses: Path | None = None
     witness_interval_seconds: float = 1.0
+    # A sequencer whose witnesses have cosigned more of its log than it holds (a node restored from an
+    # older backup) refuses to seal (api/forkguard.py); true: an operator's decision to seal anyway,
+    # forking the published log (docs/administration.md).
+    seal_behind_witnesses: bool = False
     # Peer courts (docs/transfer.md): a trust file naming their log keys and node "url"s; their
     # signed requests are accepted, their packages verified against it. peer_window_seconds: how far
     # a signed request's time may be from this node's clock (and how long its nonce is remembered).
     peers: Path | None = None
     peer_window_seconds: int = 300
+    # Fixity (dossier/fixity.py): the sequencer re-hashes every kept file every fixity_interval_seconds
+    # (0: never), reading at most fixity_bytes_per_second; a corrupt or missing file is repaired from
+    # its dossier's archive package or from fixity_repair_from (a `sifa backup` dir), and the repair
+    # recorded as a FileRepaired event.
+    fixity_interval_seconds: float = Field(default=7 * 86400.0, ge=0)
+    fixity_bytes_per_second: int = Field(default=16 << 20, ge=0)
+    fixity_repair_from: Path | None = None
+    # After each sweep, blobs no event names (an import or upload that failed part-way) and stored
+    # longer ago than this are deleted (filesystem blob store; 0: never).
+    fixity_collect_after_seconds: float = Field(default=86400.0, ge=0)
+    # Static reads (api/publish.py): the sequencer publishes the log's tiles, entry bundles and
+    # checkpoint to this bucket on the S3 endpoint below (tlog-tiles layout, under publish_prefix)
+    # every publish_interval_seconds. Empty: not published.
+    publish_bucket: str = ""
+    publish_prefix: str = ""
+    publish_interval_seconds: float = Field(default=1.0, gt=0)
     # Empty: content-addressed files under data_dir/blobs; else an S3/MinIO endpoint (host:port).
     s3_endpoint: str = ""
     s3_bucket: str = "sifa-blobs"

@@ -6,7 +6,20 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["ledger", "storage", "dossier", "api", "verify", "transfer", "load", "scale", "audit", "gm", "drill"]
+BENCHMARKS = [
+    "ledger",
+    "storage",
+    "dossier",
+    "api",
+    "verify",
+    "transfer",
+    "load",
+    "scale",
+    "audit",
+    "gm",
+    "drill",
+    "operate",
+]
 TOOLS = ["compare"]  # not a benchmark of its own: runs others (bench/compare.py)
 
 

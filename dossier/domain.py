@@ -294,6 +294,11 @@ class Dossier(Aggregate):
     def _archived(self, retention: str, package_sha256: str, actor: str, role: str) -> None:
         self.archived = {"retention": retention, "package_sha256": package_sha256}
 
+    @event("FileRepaired")
+    def file_repaired(self, sha256: str, size: int, source: str, reason: str, actor: str, role: str) -> None:
+        """A file the dossier holds, found corrupt or gone by the fixity check and put back from another
+        copy (dossier/fixity.py): allowed also when archived, like a read."""
+
     @event("Retrieved")
     def retrieved(self, by_court: str, by: str, reason: str, actor: str, role: str,
                   document_id: str | None = None) -> None:  # fmt: skip

@@ -96,6 +96,9 @@ class S3BlobStore(BlobStore):
         try:
             if not self.client.bucket_exists(bucket):
                 self.client.make_bucket(bucket, object_lock=True)
+        except S3Error as exc:
+            if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):  # another worker made it first
+                _translate(exc, f"bucket {bucket}")
         except Exception as exc:
             _translate(exc, f"bucket {bucket}")
 

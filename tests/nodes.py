@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Any
 
 import httpx2
+import psycopg
 import pytest
 import uvicorn
 
@@ -29,6 +30,7 @@ from api.app import create_app
 from api.cli import main as sifa
 from api.settings import Settings
 from ledger.note import Ed25519Signer
+from ledger.postgres import SEQUENCER_LOCK
 from tests.servers import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -291,3 +293,43 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
             n.tokens[role], n.ids[role] = r.json()["token"], r.json()["id"]
         yield n
         n.http.close()
+
+
+# Which process seals a log on PostgreSQL: the client port of the connection holding the lock, and
+# the process that has that socket open.
+HOLDER = (
+    "SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory'"
+    f" AND l.granted AND l.classid = {SEQUENCER_LOCK >> 32} AND l.objid = {SEQUENCER_LOCK & 0xFFFFFFFF}"
+)
+
+
+def holders(dsn: str) -> list[int]:
+    """The client ports of the connections holding the sequencer lock (one, or none)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return [int(r[0]) for r in conn.execute(HOLDER).fetchall()]
+
+
+def owns_port(pid: int, port: int) -> bool:
+    """Whether process ``pid`` has the TCP socket whose local port is ``port`` open (Linux /proc)."""
+    inodes = set()
+    for table in ("tcp", "tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(fields[9])
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            link = os.readlink(fd)
+            if link.startswith("socket:[") and link[8:-1] in inodes:
+                return True
+    return False
+
+
+def sealing_sequencer(dsn: str, pids: list[int]) -> int | None:
+    """The pid among ``pids`` whose connection holds the log's sequencer lock (None: none of them)."""
+    for port in holders(dsn):
+        for pid in pids:
+            if owns_port(pid, port):
+                return pid
+    return None

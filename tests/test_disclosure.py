@@ -106,6 +106,7 @@ def domain_events() -> list[Dossier.Event]:
     d.withdraw(doc, s("理由"), **act)
     d.archive(retention="永久", package_sha256=sha[4], **act)
     d.retrieved(by_court=s("by_court"), by=s("by"), reason=s("调阅事由"), **act)
+    d.file_repaired(sha256=sha[0], size=10, source=s("修复来源"), reason=s("修复事由"), **act)
     r = Dossier(court=s("court2"), case_number=s("案号2"), case_type=s("类型2"), parties=[], **act)
     r.receive(by_court=s("by"), from_court=s("from"), from_origin=s("origin"), kind="移送", dossier_version=9,
               checkpoint_size=20, checkpoint_root=s("root"), first_leaf=1, last_leaf=9, last_leaf_hash=s("lh"),

@@ -1,0 +1,322 @@
+"""Fixity: every file the court keeps, re-hashed on a schedule at a bounded rate, repaired from another copy.
+
+A sweep reads every file a stored event names through the blob store's verified read, paced to at
+most ``bytes_per_second``: a file whose bytes no longer hash to its name is quarantined and an
+ALARM logged by the store (storage/blobstore.py); a file gone is alarmed here. Each such file is
+then looked for in the repair sources, in order:
+
+- ``ArchivePackages``: an archived dossier's package (a BagIt tar kept as a blob, itself named by
+  its hash) holds every file of the dossier; its ``manifest-sha256.txt`` names the member;
+- ``CopiesDir``: a folder of content-addressed copies — a ``sifa backup`` dir (``blobs/ab/cd/<sha>``),
+  or files fetched from a peer court that received the dossier, laid out the same way.
+
+A copy is put back through ``BlobStore.put``, which hashes it again and takes it only if it hashes
+to the name (a rotten copy changes nothing). A repair is recorded as a ``FileRepaired`` event in
+every dossier that holds the file (its hash, the source, what was found), so the log says when
+and from where a file was put back.
+"""
+
+from __future__ import annotations
+
+import logging
+import tarfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+
+from dossier.files import referenced_files
+from storage.blobstore import BlobStore
+from storage.errors import BlobCorruptError, BlobNotFoundError, StorageError
+
+if TYPE_CHECKING:
+    from dossier.application import DossierApp
+
+log = logging.getLogger("sifa.fixity")
+
+ACTOR, ROLE = "sifa fixity", "system"  # who records a repair: the node itself
+SAVE_TRIES = 5
+TAG_MANIFEST = "manifest-sha256.txt"
+
+
+class Stop(Protocol):
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+class _Never:
+    def is_set(self) -> bool:
+        return False
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if timeout:
+            time.sleep(timeout)
+        return False
+
+
+@dataclass
+class FixityReport:
+    """One sweep: files and bytes re-hashed, what was found, what was put back (sha256 -> source)."""
+
+    checked: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    corrupt: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    repaired: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def clean(self) -> bool:
+        """Nothing found, or everything found put back."""
+        return all(sha in self.repaired for sha in (*self.corrupt, *self.missing))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"checked": self.checked, "bytes": self.bytes, "seconds": round(self.seconds, 3),
+                "corrupt": self.corrupt, "missing": self.missing, "repaired": self.repaired,
+                "clean": self.clean}  # fmt: skip
+
+
+class RepairSource(Protocol):
+    name: str
+
+    def repair(self, sha256: str, blobs: BlobStore, holders: set[str]) -> bool:
+        """Put the right bytes of ``sha256`` into ``blobs`` if this source has them; whether it did."""
+
+
+class CopiesDir:
+    """Content-addressed copies under ``root/blobs/ab/cd/<sha256>`` (a ``sifa backup`` dir)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.name = f"copies {root}"
+
+    def repair(self, sha256: str, blobs: BlobStore, holders: set[str]) -> bool:
+        path = self.root / "blobs" / sha256[:2] / sha256[2:4] / sha256
+        try:
+            with path.open("rb") as f:
+                blobs.put(f, sha256)
+        except (OSError, StorageError) as exc:  # no copy here, or a copy that does not hash to its name
+            log.info("no good copy of %s in %s: %s", sha256, self.root, exc)
+            return False
+        return True
+
+
+class _Chunks:
+    """A file-like reader over an iterator of chunks (tarfile's stream mode reads from it)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks, self._buf = chunks, b""
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buf) < size:
+            try:
+                self._buf += next(self._chunks)
+            except StopIteration:
+                break
+        if size < 0:
+            out, self._buf = self._buf, b""
+        else:
+            out, self._buf = self._buf[:size], self._buf[size:]
+        return out
+
+
+class ArchivePackages:
+    """The archive packages of the archived dossiers that hold the file."""
+
+    name = "archive package"
+
+    def __init__(self, app: DossierApp) -> None:
+        self.app = app
+
+    def repair(self, sha256: str, blobs: BlobStore, holders: set[str]) -> bool:
+        for dossier in sorted(holders):
+            try:
+                archived = self.app.get(dossier, copy=False).archived
+            except Exception:  # an unreadable dossier is the audit's to report
+                continue
+            package = archived and archived.get("package_sha256")
+            if not package or package == sha256:
+                continue
+            try:
+                if _from_package(blobs, package, sha256):
+                    self.name = f"archive package {package}"
+                    return True
+            except (StorageError, tarfile.TarError, OSError, ValueError) as exc:
+                log.warning("archive package %s of dossier %s gave no copy of %s: %s", package, dossier, sha256, exc)
+        return False
+
+
+def _from_package(blobs: BlobStore, package: str, sha256: str) -> bool:
+    """Stream the package (verified as it streams) and put the member the manifest names for ``sha256``."""
+    wanted: set[str] = set()
+    with tarfile.open(fileobj=_Chunks(blobs.read(package)), mode="r|") as tar:  # type: ignore[call-overload]
+        for member in tar:
+            name = member.name
+            if name == TAG_MANIFEST:
+                f = tar.extractfile(member)
+                assert f is not None
+                for line in f.read().decode("utf-8").splitlines():
+                    digest, _, path = line.partition(" ")
+                    if digest == sha256:
+                        wanted.add(path.strip())
+            elif member.isfile() and name in wanted:
+                f = tar.extractfile(member)
+                assert f is not None
+                blobs.put(_Reader(f), sha256)
+                return True
+    return False
+
+
+class _Reader:
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+
+    def read(self, size: int = -1, /) -> bytes:
+        return self._f.read(size)
+
+
+class Fixity:
+    """Sweeps of a court's files: re-hash, alarm, repair, record."""
+
+    def __init__(self, app: DossierApp, blobs: BlobStore, *, bytes_per_second: int,
+                 sources: Sequence[RepairSource] = ()) -> None:  # fmt: skip
+        """``bytes_per_second``: the most a sweep reads (0: unbounded). Raises ValueError below 0."""
+        if bytes_per_second < 0:
+            raise ValueError("bytes_per_second is 0 (unbounded) or more")
+        self.app, self.blobs, self.rate, self.sources = app, blobs, bytes_per_second, list(sources)
+
+    def sweep(self, stop: Stop | None = None) -> FixityReport:
+        """Re-hash every file the events name, once; repair and record what is found. Stops early
+        (between chunks) once ``stop`` is set."""
+        stop = stop or _Never()
+        report = FixityReport()
+        started = time.monotonic()
+        holders: dict[str, set[str]] = {}
+        for sha, dossier in referenced_files(self.app):
+            holders.setdefault(sha, set()).add(dossier)
+        for sha in holders:
+            if stop.is_set():
+                break
+            finding = self._check(sha, report, started, stop)
+            if finding is not None:
+                self._repair(sha, holders[sha], finding, report)
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _check(self, sha: str, report: FixityReport, started: float, stop: Stop) -> str | None:
+        """What is wrong with the file (None: it hashes to its name), read at the bounded rate."""
+        try:
+            if self.blobs.quarantined(sha):
+                self.blobs.verify(sha)  # put back in place since? then released
+            for chunk in self.blobs.read(sha):
+                report.bytes += len(chunk)
+                if self.rate:
+                    ahead = report.bytes / self.rate - (time.monotonic() - started)
+                    if ahead > 0 and stop.wait(ahead):
+                        return None
+        except BlobCorruptError:
+            report.corrupt.append(sha)
+            return "its stored bytes do not hash to its name"
+        except BlobNotFoundError:
+            log.error("ALARM: blob %s is gone from the blob store (docs/administration.md)", sha)
+            report.missing.append(sha)
+            return "it was gone from the blob store"
+        finally:
+            report.checked += 1
+        return None
+
+    def _repair(self, sha: str, holders: set[str], finding: str, report: FixityReport) -> None:
+        for source in self.sources:
+            if source.repair(sha, self.blobs, holders):
+                report.repaired[sha] = source.name
+                log.warning("blob %s repaired from %s (%s)", sha, source.name, finding)
+                size = self.blobs.stat(sha).size
+                for dossier in sorted(holders):
+                    self.record(dossier, sha, size, source.name, finding)
+                return
+        log.error("ALARM: blob %s could not be repaired from any source; restore it (sifa restore)", sha)
+
+    def record(self, dossier: str, sha: str, size: int, source: str, finding: str) -> None:
+        """A ``FileRepaired`` event in the dossier (optimistic concurrency: retried on a conflict)."""
+        for attempt in range(SAVE_TRIES):
+            d = self.app.get(UUID(dossier))
+            d.file_repaired(sha256=sha, size=size, source=source, reason=finding, actor=ACTOR, role=ROLE)
+            try:
+                self.app.save(d)
+                return
+            except IntegrityError:
+                if attempt + 1 == SAVE_TRIES:
+                    raise
+
+
+# --- collection of blobs no event names ---
+
+
+class Collectable(Protocol):
+    """A blob store that can set unreferenced blobs aside and delete them (storage/filesystem.py)."""
+
+    def unlocked(self) -> Iterator[tuple[str, float]]: ...
+
+    def claim(self, sha256: str) -> float | None: ...
+
+    def unclaim(self, sha256: str) -> None: ...
+
+    def discard(self, sha256: str) -> None: ...
+
+
+@dataclass
+class CollectReport:
+    collected: list[str] = field(default_factory=list)
+    kept_young: int = 0  # unreferenced, but younger than the grace period (an upload may be recording it)
+    put_back: list[str] = field(default_factory=list)  # claimed, then found named or touched meanwhile
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"collected": self.collected, "kept_young": self.kept_young, "put_back": self.put_back}
+
+
+class UnreadableEventsError(Exception):
+    """Some stored events do not decrypt or decode: what they name is unknown, so nothing is collected."""
+
+
+def collect(app: DossierApp, blobs: Collectable, *, older_than: float) -> CollectReport:
+    """Delete the blobs no stored event names and nobody stored for ``older_than`` seconds.
+
+    Safe against an upload of the same bytes at the same moment: each candidate is claimed (moved
+    aside, so a ``put`` from then on stores its own copy), then the events stored since the walk
+    began are read again and the blob's time looked at again (a ``put`` before the claim touched
+    it); either found, it is put back. Raises UnreadableEventsError (nothing collected) when an
+    event cannot be read, since it might name any blob."""
+    report = CollectReport()
+    unreadable: list[int] = []
+    last = app.recorder.max_notification_id() or 0
+    named = {sha for sha, _ in referenced_files(app, unreadable=unreadable)}
+    if unreadable:
+        raise UnreadableEventsError(f"{len(unreadable)} stored event(s) cannot be read (sifa audit): nothing is "
+                                    "collected while what they name is unknown")  # fmt: skip
+    cutoff = time.time() - older_than
+    candidates = []
+    for sha, mtime in blobs.unlocked():
+        if sha in named:
+            continue
+        if mtime >= cutoff:
+            report.kept_young += 1
+        else:
+            candidates.append(sha)
+    for sha in candidates:
+        claimed = blobs.claim(sha)
+        if claimed is None:
+            continue
+        since = {s for s, _ in referenced_files(app, after=last, unreadable=unreadable)}
+        if sha in since or claimed >= cutoff or unreadable:
+            blobs.unclaim(sha)
+            report.put_back.append(sha)
+            continue
+        blobs.discard(sha)
+        report.collected.append(sha)
+        log.warning("blob %s collected: no event names it and it was stored over %.0f s ago", sha, older_than)
+    return report

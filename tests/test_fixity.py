@@ -1,0 +1,240 @@
+"""Fixity (dossier/fixity.py): scheduled re-hash at a bounded rate, alarm, repair from another copy,
+the repair recorded as an event."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx2
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.cli import main as sifa
+from api.settings import Settings
+from dossier.audit import audit
+from dossier.fixity import CopiesDir, Fixity, collect
+from storage.filesystem import FilesystemBlobStore, set_immutable
+from tests.dossier_fixtures import Stack, pdf_bytes
+from tests.nodes import Serve, Writer, init
+
+ACT = {"actor": "clerk-1", "role": "clerk"}
+
+
+def corrupt(blobs: FilesystemBlobStore, sha: str, data: bytes = b"rot") -> None:
+    """Change a stored blob's bytes behind the store's back (bit rot, an intruder)."""
+    path = blobs.path(sha)
+    set_immutable(path, False)
+    os.chmod(path, 0o600)
+    with path.open("r+b") as f:
+        f.write(data)
+
+
+def copy_into(root: Path, data: bytes) -> str:
+    """A content-addressed copy, laid out as a ``sifa backup`` dir holds it."""
+    sha = hashlib.sha256(data).hexdigest()
+    path = root / "blobs" / sha[:2] / sha[2:4] / sha
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return sha
+
+
+def upload(stack: Stack, d: Any, data: bytes, name: str) -> str:
+    up = stack.app.upload(d, iter([data]), name=name, media_type="text/plain", source="court", doc_type=None, **ACT)
+    sha: str = up["sha256"]
+    return sha
+
+
+def test_a_sweep_alarms_repairs_from_a_copy_and_records_the_repair(
+    stack: Stack, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blobs = stack.app.blobs
+    assert isinstance(blobs, FilesystemBlobStore)
+    d = stack.app.open_dossier(case_number_text="（2026）京0105民初601号", case_type="民事", parties=[], **ACT)
+    kept, lost = "起诉状：请求判令被告偿还借款".encode(), "答辩状：不同意原告诉请".encode()
+    good, bad = upload(stack, d, kept, "起诉状.txt"), upload(stack, d, lost, "答辩状.txt")
+    assert copy_into(tmp_path / "backup", kept) == good  # only the first has another copy
+    corrupt(blobs, good)
+    corrupt(blobs, bad)
+    with caplog.at_level(logging.ERROR):
+        report = Fixity(stack.app, blobs, bytes_per_second=0, sources=[CopiesDir(tmp_path / "backup")]).sweep()
+    assert report.checked == 2 and sorted(report.corrupt) == sorted([good, bad])
+    assert report.repaired == {good: f"copies {tmp_path / 'backup'}"} and not report.clean
+    assert f"ALARM: blob {bad} is corrupt" in caplog.text and f"blob {bad} could not be repaired" in caplog.text
+    assert b"".join(blobs.read(good)) == kept and blobs.quarantined(bad)
+    stored = [e for e in stack.app.events.get(d) if type(e).__name__ == "FileRepaired"]
+    assert [(e.sha256, e.source, e.actor) for e in stored] == [(good, f"copies {tmp_path / 'backup'}", "sifa fixity")]
+    stack.sealer.seal()
+    findings = audit(stack.app, stack.log, blobs, stack.signer.verifier).findings
+    assert [(f.kind, f.where) for f in findings] == [("blob_corrupt", f"blob {bad}")]  # sealed, the rest clean
+
+
+def test_a_sweep_reads_no_faster_than_its_rate(stack: Stack) -> None:
+    if "postgres" in str(stack.app.env.get("PERSISTENCE_MODULE", "")):  # type: ignore[attr-defined]
+        pytest.skip("the pace is the blob store's, whatever the event store")
+    d = stack.app.open_dossier(case_number_text="（2026）京0105民初602号", case_type="民事", parties=[], **ACT)
+    for n in range(3):
+        upload(stack, d, bytes([n]) * (256 << 10), f"卷{n}.txt")
+    blobs = stack.app.blobs
+    paced = Fixity(stack.app, blobs, bytes_per_second=1 << 20).sweep()
+    assert paced.bytes == 3 * (256 << 10) and paced.seconds >= 0.7  # 768 KiB at 1 MiB/s
+    free = Fixity(stack.app, blobs, bytes_per_second=0).sweep()
+    assert free.checked == 3 and free.seconds < paced.seconds / 2
+
+
+def test_an_archived_dossiers_file_is_repaired_from_its_archive_package(tmp_path: Path) -> None:
+    data = tmp_path / "node"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        assert sifa(["init", str(data), "--court", "1101-0105", "--name", "北京市朝阳区人民法院"]) == 0
+    admin = {"Authorization": f"Bearer {out.getvalue().strip()}"}
+    settings = Settings(data_dir=data, seal_interval_seconds=0.01, sequencer="thread")
+    with TestClient(create_app(settings)) as http:
+        staff = {}
+        for role in ("clerk", "archivist"):
+            r = http.post("/v1/principals", headers=admin, json={"name": role, "role": role})
+            staff[role] = {"Authorization": "Bearer " + r.json()["token"]}
+        opened = {"case_number": "（2026）京0105民初603号", "case_type": "民事"}
+        d = http.post("/v1/dossiers", headers=staff["clerk"], json=opened).json()["dossier"]
+        judgment = pdf_bytes(2)
+        up = http.post(f"/v1/dossiers/{d}/documents", content=judgment, headers={
+            **staff["clerk"], "X-File-Name": quote("判决书.pdf"), "Content-Type": "application/pdf"})  # fmt: skip
+        assert up.status_code == 201, up.text
+        r = http.post(f"/v1/dossiers/{d}/archive", headers=staff["archivist"], json={"retention": "短期"})
+        assert r.status_code == 200, r.text
+    sha = up.json()["sha256"]
+    blobs = FilesystemBlobStore(data / "blobs")
+    corrupt(blobs, sha)
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = sifa(["fixity", "--data-dir", str(data), "--json"])
+    report = json.loads(out.getvalue())
+    assert code == 0, err.getvalue()
+    assert report["corrupt"] == [sha] and report["repaired"][sha].startswith("archive package ")
+    assert b"".join(blobs.read(sha)) == judgment and not blobs.quarantined(sha)
+    assert sifa(["seal", "--once", "--data-dir", str(data)]) == 0
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        assert sifa(["audit", "--data-dir", str(data), "--json"]) == 0
+    assert json.loads(out.getvalue())["findings"] == []
+    blobs.close()
+
+
+@pytest.mark.slow
+def test_the_sequencer_sweeps_on_its_schedule_and_quarantines_what_rotted(tmp_path: Path) -> None:
+    data = tmp_path / "node"
+    admin = init(data, "1101-0105", "北京市朝阳区人民法院")
+    node = Serve(data, SIFA_FIXITY_INTERVAL_SECONDS="0.5", SIFA_FIXITY_BYTES_PER_SECOND="1000000")
+    try:
+        token, (d,) = Writer.clerk(node.url, admin, clients=1)
+        headers = {"Authorization": f"Bearer {token}", "X-File-Name": quote("笔录.txt"), "Content-Type": "text/plain"}
+        r = httpx2.post(f"{node.url}/v1/dossiers/{d}/documents", content="笔录".encode(), timeout=30, headers=headers)
+        assert r.status_code == 201, r.text
+        sha = r.json()["sha256"]
+        blobs = FilesystemBlobStore(data / "blobs")
+        corrupt(blobs, sha)
+        deadline = time.monotonic() + 30
+        while not blobs.quarantined(sha):  # no request reads it: the scheduled sweep finds it
+            assert time.monotonic() < deadline, "no sweep found the corrupt file"
+            time.sleep(0.1)
+        state = json.loads((data / "fixity.json").read_text())
+        assert state["report"]["checked"] >= 1
+        blobs.close()
+    finally:
+        node.stop()
+
+
+# --- collection of blobs no event names ---
+
+OLD = 3 * 86400.0  # seconds: how old the test makes an orphan look
+
+
+def age(blobs: FilesystemBlobStore, sha: str, seconds: float = OLD) -> None:
+    when = time.time() - seconds
+    os.utime(blobs.path(sha), (when, when))
+
+
+@pytest.fixture
+def sqlite_stack(tmp_path: Path) -> Iterator[Stack]:
+    from tests.dossier_fixtures import make_stack
+
+    s = make_stack("sqlite", tmp_path)
+    yield s
+    s.close()
+
+
+def test_collection_deletes_old_orphans_only(sqlite_stack: Stack) -> None:
+    app, blobs = sqlite_stack.app, sqlite_stack.app.blobs
+    assert isinstance(blobs, FilesystemBlobStore)
+    d = app.open_dossier(case_number_text="（2026）京0105民初610号", case_type="民事", parties=[], **ACT)
+    named = upload(sqlite_stack, d, "起诉状".encode(), "起诉状.txt")
+    orphan = blobs.put(iter(["导入中断的文件".encode()])).sha256  # an import that failed before its event
+    young = blobs.put(iter(["正在上传".encode()])).sha256  # an upload about to record its event
+    locked = blobs.put(iter(["归档锁定".encode()])).sha256
+    blobs.lock(locked, datetime.now(UTC) + timedelta(days=1))
+    for sha in (named, orphan, locked):
+        with contextlib.suppress(PermissionError):  # the locked one is immutable (as root): already old enough
+            age(blobs, sha)
+    report = collect(app, blobs, older_than=86400)
+    assert report.collected == [orphan] and report.kept_young == 1 and report.put_back == []
+    assert not blobs.exists(orphan) and all(blobs.exists(s) for s in (named, young, locked))
+    assert collect(app, blobs, older_than=86400).collected == []
+
+
+class RacingUpload(FilesystemBlobStore):
+    """A blob store in which an upload of the orphan's bytes comes at the worst moment of a collection:
+    ``before`` the claim (it finds the blob and touches it), or ``after`` it (the blob is gone)."""
+
+    def __init__(self, root: Path, when: str, upload: Callable[[], object]) -> None:
+        super().__init__(root)
+        self.when, self.upload = when, upload
+
+    def claim(self, sha256: str) -> float | None:
+        if self.when == "before":
+            self.upload()
+        claimed = super().claim(sha256)
+        if self.when == "after":
+            self.upload()
+        return claimed
+
+
+def record_upload(stack: Stack, d: Any, sha: str, size: int) -> None:
+    """The second half of an upload: its event, recorded after its bytes were put."""
+    dossier = stack.app.get(d)
+    dossier.upload(document_id="racing", sha256=sha, size=size, pages=None, source="court", name="重新上传.txt",
+                   media_type="text/plain", doc_type="", **ACT)  # fmt: skip
+    stack.app.save(dossier)
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_collection_keeps_an_orphan_an_upload_of_the_same_bytes_races(sqlite_stack: Stack, when: str) -> None:
+    """An upload puts the orphan's bytes just before the collector claims it (``before``: its event is
+    recorded after the collection has looked), or just after (``after``: the blob is gone, so its
+    bytes are stored again). Either way its event names bytes that are there."""
+    app, blobs = sqlite_stack.app, sqlite_stack.app.blobs
+    assert isinstance(blobs, FilesystemBlobStore)
+    d = app.open_dossier(case_number_text="（2026）京0105民初611号", case_type="民事", parties=[], **ACT)
+    data = "上次导入中断，这次重新上传".encode()
+    orphan = blobs.put(iter([data])).sha256
+    age(blobs, orphan)
+    racing = RacingUpload(blobs.root, when, lambda: blobs.put(iter([data])))
+    report = collect(app, racing, older_than=86400)
+    record_upload(sqlite_stack, d, orphan, len(data))
+    if when == "before":  # the put touched it: the collector, looking again after its claim, puts it back
+        assert report.collected == [] and report.put_back == [orphan]
+    assert b"".join(blobs.read(orphan)) == data  # after: the put stored the bytes again, the claimed copy went
+    assert not list((blobs.root / "collect").iterdir())
+    sqlite_stack.sealer.seal()
+    assert audit(app, sqlite_stack.log, blobs, sqlite_stack.signer.verifier).findings == []
