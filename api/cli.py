@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("data_dir", type=Path)
     init.add_argument("--court", required=True, help="court code, e.g. 1101-0105")
     init.add_argument("--name", required=True, help="the court's name, e.g. 北京市朝阳区人民法院")
+    init.add_argument("--designator", help="the court's 代字 in case numbers, e.g. 京0105 (checked on opening)")
     serve = sub.add_parser("serve", help="run the node's HTTP API (SIFA_* settings)")
     serve.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
     serve.add_argument("--host", help="overrides SIFA_HOST")
@@ -98,7 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "init":
             settings = Settings()
-            config = init_node(args.data_dir, args.court, args.name, settings.database_url)
+            config = init_node(args.data_dir, args.court, args.name, settings.database_url,
+                               designator=args.designator)  # fmt: skip
             token = issue_admin(args.data_dir, settings)
             print(f"sifa: node {config.origin} ({config.name}) created in {args.data_dir}", file=sys.stderr)
             print("sifa: the administrator's credential follows; it is shown once and stored only as a hash",

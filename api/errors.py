@@ -19,7 +19,7 @@ from api.peers import (
     PeersNotConfiguredError,
     PeerUnavailableError,
 )
-from api.principals import AuthError, ForbiddenError, LastAdministratorError
+from api.principals import AuthError, ForbiddenError, LastAdministratorError, PrincipalNotFoundError
 from api.routes.dossiers import HeaderNotAsciiError, PayloadTooLargeError, UnsupportedMediaError
 from api.routes.page import AssetNotFoundError
 from api.routes.witness import NotAWitnessError
@@ -34,6 +34,7 @@ from dossier.errors import (
     NotSealedError,
     UnknownCourtError,
     UnknownDocumentError,
+    WrongCourtError,
 )
 from ledger.errors import (
     LeafTooLargeError,
@@ -65,6 +66,7 @@ STATUS: list[tuple[type[SifaError], int]] = [
     (HeaderNotAsciiError, 400),
     (UnsupportedMediaError, 415),
     (DossierNotFoundError, 404),
+    (PrincipalNotFoundError, 404),
     (NotAWitnessError, 404),
     (AssetNotFoundError, 404),
     (UnknownDocumentError, 404),
@@ -77,6 +79,7 @@ STATUS: list[tuple[type[SifaError], int]] = [
     (BlobConflictError, 409),
     (BlobLockedError, 409),
     (UnknownCourtError, 422),
+    (WrongCourtError, 422),
     (InvalidDossierInputError, 422),
     (DigestMismatchError, 422),
     (InvalidDigestError, 400),

@@ -10,6 +10,7 @@ SifaError
     ├── NotSealedError              the latest events are not in a checkpoint yet
     ├── InspectionFailedError       四性检测 failed: archiving is blocked, the report says why
     ├── UnknownCourtError
+    ├── WrongCourtError             a case number whose court 代字 is another court's
     ├── UnknownDocumentError
     └── InvalidDossierInputError    malformed case number, empty reason, …
 """
@@ -59,6 +60,12 @@ class InspectionFailedError(DossierError):
 
 class UnknownCourtError(DossierError):
     code = "unknown_court"
+
+
+class WrongCourtError(DossierError):
+    """A case number whose court 代字 names another court than this node's."""
+
+    code = "wrong_court"
 
 
 class UnknownDocumentError(DossierError):

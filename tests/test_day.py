@@ -1,0 +1,154 @@
+"""A clerk's, a lawyer's and a party's day over real HTTP: case numbers, finding, reading, files."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx2
+import pytest
+
+from api.app import create_app
+from api.cli import main as sifa
+from api.settings import Settings
+from tests.api_node import ROLES, Node, in_thread
+from tests.servers import free_port
+
+COURT, DESIGNATOR = "1101-0105", "京0105"
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    """A node whose court registry knows its court's 代字 (京0105), one principal of each role."""
+    data = tmp_path_factory.mktemp("day") / "data"
+    capture = io.StringIO()
+    with contextlib.redirect_stdout(capture):
+        assert sifa(["init", str(data), "--court", COURT, "--name", "北京市朝阳区人民法院",
+                     "--designator", DESIGNATOR]) == 0  # fmt: skip
+    courts = json.loads((data / "courts.json").read_text(encoding="utf-8"))
+    courts["courts"].append({"code": "1101-0200", "name": "北京市第三中级人民法院", "level": "中级",
+                             "designator": "京03"})  # fmt: skip
+    (data / "courts.json").write_text(json.dumps(courts, ensure_ascii=False), encoding="utf-8")
+    port = free_port()
+    settings = Settings(data_dir=data, port=port, max_upload_bytes=20 << 20, seal_interval_seconds=0.01)
+    with in_thread(create_app(settings), port):
+        n = Node(f"http://127.0.0.1:{port}", data, capture.getvalue().strip())
+        for role in ROLES[1:]:
+            r = n.http.post("/v1/principals", json={"name": f"{role} 测试", "role": role},
+                            headers=n.as_("administrator"))  # fmt: skip
+            assert r.status_code == 201, r.text
+            n.tokens[role], n.ids[role] = r.json()["token"], r.json()["id"]
+        yield n
+        n.http.close()
+
+
+def open_case(node: Node, number: str, name: str = "张三", role: str = "clerk") -> httpx2.Response:
+    return node.http.post("/v1/dossiers", headers=node.as_(role), json={
+        "case_number": number, "case_type": "民事", "parties": [{"role": "原告", "name": name}]})  # fmt: skip
+
+
+def opened(node: Node, number: str, name: str = "张三") -> str:
+    r = open_case(node, number, name)
+    assert r.status_code == 201, r.text
+    return str(r.json()["dossier"])
+
+
+def upload(node: Node, dossier: str, data: bytes, name: str, role: str = "clerk", **headers: str) -> httpx2.Response:
+    h = {**node.as_(role), "X-File-Name": quote(name), "Content-Type": "application/pdf", **headers}
+    return node.http.post(f"/v1/dossiers/{dossier}/documents", content=data, headers=h)
+
+
+# -- 1. case numbers ---------------------------------------------------------------------------------
+
+
+def test_one_case_number_however_it_is_typed(day: Node) -> None:
+    first = opened(day, "（2026）京0105民初901号")
+    for typed in ("(2026)京0105民初901号", "（2026） 京0105 民初 0901 号", "（２０２６）京0105民初00901号",
+                  "(2026)京0105民初901号\u3000"):  # fmt: skip
+        r = open_case(day, typed)
+        assert r.status_code == 409, (typed, r.text)
+        body = r.json()
+        assert body["code"] == "dossier_exists" and body["detail"]["dossier"] == first, body
+        assert first in body["message"]
+    view = day.http.get(f"/v1/dossiers/{first}", headers=day.as_("clerk")).json()
+    assert view["case_number"] == "（2026）京0105民初901号"
+    assert opened(day, "(2026)京0105民初902号") != first
+
+
+def test_a_case_number_of_another_court_is_refused(day: Node) -> None:
+    r = open_case(day, "（2026）京0106民初1号")
+    assert (r.status_code, r.json()["code"]) == (422, "wrong_court"), r.text
+    assert r.json()["detail"] == {"designator": "京0106", "court_designator": DESIGNATOR}
+    for bad in ("（2026）京0105民初0号", "（26）京0105民初1号", "2026京0105民初1号"):
+        r = open_case(day, bad)
+        assert (r.status_code, r.json()["code"]) == (422, "invalid_input"), (bad, r.text)
+
+
+# -- 2. finding dossiers and people ----------------------------------------------------------------
+
+
+def _list(node: Node, role: str = "clerk", **params: Any) -> httpx2.Response:
+    return node.http.get("/v1/dossiers", params=params, headers=node.as_(role))
+
+
+def test_search_by_case_number_party_status_and_pages(day: Node) -> None:
+    mine = [opened(day, f"（2025）京0105民初{n}号", name=f"王{n}") for n in range(1, 6)]
+    opened(day, "（2025）京0105民初6号", name="王1")  # the same party in a second case
+    found = _list(day, case_number="(2025) 京0105民初 003号").json()["dossiers"]
+    assert [d["id"] for d in found] == [mine[2]] and found[0]["case_number"] == "（2025）京0105民初3号"
+    assert found[0]["status"] == "open" and found[0]["url"] == f"/v1/dossiers/{mine[2]}"
+    assert len(_list(day, party="王1").json()["dossiers"]) == 2
+    assert _list(day, party="王").json()["dossiers"] == []  # exact names only: no substring search
+    # Pages: every dossier once, newest first, the last page without a cursor.
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = _list(day, limit=2, **({"cursor": cursor} if cursor else {})).json()
+        seen += [d["id"] for d in page["dossiers"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) and set(mine) <= set(seen)
+    assert seen.index(mine[4]) < seen.index(mine[0])
+    r = day.http.post(f"/v1/dossiers/{mine[0]}/transfers", headers=day.as_("judge"),
+                      json={"to_court": "1101-0200", "kind": "上诉", "reason": "测试"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    transferred = _list(day, status="transferred").json()["dossiers"]
+    assert [d["id"] for d in transferred] == [mine[0]]
+    today = _list(day, opened_from="2000-01-01", opened_to="2999-12-31", limit=200).json()["dossiers"]
+    assert set(mine) <= {d["id"] for d in today}
+    assert _list(day, opened_to="2000-01-01").json()["dossiers"] == []
+
+
+def test_a_lawyer_lists_only_what_they_are_admitted_to(day: Node) -> None:
+    admitted, other = opened(day, "（2025）京0105民初71号"), opened(day, "（2025）京0105民初72号")
+    r = day.http.post(f"/v1/principals/{day.ids['lawyer']}/admissions", json={"dossier": admitted},
+                      headers=day.as_("clerk"))  # fmt: skip
+    assert r.status_code == 204, r.text
+    ids = [d["id"] for d in _list(day, "lawyer", limit=200).json()["dossiers"]]
+    assert admitted in ids and other not in ids
+    assert _list(day, "party").json()["dossiers"] == []
+    r = _list(day, "lawyer", party="张三")
+    assert (r.status_code, r.json()["code"]) == (403, "forbidden")
+    assert _list(day, "administrator").status_code == 403
+
+
+def test_a_bad_cursor_is_refused(day: Node) -> None:
+    r = _list(day, cursor="bm90IGEgY3Vyc29y")
+    assert (r.status_code, r.json()["code"]) == (422, "invalid_cursor"), r.text
+
+
+def test_administrators_list_and_show_principals(day: Node) -> None:
+    r = day.http.get("/v1/principals", headers=day.as_("administrator"))
+    assert r.status_code == 200, r.text
+    listed = {p["id"]: p for p in r.json()["principals"]}
+    assert listed[day.ids["clerk"]]["role"] == "clerk" and "token" not in listed[day.ids["clerk"]]
+    one = day.http.get(f"/v1/principals/{day.ids['lawyer']}", headers=day.as_("administrator")).json()
+    assert one["name"] == "lawyer 测试" and one["revoked"] is False
+    assert day.http.get("/v1/principals", headers=day.as_("clerk")).status_code == 403
+    r = day.http.get("/v1/principals/not-an-id", headers=day.as_("administrator"))
+    assert (r.status_code, r.json()["code"]) == (404, "principal_not_found")
