@@ -208,6 +208,9 @@ class DossierIndex:
             at, ident = _cursor(q.cursor)
             where.append("(d.opened_at < ? OR (d.opened_at = ? AND d.id < ?))")
             args.extend([at, at, ident])
+        if q.case_number is not None or q.party is not None or q.within is not None:
+            # A few rows by key: look them up by it, not by walking the court's dossiers newest first.
+            where[0] = "+d.holder = ?"
         sql = (f"SELECT id, number_enc, case_type, status, holder, opened_at, changed_at FROM dossiers d "
                f"WHERE {' AND '.join(where)} ORDER BY d.opened_at DESC, d.id DESC LIMIT ?")  # fmt: skip
         with self._db() as db:
