@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -16,6 +18,7 @@ from api.app import create_app
 from api.cli import main as sifa
 from api.settings import Settings
 from tests.api_node import ROLES, Node, in_thread
+from tests.dossier_fixtures import pdf_bytes
 from tests.servers import free_port
 
 COURT, DESIGNATOR = "1101-0105", "京0105"
@@ -152,3 +155,78 @@ def test_administrators_list_and_show_principals(day: Node) -> None:
     assert day.http.get("/v1/principals", headers=day.as_("clerk")).status_code == 403
     r = day.http.get("/v1/principals/not-an-id", headers=day.as_("administrator"))
     assert (r.status_code, r.json()["code"]) == (404, "principal_not_found")
+
+
+# -- 3. the dossier read shows everything recorded ----------------------------------------------------
+
+
+def _sealed_view(node: Node, dossier: str, role: str = "clerk") -> dict[str, Any]:
+    for _ in range(100):
+        view: dict[str, Any] = node.http.get(f"/v1/dossiers/{dossier}", headers=node.as_(role)).json()
+        if all(t["leaf_index"] is not None for t in view["timeline"][:-1]):  # the read itself may wait
+            return view
+        time.sleep(0.05)
+    raise AssertionError("not sealed")
+
+
+def test_the_read_shows_every_record_with_leaf_and_receipt(day: Node) -> None:
+    d = opened(day, "（2025）京0105民初301号", name="赵六")
+    up = upload(day, d, pdf_bytes(2), "民事起诉状.pdf").json()
+    slip = upload(day, d, b"%PDF-1.4 delivery slip", "送达回证.pdf").json()
+    ev, contract = hashlib.sha256(b"evidence").hexdigest(), hashlib.sha256(b"contract").hexdigest()
+    clerk = day.as_("clerk")
+    assert (
+        day.http.post(
+            f"/v1/dossiers/{d}/evidence",
+            headers=clerk,
+            json={"sha256": ev, "size": 8, "name": "借条.jpg", "submitter": {"role": "原告", "name": "赵六"}},
+        ).status_code
+        == 200
+    )
+    assert (
+        day.http.post(
+            f"/v1/dossiers/{d}/services",
+            headers=clerk,
+            json={
+                "document_id": up["document_id"],
+                "recipient": {"role": "被告", "name": "钱七"},
+                "channel": "电子送达平台",
+                "sent_at": "2026-11-22T08:00:00+08:00",
+                "receipt_sha256": slip["sha256"],
+            },
+        ).status_code
+        == 200
+    )
+    assert day.http.post(f"/v1/dossiers/{d}/contracts", headers=clerk, json={
+        "contract_sha256": contract, "parties": [{"role": "甲方", "name": "赵六"}],
+        "signed_at": "2026-01-02T10:00:00+08:00"}).status_code == 200  # fmt: skip
+    assert day.http.post(f"/v1/dossiers/{d}/transfers", headers=day.as_("judge"), json={
+        "to_court": "1101-0200", "kind": "上诉", "reason": "不服一审判决"}).status_code == 200  # fmt: skip
+    view = _sealed_view(day, d)
+    doc = view["documents"][up["document_id"]]
+    assert doc["sha256"] == up["sha256"] and doc["leaf_index"] is not None and doc["version"] == 2
+    assert [e["title"] for e in view["catalogue"]] == ["民事起诉状", "送达回证"]
+    [evidence] = view["evidence"]
+    assert evidence["sha256"] == ev and evidence["submitter"] == {"role": "原告", "kind": "natural", "name": "赵六"}
+    [service] = view["services"]
+    assert service["service_receipt"] == {
+        "sha256": slip["sha256"],
+        "download": f"/v1/dossiers/{d}/files/{slip['sha256']}",
+    }
+    assert service["recipient"]["name"] == "钱七" and service["sent_at"] == "2026-11-22T00:00:00.000000Z"
+    [c] = view["contracts"]
+    assert c["contract_sha256"] == contract and c["parties"][0]["role"] == "甲方"
+    assert view["transfers"][0]["to_court"] == "1101-0200" and view["archive"] is None
+    assert view["received_from"] is None
+    names = [t["name"] for t in view["timeline"]]
+    assert names[:3] == ["Dossier opened", "Document uploaded", "Catalogued"] and "Contract registered" in names
+    for record in (doc, evidence, service, c, view["transfers"][0]):
+        r = day.http.get(record["receipt"], headers=clerk)
+        assert r.status_code == 200, r.text
+        assert r.json()["leaf_index"] == record["leaf_index"]
+    # A lawyer admitted to it reads the same records, with roles but not other people's names.
+    assert day.http.post(f"/v1/principals/{day.ids['lawyer']}/admissions", json={"dossier": d},
+                         headers=clerk).status_code == 204  # fmt: skip
+    theirs = _sealed_view(day, d, "lawyer")
+    assert theirs["services"][0]["recipient"] == {"role": "被告", "kind": "natural"}
+    assert "name" not in theirs["evidence"][0]["submitter"] and "parties" not in theirs

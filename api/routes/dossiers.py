@@ -23,6 +23,7 @@ from dossier.domain import PARTY_ROLES, Dossier
 from dossier.envelope import utc
 from dossier.errors import DossierConflictError, InspectionFailedError, InvalidDossierInputError
 from dossier.fields import LIMITS, MAX_CONTRACT_PARTIES, MAX_ORDER, MAX_PAGES, MAX_PARTIES, MAX_SIZE
+from dossier.record import recorded
 from ledger.errors import SifaError, TreeSizeError
 from ledger.receipt import Receipt
 from storage.blobstore import check_digest
@@ -181,15 +182,21 @@ def read(dossier: str, caller: CallerDep, services: ServicesDep) -> dict[str, An
     d = services.dossiers.retrieve(dossier, by_court=services.config.court, by=caller.actor, reason="阅卷",
                                    **_act(caller))  # fmt: skip
     hidden = d.hidden_from(caller.role)
-    catalogue = sorted(({"document_id": k, **v} for k, v in d.catalogue.items() if k not in hidden),
-                       key=lambda e: (e["volume"] != "正卷", e["order"], e["title"]))  # fmt: skip
-    documents = {k: v for k, v in d.documents.items() if k not in hidden}
     out: dict[str, Any] = {"id": str(d.id), "court": d.court, "case_number": d.case_number,
                            "case_type": d.case_type, "version": d.version, "archived": d.archived,
-                           "catalogue": catalogue, "documents": documents, "transfers": d.transfers}  # fmt: skip
+                           **read_record(services, d, hidden, names=caller.role in STAFF)}  # fmt: skip
+    out["documents"] = {k: {**v, **out["documents"].get(k, {})} for k, v in d.documents.items() if k not in hidden}
     if caller.role in STAFF:
         out["parties"] = [{k: v for k, v in p.items() if k != "salts"} for p in d.parties]
     return out
+
+
+def read_record(services: Services, d: Dossier, hidden: set[str], *, names: bool) -> dict[str, Any]:
+    """Everything recorded in ``d`` (dossier/record.py), each record with its leaf and receipt."""
+    files = {v["sha256"] for k, v in d.documents.items() if k not in hidden}
+    found = services.dossiers.repository.event_store.get(d.id, lte=d.version)
+    return recorded(str(d.id), found, lambda v: services.log.last(f"event:{d.id}:{v}"), hidden=hidden,
+                    names=names, files=files)  # fmt: skip
 
 
 @router.get("/{dossier}/events", openapi_extra=roles(*READERS))
