@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import io
@@ -230,3 +231,65 @@ def test_the_read_shows_every_record_with_leaf_and_receipt(day: Node) -> None:
     theirs = _sealed_view(day, d, "lawyer")
     assert theirs["services"][0]["recipient"] == {"role": "被告", "kind": "natural"}
     assert "name" not in theirs["evidence"][0]["submitter"] and "parties" not in theirs
+
+
+# -- 4. downloads, the 卷内目录, the archive package and its report ---------------------------------------
+
+
+def test_downloads_name_the_file_and_never_run_in_the_browser(day: Node) -> None:
+    d = opened(day, "（2025）京0105民初401号")
+    cases = [(pdf_bytes(1), "判决书 终审.pdf", "application/pdf", "inline"),
+             (b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "图.svg", "image/svg+xml",
+              "attachment"),
+             (b"<html><script>alert(1)</script></html>", "页面.html", "text/html", "attachment")]  # fmt: skip
+    for data, name, media, kind in cases:
+        up = upload(day, d, data, name, **{"Content-Type": media})
+        assert up.status_code == 201, up.text
+        r = day.http.get(f"/v1/dossiers/{d}/files/{up.json()['sha256']}", headers=day.as_("clerk"))
+        assert r.status_code == 200 and r.content == data
+        cd = r.headers["content-disposition"]
+        assert cd.startswith(f'{kind}; filename="') and cd.endswith(f"filename*=UTF-8''{quote(name, safe='')}"), cd
+        assert cd.isascii() and r.headers["x-content-type-options"] == "nosniff"
+        if kind == "attachment":
+            assert "sandbox" in r.headers["content-security-policy"]
+
+
+def test_the_catalogue_table_numbers_every_page_and_the_archive_is_fetched(day: Node) -> None:
+    d = opened(day, "（2025）京0105民初402号")
+    for data, name, media in ((pdf_bytes(2), "民事起诉状.pdf", "application/pdf"),
+                              (b"ID3\x04\x00" + bytes(200), "庭审录音.mp3", "audio/mpeg"),
+                              (pdf_bytes(3), "证据材料.pdf", "application/pdf")):  # fmt: skip
+        assert upload(day, d, data, name, **{"Content-Type": media}).status_code == 201
+    table = day.http.get(f"/v1/dossiers/{d}/catalogue", headers=day.as_("clerk"))
+    assert table.status_code == 200, table.text
+    t = table.json()
+    assert list(t["columns"].values()) == ["序号", "文号", "责任者", "题名", "日期", "起止页号", "备注"]
+    rows = [(r["no"], r["title"], r["pages"], r["remarks"]) for r in t["rows"]]
+    assert rows == [(1, "民事起诉状", "1–2", ""), (2, "证据材料", "3–5", ""), (3, "庭审录音", "6", "页数未知，按1页计")]
+    assert t["rows"][0]["author"] == "北京市朝阳区人民法院" and len(t["rows"][0]["date"]) == 10
+    clerk = day.as_("clerk")
+    r = day.http.get(f"/v1/dossiers/{d}/archive/report", headers=clerk)
+    assert (r.status_code, r.json()["code"]) == (404, "unknown_document")
+    r = day.http.post(f"/v1/dossiers/{d}/archive", headers=day.as_("archivist"), json={"retention": "永久"})
+    assert r.status_code == 200, r.text
+    package = day.http.get(f"/v1/dossiers/{d}/archive/package", headers=day.as_("archivist"))
+    assert package.status_code == 200, package.text
+    view = day.http.get(f"/v1/dossiers/{d}", headers=clerk).json()
+    assert hashlib.sha256(package.content).hexdigest() == view["archive"]["package_sha256"]
+    assert "filename*=UTF-8''" in package.headers["content-disposition"]
+    report = day.http.get(view["archive"]["report"], headers=clerk).json()
+    assert report.get("passed") and report["dossier"] == d, report
+    assert any("庭审录音.mp3" in c for c in report["properties"]["完整性"]["checks"])
+    assert day.http.get(f"/v1/dossiers/{d}/archive/package", headers=day.as_("lawyer")).status_code == 403
+
+
+def test_a_receipt_is_fetched_by_the_files_hash(day: Node) -> None:
+    d = opened(day, "（2025）京0105民初403号")
+    data = pdf_bytes(1)
+    up = upload(day, d, data, "答辩状.pdf").json()
+    r = day.http.get(f"/v1/dossiers/{d}/files/{up['sha256']}/receipt", headers=day.as_("clerk"))
+    assert r.status_code == 200, r.text
+    leaf = json.loads(base64.b64decode(r.json()["leaf_data"]))
+    assert leaf["type"] == "DocumentUploaded" and up["sha256"] in json.dumps(leaf)
+    missing = day.http.get(f"/v1/dossiers/{d}/files/{'0' * 64}/receipt", headers=day.as_("clerk"))
+    assert missing.status_code == 404

@@ -18,6 +18,7 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.deps import CallerDep, Services, ServicesDep, roles
+from api.downloads import download_headers
 from api.principals import Caller, NotAdmittedError
 from dossier.domain import PARTY_ROLES, Dossier
 from dossier.envelope import utc
@@ -333,7 +334,8 @@ def download(dossier: str, sha256: str, caller: CallerDep, services: ServicesDep
         if close is not None:
             close()
         raise
-    return StreamingResponse(stream, media_type=doc["media_type"], headers={"Content-Length": str(doc["size"])})
+    return StreamingResponse(stream, media_type=doc["media_type"],
+                             headers=download_headers(doc["name"], doc["media_type"], doc["size"]))  # fmt: skip
 
 
 async def _written(dossier: str, recorded: Future[int]) -> Written:
