@@ -36,6 +36,7 @@ from dossier.errors import (
     UnknownDocumentError,
     WrongCourtError,
 )
+from dossier.media import MediaTypeMismatchError
 from ledger.errors import (
     LeafTooLargeError,
     MalformedError,
@@ -65,6 +66,7 @@ STATUS: list[tuple[type[SifaError], int]] = [
     (LeafTooLargeError, 413),
     (HeaderNotAsciiError, 400),
     (UnsupportedMediaError, 415),
+    (MediaTypeMismatchError, 415),
     (DossierNotFoundError, 404),
     (PrincipalNotFoundError, 404),
     (NotAWitnessError, 404),

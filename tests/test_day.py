@@ -293,3 +293,52 @@ def test_a_receipt_is_fetched_by_the_files_hash(day: Node) -> None:
     assert leaf["type"] == "DocumentUploaded" and up["sha256"] in json.dumps(leaf)
     missing = day.http.get(f"/v1/dossiers/{d}/files/{'0' * 64}/receipt", headers=day.as_("clerk"))
     assert missing.status_code == 404
+
+
+# -- 5. uploads ----------------------------------------------------------------------------------------
+
+
+def test_an_upload_names_its_event_and_receipt_and_the_content_decides_the_type(day: Node) -> None:
+    d = opened(day, "（2025）京0105民初501号")
+    data = pdf_bytes(3)
+    r = day.http.post(
+        f"/v1/dossiers/{d}/documents", content=data, headers={**day.as_("clerk"), "X-File-Name": quote("起诉状.pdf")}
+    )  # no Content-Type at all
+    assert r.status_code == 201, r.text
+    up = r.json()
+    assert (up["media_type"], up["pages"], up["event"]) == ("application/pdf", 3, "DocumentUploaded")
+    assert (
+        up["receipt"] == f"/v1/dossiers/{d}/receipts/{up['event_version']}" and up["version"] == up["event_version"] + 1
+    )
+    receipt = day.http.get(up["receipt"], headers=day.as_("clerk"))
+    assert receipt.status_code == 200, receipt.text
+    leaf = json.loads(base64.b64decode(receipt.json()["leaf_data"]))
+    assert leaf["type"] == "DocumentUploaded" and up["sha256"] in json.dumps(leaf)
+    # The same file again adds nothing: the answer names the first document (200, not 201).
+    again = upload(day, d, data, "起诉状（重发）.pdf")
+    assert again.status_code == 200, again.text
+    assert again.json()["document_id"] == up["document_id"] and again.json()["already_recorded"] is True
+    assert again.json()["receipt"] == up["receipt"]
+    view = day.http.get(f"/v1/dossiers/{d}", headers=day.as_("clerk")).json()
+    assert len(view["documents"]) == 1
+    # A JPEG sent as a PDF is refused, and nothing is recorded.
+    jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(100)
+    r = upload(day, d, jpeg, "照片.pdf")
+    assert (r.status_code, r.json()["code"]) == (415, "media_type_mismatch"), r.text
+    assert r.json()["detail"] == {"declared": "application/pdf", "found": "image/jpeg"}
+    assert upload(day, d, jpeg, "照片.jpg", **{"Content-Type": "image/jpeg"}).status_code == 201
+    assert len(day.http.get(f"/v1/dossiers/{d}", headers=day.as_("clerk")).json()["documents"]) == 2
+
+
+@pytest.mark.parametrize(("data", "found"), [
+    (b"%PDF-1.7\n", "application/pdf"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff\xdb", "image/jpeg"),
+    (b"ID3\x04\x00", "audio/mpeg"), (b"\xff\xfb\x90\x00", "audio/mpeg"), (b"\x00\x00\x00\x18ftypisom", "video/mp4"),
+    (b"PK\x03\x04" + bytes(22) + b"\x07\x00\x00\x00OFD.xml", "application/ofd"),
+    (b"PK\x03\x04" + bytes(22) + b"\x13\x00\x00\x00[Content_Types].xml",
+     "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+    ("起诉状：原告张三".encode(), "text/plain"), ("起诉状".encode()[:-1], "text/plain"), (b"\x00\x01\x02", None),
+])  # fmt: skip
+def test_media_types_are_recognised_from_the_first_bytes(data: bytes, found: str | None) -> None:
+    from dossier.media import sniff
+
+    assert sniff(data) == found

@@ -108,7 +108,7 @@ def _held(c: Court, d: str) -> int:
 def test_appeal_retrieval_between_three_courts(chain: dict[str, Court], tmp_path: Path) -> None:
     low, mid, high = chain[LOW], chain[MID], chain[HIGH]
     d = _open(low, CASE)
-    bigs = [os.urandom(BIG) for _ in range(2)]
+    bigs = [b"\x00\x00\x00\x18ftypmp42" + os.urandom(BIG) for _ in range(2)]  # MP4 by their first box
     names = [f"第{i:03d}号证据 聊天记录.txt" for i in range(FILES - 2)]
     with ThreadPoolExecutor(4) as pool:
         small = list(pool.map(lambda n: _upload(low, d, f"{n}\n证据内容 {n}\n".encode(), n, "text/plain"), names))

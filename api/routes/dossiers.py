@@ -13,17 +13,19 @@ from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, unquote
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.deps import CallerDep, Services, ServicesDep, roles
 from api.downloads import download_headers
 from api.principals import Caller, NotAdmittedError
+from api.uploads import DocumentExistsError, FirstCopy, first_answer, uploaded_answer
 from dossier.domain import PARTY_ROLES, Dossier
 from dossier.envelope import utc
 from dossier.errors import DossierConflictError, InspectionFailedError, InvalidDossierInputError
 from dossier.fields import LIMITS, MAX_CONTRACT_PARTIES, MAX_ORDER, MAX_PAGES, MAX_PARTIES, MAX_SIZE
+from dossier.media import typed
 from dossier.record import recorded
 from ledger.errors import SifaError, TreeSizeError
 from ledger.receipt import Receipt
@@ -78,9 +80,14 @@ class Uploaded(Written):
     document_id: str
     sha256: str
     size: int
+    media_type: str = Field(description="as the content shows it (dossier/media.py)")
     pages: int | None
     category: str
     placed_by: str
+    event: str = Field(description="the event that recorded the file: DocumentUploaded")
+    event_version: int = Field(description="that event's version; its receipt carries the file's hash")
+    receipt: str = Field(description="the path of that event's receipt")
+    already_recorded: bool = Field(False, description="true (200): these bytes already were this document")
 
 
 class CatalogueEntry(BaseModel):
@@ -255,6 +262,7 @@ class _Pipe:
 async def upload(
     dossier: str,
     request: Request,
+    response: Response,
     caller: CallerDep,
     services: ServicesDep,
     x_file_name: Annotated[str, Header(description="percent-encoded UTF-8 file name", max_length=NAME_HEADER)],
@@ -283,10 +291,22 @@ async def upload(
         check_digest(x_content_sha256)
     await asyncio.to_thread(lambda: _dossier(services, caller, dossier, copy=False))
     source = "court" if caller.role in STAFF else caller.role
-    result = await streamed_body(request, limit, "a document", lambda chunks: services.dossiers.upload(
-        dossier, chunks, name=name, media_type=media, source=source, doc_type=doc_type,
-        expected_sha256=x_content_sha256, **_act(caller)))  # fmt: skip
-    return Uploaded(dossier=dossier, **result)
+
+    def store(chunks: Iterator[bytes]) -> dict[str, Any]:
+        found, stream = typed(chunks, media)  # the type the content shows, checked against the declared one
+        acting = _act(caller)
+        once = FirstCopy(dossier, caller.role, acting.pop("guard"))  # the same file twice: 409 document_exists
+        result = services.dossiers.upload(dossier, once.wrap(stream), name=name, media_type=found, source=source,
+                                          doc_type=doc_type, expected_sha256=x_content_sha256, guard=once.guard,
+                                          **acting)  # fmt: skip
+        return {**result, "media_type": found}
+
+    try:
+        result = await streamed_body(request, limit, "a document", store)
+    except DocumentExistsError as exc:  # the same file again: nothing added, the first one answered
+        response.status_code = 200
+        return Uploaded(**await asyncio.to_thread(first_answer, services, dossier, exc))
+    return Uploaded(**uploaded_answer(dossier, result))
 
 
 async def streamed_body(request: Request, limit: int, what: str, consume: Callable[[Iterator[bytes]], T]) -> T:
