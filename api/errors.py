@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from api.edge import BodyTimeoutError
+from api.multipart import MalformedFormError
 from api.peers import (
     InsecurePeerUrlError,
     PeerCertificateError,
@@ -98,6 +99,7 @@ STATUS: list[tuple[type[SifaError], int]] = [
     (EventStoreUnavailableError, 503),
     (TreeStoreUnavailableError, 503),
     (TreeSizeError, 404),
+    (MalformedFormError, 400),
     (MalformedError, 400),
     (VerificationError, 422),
     (SifaError, 400),

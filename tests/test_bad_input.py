@@ -237,6 +237,20 @@ CASES: dict[str, Case] = {
         "administrator", "GET", "/v1/principals/6454039c-0791-518e-bc56-316fcd078efb", 404, "principal_not_found"
     ),
     # uploads
+    "form upload without a boundary": Case(
+        "clerk", "POST", D + "/documents/form", 415, "unsupported_media_type", content=b"x",
+        headers={"Content-Type": "multipart/form-data"},
+    ),
+    "form upload with no file part": Case(
+        "clerk", "POST", D + "/documents/form", 400, "malformed_form",
+        content=b'--b\r\nContent-Disposition: form-data; name="doc_type"\r\n\r\n\xe8\xb5\xb7\r\n--b--\r\n',
+        headers={"Content-Type": "multipart/form-data; boundary=b"},
+    ),
+    "form upload cut off inside its file": Case(
+        "clerk", "POST", D + "/documents/form", 400, "malformed_form",
+        content=b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nhalf',
+        headers={"Content-Type": "multipart/form-data; boundary=b"},
+    ),
     "PNG declared as a PDF": Case(
         "clerk", "POST", D + "/documents", 415, "media_type_mismatch", content=b"\x89PNG\r\n\x1a\n" + bytes(64),
         headers=up(),

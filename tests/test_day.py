@@ -7,8 +7,12 @@ import contextlib
 import hashlib
 import io
 import json
+import os
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -342,3 +346,38 @@ def test_media_types_are_recognised_from_the_first_bytes(data: bytes, found: str
     from dossier.media import sniff
 
     assert sniff(data) == found
+
+
+def test_a_form_upload_of_many_files_is_streamed_part_by_part(day: Node, tmp_path: Path) -> None:
+    d = opened(day, "（2025）京0105民初502号")
+    big = b"\x00\x00\x00\x18ftypmp42" + os.urandom(12 << 20)  # larger than any chunk the server reads
+    files = [("file", ("起诉状.pdf", pdf_bytes(2), "application/pdf")), ("file", ("庭审录像.mp4", big, "video/mp4"))]
+    r = day.http.post(f"/v1/dossiers/{d}/documents/form", files=files, data={"doc_type": "起诉状"},
+                      headers=day.as_("clerk"))  # fmt: skip
+    assert r.status_code == 201, r.text
+    first, second = r.json()["documents"]
+    assert (first["pages"], first["category"], first["media_type"]) == (2, "起诉状", "application/pdf")
+    assert second["sha256"] == hashlib.sha256(big).hexdigest() and second["size"] == len(big)
+    view = day.http.get(f"/v1/dossiers/{d}", headers=day.as_("clerk")).json()
+    assert {doc["name"] for doc in view["documents"].values()} == {"起诉状.pdf", "庭审录像.mp4"}
+    # As curl -F sends it: the type guessed from the name is checked against the content.
+    if shutil.which("curl"):
+        (tmp_path / "答辩状.txt").write_text("答辩意见：被告不同意原告诉请。", encoding="utf-8")
+        out = subprocess.run(["curl", "-sS", "-H", f"Authorization: Bearer {day.tokens['lawyer']}", "-F",
+                              f"file=@{tmp_path / '答辩状.txt'}", f"{day.base}/v1/dossiers/{d}/documents/form"],
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert json.loads(out.stdout)["code"] == "dossier_not_admitted"  # the lawyer is not admitted here
+        out = subprocess.run(["curl", "-sS", "-H", f"Authorization: Bearer {day.tokens['clerk']}", "-F",
+                              f"file=@{tmp_path / '答辩状.txt'}", f"{day.base}/v1/dossiers/{d}/documents/form"],
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+        [doc] = json.loads(out.stdout)["documents"]
+        assert doc["media_type"] == "text/plain" and doc["category"] == "答辩状"
+    # A form without a file, and one cut off, record nothing.
+    r = day.http.post(f"/v1/dossiers/{d}/documents/form", data={"doc_type": "起诉状"}, files={},
+                      headers={**day.as_("clerk"), "Content-Type": "multipart/form-data; boundary=x"})  # fmt: skip
+    assert (r.status_code, r.json()["code"]) == (400, "malformed_form"), r.text
+    body = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nhalf a file'
+    r = day.http.post(f"/v1/dossiers/{d}/documents/form", content=body,
+                      headers={**day.as_("clerk"), "Content-Type": "multipart/form-data; boundary=b"})  # fmt: skip
+    assert (r.status_code, r.json()["code"]) == (400, "malformed_form"), r.text
+    assert len(day.http.get(f"/v1/dossiers/{d}", headers=day.as_("clerk")).json()["documents"]) == 3

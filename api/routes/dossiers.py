@@ -286,7 +286,10 @@ async def upload(
         raise PayloadTooLargeError(f"a document may have at most {limit} bytes")
     media = content_type.split(";")[0].strip().lower()
     if media.startswith("multipart/") or not media or "/" not in media:
-        raise UnsupportedMediaError("send the document as the raw body with its own media type")
+        raise UnsupportedMediaError(
+            "send the document as the raw body with its own media type "
+            "(a multipart/form-data form goes to /documents/form)"
+        )
     if x_content_sha256 is not None:
         check_digest(x_content_sha256)
     await asyncio.to_thread(lambda: _dossier(services, caller, dossier, copy=False))
