@@ -381,3 +381,16 @@ def test_a_form_upload_of_many_files_is_streamed_part_by_part(day: Node, tmp_pat
                       headers={**day.as_("clerk"), "Content-Type": "multipart/form-data; boundary=b"})  # fmt: skip
     assert (r.status_code, r.json()["code"]) == (400, "malformed_form"), r.text
     assert len(day.http.get(f"/v1/dossiers/{d}", headers=day.as_("clerk")).json()["documents"]) == 3
+
+
+# -- 6. talking to people --------------------------------------------------------------------------------
+
+
+def test_verdicts_show_beijing_time_and_never_a_placeholder() -> None:
+    from verifier.cli import _facts, beijing
+
+    assert beijing("2026-11-22T16:30:00.000000Z") == "2026-11-23 00:30:00 北京时间 (UTC+8)"
+    partial = {"dossier": "6454039c", "case_number": None, "court": None, "log": "sifa.court/1101-0105",
+               "tree_size": 9, "events": 3, "files": 1, "files_verified": 0, "valid": False}  # fmt: skip
+    said = _facts(partial)
+    assert "None" not in said and "?" not in said and "6454039c" in said and "of court" not in said

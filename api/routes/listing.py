@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from api.deps import CallerDep, Services, ServicesDep, roles
 from api.node import private_file
 from api.principals import ForbiddenError
+from dossier.errors import InvalidDossierInputError
 from dossier.fields import utc
 from dossier.index import MAX_LIMIT, STATUSES, DossierIndex
 from dossier.index import Query as IndexQuery
@@ -53,6 +54,16 @@ def dossier_index(request: Request, services: Services) -> DossierIndex:
     return index
 
 
+DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidDossierInputError(f"{text!r} is not a day of the calendar (2026-11-22)") from None
+
+
 def _day(value: date | None) -> str | None:
     """The start of a calendar day in Beijing time, as UTC."""
     return None if value is None else utc(datetime.combine(value, time(0), BEIJING))
@@ -66,8 +77,8 @@ def list_dossiers(
     case_number: Annotated[str | None, Query(max_length=60, description="exact, however typed")] = None,
     party: Annotated[str | None, Query(max_length=200, description="a party's full name (staff only)")] = None,
     status: Annotated[str | None, Query(pattern=f"^({'|'.join(STATUSES)})$")] = None,
-    opened_from: Annotated[date | None, Query(description="first day (Beijing time), inclusive")] = None,
-    opened_to: Annotated[date | None, Query(description="last day (Beijing time), inclusive")] = None,
+    opened_from: Annotated[str | None, Query(pattern=DAY, description="first day (Beijing time), inclusive")] = None,
+    opened_to: Annotated[str | None, Query(pattern=DAY, description="last day (Beijing time), inclusive")] = None,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
 ) -> DossierList:
@@ -77,9 +88,10 @@ def list_dossiers(
     only the dossiers they are admitted to, and may not search by party name."""
     if party is not None and caller.role not in STAFF:
         raise ForbiddenError("only court staff search by a party's name")
-    last = None if opened_to is None else opened_to + timedelta(days=1)
+    last = None if opened_to is None else _date(opened_to) + timedelta(days=1)
+    first = None if opened_from is None else _date(opened_from)
     q = IndexQuery(holder=services.config.court, case_number=case_number, party=party, status=status,
-                   opened_from=_day(opened_from), opened_to=_day(last), cursor=cursor, limit=limit,
+                   opened_from=_day(first), opened_to=_day(last), cursor=cursor, limit=limit,
                    within=None if caller.role in STAFF else list(caller.dossiers))  # fmt: skip
     page = dossier_index(request, services).search(q)
     return DossierList(dossiers=[DossierSummary(**vars(e) | {"court": e.holder}, url=f"/v1/dossiers/{e.id}")
