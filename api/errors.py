@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from api.edge import BodyTimeoutError
 from api.multipart import MalformedFormError
@@ -167,7 +168,20 @@ def install(app: FastAPI) -> None:
         return JSONResponse(error_body("invalid_encoding", "a header or name is not valid UTF-8"), 400)
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        # Keep the exception's headers: a 405 must say which methods are allowed (RFC 9110 Allow).
-        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
+        # Keep the exception's headers: a 405 must say which methods are allowed (RFC 9110 Allow) —
+        # all of them, also those of routes of the same path in another router (Starlette names one's).
+        headers = exc.headers
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(sorted(_allowed(request)))}
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=headers)
+
+
+def _allowed(request: Request) -> set[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        found = getattr(route, "methods", None)
+        if found and route.matches(request.scope)[0] != Match.NONE:
+            methods |= set(found)
+    return methods
