@@ -11,6 +11,7 @@ for them (``hidden``). Pure: events and a leaf lookup in, a dict out.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -48,6 +49,21 @@ def _person(record: dict[str, Any], names: bool) -> dict[str, Any]:
     return shown
 
 
+def original_times(lines: Iterable[bytes]) -> dict[int, str]:
+    """Leaf index -> the UTC time (存证时间) its leaf states, from a received dossier's kept events
+    (the lower court's leaves, one JSON line each, as its package carried them; verified on import)."""
+    out: dict[int, str] = {}
+    for line in lines:
+        try:
+            doc = json.loads(line)
+            leaf = json.loads(doc["leaf"])
+        except (ValueError, KeyError, TypeError):
+            continue  # a withheld event carries no leaf
+        if isinstance(leaf, dict) and isinstance(leaf.get("time"), str):
+            out[int(doc["leaf_index"])] = leaf["time"]
+    return out
+
+
 def recorded(
     dossier: str,
     events: Iterable[Any],
@@ -56,9 +72,12 @@ def recorded(
     hidden: set[str],
     names: bool,
     files: set[str],
+    originals: dict[int, str] | None = None,
 ) -> dict[str, Any]:
     """The sections of dossier ``dossier`` from its ``events`` (oldest first). ``leaf_of(version)``: the
-    leaf index of that event, if sealed; ``files``: SHA-256 of the files the reader may download."""
+    leaf index of that event, if sealed; ``files``: SHA-256 of the files the reader may download;
+    ``originals``: for a received dossier, the 存证时间 of the lower court's leaves (``original_times``):
+    each received document then shows its original court, leaf and 存证时间 beside its import."""
     base = f"/v1/dossiers/{dossier}"
     out: dict[str, Any] = {"documents": {}, "catalogue": [], "evidence": [], "services": [], "contracts": [],
                            "transfers": [], "received_from": None, "archive": None, "timeline": []}  # fmt: skip
@@ -79,6 +98,11 @@ def recorded(
             doc["withdrawal"] = None
             if kind == "DocumentReceived":
                 doc["original_leaf"] = body.get("original_leaf")
+                source = out["received_from"] or {}
+                doc["original"] = {"court": source.get("from_court"), "origin": source.get("from_origin"),
+                                   "leaf_index": body.get("original_leaf"),
+                                   "recorded_at": (originals or {}).get(body.get("original_leaf", -1)),
+                                   "imported_at": mark["recorded_at"]}  # fmt: skip
             doc["download"] = f"{base}/files/{body['sha256']}"
             doc["file_receipt"] = f"{base}/files/{body['sha256']}/receipt"
             documents[body["document_id"]] = {**doc, **mark}

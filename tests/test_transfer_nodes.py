@@ -175,6 +175,12 @@ def test_appeal_retrieval_between_three_courts(chain: dict[str, Court], tmp_path
     view = mid.http.get(f"/v1/dossiers/{d}", headers=mid.clerk).json()
     assert len(view["documents"]) == FILES and len(view["catalogue"]) == FILES
     assert view["parties"][0]["name"] == "张三"
+    # Issue 19: each record shows its original court, leaf and 存证时间 beside the import time.
+    assert view["received_from"]["from_court"] == LOW
+    for doc in view["documents"].values():
+        original = doc["original"]
+        assert original["court"] == LOW and original["leaf_index"] == doc["original_leaf"]
+        assert original["recorded_at"] is not None and original["recorded_at"] < original["imported_at"]
     big = mid.http.get(f"/v1/dossiers/{d}/files/{big_shas[1]}", headers=mid.clerk)
     assert hashlib.sha256(big.content).hexdigest() == big_shas[1]
     # A court not named by the transfer is refused; so is a dossier never transferred.

@@ -26,7 +26,7 @@ from dossier.envelope import utc
 from dossier.errors import DossierConflictError, InspectionFailedError, InvalidDossierInputError
 from dossier.fields import LIMITS, MAX_CONTRACT_PARTIES, MAX_ORDER, MAX_PAGES, MAX_PARTIES, MAX_SIZE
 from dossier.media import typed
-from dossier.record import recorded
+from dossier.record import original_times, recorded
 from ledger.errors import SifaError, TreeSizeError
 from ledger.receipt import Receipt
 from storage.blobstore import check_digest
@@ -203,8 +203,10 @@ def read_record(services: Services, d: Dossier, hidden: set[str], *, names: bool
     """Everything recorded in ``d`` (dossier/record.py), each record with its leaf and receipt."""
     files = {v["sha256"] for k, v in d.documents.items() if k not in hidden}
     found = services.dossiers.repository.event_store.get(d.id, lte=d.version)
+    kept = (d.received or {}).get("events_sha256")  # a received copy: the lower court's leaves, kept
+    originals = original_times(b"".join(services.blobs.read(kept)).splitlines()) if kept else None
     return recorded(str(d.id), found, lambda v: services.log.last(f"event:{d.id}:{v}"), hidden=hidden,
-                    names=names, files=files)  # fmt: skip
+                    names=names, files=files, originals=originals)  # fmt: skip
 
 
 @router.get("/{dossier}/events", openapi_extra=roles(*READERS))
