@@ -370,11 +370,19 @@ class DossierApp(Application[UUID]):
         applied.append(cmd)
 
     def open_dossier(self, *, case_number_text: str, case_type: str, parties: list[dict[str, Any]],
-                     actor: str, role: str) -> UUID:  # fmt: skip
+                     actor: str, role: str, first_instance: str | None = None) -> UUID:  # fmt: skip
+        """Open a case's dossier; ``first_instance``: the dossier (held here, e.g. received on appeal)
+        this case continues, named by a ``FirstInstanceLinked`` event saved with the opening."""
         number = normal_case_number(fields.text(case_number_text, "case number"))
         self.courts.check_own(number, self.court)
         d = Dossier(court=self.court, case_number=number, case_type=fields.choice(case_type, "case type", CASE_TYPES),
                     parties=party_list(parties, most=fields.MAX_PARTIES), **fields.who(actor, role))  # fmt: skip
+        if first_instance is not None:
+            first = self.get(first_instance, copy=False)
+            if first.holder != self.court or first.id == d.id:
+                raise DossierNotFoundError(f"no dossier {first_instance} held by this court")
+            d.link_first_instance(dossier=str(first.id), case_number=first.case_number, court=first.court,
+                                  actor=actor, role=role)  # fmt: skip
         check_fits(d.pending_events)
         self._save(d)
         return d.id

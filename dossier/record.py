@@ -31,6 +31,7 @@ EVENT_NAMES = {
     "DocumentReceived": "Document received",
     "Archived": "Dossier archived",
     "Retrieved": "Dossier read",
+    "FirstInstanceLinked": "First instance linked",
 }
 
 
@@ -80,7 +81,8 @@ def recorded(
     each received document then shows its original court, leaf and 存证时间 beside its import."""
     base = f"/v1/dossiers/{dossier}"
     out: dict[str, Any] = {"documents": {}, "catalogue": [], "evidence": [], "services": [], "contracts": [],
-                           "transfers": [], "received_from": None, "archive": None, "timeline": []}  # fmt: skip
+                           "transfers": [], "received_from": None, "archive": None, "first_instance": None,
+                           "timeline": []}  # fmt: skip
     documents: dict[str, dict[str, Any]] = {}
     catalogue: dict[str, dict[str, Any]] = {}
     for e in events:
@@ -151,6 +153,15 @@ def recorded(
                 )
             }
             out["received_from"].update(mark)
+        elif kind == "FirstInstanceLinked":
+            first = body.get("first_instance")
+            out["first_instance"] = {
+                "dossier": first,
+                "case_number": body.get("first_case_number"),
+                "court": body.get("first_court"),
+                "url": f"/v1/dossiers/{first}",
+                **mark,
+            }
         elif kind == "Archived":
             out["archive"] = {"retention": body.get("retention"), "package_sha256": body.get("package_sha256"),
                               "package": f"{base}/archive/package", "report": f"{base}/archive/report",

@@ -165,6 +165,11 @@ CASES: dict[str, Case] = {
         "invalid_input",
         json={"case_number": "（2026）京0105民初9001号", "case_type": "外星"},
     ),
+    "appeal naming a first instance not held here": Case(
+        "clerk", "POST", "/v1/dossiers", 404, "dossier_not_found",
+        json={"case_number": "（2026）京0105民终9009号", "case_type": "民事",
+              "first_instance": "6454039c-0791-518e-bc56-316fcd078efb"},
+    ),
     "case already open": Case(
         "clerk",
         "POST",

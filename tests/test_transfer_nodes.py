@@ -181,6 +181,13 @@ def test_appeal_retrieval_between_three_courts(chain: dict[str, Court], tmp_path
         original = doc["original"]
         assert original["court"] == LOW and original["leaf_index"] == doc["original_leaf"]
         assert original["recorded_at"] is not None and original["recorded_at"] < original["imported_at"]
+    # The higher court's own 二审 dossier names the first-instance one it continues.
+    appeal = {"case_number": "（2026）京03民终1号", "case_type": "民事", "first_instance": d}
+    r = mid.http.post("/v1/dossiers", headers=mid.clerk, json=appeal)
+    assert r.status_code == 201, r.text
+    second = mid.http.get(f"/v1/dossiers/{r.json()['dossier']}", headers=mid.clerk).json()
+    assert second["first_instance"]["dossier"] == d and second["first_instance"]["url"] == f"/v1/dossiers/{d}"
+    assert (second["first_instance"]["case_number"], second["first_instance"]["court"]) == (CASE, LOW)
     big = mid.http.get(f"/v1/dossiers/{d}/files/{big_shas[1]}", headers=mid.clerk)
     assert hashlib.sha256(big.content).hexdigest() == big_shas[1]
     # A court not named by the transfer is refused; so is a dossier never transferred.

@@ -69,6 +69,8 @@ class OpenDossier(BaseModel):
     case_number: str = Field(max_length=LIMITS["case number"], examples=["（2026）京0105民初123号"])
     case_type: str = Field(max_length=20, examples=["民事"])
     parties: list[Party] = Field(default_factory=list, max_length=MAX_PARTIES)
+    first_instance: str | None = Field(None, max_length=64, description="on appeal: the first-instance dossier "
+                                       "(received here) this case continues")  # fmt: skip
 
 
 class Written(BaseModel):
@@ -179,7 +181,7 @@ def open_dossier(body: OpenDossier, caller: CallerDep, services: ServicesDep) ->
     """Open a case's dossier (立案)."""
     d = services.dossiers.open_dossier(case_number_text=body.case_number, case_type=body.case_type,
                                        parties=[_party(p) for p in body.parties], actor=caller.actor,
-                                       role=caller.role)  # fmt: skip
+                                       role=caller.role, first_instance=body.first_instance)  # fmt: skip
     return Written(dossier=str(d), version=1)
 
 
