@@ -122,3 +122,17 @@ def list_principals(caller: CallerDep, services: ServicesDep) -> PrincipalList:
 def show_principal(principal: str, caller: CallerDep, services: ServicesDep) -> PrincipalView:
     """One principal: name, role, whether revoked, the dossiers it is admitted to."""
     return PrincipalView(**services.principals.shown(principal))
+
+
+class Me(BaseModel):
+    id: str
+    name: str
+    role: str
+    court: str
+    dossiers: list[str] = Field(description="for a lawyer or party: the dossiers admitted to")
+
+
+@router.get("/me", response_model=Me, openapi_extra=roles("administrator", *STAFF, "lawyer", "party"))
+def me(caller: CallerDep) -> Me:
+    """Who the credential belongs to (the console shows what the role may do)."""
+    return Me(id=caller.id, name=caller.name, role=caller.role, court=caller.court, dossiers=list(caller.dossiers))
