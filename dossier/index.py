@@ -133,13 +133,17 @@ class DossierIndex:
                 try:
                     row = db.execute("SELECT last FROM position").fetchone()
                     last = row[0] if row else 0
-                    notes = app.recorder.select_notifications(start=last, limit=BATCH, topics=topics,
+                    # Up to the newest notification now: the events between that change nothing here
+                    # (reads, uploads) are passed over once, not scanned again on every query.
+                    top = app.recorder.max_notification_id() or 0
+                    notes = app.recorder.select_notifications(start=last, limit=BATCH, stop=top, topics=topics,
                                                               inclusive_of_start=False)  # fmt: skip
                     for note in notes:
                         self._apply(db, app.mapper.to_domain_event(note))
-                    if notes:
+                    seen = notes[-1].id if len(notes) == BATCH else top
+                    if seen > last:
                         db.execute("INSERT INTO position (one, last) VALUES (1, ?) "
-                                   "ON CONFLICT (one) DO UPDATE SET last = excluded.last", (notes[-1].id,))  # fmt: skip
+                                   "ON CONFLICT (one) DO UPDATE SET last = excluded.last", (seen,))  # fmt: skip
                     db.execute("COMMIT")
                 except BaseException:
                     db.execute("ROLLBACK")

@@ -394,3 +394,25 @@ def test_verdicts_show_beijing_time_and_never_a_placeholder() -> None:
                "tree_size": 9, "events": 3, "files": 1, "files_verified": 0, "valid": False}  # fmt: skip
     said = _facts(partial)
     assert "None" not in said and "?" not in said and "6454039c" in said and "of court" not in said
+
+
+def test_the_index_follows_either_event_store(stack: Any, tmp_path: Path) -> None:
+    """The index is a projection of the notification log: the same on SQLite and PostgreSQL, and a
+    long run of events it does not watch (reads) is passed over once."""
+    from dossier.index import DossierIndex, Query
+
+    app = stack.app
+    act = {"actor": "clerk:t", "role": "clerk"}
+    ids = [app.open_dossier(case_number_text=f"（2026）京0105民初{n}号", case_type="民事",
+                            parties=[{"role": "原告", "name": f"周{n}"}], **act) for n in (1, 2, 3)]  # fmt: skip
+    for _ in range(5):
+        app.retrieve(ids[0], by_court=app.court, by="clerk:t", reason="阅卷", **act)
+    index = DossierIndex(tmp_path / "index.sqlite3", b"key")
+    assert index.catch_up(app) == 3
+    assert [e.id for e in index.search(Query(holder=app.court, party="周2")).entries] == [str(ids[1])]
+    app.archive(ids[2], retention="永久", package_sha256="ab" * 32, **act)
+    assert index.catch_up(app) == 1 and index.catch_up(app) == 0
+    [archived] = index.search(Query(holder=app.court, status="archived")).entries
+    assert archived.id == str(ids[2]) and archived.case_number == "（2026）京0105民初3号"
+    stored = (tmp_path / "index.sqlite3").read_bytes()
+    assert "周".encode() not in stored and "民初".encode() not in stored  # no name, no case number in clear
