@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -416,3 +417,52 @@ def test_the_index_follows_either_event_store(stack: Any, tmp_path: Path) -> Non
     assert archived.id == str(ids[2]) and archived.case_number == "（2026）京0105民初3号"
     stored = (tmp_path / "index.sqlite3").read_bytes()
     assert "周".encode() not in stored and "民初".encode() not in stored  # no name, no case number in clear
+
+
+def test_a_large_form_upload_is_never_held_in_memory(tmp_path: Path) -> None:
+    """256 MiB sent as multipart/form-data to `sifa serve` (its own process): its peak memory grows by
+    far less than the file (parts stream through a bounded queue to the blob store)."""
+    from tests.servers import wait_for_port
+
+    data = tmp_path / "data"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert sifa(["init", str(data), "--court", COURT, "--name", "北京市朝阳区人民法院"]) == 0
+    admin = {"Authorization": f"Bearer {out.getvalue().strip()}"}
+    port = free_port()
+    env = {**os.environ, "SIFA_DATA_DIR": str(data), "SIFA_PORT": str(port), "SIFA_MAX_UPLOAD_BYTES": str(300 << 20),
+           "SIFA_ACCESS_LOG": "false"}  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait_for_port(port, timeout=60)
+        http = httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=300)
+        clerk = {"Authorization": "Bearer " + http.post("/v1/principals", json={"name": "书记员", "role": "clerk"},
+                                                        headers=admin).json()["token"]}  # fmt: skip
+        d = http.post("/v1/dossiers", json={"case_number": "（2026）京0105民初1号", "case_type": "民事"},
+                      headers=clerk).json()["dossier"]  # fmt: skip
+
+        def peak() -> int:
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+            return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1])
+
+        before = peak()
+        block = hashlib.sha256(b"sifa").digest() * (1 << 15)  # 1 MiB
+
+        def body() -> Iterator[bytes]:
+            yield b'--B\r\nContent-Disposition: form-data; name="file"; filename="lu.mp4"\r\n'
+            yield b"Content-Type: video/mp4\r\n\r\n\x00\x00\x00\x18ftypmp42"
+            for _ in range(256):
+                yield block
+            yield b"\r\n--B--\r\n"
+
+        r = http.post(f"/v1/dossiers/{d}/documents/form", content=body(),
+                      headers={**clerk, "Content-Type": "multipart/form-data; boundary=B"})  # fmt: skip
+        assert r.status_code == 201, r.text
+        assert r.json()["documents"][0]["size"] == 256 * len(block) + 12
+        growth = peak() - before
+        assert growth < 64 << 10, f"peak memory grew by {growth} KiB for a 256 MiB upload"
+        http.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
