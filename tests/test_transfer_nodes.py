@@ -181,6 +181,8 @@ def test_appeal_retrieval_between_three_courts(chain: dict[str, Court], tmp_path
         original = doc["original"]
         assert original["court"] == LOW and original["leaf_index"] == doc["original_leaf"]
         assert original["recorded_at"] is not None and original["recorded_at"] < original["imported_at"]
+    listed = mid.http.get("/v1/dossiers", params={"status": "received"}, headers=mid.clerk).json()["dossiers"]
+    assert [(x["id"], x["case_number"], x["court"]) for x in listed] == [(d, CASE, MID)]
     # The higher court's own 二审 dossier names the first-instance one it continues.
     appeal = {"case_number": "（2026）京03民终1号", "case_type": "民事", "first_instance": d}
     r = mid.http.post("/v1/dossiers", headers=mid.clerk, json=appeal)
