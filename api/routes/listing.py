@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from api.deps import CallerDep, Services, ServicesDep, roles
 from api.node import private_file
 from api.principals import ForbiddenError
-from dossier.errors import InvalidDossierInputError
+from dossier.errors import EventStoreUnavailableError, InvalidDossierInputError
 from dossier.fields import utc
 from dossier.index import MAX_LIMIT, STATUSES, DossierIndex
 from dossier.index import Query as IndexQuery
@@ -47,7 +47,10 @@ def dossier_index(request: Request, services: Services) -> DossierIndex:
         with _made:
             index = getattr(request.app.state, "dossier_index", None)
             if index is None:
-                secret = str(services.dossiers.env.get("CIPHER_KEY") or services.config.origin).encode()
+                key = services.dossiers.env.get("CIPHER_KEY")  # events are always encrypted (api/node.py)
+                if not key:
+                    raise EventStoreUnavailableError("the event store has no cipher key: the dossier index needs it")
+                secret = str(key).encode()
                 index = DossierIndex(private_file(services.settings.data_dir / INDEX_FILE), secret)
                 request.app.state.dossier_index = index
     index.catch_up(services.dossiers)
