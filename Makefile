@@ -13,9 +13,11 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-## serve: install, create a demo node under ./data on first run, run it on 127.0.0.1:8260
+## serve: install, create a demo node under ./data on first run, run it on 127.0.0.1:8260;
+## the first administrator's credential is then in data/administrator.credential (0600)
 serve: install
-	test -f data/node.json || $(BIN)/sifa init data --court 1101-0105 --name 示例人民法院
+	@test -f data/node.json || $(BIN)/sifa init data --court 1101-0105 --name 示例人民法院 --designator 京0105 \
+		--credential-file data/administrator.credential
 	$(BIN)/sifa serve --data-dir data
 
 ## check: install, then lint, types, import contracts and every test (PostgreSQL started by the tests)

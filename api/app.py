@@ -17,7 +17,20 @@ from api.composition import open_node, start_companions
 from api.health import Health, health
 from api.lifecycle import STOP_WAIT, StopFlag, Supervisor
 from api.node import settle_heap
-from api.routes import dossiers, log, page, principals, tiles, transfer, verify, witness
+from api.routes import (
+    console,
+    dossiers,
+    forms,
+    listing,
+    log,
+    page,
+    principals,
+    records,
+    tiles,
+    transfer,
+    verify,
+    witness,
+)
 from api.settings import Settings
 
 
@@ -93,7 +106,7 @@ def create_app(settings: Settings, *, owns_process: bool = False) -> FastAPI:
     )
     errors.install(app)
     edge.install(app, errors.error_response)  # credentials before bodies, bounded bodies
-    for module in (dossiers, transfer, principals, verify, page, log, tiles):
+    for module in (listing, records, forms, console, dossiers, transfer, principals, verify, page, log, tiles):
         app.include_router(module.router, responses=errors.RESPONSES)
     app.include_router(witness.router, responses=errors.RESPONSES)  # add-checkpoint documents its own text answers
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from api import setup_cli
 from api.node import (
     UMASK,
     NodeError,
@@ -33,6 +34,7 @@ from api.node import (
     settle_heap,
 )
 from api.settings import Settings
+from api.setup_cli import write_credential
 from ledger.errors import SifaError
 
 if TYPE_CHECKING:
@@ -50,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("data_dir", type=Path)
     init.add_argument("--court", required=True, help="court code, e.g. 1101-0105")
     init.add_argument("--name", required=True, help="the court's name, e.g. 北京市朝阳区人民法院")
+    init.add_argument("--designator", help="the court's 代字 in case numbers, e.g. 京0105 (checked on opening)")
+    init.add_argument("--credential-file", type=Path, help="write the administrator's credential here (0600), "
+                      "not to stdout")  # fmt: skip
     serve = sub.add_parser("serve", help="run the node's HTTP API (SIFA_* settings)")
     serve.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
     serve.add_argument("--host", help="overrides SIFA_HOST")
@@ -98,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     fix.add_argument("--json", action="store_true", help="print the report as one JSON object")
     pub = sub.add_parser("publish", help="publish the log to SIFA_PUBLISH_BUCKET now (tlog-tiles layout)")
     pub.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
+    setup_cli.add_parsers(sub)
     trust = sub.add_parser("trust-entry", help="print this node's entry for a verifier's trust file")
     trust.add_argument("data_dir", type=Path)
     trust.add_argument("--witness", action="store_true", help="the node's witness key (a 'witnesses' entry)")
@@ -113,14 +119,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     umask = os.umask(UMASK)
     try:
         if args.command == "init":
+            if args.credential_file is not None and args.credential_file.exists():
+                raise NodeError(f"{args.credential_file} exists; name a new file for the credential")
             settings = Settings()
-            config = init_node(args.data_dir, args.court, args.name, settings.database_url)
+            config = init_node(args.data_dir, args.court, args.name, settings.database_url,
+                               designator=args.designator)  # fmt: skip
             token = issue_admin(args.data_dir, settings)
             print(f"sifa: node {config.origin} ({config.name}) created in {args.data_dir}", file=sys.stderr)
+            if args.credential_file is not None:
+                write_credential(args.credential_file, token)
+                print(f"sifa: the administrator's credential is in {args.credential_file.resolve()} (mode 0600, "
+                      "stored on the node only as a hash): read it, keep it safe, then delete the file",
+                      file=sys.stderr)  # fmt: skip
+                return 0
             print("sifa: the administrator's credential follows; it is shown once and stored only as a hash",
                   file=sys.stderr)  # fmt: skip
             print(token)
             return 0
+        if args.command in setup_cli.COMMANDS:
+            return setup_cli.run(args)
         if args.command == "trust-entry":
             config = load_config(args.data_dir)
             if args.witness:

@@ -10,8 +10,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from api.edge import BodyTimeoutError
+from api.multipart import MalformedFormError
 from api.peers import (
     InsecurePeerUrlError,
     PeerCertificateError,
@@ -19,7 +21,7 @@ from api.peers import (
     PeersNotConfiguredError,
     PeerUnavailableError,
 )
-from api.principals import AuthError, ForbiddenError, LastAdministratorError
+from api.principals import AuthError, ForbiddenError, LastAdministratorError, PrincipalNotFoundError
 from api.routes.dossiers import HeaderNotAsciiError, PayloadTooLargeError, UnsupportedMediaError
 from api.routes.page import AssetNotFoundError
 from api.routes.witness import NotAWitnessError
@@ -35,7 +37,9 @@ from dossier.errors import (
     UnknownCourtError,
     UnknownDocumentError,
     UnknownFileError,
+    WrongCourtError,
 )
+from dossier.media import MediaTypeMismatchError
 from ledger.errors import (
     LeafTooLargeError,
     MalformedError,
@@ -65,7 +69,9 @@ STATUS: list[tuple[type[SifaError], int]] = [
     (LeafTooLargeError, 413),
     (HeaderNotAsciiError, 400),
     (UnsupportedMediaError, 415),
+    (MediaTypeMismatchError, 415),
     (DossierNotFoundError, 404),
+    (PrincipalNotFoundError, 404),
     (NotAWitnessError, 404),
     (AssetNotFoundError, 404),
     (UnknownDocumentError, 404),
@@ -79,6 +85,7 @@ STATUS: list[tuple[type[SifaError], int]] = [
     (BlobConflictError, 409),
     (BlobLockedError, 409),
     (UnknownCourtError, 422),
+    (WrongCourtError, 422),
     (InvalidDossierInputError, 422),
     (DigestMismatchError, 422),
     (InvalidDigestError, 400),
@@ -95,6 +102,7 @@ STATUS: list[tuple[type[SifaError], int]] = [
     (EventStoreUnavailableError, 503),
     (TreeStoreUnavailableError, 503),
     (TreeSizeError, 404),
+    (MalformedFormError, 400),
     (MalformedError, 400),
     (VerificationError, 422),
     (SifaError, 400),
@@ -164,7 +172,20 @@ def install(app: FastAPI) -> None:
         return JSONResponse(error_body("invalid_encoding", "a header or name is not valid UTF-8"), 400)
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        # Keep the exception's headers: a 405 must say which methods are allowed (RFC 9110 Allow).
-        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
+        # Keep the exception's headers: a 405 must say which methods are allowed (RFC 9110 Allow) —
+        # all of them, also those of routes of the same path in another router (Starlette names one's).
+        headers = exc.headers
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(sorted(_allowed(request)))}
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=headers)
+
+
+def _allowed(request: Request) -> set[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        found = getattr(route, "methods", None)
+        if found and route.matches(request.scope)[0] != Match.NONE:
+            methods |= set(found)
+    return methods

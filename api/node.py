@@ -25,8 +25,8 @@ from eventsourcing.cryptography import AESCipher
 from api.principals import Principals
 from api.settings import Settings
 from dossier.application import postgres_env, sqlite_env
+from dossier.courts import DESIGNATOR, origin_for
 from dossier.courts import ORIGIN_PREFIX as ORIGIN_PREFIX
-from dossier.courts import origin_for
 from ledger.cosignature import CosignatureSigner
 from ledger.errors import MalformedError, SifaError
 from ledger.log import MerkleLog
@@ -65,7 +65,8 @@ class NodeConfig:
     origin: str
 
 
-def init_node(data_dir: Path, court: str, name: str, database_url: str = "") -> NodeConfig:
+def init_node(data_dir: Path, court: str, name: str, database_url: str = "", *,
+              designator: str | None = None) -> NodeConfig:  # fmt: skip
     """Create a node's data dir with a new Ed25519 log key and an empty, signed log.
 
     Raises NodeError for a bad court code or a data dir that already holds a node.
@@ -74,6 +75,8 @@ def init_node(data_dir: Path, court: str, name: str, database_url: str = "") -> 
         raise NodeError(f"court code {court!r} is not of the form 1101-0105")
     if not name.strip():
         raise NodeError("the court's name is empty")
+    if designator is not None and not DESIGNATOR.fullmatch(designator):
+        raise NodeError(f"court 代字 {designator!r} is not of the form 京0105")
     if (data_dir / CONFIG).exists():
         raise NodeError(f"{data_dir} already holds a node; nothing was changed")
     data_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -84,7 +87,10 @@ def init_node(data_dir: Path, court: str, name: str, database_url: str = "") -> 
     signer = Ed25519Signer.generate(config.origin)
     _write_secret(data_dir / LOG_KEY, signer.skey())
     _write_secret(data_dir / EVENTS_KEY, AESCipher.create_key(32))
-    courts = {"courts": [{"code": court, "name": config.name, "level": "基层", "parent": None}]}
+    own: dict[str, str | None] = {"code": court, "name": config.name, "level": "基层", "parent": None}
+    if designator is not None:
+        own["designator"] = designator
+    courts = {"courts": [own]}
     _write_private(data_dir / COURTS, json.dumps(courts, ensure_ascii=False, indent=2) + "\n")
     store = open_tree_store(data_dir, database_url)
     try:

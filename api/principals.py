@@ -63,6 +63,10 @@ class LastAdministratorError(SifaError):
     code = "last_administrator"
 
 
+class PrincipalNotFoundError(SifaError):
+    code = "principal_not_found"
+
+
 class NotAdmittedError(ForbiddenError):
     """The role may do this, but not on this dossier (a lawyer or party not admitted to it)."""
 
@@ -301,6 +305,20 @@ class Principals(Application[UUID]):
 
         self._save(revoked, administrators=role == "administrator")
         self._forget(ident)
+
+    def shown(self, principal: str) -> dict[str, Any]:
+        """One principal as an administrator sees it (never its credential). Raises PrincipalNotFoundError."""
+        try:
+            p = self._get(UUID(principal))
+        except (ValueError, AuthError):
+            raise PrincipalNotFoundError(f"no principal {principal}") from None
+        return {"id": str(p.id), "name": p.name, "role": p.role, "court": p.court, "issued_by": p.issued_by,
+                "revoked": p.revoked, "dossiers": list(p.dossiers)}  # fmt: skip
+
+    def listed(self) -> list[dict[str, Any]]:
+        """Every principal issued, oldest first, as ``shown``."""
+        issued = [n.originator_id for n in self._notifications() if n.topic.endswith("Principal.Issued")]
+        return [self.shown(str(i)) for i in issued]
 
     def administrators(self) -> list[str]:
         """The ids of the administrators not revoked."""

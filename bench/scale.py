@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx2
 
@@ -103,7 +104,18 @@ def _api(data: Path, admin: str, seconds: float, events: int, per: int) -> dict[
         def receipt(k: int, i: int) -> tuple[str, str, bytes]:
             return "GET", f"/v1/dossiers/{cases[i % len(cases)]}/receipts/{1 + i % (per - 1)}", b""
 
-        for name, request in (("registration", registration), ("inclusion proof", proof), ("receipt", receipt)):
+        def listing(k: int, i: int) -> tuple[str, str, bytes]:
+            return "GET", "/v1/dossiers?limit=50", b""
+
+        def by_number(k: int, i: int) -> tuple[str, str, bytes]:
+            n = 1 + i * 7919 % (events // per)
+            return "GET", f"/v1/dossiers?case_number={quote(f'(2026)京0105民初{n:05d}号')}", b""
+
+        with httpx2.Client(base_url=base, timeout=600) as http:  # the index catches up with every dossier first
+            http.get("/v1/dossiers", headers=auth)
+        for name, request in (("registration", registration), ("inclusion proof", proof), ("receipt", receipt),
+                              ("dossier list, first page of 50", listing),
+                              ("dossier search by case number", by_number)):  # fmt: skip
             _, lat = loadgen.run(base, auth, request, 1, seconds)  # type: ignore[arg-type]
             out[name] = (median(lat), pct(lat, 99))
         return out
@@ -119,13 +131,71 @@ def _node_figures(data: Path, admin: str, events: int, per: int, seconds: float)
     return {"bytes": _bytes_per_event(data, events), "proofs": proofs, "api": _api(data, admin, seconds, events, per)}
 
 
+def index_figures(dossiers: int, samples: int = 2000) -> list[tuple[str, str, str, str]]:
+    """p50 / p99 of the dossier index's searches (dossier/index.py) at ``dossiers`` dossiers, against
+    the same at 10k: the index filled directly (no events written), each query on a fresh connection,
+    as ``GET /v1/dossiers`` runs it. The acceptance figure (issue 19): p99 <= 50 ms at 100,000."""
+    from dossier.index import DossierIndex, Query
+
+    def fill(path: Path, n: int) -> DossierIndex:
+        index = DossierIndex(path, b"bench key")
+        rows = [(f"{k:032x}", "1101-0105", f"（2026）京0105民初{k + 1}号", "民事", [f"当事人{k}", f"当事人{k % 97}x"],
+                 f"2026-{1 + k * 12 // n:02d}-01T00:00:{k % 60:02d}.{k:06d}Z") for k in range(n)]  # fmt: skip
+        for first in range(0, n, 10_000):
+            index.add(rows[first : first + 10_000])
+        return index
+
+    def timed(index: DossierIndex, n: int) -> dict[str, tuple[float, float]]:
+        rng = random.Random(3)
+        page = index.search(Query(holder="1101-0105", limit=50))
+        deep = page.next_cursor
+        for _ in range(40):  # a cursor 2,000 dossiers in
+            deep = index.search(Query(holder="1101-0105", limit=50, cursor=deep)).next_cursor
+        lawyer = [f"{rng.randrange(n):032x}" for _ in range(30)]
+        queries: dict[str, Any] = {
+            "first page of 50": lambda: Query(holder="1101-0105", limit=50),
+            "page 41 by cursor": lambda: Query(holder="1101-0105", limit=50, cursor=deep),
+            "by case number": lambda: Query(
+                holder="1101-0105", case_number=f"(2026)京0105民初{rng.randrange(n) + 1}号"
+            ),
+            "by party name": lambda: Query(holder="1101-0105", party=f"当事人{rng.randrange(n)}"),
+            "by status (archived: none)": lambda: Query(holder="1101-0105", status="archived"),
+            "by opening month": lambda: Query(
+                holder="1101-0105", opened_from="2026-06-01T00:00:00.000000Z", opened_to="2026-07-01T00:00:00.000000Z"
+            ),
+            "a lawyer's 30 dossiers": lambda: Query(holder="1101-0105", within=lawyer),
+        }
+        out = {}
+        for name, make in queries.items():
+            lat = []
+            for _ in range(samples // len(queries)):
+                q = make()
+                t = time.perf_counter()
+                index.search(q)
+                lat.append((time.perf_counter() - t) * 1000)
+            out[name] = (median(lat), pct(lat, 99))
+        return out
+
+    with tempfile.TemporaryDirectory(prefix="sifa-bench-index-") as work:
+        small, big = timed(fill(Path(work) / "s.sqlite", SMALL), SMALL), timed(fill(Path(work) / "b.sqlite", dossiers),
+                                                                               dossiers)  # fmt: skip
+    return [(f"index: {name} at {dossiers:,} dossiers p50 / p99 (ms)", f"{b50:.2f} / {b99:.2f}",
+             f"{small[name][0]:.2f} / {small[name][1]:.2f}", f"{b50 / small[name][0]:.2f}")
+            for name, (b50, b99) in big.items()]  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench scale")
     p.add_argument("--leaves", type=int, default=10_000_000)
     p.add_argument("--events", type=int, default=2_000_000)
     p.add_argument("--per-dossier", type=int, default=20)
     p.add_argument("--seconds", type=float, default=5.0, help="per API figure")
+    p.add_argument("--index-only", type=int, metavar="DOSSIERS", help="only the dossier index's figures at DOSSIERS")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.index_only:
+        print(table("Dossier index (bench/scale.py --index-only)", index_figures(args.index_only)))
+        print(f"\nBaseline = the same figure at {SMALL:,} dossiers.\n\nMachine: {machine()}; {now()}.")
+        return 0
     work = Path(tempfile.mkdtemp(prefix="sifa-bench-"))
     rows: list[tuple[str, str, str, str]] = []
     try:
@@ -146,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
              f"{a['con_p50']:.2f} / {a['con_p99']:.2f}", f"{b['con_p50'] / a['con_p50']:.2f}"),
         ]  # fmt: skip
         big.unlink()
+        rows += index_figures(args.events // args.per_dossier)
 
         # A node with dossiers.
         from api.cli import main as sifa

@@ -24,7 +24,7 @@ from eventsourcing.persistence import IntegrityError, InterfaceError, Operationa
 
 from dossier import fields
 from dossier.catalogue import PdfCopy, place
-from dossier.courts import CASE_TYPES, CourtRegistry, case_number
+from dossier.courts import CASE_TYPES, CourtRegistry, normal_case_number
 from dossier.domain import PARTY_ROLES, Dossier, document_fields, party_list
 from dossier.envelope import check_fits
 from dossier.errors import (
@@ -191,7 +191,12 @@ class DossierApp(Application[UUID]):
             raise EventStoreUnavailableError("the event store does not answer; nothing was recorded") from exc
         except IntegrityError as exc:
             if len(aggregates) == 1 and aggregates[0].version == 1:
-                raise DossierExistsError(f"case {aggregates[0].case_number} already has a dossier") from exc
+                first = aggregates[0]
+                raise DossierExistsError(
+                    f"case {first.case_number} already has a dossier: {first.id}",
+                    dossier=str(first.id),
+                    case_number=first.case_number,
+                ) from exc
             raise DossierConflictError("the dossier changed meanwhile; read it again and retry") from exc
         if snapshot:
             self._snapshot(due)
@@ -229,10 +234,19 @@ class DossierApp(Application[UUID]):
         return Pending(dossier, run, guard)
 
     def open_dossier(self, *, case_number_text: str, case_type: str, parties: list[dict[str, Any]],
-                     actor: str, role: str) -> UUID:  # fmt: skip
-        number = case_number(fields.text(case_number_text, "case number"))
+                     actor: str, role: str, first_instance: str | None = None) -> UUID:  # fmt: skip
+        """Open a case's dossier; ``first_instance``: the dossier (held here, e.g. received on appeal)
+        this case continues, named by a ``FirstInstanceLinked`` event saved with the opening."""
+        number = normal_case_number(fields.text(case_number_text, "case number"))
+        self.courts.check_own(number, self.court)
         d = Dossier(court=self.court, case_number=number, case_type=fields.choice(case_type, "case type", CASE_TYPES),
                     parties=party_list(parties, most=fields.MAX_PARTIES), **fields.who(actor, role))  # fmt: skip
+        if first_instance is not None:
+            first = self.get(first_instance, copy=False)
+            if first.holder != self.court or first.id == d.id:
+                raise DossierNotFoundError(f"no dossier {first_instance} held by this court")
+            d.link_first_instance(dossier=str(first.id), case_number=first.case_number, court=first.court,
+                                  actor=actor, role=role)  # fmt: skip
         check_fits(d.pending_events)
         self._save(d)
         return d.id

@@ -299,6 +299,19 @@ class Dossier(Aggregate):
         """A file the dossier holds, found corrupt or gone by the fixity check and put back from another
         copy (dossier/fixity.py): allowed also when archived, like a read."""
 
+    def link_first_instance(self, *, dossier: str, case_number: str, court: str, actor: Any, role: Any) -> None:
+        """Name the first-instance dossier this one (a 二审, 再审) continues: one this court holds."""
+        self._own()
+        if getattr(self, "first_instance", None) is not None:
+            raise InvalidDossierInputError("this dossier already names its first-instance dossier")
+        self._first_instance(first_instance=dossier, first_case_number=case_number, first_court=court,
+                             **fields.who(actor, role))  # fmt: skip
+
+    @event("FirstInstanceLinked")
+    def _first_instance(self, first_instance: str, first_case_number: str, first_court: str, actor: str,
+                        role: str) -> None:  # fmt: skip
+        self.first_instance = {"dossier": first_instance, "case_number": first_case_number, "court": first_court}
+
     @event("Retrieved")
     def retrieved(self, by_court: str, by: str, reason: str, actor: str, role: str,
                   document_id: str | None = None) -> None:  # fmt: skip

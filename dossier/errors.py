@@ -10,6 +10,7 @@ SifaError
     ├── NotSealedError              the latest events are not in a checkpoint yet
     ├── InspectionFailedError       四性检测 failed: archiving is blocked, the report says why
     ├── UnknownCourtError
+    ├── WrongCourtError             a case number whose court 代字 is another court's
     ├── UnknownDocumentError
     ├── UnknownFileError            no file of that SHA-256 in the dossier (for the caller)
     └── InvalidDossierInputError    malformed case number, empty reason, …
@@ -67,6 +68,12 @@ class InspectionFailedError(DossierError):
 
 class UnknownCourtError(DossierError):
     code = "unknown_court"
+
+
+class WrongCourtError(DossierError):
+    """A case number whose court 代字 names another court than this node's."""
+
+    code = "wrong_court"
 
 
 class UnknownDocumentError(DossierError):

@@ -2,8 +2,9 @@
 
 - 真实性 authenticity: every event is sealed and its receipt verifies against the log's key;
   every file still hashes to its name.
-- 完整性 completeness: every document is in the catalogue, every catalogued document has a
-  known page count (PDF pages as recorded), so the 卷内目录's page numbers run without gaps.
+- 完整性 completeness: every document is in the catalogue, and a PDF's catalogued page count is
+  its own; a document without a page count is counted as one page (dossier/directory.py), so
+  the 卷内目录's page numbers run without gaps, and the report lists those documents.
 - 可用性 usability: every file opens as its declared format (PDF parses, images decode, text
   is UTF-8, OFD is a zip with OFD.xml); formats the archive does not keep are findings.
 - 安全性 security: no file is encrypted or carries active content (PDF JavaScript, launch
@@ -161,7 +162,8 @@ def inspect(sealer: Sealer, dossier: str, log_key: Verifier, *, keep: Copies | N
             r.find("真实性", f"event {v}", exc.diagnostics())
     r.check("真实性", f"{d.version} events, each with a verified receipt in {log_key.name}")
     live = {k: v for k, v in d.documents.items() if not v.get("withdrawn")}
-    # 完整性: the catalogue holds every document, with page counts.
+    # 完整性: the catalogue holds every document; one without a page count is counted as one page.
+    unpaged: list[str] = []
     for doc_id, doc in live.items():
         entry = d.catalogue.get(doc_id)
         if entry is None:
@@ -169,10 +171,13 @@ def inspect(sealer: Sealer, dossier: str, log_key: Verifier, *, keep: Copies | N
             continue
         pages = entry.get("pages")
         if not isinstance(pages, int) or pages < 1:
-            r.find("完整性", doc["name"], "no page count: the catalogue's page numbers would have a gap")
+            unpaged.append(doc["name"])  # counted as one page (dossier/directory.py): no gap, said here
         elif doc.get("pages") is not None and pages != doc["pages"]:
             r.find("完整性", doc["name"], f"catalogued as {pages} pages; the PDF has {doc['pages']}")
-    r.check("完整性", f"{len(live)} documents, each catalogued with its pages")
+    r.check("完整性", f"{len(live)} documents, each catalogued; pages numbered without gaps")
+    if unpaged:
+        r.check("完整性", f"{len(unpaged)} without a page count, each counted as one page (页数未知，按1页计): "
+                + "、".join(unpaged[:20]) + ("…" if len(unpaged) > 20 else ""))  # fmt: skip
     # 真实性 (files), 可用性 and 安全性, reading each file once.
     seen: set[str] = set()
     for doc in live.values():

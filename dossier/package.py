@@ -9,14 +9,14 @@ length is known before the first byte (Content-Length), and a 10 GB dossier neve
 from __future__ import annotations
 
 import hashlib
-import html
 import json
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
+from dossier.directory import directory_html, recorded_days
 from dossier.domain import Dossier
 from dossier.envelope import read_leaf
 from dossier.errors import NotSealedError
@@ -129,6 +129,7 @@ def plan_package(sealer: Sealer, dossier: UUID | str, *, court_name: str, purpos
             records = {k: v for k, v in vars(e).items() if k in PERSONAL_RECORDS and v}
             if records and e.originator_version not in withheld:
                 disclosures[str(e.originator_version)] = records
+    days = recorded_days(app.repository.event_store.get(ident, lte=version))
     now = datetime.now(UTC)
     info = [("Source-Organization", court_name), ("External-Identifier", state.case_number),
             ("Bagging-Date", now.date().isoformat()),
@@ -138,7 +139,7 @@ def plan_package(sealer: Sealer, dossier: UUID | str, *, court_name: str, purpos
             ("Sifa-Tree-Size", str(checkpoint.size)), ("Sifa-Purpose", purpose)]  # fmt: skip
     sifa = [(CHECKPOINT, note_text.encode("utf-8")), (EVENTS, b"".join(lines)),
             (DISCLOSURES, json.dumps(disclosures, ensure_ascii=False, sort_keys=True, indent=1).encode("utf-8")),
-            (CATALOGUE, catalogue_html(state, court_name, hidden).encode("utf-8"))]  # fmt: skip
+            (CATALOGUE, directory_html(state, court_name, hidden, days).encode("utf-8"))]  # fmt: skip
     if inspection is not None:
         sifa.append((INSPECTION, json.dumps(inspection, ensure_ascii=False, indent=1).encode("utf-8")))
     manifest = manifest_text((sha, f"data/{sha}") for sha in files)
@@ -146,46 +147,3 @@ def plan_package(sealer: Sealer, dossier: UUID | str, *, court_name: str, purpos
     tagmanifest = manifest_text((hashlib.sha256(d).hexdigest(), n) for n, d in [*head, *sifa])
     return PackagePlan(ident, version, [*head, (TAGMANIFEST, tagmanifest), *sifa], list(files.items()),
                        int(now.timestamp()))  # fmt: skip
-
-
-def catalogue_rows(state: Dossier, hidden: Collection[str] = ()) -> list[dict[str, Any]]:
-    """The 卷内目录 in order (正卷 then 副卷), with each entry's first and last page; ``hidden``
-    documents left out."""
-    rows = sorted(({"document_id": k, **v} for k, v in state.catalogue.items() if k not in hidden),
-                  key=lambda e: (e["volume"] != "正卷", e["order"], e["title"]))  # fmt: skip
-    page = {"正卷": 1, "副卷": 1}
-    for row in rows:
-        doc = state.documents.get(row["document_id"], {})
-        row["sha256"], row["name"] = doc.get("sha256"), doc.get("name")
-        pages = row.get("pages")
-        if isinstance(pages, int) and pages > 0:
-            row["first_page"], row["last_page"] = page[row["volume"]], page[row["volume"]] + pages - 1
-            page[row["volume"]] += pages
-        else:
-            row["first_page"] = row["last_page"] = None
-    return rows
-
-
-def _pages(row: dict[str, Any]) -> str:
-    return "" if row["first_page"] is None else f"{row['first_page']}–{row['last_page']}"
-
-
-def catalogue_html(state: Dossier, court_name: str, hidden: Collection[str] = ()) -> str:
-    """The 卷内目录 as a page a clerk can open and print; each entry links to its file in the bag."""
-    e = html.escape
-    rows = "".join(
-        f"<tr><td>{n}</td><td>{e(r['volume'])}</td><td>{e(r['category'])}</td>"
-        f'<td><a href="../data/{e(r["sha256"] or "")}">{e(r["title"])}</a></td>'
-        f"<td>{_pages(r)}</td>"
-        f"<td><code>{e(r['sha256'] or '')}</code></td></tr>\n"
-        for n, r in enumerate(catalogue_rows(state, hidden), start=1)
-    )
-    return (
-        '<!doctype html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
-        f"<title>卷内目录 {e(state.case_number)}</title>"
-        "<style>body{font:16px/1.5 sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #888;padding:.3em .6em}code{font-size:12px}</style></head><body>\n"
-        f"<h1>卷内目录</h1>\n<p>{e(court_name)} · 案号 {e(state.case_number)} · {e(state.case_type)}</p>\n"
-        "<table><thead><tr><th>序号</th><th>卷别</th><th>类别</th><th>题名</th><th>页号</th><th>SHA-256</th>"
-        f"</tr></thead><tbody>\n{rows}</tbody></table>\n</body></html>\n"
-    )

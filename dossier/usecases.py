@@ -22,6 +22,7 @@ from dossier.envelope import utc
 from dossier.errors import DossierConflictError, InspectionFailedError, UnknownCourtError, UnknownFileError
 from dossier.inspection import Copies, inspect
 from dossier.package import PackagePlan, plan_package
+from dossier.record import original_times, recorded
 from dossier.sealed import until, until_sealed
 from dossier.transfer import Imported, import_package
 from evidence.package import Progress, Readable
@@ -51,23 +52,6 @@ class Fetch(Protocol):
 
 
 @dataclass(frozen=True)
-class DossierReading:
-    """A dossier as one reader may see it: the 副卷's documents left out for a lawyer or party, the
-    parties (without their salts) for court staff only (None for others)."""
-
-    id: str
-    court: str
-    case_number: str
-    case_type: str
-    version: int
-    archived: dict[str, Any] | None
-    catalogue: list[dict[str, Any]]  # 正卷 first, then by order and title
-    documents: dict[str, dict[str, Any]]
-    transfers: list[dict[str, Any]]
-    parties: list[dict[str, Any]] | None
-
-
-@dataclass(frozen=True)
 class EventSeen:
     version: int
     type: str
@@ -78,21 +62,32 @@ class EventSeen:
 @dataclass(frozen=True)
 class Download:
     document_id: str
+    name: str
     media_type: str
     size: int
     chunks: Iterator[bytes]
 
 
-def read_dossier(app: DossierApp, dossier: str, *, court: str, role: str, staff: bool, actor: str,
-                 guard: Guard) -> DossierReading:  # fmt: skip
-    """Read a dossier (阅卷), recorded as an event; ``staff``: the reader is the court's own."""
+def read_dossier(sealer: Sealer, dossier: str, *, court: str, role: str, staff: bool, actor: str,
+                 guard: Guard) -> dict[str, Any]:  # fmt: skip
+    """Read a dossier (阅卷), recorded as an event: everything recorded in it (dossier/record.py), each
+    record with its leaf and receipt; the 副卷's documents left out for a lawyer or party. ``staff``:
+    the reader is the court's own (names; the parties without their salts)."""
+    app = sealer.app
     d = app.retrieve(dossier, by_court=court, by=actor, reason="阅卷", actor=actor, role=role, guard=guard)
     hidden = d.hidden_from(role)
-    catalogue = sorted(({"document_id": k, **v} for k, v in d.catalogue.items() if k not in hidden),
-                       key=lambda e: (e["volume"] != "正卷", e["order"], e["title"]))  # fmt: skip
-    parties = [{k: v for k, v in p.items() if k != "salts"} for p in d.parties] if staff else None
-    return DossierReading(str(d.id), d.court, d.case_number, d.case_type, d.version, d.archived, catalogue,
-                          {k: v for k, v in d.documents.items() if k not in hidden}, d.transfers, parties)  # fmt: skip
+    files = {v["sha256"] for k, v in d.documents.items() if k not in hidden}
+    found = app.repository.event_store.get(d.id, lte=d.version)
+    kept = (d.received or {}).get("events_sha256")  # a received copy: the lower court's leaves, kept
+    originals = original_times(b"".join(app.blobs.read(kept)).splitlines()) if kept else None
+    records = recorded(str(d.id), found, lambda v: sealer.log.last(f"event:{d.id}:{v}"), hidden=hidden, names=staff,
+                       files=files, originals=originals)  # fmt: skip
+    out: dict[str, Any] = {"id": str(d.id), "court": d.court, "case_number": d.case_number, "case_type": d.case_type,
+                           "version": d.version, "archived": d.archived, **records}  # fmt: skip
+    out["documents"] = {k: {**v, **records["documents"].get(k, {})} for k, v in d.documents.items() if k not in hidden}
+    if staff:
+        out["parties"] = [{k: v for k, v in p.items() if k != "salts"} for p in d.parties]
+    return out
 
 
 def dossier_events(sealer: Sealer, dossier: str, *, court: str, role: str, actor: str,
@@ -138,7 +133,7 @@ def download(app: DossierApp, dossier: str, sha256: str, *, court: str, role: st
         if close is not None:
             close()
         raise
-    return Download(document_id, doc["media_type"], doc["size"], stream)
+    return Download(document_id, doc["name"], doc["media_type"], doc["size"], stream)
 
 
 def retention_until(retention: str, now: datetime | None = None) -> datetime:

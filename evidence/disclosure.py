@@ -520,6 +520,7 @@ LABELS: Final[Mapping[str, str]] = {
     "checkpoint_size": "原检查点大小", "checkpoint_root": "原检查点根哈希", "first_leaf": "原首叶序号",
     "last_leaf": "原末叶序号", "last_leaf_hash": "原末叶哈希", "files": "文件数", "total_bytes": "总字节数",
     "original_leaf": "原叶序号", "retention": "保管期限", "by": "调阅人",
+    "first_instance": "一审卷宗", "first_case_number": "一审案号", "first_court": "一审法院",
     # a file field is committed only when it names no file (null)
     "sha256": "文件哈希", "contract_sha256": "合同文件哈希", "receipt_sha256": "送达回证哈希",
     "package_sha256": "归档包哈希", "events_sha256": "原事件包哈希", "checkpoint_sha256": "原检查点文件哈希",

@@ -135,13 +135,13 @@ CASES: dict[str, Case] = {
         "invalid_input",
         json={"case_number": "2026京0105民初1号", "case_type": "民事"},
     ),
-    "case number with full-width digits": Case(
+    "case number with serial 0": Case(
         "clerk",
         "POST",
         "/v1/dossiers",
         422,
         "invalid_input",
-        json={"case_number": "（２０２６）京0105民初1号", "case_type": "民事"},
+        json={"case_number": "（２０２６）京0105民初000号", "case_type": "民事"},
     ),
     "case number without 号": Case(
         "clerk",
@@ -164,6 +164,11 @@ CASES: dict[str, Case] = {
         422,
         "invalid_input",
         json={"case_number": "（2026）京0105民初9001号", "case_type": "外星"},
+    ),
+    "appeal naming a first instance not held here": Case(
+        "clerk", "POST", "/v1/dossiers", 404, "dossier_not_found",
+        json={"case_number": "（2026）京0105民终9009号", "case_type": "民事",
+              "first_instance": "6454039c-0791-518e-bc56-316fcd078efb"},
     ),
     "case already open": Case(
         "clerk",
@@ -229,7 +234,36 @@ CASES: dict[str, Case] = {
         json={"case_number": "（2026）京0105民初9008号", "case_type": "民事",
               "parties": [{"role": "原\x85告", "name": "张三"}]},
     ),
+    # finding
+    "dossier list with a forged cursor": Case("clerk", "GET", "/v1/dossiers?cursor=WyJ4Il0", 422, "invalid_cursor"),
+    "dossier list with an unknown status": Case("clerk", "GET", "/v1/dossiers?status=lost", 422, "invalid_request"),
+    "dossier list by party name asked by a lawyer": Case("lawyer", "GET", "/v1/dossiers?party=张三", 403, "forbidden"),
+    "principal that does not exist": Case(
+        "administrator", "GET", "/v1/principals/6454039c-0791-518e-bc56-316fcd078efb", 404, "principal_not_found"
+    ),
     # uploads
+    "form upload without a boundary": Case(
+        "clerk", "POST", D + "/documents/form", 415, "unsupported_media_type", content=b"x",
+        headers={"Content-Type": "multipart/form-data"},
+    ),
+    "form upload with no file part": Case(
+        "clerk", "POST", D + "/documents/form", 400, "malformed_form",
+        content=b'--b\r\nContent-Disposition: form-data; name="doc_type"\r\n\r\n\xe8\xb5\xb7\r\n--b--\r\n',
+        headers={"Content-Type": "multipart/form-data; boundary=b"},
+    ),
+    "form upload cut off inside its file": Case(
+        "clerk", "POST", D + "/documents/form", 400, "malformed_form",
+        content=b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nhalf',
+        headers={"Content-Type": "multipart/form-data; boundary=b"},
+    ),
+    "PNG declared as a PDF": Case(
+        "clerk", "POST", D + "/documents", 415, "media_type_mismatch", content=b"\x89PNG\r\n\x1a\n" + bytes(64),
+        headers=up(),
+    ),
+    "PDF declared as a JPEG": Case(
+        "clerk", "POST", D + "/documents", 415, "media_type_mismatch", content=PDF,
+        headers=up("照片.jpg", **{"Content-Type": "image/jpeg"}),
+    ),
     "declared hash is not the content's": Case(
         "clerk", "POST", D + "/documents", 422, "digest_mismatch", content=PDF, headers=up(**{"X-Content-SHA256": SHA})
     ),

@@ -172,7 +172,7 @@ def test_a_lawyers_or_partys_upload_goes_to_the_main_volume_whatever_it_declares
     d, _ = dossier
     for name, declared in (("评议.pdf", "合议庭评议笔录"), ("审理报告.pdf", None), ("讨论.pdf", "审判委员会讨论记录")):
         extra = {"X-Doc-Type": quote(declared)} if declared else {}
-        up = _upload(node, d, role, pdf_bytes(1) + name.encode(), name, **extra)
+        up = _upload(node, d, role, pdf_bytes(1) + (role + name).encode(), name, **extra)  # one file per upload
         view = node.http.get(f"/v1/dossiers/{d}", headers=node.as_("clerk")).json()
         [entry] = [e for e in view["catalogue"] if e["document_id"] == up["document_id"]]
         assert entry["volume"] == "正卷", (name, declared, entry)

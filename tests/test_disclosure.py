@@ -102,6 +102,7 @@ def domain_events() -> list[Dossier.Event]:
     d.record_service(document_id=doc, recipient=person(), channel=s("channel"), sent_at="2026-11-22T08:00:00Z",
                      delivered_at="2026-11-22T09:00:00Z", read_at=None, receipt_sha256=sha[2], **act)  # fmt: skip
     d.register_contract(contract_sha256=sha[3], parties=[person()], signed_at="2026-11-20T08:00:00Z", **act)
+    d.link_first_instance(dossier=s("一审卷宗"), case_number=s("一审案号"), court=s("一审法院"), **act)
     d.transfer(to_court=s("to_court"), kind="上诉", reason=s("事由"), **act)
     d.withdraw(doc, s("理由"), **act)
     d.archive(retention="永久", package_sha256=sha[4], **act)

@@ -105,7 +105,10 @@ def test_rules_the_aggregate_enforces(stack: Stack) -> None:
         app.transfer(d, to_court="1101-0200", kind="上诉", reason="  ", **ACT)
     with pytest.raises(UnknownDocumentError):
         app.withdraw(d, document_id="nope", reason="错误上传", **ACT)
-    for bad in ("2026京0105民初123号", "（2026）京0105民初号", "（２０２６）京0105民初1号", "", "x" * 5000):
+    # Full-width digits, brackets, spaces and leading zeros are one case number (issue 19): the same case.
+    with pytest.raises(DossierExistsError):
+        app.open_dossier(case_number_text=" (２０２６) 京0105民初0123号", case_type="民事", parties=[], **ACT)
+    for bad in ("2026京0105民初123号", "（2026）京0105民初号", "（２０２６）京0105民初0号", "", "x" * 5000):
         with pytest.raises(InvalidDossierInputError):
             app.open_dossier(case_number_text=bad, case_type="民事", parties=[], **ACT)
     with pytest.raises(InvalidDossierInputError):

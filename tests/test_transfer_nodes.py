@@ -105,7 +105,7 @@ def _held(c: Court, d: str) -> int:
 def test_appeal_retrieval_between_three_courts(chain: dict[str, Court], tmp_path: Path) -> None:
     low, mid, high = chain[LOW], chain[MID], chain[HIGH]
     d = _open(low, CASE)
-    bigs = [os.urandom(BIG) for _ in range(2)]
+    bigs = [b"\x00\x00\x00\x18ftypmp42" + os.urandom(BIG) for _ in range(2)]  # MP4 by their first box
     names = [f"第{i:03d}号证据 聊天记录.txt" for i in range(FILES - 2)]
     with ThreadPoolExecutor(4) as pool:
         small = list(pool.map(lambda n: _upload(low, d, f"{n}\n证据内容 {n}\n".encode(), n, "text/plain"), names))
@@ -172,6 +172,21 @@ def test_appeal_retrieval_between_three_courts(chain: dict[str, Court], tmp_path
     view = mid.http.get(f"/v1/dossiers/{d}", headers=mid.clerk).json()
     assert len(view["documents"]) == FILES and len(view["catalogue"]) == FILES
     assert view["parties"][0]["name"] == "张三"
+    # Issue 19: each record shows its original court, leaf and 存证时间 beside the import time.
+    assert view["received_from"]["from_court"] == LOW
+    for doc in view["documents"].values():
+        original = doc["original"]
+        assert original["court"] == LOW and original["leaf_index"] == doc["original_leaf"]
+        assert original["recorded_at"] is not None and original["recorded_at"] < original["imported_at"]
+    listed = mid.http.get("/v1/dossiers", params={"status": "received"}, headers=mid.clerk).json()["dossiers"]
+    assert [(x["id"], x["case_number"], x["court"]) for x in listed] == [(d, CASE, MID)]
+    # The higher court's own 二审 dossier names the first-instance one it continues.
+    appeal = {"case_number": "（2026）京03民终1号", "case_type": "民事", "first_instance": d}
+    r = mid.http.post("/v1/dossiers", headers=mid.clerk, json=appeal)
+    assert r.status_code == 201, r.text
+    second = mid.http.get(f"/v1/dossiers/{r.json()['dossier']}", headers=mid.clerk).json()
+    assert second["first_instance"]["dossier"] == d and second["first_instance"]["url"] == f"/v1/dossiers/{d}"
+    assert (second["first_instance"]["case_number"], second["first_instance"]["court"]) == (CASE, LOW)
     big = mid.http.get(f"/v1/dossiers/{d}/files/{big_shas[1]}", headers=mid.clerk)
     assert hashlib.sha256(big.content).hexdigest() == big_shas[1]
     # A court not named by the transfer is refused; so is a dossier never transferred.

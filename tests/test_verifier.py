@@ -19,6 +19,7 @@ from ledger.note import Ed25519Signer, Note
 from ledger.receipt import Receipt, Verified, verify_receipt
 from ledger.sqlite import SQLiteTreeStore
 from ledger.trust import read_trust
+from verifier.cli import beijing
 from verifier.cli import main as sifa_verify
 
 CORPUS = Path(__file__).parent / "vectors" / "receipts"
@@ -57,7 +58,8 @@ def test_corpus_case(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert "?" not in verdict
     if "terms" in result:  # the leaf verified: every term printed is the one the verified bytes state
         assert result["terms"] == VALID_TERMS
-        assert f"存证编号 {VALID_TERMS['存证编号']}" in verdict and f"存证时间 {VALID_TERMS['存证时间']}" in verdict
+        assert f"存证编号 {VALID_TERMS['存证编号']}" in verdict
+        assert f"存证时间 {beijing(VALID_TERMS['存证时间'])}" in verdict and "北京时间 (UTC+8)" in verdict
     else:  # nothing of the leaf verified: no term is printed as a fact
         assert code == 1 and "存证编号" not in verdict and "存证时间" not in verdict
     if "edited" in case:

@@ -28,6 +28,7 @@ from api.settings import Settings
 from tests.conftest import IN_CI
 from tests.nodes import in_thread, init
 from tests.servers import free_port
+from verifier.cli import beijing
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts" / "browser"
@@ -114,12 +115,14 @@ def recorded(
         assert time.monotonic() < deadline, "not sealed in time"
         time.sleep(0.05)
     receipt = http.get(f"/v1/dossiers/{d}/receipts/{up.json()['version'] - 1}").json()  # the upload's event
+    tlog = http.get(f"/v1/dossiers/{d}/receipts/{up.json()['event_version']}/tlog-proof").text
     folder = tmp_path_factory.mktemp("files")
     (folder / name).write_bytes(data)
     changed = bytearray(data)
     changed[len(data) // 2] ^= 0x01
     (folder / "改动一个字节.pdf").write_bytes(bytes(changed))
     (folder / "receipt.json").write_text(json.dumps(receipt, ensure_ascii=False), encoding="utf-8")
+    (folder / "receipt.tlog-proof").write_text(tlog, encoding="utf-8")
     head, sigs = receipt["checkpoint"].split("\n\n", 1)
     prefix, sig = sigs.strip().split("\n")[0].rsplit(" ", 1)
     raw = bytearray(base64.b64decode(sig))
@@ -132,7 +135,8 @@ def recorded(
     recorder.bodies.clear()  # from here on, only what the page sends
     return {"data": data, "file": folder / name, "changed": folder / "改动一个字节.pdf",
             "receipt": folder / "receipt.json", "forged": folder / "forged-receipt.json",
-            "edited": folder / "edited-time.json", "recorded_at": receipt["terms"]["存证时间"]}  # fmt: skip
+            "edited": folder / "edited-time.json", "recorded_at": beijing(receipt["terms"]["存证时间"]),
+            "tlog": folder / "receipt.tlog-proof"}  # fmt: skip
 
 
 def _check(browser: Any, base: str, files: dict[str, Path], shot: str, query: str = "") -> tuple[Any, list[bytes]]:
@@ -220,11 +224,34 @@ def test_receipt_with_an_edited_recorded_at_fails(site: Any, browser: Any, recor
     assert _kinds(page) == {"cFile": True, "cInclusion": True, "cSignature": True, "cTerms": False}
     assert page.get_attribute("li[data-check='cTerms']", "data-terms") == "存证时间"
     text = page.inner_text("#result")
-    assert FORGED_TIME not in text and recorded["recorded_at"] in text  # the verified time, never the claim
+    assert beijing(FORGED_TIME) not in text and recorded["recorded_at"] in text  # the verified time, never the claim
     assert "?" not in text and "核验失败" in text
     assert _facts(page) == ["recordId", "recordedAt", "courtName", "item", "height", "leafHash"]
     page.close()
     _never_sent(recorded["data"], sent, recorder, online=False)
+
+
+def test_a_receipt_for_another_file_says_what_failed(site: Any, browser: Any, recorded: dict[str, Any]) -> None:
+    """Issue 19: a failed check reads as a failure ("✘ 文件哈希与存证记录不一致"), never a positive sentence
+    under a red cross; a .tlog-proof verifies offline as a receipt does; times are Beijing time."""
+    base, _, _ = site
+    page, _ = _check(browser, base, {"file": recorded["changed"], "receipt": recorded["receipt"]},
+                     "receipt-for-another-file")  # fmt: skip
+    assert page.get_attribute("#verdict", "data-kind") == "bad"
+    failed = page.query_selector("li[data-check='cFile']")
+    assert failed.get_attribute("class") == "bad" and failed.inner_text() == "文件哈希与存证记录不一致"
+    assert "文件哈希与存证记录一致" not in page.inner_text("#result").replace("不一致", "")
+    page.close()
+    page, _ = _check(browser, base, {"file": recorded["file"], "receipt": recorded["tlog"]}, "tlog-proof-valid")
+    assert page.get_attribute("#verdict", "data-kind") == "ok", page.inner_text("#result")
+    text = page.inner_text("#result")
+    assert "北京时间 (UTC+8)" in text and recorded["recorded_at"] in text and "上传文件" in text
+    page.click("#lang")
+    assert "Document uploaded" in page.inner_text("#result") and "Beijing time" in page.inner_text("#result")
+    page.close()
+    icon = httpx2.get(f"{base}/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml" and b"<svg" in icon.content
+    assert 'rel="icon"' in httpx2.get(f"{base}/verify").text
 
 
 def _facts(page: Any) -> list[str]:

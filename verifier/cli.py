@@ -19,6 +19,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -258,20 +259,36 @@ def _package_facts(result: VerifyResult, seen: PackageSeen) -> None:
         result.add(Check.passed("file_bytes", f"all {seen.files} files hash to their names"))
 
 
+def beijing(utc_text: str) -> str:
+    """A UTC time as a person in China reads it: ``2026-11-22 16:30:00 北京时间 (UTC+8)``; the text as
+    given if it is not one (the data, and ``--json``, stay UTC)."""
+    try:
+        moment = datetime.fromisoformat(utc_text.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return str(utc_text)
+    if moment.utcoffset() is None:
+        return str(utc_text)
+    return moment.astimezone(timezone(timedelta(hours=8))).strftime("%Y-%m-%d %H:%M:%S") + " 北京时间 (UTC+8)"
+
+
 def _facts(verified: VerifyResult) -> str:
     """The verified facts of a result, as one readable clause (never a value that did not verify)."""
     result = {"valid": verified.valid, **verified.facts}
     if "case_number" in result:
+        # Only what the proved opening states: a missing case number or court is left out, never "?".
+        who = " ".join(str(result[k]) for k in ("case_number",) if result.get(k)) or str(result.get("dossier", ""))
+        court = f" of court {result['court']}" if result.get("court") else ""
         said = (
-            f"卷宗 dossier {result['case_number']} of court {result['court']} ({result['log']}, 区块高度 "
-            f"{result['tree_size']}), {result['events']} events proved, {result['files']} files named"
+            f"卷宗 dossier {who}{court} ({result['log']}, 区块高度 {result['tree_size']}), "
+            f"{result['events']} events proved, {result['files']} files named"
         )
         if result.get("withheld_events"):
             said += f" ({result['withheld_events']} events withheld from this copy: 副卷, proved only)"
         return said + ("" if result["valid"] else f", {result['files_verified']} of them verified")
     if "terms" in result:
         t, item = result["terms"], f" ({result['item']})" if result.get("item") else ""
-        said = f"{result['log']} 存证编号 {t['存证编号']}{item}, 存证时间 {t['存证时间']}, 区块高度 {t['区块高度']}"
+        said = (f"{result['log']} 存证编号 {t['存证编号']}{item}, 存证时间 {beijing(t['存证时间'])}, "
+                f"区块高度 {t['区块高度']}")  # fmt: skip
         if result.get("witnesses"):
             said += f", cosigned by {', '.join(result['witnesses'])}"
         return said

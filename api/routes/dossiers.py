@@ -12,18 +12,21 @@ from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, unquote
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Request
-from fastapi.responses import PlainTextResponse, Response, StreamingResponse
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.deps import CallerDep, Services, ServicesDep, acting, open_to, readable, roles
+from api.downloads import download_headers
 from api.principals import READERS, STAFF, Caller
 from api.schemas import ReceiptDocument, receipt_document
 from api.streaming import consume_in_thread
+from api.uploads import DocumentExistsError, FirstCopy, first_answer, uploaded_answer
 from dossier import usecases
 from dossier.envelope import utc
 from dossier.errors import InvalidDossierInputError
 from dossier.fields import LIMITS, MAX_CONTRACT_PARTIES, MAX_ORDER, MAX_PAGES, MAX_PARTIES, MAX_SIZE
+from dossier.media import typed
 from ledger.errors import SifaError
 from ledger.receipt import Receipt
 from storage.blobstore import check_digest
@@ -63,6 +66,8 @@ class OpenDossier(BaseModel):
     case_number: str = Field(max_length=LIMITS["case number"], examples=["（2026）京0105民初123号"])
     case_type: str = Field(max_length=20, examples=["民事"])
     parties: list[Party] = Field(default_factory=list, max_length=MAX_PARTIES)
+    first_instance: str | None = Field(None, max_length=64, description="on appeal: the first-instance dossier "
+                                       "(received here) this case continues")  # fmt: skip
 
 
 class Written(BaseModel):
@@ -74,9 +79,14 @@ class Uploaded(Written):
     document_id: str
     sha256: str
     size: int
+    media_type: str = Field(description="as the content shows it (dossier/media.py)")
     pages: int | None
     category: str
     placed_by: str
+    event: str = Field(description="the event that recorded the file: DocumentUploaded")
+    event_version: int = Field(description="that event's version; its receipt carries the file's hash")
+    receipt: str = Field(description="the path of that event's receipt")
+    already_recorded: bool = Field(False, description="true (200): these bytes already were this document")
 
 
 class CatalogueEntry(BaseModel):
@@ -138,6 +148,13 @@ class DossierView(BaseModel):
                                             "pages; 正卷 first, then by order and title")  # fmt: skip
     documents: dict[str, dict[str, Any]] = Field(description="by document id: sha256, size, name, media_type, ...")
     transfers: list[dict[str, Any]]
+    evidence: list[dict[str, Any]] = Field(description="each record with its version, leaf_index and receipt")
+    services: list[dict[str, Any]] = Field(description="送达 records, with their 送达回执")
+    contracts: list[dict[str, Any]]
+    received_from: dict[str, Any] | None = Field(description="a received copy: the court and log it came from")
+    archive: dict[str, Any] | None
+    first_instance: dict[str, Any] | None = Field(description="a 二审 (再审): the first-instance dossier it continues")
+    timeline: list[dict[str, Any]] = Field(description="every event the reader may see, oldest first")
     parties: list[dict[str, Any]] | None = Field(default=None, description="court staff only (absent for others)")
 
 
@@ -178,7 +195,7 @@ def open_dossier(body: OpenDossier, caller: CallerDep, services: ServicesDep) ->
     """Open a case's dossier (立案)."""
     d = services.dossiers.open_dossier(case_number_text=body.case_number, case_type=body.case_type,
                                        parties=[_party(p) for p in body.parties], actor=caller.actor,
-                                       role=caller.role)  # fmt: skip
+                                       role=caller.role, first_instance=body.first_instance)  # fmt: skip
     return Written(dossier=str(d), version=1)
 
 
@@ -186,12 +203,9 @@ def open_dossier(body: OpenDossier, caller: CallerDep, services: ServicesDep) ->
 def read(dossier: str, caller: CallerDep, services: ServicesDep) -> DossierView:
     """The dossier: catalogue (卷内目录), documents, transfers. The read is recorded (调阅).
     A lawyer or party sees the 正卷 only: the 副卷's documents are left out."""
-    seen = usecases.read_dossier(services.dossiers, dossier, court=services.config.court, staff=caller.role in STAFF,
+    seen = usecases.read_dossier(services.sealer, dossier, court=services.config.court, staff=caller.role in STAFF,
                                  **_act(caller))  # fmt: skip
-    view = DossierView(**{k: v for k, v in asdict(seen).items() if k != "parties"})
-    if seen.parties is not None:  # set only for staff: absent, not null, for others
-        view.parties = seen.parties
-    return view
+    return DossierView(**seen)
 
 
 @router.get("/{dossier}/events", response_model=list[EventView], openapi_extra=roles(*READERS))
@@ -213,6 +227,7 @@ def events(dossier: str, caller: CallerDep, services: ServicesDep) -> list[Event
 async def upload(
     dossier: str,
     request: Request,
+    response: Response,
     caller: CallerDep,
     services: ServicesDep,
     x_file_name: Annotated[str, Header(description="percent-encoded UTF-8 file name", max_length=NAME_HEADER)],
@@ -236,14 +251,29 @@ async def upload(
         raise PayloadTooLargeError(f"a document may have at most {limit} bytes")
     media = content_type.split(";")[0].strip().lower()
     if media.startswith("multipart/") or not media or "/" not in media:
-        raise UnsupportedMediaError("send the document as the raw body with its own media type")
+        raise UnsupportedMediaError(
+            "send the document as the raw body with its own media type "
+            "(a multipart/form-data form goes to /documents/form)"
+        )
     if x_content_sha256 is not None:
         check_digest(x_content_sha256)
     source = "court" if caller.role in STAFF else caller.role
-    result = await streamed_body(request, limit, "a document", lambda chunks: services.dossiers.upload(
-        dossier, chunks, name=name, media_type=media, source=source, doc_type=doc_type,
-        expected_sha256=x_content_sha256, **_act(caller)))  # fmt: skip
-    return Uploaded(dossier=dossier, **result)
+
+    def store(chunks: Iterator[bytes]) -> dict[str, Any]:
+        found, stream = typed(chunks, media)  # the type the content shows, checked against the declared one
+        acting = _act(caller)
+        once = FirstCopy(dossier, caller.role, acting.pop("guard"))  # the same file twice: 409 document_exists
+        result = services.dossiers.upload(dossier, once.wrap(stream), name=name, media_type=found, source=source,
+                                          doc_type=doc_type, expected_sha256=x_content_sha256, guard=once.guard,
+                                          **acting)  # fmt: skip
+        return {**result, "media_type": found}
+
+    try:
+        result = await streamed_body(request, limit, "a document", store)
+    except DocumentExistsError as exc:  # the same file again: nothing added, the first one answered
+        response.status_code = 200
+        return Uploaded(**await asyncio.to_thread(first_answer, services, dossier, exc))
+    return Uploaded(**uploaded_answer(dossier, result))
 
 
 async def streamed_body(request: Request, limit: int, what: str, consume: Callable[[Iterator[bytes]], T]) -> T:
@@ -269,7 +299,8 @@ def download(dossier: str, sha256: str, caller: CallerDep, services: ServicesDep
     """Download one of the dossier's files (streamed). The read is recorded."""
     found = usecases.download(services.dossiers, dossier, check_digest(sha256), court=services.config.court,
                               **_act(caller))  # fmt: skip
-    return StreamingResponse(found.chunks, media_type=found.media_type, headers={"Content-Length": str(found.size)})
+    return StreamingResponse(found.chunks, media_type=found.media_type,
+                             headers=download_headers(found.name, found.media_type, found.size))  # fmt: skip
 
 
 async def _written(dossier: str, recorded: Future[int]) -> Written:

@@ -18,7 +18,11 @@ from api.deps import ServicesDep, roles
 from ledger.errors import SifaError
 
 router = APIRouter(tags=["verification"])
-ASSETS = {"verify.js": "text/javascript; charset=utf-8", "verify.css": "text/css; charset=utf-8"}
+ASSETS = {
+    "verify.js": "text/javascript; charset=utf-8",
+    "verify.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
 # The page talks only to its own node and runs only its own script.
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
@@ -56,3 +60,11 @@ def asset(asset: str) -> Response:
     if media is None:
         raise AssetNotFoundError(f"no asset {asset!r}")
     return Response(_static(asset), media_type=media, headers={**HEADERS, "Cache-Control": "max-age=300"})
+
+
+@router.get("/favicon.ico", responses={200: {"content": {"image/svg+xml": {}}}}, openapi_extra=roles("public"))
+def favicon() -> Response:
+    """The node's icon (SVG; browsers ask for /favicon.ico)."""
+    return Response(
+        _static("favicon.svg"), media_type="image/svg+xml", headers={**HEADERS, "Cache-Control": "max-age=86400"}
+    )

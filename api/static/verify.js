@@ -15,7 +15,7 @@ const TEXT = {
     title: "电子证据核验", intro: "选择或拖入一个文件，核验它是否在本法院存证、何时存证。",
     privacy: "文件不会离开您的电脑：只在本机计算它的 SHA-256 哈希，只把哈希发给法院。",
     file: "选择要核验的文件", drop: "也可以把文件拖到这里",
-    receipt: "存证凭证（可选，有凭证时完全离线核验）", go: "开始核验", hashing: "正在本机计算文件哈希…",
+    receipt: "存证凭证（可选，.json 或 .tlog-proof；有凭证时完全离线核验）", go: "开始核验", hashing: "正在本机计算文件哈希…",
     footer: "核验在您的浏览器中完成：包含证明与检查点签名均由本页用 Web Crypto 检查，法院公钥固定在本页的信任列表中。",
     lang: "English", court: "本页信任的法院：",
     ok: "核验通过：该文件已存证", notRecorded: "未找到存证记录：本法院没有记录这个文件",
@@ -25,16 +25,21 @@ const TEXT = {
     cFile: "文件哈希与存证记录一致", cInclusion: "默克尔包含证明通向检查点的根哈希",
     cSignature: "检查点由法院公钥签名", cSealed: "记录已封存进签名检查点",
     cTerms: "凭证所列各项与已验证的数据一致", termBad: "与已验证的数据不符",
+    // A failed check says what failed, never the positive sentence under a red cross.
+    cFileBad: "文件哈希与存证记录不一致", cInclusionBad: "默克尔包含证明不能通向检查点的根哈希",
+    cSignatureBad: "检查点不是由本页信任的法院公钥签名的", cSealedBad: "记录尚未封存进签名检查点",
+    cTermsBad: "凭证所列各项与已验证的数据不一致", zone: "北京时间",
     verifiedNothing: "没有任何内容通过验证。",
     unreadable: "凭证无法读取", offline: "（离线核验，依据存证凭证）",
     items: { DocumentUploaded: "上传文件", EvidenceSubmitted: "电子证据", ServiceRecorded: "电子送达",
-             ContractRegistered: "电子合约", Archived: "归档", DocumentReceived: "接收卷宗文件" },
+             ContractRegistered: "电子合约", Archived: "归档", DocumentReceived: "接收卷宗文件",
+             Opened: "立案", Catalogued: "编目", Transferred: "移送", Received: "接收卷宗", Retrieved: "调阅" },
   },
   en: {
     title: "Evidence verification", intro: "Choose or drop a file to check whether and when this court recorded it.",
     privacy: "The file never leaves your computer: only its SHA-256 is computed here, and only the hash is sent.",
     file: "Choose the file to verify", drop: "or drop it here",
-    receipt: "Receipt (optional; with one, verification is fully offline)", go: "Verify",
+    receipt: "Receipt (optional, .json or .tlog-proof; with one, verification is fully offline)", go: "Verify",
     hashing: "Hashing the file on this computer…",
     footer: "Verification happens in your browser: the inclusion proof and the checkpoint signature are checked "
       + "here with Web Crypto, against the court key pinned in this page.",
@@ -46,9 +51,16 @@ const TEXT = {
     cFile: "the file's hash is the one recorded", cInclusion: "the inclusion proof leads to the checkpoint's root",
     cSignature: "the checkpoint is signed by the court's key", cSealed: "the record is sealed in a signed checkpoint",
     cTerms: "the receipt's terms are what the verified data say", termBad: "not what the verified data say",
+    cFileBad: "the file's hash is not the one recorded", cInclusionBad: "the inclusion proof does not lead to the checkpoint's root",
+    cSignatureBad: "the checkpoint is not signed by a court key this page trusts",
+    cSealedBad: "the record is not sealed in a signed checkpoint yet",
+    cTermsBad: "the receipt's terms are not what the verified data say", zone: "Beijing time",
     verifiedNothing: "Nothing verified.",
     unreadable: "the receipt cannot be read", offline: "(offline, from the receipt)",
-    items: {},
+    items: { DocumentUploaded: "Document uploaded", EvidenceSubmitted: "Evidence submitted",
+             ServiceRecorded: "Service recorded", ContractRegistered: "Contract registered", Archived: "Dossier archived",
+             DocumentReceived: "Document received", Opened: "Dossier opened", Catalogued: "Catalogued",
+             Transferred: "Dossier transferred", Received: "Dossier received", Retrieved: "Dossier read" },
   },
 };
 let lang = "zh";
@@ -281,8 +293,8 @@ async function verifyOnline(sha) {
 async function verifyReceipt(sha, text) {
   let receipt;
   try {
-    receipt = JSON.parse(text);
-    if (receipt.format !== "sifa-receipt/1") throw new Error("format");
+    receipt = text.startsWith("c2sp.org/tlog-proof") ? fromTlogProof(text) : JSON.parse(text);
+    if (receipt.format !== "sifa-receipt/1" && receipt.format !== "tlog-proof") throw new Error("format");
   } catch (e) {
     return { sha, kind: "bad", records: [], error: t("unreadable") };
   }
@@ -293,10 +305,31 @@ async function verifyReceipt(sha, text) {
   } catch (e) {
     return { sha, kind: "bad", records: [], error: t("unreadable") };
   }
-  if (rec.verified) checkTerms(receipt, rec);
+  if (receipt.format === "tlog-proof") { /* no terms: the proof is the whole claim */ }
+  else if (rec.verified) checkTerms(receipt, rec);
   else rec.checks.push({ k: "cTerms", ok: false, terms: [] }); // nothing verified to compare them with
   rec.ok = rec.ok && rec.checks.every((c) => c.ok);
   return { sha, kind: rec.ok ? "ok" : "bad", records: [rec], offline: true };
+}
+
+// A verified UTC time as people in China read it: "2026-11-23 00:30:00 北京时间 (UTC+8)".
+function beijing(utc) {
+  const d = new Date(Date.parse(utc) + 8 * 3600 * 1000);
+  if (Number.isNaN(d.getTime())) return utc;
+  return d.toISOString().replace("T", " ").slice(0, 19) + ` ${t("zone")} (UTC+8)`;
+}
+
+// A C2SP tlog-proof (what GET …/receipts/{v}/tlog-proof serves, saved as .tlog-proof): the leaf as
+// its "extra", the index, the proof's hashes, a blank line, the signed checkpoint. As a receipt.
+function fromTlogProof(text) {
+  const cut = text.indexOf("\n\n");
+  if (cut < 0) throw new Error("tlog-proof");
+  const lines = text.slice(0, cut).split("\n");
+  if (lines[0] !== "c2sp.org/tlog-proof@v1" || !lines[1].startsWith("extra ") || !/^index (0|[1-9]\d*)$/.test(lines[2])) {
+    throw new Error("tlog-proof");
+  }
+  return { format: "tlog-proof", leaf_data: lines[1].slice(6), leaf_index: Number(lines[2].slice(6)),
+    inclusion_proof: lines.slice(3), checkpoint: text.slice(cut + 2) };
 }
 
 // --- the page ---
@@ -322,7 +355,8 @@ function render(res) {
     const f = r.facts;
     const item = f.item === undefined ? undefined : TEXT[lang].items[f.item] || f.item;
     const dl = el("dl");
-    for (const [k, v] of [["recordId", f.recordId], ["recordedAt", f.recordedAt], ["courtName", f.court],
+    const at = f.recordedAt === undefined ? undefined : beijing(f.recordedAt);
+    for (const [k, v] of [["recordId", f.recordId], ["recordedAt", at], ["courtName", f.court],
       ["item", item], ["height", f.height], ["leafHash", f.leafHash]]) {
       if (v === undefined || v === null || v === "") continue;
       dl.append(el("dt", { "data-fact": k }, t(k)), el("dd", {}, String(v)));
@@ -330,7 +364,8 @@ function render(res) {
     if (!dl.childElementCount) dl.append(el("dt", {}, t("verifiedNothing")));
     const ul = el("ul", { class: "checks" });
     for (const c of r.checks) {
-      const text = t(c.k) + (c.ok || !c.terms || !c.terms.length ? "" : ` — ${c.terms.join("、")} ${t("termBad")}`);
+      const said = c.ok ? t(c.k) : t(c.k + "Bad");
+      const text = said + (c.ok || !c.terms || !c.terms.length ? "" : ` — ${c.terms.join("、")} ${t("termBad")}`);
       ul.append(el("li", { class: c.ok ? "ok" : "bad", "data-check": c.k, "data-terms": (c.terms || []).join(",") },
         text));
     }
