@@ -381,7 +381,8 @@ CASES: dict[str, Case] = {
         headers=up(**{"Content-Type": "pdf"}),
     ),
     "oversized streamed upload": Case(
-        "clerk", "POST", D + "/documents", 413, "payload_too_large", content=big, headers=up("大.bin")
+        "clerk", "POST", D + "/documents", 413, "payload_too_large", content=big,
+        headers=up("大.bin", **{"Content-Type": "application/octet-stream"}),  # a type its bytes cannot contradict
     ),
     "upload to an unknown dossier": Case(
         "clerk",

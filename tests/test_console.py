@@ -11,8 +11,8 @@ from typing import Any
 import httpx2
 import pytest
 
-from tests.api_node import Node
 from tests.dossier_fixtures import pdf_bytes
+from tests.nodes import Node
 from tests.test_day import day, opened  # noqa: F401 - the module-scoped node with a court 代字
 from tests.test_verify_page import CHROMIUM, ROOT, playwright
 

@@ -23,8 +23,8 @@ import pytest
 from api.app import create_app
 from api.cli import main as sifa
 from api.settings import Settings
-from tests.api_node import ROLES, Node, in_thread
 from tests.dossier_fixtures import pdf_bytes
+from tests.nodes import ROLES, Node, in_thread
 from tests.servers import free_port
 
 COURT, DESIGNATOR = "1101-0105", "京0105"
@@ -389,10 +389,12 @@ def test_a_form_upload_of_many_files_is_streamed_part_by_part(day: Node, tmp_pat
 
 def test_verdicts_show_beijing_time_and_never_a_placeholder() -> None:
     from verifier.cli import _facts, beijing
+    from verifier.result import VerifyResult
 
     assert beijing("2026-11-22T16:30:00.000000Z") == "2026-11-23 00:30:00 北京时间 (UTC+8)"
-    partial = {"dossier": "6454039c", "case_number": None, "court": None, "log": "sifa.court/1101-0105",
-               "tree_size": 9, "events": 3, "files": 1, "files_verified": 0, "valid": False}  # fmt: skip
+    partial = VerifyResult(False, [], {"dossier": "6454039c", "case_number": None, "court": None, "files": 1,
+                                       "log": "sifa.court/1101-0105", "tree_size": 9, "events": 3,
+                                       "files_verified": 0})  # fmt: skip
     said = _facts(partial)
     assert "None" not in said and "?" not in said and "6454039c" in said and "of court" not in said
 

@@ -62,7 +62,12 @@ def asset(asset: str) -> Response:
     return Response(_static(asset), media_type=media, headers={**HEADERS, "Cache-Control": "max-age=300"})
 
 
-@router.get("/favicon.ico", responses={200: {"content": {"image/svg+xml": {}}}}, openapi_extra=roles("public"))
+@router.get(
+    "/favicon.ico",
+    response_class=Response,
+    openapi_extra=roles("public"),
+    responses={200: {"description": "the icon", "content": {"image/svg+xml": {"schema": {"type": "string"}}}}},
+)
 def favicon() -> Response:
     """The node's icon (SVG; browsers ask for /favicon.ico)."""
     return Response(

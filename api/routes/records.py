@@ -85,7 +85,9 @@ def _archived(services: Any, caller: Any, dossier: str, reason: str) -> tuple[An
     return d, services.blobs.stat(sha).size
 
 
-@router.get("/{dossier}/archive/package", response_class=StreamingResponse, openapi_extra=roles(*STAFF))
+@router.get("/{dossier}/archive/package", response_class=StreamingResponse, openapi_extra=roles(*STAFF),
+            responses={200: {"description": "the archive package (a tar)", "content": {
+                "application/x-tar": {"schema": {"type": "string", "format": "binary"}}}}})  # fmt: skip
 def archive_package(dossier: str, caller: CallerDep, services: ServicesDep) -> StreamingResponse:
     """The archive package of record (BagIt, the one whose hash the ``Archived`` event names), streamed
     from the WORM store; ``sifa-verify --dossier`` checks it offline. The read is recorded."""
