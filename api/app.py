@@ -22,6 +22,7 @@ from api.node import (
     WITNESS_DB,
     events_env,
     load_config,
+    load_leaf_secret,
     load_signer,
     load_trust_file,
     load_witness_signer,
@@ -73,8 +74,8 @@ def create_app(settings: Settings, *, owns_process: bool = False) -> FastAPI:
         app_ = DossierApp(events_env(data, settings), blobs, courts, config.court)
         merkle = MerkleLog(store)
         asked = load_trust_file(settings.witnesses) if settings.witnesses else None
-        sealer = Sealer(app_, merkle, signer, batch=settings.seal_batch, witnesses=asked.witnesses if asked else (),
-                        quorum=asked.quorum if asked else 0)  # fmt: skip
+        sealer = Sealer(app_, merkle, signer, secret=load_leaf_secret(data), batch=settings.seal_batch,
+                        witnesses=asked.witnesses if asked else (), quorum=asked.quorum if asked else 0)  # fmt: skip
         people = Principals(principals_env(data, settings))
         witness_state, witness = None, None
         if settings.witness_logs:

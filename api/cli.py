@@ -27,6 +27,7 @@ from api.node import (
     init_node,
     issue_admin,
     load_config,
+    load_leaf_secret,
     load_signer,
     load_trust_file,
     load_witness_signer,
@@ -261,7 +262,8 @@ def _seal(args: argparse.Namespace) -> int:
             lease = waited
         with lease, _node(args.data_dir, tree) as (settings, app, store, _):
             merkle = MerkleLog(store)
-            sealer = Sealer(app, merkle, load_signer(settings.data_dir), batch=settings.seal_batch)
+            sealer = Sealer(app, merkle, load_signer(settings.data_dir), secret=load_leaf_secret(settings.data_dir),
+                            batch=settings.seal_batch)  # fmt: skip
             if args.once:
                 n = sealer.seal()
                 print(f"sifa seal: {n} event(s) sealed; the log has {sealer.log.size} leaves", file=sys.stderr)
@@ -324,8 +326,8 @@ def _audit(args: argparse.Namespace) -> int:
     with _node(args.data_dir) as (settings, app, store, blobs):
         if args.dossier is not None:
             app.get(args.dossier, copy=False)  # no such dossier: DossierNotFound, one line
-        report = audit(app, MerkleLog(store), blobs, load_signer(settings.data_dir).verifier, dossier=args.dossier,
-                       progress=progress)  # fmt: skip
+        report = audit(app, MerkleLog(store), blobs, load_signer(settings.data_dir).verifier,
+                       secret=load_leaf_secret(settings.data_dir), dossier=args.dossier, progress=progress)  # fmt: skip
     if tty:
         print(file=sys.stderr)
     if args.json:

@@ -41,7 +41,7 @@ ACT = {"actor": "clerk:scale", "role": "clerk"}
 def _fill(data: Path, start: int, end: int, per: int) -> None:
     """Events ``start``..``end`` as dossiers of ``per`` events, then sealed."""
     from api.cli import _open_node
-    from api.node import load_signer
+    from api.node import load_leaf_secret, load_signer
     from dossier.domain import Dossier, party
     from dossier.sealer import Sealer
     from ledger.log import MerkleLog
@@ -62,7 +62,7 @@ def _fill(data: Path, start: int, end: int, per: int) -> None:
                 batch = []
         if batch:
             app._save(*batch)
-        sealer = Sealer(app, MerkleLog(store), load_signer(data), batch=5000)
+        sealer = Sealer(app, MerkleLog(store), load_signer(data), secret=load_leaf_secret(data), batch=5000)
         sealer.seal()
     finally:
         app.close()

@@ -22,6 +22,7 @@ COURTS = CourtRegistry([
     Court("1100-0000", "北京市高级人民法院", "高级", "0000-0000"),
 ])  # fmt: skip
 SIGNER_SEED = bytes(range(32))
+LEAF_SECRET = bytes(range(32, 64))  # the node secret of sifa-leaf/2, tests only
 
 
 @dataclass
@@ -68,4 +69,4 @@ def make_stack(spec: str, root: Path, court: str = COURT, seed: bytes = SIGNER_S
     app = DossierApp(env, blobs, COURTS, court)
     log = MerkleLog(store)
     signer = Ed25519Signer(f"sifa.court/{court}", seed)
-    return Stack(app, log, Sealer(app, log, signer, batch=200), signer)
+    return Stack(app, log, Sealer(app, log, signer, secret=LEAF_SECRET, batch=200), signer)

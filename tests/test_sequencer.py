@@ -126,7 +126,9 @@ def test_an_event_that_cannot_be_sealed_stops_the_log_loudly(stack: Stack, caplo
     assert stall is not None and stall == sealer.stall
     assert dict(stall.about) == {"dossier": str(first), "version": bad, "notification_id": position}
     assert "a leaf holds at most 65535" in stall.reason
-    again = Sealer(app, stack.log, stack.signer)  # another process's sequencer finds it recorded
+    again = Sealer(
+        app, stack.log, stack.signer, secret=stack.sealer.secret
+    )  # another process's sequencer finds it recorded
     assert again.seal() == 0 and again.stall == stall and stack.log.size == 1
     report = audit(app, stack.log, app.blobs, stack.signer.verifier)
     assert [(f.kind, f.where) for f in report.findings] == [
