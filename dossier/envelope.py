@@ -32,6 +32,7 @@ import rfc8785
 from dossier.domain import Dossier
 from dossier.errors import InvalidDossierInputError
 from dossier.fields import utc
+from evidence.disclosure import Disclosure, disclosures_for, visible_paths
 from evidence.leaf import FILE_FIELDS as LEAF_FILE_FIELDS
 from evidence.leaf import FORMAT as LEAF_FORMAT
 from evidence.leaf import build_leaf, committed_values, named_files
@@ -70,6 +71,17 @@ def leaf_v2(origin: str, seq: int, position: int, event: Dossier.Event, prev: by
 def named_file_hashes(body: dict[str, Any]) -> list[str]:
     """The SHA-256 of every file a stored body names (what a ``sifa-leaf/2`` leaf shows in ``files``)."""
     return [v for k in LEAF_FILE_FIELDS if isinstance(v := body.get(k), str)]
+
+
+def disclosures_of(event: Dossier.Event, secret: bytes, *, role: str, principal: str | None = None,
+                   secondary: bool = False) -> list[Disclosure]:  # fmt: skip
+    """The disclosures of one stored event that ``role`` may be shown (evidence.labels.visible_paths):
+    staff and a receiving court all, a lawyer or party all but other principals' ids and nothing of a
+    副卷 event (``secondary``), the public none."""
+    body = stored_body(event)
+    paths = visible_paths(role, committed_values(body), secondary=secondary, principal=principal)
+    return disclosures_for(body, secret=secret, dossier=event.originator_id, version=event.originator_version,
+                           paths=paths)  # fmt: skip
 
 
 def is_v2(leaf: bytes) -> bool:

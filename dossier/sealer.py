@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Protocol
 from eventsourcing.persistence import Notification
 
 from dossier.domain import Dossier
-from dossier.envelope import leaf_v2, named_file_hashes, stored_body
-from evidence.disclosure import Disclosure, committed_values, disclosures_for, read_leaf, visible_paths
+from dossier.envelope import disclosures_of, leaf_v2, named_file_hashes, stored_body
+from evidence.disclosure import read_leaf
 from evidence.leaf import FORMAT as LEAF_FORMAT
 from ledger.cosignature import CosignatureVerifier, cosigners
 from ledger.errors import TreeSizeError
@@ -291,17 +291,6 @@ class Sealer:
             if time.monotonic() > deadline:
                 raise TimeoutError("events were not sealed in time")
             self.seal()
-
-
-def disclosures_of(event: Dossier.Event, secret: bytes, *, role: str, principal: str | None = None,
-                   secondary: bool = False) -> list[Disclosure]:  # fmt: skip
-    """The disclosures of one stored event that ``role`` may be shown (evidence.labels.visible_paths):
-    staff and a receiving court all, a lawyer or party all but other principals' ids and nothing of a
-    副卷 event (``secondary``), the public none."""
-    body = stored_body(event)
-    paths = visible_paths(role, committed_values(body), secondary=secondary, principal=principal)
-    return disclosures_for(body, secret=secret, dossier=event.originator_id, version=event.originator_version,
-                           paths=paths)  # fmt: skip
 
 
 def _stall(note: Notification, reason: str) -> Stall:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,6 @@ COURTS = CourtRegistry([
     Court("1100-0000", "北京市高级人民法院", "高级", "0000-0000"),
 ])  # fmt: skip
 SIGNER_SEED = bytes(range(32))
-LEAF_SECRET = bytes(range(32, 64))  # the node secret of sifa-leaf/2, tests only
 
 
 @dataclass
@@ -69,4 +69,5 @@ def make_stack(spec: str, root: Path, court: str = COURT, seed: bytes = SIGNER_S
     app = DossierApp(env, blobs, COURTS, court)
     log = MerkleLog(store)
     signer = Ed25519Signer(f"sifa.court/{court}", seed)
-    return Stack(app, log, Sealer(app, log, signer, secret=LEAF_SECRET, batch=200), signer)
+    secret = hashlib.sha256(b"sifa test leaf secret|" + court.encode()).digest()  # each court its own, tests only
+    return Stack(app, log, Sealer(app, log, signer, secret=secret, batch=200), signer)

@@ -236,7 +236,7 @@ def test_a_command_whose_leaf_would_not_fit_is_refused_in_its_batch_alone(stack:
     app = stack.app
     d = app.open_dossier(case_number_text="（2026）京0105民初6号", case_type="民事", parties=[], **ACT)
     held = Held(app, d)
-    huge = app.enqueue(Pending(d, lambda x: x.retrieved(by_court="1101-0105", by="读" * 30000, reason="调阅", **ACT)))
+    huge = app.enqueue(Pending(d, lambda x: x.retrieved(by_court="1101-0105", by=["读"] * 1000, reason="调阅", **ACT)))
     fine = app.retrieve.future(d, by_court="1101-0105", by="judge:wang", reason="调阅", **ACT)
     held.go()
     with pytest.raises(LeafTooLargeError, match="at most 65535"):

@@ -26,7 +26,7 @@ from evidence.commitment import DisclosureError
 from evidence.disclosure import dossier_ref, verify_disclosures
 from evidence.disclosure import read_leaf as read_v2
 from ledger.receipt import Receipt, verify_receipt
-from tests.dossier_fixtures import LEAF_SECRET, Stack, pdf_bytes
+from tests.dossier_fixtures import Stack, pdf_bytes
 
 CASE = "（2026）京0105民初123号"
 PARTY = {"role": "原告", "name": "张三丰", "id_number": "110101199001011234", "phone": "13800138000",
@@ -66,7 +66,7 @@ def test_life_of_a_dossier_sealed_with_receipts(stack: Stack) -> None:
     for version in range(1, 13):
         [index] = stack.log.find(f"event:{d}:{version}")
         leaf = read_leaf(stack.log.entry(index))
-        assert (leaf["seq"], leaf["version"], leaf["dossier"]) == (index, version, dossier_ref(LEAF_SECRET, d))
+        assert (leaf["seq"], leaf["version"], leaf["dossier"]) == (index, version, dossier_ref(sealer.secret, d))
         assert leaf["prev"] == prev
         prev = stack.log.leaf_hash(index).hex()
         receipt = Receipt.from_json(sealer.receipt_for_event(str(d), version).to_json())

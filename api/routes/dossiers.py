@@ -452,7 +452,9 @@ def _receipt(services: Services, caller: Caller, dossier: str, version: int) -> 
     deadline = time.monotonic() + 2.0
     while True:
         try:
-            return services.sealer.receipt_for_event(str(d.id), version)
+            # a lawyer's or party's receipt discloses what their role may read (docs/privacy.md)
+            role = caller.role if caller.role in PARTY_ROLES else "staff"
+            return services.sealer.receipt_for_event(str(d.id), version, role=role, principal=caller.actor)
         except TreeSizeError:
             if version > d.version or version < 1 or time.monotonic() > deadline:
                 raise

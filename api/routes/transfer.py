@@ -89,7 +89,8 @@ def peer_package(dossier: str, peer: PeerDep, services: ServicesDep) -> Streamin
     """Another court retrieves a dossier transferred to it (远程调阅); the retrieval is an event here."""
     d = services.dossiers.retrieve(dossier, by_court=peer.court, by=peer.id, reason="远程调阅", actor=peer.actor,
                                    role=peer.role, guard=_transferred_to(peer.court))  # fmt: skip
-    plan = plan_package(services.sealer, d.id, court_name=services.config.name, purpose="远程调阅")
+    plan = plan_package(services.sealer, d.id, court_name=services.config.name, purpose="远程调阅",
+                        role="receiving_court")  # fmt: skip
     return _streamed(plan, services)
 
 
@@ -101,7 +102,8 @@ def own_package(dossier: str, caller: CallerDep, services: ServicesDep) -> Strea
     d = services.dossiers.retrieve(dossier, by_court=services.config.court, by=caller.actor, reason="导出卷宗包",
                                    **_act(caller))  # fmt: skip
     plan = plan_package(services.sealer, d.id, court_name=services.config.name, purpose="调阅",
-                        personal=caller.role in STAFF, court=caller.role in STAFF)  # fmt: skip
+                        personal=caller.role in STAFF, court=caller.role in STAFF,
+                        role="staff" if caller.role in STAFF else caller.role, principal=caller.actor)  # fmt: skip
     return _streamed(plan, services)
 
 
