@@ -281,6 +281,26 @@ def test_receipt_disclosures_verify_in_the_browser(site: Any, browser: Any, reco
     _never_sent(recorded["data"], sent, recorder, online=False)
 
 
+def test_page_network_traffic_holds_no_case_data(site: Any, browser: Any, recorded: dict[str, Any]) -> None:
+    """Issue 17: everything the page receives verifying a file online (the page, its script, the
+    /v1/verify answer with the leaf) holds neither the file's name nor the case number."""
+    base, _, _ = site
+    page = browser.new_page()
+    received: list[tuple[str, bytes]] = []
+    page.on("response", lambda r: received.append((r.url, r.body())))
+    page.goto(f"{base}/verify")
+    page.wait_for_selector("body[data-ready='1']")
+    page.set_input_files("#file", str(recorded["file"]))
+    page.click("#go")
+    page.wait_for_selector("#verdict", timeout=30_000)
+    assert page.get_attribute("#verdict", "data-kind") == "ok", page.inner_text("#result")
+    page.close()
+    assert any(url.endswith("/v1/verify") for url, _ in received)
+    for secret in (recorded["name"], recorded["case_number"]):
+        for form in (secret.encode(), json.dumps(secret)[1:-1].encode(), quote(secret).encode()):
+            assert not any(form in body for _, body in received), secret
+
+
 def test_page_commitments_agree_with_python(site: Any, browser: Any) -> None:
     """The page's RFC 8785 and commitment against the known answers of tests/vectors/disclosure."""
     base, _, _ = site
