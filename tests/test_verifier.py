@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from evidence.commitment import DisclosureError
+from evidence.disclosure import read_leaf, verify_disclosures
 from ledger.cosignature import require_quorum
 from ledger.errors import ReceiptMismatchError, VerificationError
 from ledger.log import MerkleLog
@@ -52,18 +54,34 @@ def test_corpus_case(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     failed = [c for c in result["checks"] if not c["ok"]]
     assert [c["code"] for c in failed] == ([case["code"]] if case["code"] else [])
     assert [c.get("term") for c in failed] == ([case["term"]] if "term" in case else [None] * len(failed))
+    assert [c.get("path") for c in failed] == ([case["path"]] if "path" in case else [None] * len(failed))
+    valid_terms = _terms(case)
     verdict = err.splitlines()[-1]
     assert verdict.startswith("有效 VALID: " if code == 0 else "无效 INVALID: ")
     assert "?" not in verdict
     if "terms" in result:  # the leaf verified: every term printed is the one the verified bytes state
-        assert result["terms"] == VALID_TERMS
-        assert f"存证编号 {VALID_TERMS['存证编号']}" in verdict and f"存证时间 {VALID_TERMS['存证时间']}" in verdict
+        assert result["terms"] == valid_terms
+        assert f"存证编号 {valid_terms['存证编号']}" in verdict and f"存证时间 {valid_terms['存证时间']}" in verdict
     else:  # nothing of the leaf verified: no term is printed as a fact
         assert code == 1 and "存证编号" not in verdict and "存证时间" not in verdict
     if "edited" in case:
         assert str(case["edited"]) not in out and str(case["edited"]) not in err
     if code == 0:
         assert result["log"] == "sifa.court/1101-0105" and result["item"] == "DocumentUploaded"
+    if "terms_of" in case and code == 0:  # sifa-leaf/2: opened fields verified, the rest not disclosed
+        receipt = json.loads(_receipt_path(name).read_text("utf-8"))
+        opened = {f["path"]: f.get("value") for f in result["fields"] if f["disclosed"]}
+        assert opened == {d["path"]: d["value"] for d in receipt["disclosures"]}
+        assert all(f"{f['path']}): 未披露 / not disclosed" in err for f in result["fields"] if not f["disclosed"])
+    if case["code"] == "disclosure_mismatch":
+        assert "fields" not in result  # nothing is shown as verified once a disclosure does not open
+
+
+def _terms(case: dict[str, object]) -> dict[str, object]:
+    terms: dict[str, object] = json.loads((CORPUS / f"{case.get('terms_of', 'valid')}.json").read_text("utf-8"))[
+        "terms"
+    ]
+    return terms
 
 
 @pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if c["exit"] != 2))
@@ -74,11 +92,19 @@ def test_corpus_case_through_the_library(name: str) -> None:
     trust = read_trust(CORPUS / case.get("trust", "trust.json"))
 
     def check() -> None:
-        assert verify_receipt(receipt, trust.logs).terms == VALID_TERMS
+        assert verify_receipt(receipt, trust.logs).terms == _terms(case)
         require_quorum(Note.from_text(receipt.checkpoint), trust.witnesses, trust.quorum)
 
-    if case["code"] in (None, "file_not_in_receipt"):  # the library is not given the file
+    if case["code"] in (None, "file_not_in_receipt", "disclosure_mismatch"):  # the file, the disclosures: not ledger's
         check()
+        if receipt.disclosures is not None:  # evidence.disclosure checks them against the proved leaf
+            view = read_leaf(receipt.leaf_data)
+            if case["code"] == "disclosure_mismatch":
+                with pytest.raises(DisclosureError) as mismatch:
+                    verify_disclosures(view, receipt.disclosures)
+                assert mismatch.value.detail["path"] == case["path"]
+            else:
+                assert set(verify_disclosures(view, receipt.disclosures)) <= set(view.commitments)
         return
     with pytest.raises(VerificationError) as caught:
         check()
