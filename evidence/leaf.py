@@ -101,6 +101,7 @@ def build_leaf(*, origin: str, seq: int, position: int, dossier: uuid.UUID | str
     if prev is not None and len(prev) != 32:
         raise ValueError("prev is a 32-byte leaf hash")
     salt = salter(secret, dossier, version)
+    commitments = {p: commitment(p, v, salt(p), digest) for p, v in committed_values(body).items()}
     doc = {
         "format": FORMAT,
         "origin": origin,
@@ -112,8 +113,15 @@ def build_leaf(*, origin: str, seq: int, position: int, dossier: uuid.UUID | str
         "time": time,
         "prev": prev.hex() if prev is not None else None,
         "files": named_files(body),
-        "commitments": {p: commitment(p, v, salt(p), digest) for p, v in committed_values(body).items()},
+        "commitments": commitments,
     }
+    # Every value is a text, an integer checked above, null or hex; the files were checked by
+    # named_files: only a path with a character beyond U+FFFF needs RFC 8785's own key order.
+    if all(p.isascii() or max(map(ord, p)) <= 0xFFFF for p in commitments):
+        try:
+            return json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("a text holds a lone surrogate, which has no UTF-8 form") from None
     return canonical_json(doc)
 
 

@@ -54,6 +54,8 @@ def flatten(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _key(k: Any) -> str:
+    if type(k) is str and k.isidentifier():  # the common case: an event's field names
+        return k
     if not isinstance(k, str):
         raise ValueError(f"object key {k!r} is not a text")
     if index_of(k) is not None:
