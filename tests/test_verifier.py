@@ -141,6 +141,66 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Traceback" not in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "disclosures",
+    [{"path": "name"}, [{"path": "name", "value": "x"}], [{"path": 1, "value": "x", "salt": "AA=="}], ["name"],
+     [{"path": "name", "value": "x", "salt": "AA==", "extra": 1}]],
+)  # fmt: skip
+def test_a_malformed_disclosure_list_is_unreadable_input(disclosures: Any, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """Not a list of {path, value, salt} (path and salt texts): exit 2, one line, before any check."""
+    doc = json.loads((CORPUS / "v2-valid.json").read_text("utf-8"))
+    doc["disclosures"] = disclosures
+    bad = tmp_path / "r.json"
+    bad.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    assert sifa_verify(["--receipt", str(bad), "--trust", str(CORPUS / "trust.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sifa-verify: ") and err.count("\n") == 1 and "disclosures" in err
+
+
+def test_a_bad_salt_or_a_disclosure_of_an_old_leaf_is_a_mismatch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A salt that is not 16 bytes of base64, a path the leaf lacks, a path twice, or any disclosure
+    in a receipt of a sifa-leaf/1 leaf: exit 1, disclosure_mismatch naming the path."""
+    v2 = json.loads((CORPUS / "v2-valid.json").read_text("utf-8"))
+    name = next(d for d in v2["disclosures"] if d["path"] == "name")
+    old = {**json.loads((CORPUS / "valid.json").read_text("utf-8")), "format": "sifa-receipt/2", "disclosures": [name]}
+    for doc, path in (({**v2, "disclosures": [{**name, "salt": "AAAA"}]}, "name"),
+                      ({**v2, "disclosures": [{**name, "path": "title"}]}, "title"),
+                      ({**v2, "disclosures": [name, name]}, "name"), (old, "name")):  # fmt: skip
+        receipt = tmp_path / "r.json"
+        receipt.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+        assert sifa_verify(["--receipt", str(receipt), "--trust", str(CORPUS / "trust.json"), "--json"]) == 1
+        result = json.loads(capsys.readouterr().out)
+        [failed] = [c for c in result["checks"] if not c["ok"]]
+        assert (failed["code"], failed["path"]) == ("disclosure_mismatch", path) and "fields" not in result
+
+
+def test_redact_keeps_what_is_named_and_the_result_verifies(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    out = tmp_path / "r2.json"
+    assert sifa_verify(["redact", str(CORPUS / "v2-valid.json"), "--keep", "文件名,doc_type", "--keep", "actor",
+                        "-o", str(out)]) == 0  # fmt: skip
+    assert sorted(d["path"] for d in json.loads(out.read_text("utf-8"))["disclosures"]) == ["actor", "doc_type", "name"]
+    before = json.loads((CORPUS / "v2-valid.json").read_text("utf-8"))
+    after = json.loads(out.read_text("utf-8"))
+    assert {k: v for k, v in after.items() if k != "disclosures"} == {k: v for k, v in before.items()
+                                                                       if k != "disclosures"}  # fmt: skip
+    capsys.readouterr()
+    assert (
+        sifa_verify([str(CORPUS / "evidence.txt"), "--receipt", str(out), "--trust", str(CORPUS / "trust.json")]) == 0
+    )
+    shown = capsys.readouterr().err
+    assert "文件格式 (media_type): 未披露 / not disclosed" in shown and "文件名 (name): " in shown
+    # an old receipt has nothing to redact; a missing one is unreadable: exit 2, one line
+    assert sifa_verify(["redact", str(CORPUS / "valid.json"), "--keep", "文件名"]) == 2
+    assert sifa_verify(["redact", str(tmp_path / "none.json"), "--keep", "文件名"]) == 2
+    assert sifa_verify(["redact"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "carries no disclosures" in err
+
+
 def test_consistency_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     signer = Ed25519Signer("sifa.court/1101-0105", bytes(range(32)))
     log = MerkleLog(SQLiteTreeStore(tmp_path / "t.db"))
