@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from dossier import fields
 from dossier.application import Pending
 from dossier.domain import PERSONAL_FIELDS, Dossier
-from dossier.envelope import MAX_ENTRY_SIZE, MAX_ORIGIN_BYTES, envelope, envelope_bytes, leaf_bound
+from dossier.envelope import MAX_ENTRY_SIZE, MAX_ORIGIN_BYTES, leaf_bound, leaf_v2
 from dossier.errors import DossierNotFoundError, InvalidDossierInputError
 from ledger.errors import LeafTooLargeError
 from tests.api_node import Node
@@ -266,8 +266,10 @@ def test_the_leaf_bound_holds_whatever_the_origin_position_and_prev(stack: Stack
     stack.sealer.seal()
     [event] = app.repository.event_store.get(d)
     assert isinstance(event, Dossier.Event)
-    worst = envelope("o" * MAX_ORIGIN_BYTES, 2**53 - 1, 2**53 - 1, event, b"\xff" * 32)
-    assert len(stack.log.entry(0)) < len(envelope_bytes(worst)) <= leaf_bound(event)
+    worst = leaf_v2("o" * MAX_ORIGIN_BYTES, 2**53 - 1, 2**53 - 1, event, b"\xff" * 32, stack.sealer.secret)
+    assert len(stack.log.entry(0)) < len(worst) <= leaf_bound(event)
+    # a sifa-leaf/2 leaf's size does not grow with its texts: each field is a 64-digit commitment
+    assert len(stack.log.entry(0)) == len(leaf_v2(stack.sealer.origin, 0, 1, event, None, bytes(32)))
 
 
 # --- every command at its maxima: the leaf fits, the log seals ---
