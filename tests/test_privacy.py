@@ -154,6 +154,20 @@ def case(courts: dict[str, Node]) -> dict[str, Any]:
             withdrawn["sha256"]], "events": events}  # fmt: skip
 
 
+def test_the_node_secret_is_made_by_init_private_and_never_published(courts: dict[str, Node]) -> None:
+    """``sifa init`` writes leaf.secret (32 random bytes, hex, 0600); each court has its own."""
+    secrets = set()
+    for node in courts.values():
+        path = node.data / "leaf.secret"
+        assert path.stat().st_mode & 0o777 == 0o600
+        secret = bytes.fromhex(path.read_text().strip())
+        assert len(secret) == 32 and secret == node.app.state.services.sealer.secret
+        secrets.add(secret)
+        for data in _public(node).values():
+            assert secret.hex().encode() not in data
+    assert len(secrets) == 2
+
+
 def _forms(text: str) -> list[bytes]:
     """A secret as it could appear: UTF-8, JSON-escaped ASCII, percent-encoded."""
     return [text.encode(), json.dumps(text)[1:-1].encode(), quote(text).encode()]
