@@ -17,13 +17,14 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from json.encoder import encode_basestring  # json.dumps(text, ensure_ascii=False), without its set-up
 from types import MappingProxyType
 from typing import Any, Final
 
 from evidence.canonical import SAFE_INT, canonical_json
 from evidence.commitment import PERSONAL_RECORDS
 from evidence.paths import check_shape, flatten
-from evidence.salts import Digest, commitment, dossier_ref, salter, sha256
+from evidence.salts import COMMIT_DOMAIN, Digest, dossier_ref, salter, sha256
 from ledger.errors import MalformedError
 
 FORMAT: Final = "sifa-leaf/2"
@@ -101,27 +102,40 @@ def build_leaf(*, origin: str, seq: int, position: int, dossier: uuid.UUID | str
     if prev is not None and len(prev) != 32:
         raise ValueError("prev is a 32-byte leaf hash")
     salt = salter(secret, dossier, version)
-    commitments = {p: commitment(p, v, salt(p), digest) for p, v in committed_values(body).items()}
+    commitments: dict[str, str] = {}
+    for p, v in committed_values(body).items():  # commitment(), without its checks: the salt is ours
+        data = encode_basestring(v).encode("utf-8") if v.__class__ is str else canonical_json(v)
+        commitments[p] = digest(COMMIT_DOMAIN + salt(p) + p.encode("utf-8") + b"\x00" + data).hex()
+    ref = dossier_ref(secret, dossier)
+    files = named_files(body)
+    # Every value is a text, an integer checked above, null or hex, the files checked by named_files:
+    # written out in RFC 8785 order by hand, unless a path has a character beyond U+FFFF (RFC 8785
+    # then sorts by UTF-16 code units, not code points). Tests compare it with rfc8785.
+    if all(p.isascii() or max(map(ord, p)) <= 0xFFFF for p in commitments):
+        out = ['{"commitments":{', ",".join(f'{encode_basestring(p)}:"{commitments[p]}"' for p in sorted(commitments)),
+               f'}},"dossier":"{ref}","files":[',
+               ",".join(f'{{"field":"{f["field"]}","sha256":"{f["sha256"]}","size":'
+                        f'{"null" if f["size"] is None else f["size"]}}}' for f in files),
+               f'],"format":"{FORMAT}","origin":{encode_basestring(origin)},"position":{position},"prev":',
+               "null" if prev is None else f'"{prev.hex()}"',
+               f',"seq":{seq},"time":"{time}","type":{encode_basestring(type)},"version":{version}}}']  # fmt: skip
+        try:
+            return "".join(out).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("a text holds a lone surrogate, which has no UTF-8 form") from None
     doc = {
         "format": FORMAT,
         "origin": origin,
         "seq": seq,
         "position": position,
-        "dossier": dossier_ref(secret, dossier),
+        "dossier": ref,
         "version": version,
         "type": type,
         "time": time,
         "prev": prev.hex() if prev is not None else None,
-        "files": named_files(body),
+        "files": files,
         "commitments": commitments,
     }
-    # Every value is a text, an integer checked above, null or hex; the files were checked by
-    # named_files: only a path with a character beyond U+FFFF needs RFC 8785's own key order.
-    if all(p.isascii() or max(map(ord, p)) <= 0xFFFF for p in commitments):
-        try:
-            return json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("a text holds a lone surrogate, which has no UTF-8 form") from None
     return canonical_json(doc)
 
 

@@ -49,7 +49,13 @@ def flatten(body: Mapping[str, Any]) -> dict[str, Any]:
             out[path] = v
 
     for k, v in body.items():
-        walk(_key(k), v)
+        t = type(v)
+        if (t is str or v is None or t is bool or (t is int and -SAFE_INT <= v <= SAFE_INT)) and type(
+            k
+        ) is str and k.isidentifier():  # fmt: skip
+            out[k] = v  # the common case: a field holding a scalar
+        else:
+            walk(_key(k), v)
     return out
 
 

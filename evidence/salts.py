@@ -48,8 +48,13 @@ def _check_secret(secret: bytes) -> None:
 
 def dossier_ref(secret: bytes, dossier: uuid.UUID | str) -> str:
     """A leaf's dossier reference: HMAC-SHA256(secret, "sifa-dossier-ref/1" 0x00 uuid)[:16], hex."""
+    return _ref(secret, _dossier_text(dossier))
+
+
+@functools.lru_cache(maxsize=4096)  # a busy log's open dossiers: one HMAC each, not one per event
+def _ref(secret: bytes, dossier: bytes) -> str:
     _check_secret(secret)
-    return hmac.digest(secret, REF_DOMAIN + _dossier_text(dossier), "sha256")[:REF_BYTES].hex()
+    return hmac.digest(secret, REF_DOMAIN + dossier, "sha256")[:REF_BYTES].hex()
 
 
 def derive_salt(secret: bytes, dossier: uuid.UUID | str, version: int, path: str) -> bytes:
