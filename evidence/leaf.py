@@ -12,6 +12,7 @@ bytes that are not a readable leaf.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import uuid
@@ -24,7 +25,7 @@ from typing import Any, Final
 from evidence.canonical import SAFE_INT, canonical_json
 from evidence.commitment import PERSONAL_RECORDS
 from evidence.paths import check_shape, flatten
-from evidence.salts import COMMIT_DOMAIN, Digest, dossier_ref, salter, sha256
+from evidence.salts import COMMIT_DOMAIN, SALT_BYTES, Digest, dossier_ref, salt_states, sha256
 from ledger.errors import MalformedError
 
 FORMAT: Final = "sifa-leaf/2"
@@ -101,11 +102,19 @@ def build_leaf(*, origin: str, seq: int, position: int, dossier: uuid.UUID | str
         raise ValueError("seq, position and version are non-negative integers")
     if prev is not None and len(prev) != 32:
         raise ValueError("prev is a 32-byte leaf hash")
-    salt = salter(secret, dossier, version)
+    inner, outer = salt_states(secret, dossier, version)
+    new = hashlib.sha256 if digest is sha256 else None
     commitments: dict[str, str] = {}
-    for p, v in committed_values(body).items():  # commitment(), without its checks: the salt is ours
+    for p, v in committed_values(body).items():
+        # commitment(derive_salt(...)), written out: the sealer's hot loop (tests compare it with both)
+        pb = p.encode("utf-8")
+        i = inner.copy()
+        i.update(pb)
+        o = outer.copy()
+        o.update(i.digest())
         data = encode_basestring(v).encode("utf-8") if v.__class__ is str else canonical_json(v)
-        commitments[p] = digest(COMMIT_DOMAIN + salt(p) + p.encode("utf-8") + b"\x00" + data).hex()
+        message = COMMIT_DOMAIN + o.digest()[:SALT_BYTES] + pb + b"\x00" + data
+        commitments[p] = new(message).hexdigest() if new is not None else digest(message).hex()
     ref = dossier_ref(secret, dossier)
     files = named_files(body)
     # Every value is a text, an integer checked above, null or hex, the files checked by named_files:

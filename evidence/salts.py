@@ -70,11 +70,7 @@ def salter(secret: bytes, dossier: uuid.UUID | str, version: int) -> Callable[[s
     outer state are computed once per event, a field then costs two hash copies (three times
     faster than ``hmac.new(...).copy()`` on the sealing path). Tests check it against ``hmac``.
     """
-    if type(version) is not int or version < 0:
-        raise ValueError("version is a non-negative integer")
-    inner_pad, outer = _pads(secret)
-    inner = inner_pad.copy()
-    inner.update(b"%s%s\x00%d\x00" % (SALT_DOMAIN, _dossier_text(dossier), version))
+    inner, outer = salt_states(secret, dossier, version)
 
     def salt(path: str) -> bytes:
         i, o = inner.copy(), outer.copy()
@@ -83,6 +79,17 @@ def salter(secret: bytes, dossier: uuid.UUID | str, version: int) -> Callable[[s
         return o.digest()[:SALT_BYTES]
 
     return salt
+
+
+def salt_states(secret: bytes, dossier: uuid.UUID | str, version: int) -> tuple[hashlib._Hash, hashlib._Hash]:
+    """The HMAC's inner state after the event's common prefix, and its outer state: a field's salt is
+    ``outer.copy().update(inner.copy().update(path).digest()).digest()[:16]`` (``salter`` does that)."""
+    if type(version) is not int or version < 0:
+        raise ValueError("version is a non-negative integer")
+    inner_pad, outer = _pads(secret)
+    inner = inner_pad.copy()
+    inner.update(b"%s%s\x00%d\x00" % (SALT_DOMAIN, _dossier_text(dossier), version))
+    return inner, outer
 
 
 @functools.lru_cache(maxsize=8)
