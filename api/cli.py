@@ -28,6 +28,7 @@ from api.node import (
     init_node,
     issue_admin,
     load_config,
+    load_leaf_secret,
     load_signer,
     load_trust_file,
     load_witness_signer,
@@ -422,7 +423,8 @@ def _audit(args: argparse.Namespace) -> int:
     with open_node(_settings(args.data_dir)) as node:
         if args.dossier is not None:
             node.dossiers.get(args.dossier, copy=False)  # no such dossier: DossierNotFound, one line
-        report = audit(node.dossiers, node.log, node.blobs, node.signer.verifier, dossier=args.dossier,
+        report = audit(node.dossiers, node.log, node.blobs, node.signer.verifier,
+                       secret=load_leaf_secret(node.settings.data_dir), dossier=args.dossier,
                        progress=progress)  # fmt: skip
     if tty:
         print(file=sys.stderr)

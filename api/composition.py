@@ -21,6 +21,7 @@ from api.node import (
     NodeConfig,
     events_env,
     load_config,
+    load_leaf_secret,
     load_signer,
     load_trust_file,
     load_witness_signer,
@@ -92,7 +93,8 @@ def open_node(settings: Settings, *, tree: TreeStore | None = None) -> Iterator[
         dossiers = DossierApp(events_env(data, settings), blobs, courts, config.court)
         stack.callback(dossiers.close)
         merkle = MerkleLog(tree)
-        sealer = Sealer(dossiers, merkle, signer, batch=settings.seal_batch, witnesses=asked.witnesses if asked else (),
+        sealer = Sealer(dossiers, merkle, signer, secret=load_leaf_secret(data), batch=settings.seal_batch,
+                        witnesses=asked.witnesses if asked else (),
                         quorum=asked.quorum if asked else 0)  # fmt: skip
         witnessing = Witnessing(merkle, asked, tls=client_tls(settings.tls_ca)) if asked is not None else None
         people = Principals(principals_env(data, settings))

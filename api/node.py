@@ -40,6 +40,7 @@ LOG_KEY = "log.key"
 WITNESS_KEY = "witness.key"
 WITNESS_DB = "witness.sqlite"
 EVENTS_KEY = "events.key"
+LEAF_SECRET = "leaf.secret"  # the node secret of sifa-leaf/2 (docs/privacy.md): salts, dossier references
 COURTS = "courts.json"
 TREE_DB = "tree.sqlite"
 EVENTS_DB = "events.sqlite"
@@ -87,6 +88,7 @@ def init_node(data_dir: Path, court: str, name: str, database_url: str = "", *,
     signer = Ed25519Signer.generate(config.origin)
     _write_secret(data_dir / LOG_KEY, signer.skey())
     _write_secret(data_dir / EVENTS_KEY, AESCipher.create_key(32))
+    _write_secret(data_dir / LEAF_SECRET, os.urandom(32).hex())
     own: dict[str, str | None] = {"code": court, "name": config.name, "level": "基层", "parent": None}
     if designator is not None:
         own["designator"] = designator
@@ -258,6 +260,25 @@ def load_config(data_dir: Path) -> NodeConfig:
         raise NodeError(f"{data_dir / CONFIG} is damaged: {exc}") from exc
     tighten(data_dir)
     return config
+
+
+def load_leaf_secret(data_dir: Path) -> bytes:
+    """The node secret that keys the salts and dossier references of the log's leaves (docs/privacy.md):
+    32 random bytes, hex, 0600, made by ``sifa init`` (or on first use by a data dir an older sifa made,
+    whose leaves were all sifa-leaf/1). Fixed for the log: lost, no leaf can be opened again. Raises NodeError."""
+    path = data_dir / LEAF_SECRET
+    if not path.exists() and (data_dir / CONFIG).exists():
+        with contextlib.suppress(FileExistsError):  # another process made it first
+            _write_secret(path, os.urandom(32).hex())
+    try:
+        secret = bytes.fromhex(path.read_text().strip())
+    except FileNotFoundError:
+        raise NodeError(f"{path} is missing: the node cannot seal its log without it") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise NodeError(f"{path} cannot be read as the node secret (hex): {exc}") from None
+    if len(secret) < 32:
+        raise NodeError(f"{path} holds {len(secret)} bytes; the node secret has at least 32")
+    return secret
 
 
 def load_signer(data_dir: Path) -> Ed25519Signer:

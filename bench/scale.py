@@ -42,6 +42,7 @@ ACT = {"actor": "clerk:scale", "role": "clerk"}
 def _fill(data: Path, start: int, end: int, per: int) -> None:
     """Events ``start``..``end`` as dossiers of ``per`` events, then sealed."""
     from api.composition import open_node
+    from api.node import load_leaf_secret
     from api.settings import Settings
     from dossier.domain import Dossier, party
     from dossier.sealer import Sealer
@@ -62,7 +63,7 @@ def _fill(data: Path, start: int, end: int, per: int) -> None:
                 batch = []
         if batch:
             app._save(*batch)
-        sealer = Sealer(app, node.log, node.signer, batch=5000)
+        sealer = Sealer(app, node.log, node.signer, secret=load_leaf_secret(data), batch=5000)
         sealer.seal()
 
 

@@ -1,7 +1,8 @@
 """``sifa audit``: re-verify everything a node holds, and name every finding.
 
 Checks, in order: (1) every stored event decrypts and its leaf is exactly the
-envelope it should be, in the same order, with the same per-dossier chain, and
+leaf it should be (``sifa-leaf/2``, rebuilt with the node secret; ``sifa-leaf/1`` where the stored
+leaf is one, from before), in the same order, with the same per-dossier chain, and
 no leaf lacks an event, and every event not yet sealed can be (it decodes, its
 leaf fits) — one that cannot stops the log before it, and the sequencer's stall
 recorded in the tree store is named too; (2) every file a dossier names is in the
@@ -18,7 +19,7 @@ from typing import Any
 
 from dossier.application import DossierApp
 from dossier.domain import Dossier
-from dossier.envelope import envelope, envelope_bytes
+from dossier.envelope import envelope, envelope_bytes, is_v2, leaf_v2, stored_body
 from ledger.checkpoint import open_checkpoint
 from ledger.compact import CompactRange
 from ledger.errors import LedgerError
@@ -64,9 +65,10 @@ class AuditReport:
 Progress = Callable[[str, int, int], None]
 
 
-def audit(app: DossierApp, log: MerkleLog, blobs: BlobStore, log_key: Verifier, *,
+def audit(app: DossierApp, log: MerkleLog, blobs: BlobStore, log_key: Verifier, *, secret: bytes,
           dossier: str | None = None, progress: Progress | None = None) -> AuditReport:  # fmt: skip
-    """Audit a node; ``dossier`` limits the findings and file checks to one dossier."""
+    """Audit a node; ``secret`` is the node secret its leaves are keyed by; ``dossier`` limits the
+    findings and file checks to one dossier."""
     report = AuditReport()
     say = progress or (lambda stage, done, total: None)
     size = log.size
@@ -92,8 +94,13 @@ def audit(app: DossierApp, log: MerkleLog, blobs: BlobStore, log_key: Verifier, 
             try:
                 event = app.mapper.to_domain_event(note)
                 assert isinstance(event, Dossier.Event)
-                doc = envelope(origin, index, note.id, event, heads.get(str(note.originator_id)))
-                expected = envelope_bytes(doc)
+                prev = heads.get(str(note.originator_id))
+                body = stored_body(event)
+                old = stored.get(index)
+                if old is not None and index < size and not is_v2(old):  # sealed before sifa-leaf/2
+                    expected = envelope_bytes(envelope(origin, index, note.id, event, prev))
+                else:
+                    expected = leaf_v2(origin, index, note.id, event, prev, secret, body)
             except Exception as exc:  # a tampered row does not decrypt or decode
                 # Continue the dossier's chain from the stored leaf, so later events are judged on their own.
                 heads[str(note.originator_id)] = log.hasher.leaf(stored.get(index, b""))
@@ -109,10 +116,10 @@ def audit(app: DossierApp, log: MerkleLog, blobs: BlobStore, log_key: Verifier, 
                                                    "seal it or anything after it"))  # fmt: skip
                 index += 1
                 continue
-            if doc["type"] in STORED_FILES and ours:
+            if type(event).__name__ in STORED_FILES and ours:
                 name = getattr(event, "name", None)
                 holder = f"dossier {note.originator_id}" + (f" as {name}" if isinstance(name, str) else "")
-                for sha in (v for k, v in doc["body"].items() if k in KEPT):
+                for sha in (v for k, v in body.items() if k in KEPT and isinstance(v, str)):
                     files.setdefault(sha, set()).add(holder)
             got = stored.get(index)
             if got is not None and got != expected and ours:

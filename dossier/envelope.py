@@ -1,8 +1,15 @@
-"""The leaf: RFC 8785 canonical JSON of one stored event's envelope.
+"""The leaf of one stored event: ``sifa-leaf/2`` (what the sealer writes), and ``sifa-leaf/1``.
 
-    {"origin", "seq" (leaf index), "position" (event store notification id),
-     "dossier", "version", "type", "time" (UTC), "prev" (leaf hash of the same
-     dossier's previous event, hex, or null), "body" (personal data committed)}
+``sifa-leaf/2`` (evidence/leaf.py, docs/privacy.md) carries in clear only the origin, the leaf
+index, the event store position, an opaque dossier reference, the event's version, type and UTC
+time, ``prev`` and the SHA-256 and size of the files the event names. Every other field of the
+event — whatever event it is — is a salted commitment: privacy is the default, an event type
+added later is covered without naming its fields anywhere (``leaf_v2``). Salts and the dossier
+reference are keyed by the node secret (``api.node.load_leaf_secret``).
+
+``sifa-leaf/1`` — the envelope ``{"origin", "seq", "position", "dossier", "version", "type",
+"time", "prev", "body"}`` with the body in clear but party data committed — is what a node wrote
+before; ``envelope`` still builds it, so that ``sifa audit`` can rebuild old leaves byte for byte.
 
 ``prev`` chains each dossier's leaves: holding the latest proved leaf of a
 dossier proves every earlier one, none missing.
@@ -17,7 +24,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,16 +32,62 @@ import rfc8785
 from dossier.domain import Dossier
 from dossier.errors import InvalidDossierInputError
 from dossier.fields import utc
+from evidence.disclosure import Disclosure, disclosures_for, visible_paths
+from evidence.leaf import FILE_FIELDS as LEAF_FILE_FIELDS
+from evidence.leaf import FORMAT as LEAF_FORMAT
+from evidence.leaf import build_leaf, committed_values, named_files
+from evidence.salts import REF_BYTES
 from ledger.errors import LeafTooLargeError
 from ledger.tiles import MAX_ENTRY_SIZE
 
-__all__ = ["MAX_ENTRY_SIZE", "check_fits", "envelope", "envelope_bytes", "leaf_bound", "leaf_bytes", "utc"]
+__all__ = ["MAX_ENTRY_SIZE", "check_fits", "envelope", "envelope_bytes", "leaf_bound", "leaf_bytes", "leaf_v2", "utc"]
 
 FILE_FIELDS = ("sha256", "contract_sha256", "receipt_sha256", "package_sha256")
 # What the frame around a body may hold at most: an origin (a court's is "sifa.court/1101-0105",
 # a signed-note key name of 20 bytes), an event type name, integers within JSON's exact range.
 MAX_ORIGIN_BYTES = 255
 MAX_TYPE_NAME = 64
+
+
+_NOT_IN_BODY = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
+
+
+def stored_body(event: Dossier.Event) -> dict[str, Any]:
+    """Every field of a stored event but eventsourcing's own: what ``sifa-leaf/2`` commits to (or names
+    as files), and what disclosures open. A retrieval of no one document has no ``document_id``."""
+    return {k: v for k, v in vars(event).items()
+            if k not in _NOT_IN_BODY and not (k == "document_id" and v is None)}  # fmt: skip
+
+
+def leaf_v2(origin: str, seq: int, position: int, event: Dossier.Event, prev: bytes | None, secret: bytes,
+            body: dict[str, Any] | None = None) -> bytes:  # fmt: skip
+    """The ``sifa-leaf/2`` bytes of one stored event (``body``: its ``stored_body``, if the caller has it).
+    Raises ValueError for a body no leaf can hold (``check_fits`` refused such a command when accepted)."""
+    return build_leaf(origin=origin, seq=seq, position=position, dossier=event.originator_id,
+                      version=event.originator_version, type=type(event).__name__, time=utc(event.timestamp),
+                      prev=prev, body=stored_body(event) if body is None else body, secret=secret)  # fmt: skip
+
+
+def named_file_hashes(body: dict[str, Any]) -> list[str]:
+    """The SHA-256 of every file a stored body names (what a ``sifa-leaf/2`` leaf shows in ``files``)."""
+    return [v for k in LEAF_FILE_FIELDS if isinstance(v := body.get(k), str)]
+
+
+def disclosures_of(event: Dossier.Event, secret: bytes, *, role: str, principal: str | None = None,
+                   secondary: bool = False) -> list[Disclosure]:  # fmt: skip
+    """The disclosures of one stored event that ``role`` may be shown (evidence.labels.visible_paths):
+    staff and a receiving court all, a lawyer or party all but other principals' ids and nothing of a
+    副卷 event (``secondary``), the public none."""
+    body = stored_body(event)
+    paths = visible_paths(role, committed_values(body), secondary=secondary, principal=principal)
+    return disclosures_for(body, secret=secret, dossier=event.originator_id, version=event.originator_version,
+                           paths=paths)  # fmt: skip
+
+
+def is_v2(leaf: bytes) -> bool:
+    """Whether stored leaf bytes are ``sifa-leaf/2``: canonical JSON whose first key is ``commitments``
+    (a ``sifa-leaf/1`` envelope's is ``body``)."""
+    return leaf.startswith(b'{"commitments":')
 
 
 def envelope(origin: str, seq: int, position: int, event: Dossier.Event, prev: bytes | None) -> dict[str, Any]:
@@ -113,62 +165,40 @@ def read_leaf(data: bytes) -> dict[str, Any]:
 
 
 def _frame_bytes() -> int:
-    """Bytes of an envelope around its body, each of its own fields at the largest it can be."""
+    """Bytes of a ``sifa-leaf/2`` leaf without files or commitments, each field at the largest it can be."""
     big = 2**53 - 1
-    worst = {"origin": "o" * MAX_ORIGIN_BYTES, "seq": big, "position": big, "dossier": str(uuid.UUID(int=0)),
-             "version": big, "type": "T" * MAX_TYPE_NAME, "time": "9999-12-31T23:59:59.999999Z", "prev": "0" * 64,
-             "body": {}}  # fmt: skip
-    return len(canonical(worst, True)) - len(b"{}")
+    worst = {"format": LEAF_FORMAT, "origin": "o" * MAX_ORIGIN_BYTES, "seq": big, "position": big,
+             "dossier": "0" * (2 * REF_BYTES), "version": big, "type": "T" * MAX_TYPE_NAME,
+             "time": "9999-12-31T23:59:59.999999Z", "prev": "0" * 64, "files": [], "commitments": {}}  # fmt: skip
+    return len(canonical(worst, True))
 
 
 FRAME_BYTES = _frame_bytes()
-
-
-def leaf_bound(event: Dossier.Event) -> int:
-    """The most bytes ``event``'s leaf can have, whatever its origin, position and ``prev``.
-
-    First a quick over-estimate from the event's own fields; only an event it cannot clear (a
-    large one) has its body committed and serialised. Raises InvalidDossierInputError when the
-    body cannot be written as a leaf at all.
-    """
-    rough = FRAME_BYTES + _rough_fields(event)
-    if rough <= MAX_ENTRY_SIZE:
-        return rough
-    body = event.leaf_body()
-    try:
-        return FRAME_BYTES + len(canonical(body, _plain(body)))
-    except (UnicodeEncodeError, ValueError, TypeError) as exc:  # a surrogate, a float RFC 8785 refuses, ...
-        raise InvalidDossierInputError(f"a {type(event).__name__} event cannot be written as a leaf: {exc}") from None
-
-
-def _rough_fields(event: Dossier.Event) -> int:
-    """At least the canonical bytes of ``event``'s leaf body, without building it.
-
-    A stored party record holds its salts and values where the leaf holds commitments of the
-    salts' size, so the record over-estimates its commitment. Anything this cannot bound (a float,
-    an integer outside JSON's exact range, a lone surrogate) counts as too large, so that the exact
-    path decides.
-    """
-    return 2 + sum(_rough(k) + 2 + _rough(v) for k, v in vars(event).items() if k not in _NOT_IN_BODY)
-
-
-_NOT_IN_BODY = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
+# A file entry at its largest: {"field":"<longest file field>","sha256":"<64>","size":<2^53-1>}, and its comma.
+FILE_BYTES = len(canonical({"field": max(LEAF_FILE_FIELDS, key=len), "sha256": "0" * 64, "size": 2**53 - 1}, True)) + 1
+COMMITMENT_BYTES = 64 + 2 + 1 + 1  # the quoted hex, the colon and the comma around a path
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _rough(value: Any) -> int:
-    t = type(value)
-    if t is str:  # at most 6 bytes a character (\u00XX; 4-byte UTF-8 is less), and the quotes
-        return 2 + 6 * len(value) if value.isascii() or not _SURROGATE.search(value) else MAX_ENTRY_SIZE
-    if t is bool or value is None:
-        return 5
-    if t is int:
-        return 17 if -(2**53) < value < 2**53 else MAX_ENTRY_SIZE
-    if t is dict:
-        return 2 + sum(_rough(k) + 2 + _rough(v) for k, v in value.items())
-    if t is list:
-        return 2 + sum(1 + _rough(v) for v in value)
-    return MAX_ENTRY_SIZE
+def leaf_bound(event: Dossier.Event) -> int:
+    """The most bytes ``event``'s ``sifa-leaf/2`` leaf can have, whatever its origin, position and ``prev``.
+
+    A commitment has one size whatever its value, so the bound depends on the event's paths, not its
+    texts. Raises InvalidDossierInputError when the body cannot be written as a leaf at all.
+    """
+    body = stored_body(event)
+    try:
+        files = named_files(body)
+        paths = committed_values(body)
+    except ValueError as exc:  # a float, an integer outside JSON's exact range, a key that reads as an index
+        raise InvalidDossierInputError(f"a {type(event).__name__} event cannot be written as a leaf: {exc}") from None
+    size = FRAME_BYTES + FILE_BYTES * len(files)
+    for path, value in paths.items():
+        if (type(value) is str and not value.isascii() and _SURROGATE.search(value)) or _SURROGATE.search(path):
+            raise InvalidDossierInputError(f"a {type(event).__name__} event cannot be written as a leaf: "
+                                           "a text holds a lone surrogate")  # fmt: skip
+        size += COMMITMENT_BYTES + len(json.dumps(path))  # \u escapes: at least the UTF-8 bytes
+    return size
 
 
 def check_fits(events: Iterable[object]) -> None:
@@ -179,5 +209,5 @@ def check_fits(events: Iterable[object]) -> None:
         if size > MAX_ENTRY_SIZE:
             raise LeafTooLargeError(
                 f"this would record a {type(event).__name__} event of up to {size} bytes; a leaf of the log holds "
-                f"at most {MAX_ENTRY_SIZE}: nothing was recorded (fewer parties or shorter texts fit)",
+                f"at most {MAX_ENTRY_SIZE}: nothing was recorded (fewer parties or fields fit)",
                 bytes=size, limit=MAX_ENTRY_SIZE)  # fmt: skip

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from dossier.directory import directory_html, recorded_days
 from dossier.domain import Dossier
-from dossier.envelope import read_leaf
+from dossier.envelope import disclosures_of, is_v2, read_leaf
 from dossier.errors import NotSealedError
 from dossier.sealed import sealed
 from evidence.commitment import PERSONAL_RECORDS
@@ -90,15 +90,19 @@ class PackagePlan:
 
 
 def plan_package(sealer: Sealer, dossier: UUID | str, *, court_name: str, purpose: str, personal: bool = True,
-                 court: bool = True, inspection: dict[str, Any] | None = None,
-                 version: int | None = None) -> PackagePlan:  # fmt: skip
+                 court: bool = True, inspection: dict[str, Any] | None = None, role: str | None = None,
+                 principal: str | None = None, version: int | None = None) -> PackagePlan:  # fmt: skip
     """Plan the package of a dossier as it stood at ``version`` (default: now). Every event up to it
     must be sealed (raises NotSealedError; dossier/sealed.py waits for that).
 
-    ``personal``: include the disclosures that open the leaves' commitments (party data in
-    clear) — for a court, not for a lawyer's or party's copy. ``court=False`` (a lawyer's or party's
-    copy): every event of a 副卷 document is withheld — carried as its leaf hash and proof only, so
-    the chain stays whole and shows nothing of it — and so are its files and catalogue entries.
+    Disclosures: a ``sifa-leaf/2`` event carries those ``role`` may be shown (evidence.labels
+    ``visible_paths``: staff — the default — and a receiving court all; ``lawyer``/``party``, with
+    ``principal`` their own id, all but other principals' ids). ``personal``: for a ``sifa-leaf/1``
+    event, include the party records that open its commitments — for a court, not for a lawyer's or
+    party's copy (and without ``role``, a copy without ``personal`` is a lawyer's). ``court=False``
+    (a lawyer's or party's copy): every event of a 副卷 document is withheld — carried as its leaf
+    hash and proof only, so the chain stays whole and shows nothing of it — and so are its files and
+    catalogue entries.
     """
     app, log = sealer.app, sealer.log
     current = app.get(dossier, copy=False)
@@ -107,7 +111,10 @@ def plan_package(sealer: Sealer, dossier: UUID | str, *, court_name: str, purpos
     checkpoint = Checkpoint.from_text(Note.from_text(note_text).text)
     state: Dossier = app.repository.get(ident, version=version)
     hidden = set() if court else state.court_only()
+    role = role or ("staff" if personal else "lawyer")
+    stored = list(app.repository.event_store.get(ident, lte=version))
     lines: list[bytes] = []
+    v2: set[int] = set()
     files: dict[str, int] = {}
     withheld: set[int] = set()
     for v, index in enumerate(indices, start=1):
@@ -116,18 +123,28 @@ def plan_package(sealer: Sealer, dossier: UUID | str, *, court_name: str, purpos
         if doc["version"] != v:  # the label index and the leaves disagree: never package that
             raise NotSealedError(f"leaf {index} is not event {v} of dossier {ident}; run sifa audit")
         proof = log.inclusion_proof(index, checkpoint.size)
-        if doc["body"].get("document_id") in hidden:
+        event = stored[v - 1]
+        if vars(event).get("document_id") in hidden:
             lines.append(withheld_line(v, index, SHA256.leaf(leaf), proof))
             withheld.add(v)
             continue
         lines.append(event_line(v, index, leaf, proof))
+        if is_v2(leaf):
+            v2.add(v)
         if doc["type"] in UPLOADS:
-            files.setdefault(doc["body"]["sha256"], doc["body"]["size"])
-    disclosures: dict[str, dict[str, Any]] = {}
-    if personal:
-        for e in app.repository.event_store.get(ident, lte=version):
+            files.setdefault(vars(event)["sha256"], vars(event)["size"])
+    disclosures: dict[str, Any] = {}
+    for e in stored:
+        if e.originator_version in withheld:
+            continue
+        if e.originator_version in v2:  # sifa-leaf/2: what the holder's role may read
+            assert isinstance(e, Dossier.Event)
+            shown = disclosures_of(e, sealer.secret, role=role, principal=principal)
+            if shown:
+                disclosures[str(e.originator_version)] = [d.to_json() for d in shown]
+        elif personal:  # sifa-leaf/1: the party records
             records = {k: v for k, v in vars(e).items() if k in PERSONAL_RECORDS and v}
-            if records and e.originator_version not in withheld:
+            if records:
                 disclosures[str(e.originator_version)] = records
     days = recorded_days(app.repository.event_store.get(ident, lte=version))
     now = datetime.now(UTC)

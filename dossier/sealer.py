@@ -1,8 +1,9 @@
 """Sealing: every stored event becomes one ledger leaf, exactly once, in order.
 
 The sealer follows the event store's notification log from the cursor the tree
-store committed with its last batch, turns each event into its envelope leaf
-and appends the batch with the new cursor, its labels and the signed checkpoint
+store committed with its last batch, turns each event into its ``sifa-leaf/2`` leaf
+(nothing of the case in clear: dossier/envelope.py) and appends the batch with the new
+cursor, its labels and the signed checkpoint
 of the new size in one transaction. A crash or restart resumes at the committed cursor:
 no event is skipped or sealed twice.
 
@@ -30,7 +31,9 @@ from typing import TYPE_CHECKING, Protocol
 from eventsourcing.persistence import Notification
 
 from dossier.domain import Dossier
-from dossier.envelope import envelope, envelope_bytes, file_hashes, read_leaf
+from dossier.envelope import disclosures_of, leaf_v2, named_file_hashes, stored_body
+from evidence.disclosure import read_leaf
+from evidence.leaf import FORMAT as LEAF_FORMAT
 from ledger.cosignature import CosignatureVerifier, cosigners
 from ledger.errors import TreeSizeError
 from ledger.log import MerkleLog
@@ -81,10 +84,13 @@ def hold_lock(store: TreeStore, stop: Stop, retry: float = LOCK_RETRY) -> Sequen
 class Sealer:
     """Seals a dossier application's events into a court's log."""
 
-    def __init__(self, app: DossierApp, log: MerkleLog, signer: Signer, *, batch: int = 1000,
+    def __init__(self, app: DossierApp, log: MerkleLog, signer: Signer, *, secret: bytes, batch: int = 1000,
                  witnesses: Sequence[CosignatureVerifier] = (), quorum: int = 0) -> None:  # fmt: skip
-        """``witnesses``/``quorum``: receipts then use the newest checkpoint that many have cosigned."""
+        """``secret``: the node secret salts and dossier references are keyed by (at least 32 bytes,
+        fixed for the log). ``witnesses``/``quorum``: receipts then use the newest checkpoint that many
+        have cosigned."""
         self.app, self.log, self.signer, self.batch = app, log, signer, batch
+        self.secret = secret
         self.witnesses, self.quorum = list(witnesses), quorum
         self.origin = signer.name
         self._lock = threading.Lock()
@@ -140,15 +146,19 @@ class Sealer:
                 break
             dossier = str(note.originator_id)
             prev = heads.get(dossier) or self._heads.get(dossier) or self._head(dossier)
-            doc = envelope(self.origin, state.size + i, note.id, event, prev)
-            data = envelope_bytes(doc)
+            body = stored_body(event)
+            try:
+                data = leaf_v2(self.origin, state.size + i, note.id, event, prev, self.secret, body)
+            except ValueError as exc:  # check_fits refuses such a command; an event from before it may remain
+                stall = _stall(note, f"the stored event cannot be written as a leaf: {exc}"[:500])
+                break
             if len(data) > MAX_ENTRY_SIZE:
                 stall = _stall(note, f"its leaf would have {len(data)} bytes; a leaf holds at most {MAX_ENTRY_SIZE}")
                 break
             heads[dossier] = self.log.hasher.leaf(data)
             entries.append(data)
             labels.append([f"dossier:{dossier}", f"event:{dossier}:{note.originator_version}",
-                           *(f"sha256:{h}" for h in file_hashes(doc["body"]))])  # fmt: skip
+                           *(f"sha256:{h}" for h in named_file_hashes(body))])  # fmt: skip
         if entries:  # what comes before an event that cannot be sealed is sealed all the same
             last = notes[len(entries) - 1].id
             self.log.append(entries, cursor=str(last), labels=labels, signer=self.signer, base=state)
@@ -234,20 +244,32 @@ class Sealer:
             stop.wait(STALLED_RETRY if self.stall is not None else interval)
 
     # Receipts: what a clerk hands a lawyer.
-    def receipt_for_event(self, dossier: str, version: int) -> Receipt:
-        """The receipt of one event; raises TreeSizeError while it is not yet sealed."""
+    def receipt_for_event(self, dossier: str, version: int, *, role: str = "staff", principal: str | None = None,
+                          secondary: bool = False) -> Receipt:  # fmt: skip
+        """The receipt of one event, with the disclosures ``role`` may be shown (``disclosures_of``);
+        raises TreeSizeError while it is not yet sealed."""
         found = self.log.find(f"event:{dossier}:{version}")
         if not found:
             raise TreeSizeError(f"event {version} of dossier {dossier} is not sealed yet")
-        return self._receipt(found[0])
+        return self._receipt(found[0], role=role, principal=principal, secondary=secondary)
 
-    def receipts_for_file(self, sha256: str) -> list[Receipt]:
+    def receipts_for_file(self, sha256: str, *, role: str = "staff", principal: str | None = None) -> list[Receipt]:
         """Receipts of every sealed event that names a file by its SHA-256."""
-        return [self._receipt(i) for i in self.log.find(f"sha256:{sha256}")]
+        return [self._receipt(i, role=role, principal=principal) for i in self.log.find(f"sha256:{sha256}")]
 
-    def _receipt(self, index: int) -> Receipt:
-        recorded_at = read_leaf(self.log.entry(index))["time"]
-        return self.log.receipt(index, recorded_at=recorded_at, size=self.witnessed_size(index))
+    def _receipt(self, index: int, *, role: str, principal: str | None, secondary: bool = False) -> Receipt:
+        data = self.log.entry(index)
+        leaf = read_leaf(data)
+        assert leaf.time is not None, f"leaf {index} states no time"
+        receipt = self.log.receipt(index, recorded_at=leaf.time, size=self.witnessed_size(index))
+        if leaf.format != LEAF_FORMAT or leaf.position is None:
+            return receipt  # a sifa-leaf/1 leaf: its body is in clear, nothing to disclose (sifa-receipt/1)
+        # A sifa-leaf/2 leaf names its dossier only by reference: its event is found by its position.
+        [note] = self.app.recorder.select_notifications(start=leaf.position, limit=1)
+        event = self.app.mapper.to_domain_event(note)
+        assert isinstance(event, Dossier.Event) and note.id == leaf.position
+        shown = disclosures_of(event, self.secret, role=role, principal=principal, secondary=secondary)
+        return receipt.with_disclosures([d.to_json() for d in shown])
 
     def witnessed_size(self, index: int) -> int | None:
         """The newest checkpoint covering leaf ``index`` with the witness quorum (None: the newest).

@@ -183,11 +183,16 @@ def _same(value: Any, checked: Any, what: str) -> None:
 
 
 def _imported_party(record: Any) -> dict[str, Any]:
-    """A party from the package's disclosures, by ``party``'s rules, with its original salts."""
+    """A party from the package's disclosures, by ``party``'s rules, with its original salts (a
+    ``sifa-leaf/1`` record) or new ones (a ``sifa-leaf/2`` opening discloses no salts of this kind)."""
     if not isinstance(record, dict):
         raise InvalidDossierInputError("a party is an object")
     salts = record.get("salts")
     checked = party({k: v for k, v in record.items() if k != "salts"})
+    if "salts" not in record:
+        for key in ("role", "kind", *PERSONAL_FIELDS):
+            _same(record.get(key), checked.get(key), f"party {key}")
+        return checked
     for key in ("role", "kind", *PERSONAL_FIELDS):
         _same(record.get(key, "natural" if key == "kind" else None), checked.get(key), f"party {key}")
     if not isinstance(salts, dict) or set(salts) != set(checked["salts"]):
@@ -246,7 +251,10 @@ def import_package(app: DossierApp, stream: Readable, *, logs: Sequence[Verifier
         number = case_number(fields.text(opened.get("case_number"), "case number"))
         _same(opened.get("case_number"), number, "case number")
         case_type = fields.choice(opened.get("case_type"), "case type", CASE_TYPES)
-        records = package.disclosures.get("1", {}).get("parties", [])
+        if package.events[0].view is not None:  # sifa-leaf/2: the opening's disclosed parties
+            records = opened.get("parties", [])
+        else:
+            records = package.disclosures.get("1", {}).get("parties", [])
         if not isinstance(records, list) or len(records) > fields.MAX_PARTIES:
             raise InvalidDossierInputError(f"parties is a list of at most {fields.MAX_PARTIES}")
         parties = [_imported_party(p) for p in records]

@@ -158,12 +158,15 @@ async def inspection(sealer: Sealer, dossier: str, log_key: Verifier, *, guard: 
 
 
 async def package(sealer: Sealer, read: Callable[[], Dossier], *, court_name: str, purpose: str,
-                  personal: bool = True, court: bool = True) -> PackagePlan:  # fmt: skip
-    """The package of a dossier as ``read`` (a recorded read, run first) saw it, once that is sealed."""
+                  personal: bool = True, court: bool = True, role: str | None = None,
+                  principal: str | None = None) -> PackagePlan:  # fmt: skip
+    """The package of a dossier as ``read`` (a recorded read, run first) saw it, once that is sealed;
+    with the disclosures ``role`` may be shown (docs/privacy.md)."""
     d = await asyncio.to_thread(read)
     await until_sealed(sealer, d.id, d.version, SEALED_WAIT)
     return await asyncio.to_thread(plan_package, sealer, d.id, court_name=court_name, purpose=purpose,
-                                   personal=personal, court=court, version=d.version)  # fmt: skip
+                                   personal=personal, court=court, role=role, principal=principal,
+                                   version=d.version)  # fmt: skip
 
 
 async def archive(sealer: Sealer, dossier: str, *, retention: str, court_name: str, log_key: Verifier, actor: str,
@@ -206,7 +209,8 @@ def _archive(sealer: Sealer, dossier: UUID, *, retention: str, court_name: str, 
                               guard=unchanged)  # fmt: skip
 
 
-async def event_receipt(sealer: Sealer, dossier: str, version: int, *, role: str, guard: Guard) -> Receipt:
+async def event_receipt(sealer: Sealer, dossier: str, version: int, *, role: str, guard: Guard,
+                        principal: str | None = None) -> Receipt:  # fmt: skip
     """The receipt (存证凭证) of one event, once sealed (waiting up to RECEIPT_WAIT). For a lawyer or
     party an event of a 副卷 document is answered exactly as one that does not exist. Raises
     TreeSizeError (no such event for the caller, or not sealed in time)."""
@@ -224,7 +228,8 @@ async def event_receipt(sealer: Sealer, dossier: str, version: int, *, role: str
 
     def look() -> Receipt | None:
         try:
-            return sealer.receipt_for_event(str(d.id), version)
+            # a lawyer's or party's receipt discloses what their role may read (docs/privacy.md)
+            return sealer.receipt_for_event(str(d.id), version, role=role if partial else "staff", principal=principal)
         except TreeSizeError:
             return None
 

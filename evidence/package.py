@@ -10,7 +10,8 @@ Layout, in stream order (docs/package.md)::
     sifa/events.jsonl         one line per event: version, leaf index, leaf (RFC 8785 text), inclusion proof;
                               or, for an event this copy withholds (a lawyer's or party's copy leaves
                               out the court-only 副卷), version, leaf index, leaf hash and proof only
-    sifa/disclosures.json     personal values and salts that open the leaves' commitments (may be empty)
+    sifa/disclosures.json     by event version: for a sifa-leaf/2 event, the disclosures ({path, value, salt})
+                              its holder may be shown; for a sifa-leaf/1 event, its party records and salts
     sifa/catalogue.html       the 卷内目录, readable
     [sifa/inspection.json]    the 四性检测 report (archive packages)
     data/<sha256> ...         the files, named by their SHA-256
@@ -34,6 +35,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evidence.commitment import PERSONAL_RECORDS, DisclosureError, verify_disclosure
+from evidence.disclosure import FORMAT as LEAF_FORMAT
+from evidence.disclosure import LeafView, MalformedLeafError, read_leaf, unflatten, verify_disclosures
+from evidence.leaf import FILE_FIELDS
 from evidence.tarstream import BLOCK, Member, tar_members
 from evidence.tarstream import MalformedPackageError as MalformedPackageError  # re-exported
 from evidence.tarstream import Readable as Readable  # re-exported
@@ -121,10 +125,15 @@ def withheld_line(version: int, leaf_index: int, leaf_hash: bytes, proof: Sequen
 
 @dataclass(frozen=True)
 class PackageEvent:
+    """A proved event. ``doc`` is its leaf as a ``sifa-leaf/1`` envelope reads: for a ``sifa-leaf/2``
+    leaf, its clear fields and a ``body`` of the files it names and the fields the package discloses
+    (verified against their commitments); ``view`` is then the leaf as read."""
+
     version: int
     leaf_index: int
     leaf: bytes
     doc: dict[str, Any]
+    view: LeafView | None = None
 
 
 @dataclass
@@ -379,7 +388,9 @@ class _Reader:
         prev: bytes | None = None
         last = -1
         dossier = info.get("Sifa-Dossier")
+        ref: str | None = None  # a sifa-leaf/2 leaf's dossier reference: the same in every event
         for n, line in enumerate(_lines(data, EVENTS), start=1):
+            view: LeafView | None = None
             try:
                 raw = json.loads(line)
                 if not isinstance(raw, dict):
@@ -394,12 +405,17 @@ class _Reader:
                     doc = json.loads(shown)
                     if not isinstance(doc, dict):
                         raise TypeError("the leaf is an object")
+                    if "format" in doc:
+                        view = read_leaf(shown)
+                        doc = _v2_doc(view)
                     leaf_hash = SHA256.leaf(shown)
                 else:
                     doc = {}
                     if not isinstance(raw["leaf_hash"], str) or not _SHA.fullmatch(raw["leaf_hash"]):
                         raise TypeError("a withheld event's leaf_hash is 64 lowercase hex digits")
                     leaf_hash = bytes.fromhex(raw["leaf_hash"])
+            except MalformedLeafError as exc:
+                raise _fail(f"events line {n}: {exc.diagnostics()}", event=n) from None
             except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
                 raise _fail(f"events line {n} is not an event with its proof: {exc}", event=n) from None
             if version != n:
@@ -410,12 +426,9 @@ class _Reader:
                                 "package is imported", event=n)  # fmt: skip
                 if n == 1:
                     raise _fail("the first event (the dossier's opening) is never withheld", event=n)
-            elif (doc.get("origin"), doc.get("dossier"), doc.get("version"), doc.get("seq")) != (
-                checkpoint.origin,
-                dossier,
-                version,
-                index,
-            ):
+            elif (doc.get("origin"), doc.get("dossier") if view is None else (ref := ref or view.dossier),
+                  doc.get("version"), doc.get("seq")) != (checkpoint.origin, dossier if view is None else view.dossier,
+                                                          version, index):  # fmt: skip
                 raise _fail(f"event {n}'s leaf is not leaf {index} of dossier {dossier} in {checkpoint.origin}",
                             event=n)  # fmt: skip
             elif doc.get("prev") != (prev.hex() if prev else None):
@@ -433,7 +446,7 @@ class _Reader:
             if leaf is None:
                 withheld.append(version)
             else:
-                out.append(PackageEvent(version, index, leaf, doc))
+                out.append(PackageEvent(version, index, leaf, doc, view))
         if not out:
             raise _fail("the package holds no event")
         if info.get("Sifa-Version") != str(len(out) + len(withheld)):
@@ -453,6 +466,9 @@ class _Reader:
         by_version = {str(e.version): e for e in events}
         for version, records in doc.items():
             event = by_version.get(version)
+            if event is not None and event.view is not None:  # sifa-leaf/2: disclosures, checked and opened
+                _open_fields(event, records, version)
+                continue
             if event is None or not isinstance(records, dict):
                 raise _fail(f"{DISCLOSURES} speaks of event {version!r}, which the package does not hold")
             for key, value in records.items():
@@ -466,6 +482,34 @@ class _Reader:
                 for record, leaf_record in zip(clear, committed, strict=True):
                     _open_record(record, leaf_record, f"event {version} {key}")
         return doc
+
+
+def _v2_doc(view: LeafView) -> dict[str, Any]:
+    """A ``sifa-leaf/2`` leaf as an envelope reads, its body the files it names (disclosures add the rest)."""
+    body: dict[str, Any] = {}
+    for f in view.files:
+        body[f.field] = f.sha256
+        size_field = FILE_FIELDS[f.field]
+        if size_field is not None and f.size is not None:
+            body[size_field] = f.size
+    return {"format": LEAF_FORMAT, "origin": view.origin, "seq": view.seq, "position": view.position,
+            "dossier": view.dossier, "version": view.version, "type": view.type, "time": view.time,
+            "prev": view.prev, "body": body}  # fmt: skip
+
+
+def _open_fields(event: PackageEvent, disclosures: Any, version: str) -> None:
+    """Check one event's disclosures against its leaf's commitments; add what they open to its ``body``."""
+    assert event.view is not None
+    if not isinstance(disclosures, list):
+        raise _fail(f"{DISCLOSURES}: event {version} (a {LEAF_FORMAT} leaf) takes a list of disclosures")
+    try:
+        opened = verify_disclosures(event.view, disclosures)
+        event.doc["body"].update(unflatten(opened))
+    except DisclosureError as exc:
+        raise _fail(f"{DISCLOSURES}: event {version}: {exc.diagnostics()}", check="disclosures", event=event.version,
+                    path=exc.detail.get("path")) from None  # fmt: skip
+    except ValueError as exc:
+        raise _fail(f"{DISCLOSURES}: event {version}: the disclosed fields do not form one body: {exc}") from None
 
 
 def _open_record(record: Any, leaf_record: Any, where: str) -> None:

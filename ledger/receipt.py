@@ -1,6 +1,7 @@
 """The receipt (存证凭证): one self-contained, offline-verifiable JSON document.
 
-Format ``sifa-receipt/1``, field by field in docs/receipt.md. ``Receipt.from_json``
+Formats ``sifa-receipt/1`` and ``sifa-receipt/2`` (the same, plus ``disclosures``: the values and
+salts that open some of a ``sifa-leaf/2`` leaf's commitments), field by field in docs/receipt.md. ``Receipt.from_json``
 is the only way in; ``verify_receipt`` checks it, steps numbered as in
 docs/verification.md, and returns a ``VerifiedReceipt``: what the receipt proves, read
 from the signed checkpoint and the proved leaf, never from the receipt's own terms.
@@ -13,7 +14,7 @@ import binascii
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final
 
@@ -24,6 +25,9 @@ from ledger.note import Note, Verifier
 from ledger.proof import verify_inclusion
 
 FORMAT: Final = "sifa-receipt/1"
+FORMAT_2: Final = "sifa-receipt/2"  # a receipt of a sifa-leaf/2 leaf: FORMAT's fields and "disclosures"
+FORMATS: Final = (FORMAT, FORMAT_2)
+MAX_DISCLOSURES: Final = 10_000  # more fields than a leaf of 65,535 bytes can commit to
 TLOG_PROOF: Final = "c2sp.org/tlog-proof@v1"
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 _FIELDS: Final = {
@@ -68,6 +72,16 @@ class Receipt:
     height: int
     leaf_hash_hex: str
     recorded_at: str
+    # sifa-receipt/2: each {"path", "value", "salt"} as written (evidence.disclosure checks them); None: /1
+    disclosures: tuple[dict[str, Any], ...] | None = None
+
+    def with_disclosures(self, disclosures: Sequence[dict[str, Any]]) -> Receipt:
+        """The same receipt as ``sifa-receipt/2``, carrying ``disclosures`` (possibly none)."""
+        return replace(self, disclosures=tuple(disclosures))
+
+    @property
+    def format(self) -> str:
+        return FORMAT if self.disclosures is None else FORMAT_2
 
     @classmethod
     def build(
@@ -101,8 +115,8 @@ class Receipt:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": FORMAT,
+        doc = {
+            "format": self.format,
             "log": {"origin": self.origin, "hash": self.hash_algorithm, "signature": self.signature_algorithm},
             "leaf_index": self.leaf_index,
             "tree_size": self.tree_size,
@@ -116,9 +130,13 @@ class Receipt:
                 "存证时间": self.recorded_at,
             },
         }
+        if self.disclosures is not None:
+            doc["disclosures"] = list(self.disclosures)
+        return doc
 
     def to_tlog_proof(self) -> str:
-        """The same proof as C2SP tlog-proof text (``.tlog-proof``), the leaf bytes as its ``extra``."""
+        """The same proof as C2SP tlog-proof text (``.tlog-proof``), the leaf bytes as its ``extra``
+        (no disclosures: a tlog-proof proves the public leaf only)."""
         lines = [TLOG_PROOF, f"extra {base64.b64encode(self.leaf_data).decode()}", f"index {self.leaf_index}",
                  *(base64.b64encode(h).decode() for h in self.inclusion_proof)]  # fmt: skip
         return "\n".join(lines) + "\n\n" + self.checkpoint
@@ -173,10 +191,12 @@ class Receipt:
             raise MalformedReceiptError(f"receipt is not JSON: {exc}") from exc
         if not isinstance(doc, dict):
             raise MalformedReceiptError("receipt must be a JSON object")
-        if doc.get("format") != FORMAT:
-            raise MalformedReceiptError(f"unknown receipt format {doc.get('format')!r}; this reads {FORMAT}")
-        if set(doc) != _FIELDS:
-            missing, extra = _FIELDS - set(doc), set(doc) - _FIELDS
+        if doc.get("format") not in FORMATS:
+            raise MalformedReceiptError(f"unknown receipt format {doc.get('format')!r}; this reads "
+                                        f"{' and '.join(FORMATS)}")  # fmt: skip
+        expected = _FIELDS if doc["format"] == FORMAT else _FIELDS | {"disclosures"}
+        if set(doc) != expected:
+            missing, extra = expected - set(doc), set(doc) - expected
             raise MalformedReceiptError(f"receipt fields: missing {sorted(missing)}, unknown {sorted(extra)}")
         log, terms = doc["log"], doc["terms"]
         if not isinstance(log, dict) or set(log) != {"origin", "hash", "signature"}:
@@ -214,7 +234,20 @@ class Receipt:
             height=_uint(terms["区块高度"], "区块高度"),
             leaf_hash_hex=terms["交易哈希"],
             recorded_at=terms["存证时间"],
+            disclosures=None if doc["format"] == FORMAT else _disclosures(doc["disclosures"]),
         )
+
+
+def _disclosures(value: Any) -> tuple[dict[str, Any], ...]:
+    """The shape of ``disclosures``: a list of ``{"path", "value", "salt"}`` (what they open is the
+    verifier's to check, against the proved leaf)."""
+    if not isinstance(value, list) or len(value) > MAX_DISCLOSURES:
+        raise MalformedReceiptError(f"disclosures must be a list of at most {MAX_DISCLOSURES}")
+    for i, d in enumerate(value):
+        if not isinstance(d, dict) or set(d) != {"path", "value", "salt"} or not isinstance(d["path"], str) \
+                or not isinstance(d["salt"], str):  # fmt: skip
+            raise MalformedReceiptError(f"disclosures[{i}] must be {{path, value, salt}}, path and salt strings")
+    return tuple(value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,4 +69,5 @@ def make_stack(spec: str, root: Path, court: str = COURT, seed: bytes = SIGNER_S
     app = DossierApp(env, blobs, COURTS, court)
     log = MerkleLog(store)
     signer = Ed25519Signer(f"sifa.court/{court}", seed)
-    return Stack(app, log, Sealer(app, log, signer, batch=200), signer)
+    secret = hashlib.sha256(b"sifa test leaf secret|" + court.encode()).digest()  # each court its own, tests only
+    return Stack(app, log, Sealer(app, log, signer, secret=secret, batch=200), signer)

@@ -1,5 +1,10 @@
 """Writes tests/vectors/receipts/: a valid receipt and one broken case per check.
 
+The first receipts are ``sifa-receipt/1`` of ``sifa-leaf/1``-shaped leaves (the old format, still
+read); the ``v2-*`` ones are ``sifa-receipt/2`` of a ``sifa-leaf/2`` leaf appended after them:
+valid with every disclosure, redacted to the file name, none disclosed, and a disclosure that does
+not open its commitment.
+
     python -m tests.make_receipt_vectors
 
 Deterministic (fixed demonstration keys, fixed leaves, Ed25519 is deterministic),
@@ -12,7 +17,9 @@ import base64
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
+from evidence.disclosure import build_leaf, disclosures_for
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.cosignature import CosignatureSigner
 from ledger.log import MerkleLog
@@ -24,6 +31,8 @@ OUT = Path(__file__).parent / "vectors" / "receipts"
 ORIGIN = "sifa.court/1101-0105"
 EVIDENCE = "（2026）京0105民初123号 借款合同扫描件\n".encode()
 WHEN = "2026-11-22T08:30:00.000000Z"
+SECRET = hashlib.sha256(b"sifa demonstration node secret").digest()  # demonstration only
+DOSSIER = "0b5a3c2e-7d41-5f6a-9c8e-1d2f3a4b5c6d"
 
 
 def leaf(i: int, sha: str | None = None) -> bytes:
@@ -106,7 +115,7 @@ def main() -> None:
     text = json.dumps(valid, ensure_ascii=False, indent=2)
     write("truncated", text[: len(text) // 2], file=None, exit=2, code=None)
     future = json.loads(json.dumps(valid))
-    future["format"] = "sifa-receipt/2"
+    future["format"] = "sifa-receipt/9"
     write("unknown-format", future, file=None, exit=2, code=None)
 
     # Witnessed: three witnesses, two required (trust-witnessed.json).
@@ -136,7 +145,34 @@ def main() -> None:
     cases["not-witnessed"] = {"file": None, "exit": 1, "code": "witness_quorum_missing", "receipt": "valid",
                               "trust": "trust-witnessed.json"}  # fmt: skip
 
+    cases["old-format"] = {"file": "evidence.txt", "exit": 0, "code": None, "receipt": "valid"}  # sifa-receipt/1
+    v2_cases(log, log_key, write, cases)
     (OUT / "cases.json").write_text(json.dumps(cases, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def v2_cases(log: MerkleLog, log_key: Ed25519Signer, write: Any, cases: dict[str, dict[str, object]]) -> None:
+    """A sifa-leaf/2 leaf (the evidence file uploaded again, in another dossier) and its receipts."""
+    body = {"document_id": "d2", "sha256": hashlib.sha256(EVIDENCE).hexdigest(), "size": len(EVIDENCE),
+            "name": "张三借款合同.pdf", "media_type": "application/pdf", "source": "lawyer", "doc_type": "证据",
+            "pages": 2, "actor": "clerk:demo-7", "role": "clerk"}  # fmt: skip
+    index = log.size
+    data = build_leaf(origin=ORIGIN, seq=index, position=index + 1, dossier=DOSSIER, version=2,
+                      type="DocumentUploaded", time=WHEN, prev=hashlib.sha256(b"demo prev").digest(), body=body,
+                      secret=SECRET)  # fmt: skip
+    log.append([data])
+    log.sign_checkpoint(log_key)
+    shown = [d.to_json() for d in disclosures_for(body, secret=SECRET, dossier=DOSSIER, version=2)]
+    receipt = log.receipt(index, WHEN).with_disclosures(shown).to_dict()
+    write("v2-valid", receipt, file="evidence.txt", exit=0, code=None)
+    write("v2-redacted", {**receipt, "disclosures": [d for d in shown if d["path"] == "name"]}, file="evidence.txt",
+          exit=0, code=None)  # fmt: skip
+    write("v2-none-disclosed", {**receipt, "disclosures": []}, file=None, exit=0, code=None)
+    changed = [{**d, "value": "李四借款合同.pdf"} if d["path"] == "name" else d for d in shown]
+    write("v2-disclosure-mismatch", {**receipt, "disclosures": changed}, file="evidence.txt", exit=1,
+          code="disclosure_mismatch")  # fmt: skip
+    cases["v2-disclosure-mismatch"].update(path="name", edited="李四借款合同.pdf")
+    for name in ("v2-valid", "v2-redacted", "v2-none-disclosed", "v2-disclosure-mismatch"):
+        cases[name]["terms_of"] = "v2-valid"
 
 
 if __name__ == "__main__":

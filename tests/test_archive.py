@@ -111,7 +111,11 @@ def test_a_clean_dossier_archives_with_a_verifiable_locked_package(node: Node, t
     archived = [e for e in events if e["type"] == "Archived"]
     assert len(archived) == 1
     receipt = node.http.get(f"/v1/dossiers/{d}/receipts/{archived[0]['version']}", headers=node.as_("clerk")).json()
-    package_sha = json.loads(base64.b64decode(receipt["leaf_data"]))["body"]["package_sha256"]
+    package_sha = next(
+        f["sha256"]
+        for f in json.loads(base64.b64decode(receipt["leaf_data"]))["files"]
+        if f["field"] == "package_sha256"
+    )
     blobs = FilesystemBlobStore(node.data / "blobs")
     for sha in (package_sha, complaint["sha256"], photo["sha256"]):
         assert blobs.stat(sha).locked_until is not None  # WORM for the retention period
@@ -165,12 +169,13 @@ def test_package_download_verifies_and_a_changed_byte_does_not(node: Node, tmp_p
     assert len(data) == int(r.headers["content-length"])
     (tmp_path / "p.tar").write_bytes(data)
     assert _verify("--dossier", str(tmp_path / "p.tar"), "--trust", str(trust)).returncode == 0
-    # Staff get the parties' data (opening its commitments); a lawyer's copy has none.
+    # Staff get every field (disclosures opening the leaves' commitments); a lawyer's copy what their
+    # role reads: the parties, never who recorded what (other principals' ids).
     staff = read_package_bytes(data, [Ed25519Verifier.from_vkey(node.http.get("/v1/log/key").json()["verifier_key"])])
-    assert staff.disclosures["1"]["parties"][0]["name"] == "张三"
+    assert staff.events[0].doc["body"]["parties"][0]["name"] == "张三"
     node.http.post(f"/v1/principals/{node.ids['lawyer']}/admissions", json={"dossier": d}, headers=node.as_("clerk"))
     lawyers = node.http.get(f"/v1/dossiers/{d}/package", headers=node.as_("lawyer")).content
-    assert "张三".encode() not in lawyers
+    assert f"clerk:{node.ids['clerk']}".encode() not in lawyers and "张三".encode() in lawyers
     # One byte of the file changed: exit 1, the file named.
     with tarfile.open(fileobj=io.BytesIO(data)) as t:
         member = next(m for m in t.getmembers() if m.name.startswith("data/"))
@@ -213,7 +218,11 @@ def test_archive_on_s3_sets_object_lock_compliance(s3_server: MotoServer, tmp_pa
         r = http.post(f"/v1/dossiers/{d}/archive", headers=staff["archivist"], json={"retention": "短期"})
         assert r.status_code == 200, r.text
         receipt = http.get(f"/v1/dossiers/{d}/receipts/{r.json()['version']}", headers=staff["clerk"]).json()
-    package_sha = json.loads(base64.b64decode(receipt["leaf_data"]))["body"]["package_sha256"]
+    package_sha = next(
+        f["sha256"]
+        for f in json.loads(base64.b64decode(receipt["leaf_data"]))["files"]
+        if f["field"] == "package_sha256"
+    )
     store = S3BlobStore(s3_server.endpoint, "archive-lock", s3_server.access_key, s3_server.secret_key, secure=False)
     try:
         for sha in (package_sha, up.json()["sha256"]):

@@ -49,7 +49,7 @@ def node(tmp_path: Path) -> Path:
 def _audit(root: Path, details: list[str] | None = None) -> list[tuple[str, str]]:
     stack = make_stack("sqlite", root)
     try:
-        report = audit(stack.app, stack.log, stack.app.blobs, stack.signer.verifier)
+        report = audit(stack.app, stack.log, stack.app.blobs, stack.signer.verifier, secret=stack.sealer.secret)
     finally:
         stack.close()
     assert report.events == report.leaves + report.unsealed

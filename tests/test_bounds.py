@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from dossier import fields
 from dossier.application import Pending
 from dossier.domain import PERSONAL_FIELDS, Dossier
-from dossier.envelope import MAX_ENTRY_SIZE, MAX_ORIGIN_BYTES, envelope, envelope_bytes, leaf_bound
+from dossier.envelope import MAX_ENTRY_SIZE, MAX_ORIGIN_BYTES, leaf_bound, leaf_v2
 from dossier.errors import DossierNotFoundError, InvalidDossierInputError
 from ledger.errors import LeafTooLargeError
 from tests.dossier_fixtures import Stack, make_stack, pdf_bytes
@@ -236,7 +236,7 @@ def test_a_command_whose_leaf_would_not_fit_is_refused_in_its_batch_alone(stack:
     app = stack.app
     d = app.open_dossier(case_number_text="（2026）京0105民初6号", case_type="民事", parties=[], **ACT)
     held = Held(app, d)
-    huge = app.enqueue(Pending(d, lambda x: x.retrieved(by_court="1101-0105", by="读" * 30000, reason="调阅", **ACT)))
+    huge = app.enqueue(Pending(d, lambda x: x.retrieved(by_court="1101-0105", by=["读"] * 1000, reason="调阅", **ACT)))
     fine = app.retrieve.future(d, by_court="1101-0105", by="judge:wang", reason="调阅", **ACT)
     held.go()
     with pytest.raises(LeafTooLargeError, match="at most 65535"):
@@ -266,8 +266,10 @@ def test_the_leaf_bound_holds_whatever_the_origin_position_and_prev(stack: Stack
     stack.sealer.seal()
     [event] = app.repository.event_store.get(d)
     assert isinstance(event, Dossier.Event)
-    worst = envelope("o" * MAX_ORIGIN_BYTES, 2**53 - 1, 2**53 - 1, event, b"\xff" * 32)
-    assert len(stack.log.entry(0)) < len(envelope_bytes(worst)) <= leaf_bound(event)
+    worst = leaf_v2("o" * MAX_ORIGIN_BYTES, 2**53 - 1, 2**53 - 1, event, b"\xff" * 32, stack.sealer.secret)
+    assert len(stack.log.entry(0)) < len(worst) <= leaf_bound(event)
+    # a sifa-leaf/2 leaf's size does not grow with its texts: each field is a 64-digit commitment
+    assert len(stack.log.entry(0)) == len(leaf_v2(stack.sealer.origin, 0, 1, event, None, bytes(32)))
 
 
 # --- every command at its maxima: the leaf fits, the log seals ---

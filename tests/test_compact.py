@@ -273,7 +273,7 @@ from dossier.audit import audit
 from tests.dossier_fixtures import make_stack
 stack = make_stack("sqlite", Path(sys.argv[1]))
 before = hwm()
-report = audit(stack.app, stack.log, stack.app.blobs, stack.signer.verifier)
+report = audit(stack.app, stack.log, stack.app.blobs, stack.signer.verifier, secret=stack.sealer.secret)
 after = hwm()
 stack.close()
 print(report.leaves, (after - before) // 1024)

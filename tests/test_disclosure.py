@@ -525,3 +525,14 @@ def test_salts_are_hmac_sha256_for_any_secret_length(secret: bytes, version: int
     """derive_salt writes HMAC out over hashlib for speed: it must equal the standard library's HMAC."""
     msg = b"sifa-salt/1\x00" + str(DOSSIER).encode() + b"\x00" + str(version).encode() + b"\x00" + path.encode()
     assert derive_salt(secret, DOSSIER, version, path) == hmac.new(secret, msg, hashlib.sha256).digest()[:16]
+
+
+@pytest.mark.parametrize("key", ["name", "名称", "x~y/z", "𠀀字段", "a\u00e9"])
+def test_build_leaf_fast_serialisation_is_rfc8785(key: str) -> None:
+    """build_leaf serialises with the stdlib unless a path needs RFC 8785's UTF-16 key order."""
+    import rfc8785
+
+    body = {key: "值", "nested": {key: ["𠀀", 1, None, True]}, "sha256": "ab" * 32, "size": 3}
+    leaf = build_leaf(origin=ORIGIN, seq=1, position=2, dossier=DOSSIER, version=3, type="T", time=WHEN,
+                      prev=None, body=body, secret=SECRET)  # fmt: skip
+    assert leaf == rfc8785.dumps(json.loads(leaf)) == canonical_json(json.loads(leaf))

@@ -22,7 +22,9 @@ from dossier.errors import (
     UnknownCourtError,
     UnknownDocumentError,
 )
-from evidence.commitment import DisclosureError, verify_disclosure
+from evidence.commitment import DisclosureError
+from evidence.disclosure import dossier_ref, verify_disclosures
+from evidence.disclosure import read_leaf as read_v2
 from ledger.receipt import Receipt, verify_receipt
 from tests.dossier_fixtures import Stack, pdf_bytes
 
@@ -64,14 +66,19 @@ def test_life_of_a_dossier_sealed_with_receipts(stack: Stack) -> None:
     for version in range(1, 13):
         [index] = stack.log.find(f"event:{d}:{version}")
         leaf = read_leaf(stack.log.entry(index))
-        assert (leaf["seq"], leaf["version"], leaf["dossier"]) == (index, version, str(d))
+        assert (leaf["seq"], leaf["version"], leaf["dossier"]) == (index, version, dossier_ref(sealer.secret, d))
         assert leaf["prev"] == prev
         prev = stack.log.leaf_hash(index).hex()
         receipt = Receipt.from_json(sealer.receipt_for_event(str(d), version).to_json())
         verify_receipt(receipt, [stack.signer.verifier])
         assert receipt.recorded_at == leaf["time"]
+        # staff's receipt opens every committed field of the leaf
+        opened = verify_disclosures(read_v2(receipt.leaf_data), receipt.disclosures or ())
+        assert set(opened) == set(leaf["commitments"])
     first = read_leaf(stack.log.entry(0))
-    assert first["body"]["case_number"] == CASE and first["type"] == "Opened"
+    assert CASE.encode() not in stack.log.entry(0) and first["type"] == "Opened"
+    opening = sealer.receipt_for_event(str(d), 1)
+    assert verify_disclosures(read_v2(opening.leaf_data), opening.disclosures or ())["case_number"] == CASE
     assert len(sealer.receipts_for_file(complaint["sha256"])) == 1
     assert len(sealer.receipts_for_file(evidence)) == 2  # evidence and contract name the same file
     assert sealer.seal() == 0  # nothing sealed twice
@@ -84,11 +91,13 @@ def test_personal_data_never_in_a_leaf_but_commitments_prove_it(stack: Stack, tm
     for value in (PARTY["name"], PARTY["id_number"], PARTY["phone"], PARTY["address"], "张三"):
         assert value.encode() not in leaf
     stored = stack.app.get(d).parties[0]  # the encrypted event, decrypted by the node
-    commitments = read_leaf(leaf)["body"]["parties"][0]["commitments"]
+    receipt = stack.sealer.receipt_for_event(str(d), 1)
+    opened = verify_disclosures(read_v2(leaf), receipt.disclosures or ())
     for field in ("name", "id_number", "phone", "address"):
-        verify_disclosure(commitments[field], stored[field], bytes.fromhex(stored["salts"][field]))
+        assert opened[f"parties/0/{field}"] == stored[field]
+    forged = [{**x, "value": "张三"} if x["path"] == "parties/0/name" else x for x in receipt.disclosures or ()]
     with pytest.raises(DisclosureError):
-        verify_disclosure(commitments["name"], "张三", bytes.fromhex(stored["salts"]["name"]))
+        verify_disclosures(read_v2(leaf), forged)
     events_db = tmp_path / "events.sqlite"
     if events_db.exists():  # at rest, the event store holds ciphertext only
         assert PARTY["name"].encode() not in events_db.read_bytes()
@@ -157,7 +166,7 @@ def test_leaf_body_is_canonical_json(stack: Stack) -> None:
     raw = stack.log.entry(0)
     doc = json.loads(raw)
     assert raw == rfc8785.dumps(doc)  # the RFC 8785 reference serializer agrees byte for byte
-    assert doc["type"] == "Opened" and doc["body"]["case_number"] == CASE
+    assert doc["type"] == "Opened" and doc["format"] == "sifa-leaf/2" and "case_number" in doc["commitments"]
 
 
 def test_two_sequencers_taking_turns_keep_every_dossier_chained(stack: Stack) -> None:
@@ -166,7 +175,7 @@ def test_two_sequencers_taking_turns_keep_every_dossier_chained(stack: Stack) ->
     from dossier.audit import audit
     from dossier.sealer import Sealer
 
-    other = Sealer(stack.app, stack.log, stack.signer, batch=3)
+    other = Sealer(stack.app, stack.log, stack.signer, secret=stack.sealer.secret, batch=3)
     stack.sealer.batch = 3
     ids = [stack.app.open_dossier(case_number_text=f"（2026）京0105民初{n}号", case_type="民事", parties=[], **ACT)
            for n in (901, 902)]  # fmt: skip
@@ -182,7 +191,7 @@ def test_two_sequencers_taking_turns_keep_every_dossier_chained(stack: Stack) ->
         prev = chains.get(leaf["dossier"])
         assert leaf["prev"] == (prev.hex() if prev else None), f"leaf {i} does not follow its dossier's last leaf"
         chains[leaf["dossier"]] = stack.log.hasher.leaf(stack.log.entry(i))
-    assert audit(stack.app, stack.log, stack.app.blobs, stack.signer.verifier).clean
+    assert audit(stack.app, stack.log, stack.app.blobs, stack.signer.verifier, secret=stack.sealer.secret).clean
 
 
 def test_a_sealing_pass_takes_full_batches_then_stops(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:

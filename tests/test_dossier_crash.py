@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from dossier.envelope import read_leaf
+from evidence.disclosure import dossier_ref
 from ledger.receipt import verify_receipt
 from tests.dossier_fixtures import make_stack
 from tests.servers import PostgresCluster
@@ -66,7 +67,7 @@ def test_kill_9_while_writing_and_sealing(backend: str, tmp_path: Path, request:
     leaves = [read_leaf(e) for e in stack.log.entries(0, stack.log.size)]
     assert len(leaves) == len(notes)  # leaves == events, one to one, in order
     assert [(x["dossier"], x["version"], x["position"]) for x in leaves] == [
-        (str(n.originator_id), n.originator_version, n.id) for n in notes
+        (dossier_ref(stack.sealer.secret, n.originator_id), n.originator_version, n.id) for n in notes
     ]
     for index in range(0, len(leaves), 7):
         verify_receipt(stack.log.receipt(index, leaves[index]["time"]), [stack.signer.verifier])

@@ -32,11 +32,12 @@ ACT = {"actor": "clerk:test", "role": "clerk"}
 
 def oversized_event(app: DossierApp, dossier: UUID | str) -> int:
     """A stored event whose leaf is over 65,535 bytes, as a node accepted before every command was
-    bounded (issue 16 item 1: a 70,000-character X-Doc-Type): recorded through the event itself,
-    past the command's checks. Returns its version."""
+    bounded: recorded through the event itself, past the command's checks. A ``sifa-leaf/2`` leaf
+    commits to each field in 64 hex digits whatever its length, so it takes many fields (here 1,000
+    list items), not a long text, to overflow. Returns its version."""
     d = app.get(dossier)
     d._upload(document_id="legacy", sha256="ab" * 32, size=1, name="证据.pdf", media_type="application/pdf",
-              source="upload", doc_type="x" * 70_000, pages=None, **ACT)  # fmt: skip
+              source="upload", doc_type=["x"] * 1000, pages=None, **ACT)  # fmt: skip
     app.save(d)
     return d.version
 
@@ -121,9 +122,9 @@ def test_an_event_that_cannot_be_sealed_stops_the_log_loudly(stack: Stack, caplo
     assert stall is not None and stall == sealer.stall
     assert dict(stall.about) == {"dossier": str(first), "version": bad, "notification_id": position}
     assert "a leaf holds at most 65535" in stall.reason
-    again = Sealer(app, stack.log, stack.signer)  # another process's sequencer finds it recorded
+    again = Sealer(app, stack.log, stack.signer, secret=stack.sealer.secret)  # another process's, finds it recorded
     assert again.seal() == 0 and again.stall == stall and stack.log.size == 1
-    report = audit(app, stack.log, app.blobs, stack.signer.verifier)
+    report = audit(app, stack.log, app.blobs, stack.signer.verifier, secret=stack.sealer.secret)
     assert [(f.kind, f.where) for f in report.findings] == [
         ("event_unsealable", f"event {first} v{bad} (position {position})")]  # fmt: skip
     assert report.unsealed == 2 and not report.clean

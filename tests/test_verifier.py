@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from evidence.commitment import DisclosureError
+from evidence.disclosure import read_leaf, verify_disclosures
 from ledger.cosignature import require_quorum
 from ledger.errors import ReceiptMismatchError, VerificationError
 from ledger.log import MerkleLog
@@ -53,19 +55,35 @@ def test_corpus_case(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     failed = [c for c in result["checks"] if not c["ok"]]
     assert [c["code"] for c in failed] == ([case["code"]] if case["code"] else [])
     assert [c.get("term") for c in failed] == ([case["term"]] if "term" in case else [None] * len(failed))
+    assert [c.get("path") for c in failed] == ([case["path"]] if "path" in case else [None] * len(failed))
+    valid_terms = _terms(case)
     verdict = err.splitlines()[-1]
     assert verdict.startswith("有效 VALID: " if code == 0 else "无效 INVALID: ")
     assert "?" not in verdict
     if "terms" in result:  # the leaf verified: every term printed is the one the verified bytes state
-        assert result["terms"] == VALID_TERMS
-        assert f"存证编号 {VALID_TERMS['存证编号']}" in verdict
-        assert f"存证时间 {beijing(VALID_TERMS['存证时间'])}" in verdict and "北京时间 (UTC+8)" in verdict
+        assert result["terms"] == valid_terms
+        assert f"存证编号 {valid_terms['存证编号']}" in verdict
+        assert f"存证时间 {beijing(valid_terms['存证时间'])}" in verdict and "北京时间 (UTC+8)" in verdict
     else:  # nothing of the leaf verified: no term is printed as a fact
         assert code == 1 and "存证编号" not in verdict and "存证时间" not in verdict
     if "edited" in case:
         assert str(case["edited"]) not in out and str(case["edited"]) not in err
     if code == 0:
         assert result["log"] == "sifa.court/1101-0105" and result["item"] == "DocumentUploaded"
+    if "terms_of" in case and code == 0:  # sifa-leaf/2: opened fields verified, the rest not disclosed
+        receipt = json.loads(_receipt_path(name).read_text("utf-8"))
+        opened = {f["path"]: f.get("value") for f in result["fields"] if f["disclosed"]}
+        assert opened == {d["path"]: d["value"] for d in receipt["disclosures"]}
+        assert all(f"{f['path']}): 未披露 / not disclosed" in err for f in result["fields"] if not f["disclosed"])
+    if case["code"] == "disclosure_mismatch":
+        assert "fields" not in result  # nothing is shown as verified once a disclosure does not open
+
+
+def _terms(case: dict[str, object]) -> dict[str, object]:
+    terms: dict[str, object] = json.loads((CORPUS / f"{case.get('terms_of', 'valid')}.json").read_text("utf-8"))[
+        "terms"
+    ]
+    return terms
 
 
 @pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if c["exit"] != 2))
@@ -76,11 +94,19 @@ def test_corpus_case_through_the_library(name: str) -> None:
     trust = read_trust(CORPUS / case.get("trust", "trust.json"))
 
     def check() -> None:
-        assert verify_receipt(receipt, trust.logs).terms == VALID_TERMS
+        assert verify_receipt(receipt, trust.logs).terms == _terms(case)
         require_quorum(Note.from_text(receipt.checkpoint), trust.witnesses, trust.quorum)
 
-    if case["code"] in (None, "file_not_in_receipt"):  # the library is not given the file
+    if case["code"] in (None, "file_not_in_receipt", "disclosure_mismatch"):  # the file, the disclosures: not ledger's
         check()
+        if receipt.disclosures is not None:  # evidence.disclosure checks them against the proved leaf
+            view = read_leaf(receipt.leaf_data)
+            if case["code"] == "disclosure_mismatch":
+                with pytest.raises(DisclosureError) as mismatch:
+                    verify_disclosures(view, receipt.disclosures)
+                assert mismatch.value.detail["path"] == case["path"]
+            else:
+                assert set(verify_disclosures(view, receipt.disclosures)) <= set(view.commitments)
         return
     with pytest.raises(VerificationError) as caught:
         check()
@@ -115,6 +141,66 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert sifa_verify([str(CORPUS / "nope.pdf"), "--receipt", str(CORPUS / "valid.json"),
                         "--trust", str(CORPUS / "trust.json")]) == 2  # fmt: skip
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "disclosures",
+    [{"path": "name"}, [{"path": "name", "value": "x"}], [{"path": 1, "value": "x", "salt": "AA=="}], ["name"],
+     [{"path": "name", "value": "x", "salt": "AA==", "extra": 1}]],
+)  # fmt: skip
+def test_a_malformed_disclosure_list_is_unreadable_input(disclosures: Any, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """Not a list of {path, value, salt} (path and salt texts): exit 2, one line, before any check."""
+    doc = json.loads((CORPUS / "v2-valid.json").read_text("utf-8"))
+    doc["disclosures"] = disclosures
+    bad = tmp_path / "r.json"
+    bad.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    assert sifa_verify(["--receipt", str(bad), "--trust", str(CORPUS / "trust.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sifa-verify: ") and err.count("\n") == 1 and "disclosures" in err
+
+
+def test_a_bad_salt_or_a_disclosure_of_an_old_leaf_is_a_mismatch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A salt that is not 16 bytes of base64, a path the leaf lacks, a path twice, or any disclosure
+    in a receipt of a sifa-leaf/1 leaf: exit 1, disclosure_mismatch naming the path."""
+    v2 = json.loads((CORPUS / "v2-valid.json").read_text("utf-8"))
+    name = next(d for d in v2["disclosures"] if d["path"] == "name")
+    old = {**json.loads((CORPUS / "valid.json").read_text("utf-8")), "format": "sifa-receipt/2", "disclosures": [name]}
+    for doc, path in (({**v2, "disclosures": [{**name, "salt": "AAAA"}]}, "name"),
+                      ({**v2, "disclosures": [{**name, "path": "title"}]}, "title"),
+                      ({**v2, "disclosures": [name, name]}, "name"), (old, "name")):  # fmt: skip
+        receipt = tmp_path / "r.json"
+        receipt.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+        assert sifa_verify(["--receipt", str(receipt), "--trust", str(CORPUS / "trust.json"), "--json"]) == 1
+        result = json.loads(capsys.readouterr().out)
+        [failed] = [c for c in result["checks"] if not c["ok"]]
+        assert (failed["code"], failed["path"]) == ("disclosure_mismatch", path) and "fields" not in result
+
+
+def test_redact_keeps_what_is_named_and_the_result_verifies(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    out = tmp_path / "r2.json"
+    assert sifa_verify(["redact", str(CORPUS / "v2-valid.json"), "--keep", "文件名,doc_type", "--keep", "actor",
+                        "-o", str(out)]) == 0  # fmt: skip
+    assert sorted(d["path"] for d in json.loads(out.read_text("utf-8"))["disclosures"]) == ["actor", "doc_type", "name"]
+    before = json.loads((CORPUS / "v2-valid.json").read_text("utf-8"))
+    after = json.loads(out.read_text("utf-8"))
+    assert {k: v for k, v in after.items() if k != "disclosures"} == {k: v for k, v in before.items()
+                                                                       if k != "disclosures"}  # fmt: skip
+    capsys.readouterr()
+    assert (
+        sifa_verify([str(CORPUS / "evidence.txt"), "--receipt", str(out), "--trust", str(CORPUS / "trust.json")]) == 0
+    )
+    shown = capsys.readouterr().err
+    assert "文件格式 (media_type): 未披露 / not disclosed" in shown and "文件名 (name): " in shown
+    # an old receipt has nothing to redact; a missing one is unreadable: exit 2, one line
+    assert sifa_verify(["redact", str(CORPUS / "valid.json"), "--keep", "文件名"]) == 2
+    assert sifa_verify(["redact", str(tmp_path / "none.json"), "--keep", "文件名"]) == 2
+    assert sifa_verify(["redact"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "carries no disclosures" in err
 
 
 def test_consistency_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

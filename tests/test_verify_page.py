@@ -131,12 +131,20 @@ def recorded(
     (folder / "forged-receipt.json").write_text(json.dumps(forged, ensure_ascii=False), encoding="utf-8")
     edited = {**receipt, "terms": {**receipt["terms"], "存证时间": FORGED_TIME}}  # signature and proof untouched
     (folder / "edited-time.json").write_text(json.dumps(edited, ensure_ascii=False), encoding="utf-8")
+    # sifa-receipt/2: the file name disclosed; changed, it must fail; redacted to it alone, the rest not shown
+    assert receipt["format"] == "sifa-receipt/2" and any(x["path"] == "name" for x in receipt["disclosures"])
+    changed_name = {**receipt, "disclosures": [{**x, "value": "王五借款合同.pdf"} if x["path"] == "name" else x
+                                               for x in receipt["disclosures"]]}  # fmt: skip
+    (folder / "changed-name.json").write_text(json.dumps(changed_name, ensure_ascii=False), encoding="utf-8")
+    redacted = {**receipt, "disclosures": [x for x in receipt["disclosures"] if x["path"] == "name"]}
+    (folder / "redacted.json").write_text(json.dumps(redacted, ensure_ascii=False), encoding="utf-8")
     http.close()
     recorder.bodies.clear()  # from here on, only what the page sends
     return {"data": data, "file": folder / name, "changed": folder / "改动一个字节.pdf",
             "receipt": folder / "receipt.json", "forged": folder / "forged-receipt.json",
             "edited": folder / "edited-time.json", "recorded_at": beijing(receipt["terms"]["存证时间"]),
-            "tlog": folder / "receipt.tlog-proof"}  # fmt: skip
+            "tlog": folder / "receipt.tlog-proof", "changed_name": folder / "changed-name.json",
+            "redacted": folder / "redacted.json", "name": name, "case_number": "（2026）京0105民初7001号"}  # fmt: skip
 
 
 def _check(browser: Any, base: str, files: dict[str, Path], shot: str, query: str = "") -> tuple[Any, list[bytes]]:
@@ -221,7 +229,8 @@ def test_receipt_with_an_edited_recorded_at_fails(site: Any, browser: Any, recor
     page, sent = _check(browser, base, {"file": recorded["file"], "receipt": recorded["edited"]},
                         "receipt-edited-time-fails")  # fmt: skip
     assert page.get_attribute("#verdict", "data-kind") == "bad", page.inner_text("#result")
-    assert _kinds(page) == {"cFile": True, "cInclusion": True, "cSignature": True, "cTerms": False}
+    assert _kinds(page) == {"cFile": True, "cInclusion": True, "cSignature": True, "cTerms": False,
+                            "cDisclosures": True}  # fmt: skip
     assert page.get_attribute("li[data-check='cTerms']", "data-terms") == "存证时间"
     text = page.inner_text("#result")
     assert beijing(FORGED_TIME) not in text and recorded["recorded_at"] in text  # the verified time, never the claim
@@ -252,6 +261,80 @@ def test_a_receipt_for_another_file_says_what_failed(site: Any, browser: Any, re
     icon = httpx2.get(f"{base}/favicon.ico")
     assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml" and b"<svg" in icon.content
     assert 'rel="icon"' in httpx2.get(f"{base}/verify").text
+
+
+def _fields(page: Any) -> dict[str, str]:
+    """The disclosed-fields list the page shows: path -> what it says."""
+    dts = page.query_selector_all("#fields dt")
+    dds = page.query_selector_all("#fields dd")
+    return {dt.get_attribute("data-path"): dd.inner_text() for dt, dd in zip(dts, dds, strict=True)}
+
+
+def test_receipt_disclosures_verify_in_the_browser(site: Any, browser: Any, recorded: dict[str, Any]) -> None:
+    """Issue 17: the page checks each disclosure against the proved leaf's commitment (in JS), shows
+    what opens as verified and the rest as not disclosed, and fails a changed disclosure, showing none."""
+    base, recorder, _ = site
+    before = len(recorder.bodies)
+    page, sent = _check(browser, base, {"file": recorded["file"], "receipt": recorded["receipt"]},
+                        "receipt-disclosures-valid")  # fmt: skip
+    assert page.get_attribute("#verdict", "data-kind") == "ok", page.inner_text("#result")
+    assert _kinds(page)["cDisclosures"] is True
+    fields = _fields(page)
+    assert fields["name"] == recorded["name"] and fields["media_type"] == "application/octet-stream"
+    assert "文件名 (name)" in page.inner_text("#fields")
+    page.close()
+    page, sent = _check(browser, base, {"file": recorded["file"], "receipt": recorded["redacted"]},
+                        "receipt-disclosures-redacted")  # fmt: skip
+    assert page.get_attribute("#verdict", "data-kind") == "ok", page.inner_text("#result")
+    fields = _fields(page)
+    assert fields["name"] == recorded["name"] and fields["actor"] == "未披露 / not disclosed"
+    assert sum(v != "未披露 / not disclosed" for v in fields.values()) == 1
+    page.close()
+    page, sent = _check(browser, base, {"file": recorded["file"], "receipt": recorded["changed_name"]},
+                        "receipt-disclosure-changed-fails")  # fmt: skip
+    assert page.get_attribute("#verdict", "data-kind") == "bad", page.inner_text("#result")
+    assert _kinds(page)["cDisclosures"] is False
+    assert page.get_attribute("li[data-check='cDisclosures']", "data-terms") == "name"
+    assert _fields(page) == {} and "王五" not in page.inner_text("#result")  # never shown as verified
+    page.close()
+    assert not any(path == "/v1/verify" for path, _ in recorder.bodies[before:])  # offline: the node was not asked
+    _never_sent(recorded["data"], sent, recorder, online=False)
+
+
+def test_page_network_traffic_holds_no_case_data(site: Any, browser: Any, recorded: dict[str, Any]) -> None:
+    """Issue 17: everything the page receives verifying a file online (the page, its script, the
+    /v1/verify answer with the leaf) holds neither the file's name nor the case number."""
+    base, _, _ = site
+    page = browser.new_page()
+    received: list[tuple[str, bytes]] = []
+    page.on("response", lambda r: received.append((r.url, r.body())))
+    page.goto(f"{base}/verify")
+    page.wait_for_selector("body[data-ready='1']")
+    page.set_input_files("#file", str(recorded["file"]))
+    page.click("#go")
+    page.wait_for_selector("#verdict", timeout=30_000)
+    assert page.get_attribute("#verdict", "data-kind") == "ok", page.inner_text("#result")
+    page.close()
+    assert any(url.endswith("/v1/verify") for url, _ in received)
+    for secret in (recorded["name"], recorded["case_number"]):
+        for form in (secret.encode(), json.dumps(secret)[1:-1].encode(), quote(secret).encode()):
+            assert not any(form in body for _, body in received), secret
+
+
+def test_page_commitments_agree_with_python(site: Any, browser: Any) -> None:
+    """The page's RFC 8785 and commitment against the known answers of tests/vectors/disclosure."""
+    base, _, _ = site
+    vectors = json.loads((ROOT / "tests" / "vectors" / "disclosure" / "vectors.json").read_text("utf-8"))
+    cases = [{"path": c["path"], "value": c["value"], "salt": c["salt"], "want": c["commitment"]}
+             for c in vectors["commitments"]]  # fmt: skip
+    assert len(cases) > 3
+    page = browser.new_page()
+    page.goto(f"{base}/verify")
+    page.wait_for_selector("body[data-ready='1']")
+    got = page.evaluate("async (cs) => { const out = []; for (const c of cs) "
+                        "out.push(await commitment(c.path, c.value, b64(c.salt))); return out; }", cases)  # fmt: skip
+    assert got == [c["want"] for c in cases]
+    page.close()
 
 
 def _facts(page: Any) -> list[str]:

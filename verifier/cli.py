@@ -3,6 +3,13 @@
     sifa-verify [FILE] --receipt RECEIPT.json|PROOF.tlog-proof --trust TRUST.json [--json]
     sifa-verify --dossier PACKAGE.tar --trust TRUST.json [--json]
     sifa-verify consistency OLD_CHECKPOINT NEW_CHECKPOINT --proof PROOF.json --trust TRUST.json [--json]
+    sifa-verify redact RECEIPT.json --keep 文件名 [--keep PATH|PATTERN|LABEL ...] [-o OUT.json]
+
+A ``sifa-receipt/2`` receipt carries disclosures: the values (and salts) of some of its
+``sifa-leaf/2`` leaf's commitments. Each is checked against its commitment and printed as verified;
+every other committed field is printed as "未披露 / not disclosed"; a disclosure that does not open
+its commitment makes the receipt invalid (``disclosure_mismatch``). ``redact`` writes the receipt
+with fewer disclosures, for a third party; it verifies the same (docs/privacy.md).
 
 Exit codes: 0 valid, 1 invalid (the failed check is named), 2 usage or unreadable input.
 Human lines go to stderr (Chinese and English); ``--json`` prints one result object on stdout.
@@ -23,6 +30,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from evidence.commitment import DisclosureError
+from evidence.disclosure import LeafView, digest_named, label, read_leaf, redact, verify_disclosures
 from evidence.package import MalformedPackageError, PackageSeen, read_package
 from ledger.checkpoint import open_checkpoint
 from ledger.cosignature import require_quorum
@@ -30,7 +39,7 @@ from ledger.errors import MalformedError, VerificationError
 from ledger.hashing import SHA256
 from ledger.note import Note
 from ledger.proof import verify_consistency
-from ledger.receipt import TLOG_PROOF, Receipt, Verified, verify_receipt
+from ledger.receipt import FORMAT_2, TLOG_PROOF, Receipt, Verified, verify_receipt
 from ledger.trust import Trust, read_trust
 from verifier.result import Check, VerifyResult
 
@@ -121,8 +130,19 @@ def verify(file: Path | None, receipt_path: Path, trust_path: Path) -> VerifyRes
                                        "included in it; the receipt's terms are the ones they state"))  # fmt: skip
     if not _witnessed(Note.from_text(receipt.checkpoint), trust, result):
         return result
+    view = _leaf_v2(proved.leaf_data)
+    if view is not None or receipt.disclosures:
+        try:
+            _disclosed(view, receipt, result)
+        except (DisclosureError, MalformedError) as exc:
+            result.add(Check.failed("disclosures", exc))
+            return result
+        shown = sum(1 for f in result.facts["fields"] if f["disclosed"])
+        result.add(Check.passed("disclosures", f"{shown} disclosed field(s) open their commitments in the proved leaf; "
+                                               f"{len(result.facts['fields']) - shown} not disclosed"))  # fmt: skip
     if digest is not None:
-        ok = digest in _leaf_file_hashes(_leaf(proved.leaf_data))
+        named = {f.sha256 for f in view.files} if view is not None else _leaf_file_hashes(_leaf(proved.leaf_data))
+        ok = digest in named
         detail = f"SHA-256 {digest}" + (" is a file the proved leaf names" if ok else " is not a file the proved "
                                         "leaf names: this receipt is not for this file")  # fmt: skip
         if not result.add(Check("file_hash", ok, detail, code=None if ok else "file_not_in_receipt")):
@@ -130,6 +150,39 @@ def verify(file: Path | None, receipt_path: Path, trust_path: Path) -> VerifyRes
         result.facts["file_sha256"] = digest
     result.valid = True
     return result
+
+
+def _leaf_v2(leaf_data: bytes) -> LeafView | None:
+    """The proved leaf, read strictly, if it is a ``sifa-leaf/2`` (None for a ``sifa-leaf/1`` envelope).
+
+    Raises MalformedLeafError for a leaf that says it is one and is not."""
+    doc = _leaf(leaf_data)
+    if "format" not in doc:
+        return None
+    return read_leaf(leaf_data)
+
+
+def _disclosed(view: LeafView | None, receipt: Receipt, result: VerifyResult) -> None:
+    """Check every disclosure against the proved leaf's commitment of its path; put every committed
+    field in the ``fields`` fact, its value only if a disclosure opened it. Raises DisclosureError."""
+    if view is None:
+        first = receipt.disclosures[0].get("path") if receipt.disclosures else None
+        raise DisclosureError(
+            "the proved leaf is a sifa-leaf/1 envelope: it has no commitments to disclose", path=first
+        )
+    try:
+        digest = digest_named(receipt.hash_algorithm)
+    except ValueError as exc:
+        raise DisclosureError(str(exc)) from None
+    opened = verify_disclosures(view, receipt.disclosures or (), digest)
+    fields = []
+    for path in sorted(view.commitments):
+        field: dict[str, Any] = {"path": path, "label": label(path, view.type), "disclosed": path in opened}
+        if path in opened:
+            field["value"] = opened[path]
+        fields.append(field)
+    result.facts["fields"] = fields
+    result.facts["files"] = [{"field": f.field, "sha256": f.sha256, "size": f.size} for f in view.files]
 
 
 def _receipt_facts(result: VerifyResult, seen: Verified) -> None:
@@ -308,19 +361,73 @@ def _report(result: VerifyResult, as_json: bool) -> int:
     for c in result.checks:
         mark = "通过 passed" if c.ok else "未通过 FAILED"
         print(f"{c.check}: {mark} — {c.detail}", file=sys.stderr)
+    if result.valid and "fields" in result.facts:  # printed only once every disclosure opened its commitment
+        for f in result.facts["fields"]:
+            name = f"{f['label']} ({f['path']})" if f["label"] else f["path"]
+            shown = f"{json.dumps(f['value'], ensure_ascii=False)} — 已核验 verified" if f["disclosed"] else (
+                "未披露 / not disclosed")  # fmt: skip
+            print(f"  {name}: {shown}", file=sys.stderr)
     facts = _facts(result)
     failed = result.failed
     if result.valid:
         print(f"有效 VALID: {facts}", file=sys.stderr)
     elif failed is not None:
         verified = f"verified {facts}" if facts else "nothing verified"
-        code = f"{failed.code}: {failed.term}" if failed.term is not None else failed.code
+        about = failed.term if failed.term is not None else failed.path
+        code = f"{failed.code}: {about}" if about is not None else failed.code
         print(f"无效 INVALID: {failed.check} failed ({code}); {verified}", file=sys.stderr)
     return 0 if result.valid else 1
 
 
+def redact_receipt(receipt_path: Path, keep: Sequence[str], out: Path | None) -> int:
+    """Write the receipt with only the disclosures ``keep`` names (path, ``parties/*/name`` pattern or
+    label, e.g. 文件名); everything else as it was. Raises InputError."""
+    raw = _read(receipt_path, "receipt")
+    try:
+        receipt = Receipt.from_json(raw)
+    except MalformedError as exc:
+        raise InputError(f"receipt {receipt_path}: {exc.diagnostics()}") from exc
+    if receipt.disclosures is None:
+        raise InputError(f"receipt {receipt_path} is not {FORMAT_2}: it carries no disclosures to leave out")
+    wanted = [k.strip() for item in keep for k in item.split(",") if k.strip()]
+    doc = json.loads(raw)
+    event_type = _leaf(receipt.leaf_data).get("type")
+    before = len(doc["disclosures"])
+    doc["disclosures"] = redact(doc["disclosures"], wanted, event_type=event_type if isinstance(event_type, str)
+                                else None)  # fmt: skip
+    text = json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot write {out}: {exc.strerror}") from exc
+    print(f"sifa-verify: kept {len(doc['disclosures'])} of {before} disclosures"
+          + (f"; written to {out}" if out is not None else ""), file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def _redact_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="sifa-verify redact", description="hand on a receipt with fewer disclosures")
+    p.add_argument("receipt", type=Path)
+    p.add_argument("--keep", action="append", default=[], help="a path, pattern or label to keep (repeatable)")
+    p.add_argument("-o", "--output", type=Path, help="where to write the redacted receipt (default: stdout)")
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as exc:
+        return 0 if exc.code == 0 else 2
+    try:
+        return redact_receipt(args.receipt, args.keep, args.output)
+    except InputError as exc:
+        print(f"sifa-verify: {exc}", file=sys.stderr)
+        return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["redact"]:
+        return _redact_main(argv[1:])
     consistency = argv[:1] == ["consistency"]
     p = argparse.ArgumentParser(prog="sifa-verify", description="verify, offline, a court's records")
     if consistency:

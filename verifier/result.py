@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.errors import MalformedError, VerificationError
+from ledger.errors import MalformedError, SifaError, VerificationError
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,20 +23,24 @@ class Check:
     detail: str
     code: str | None = None
     term: str | None = None
+    path: str | None = None  # the disclosed field that did not open its commitment
 
     @classmethod
     def passed(cls, check: str, detail: str) -> Check:
         return cls(check, True, detail)
 
     @classmethod
-    def failed(cls, check: str, exc: VerificationError | MalformedError) -> Check:
-        term = exc.detail.get("term")
-        return cls(check, False, exc.diagnostics(), exc.code, None if term is None else str(term))
+    def failed(cls, check: str, exc: VerificationError | MalformedError | SifaError) -> Check:
+        term, path = exc.detail.get("term"), exc.detail.get("path")
+        return cls(check, False, exc.diagnostics(), exc.code, None if term is None else str(term),
+                   None if path is None else str(path))  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"check": self.check, "ok": self.ok, "code": self.code, "detail": self.detail}
         if self.term is not None:
             out["term"] = self.term
+        if self.path is not None:
+            out["path"] = self.path
         return out
 
 

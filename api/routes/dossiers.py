@@ -395,4 +395,5 @@ async def tlog_proof(dossier: str, version: int, caller: CallerDep, services: Se
 
 
 async def _receipt(services: Services, caller: Caller, dossier: str, version: int) -> Receipt:
-    return await usecases.event_receipt(services.sealer, dossier, version, role=caller.role, guard=open_to(caller))
+    return await usecases.event_receipt(services.sealer, dossier, version, role=caller.role, principal=caller.actor,
+                                        guard=open_to(caller))  # fmt: skip

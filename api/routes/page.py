@@ -15,6 +15,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
 from api.deps import ServicesDep, roles
+from evidence.labels import LABELS
 from ledger.errors import SifaError
 
 router = APIRouter(tags=["verification"])
@@ -48,7 +49,14 @@ def page(services: ServicesDep) -> HTMLResponse:
     c = services.config
     trust = {"logs": [{"origin": c.origin, "name": c.name, "key": services.signer.verifier.vkey()}]}
     pinned = json.dumps(trust, ensure_ascii=False).replace("<", "\\u003c")  # safe inside <script>
-    return HTMLResponse(_static("verify.html").replace("__TRUST__", pinned), headers=HEADERS)
+    page = _static("verify.html").replace("__TRUST__", pinned).replace("__LABELS__", _labels())
+    return HTMLResponse(page, headers=HEADERS)
+
+
+@cache
+def _labels() -> str:
+    """The Chinese label of each field path (evidence.labels), for the disclosed fields a receipt shows."""
+    return json.dumps(dict(LABELS), ensure_ascii=False, sort_keys=True).replace("<", "\\u003c")
 
 
 @router.get("/verify/{asset}", response_class=Response, openapi_extra=roles("public"), responses={200: {

@@ -70,7 +70,8 @@ async def peer_package(dossier: str, peer: PeerDep, services: ServicesDep) -> St
     """Another court retrieves a dossier transferred to it (远程调阅); the retrieval is an event here."""
     plan = await usecases.package(services.sealer, lambda: services.dossiers.retrieve(
         dossier, by_court=peer.court, by=peer.id, reason="远程调阅", actor=peer.actor, role=peer.role,
-        guard=_transferred_to(peer.court)), court_name=services.config.name, purpose="远程调阅")  # fmt: skip
+        guard=_transferred_to(peer.court)), court_name=services.config.name, purpose="远程调阅",
+        role="receiving_court")  # fmt: skip
     return _streamed(plan, services)
 
 
@@ -82,7 +83,8 @@ async def own_package(dossier: str, caller: CallerDep, services: ServicesDep) ->
     plan = await usecases.package(services.sealer, lambda: services.dossiers.retrieve(
         dossier, by_court=services.config.court, by=caller.actor, reason="导出卷宗包", **acting(caller)),
         court_name=services.config.name, purpose="调阅", personal=caller.role in STAFF,
-        court=caller.role in STAFF)  # fmt: skip
+        court=caller.role in STAFF, role="staff" if caller.role in STAFF else caller.role,
+        principal=caller.actor)  # fmt: skip
     return _streamed(plan, services)
 
 

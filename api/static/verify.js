@@ -3,12 +3,16 @@
 // has no streaming digest), only the hash is sent, and the answer is checked here too:
 // the leaf names the hash, the RFC 9162 inclusion proof leads to the checkpoint's root, and
 // the checkpoint (a C2SP signed note) is signed by a court key pinned in this page.
+// A sifa-receipt/2 receipt's disclosures are checked here against the proved sifa-leaf/2 leaf's
+// commitments (docs/privacy.md); only those that open are shown, every other field as not disclosed.
 "use strict";
 
 const WEBCRYPTO_MAX = 256 * 1024 * 1024;
 const CHUNK = 4 * 1024 * 1024;
 const FILE_FIELDS = ["sha256", "contract_sha256", "receipt_sha256", "package_sha256"];
 const TRUST = JSON.parse(document.getElementById("trust").textContent);
+const LABELS = JSON.parse(document.getElementById("labels").textContent);
+const RECEIPTS = ["sifa-receipt/1", "sifa-receipt/2"];
 
 const TEXT = {
   zh: {
@@ -29,6 +33,9 @@ const TEXT = {
     cFileBad: "文件哈希与存证记录不一致", cInclusionBad: "默克尔包含证明不能通向检查点的根哈希",
     cSignatureBad: "检查点不是由本页信任的法院公钥签名的", cSealedBad: "记录尚未封存进签名检查点",
     cTermsBad: "凭证所列各项与已验证的数据不一致", zone: "北京时间",
+    cDisclosures: "凭证披露的各项与存证记录中的承诺一致", disclosureBad: "与承诺不符",
+    cDisclosuresBad: "凭证披露的内容与存证记录中的承诺不一致",
+    fields: "披露的内容（已核验）", notDisclosed: "未披露 / not disclosed",
     verifiedNothing: "没有任何内容通过验证。",
     unreadable: "凭证无法读取", offline: "（离线核验，依据存证凭证）",
     items: { DocumentUploaded: "上传文件", EvidenceSubmitted: "电子证据", ServiceRecorded: "电子送达",
@@ -55,6 +62,9 @@ const TEXT = {
     cSignatureBad: "the checkpoint is not signed by a court key this page trusts",
     cSealedBad: "the record is not sealed in a signed checkpoint yet",
     cTermsBad: "the receipt's terms are not what the verified data say", zone: "Beijing time",
+    cDisclosures: "the receipt's disclosures open the record's commitments", disclosureBad: "does not open its commitment",
+    cDisclosuresBad: "the receipt's disclosures do not open the record's commitments",
+    fields: "Disclosed fields (verified)", notDisclosed: "未披露 / not disclosed",
     verifiedNothing: "Nothing verified.",
     unreadable: "the receipt cannot be read", offline: "(offline, from the receipt)",
     items: { DocumentUploaded: "Document uploaded", EvidenceSubmitted: "Evidence submitted",
@@ -238,7 +248,9 @@ async function checkRecord(sha, leafData, index, proof, checkpointText) {
   let leaf = {};
   try { leaf = JSON.parse(new TextDecoder().decode(leafData)); } catch { leaf = {}; }
   if (leaf === null || typeof leaf !== "object") leaf = {};
-  const named = FILE_FIELDS.some((f) => leaf.body && leaf.body[f] === sha);
+  const named = Array.isArray(leaf.files) && leaf.format === "sifa-leaf/2"
+    ? leaf.files.some((f) => f && f.sha256 === sha)
+    : FILE_FIELDS.some((f) => leaf.body && leaf.body[f] === sha);
   checks.push({ k: "cFile", ok: named });
   let cp = null, signer = null, included = false;
   try {
@@ -262,7 +274,47 @@ async function checkRecord(sha, leafData, index, proof, checkpointText) {
     Object.assign(facts, { recordId: `${cp.origin}#${index}`, item: leaf.type, leafHash: hex(hash) });
     if (typeof leaf.time === "string" && UTC.test(leaf.time)) facts.recordedAt = leaf.time;
   }
-  return { ok: checks.every((c) => c.ok), checks, facts, verified: signer !== null && included };
+  return { ok: checks.every((c) => c.ok), checks, facts, leaf, verified: signer !== null && included };
+}
+
+// RFC 8785 for the values a disclosure holds (texts, integers, booleans, null, lists, objects):
+// ECMAScript's JSON.stringify is the scheme's serialisation of scalars; object keys sort by UTF-16 code units.
+function canon(v) {
+  if (Array.isArray(v)) return "[" + v.map(canon).join(",") + "]";
+  if (v !== null && typeof v === "object") {
+    return "{" + Object.keys(v).sort().map((k) => JSON.stringify(k) + ":" + canon(v[k])).join(",") + "}";
+  }
+  return JSON.stringify(v);
+}
+
+// H("sifa-commit/2" 0x00 || salt || utf8(path) || 0x00 || RFC8785(value)), hex (docs/privacy.md).
+async function commitment(path, value, salt) {
+  return hex(await sha256(concat(enc.encode("sifa-commit/2\0"), salt, enc.encode(path), Uint8Array.of(0),
+    enc.encode(canon(value)))));
+}
+
+// Each disclosure must open the proved leaf's commitment of its path; returns the opened fields
+// (path -> value) and the paths that did not open.
+async function checkDisclosures(leaf, disclosures) {
+  const opened = new Map(), bad = [];
+  const commitments = leaf.format === "sifa-leaf/2" && leaf.commitments && typeof leaf.commitments === "object"
+    ? leaf.commitments : {};
+  for (const d of Array.isArray(disclosures) ? disclosures : [null]) {
+    const path = d && typeof d.path === "string" ? d.path : "?";
+    try {
+      const salt = b64(d.salt);
+      const want = Object.prototype.hasOwnProperty.call(commitments, path) ? commitments[path] : null;
+      if (salt.length !== 16 || want === null || opened.has(path)
+        || await commitment(path, d.value, salt) !== want) throw new Error("mismatch");
+      opened.set(path, d.value);
+    } catch (e) { bad.push(path); }
+  }
+  return { opened, bad, paths: Object.keys(commitments).sort() };
+}
+
+function labelOf(path) {
+  const pattern = path.split("/").map((s) => (/^(0|[1-9][0-9]*)$/.test(s) ? "*" : s)).join("/");
+  return LABELS[pattern] || null;
 }
 
 // A receipt's terms are claims: each must be what the verified checkpoint and leaf say, and its
@@ -294,7 +346,7 @@ async function verifyReceipt(sha, text) {
   let receipt;
   try {
     receipt = text.startsWith("c2sp.org/tlog-proof") ? fromTlogProof(text) : JSON.parse(text);
-    if (receipt.format !== "sifa-receipt/1" && receipt.format !== "tlog-proof") throw new Error("format");
+    if (!RECEIPTS.includes(receipt.format) && receipt.format !== "tlog-proof") throw new Error("format");
   } catch (e) {
     return { sha, kind: "bad", records: [], error: t("unreadable") };
   }
@@ -308,6 +360,13 @@ async function verifyReceipt(sha, text) {
   if (receipt.format === "tlog-proof") { /* no terms: the proof is the whole claim */ }
   else if (rec.verified) checkTerms(receipt, rec);
   else rec.checks.push({ k: "cTerms", ok: false, terms: [] }); // nothing verified to compare them with
+  if (rec.verified && (receipt.format === "sifa-receipt/2" || rec.leaf.format === "sifa-leaf/2")) {
+    const got = await checkDisclosures(rec.leaf, receipt.format === "sifa-receipt/2" ? receipt.disclosures : []);
+    rec.checks.push({ k: "cDisclosures", ok: got.bad.length === 0, terms: got.bad, bad: "disclosureBad" });
+    // shown only when every disclosure opened: a changed one must never be printed as verified
+    if (got.bad.length === 0) rec.fields = got.paths.map((p) => ({ path: p, disclosed: got.opened.has(p),
+      value: got.opened.get(p) }));
+  }
   rec.ok = rec.ok && rec.checks.every((c) => c.ok);
   return { sha, kind: rec.ok ? "ok" : "bad", records: [rec], offline: true };
 }
@@ -365,11 +424,21 @@ function render(res) {
     const ul = el("ul", { class: "checks" });
     for (const c of r.checks) {
       const said = c.ok ? t(c.k) : t(c.k + "Bad");
-      const text = said + (c.ok || !c.terms || !c.terms.length ? "" : ` — ${c.terms.join("、")} ${t("termBad")}`);
+      const text = said + (c.ok || !c.terms || !c.terms.length ? ""
+        : ` — ${c.terms.join("、")} ${t(c.bad || "termBad")}`);
       ul.append(el("li", { class: c.ok ? "ok" : "bad", "data-check": c.k, "data-terms": (c.terms || []).join(",") },
         text));
     }
     out.append(dl, ul);
+    if (r.fields) {
+      const fields = el("dl", { class: "fields", id: "fields" });
+      for (const f of r.fields) {
+        const name = labelOf(f.path) ? `${labelOf(f.path)} (${f.path})` : f.path;
+        fields.append(el("dt", { "data-path": f.path }, name), el("dd", { "data-disclosed": String(f.disclosed) },
+          f.disclosed ? (typeof f.value === "string" ? f.value : JSON.stringify(f.value)) : t("notDisclosed")));
+      }
+      out.append(el("h2", {}, t("fields")), fields);
+    }
   }
 }
 function translate() {

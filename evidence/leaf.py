@@ -1,0 +1,270 @@
+"""The public leaf ``sifa-leaf/2``: built from one event (``build_leaf``), read in either version (``read_leaf``).
+
+A ``sifa-leaf/2`` leaf is the RFC 8785 canonical JSON of exactly::
+
+    {"format": "sifa-leaf/2", "origin", "seq", "position", "dossier" (opaque reference),
+     "version", "type", "time", "prev", "files": [{"field", "sha256", "size"}, ...],
+     "commitments": {"<path>": "<hex>", ...}}
+
+Errors: ``MalformedLeafError`` (``malformed_leaf``, a ``ledger.errors.MalformedError``) for leaf
+bytes that are not a readable leaf.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from json.encoder import encode_basestring  # json.dumps(text, ensure_ascii=False), without its set-up
+from types import MappingProxyType
+from typing import Any, Final
+
+from evidence.canonical import SAFE_INT, canonical_json
+from evidence.commitment import PERSONAL_RECORDS
+from evidence.paths import check_shape, flatten
+from evidence.salts import COMMIT_DOMAIN, SALT_BYTES, Digest, dossier_ref, salt_states, sha256
+from ledger.errors import MalformedError
+
+FORMAT: Final = "sifa-leaf/2"
+FORMAT_V1: Final = "sifa-leaf/1"  # the envelope of dossier/envelope.py: no "format" key
+# Body fields that hold the SHA-256 of a file, and the body field that holds its size (if any):
+# they go to the leaf's clear "files", never to its commitments.
+FILE_FIELDS: Final[Mapping[str, str | None]] = {
+    "sha256": "size", "contract_sha256": None, "receipt_sha256": None, "package_sha256": None,
+    "events_sha256": None, "checkpoint_sha256": None,
+}  # fmt: skip
+_SIZE_OF: Final = {size: field for field, size in FILE_FIELDS.items() if size is not None}
+STORAGE_KEYS: Final = frozenset({"salts"})  # inside personal records: the v1 commitments' salts, not case data
+LEAF_KEYS: Final = frozenset(
+    {"format", "origin", "seq", "position", "dossier", "version", "type", "time", "prev", "files", "commitments"}
+)
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_REF = re.compile(r"[0-9a-f]{32}")
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+
+
+class MalformedLeafError(MalformedError):
+    code = "malformed_leaf"
+
+
+def committed_values(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The body's fields a leaf commits to, by path: all but named files (and personal records' salts)."""
+    rest: dict[str, Any] = {}
+    for key, value in body.items():
+        if key in FILE_FIELDS and value is not None:
+            continue
+        if key in _SIZE_OF and body.get(_SIZE_OF[key]) is not None:
+            continue
+        if key in PERSONAL_RECORDS:
+            value = [_unstored(r) for r in value] if isinstance(value, list) else _unstored(value)
+        rest[key] = value
+    return flatten(rest)
+
+
+def _unstored(record: Any) -> Any:
+    return {k: v for k, v in record.items() if k not in STORAGE_KEYS} if isinstance(record, dict) else record
+
+
+def named_files(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The leaf's ``files``: ``{"field", "sha256", "size"}`` for each file the body names, by field.
+
+    Raises ValueError for a file field that is not a lower-case hex SHA-256, or a size that is no size.
+    """
+    files = []
+    for field, size_field in FILE_FIELDS.items():
+        sha = body.get(field)
+        if sha is None:
+            continue
+        if not isinstance(sha, str) or not _HEX64.fullmatch(sha):
+            raise ValueError(f"{field} is not a lower-case hex SHA-256")
+        size = body.get(size_field) if size_field else None
+        if size is not None and (type(size) is not int or not 0 <= size <= SAFE_INT):
+            raise ValueError(f"{size_field} is not a size")
+        files.append({"field": field, "sha256": sha, "size": size})
+    return sorted(files, key=lambda f: f["field"])
+
+
+def build_leaf(*, origin: str, seq: int, position: int, dossier: uuid.UUID | str, version: int, type: str,
+               time: str, prev: bytes | None, body: Mapping[str, Any], secret: bytes,
+               digest: Digest = sha256) -> bytes:  # fmt: skip
+    """The ``sifa-leaf/2`` bytes of one event (``time`` as ``2026-11-22T08:30:00.000000Z``).
+
+    Raises ValueError for a field outside its form (the node builds leaves from its own events).
+    """
+    if not _TIME.fullmatch(time):
+        raise ValueError("time is UTC with microseconds and Z")
+    if not isinstance(origin, str) or not isinstance(type, str):
+        raise ValueError("origin and type are texts")
+    if any(isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= SAFE_INT for n in (seq, position, version)):
+        raise ValueError("seq, position and version are non-negative integers")
+    if prev is not None and len(prev) != 32:
+        raise ValueError("prev is a 32-byte leaf hash")
+    inner, outer = salt_states(secret, dossier, version)
+    new = hashlib.sha256 if digest is sha256 else None
+    commitments: dict[str, str] = {}
+    for p, v in committed_values(body).items():
+        # commitment(derive_salt(...)), written out: the sealer's hot loop (tests compare it with both)
+        pb = p.encode("utf-8")
+        i = inner.copy()
+        i.update(pb)
+        o = outer.copy()
+        o.update(i.digest())
+        data = encode_basestring(v).encode("utf-8") if v.__class__ is str else canonical_json(v)
+        message = COMMIT_DOMAIN + o.digest()[:SALT_BYTES] + pb + b"\x00" + data
+        commitments[p] = new(message).hexdigest() if new is not None else digest(message).hex()
+    ref = dossier_ref(secret, dossier)
+    files = named_files(body)
+    # Every value is a text, an integer checked above, null or hex, the files checked by named_files:
+    # written out in RFC 8785 order by hand, unless a path has a character beyond U+FFFF (RFC 8785
+    # then sorts by UTF-16 code units, not code points). Tests compare it with rfc8785.
+    if all(p.isascii() or max(map(ord, p)) <= 0xFFFF for p in commitments):
+        out = ['{"commitments":{', ",".join(f'{encode_basestring(p)}:"{commitments[p]}"' for p in sorted(commitments)),
+               f'}},"dossier":"{ref}","files":[',
+               ",".join(f'{{"field":"{f["field"]}","sha256":"{f["sha256"]}","size":'
+                        f'{"null" if f["size"] is None else f["size"]}}}' for f in files),
+               f'],"format":"{FORMAT}","origin":{encode_basestring(origin)},"position":{position},"prev":',
+               "null" if prev is None else f'"{prev.hex()}"',
+               f',"seq":{seq},"time":"{time}","type":{encode_basestring(type)},"version":{version}}}']  # fmt: skip
+        try:
+            return "".join(out).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("a text holds a lone surrogate, which has no UTF-8 form") from None
+    doc = {
+        "format": FORMAT,
+        "origin": origin,
+        "seq": seq,
+        "position": position,
+        "dossier": ref,
+        "version": version,
+        "type": type,
+        "time": time,
+        "prev": prev.hex() if prev is not None else None,
+        "files": files,
+        "commitments": commitments,
+    }
+    return canonical_json(doc)
+
+
+@dataclass(frozen=True, slots=True)
+class FileRef:
+    field: str
+    sha256: str
+    size: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LeafView:
+    """A read leaf of either version. ``commitments`` is empty for v1, ``body`` None for v2;
+    a v1 leaf's envelope fields are None where an old (test or example) leaf lacks them."""
+
+    format: str
+    origin: str | None
+    seq: int | None
+    position: int | None
+    dossier: str | None
+    version: int | None
+    type: str | None
+    time: str | None
+    prev: str | None
+    files: tuple[FileRef, ...]
+    commitments: Mapping[str, str]
+    body: Mapping[str, Any] | None
+
+
+def read_leaf(data: bytes) -> LeafView:
+    """Read leaf bytes of ``sifa-leaf/2`` (strictly: canonical, exact fields) or ``sifa-leaf/1``.
+
+    Raises MalformedLeafError naming the first thing that is not a leaf.
+    """
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedLeafError(f"the leaf is not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise MalformedLeafError("a leaf is a JSON object")
+    if "format" not in doc:
+        return _read_v1(doc)
+    if doc["format"] != FORMAT:
+        raise MalformedLeafError(f"unknown leaf format {doc['format']!r}; this reads {FORMAT} and {FORMAT_V1}")
+    if set(doc) != LEAF_KEYS:
+        raise MalformedLeafError(f"a {FORMAT} leaf holds exactly {sorted(LEAF_KEYS)}")
+    _want(doc, "origin", str, required=True)
+    for key in ("seq", "position", "version"):
+        _want(doc, key, int, required=True)
+    _want(doc, "type", str, required=True)
+    if not isinstance(doc["dossier"], str) or not _REF.fullmatch(doc["dossier"]):
+        raise MalformedLeafError("dossier is a 32-digit hex reference")
+    if not isinstance(doc["time"], str) or not _TIME.fullmatch(doc["time"]):
+        raise MalformedLeafError("time is UTC with microseconds and Z")
+    if doc["prev"] is not None and (not isinstance(doc["prev"], str) or not _HEX64.fullmatch(doc["prev"])):
+        raise MalformedLeafError("prev is a hex leaf hash or null")
+    files = _files(doc["files"])
+    commitments = doc["commitments"]
+    if not isinstance(commitments, dict) or not all(isinstance(v, str) and _HEX64.fullmatch(v)
+                                                    for v in commitments.values()):  # fmt: skip
+        raise MalformedLeafError("commitments map paths to hex hashes")
+    if {f.field for f in files} & set(commitments):
+        raise MalformedLeafError("a field is both a named file and a commitment")
+    try:
+        check_shape(commitments)
+    except ValueError as exc:
+        raise MalformedLeafError(f"the leaf's commitments are not one event's fields: {exc}") from None
+    try:
+        canonical = canonical_json(doc) == data
+    except ValueError:
+        canonical = False
+    if not canonical:
+        raise MalformedLeafError(f"a {FORMAT} leaf is RFC 8785 canonical JSON")
+    return LeafView(FORMAT, doc["origin"], doc["seq"], doc["position"], doc["dossier"], doc["version"], doc["type"],
+                    doc["time"], doc["prev"], files, MappingProxyType(commitments), None)  # fmt: skip
+
+
+def _want(doc: Mapping[str, Any], key: str, kind: type, *, required: bool) -> Any:
+    v = doc.get(key)
+    if v is None and not required:
+        return None
+    if not isinstance(v, kind) or isinstance(v, bool) or (isinstance(v, int) and v < 0):
+        raise MalformedLeafError(f"the leaf's {key} is not a {'non-negative integer' if kind is int else 'text'}")
+    return v
+
+
+def _files(raw: Any) -> tuple[FileRef, ...]:
+    if not isinstance(raw, list):
+        raise MalformedLeafError("files is a list")
+    out = []
+    for f in raw:
+        if not isinstance(f, dict) or set(f) != {"field", "sha256", "size"} or f["field"] not in FILE_FIELDS:
+            raise MalformedLeafError("a file is {field, sha256, size}, field one of the file fields")
+        if not isinstance(f["sha256"], str) or not _HEX64.fullmatch(f["sha256"]):
+            raise MalformedLeafError("a file's sha256 is lower-case hex")
+        if f["size"] is not None and (type(f["size"]) is not int or f["size"] < 0 or not FILE_FIELDS[f["field"]]):
+            raise MalformedLeafError("a file's size is a non-negative integer, or null where its event has none")
+        out.append(FileRef(f["field"], f["sha256"], f["size"]))
+    if [f.field for f in out] != sorted({f.field for f in out}):
+        raise MalformedLeafError("files are sorted by field, each field once")
+    return tuple(out)
+
+
+_NONE: Final[Mapping[str, str]] = MappingProxyType({})
+
+
+def _read_v1(doc: dict[str, Any]) -> LeafView:
+    body = doc.get("body")
+    if body is not None and not isinstance(body, dict):
+        raise MalformedLeafError("a leaf's body is an object")
+    files = []
+    for field, size_field in FILE_FIELDS.items():
+        sha = (body or {}).get(field)
+        if isinstance(sha, str) and sha:
+            size = (body or {}).get(size_field) if size_field else None
+            files.append(FileRef(field, sha.lower(), size if type(size) is int and size >= 0 else None))
+    prev = doc.get("prev")
+    if prev is not None and not isinstance(prev, str):
+        raise MalformedLeafError("prev is a hex leaf hash or null")
+    return LeafView(FORMAT_V1, _want(doc, "origin", str, required=False), _want(doc, "seq", int, required=False),
+                    _want(doc, "position", int, required=False), _want(doc, "dossier", str, required=False),
+                    _want(doc, "version", int, required=False), _want(doc, "type", str, required=False),
+                    _want(doc, "time", str, required=False), prev, tuple(files), _NONE, body)  # fmt: skip
