@@ -30,9 +30,13 @@ class ReceiptTerms(BaseModel):
 
 
 class ReceiptDocument(BaseModel):
-    """存证凭证, ``sifa-receipt/1`` (docs/receipt.md): the leaf, its inclusion proof, the cosigned checkpoint."""
+    """存证凭证, ``sifa-receipt/1`` or ``/2`` (docs/receipt.md): the leaf, its inclusion proof, the cosigned
+    checkpoint; a ``/2`` receipt also the disclosures its holder may see. Parts a later format adds
+    pass through unchanged."""
 
-    format: str = Field(examples=["sifa-receipt/1"])
+    model_config = ConfigDict(extra="allow")
+
+    format: str = Field(examples=["sifa-receipt/2"])
     log: ReceiptLog
     leaf_index: int
     tree_size: int
@@ -40,6 +44,9 @@ class ReceiptDocument(BaseModel):
     inclusion_proof: list[str] = Field(description="base64 hashes, RFC 9162 order")
     checkpoint: str = Field(description="the C2SP signed checkpoint, with witness cosignatures")
     terms: ReceiptTerms
+    disclosures: list[dict[str, Any]] | None = Field(
+        default=None, description="sifa-receipt/2: path, value and salt of each field disclosed (docs/privacy.md)"
+    )
 
 
 class InspectedProperty(BaseModel):
