@@ -137,6 +137,35 @@ def main() -> None:
                               "trust": "trust-witnessed.json"}  # fmt: skip
 
     (OUT / "cases.json").write_text(json.dumps(cases, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    certificates()
+
+
+def certificates() -> None:
+    """存证证书 cases (certificates.json): the valid receipt's certificate, and one whose printed time was
+    edited (the genuine receipt attached). The PDFs embed the machine's CJK font (dossier/certificate.py):
+    another font gives other bytes, the same verdicts."""
+    from datetime import UTC, datetime
+
+    from dossier.certificate import render
+    from evidence.certificate import TIME_BEIJING, lines
+    from ledger.receipt import verify_receipt
+    from ledger.trust import read_trust
+
+    raw = (OUT / "valid.json").read_bytes()
+    proved = verify_receipt(Receipt.from_json(raw), read_trust(OUT / "trust.json").logs)
+    created = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+    cases: dict[str, dict[str, object]] = {}
+    for name, edits, exit_, code in (
+        ("certificate-valid", {}, 0, None),
+        ("certificate-edited-time", {TIME_BEIJING: "2019-01-01 08:00:00"}, 1, "certificate_mismatch"),
+    ):
+        printed = lines(proved, {}, {"存证法院": "北京市朝阳区人民法院（示例）", "案号": "（2026）京0105民初123号"})
+        printed.verified.update(edits)
+        pdf = render(printed, raw, "https://court.example/verify?record=sifa.court%2F1101-0105%235",
+                     court_name="北京市朝阳区人民法院（示例）", created=created)  # fmt: skip
+        (OUT / f"{name}.pdf").write_bytes(pdf)
+        cases[name] = {"file": "evidence.txt", "exit": exit_, "code": code, **({"term": TIME_BEIJING} if edits else {})}
+    (OUT / "certificates.json").write_text(json.dumps(cases, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -480,6 +480,12 @@ CASES: dict[str, Case] = {
     "lawyer asks the tlog-proof of a 副卷 document's event": Case(
         "lawyer", "GET", "/v1/dossiers/{open}/receipts/{secret_version}/tlog-proof", 404, "tree_size"
     ),
+    "party asks the 存证证书 of a 副卷 document's event": Case(
+        "party", "GET", "/v1/dossiers/{open}/receipts/{secret_version}/certificate", 404, "tree_size"
+    ),
+    "lawyer asks the 存证证书 of a 副卷 file by its hash": Case(
+        "lawyer", "GET", "/v1/dossiers/{open}/files/{secret_sha}/certificate", 404, "tree_size"
+    ),
     "catalogue in an unknown volume": Case(
         "clerk",
         "POST",
@@ -524,6 +530,9 @@ CASES: dict[str, Case] = {
     "verify without a body": Case(None, "POST", "/v1/verify", 422, "invalid_request"),
     "receipt of version 0": Case("clerk", "GET", D + "/receipts/0", 404, "tree_size"),
     "receipt of a future version": Case("clerk", "GET", D + "/receipts/99999", 404, "tree_size"),
+    "存证证书 of a future version": Case("clerk", "GET", D + "/receipts/99999/certificate", 404, "tree_size"),
+    "存证证书 by a malformed file hash": Case("clerk", "GET", D + "/files/XYZ/certificate", 400, "invalid_digest"),
+    "存证证书 of a file not in the dossier": Case("clerk", "GET", D + f"/files/{SHA}/certificate", 404, "tree_size"),
     # principals
     "credential for an unknown role": Case(
         "administrator", "POST", "/v1/principals", 422, "invalid_request", json={"name": "x", "role": "emperor"}

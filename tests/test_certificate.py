@@ -230,3 +230,20 @@ def test_not_a_certificate_is_input_error(tmp_path: Path) -> None:
         assert verify_cli(path, VECTORS / "trust.json")[0] == 2
     code, _ = verify_cli(tmp_path / "missing.pdf", VECTORS / "trust.json")
     assert code == 2
+
+
+CERTIFICATES = json.loads((VECTORS / "certificates.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", sorted(CERTIFICATES))
+def test_certificate_corpus_case(name: str) -> None:
+    """The committed certificates (tests/make_receipt_vectors.py): the verdict, the failed check's code and line."""
+    case = CERTIFICATES[name]
+    code, result = verify_cli(VECTORS / f"{name}.pdf", VECTORS / "trust.json", VECTORS / case["file"])
+    assert code == case["exit"], result
+    failed = [c for c in result["checks"] if not c["ok"]]  # type: ignore[attr-defined]
+    assert [c["code"] for c in failed] == ([case["code"]] if case["code"] else [])
+    assert [c.get("term") for c in failed] == ([case["term"]] if "term" in case else [])
+    if code == 0:
+        assert result["certificate"]["declared"] == {"存证法院": "北京市朝阳区人民法院（示例）",  # type: ignore[index]
+                                                     "案号": "（2026）京0105民初123号"}  # fmt: skip
