@@ -46,6 +46,8 @@ LIMITS: dict[str, int] = {
     "role": 20,
     "document id": 64,
     "principal name": 200,
+    "tracking number": 40,  # 送达 by post (dossier/service.py)
+    "agent name": 200,
 }
 MAX_PARTIES = 100  # a dossier's parties when it is opened: every field full, its leaf still fits
 MAX_CONTRACT_PARTIES = 50

@@ -49,6 +49,7 @@ def doc_type(text: str) -> dict[str, str | bytes]:
 
 PARTY = {"role": "原告", "name": "张三"}
 EVID = {"sha256": SHA, "size": 10, "name": "合同.pdf", "submitter": PARTY}
+SERVED = {"document_id": "{doc}", "channel": "电子送达平台", "sent_at": "2026-11-22T08:00:00Z", "party": 0}
 SERVICE = {"document_id": "{doc}", "recipient": PARTY, "channel": "电子送达平台", "sent_at": "2026-11-22T08:00:00Z"}
 
 
@@ -421,6 +422,23 @@ CASES: dict[str, Case] = {
     "service time that is not a time": Case(
         "clerk", "POST", D + "/services", 422, "invalid_request", json={**SERVICE, "sent_at": "yesterday"}
     ),
+    # 送达 records (dossier/service.py) and their public check
+    "送达 to a dossier with no party": Case("clerk", "POST", D + "/service-records", 422, "invalid_input", json=SERVED),
+    "送达 delivered before it was sent": Case(
+        "clerk", "POST", D + "/service-records", 422, "invalid_input",
+        json={**SERVED, "delivered_at": "2026-11-21T08:00:00Z"},
+    ),
+    "送达 by post without a tracking number": Case(
+        "clerk", "POST", D + "/service-records", 422, "invalid_input", json={**SERVED, "channel": "邮寄"}
+    ),
+    "送达 of a document not in the dossier": Case(
+        "clerk", "POST", D + "/service-records", 404, "unknown_document", json={**SERVED, "document_id": "nope"}
+    ),
+    "送达 recorded by a lawyer": Case("lawyer", "POST", D + "/service-records", 403, "forbidden", json=SERVED),
+    "送达 check of a malformed hash": Case(None, "POST", "/v1/service/check", 422, "invalid_request",
+                                          json={"sha256": "XYZ"}),
+    "送达 check with a 65-character 送达码": Case(None, "POST", "/v1/service/check", 422, "invalid_request",
+                                               json={"sha256": SHA, "code": "A" * 65}),
     "contract without parties": Case(
         "clerk",
         "POST",
