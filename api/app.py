@@ -33,7 +33,19 @@ from api.node import (
 )
 from api.peers import NonceStore, PeerGate, client_tls
 from api.principals import Principals
-from api.routes import certificate, dossiers, log, page, principals, service, tiles, transfer, verify, witness
+from api.routes import (
+    certificate,
+    dossiers,
+    execution,
+    log,
+    page,
+    principals,
+    service,
+    tiles,
+    transfer,
+    verify,
+    witness,
+)
 from api.settings import Settings
 from api.witnessing import Witnessing
 from dossier.application import DossierApp
@@ -145,7 +157,7 @@ def create_app(settings: Settings, *, owns_process: bool = False) -> FastAPI:
     )
     errors.install(app)
     edge.install(app, errors.error_response)  # credentials before bodies, bounded bodies
-    for module in (dossiers, certificate, service, transfer, principals, verify, page, log, tiles):
+    for module in (dossiers, certificate, service, execution, transfer, principals, verify, page, log, tiles):
         app.include_router(module.router, responses=errors.RESPONSES)
     app.include_router(witness.router, responses=errors.RESPONSES)  # add-checkpoint documents its own text answers
 
