@@ -439,6 +439,33 @@ CASES: dict[str, Case] = {
                                           json={"sha256": "XYZ"}),
     "送达 check with a 65-character 送达码": Case(None, "POST", "/v1/service/check", 422, "invalid_request",
                                                json={"sha256": SHA, "code": "A" * 65}),
+    # 执行 and 结案 (dossier/execution.py)
+    "执行 operation where no execution was opened": Case(
+        "clerk", "POST", D + "/execution/operations", 422, "invalid_input", json={"kind": "执行通知"}
+    ),
+    "执行 opened on a leaf of another dossier": Case(
+        "judge", "POST", D + "/execution", 422, "invalid_input",
+        json={"judgment_dossier": "{archived}", "judgment_leaf": 0},
+    ),
+    "冻结 without an amount": Case(
+        "clerk", "POST", D + "/execution/operations", 422, "invalid_input", json={"kind": "冻结", "account": "6222"}
+    ),
+    "扣划 of a fractional amount": Case(
+        "clerk", "POST", D + "/execution/operations", 422, "invalid_request",
+        json={"kind": "扣划", "account": "6222", "amount_fen": 0.5},
+    ),
+    "approval of an unknown operation": Case(
+        "judge", "POST", D + "/execution/operations/nope/approve", 422, "invalid_input", json={}
+    ),
+    "execution audit asked by a lawyer": Case("lawyer", "GET", D + "/execution/audit", 403, "forbidden"),
+    "结案 with an unknown 结案方式": Case(
+        "judge", "POST", D + "/closure", 422, "invalid_input", json={"method": "凭感觉", "date": "2026-12-01"}
+    ),
+    "结案 on 30 February": Case(
+        "judge", "POST", D + "/closure", 422, "invalid_input", json={"method": "判决", "date": "2026-02-30"}
+    ),
+    "status of a dossier the lawyer is not admitted to": Case("lawyer", "GET", D + "/status", 403,
+                                                              "dossier_not_admitted"),
     "contract without parties": Case(
         "clerk",
         "POST",

@@ -101,6 +101,9 @@ def test_execution_with_closed_loop_approval(node: Node, case: dict[str, Any]) -
     cli = json.loads(out.getvalue())
     assert [o["operation_id"] for o in cli["operations"]] == [o["operation_id"] for o in audit["operations"]]
     assert "awaiting approval" in err.getvalue() and "clean" in err.getvalue()
+    # The node's own audit re-derives every leaf of these private events from the stored events.
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err := io.StringIO()):
+        assert sifa(["audit", "--data-dir", str(node.data), "--dossier", ex]) == 0, err.getvalue()
     # The party sees the status with their credential once admitted; 报结 closes, 归档 follows.
     r = node.http.post(
         f"/v1/principals/{node.ids['party']}/admissions", json={"dossier": ex}, headers=node.as_("clerk")
