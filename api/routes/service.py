@@ -7,10 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.deps import CallerDep, ServicesDep, roles
 from api.routes.dossiers import _act, _when
+from api.routes.page import HEADERS, HTML, _static
 from dossier import service
 from dossier.fields import LIMITS
 
@@ -86,3 +88,17 @@ def check(body: ServiceQuery, services: ServicesDep) -> ServiceAnswer:
     found = service.lookup(services.dossiers, services.log, body.sha256, body.code)
     return ServiceAnswer(sha256=body.sha256, court=services.config.name, served=bool(found),
                          services=[ServiceFound(**f) for f in found])  # fmt: skip
+
+
+@router.get("/service", response_class=HTMLResponse, responses=HTML, openapi_extra=roles("public"))
+def page() -> HTMLResponse:
+    """送达核验: choose a served document (hashed in the browser), optionally type its 送达码."""
+    return HTMLResponse(_static("service.html"), headers=HEADERS)
+
+
+@router.get("/service/service.js", responses={200: {"content": {"text/javascript": {}}}},
+            openapi_extra=roles("public"))  # fmt: skip
+def script() -> Response:
+    """The 送达核验 page's script."""
+    return Response(_static("service.js"), media_type="text/javascript; charset=utf-8",
+                    headers={**HEADERS, "Cache-Control": "max-age=300"})  # fmt: skip
