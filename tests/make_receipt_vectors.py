@@ -147,24 +147,32 @@ def certificates() -> None:
     from datetime import UTC, datetime
 
     from dossier.certificate import render
-    from evidence.certificate import TIME_BEIJING, lines
+    from evidence.certificate import TIME_BEIJING, WITNESSES, lines
+    from ledger.cosignature import cosigners
     from ledger.receipt import verify_receipt
     from ledger.trust import read_trust
 
-    raw = (OUT / "valid.json").read_bytes()
-    proved = verify_receipt(Receipt.from_json(raw), read_trust(OUT / "trust.json").logs)
     created = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+    declared = {"存证法院": "北京市朝阳区人民法院（示例）", "案号": "（2026）京0105民初123号"}
     cases: dict[str, dict[str, object]] = {}
-    for name, edits, exit_, code in (
-        ("certificate-valid", {}, 0, None),
-        ("certificate-edited-time", {TIME_BEIJING: "2019-01-01 08:00:00"}, 1, "certificate_mismatch"),
-    ):
-        printed = lines(proved, {}, {"存证法院": "北京市朝阳区人民法院（示例）", "案号": "（2026）京0105民初123号"})
+    for name, source, trust, edits, exit_, code in (
+        ("certificate-valid", "valid", "trust", {}, 0, None),
+        ("certificate-edited-time", "valid", "trust", {TIME_BEIJING: "2019-01-01 08:00:00"}, 1, "certificate_mismatch"),
+        ("certificate-witnessed", "witnessed-valid", "trust-witnessed", {}, 0, None),
+        ("certificate-edited-witnesses", "witnessed-valid", "trust-witnessed",
+         {WITNESSES: "sifa.witness/demo-0 2026-11-22 16:30:00"}, 1, "certificate_mismatch"),
+    ):  # fmt: skip
+        raw = (OUT / f"{source}.json").read_bytes()
+        receipt = Receipt.from_json(raw)
+        keys = read_trust(OUT / f"{trust}.json")
+        proved = verify_receipt(receipt, keys.logs)
+        printed = lines(proved, cosigners(Note.from_text(receipt.checkpoint), keys.witnesses), declared)
         printed.verified.update(edits)
         pdf = render(printed, raw, "https://court.example/verify?record=sifa.court%2F1101-0105%235",
                      court_name="北京市朝阳区人民法院（示例）", created=created)  # fmt: skip
         (OUT / f"{name}.pdf").write_bytes(pdf)
-        cases[name] = {"file": "evidence.txt", "exit": exit_, "code": code, **({"term": TIME_BEIJING} if edits else {})}
+        cases[name] = {"file": "evidence.txt", "trust": f"{trust}.json", "exit": exit_, "code": code,
+                       **({"term": next(iter(edits))} if edits else {})}  # fmt: skip
     (OUT / "certificates.json").write_text(json.dumps(cases, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 

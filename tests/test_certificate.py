@@ -239,11 +239,13 @@ CERTIFICATES = json.loads((VECTORS / "certificates.json").read_text(encoding="ut
 def test_certificate_corpus_case(name: str) -> None:
     """The committed certificates (tests/make_receipt_vectors.py): the verdict, the failed check's code and line."""
     case = CERTIFICATES[name]
-    code, result = verify_cli(VECTORS / f"{name}.pdf", VECTORS / "trust.json", VECTORS / case["file"])
+    code, result = verify_cli(VECTORS / f"{name}.pdf", VECTORS / case["trust"], VECTORS / case["file"])
     assert code == case["exit"], result
     failed = [c for c in result["checks"] if not c["ok"]]  # type: ignore[attr-defined]
     assert [c["code"] for c in failed] == ([case["code"]] if case["code"] else [])
     assert [c.get("term") for c in failed] == ([case["term"]] if "term" in case else [])
+    if name == "certificate-witnessed":  # the trusted witnesses that cosigned, as printed and checked
+        assert result["certificate"]["verified"]["见证节点"].count("sifa.witness/demo-") == 2  # type: ignore[index]
     if code == 0:
         assert result["certificate"]["declared"] == {"存证法院": "北京市朝阳区人民法院（示例）",  # type: ignore[index]
                                                      "案号": "（2026）京0105民初123号"}  # fmt: skip
