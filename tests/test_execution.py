@@ -191,3 +191,35 @@ def test_audit_names_a_sensitive_operation_approved_by_its_own_recorder() -> Non
     }
     assert [o["effective"] for o in report["operations"]] == [False, False]
     assert report["awaiting_approval"] == ["op2"]
+
+
+def test_new_events_at_their_maxima_fit_a_leaf() -> None:
+    """Every field of the new events at its bound, in the widest characters: the leaf stays far under
+    65,535 bytes (committed fields are 64 hex digits whatever their length)."""
+    from dossier import fields
+    from dossier.domain import Dossier
+    from dossier.envelope import MAX_ENTRY_SIZE, envelope, envelope_bytes, leaf_bound
+    from dossier.execution import MAX_FILES, CaseClosed, ExecutionOpened, ExecutionOperation
+    from dossier.private import trigger
+    from dossier.service import Served
+
+    wide = "𠀀"
+    d = Dossier(court="1101-0105", case_number="（2026）京0105执3号", case_type="执行", parties=[],
+                actor=wide * fields.LIMITS["actor"], role="clerk")  # fmt: skip
+    actor = {"actor": wide * fields.LIMITS["actor"], "role": "r" * fields.LIMITS["role"]}
+    d.upload(document_id="d" * 64, sha256="a" * 64, size=1, name="x", media_type="text/plain", source="court",
+             doc_type="", pages=None, actor="a", role="clerk")  # fmt: skip
+    trigger(d, ExecutionOpened, judgment_dossier=str(d.id), judgment_leaf=2**53 - 1, **actor)
+    trigger(d, ExecutionOperation, operation_id="f" * 32, kind="执法取证", amount_fen=10**15,
+            account=wide * fields.LIMITS["account"], party=10_000, document_id="d" * 64,
+            files=[{"sha256": "a" * 64, "size": fields.MAX_SIZE}] * MAX_FILES, closure_method="终结本次执行程序",
+            note=wide * fields.LIMITS["description"], **actor)  # fmt: skip
+    trigger(d, Served, document_id="d" * 64, sha256="a" * 64, channel="电子送达平台",
+            tracking_number="T" * fields.LIMITS["tracking number"], sent_at="9999-12-31T23:59:59.999999Z",
+            delivered_at="9999-12-31T23:59:59.999999Z", read_at="9999-12-31T23:59:59.999999Z",
+            addressee={"party": 10_000, "role": wide * 50, "name": wide * 200, "agent": wide * 200},
+            recipient="c" * 64, receipt_document_id="d" * 64, receipt_sha256="b" * 64, **actor)  # fmt: skip
+    trigger(d, CaseClosed, method="终结本次执行程序", date="2026-12-01", **actor)
+    for e in d.collect_events()[2:]:
+        size = len(envelope_bytes(envelope("o" * 255, 2**53 - 1, 2**53 - 1, e, b"\0" * 32)))
+        assert size <= MAX_ENTRY_SIZE // 4 and size <= leaf_bound(e) <= MAX_ENTRY_SIZE, (type(e).__name__, size)
