@@ -142,7 +142,18 @@ def test_any_dossier_is_closed_once(node: Node, case: dict[str, Any]) -> None:  
         r = post(node, base + "/closure", body, "judge")
         assert (r.status_code, r.json()["code"]) == (status, code), r.text
     assert post(node, base + "/closure", {"method": "判决", "date": "2026-12-01"}, "party").status_code == 403
-    assert post(node, base + "/closure", {"method": "判决", "date": "2026-12-01"}, "judge").status_code == 200
+    closed = post(node, base + "/closure", {"method": "判决", "date": "2026-12-01"}, "judge")
+    assert closed.status_code == 200, closed.text
+    deadline = time.monotonic() + 20
+    while (
+        r := node.http.get(f"{base}/receipts/{closed.json()['version']}", headers=node.as_("clerk"))
+    ).status_code != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    leaf = base64.b64decode(r.json()["leaf_data"]).decode()
+    assert (
+        '"type":"CaseClosed"' in leaf and "判决" not in leaf and "2026-12-01" not in leaf
+    )  # 结案方式 and date committed
     r = post(node, base + "/closure", {"method": "调解", "date": "2026-12-02"}, "judge")
     assert (r.status_code, r.json()["code"]) == (422, "invalid_input"), r.text
     seen = node.http.get(base + "/status", headers=node.as_("clerk")).json()
