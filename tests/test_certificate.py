@@ -249,3 +249,12 @@ def test_certificate_corpus_case(name: str) -> None:
     if code == 0:
         assert result["certificate"]["declared"] == {"存证法院": "北京市朝阳区人民法院（示例）",  # type: ignore[index]
                                                      "案号": "（2026）京0105民初123号"}  # fmt: skip
+
+
+def test_no_cjk_font_is_a_typed_error(tmp_path: Path) -> None:
+    from dossier.certificate import CertificateFontMissingError, find_font
+
+    with pytest.raises(CertificateFontMissingError) as caught:
+        find_font(((str(tmp_path / "none.ttc"), 0),))
+    assert caught.value.code == "certificate_font_missing" and "fonts-wqy-microhei" in str(caught.value)
+    assert find_font()[0].is_file()  # this machine (and CI, through .ci/system-packages) has one
