@@ -15,8 +15,18 @@ from pathlib import Path
 import segno
 from fpdf import FPDF
 
-from evidence.certificate import ATTACHMENT, COLON, FORMAT, Lines
+from evidence.certificate import (
+    ATTACHMENT,
+    COLON,
+    DECLARED_HEADING,
+    FORMAT,
+    HOW_TO_HEADING,
+    VERIFIED_HEADING,
+    Lines,
+    sign_pdf,
+)  # fmt: skip
 from ledger.errors import SifaError
+from ledger.note import Signer
 
 # Debian's packages (installed by .ci/system-packages): WenQuanYi Micro Hei, else Noto Sans CJK.
 FONTS: tuple[tuple[str, int], ...] = (
@@ -26,11 +36,21 @@ FONTS: tuple[tuple[str, int], ...] = (
 )
 FAMILY = "cjk"
 HOW_TO_VERIFY = (
-    "核验方法：\n"
+    f"{HOW_TO_HEADING}{COLON}\n"
     "1. 扫描左侧二维码，在法院核验页面选择原文件，页面在本机计算哈希并核验。\n"
     "2. 离线核验：sifa-verify --certificate 本证书.pdf [原文件] --trust 信任文件.json\n"
     "   本证书内附存证凭证（receipt.json），证书本身即可核验；\n"
-    "   核验程序比对本页所印字段与凭证核验所得是否一致。"
+    "   核验程序先核验法院对本证书的签名，再比对本页所印字段与凭证核验所得是否一致。"
+)
+
+# Without SIFA_PUBLIC_URL the node knows no address of its own it may print (the request's Host
+# header is the client's to choose): no QR code, no link.
+NO_URL_HOW_TO = (
+    f"{HOW_TO_HEADING}{COLON}\n"
+    "1. 本法院未配置公开核验地址，本证书不印二维码与链接。\n"
+    "2. 离线核验：sifa-verify --certificate 本证书.pdf [原文件] --trust 信任文件.json\n"
+    "   本证书内附存证凭证（receipt.json），证书本身即可核验；\n"
+    "   核验程序先核验法院对本证书的签名，再比对本页所印字段与凭证核验所得是否一致。"
 )
 
 
@@ -49,9 +69,11 @@ def find_font(candidates: Sequence[tuple[str, int]] = FONTS) -> tuple[Path, int]
     raise CertificateFontMissingError("no CJK font is installed on this node (apt-get install fonts-wqy-microhei)")
 
 
-def render(lines: Lines, receipt_json: bytes, verify_url: str, *, court_name: str,
+def render(lines: Lines, receipt_json: bytes, verify_url: str | None, *, court_name: str, signer: Signer,
            font: tuple[Path, int] | None = None, created: datetime | None = None) -> bytes:  # fmt: skip
-    """The certificate's PDF bytes. ``created``: the PDF's creation date (now by default)."""
+    """The certificate's PDF bytes, signed by ``signer`` (the court's log key; evidence.certificate.sign_pdf).
+    ``verify_url``: the court's /verify link for the QR code, or None (no public URL configured: the
+    page prints neither QR code nor link). ``created``: the PDF's creation date (now by default)."""
     path, index = font if font is not None else find_font()
     created = created or datetime.now(UTC)
     pdf = FPDF(orientation="portrait", unit="mm", format="A4")
@@ -68,22 +90,24 @@ def render(lines: Lines, receipt_json: bytes, verify_url: str, *, court_name: st
     pdf.set_font(FAMILY, size=10)
     pdf.cell(0, 6, court_name, align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
-    _section(pdf, "经凭证核验的信息（由签名检查点与包含证明得出）", lines.verified)
+    _section(pdf, VERIFIED_HEADING, lines.verified)
     pdf.ln(2)
     if lines.declared:
-        _section(pdf, "法院登记信息（凭证不证明此项）", lines.declared)
+        _section(pdf, DECLARED_HEADING, lines.declared)
         pdf.ln(2)
     top = pdf.get_y() + 2
-    _qr(pdf, verify_url, x=pdf.l_margin, y=top, size=40)
-    pdf.set_xy(pdf.l_margin + 46, top)
+    if verify_url is not None:
+        _qr(pdf, verify_url, x=pdf.l_margin, y=top, size=40)
+        pdf.set_xy(pdf.l_margin + 46, top)
     pdf.set_font(FAMILY, size=9)
-    pdf.multi_cell(0, 5, HOW_TO_VERIFY, new_x="LMARGIN", new_y="NEXT")
-    pdf.set_xy(pdf.l_margin, top + 42)
-    pdf.set_font(FAMILY, size=7)
-    pdf.multi_cell(0, 3.5, f"核验地址{COLON}{verify_url}", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 5, HOW_TO_VERIFY if verify_url is not None else NO_URL_HOW_TO, new_x="LMARGIN", new_y="NEXT")
+    if verify_url is not None:
+        pdf.set_xy(pdf.l_margin, top + 42)
+        pdf.set_font(FAMILY, size=7)
+        pdf.multi_cell(0, 3.5, f"核验地址{COLON}{verify_url}", new_x="LMARGIN", new_y="NEXT")
     pdf.embed_file(bytes=receipt_json, basename=ATTACHMENT, mime_type="application/json", modification_date=created,
                    desc="存证凭证 sifa-receipt", associated_file_relationship="Source", compress=True)  # fmt: skip
-    return bytes(pdf.output())
+    return sign_pdf(bytes(pdf.output()), signer)
 
 
 def _section(pdf: FPDF, heading: str, rows: dict[str, str]) -> None:

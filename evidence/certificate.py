@@ -16,13 +16,17 @@ Two kinds of lines:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final
 
+from ledger.note import Signer, Verifier
 from ledger.receipt import VerifiedReceipt
 
 FORMAT: Final = "sifa-certificate/1"
@@ -54,6 +58,23 @@ CASE_NUMBER: Final = "案号"
 DECLARED_FILE_NAME: Final = "文件名称（法院登记）"
 DECLARED_LABELS: Final = (COURT, CASE_NUMBER, DECLARED_FILE_NAME)
 NO_WITNESS: Final = "无"
+# The page's headings, in print order (the verified section runs from its heading to the next one).
+VERIFIED_HEADING: Final = "经凭证核验的信息（由签名检查点与包含证明得出）"
+DECLARED_HEADING: Final = "法院登记信息（凭证不证明此项）"
+HOW_TO_HEADING: Final = "核验方法"
+
+# Characters printed as themselves: ranges every CJK font the node uses draws (tests check the
+# font's cmap). Any other character (emoji, U+2028, NBSP, Arabic, private use, Extension A/B, a
+# backslash) is printed as ``\u{HEX}``, so that what the page shows reads back exactly.
+PRINTABLE: Final = (
+    (0x20, 0x5B), (0x5D, 0x7E), (0xA1, 0xAC), (0xAE, 0xFF), (0x2013, 0x2014), (0x2018, 0x2019),
+    (0x201C, 0x201D), (0x2026, 0x2026), (0x3001, 0x3003), (0x3008, 0x3011), (0x4E00, 0x9FA5), (0xFF01, 0xFF5E),
+)  # fmt: skip
+
+
+def printable(value: str) -> str:
+    """``value`` as the certificate prints it: characters outside PRINTABLE as ``\\u{HEX}``."""
+    return "".join(ch if any(lo <= ord(ch) <= hi for lo, hi in PRINTABLE) else f"\\u{{{ord(ch):X}}}" for ch in value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +139,52 @@ def lines(verified: VerifiedReceipt, witnesses: Mapping[str, int], declared: Map
         out[FILE_NAME] = name
     out.update({HEIGHT: str(verified.checkpoint.size), LEAF_HASH: verified.leaf_hash.hex(),
                 ROOT_HASH: verified.checkpoint.root_hash.hex(), WITNESSES: cosigned(witnesses)})  # fmt: skip
-    said = {k: v for k, v in declared.items() if k in DECLARED_LABELS and v and not (
-        k == DECLARED_FILE_NAME and out.get(FILE_NAME) == v)}  # fmt: skip
+    out = {k: printable(v) for k, v in out.items()}
+    said = {k: printable(v) for k, v in declared.items() if k in DECLARED_LABELS and v and not (
+        k == DECLARED_FILE_NAME and out.get(FILE_NAME) == printable(v))}  # fmt: skip
     return Lines(out, said)
+
+
+def _squeezed(text: str) -> str:
+    """Text with every whitespace character removed: a wrapped line reads as the unwrapped one."""
+    return "".join(text.split())
+
+
+def compare_verified(text: str, expected: Mapping[str, str], *, any_witnesses: bool = False) -> tuple[str, str] | None:
+    """None when the page's verified section holds exactly the ``expected`` lines, in order (line
+    wrapping and whitespace aside); else (label, what the page shows there). A label the verifier
+    did not compute, a duplicate, or any other text in the section fails. ``any_witnesses``: the
+    见证节点 line is not checked (the trust file names no witness), only that it is the last line."""
+    page = _squeezed(text)
+    start = page.find(_squeezed(VERIFIED_HEADING))
+    if start < 0:
+        return (VERIFIED_HEADING, "missing")
+    pos = start + len(_squeezed(VERIFIED_HEADING))
+    for label, value in expected.items():
+        if label == WITNESSES and any_witnesses:
+            head = _squeezed(label + COLON)
+            if not page.startswith(head, pos):
+                return (label, page[pos : pos + len(head) + 16])
+            pos += len(head)
+            found = (page.find(_squeezed(h), pos) for h in (DECLARED_HEADING, HOW_TO_HEADING + COLON))
+            ends = [i for i in found if i >= 0]
+            end = min(ends) if ends else len(page)
+            if COLON in page[pos:end]:
+                return (label, page[pos:end])
+            pos = end
+            continue
+        chunk = _squeezed(label + COLON + value)
+        if not page.startswith(chunk, pos):
+            other, sep, _ = page[pos : pos + 24].partition(COLON)
+            if sep and other != _squeezed(label):  # another line where this one belongs: name that one
+                return (other, page[pos : pos + len(chunk)])
+            return (label, page[pos : pos + len(chunk)])
+        pos += len(chunk)
+    rest = page[pos:]
+    if not (rest.startswith(_squeezed(DECLARED_HEADING)) or rest.startswith(_squeezed(HOW_TO_HEADING + COLON))):
+        label = rest.partition(COLON)[0][:40] if COLON in rest else rest[:40]
+        return (label or "(end)", rest[:80])
+    return None
 
 
 def read_printed(text: str) -> dict[str, str]:
@@ -133,3 +197,61 @@ def read_printed(text: str) -> dict[str, str]:
         if sep and label and label not in found:
             found[label] = value.strip()
     return found
+
+
+# The court's signature over the certificate's bytes (docs/certificate.md, "The signature").
+# The PDF ends ``%%EOF\n``; the node appends one last line, ``%sifa-signature <base64>\n``, a PDF
+# comment readers ignore. The signature is the log's key (Ed25519, or SM2 on a GM log) over
+# SIGNATURE_DOMAIN + SHA-256(every byte before that line): a NUL-bearing message that is never a
+# checkpoint note (note text is UTF-8 lines without control characters), so neither signature can
+# be replayed as the other. Anything after the line, a second line, or bytes edited before it fail.
+SIGNATURE_DOMAIN: Final = b"sifa-certificate/1\x00"
+SIGNATURE_PREFIX: Final = b"%sifa-signature "
+_SIGNATURE_LINE: Final = re.compile(rb"%sifa-signature ([A-Za-z0-9+/]+={0,2})\n\Z")
+
+
+class CertificateSignatureError(ValueError):
+    """The certificate's bytes are not as the court signed them (code ``certificate_signature_invalid``)."""
+
+
+def signature_message(signed: bytes) -> bytes:
+    """What the court signs: the domain, then SHA-256 of the PDF's bytes before the signature line."""
+    return SIGNATURE_DOMAIN + hashlib.sha256(signed).digest()
+
+
+def sign_pdf(pdf: bytes, signer: Signer) -> bytes:
+    """The PDF with the court's signature line appended (the PDF must end with ``%%EOF\n``)."""
+    if not pdf.endswith(b"%%EOF\n"):
+        pdf = pdf.rstrip(b"\r\n") + b"\n"
+    signature = signer.sign(signature_message(pdf))
+    return pdf + SIGNATURE_PREFIX + base64.b64encode(signature) + b"\n"
+
+
+def split_signed(raw: bytes) -> tuple[bytes, bytes]:
+    """The signed bytes and the signature. Raises CertificateSignatureError: no signature line, more
+    than one, or bytes after it (an incremental update appended to a signed certificate)."""
+    if raw.count(SIGNATURE_PREFIX) != 1:
+        found = raw.count(SIGNATURE_PREFIX)
+        raise CertificateSignatureError(f"a certificate carries exactly one court signature line; this one has {found}")
+    at = raw.index(SIGNATURE_PREFIX)
+    match = _SIGNATURE_LINE.match(raw, at)
+    if at == 0 or raw[at - 1 : at] != b"\n" or match is None:
+        raise CertificateSignatureError("bytes follow the court's signature line (an edit appended to the certificate)")
+    try:
+        signature = base64.b64decode(match.group(1), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise CertificateSignatureError("the court's signature line is not base64") from exc
+    return raw[:at], signature
+
+
+def check_signature(raw: bytes, keys: Sequence[Verifier], origin: str) -> bytes:
+    """The signed bytes of a certificate whose signature verifies under a trusted key of the log
+    ``origin``. Raises CertificateSignatureError."""
+    signed, signature = split_signed(raw)
+    message = signature_message(signed)
+    if not any(k.name == origin and k.verify(message, signature) for k in keys):
+        raise CertificateSignatureError(
+            f"the certificate is not signed by a trusted key of {origin}: "
+            "its bytes were changed after the court signed it, or another key signed it"
+        )
+    return signed

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api.deps import CallerDep, Services, ServicesDep, roles
@@ -27,14 +27,14 @@ FILE_EVENTS = ("DocumentUploaded", "DocumentReceived", "EvidenceSubmitted")
 
 @router.get("/{dossier}/receipts/{version}/certificate", response_class=Response, responses=PDF,
             openapi_extra=roles(*READERS))  # fmt: skip
-def by_event(dossier: str, version: int, request: Request, caller: CallerDep, services: ServicesDep) -> Response:
+def by_event(dossier: str, version: int, caller: CallerDep, services: ServicesDep) -> Response:
     """The 存证证书 (PDF, A4, Chinese) of one sealed event of the dossier, its receipt embedded."""
-    return _certificate(services, caller, request, dossier, version)
+    return _certificate(services, caller, dossier, version)
 
 
 @router.get("/{dossier}/files/{sha256}/certificate", response_class=Response, responses=PDF,
             openapi_extra=roles(*READERS))  # fmt: skip
-def by_file(dossier: str, sha256: str, request: Request, caller: CallerDep, services: ServicesDep) -> Response:
+def by_file(dossier: str, sha256: str, caller: CallerDep, services: ServicesDep) -> Response:
     """The 存证证书 of the event that first recorded this file in the dossier (upload, receipt or evidence)."""
     check_digest(sha256)
     d = _dossier(services, caller, dossier)
@@ -42,11 +42,11 @@ def by_file(dossier: str, sha256: str, request: Request, caller: CallerDep, serv
     for e in services.dossiers.repository.event_store.get(d.id, lte=d.version):
         body = vars(e)
         if type(e).__name__ in FILE_EVENTS and body.get("sha256") == sha256 and body.get("document_id") not in hidden:
-            return _certificate(services, caller, request, dossier, e.originator_version)
+            return _certificate(services, caller, dossier, e.originator_version)
     raise TreeSizeError(f"no file {sha256} in this dossier")
 
 
-def _certificate(services: Services, caller: Caller, request: Request, dossier: str, version: int) -> Response:
+def _certificate(services: Services, caller: Caller, dossier: str, version: int) -> Response:
     receipt = _receipt(services, caller, dossier, version)  # the caller's access and the 副卷 rule, as for receipts
     log_keys = [services.signer.verifier]
     proved = verify_receipt(receipt, log_keys)  # never print what does not verify, even our own
@@ -59,8 +59,10 @@ def _certificate(services: Services, caller: Caller, request: Request, dossier: 
     printed = lines(proved, witnesses, declared)
     sha = printed.verified.get("文件 SHA-256")
     query = {"record": printed.verified["存证编号"], **({"sha256": sha} if sha else {"leaf": proved.leaf_hash.hex()})}
-    url = f"{str(request.base_url).rstrip('/')}/verify?{urlencode(query)}"
-    pdf = render(printed, receipt.to_json().encode(), url, court_name=services.config.name)
+    # The printed link is SIFA_PUBLIC_URL's, never the request's Host (a client's choice); unset, none.
+    base = services.settings.public_url
+    url = f"{base}/verify?{urlencode(query)}" if base else None
+    pdf = render(printed, receipt.to_json().encode(), url, court_name=services.config.name, signer=services.signer)
     number = printed.verified["证书编号"]
     return Response(pdf, media_type="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="{number}.pdf"'})  # fmt: skip
