@@ -21,6 +21,7 @@ from uuid import UUID
 from dossier.domain import Dossier
 from dossier.envelope import read_leaf
 from dossier.errors import NotSealedError
+from dossier.private import PrivateEvent
 from evidence.commitment import PERSONAL_RECORDS
 from evidence.package import (
     BAGIT,
@@ -122,6 +123,13 @@ def plan_package(sealer: Sealer, dossier: UUID | str, *, court_name: str, purpos
     checkpoint = Checkpoint.from_text(Note.from_text(note_text).text)
     state: Dossier = app.repository.get(ident, version=version)
     hidden = set() if court else state.court_only()
+    # Which document each event names, from the stored events: a private event's leaf holds its
+    # document_id only as a commitment (a dict), never comparable with the 副卷's ids.
+    names: dict[int, set[str]] = {}
+    if hidden:
+        for e in app.repository.event_store.get(ident, lte=version):
+            ids = (vars(e).get(k) for k in ("document_id", "receipt_document_id"))
+            names[e.originator_version] = {i for i in ids if isinstance(i, str)}
     lines: list[bytes] = []
     files: dict[str, int] = {}
     withheld: set[int] = set()
@@ -131,7 +139,7 @@ def plan_package(sealer: Sealer, dossier: UUID | str, *, court_name: str, purpos
         if doc["version"] != v:  # the label index and the leaves disagree: never package that
             raise NotSealedError(f"leaf {index} is not event {v} of dossier {ident}; run sifa audit")
         proof = log.inclusion_proof(index, checkpoint.size)
-        if doc["body"].get("document_id") in hidden:
+        if names.get(v, set()) & hidden:
             lines.append(withheld_line(v, index, SHA256.leaf(leaf), proof))
             withheld.add(v)
             continue
@@ -141,6 +149,8 @@ def plan_package(sealer: Sealer, dossier: UUID | str, *, court_name: str, purpos
     disclosures: dict[str, dict[str, Any]] = {}
     if personal:
         for e in app.repository.event_store.get(ident, lte=version):
+            if isinstance(e, PrivateEvent):  # 送达, 执行: committed field by field, opened by the court only
+                continue
             records = {k: v for k, v in vars(e).items() if k in PERSONAL_RECORDS and v}
             if records and e.originator_version not in withheld:
                 disclosures[str(e.originator_version)] = records
