@@ -25,6 +25,8 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
+from datetime import date as Date
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
 
@@ -33,6 +35,7 @@ from dossier.application import DossierApp, Guard, Pending
 from dossier.domain import Dossier
 from dossier.errors import InvalidDossierInputError
 from dossier.private import PrivateEvent, trigger
+from dossier.service import FutureTimeError
 from ledger.log import MerkleLog
 
 EXECUTION = "执行"
@@ -47,6 +50,7 @@ CLOSURE_METHODS = ("判决", "调解", "撤诉", "驳回起诉", "裁定", "移�
                    "终结执行", "销案", "不予执行", "驳回申请", "其他")  # fmt: skip
 MAX_AMOUNT_FEN = 10**15  # 10 万亿元: any amount a court enforces, exact in JSON
 MAX_FILES = 50  # 执法取证 files in one operation
+BEIJING = timezone(timedelta(hours=8))
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -187,9 +191,13 @@ def operate(dossier: UUID | str, *, kind: Any, amount_fen: Any = None, account: 
         d._own()
         ex = _execution(d)
         if d.__dict__.get("closed") is not None and kind != "归档":
-            raise InvalidDossierInputError("this execution case is closed (报结); only 归档 follows")
+            raise ExecutionClosedError("this execution case is closed (报结); only 归档 follows")
         if kind == "归档" and d.__dict__.get("closed") is None:
             raise InvalidDossierInputError("归档 follows 报结")
+        if kind == "归档" and any(o["kind"] == "归档" for o in ex["operations"].values()):
+            raise ExecutionClosedError("this execution case is archived (归档) already")
+        if kind == "报结" and _pending(d):
+            raise ApprovalsPendingError(f"{len(_pending(d))} sensitive step(s) await approval; 报结 follows them")
         if party is not None:
             fields.count(party, "party", most=max(len(d.parties) - 1, 0))
             if not d.parties:
@@ -218,8 +226,11 @@ def _files(value: Any) -> list[dict[str, Any]]:
 
 
 def approve(dossier: UUID | str, *, operation_id: Any, actor: Any, role: Any,
-            guard: Guard | None = None) -> Pending[int]:  # fmt: skip
-    """闭环: approve a sensitive operation, as a principal other than the one who recorded it."""
+            same_person: Callable[[str], bool] | None = None, guard: Guard | None = None) -> Pending[int]:  # fmt: skip
+    """闭环: approve a sensitive operation, as a principal other than the one who recorded it.
+    ``same_person(recorder)``: whether the approver is the recorder under another credential (the
+    node compares the principals' names); refused as the same principal. Refused once the case is
+    closed (报结 or 结案) or archived: a step not approved by then lapses."""
     op_id = fields.text(operation_id, "document id")
     acting = fields.who(actor, role)
 
@@ -232,7 +243,9 @@ def approve(dossier: UUID | str, *, operation_id: Any, actor: Any, role: Any,
             raise InvalidDossierInputError(f"{op['kind']} needs no approval")
         if op["approved_by"] is not None:
             raise InvalidDossierInputError("this operation is approved already")
-        if op["actor"] == acting["actor"]:
+        if d.__dict__.get("closed") is not None or d.archived is not None:
+            raise ExecutionClosedError("this case is closed: a step that was not approved by then lapses")
+        if op["actor"] == acting["actor"] or (same_person is not None and same_person(op["actor"])):
             raise SamePrincipalError("the principal who recorded a sensitive operation does not approve it (闭环)")
         trigger(d, ExecutionApproved, operation_id=op_id, **acting)
         return d.version
@@ -244,6 +257,25 @@ class SamePrincipalError(InvalidDossierInputError):
     code = "approval_by_same_principal"
 
 
+class ExecutionClosedError(InvalidDossierInputError):
+    """An approval or operation after the case was closed (报结, 结案) or archived, or a second 归档."""
+
+    code = "execution_closed"
+
+
+class ApprovalsPendingError(InvalidDossierInputError):
+    """报结 or 结案 while a sensitive step awaits its approval: approve it (or let it be refused) first."""
+
+    code = "approvals_pending"
+
+
+def _pending(d: Dossier) -> list[str]:
+    ex = d.__dict__.get("execution")
+    if ex is None:
+        return []
+    return [k for k, o in ex["operations"].items() if o["sensitive"] and not o["effective"]]
+
+
 def close(dossier: UUID | str, *, method: Any, date: Any, actor: Any, role: Any,
           guard: Guard | None = None) -> Pending[int]:  # fmt: skip
     """结案 of any dossier: 结案方式 and the date (YYYY-MM-DD)."""
@@ -251,17 +283,19 @@ def close(dossier: UUID | str, *, method: Any, date: Any, actor: Any, role: Any,
     if not isinstance(date, str) or not _DATE.fullmatch(date):
         raise InvalidDossierInputError("date is YYYY-MM-DD")
     try:
-        from datetime import date as Date
-
-        Date.fromisoformat(date)
+        day = Date.fromisoformat(date)
     except ValueError:
         raise InvalidDossierInputError(f"date {date} is not a day of the calendar") from None
+    if day > (datetime.now(BEIJING) + timedelta(days=1)).date():  # a day's slack for any court's zone
+        raise FutureTimeError(f"date {date} is later than today; a case is closed once it is")
     acting = fields.who(actor, role)
 
     def run(d: Dossier) -> int:
         d._open()
         if d.__dict__.get("closed") is not None:
             raise InvalidDossierInputError("this dossier is closed already")
+        if _pending(d):
+            raise ApprovalsPendingError(f"{len(_pending(d))} sensitive step(s) await approval; 结案 follows them")
         trigger(d, CaseClosed, method=how, date=date, **acting)
         return d.version
 
@@ -289,14 +323,27 @@ def audit(events: list[Any], leaf_of: Callable[[int], int | None]) -> dict[str, 
     ``leaf_of(version)``: the leaf index of the dossier's event, None while not sealed."""
     ops: dict[str, dict[str, Any]] = {}
     violations = []
+    closed = archived = False  # 报结 or 结案 recorded; 归档 recorded
     for e in events:
+        closes = isinstance(e, CaseClosed) or (isinstance(e, ExecutionOperation) and e.kind == "报结")
+        if closes:
+            waiting = [k for k, o in ops.items() if o["sensitive"] and o["approved_by"] is None]
+            if waiting:
+                violations.append({"operation_id": waiting[0], "problem": "the case was closed while this step "
+                                   "awaited approval"})  # fmt: skip
         if isinstance(e, ExecutionOperation):
+            if archived or (closed and e.kind != "归档"):
+                violations.append({"operation_id": e.operation_id, "problem": f"{e.kind} after the case was closed"
+                                   + (" and archived" if archived else "")})  # fmt: skip
+            archived = archived or e.kind == "归档"
             ops[e.operation_id] = {"operation_id": e.operation_id, "kind": e.kind, "sensitive": e.kind in SENSITIVE,
                                    "actor": e.actor, "role": e.role, "version": e.originator_version,
                                    "time": e.timestamp.isoformat(), "leaf_index": leaf_of(e.originator_version),
                                    "amount_fen": e.amount_fen, "approved_by": None, "approved_version": None,
                                    "approval_leaf_index": None}  # fmt: skip
         elif isinstance(e, ExecutionApproved):
+            if closed:
+                violations.append({"operation_id": e.operation_id, "problem": "approved after the case was closed"})
             op = ops.get(e.operation_id)
             if op is None:
                 violations.append({"operation_id": e.operation_id, "problem": "an approval of no operation"})
@@ -307,6 +354,7 @@ def audit(events: list[Any], leaf_of: Callable[[int], int | None]) -> dict[str, 
                 violations.append(
                     {"operation_id": e.operation_id, "problem": "approved by the principal who recorded it"}
                 )
+        closed = closed or closes
     awaiting = [o["operation_id"] for o in ops.values() if o["sensitive"] and o["approved_by"] is None]
     for o in ops.values():
         o["effective"] = not o["sensitive"] or (o["approved_by"] is not None and o["approved_by"] != o["actor"])

@@ -113,11 +113,27 @@ def test_execution_with_closed_loop_approval(node: Node, case: dict[str, Any]) -
     assert seen["closed"] is None and seen["execution"]["awaiting_approval"] == 1
     r = post(node, base + "/execution/operations", {"kind": "纳入失信名单", "party": 9})
     assert (r.status_code, r.json()["code"]) == (422, "invalid_input") and "party" in r.json()["message"], r.text
+    # 闭环 between persons: a second clerk credential under the same name is the same person.
+    r = node.http.post("/v1/principals", json={"name": "clerk 测试", "role": "clerk"}, headers=node.as_("administrator"))
+    assert r.status_code == 201, r.text
+    twin = {"Authorization": f"Bearer {r.json()['token']}"}
+    deduction = ops["扣划"]["operation_id"]
+    r = node.http.post(f"{base}/execution/operations/{deduction}/approve", json={}, headers=twin)
+    assert (r.status_code, r.json()["code"]) == (422, "approval_by_same_principal"), r.text
+    # 报结 and 结案 wait for every sensitive step: refused while the deduction awaits its approval.
+    r = post(node, base + "/execution/operations", {"kind": "报结", "closure_method": "执行完毕"}, "judge")
+    assert (r.status_code, r.json()["code"]) == (422, "approvals_pending"), r.text
+    r = post(node, base + "/closure", {"method": "执行完毕", "date": "2026-12-01"}, "judge")
+    assert (r.status_code, r.json()["code"]) == (422, "approvals_pending"), r.text
+    assert post(node, f"{base}/execution/operations/{deduction}/approve", {}, "judge").status_code == 200
     r = post(node, base + "/execution/operations", {"kind": "报结", "closure_method": "执行完毕"}, "judge")
     assert r.status_code == 201, r.text
     r = post(node, base + "/execution/operations", {"kind": "冻结", "account": ACCOUNT, "amount_fen": 1}, "judge")
-    assert (r.status_code, r.json()["code"]) == (422, "invalid_input"), r.text  # closed
+    assert (r.status_code, r.json()["code"]) == (422, "execution_closed"), r.text  # closed
     assert post(node, base + "/execution/operations", {"kind": "归档"}, "judge").status_code == 201
+    r = post(node, base + "/execution/operations", {"kind": "归档"}, "judge")
+    assert (r.status_code, r.json()["code"]) == (422, "execution_closed"), r.text  # archived once
+    assert node.http.get(base + "/execution/audit", headers=node.as_("judge")).json()["clean"]
     seen = node.http.get(base + "/status", headers=node.as_("party")).json()
     assert seen["closed"]["method"] == "执行完毕"
     # No amount, account, kind or reason in clear in any of the execution's leaves; the video's hash is.
@@ -138,6 +154,9 @@ def test_any_dossier_is_closed_once(node: Node, case: dict[str, Any]) -> None:  
         ({"method": "凭感觉", "date": "2026-12-01"}, 422, "invalid_input"),
         ({"method": "判决", "date": "2026-02-30"}, 422, "invalid_input"),
         ({"method": "判决", "date": "2026/12/01"}, 422, "invalid_request"),
+        ({"method": "判决", "date": "9999-12-31"}, 422, "time_in_future"),
+        ({"method": "判决", "date": "2099-01-01"}, 422, "time_in_future"),
+        ({"method": "判决", "date": "2026-12-01", "reason": "extra"}, 422, "invalid_request"),  # unknown field
     ):
         r = post(node, base + "/closure", body, "judge")
         assert (r.status_code, r.json()["code"]) == (status, code), r.text
@@ -234,3 +253,33 @@ def test_new_events_at_their_maxima_fit_a_leaf() -> None:
     for e in d.collect_events()[2:]:
         size = len(envelope_bytes(envelope("o" * 255, 2**53 - 1, 2**53 - 1, e, b"\0" * 32)))
         assert size <= MAX_ENTRY_SIZE // 4 and size <= leaf_bound(e) <= MAX_ENTRY_SIZE, (type(e).__name__, size)
+
+
+def test_audit_names_steps_around_the_closure() -> None:
+    """Forged into the store past the commands' checks: 报结 while a step awaits approval, an approval
+    after 报结, an operation after 归档, a second 归档. The audit names each."""
+    from dossier.domain import Dossier
+    from dossier.execution import ExecutionApproved, ExecutionOpened, ExecutionOperation, audit
+    from dossier.private import trigger
+
+    d = Dossier(court="1101-0105", case_number="（2026）京0105执3号", case_type="执行", parties=[], actor="a",
+                role="clerk")  # fmt: skip
+    trigger(d, ExecutionOpened, judgment_dossier="j", judgment_leaf=0, actor="a", role="clerk")
+
+    def op(op_id: str, kind: str, **kw: Any) -> None:
+        fields = {"amount_fen": None, "account": None, "closure_method": None, **kw}
+        trigger(d, ExecutionOperation, operation_id=op_id, kind=kind, party=None, document_id=None, files=[],
+                note="", actor="a", role="clerk", **fields)  # fmt: skip
+
+    op("pay", "案款发放", amount_fen=1, account="x")
+    op("end", "报结", closure_method="执行完毕")
+    trigger(d, ExecutionApproved, operation_id="pay", actor="b", role="judge")  # after 报结
+    op("arc", "归档")
+    op("arc2", "归档")
+    report = audit(d.collect_events(), lambda v: None)
+    assert {(v["operation_id"], v["problem"]) for v in report["violations"]} == {
+        ("pay", "the case was closed while this step awaited approval"),
+        ("pay", "approved after the case was closed"),
+        ("arc2", "归档 after the case was closed and archived"),
+    }
+    assert not report["clean"]

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CallerDep, Services, ServicesDep, roles
 from api.routes.dossiers import READERS, _act, _dossier
@@ -20,16 +20,22 @@ OFFICERS = ("judge", "clerk")  # 执行法官, 书记员
 
 
 class OpenExecution(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     judgment_dossier: str = Field(max_length=64, description="the dossier whose judgment is enforced")
     judgment_leaf: int = Field(ge=0, le=2**53 - 1, strict=True, description="a leaf of that dossier (the judgment's)")
 
 
 class EvidenceFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     sha256: str = Field(pattern="^[0-9a-f]{64}$")
     size: int = Field(ge=0, le=MAX_SIZE, strict=True)
 
 
 class Operation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     kind: str = Field(pattern="^(" + "|".join(execution.KINDS) + ")$", examples=["冻结"])
     amount_fen: int | None = Field(None, ge=1, le=execution.MAX_AMOUNT_FEN, strict=True, description="分")
     account: str | None = Field(None, max_length=LIMITS["account"], description="a commitment in the log")
@@ -48,6 +54,8 @@ class Operated(BaseModel):
 
 
 class Closure(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     method: str = Field(max_length=20, examples=["判决"], description="结案方式")
     date: str = Field(pattern="^[0-9]{4}-[0-9]{2}-[0-9]{2}$", examples=["2026-11-30"])
 
@@ -93,7 +101,11 @@ async def operate(dossier: str, body: Operation, caller: CallerDep, services: Se
              openapi_extra=roles(*OFFICERS))  # fmt: skip
 async def approve(dossier: str, operation: str, caller: CallerDep, services: ServicesDep) -> Written:
     """闭环: approve a sensitive operation; only a principal other than the one who recorded it may."""
-    pending = execution.approve(dossier, operation_id=operation, **_act(caller))
+    # 闭环 between persons: a second credential issued under the same name is the same person.
+    def same_person(recorder: str) -> bool:
+        return services.principals.name_of(recorder) == caller.name
+
+    pending = execution.approve(dossier, operation_id=operation, same_person=same_person, **_act(caller))
     return Written(dossier=dossier, version=await _recorded(services, pending))
 
 
