@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -25,6 +26,7 @@ from dossier.application import DossierApp, Guard, Pending
 from dossier.domain import Dossier
 from dossier.envelope import read_leaf
 from dossier.errors import InvalidDossierInputError
+from dossier.fields import utc
 from dossier.private import PrivateEvent, trigger
 from evidence.commitment import commit
 from ledger.log import MerkleLog
@@ -34,6 +36,27 @@ POST = "邮寄"
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 CODE_LENGTH = 20  # 100 bits: the recipient's commitment cannot be opened by trying codes
 CODE_DOMAIN = b"sifa-service-code/1\x00"
+CLOCK_SKEW = timedelta(minutes=5)  # a time later than now by more than this is refused
+
+
+class CourtOnlyServiceError(InvalidDossierInputError):
+    """A 副卷 document named as the served document or as the 送达回执: it is never served, and its
+    hash would reach whoever checks the service."""
+
+    code = "service_document_court_only"
+
+
+class FutureTimeError(InvalidDossierInputError):
+    """A time later than the node's clock (beyond CLOCK_SKEW): what is recorded has happened."""
+
+    code = "time_in_future"
+
+
+def not_future(when: str | None, what: str) -> str | None:
+    """``when`` (the ``utc`` form) unless later than now + CLOCK_SKEW. Raises FutureTimeError."""
+    if when is not None and when > utc(datetime.now(UTC) + CLOCK_SKEW):  # same-width UTC text: compares as time
+        raise FutureTimeError(f"{what} {when} is later than now; a service is recorded once it happened")
+    return when
 
 
 class Served(PrivateEvent):
@@ -103,9 +126,10 @@ def record(app: DossierApp, dossier: UUID | str, *, document_id: Any, channel: A
         raise InvalidDossierInputError("a tracking number is given for 邮寄, and only for 邮寄")
     if tracking is not None and not (tracking.isascii() and tracking.replace("-", "").isalnum()):
         raise InvalidDossierInputError("a tracking number is ASCII letters, digits and dashes")
-    sent = fields.moment(sent_at, "sent_at")
-    delivered = fields.optional_moment(delivered_at, "delivered_at")
-    read = fields.optional_moment(read_at, "read_at")
+    sent = not_future(fields.moment(sent_at, "sent_at"), "sent_at")
+    assert sent is not None
+    delivered = not_future(fields.optional_moment(delivered_at, "delivered_at"), "delivered_at")
+    read = not_future(fields.optional_moment(read_at, "read_at"), "read_at")
     if delivered is not None and delivered < sent:  # same-width UTC text: compares as time
         raise InvalidDossierInputError("delivered_at is before sent_at")
     if read is not None and (delivered is None or read < delivered):
@@ -123,6 +147,11 @@ def record(app: DossierApp, dossier: UUID | str, *, document_id: Any, channel: A
         receipt = d._document(receipt_id) if receipt_id is not None else None
         if receipt_id == doc_id:
             raise InvalidDossierInputError("the 送达回执 is another document than the one served")
+        court_only = d.court_only()
+        if doc_id in court_only:
+            raise CourtOnlyServiceError("a 副卷 document is not served (it is the court's only)")
+        if receipt_id in court_only:
+            raise CourtOnlyServiceError("the 送达回执 is a 正卷 document; this one is in the 副卷")
         who = _addressee(d, party, agent)
         trigger(d, Served, document_id=doc_id, sha256=served["sha256"], channel=channel, tracking_number=tracking,
                 sent_at=sent, delivered_at=delivered, read_at=read, addressee=who,

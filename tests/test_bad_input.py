@@ -466,6 +466,25 @@ CASES: dict[str, Case] = {
     ),
     "status of a dossier the lawyer is not admitted to": Case("lawyer", "GET", D + "/status", 403,
                                                               "dossier_not_admitted"),
+    "送达 of a 副卷 document": Case(
+        "clerk", "POST", "/v1/dossiers/{open}/service-records", 422, "service_document_court_only",
+        json={**SERVED, "document_id": "{secret_doc}"},
+    ),
+    "送达 sent in 2099": Case(
+        "clerk", "POST", D + "/service-records", 422, "time_in_future",
+        json={**SERVED, "sent_at": "2099-01-01T00:00:00Z"},
+    ),
+    "送达 with an unknown field": Case(
+        "clerk", "POST", D + "/service-records", 422, "invalid_request", json={**SERVED, "receipt": "{doc}"}
+    ),
+    "送达 check with an unknown field": Case(None, "POST", "/v1/service/check", 422, "invalid_request",
+                                            json={"sha256": SHA, "verbose": True}),
+    "执行 operation with an unknown field": Case(
+        "clerk", "POST", D + "/execution/operations", 422, "invalid_request", json={"kind": "执行通知", "force": True}
+    ),
+    "结案 on 9999-12-31": Case(
+        "judge", "POST", D + "/closure", 422, "time_in_future", json={"method": "判决", "date": "9999-12-31"}
+    ),
     "contract without parties": Case(
         "clerk",
         "POST",

@@ -114,7 +114,9 @@ def test_execution_with_closed_loop_approval(node: Node, case: dict[str, Any]) -
     r = post(node, base + "/execution/operations", {"kind": "纳入失信名单", "party": 9})
     assert (r.status_code, r.json()["code"]) == (422, "invalid_input") and "party" in r.json()["message"], r.text
     # 闭环 between persons: a second clerk credential under the same name is the same person.
-    r = node.http.post("/v1/principals", json={"name": "clerk 测试", "role": "clerk"}, headers=node.as_("administrator"))
+    r = node.http.post(
+        "/v1/principals", json={"name": "clerk 测试", "role": "clerk"}, headers=node.as_("administrator")
+    )
     assert r.status_code == 201, r.text
     twin = {"Authorization": f"Bearer {r.json()['token']}"}
     deduction = ops["扣划"]["operation_id"]

@@ -448,8 +448,9 @@ def test_a_dossier_with_service_and_execution_events_packages_and_transfers(
                      source="court", doc_type=None, **ACT)  # fmt: skip
     back = app.upload(d, io.BytesIO("送达回执".encode()), name="送达回执.txt", media_type="text/plain",
                       source="court", doc_type=None, **ACT)  # fmt: skip
+    # A 副卷 document: withheld from a lawyer's copy.
     app.upload(d, io.BytesIO("合议庭评议笔录".encode()), name="评议.txt", media_type="text/plain", source="court",
-               doc_type="合议庭评议笔录", **ACT)  # fmt: skip  (a 副卷 document: withheld from a lawyer's copy)
+               doc_type="合议庭评议笔录", **ACT)  # fmt: skip
     app.enqueue(service.record(app, d, document_id=doc["document_id"], channel="电子邮件",
                                sent_at="2026-11-23T09:00:00Z", party=0, receipt_document_id=back["document_id"],
                                **ACT)).result()  # fmt: skip

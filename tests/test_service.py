@@ -5,21 +5,28 @@ leaf holds no name, channel, time or tracking number in clear."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import io
+import json
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
 from tests.api_node import Node, node  # noqa: F401  (the fixture)
+from verifier.cli import main as sifa_verify
 
 JUDGMENT = "（2026）京0105民初8号 民事判决书\n判决如下：……\n".encode()
+DELIBERATION = "合议庭评议笔录：二比一。\n".encode()  # a 副卷 document
 RETURN = "送达回执 （2026）京0105民初8号\n受送达人签收。\n".encode()
 
 
-def upload(node: Node, dossier: str, content: bytes, name: str) -> dict[str, Any]:  # noqa: F811
-    headers = {**node.as_("clerk"), "X-File-Name": quote(name), "Content-Type": "text/plain"}
+def upload(node: Node, dossier: str, content: bytes, name: str, doc_type: str | None = None) -> dict[str, Any]:  # noqa: F811
+    headers = {**node.as_("clerk"), "X-File-Name": quote(name), "Content-Type": "text/plain",
+               **({"X-Doc-Type": quote(doc_type)} if doc_type else {})}  # fmt: skip
     r = node.http.post(f"/v1/dossiers/{dossier}/documents", content=content, headers=headers)
     assert r.status_code == 201, r.text
     return dict(r.json())
@@ -33,7 +40,8 @@ def case(node: Node) -> dict[str, Any]:  # noqa: F811
     assert r.status_code == 201, r.text
     dossier = r.json()["dossier"]
     return {"dossier": dossier, "judgment": upload(node, dossier, JUDGMENT, "民事判决书.txt"),
-            "return": upload(node, dossier, RETURN, "送达回执.txt")}  # fmt: skip
+            "return": upload(node, dossier, RETURN, "送达回执.txt"),
+            "court_only": upload(node, dossier, DELIBERATION, "合议庭评议笔录.txt", "合议庭评议笔录")}  # fmt: skip
 
 
 def check(node: Node, sha: str, code: str | None = None, *, wait: bool = True) -> dict[str, Any]:  # noqa: F811
@@ -101,12 +109,17 @@ def test_service_checkable_by_the_document_holder(node: Node, case: dict[str, An
     ({"document_id": "nope"}, 404, "unknown_document"),
     ({"receipt_document_id": "nope"}, 404, "unknown_document"),
     ({"sent_at": "2026-11-23T09:00:00"}, 422, "invalid_request"),  # no UTC offset
+    ({"sent_at": "2099-11-23T09:00:00Z", "delivered_at": None}, 422, "time_in_future"),
+    ({"delivered_at": "2099-11-23T09:00:05+08:00"}, 422, "time_in_future"),
+    ({"tracking": "EMS1"}, 422, "invalid_request"),  # an unknown field: refused, not ignored
+    ({"document_id": "court_only"}, 422, "service_document_court_only"),  # a 副卷 document is not served
+    ({"receipt_document_id": "court_only"}, 422, "service_document_court_only"),  # nor is it the 回执
 ])  # fmt: skip
 def test_bad_service_records(node: Node, case: dict[str, Any], change: dict[str, Any], status: int,  # noqa: F811
                              code: str) -> None:  # fmt: skip
     body = {"document_id": case["judgment"]["document_id"], "channel": "电子送达平台",
             "sent_at": "2026-11-23T09:00:00+08:00", "delivered_at": "2026-11-23T09:00:05+08:00", "party": 0,
-            **change}  # fmt: skip
+            **{k: case[v]["document_id"] if v == "court_only" else v for k, v in change.items()}}  # fmt: skip
     before = node.http.get(f"/v1/dossiers/{case['dossier']}/events", headers=node.as_("clerk")).json()
     r = node.http.post(f"/v1/dossiers/{case['dossier']}/service-records", json=body, headers=node.as_("clerk"))
     assert (r.status_code, r.json()["code"]) == (status, code), r.text
@@ -121,3 +134,30 @@ def test_only_a_clerk_records_a_service(node: Node, case: dict[str, Any]) -> Non
         r = node.http.post(f"/v1/dossiers/{case['dossier']}/service-records", json=body, headers=node.as_(role))
         assert r.status_code == status, r.text
     assert node.http.post("/v1/service/check", json={"sha256": "xyz"}).json()["code"] == "invalid_request"
+
+
+def test_a_dossier_with_a_service_packages_and_archives(node: Node, case: dict[str, Any], tmp_path: Path) -> None:  # noqa: F811
+    """GET …/package (the court's, an admitted lawyer's copy) and POST …/archive of a dossier holding a
+    Served event answered 500 (the leaf's document_id is a commitment); now they answer, and the
+    lawyer's copy verifies whole with sifa-verify --dossier."""
+    d = case["dossier"]
+    body = {"document_id": case["judgment"]["document_id"], "channel": "短信", "sent_at": "2026-11-23T09:00:00Z",
+            "party": 0, "receipt_document_id": case["return"]["document_id"]}  # fmt: skip
+    assert node.http.post(f"/v1/dossiers/{d}/service-records", json=body, headers=node.as_("clerk")).status_code == 201
+    r = node.http.post(
+        f"/v1/principals/{node.ids['lawyer']}/admissions", json={"dossier": d}, headers=node.as_("clerk")
+    )
+    assert r.status_code == 204, r.text
+    key = node.http.get("/v1/log/key").json()["verifier_key"]
+    trust = tmp_path / "trust.json"
+    trust.write_text(json.dumps({"format": "sifa-trust/1", "logs": [{"key": key}]}), encoding="utf-8")
+    for role in ("clerk", "lawyer"):
+        r = node.http.get(f"/v1/dossiers/{d}/package", headers=node.as_(role))
+        assert r.status_code == 200, r.text[:300]
+        path = tmp_path / f"{role}.tar"
+        path.write_bytes(r.content)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err := io.StringIO()):
+            assert sifa_verify(["--dossier", str(path), "--trust", str(trust)]) == 0, err.getvalue()
+        assert hashlib.sha256(DELIBERATION).hexdigest().encode() not in r.content or role == "clerk"
+    r = node.http.post(f"/v1/dossiers/{d}/archive", headers=node.as_("archivist"), json={"retention": "30"})
+    assert r.status_code in (200, 422), r.text  # archived, or the four-property check's typed refusal

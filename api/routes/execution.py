@@ -101,6 +101,7 @@ async def operate(dossier: str, body: Operation, caller: CallerDep, services: Se
              openapi_extra=roles(*OFFICERS))  # fmt: skip
 async def approve(dossier: str, operation: str, caller: CallerDep, services: ServicesDep) -> Written:
     """闭环: approve a sensitive operation; only a principal other than the one who recorded it may."""
+
     # 闭环 between persons: a second credential issued under the same name is the same person.
     def same_person(recorder: str) -> bool:
         return services.principals.name_of(recorder) == caller.name

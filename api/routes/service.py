@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.deps import CallerDep, ServicesDep, roles
 from api.routes.dossiers import _act, _when
@@ -20,6 +20,8 @@ router = APIRouter(tags=["service"])
 
 
 class ServiceRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     document_id: str = Field(max_length=LIMITS["document id"], description="the served document (one of the dossier's)")
     channel: str = Field(pattern="^(电子送达平台|短信|电子邮件|邮寄)$", examples=["电子送达平台"])
     tracking_number: str | None = Field(None, max_length=LIMITS["tracking number"], description="邮寄 only")
@@ -38,6 +40,8 @@ class ServiceWritten(BaseModel):
 
 
 class ServiceQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     sha256: str = Field(pattern="^[0-9a-f]{64}$", description="SHA-256 of the served document")
     code: str | None = Field(None, max_length=64, description="the 送达码 printed on the document")
 
