@@ -17,7 +17,7 @@ install: $(VENV)/.installed
 serve: install
 	@fc-list 2>/dev/null | grep -qi "wqy\|noto sans cjk" || echo "serve: no CJK font: 存证证书 answer 503 (apt-get install fonts-wqy-microhei)" >&2
 	test -f data/node.json || $(BIN)/sifa init data --court 1101-0105 --name 示例人民法院
-	$(BIN)/sifa serve --data-dir data
+	SIFA_PUBLIC_URL=$${SIFA_PUBLIC_URL:-http://127.0.0.1:8260} $(BIN)/sifa serve --data-dir data
 
 ## check: install, then lint, types, import contracts and every test (PostgreSQL started by the tests)
 check: install

@@ -177,7 +177,8 @@ def compare_verified(text: str, expected: Mapping[str, str], *, any_witnesses: b
         if not page.startswith(chunk, pos):
             other, sep, _ = page[pos : pos + 24].partition(COLON)
             if sep and other != _squeezed(label):  # another line where this one belongs: name that one
-                return (other, page[pos : pos + len(chunk)])
+                known = {_squeezed(k): k for k in VERIFIED_LABELS}
+                return (known.get(other, other), page[pos : pos + len(chunk)])
             return (label, page[pos : pos + len(chunk)])
         pos += len(chunk)
     rest = page[pos:]

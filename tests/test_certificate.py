@@ -502,3 +502,27 @@ def test_unreadable_attached_receipt_names_the_certificate(tmp_path: Path) -> No
         code = sifa_verify(["--certificate", str(cert), "--trust", str(VECTORS / "trust.json")])
     assert code == 2
     assert str(cert) in out.getvalue() and "sifa-cert-" not in out.getvalue(), out.getvalue()
+
+
+def test_verified_section_holds_only_computed_lines() -> None:
+    """The tester's forge.py: 文件 SHA-256 printed on an event without a file, 文件名称 on a Served
+    event. Every label of the verified section must be one the verifier computes for that receipt,
+    once; any other, or a duplicate, is named."""
+    from evidence.certificate import COLON, VERIFIED_HEADING, compare_verified
+
+    expected = {"证书编号": "SC0123", "存证编号": "sifa.court/1101-0105#7", "记录类型": "Catalogued",
+                "区块高度": "9", "见证节点": "无"}  # fmt: skip
+
+    def page(rows: list[tuple[str, str]]) -> str:
+        return "\n".join([VERIFIED_HEADING, *(f"{k}{COLON}{v}" for k, v in rows), "核验方法：", "1. …"])
+
+    rows = list(expected.items())
+    assert compare_verified(page(rows), expected) is None
+    # Wrapped lines (a long value broken by the layout) compare as one.
+    assert compare_verified(page(rows).replace("sifa.court/1101", "sifa.court/\n1101"), expected) is None
+    forged = [*rows[:3], ("文件 SHA-256", "ab" * 32), *rows[3:]]
+    assert compare_verified(page(forged), expected)[0] == "文件 SHA-256"  # type: ignore[index]
+    assert compare_verified(page([*rows[:3], ("文件名称", "判决书.pdf"), *rows[3:]]), expected)[0] == "文件名称"  # type: ignore[index]
+    assert compare_verified(page([*rows[:2], rows[1], *rows[2:]]), expected)[0] == "存证编号"  # type: ignore[index]
+    assert compare_verified(page([*rows, ("备注", "x")]), expected)[0] == "备注"  # type: ignore[index]
+    assert compare_verified(page([*rows, ("备注", "x")]), expected, any_witnesses=True) is not None
