@@ -19,6 +19,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
 
@@ -526,3 +528,19 @@ def test_verified_section_holds_only_computed_lines() -> None:
     assert compare_verified(page([*rows[:2], rows[1], *rows[2:]]), expected)[0] == "存证编号"  # type: ignore[index]
     assert compare_verified(page([*rows, ("备注", "x")]), expected)[0] == "备注"  # type: ignore[index]
     assert compare_verified(page([*rows, ("备注", "x")]), expected, any_witnesses=True) is not None
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=160))
+def test_any_name_prints_and_reads_back(name: str) -> None:
+    """Any file name (any code point, any length): printed escaped where needed, wrapped where long,
+    the page's text read back by pypdf compares equal to the verified lines."""
+    from evidence.certificate import FILE_NAME, compare_verified
+
+    raw = (VECTORS / "valid.json").read_bytes()
+    proved = verify_receipt(Receipt.from_json(raw), read_trust(VECTORS / "trust.json").logs, SHA256)
+    printed = lines(proved, {}, {})
+    printed.verified[FILE_NAME] = printable(name)
+    pdf = render(printed, raw, None, court_name="示例法院", signer=Ed25519Signer(ORIGIN, bytes(range(32))))
+    text = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+    assert compare_verified(text, printed.verified) is None, (name, text)
