@@ -17,6 +17,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.api_node import Node, node  # noqa: F401  (the fixture)
+from tests.dossier_fixtures import pdf_bytes
 from verifier.cli import main as sifa_verify
 
 JUDGMENT = "（2026）京0105民初8号 民事判决书\n判决如下：……\n".encode()
@@ -159,5 +160,18 @@ def test_a_dossier_with_a_service_packages_and_archives(node: Node, case: dict[s
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err := io.StringIO()):
             assert sifa_verify(["--dossier", str(path), "--trust", str(trust)]) == 0, err.getvalue()
         assert hashlib.sha256(DELIBERATION).hexdigest().encode() not in r.content or role == "clerk"
-    r = node.http.post(f"/v1/dossiers/{d}/archive", headers=node.as_("archivist"), json={"retention": "30"})
-    assert r.status_code in (200, 422), r.text  # archived, or the four-property check's typed refusal
+    # 归档 of a dossier whose documents pass the four-property check (a PDF, catalogued with its pages).
+    opened = {
+        "case_number": "（2026）京0105民初18号",
+        "case_type": "民事",
+        "parties": [{"role": "原告", "name": "王五"}],
+    }
+    r = node.http.post("/v1/dossiers", json=opened, headers=node.as_("clerk"))
+    a = r.json()["dossier"]
+    r = node.http.post(f"/v1/dossiers/{a}/documents", content=pdf_bytes(2), headers={
+        **node.as_("clerk"), "X-File-Name": quote("民事判决书.pdf"), "Content-Type": "application/pdf"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    body = {"document_id": r.json()["document_id"], "channel": "短信", "sent_at": "2026-11-23T09:00:00Z", "party": 0}
+    assert node.http.post(f"/v1/dossiers/{a}/service-records", json=body, headers=node.as_("clerk")).status_code == 201
+    r = node.http.post(f"/v1/dossiers/{a}/archive", headers=node.as_("archivist"), json={"retention": "30"})
+    assert r.status_code == 200, r.text
