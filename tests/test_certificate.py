@@ -544,3 +544,21 @@ def test_any_name_prints_and_reads_back(name: str) -> None:
     pdf = render(printed, raw, None, court_name="示例法院", signer=Ed25519Signer(ORIGIN, bytes(range(32))))
     text = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
     assert compare_verified(text, printed.verified) is None, (name, text)
+
+
+def test_certificate_signature_on_a_gm_log() -> None:
+    """On a GM log the certificate is signed as its checkpoints are, with SM2 (SM3 digest): the same
+    line, the same message; a checkpoint-note signature is never one (the message holds a NUL)."""
+    from evidence.certificate import CertificateSignatureError, check_signature, sign_pdf, signature_message
+    from ledger.gm import SM2Signer
+
+    signer = SM2Signer.generate("court.example/gm")
+    pdf = (VECTORS / "certificate-valid.pdf").read_bytes()
+    unsigned = pdf[: pdf.rindex(SIGNATURE_PREFIX)]
+    signed = sign_pdf(unsigned, signer)
+    assert check_signature(signed, [signer.verifier], "court.example/gm") == unsigned
+    with pytest.raises(CertificateSignatureError):
+        check_signature(signed, [signer.verifier], "sifa.court/1101-0105")  # another log's name
+    with pytest.raises(CertificateSignatureError):
+        check_signature(signed + b"%%EOF\n", [signer.verifier], "court.example/gm")
+    assert b"\x00" in signature_message(unsigned)
