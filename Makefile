@@ -16,9 +16,10 @@ install: $(VENV)/.installed
 ## serve: install, create a demo node under ./data on first run, run it on 127.0.0.1:8260;
 ## the first administrator's credential is then in data/administrator.credential (0600)
 serve: install
+	@fc-list 2>/dev/null | grep -qi "wqy\|noto sans cjk" || echo "serve: no CJK font: 存证证书 answer 503 (apt-get install fonts-wqy-microhei)" >&2
 	@test -f data/node.json || $(BIN)/sifa init data --court 1101-0105 --name 示例人民法院 --designator 京0105 \
 		--credential-file data/administrator.credential
-	$(BIN)/sifa serve --data-dir data
+	SIFA_PUBLIC_URL=$${SIFA_PUBLIC_URL:-http://127.0.0.1:8260} $(BIN)/sifa serve --data-dir data
 
 ## check: install, then lint, types, import contracts and every test (PostgreSQL started by the tests)
 check: install

@@ -18,14 +18,17 @@ from api.health import Health, health
 from api.lifecycle import STOP_WAIT, StopFlag, Supervisor
 from api.node import settle_heap
 from api.routes import (
+    certificate,
     console,
     dossiers,
+    execution,
     forms,
     listing,
     log,
     page,
     principals,
     records,
+    service,
     tiles,
     transfer,
     verify,
@@ -106,7 +109,22 @@ def create_app(settings: Settings, *, owns_process: bool = False) -> FastAPI:
     )
     errors.install(app)
     edge.install(app, errors.error_response)  # credentials before bodies, bounded bodies
-    for module in (listing, records, forms, console, dossiers, transfer, principals, verify, page, log, tiles):
+    for module in (
+        listing,
+        records,
+        forms,
+        console,
+        dossiers,
+        certificate,
+        service,
+        execution,
+        transfer,
+        principals,
+        verify,
+        page,
+        log,
+        tiles,
+    ):
         app.include_router(module.router, responses=errors.RESPONSES)
     app.include_router(witness.router, responses=errors.RESPONSES)  # add-checkpoint documents its own text answers
 

@@ -74,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     aud.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
     aud.add_argument("--dossier", help="only this dossier's events and files")
     aud.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    aud.add_argument("--execution", action="store_true",
+                     help="with --dossier: audit its execution (every operation, who did and approved it)")  # fmt: skip
     mon = sub.add_parser("monitor", help="follow a court's log; alarm on a fork, a rollback or a stalled log")
     mon.add_argument("log_url", help="the node's base URL, e.g. https://sifa.example-court.cn")
     mon.add_argument("--trust", required=True, type=Path, help="trust file naming the log's key")
@@ -420,6 +422,8 @@ def _audit(args: argparse.Namespace) -> int:
             uuid.UUID(args.dossier)
         except ValueError:
             raise NodeError(f"--dossier {args.dossier!r} is no dossier id (a UUID)") from None
+    if args.execution:
+        return _audit_execution(args)
     with open_node(_settings(args.data_dir)) as node:
         if args.dossier is not None:
             node.dossiers.get(args.dossier, copy=False)  # no such dossier: DossierNotFound, one line
@@ -436,6 +440,30 @@ def _audit(args: argparse.Namespace) -> int:
           f"{report.blobs} files, {report.checkpoints} checkpoints: "
           + ("clean" if report.clean else f"{len(report.findings)} finding(s)"), file=sys.stderr)  # fmt: skip
     return 0 if report.clean else 1
+
+
+def _audit_execution(args: argparse.Namespace) -> int:
+    """``sifa audit --execution --dossier D``: docs/execution.md; exit 1 if a sensitive operation is in
+    effect without another principal's approval."""
+    from api.composition import open_node
+    from dossier.execution import audit_dossier
+
+    if args.dossier is None:
+        raise NodeError("--execution audits one execution case: give --dossier")
+    with open_node(_settings(args.data_dir)) as node:
+        report = audit_dossier(node.dossiers, node.log, args.dossier)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    for op in report["operations"]:
+        approved = f", approved by {op['approved_by']}" if op["approved_by"] else ""
+        print(f"sifa audit: {op['kind']} by {op['actor']} ({op['role']}) at event {op['version']}{approved}"
+              f"{'' if op['effective'] else ' — awaiting approval, not in effect'}", file=sys.stderr)  # fmt: skip
+    for v in report["violations"]:
+        print(f"sifa audit: VIOLATION {v['operation_id']}: {v['problem']}", file=sys.stderr)
+    print(f"sifa audit: execution of {report['dossier']}: {len(report['operations'])} operations, "
+          f"{len(report['awaiting_approval'])} awaiting approval, "
+          + ("clean" if report["clean"] else f"{len(report['violations'])} violation(s)"), file=sys.stderr)  # fmt: skip
+    return 0 if report["clean"] else 1
 
 
 def _retrieve(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ from api.principals import AuthError, ForbiddenError, LastAdministratorError, Pr
 from api.routes.dossiers import HeaderNotAsciiError, PayloadTooLargeError, UnsupportedMediaError
 from api.routes.page import AssetNotFoundError
 from api.routes.witness import NotAWitnessError
+from dossier.certificate import CertificateFontMissingError
 from dossier.errors import (
     DossierArchivedError,
     DossierConflictError,
@@ -97,6 +98,7 @@ STATUS: list[tuple[type[SifaError], int]] = [
     (PeerUnavailableError, 503),
     (PeerRefusedError, 502),
     (PeerCertificateError, 502),
+    (CertificateFontMissingError, 503),
     (StorageUnavailableError, 503),
     (StorageFullError, 503),
     (EventStoreUnavailableError, 503),

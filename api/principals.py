@@ -236,6 +236,13 @@ class Principals(Application[UUID]):
             raise AuthError("unknown or revoked credential")
         return p
 
+    def name_of(self, actor: str) -> str | None:
+        """The name of the principal an ``actor`` (``role:id``) stands for; None if unknown."""
+        try:
+            return self._get(UUID(actor.partition(":")[2])).name
+        except (AuthError, ValueError):
+            return None
+
     def remembered(self, token: str) -> Caller | None:
         """The caller, if authenticated within the last few seconds (no store read)."""
         if not token.startswith("sifa_") or len(token) > 100:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -91,3 +92,17 @@ class Settings(BaseSettings):
     s3_secret_key: str = ""
     s3_secure: bool = True
     s3_region: str = "us-east-1"
+    # The node's public address (https://court.example), printed on 存证证书 (QR code and 核验地址,
+    # docs/certificate.md). Empty: certificates print no link and no QR code (the request's Host
+    # header is the client's to choose, never printed).
+    public_url: str = ""
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError("SIFA_PUBLIC_URL is http(s)://host[:port][/path], without query or fragment")
+        return value.rstrip("/")

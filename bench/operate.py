@@ -175,8 +175,9 @@ def _throughput(seconds: float, root: Path, hot: int = 10) -> dict[str, Any]:
 
 def _soak(seconds: float, root: Path) -> dict[str, Any]:
     """Steady writes through two workers while faults come; every acknowledged write recorded once."""
-    from api.cli import _open_node
     from api.cli import main as sifa
+    from api.composition import open_node
+    from api.settings import Settings
     from tests.nodes import Writer, children, init, sealing_sequencer
     from tests.servers import MotoServer, PostgresCluster, TcpProxy, free_port
 
@@ -273,18 +274,14 @@ def _soak(seconds: float, root: Path) -> dict[str, Any]:
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=60)
-        _, app, store, blobs = _open_node(data)
-        try:
+        with open_node(Settings(data_dir=data)) as node:
+            app = node.dossiers
             recorded: Counter[tuple[str, str]] = Counter()
             for d in dossiers:
                 for e in app.events.get(d):
                     name = type(e).__name__
                     if name in ("EvidenceSubmitted", "DocumentUploaded"):
                         recorded[(d, e.sha256)] += 1
-        finally:
-            app.close()
-            store.close()
-            blobs.close()
         out = io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
             audit_code = sifa(["audit", "--data-dir", str(data), "--json"])

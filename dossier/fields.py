@@ -46,6 +46,9 @@ LIMITS: dict[str, int] = {
     "role": 20,
     "document id": 64,
     "principal name": 200,
+    "tracking number": 40,  # 送达 by post (dossier/service.py)
+    "agent name": 200,
+    "account": 64,  # 执行: a bank or payment account, a commitment in the log (dossier/execution.py)
 }
 MAX_PARTIES = 100  # a dossier's parties when it is opened: every field full, its leaf still fits
 MAX_CONTRACT_PARTIES = 50

@@ -20,6 +20,7 @@ from dossier.directory import directory_html, recorded_days
 from dossier.domain import Dossier
 from dossier.envelope import disclosures_of, is_v2, read_leaf
 from dossier.errors import NotSealedError
+from dossier.private import PrivateEvent
 from dossier.sealed import sealed
 from evidence.commitment import PERSONAL_RECORDS
 from evidence.package import (
@@ -124,7 +125,9 @@ def plan_package(sealer: Sealer, dossier: UUID | str, *, court_name: str, purpos
             raise NotSealedError(f"leaf {index} is not event {v} of dossier {ident}; run sifa audit")
         proof = log.inclusion_proof(index, checkpoint.size)
         event = stored[v - 1]
-        if vars(event).get("document_id") in hidden:
+        # Which documents it names, from the stored event (a private event's leaf holds them only as commitments)
+        named = {i for i in (vars(event).get(k) for k in ("document_id", "receipt_document_id")) if isinstance(i, str)}
+        if named & hidden:
             lines.append(withheld_line(v, index, SHA256.leaf(leaf), proof))
             withheld.add(v)
             continue
@@ -142,7 +145,7 @@ def plan_package(sealer: Sealer, dossier: UUID | str, *, court_name: str, purpos
             shown = disclosures_of(e, sealer.secret, role=role, principal=principal)
             if shown:
                 disclosures[str(e.originator_version)] = [d.to_json() for d in shown]
-        elif personal:  # sifa-leaf/1: the party records
+        elif personal and not isinstance(e, PrivateEvent):  # sifa-leaf/1: the party records
             records = {k: v for k, v in vars(e).items() if k in PERSONAL_RECORDS and v}
             if records:
                 disclosures[str(e.originator_version)] = records

@@ -148,6 +148,74 @@ def main() -> None:
     cases["old-format"] = {"file": "evidence.txt", "exit": 0, "code": None, "receipt": "valid"}  # sifa-receipt/1
     v2_cases(log, log_key, write, cases)
     (OUT / "cases.json").write_text(json.dumps(cases, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    certificates()
+
+
+def certificates() -> None:
+    """存证证书 cases (certificates.json), each PDF signed by the log's key as a node signs it (its last
+    line): the valid receipt's certificate; one the court signed with a misprinted time or witness line,
+    or an extra verified line the verifier does not compute (``certificate_mismatch``, the second
+    check); and forgeries of the valid one: its bytes edited after signing, an incremental update
+    appended, its signature line removed (``certificate_signature_invalid``, the first check). The
+    PDFs embed the machine's CJK font (dossier/certificate.py): another font gives other bytes, the
+    same verdicts."""
+    from datetime import UTC, datetime
+
+    from dossier.certificate import render
+    from evidence.certificate import SIGNATURE_PREFIX, TIME_BEIJING, WITNESSES, lines
+    from ledger.cosignature import cosigners
+    from ledger.receipt import verify_receipt
+    from ledger.trust import read_trust
+
+    log_key = Ed25519Signer(ORIGIN, bytes(range(32)))
+    created = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+    declared = {"存证法院": "北京市朝阳区人民法院（示例）", "案号": "（2026）京0105民初123号"}
+    url = "https://court.example/verify?record=sifa.court%2F1101-0105%235"
+    cases: dict[str, dict[str, object]] = {}
+
+    def printed_of(source: str, trust: str) -> tuple[bytes, object]:
+        raw = (OUT / f"{source}.json").read_bytes()
+        receipt = Receipt.from_json(raw)
+        keys = read_trust(OUT / f"{trust}.json")
+        proved = verify_receipt(receipt, keys.logs)
+        return raw, lines(proved, cosigners(Note.from_text(receipt.checkpoint), keys.witnesses), declared)
+
+    for name, source, trust, edits, exit_, code in (
+        ("certificate-valid", "valid", "trust", {}, 0, None),
+        ("certificate-edited-time", "valid", "trust", {TIME_BEIJING: "2019-01-01 08:00:00"}, 1, "certificate_mismatch"),
+        ("certificate-witnessed", "witnessed-valid", "trust-witnessed", {}, 0, None),
+        ("certificate-edited-witnesses", "witnessed-valid", "trust-witnessed",
+         {WITNESSES: "sifa.witness/demo-0 2026-11-22 16:30:00"}, 1, "certificate_mismatch"),
+        ("certificate-extra-line", "valid", "trust", {"备注": "本文件为生效判决书"}, 1, "certificate_mismatch"),
+    ):  # fmt: skip
+        raw, printed = printed_of(source, trust)
+        shown = printed.verified  # type: ignore[attr-defined]
+        for label, value in edits.items():  # an edited line in place; a new one after 记录类型
+            if label in shown:
+                shown[label] = value
+            else:
+                at_item = list(shown).index("记录类型") + 1
+                items = list(shown.items())
+                shown.clear()
+                shown.update([*items[:at_item], (label, value), *items[at_item:]])
+        pdf = render(printed, raw, url, court_name="北京市朝阳区人民法院（示例）", signer=log_key, created=created)  # type: ignore[arg-type]
+        (OUT / f"{name}.pdf").write_bytes(pdf)
+        cases[name] = {"file": "evidence.txt", "trust": f"{trust}.json", "exit": exit_, "code": code,
+                       **({"term": next(iter(edits))} if edits else {})}  # fmt: skip
+    valid = (OUT / "certificate-valid.pdf").read_bytes()
+    at = valid.rindex(SIGNATURE_PREFIX)
+    raw, printed = printed_of("valid", "trust")
+    printed.verified[TIME_BEIJING] = "2019-01-01 08:00:00"  # type: ignore[attr-defined]
+    reprinted = render(printed, raw, url, court_name="北京市朝阳区人民法院（示例）", signer=log_key, created=created)  # type: ignore[arg-type]
+    for name, forged in (
+        ("certificate-resigned-line", reprinted[: reprinted.rindex(SIGNATURE_PREFIX)] + valid[at:]),
+        ("certificate-appended", valid + b"1 0 obj\n<< >>\nendobj\nstartxref\n0\n%%EOF\n"),
+        ("certificate-unsigned", valid[:at]),
+    ):
+        (OUT / f"{name}.pdf").write_bytes(forged)
+        cases[name] = {"file": "evidence.txt", "trust": "trust.json", "exit": 1,
+                       "code": "certificate_signature_invalid"}  # fmt: skip
+    (OUT / "certificates.json").write_text(json.dumps(cases, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
 def v2_cases(log: MerkleLog, log_key: Ed25519Signer, write: Any, cases: dict[str, dict[str, object]]) -> None:

@@ -283,7 +283,8 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     port = free_port()
     peers = data / "peers.json"
     peers.write_text(json.dumps({"logs": [{"key": PEER.verifier.vkey(), "url": "http://127.0.0.1:9"}]}))
-    settings = Settings(data_dir=data, port=port, max_upload_bytes=20 << 20, seal_interval_seconds=0.01, peers=peers)
+    settings = Settings(data_dir=data, port=port, max_upload_bytes=20 << 20, seal_interval_seconds=0.01, peers=peers,
+                        public_url=f"http://127.0.0.1:{port}")  # fmt: skip
     with in_thread(create_app(settings), port):
         n = Node(f"http://127.0.0.1:{port}", data, admin)
         for role in ROLES[1:]:

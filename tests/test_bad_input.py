@@ -49,6 +49,7 @@ def doc_type(text: str) -> dict[str, str | bytes]:
 
 PARTY = {"role": "原告", "name": "张三"}
 EVID = {"sha256": SHA, "size": 10, "name": "合同.pdf", "submitter": PARTY}
+SERVED = {"document_id": "{doc}", "channel": "电子送达平台", "sent_at": "2026-11-22T08:00:00Z", "party": 0}
 SERVICE = {"document_id": "{doc}", "recipient": PARTY, "channel": "电子送达平台", "sent_at": "2026-11-22T08:00:00Z"}
 
 
@@ -456,6 +457,69 @@ CASES: dict[str, Case] = {
     "service time that is not a time": Case(
         "clerk", "POST", D + "/services", 422, "invalid_request", json={**SERVICE, "sent_at": "yesterday"}
     ),
+    # 送达 records (dossier/service.py) and their public check
+    "送达 to a dossier with no party": Case("clerk", "POST", D + "/service-records", 422, "invalid_input", json=SERVED),
+    "送达 delivered before it was sent": Case(
+        "clerk", "POST", D + "/service-records", 422, "invalid_input",
+        json={**SERVED, "delivered_at": "2026-11-21T08:00:00Z"},
+    ),
+    "送达 by post without a tracking number": Case(
+        "clerk", "POST", D + "/service-records", 422, "invalid_input", json={**SERVED, "channel": "邮寄"}
+    ),
+    "送达 of a document not in the dossier": Case(
+        "clerk", "POST", D + "/service-records", 404, "unknown_document", json={**SERVED, "document_id": "nope"}
+    ),
+    "送达 recorded by a lawyer": Case("lawyer", "POST", D + "/service-records", 403, "forbidden", json=SERVED),
+    "送达 check of a malformed hash": Case(None, "POST", "/v1/service/check", 422, "invalid_request",
+                                          json={"sha256": "XYZ"}),
+    "送达 check with a 65-character 送达码": Case(None, "POST", "/v1/service/check", 422, "invalid_request",
+                                               json={"sha256": SHA, "code": "A" * 65}),
+    # 执行 and 结案 (dossier/execution.py)
+    "执行 operation where no execution was opened": Case(
+        "clerk", "POST", D + "/execution/operations", 422, "invalid_input", json={"kind": "执行通知"}
+    ),
+    "执行 opened on a leaf of another dossier": Case(
+        "judge", "POST", D + "/execution", 422, "invalid_input",
+        json={"judgment_dossier": "{archived}", "judgment_leaf": 0},
+    ),
+    "冻结 without an amount": Case(
+        "clerk", "POST", D + "/execution/operations", 422, "invalid_input", json={"kind": "冻结", "account": "6222"}
+    ),
+    "扣划 of a fractional amount": Case(
+        "clerk", "POST", D + "/execution/operations", 422, "invalid_request",
+        json={"kind": "扣划", "account": "6222", "amount_fen": 0.5},
+    ),
+    "approval of an unknown operation": Case(
+        "judge", "POST", D + "/execution/operations/nope/approve", 422, "invalid_input", json={}
+    ),
+    "execution audit asked by a lawyer": Case("lawyer", "GET", D + "/execution/audit", 403, "forbidden"),
+    "结案 with an unknown 结案方式": Case(
+        "judge", "POST", D + "/closure", 422, "invalid_input", json={"method": "凭感觉", "date": "2026-12-01"}
+    ),
+    "结案 on 30 February": Case(
+        "judge", "POST", D + "/closure", 422, "invalid_input", json={"method": "判决", "date": "2026-02-30"}
+    ),
+    "status of a dossier the lawyer is not admitted to": Case("lawyer", "GET", D + "/status", 403,
+                                                              "dossier_not_admitted"),
+    "送达 of a 副卷 document": Case(
+        "clerk", "POST", "/v1/dossiers/{open}/service-records", 422, "service_document_court_only",
+        json={**SERVED, "document_id": "{secret_doc}"},
+    ),
+    "送达 sent in 2099": Case(
+        "clerk", "POST", D + "/service-records", 422, "time_in_future",
+        json={**SERVED, "sent_at": "2099-01-01T00:00:00Z"},
+    ),
+    "送达 with an unknown field": Case(
+        "clerk", "POST", D + "/service-records", 422, "invalid_request", json={**SERVED, "receipt": "{doc}"}
+    ),
+    "送达 check with an unknown field": Case(None, "POST", "/v1/service/check", 422, "invalid_request",
+                                            json={"sha256": SHA, "verbose": True}),
+    "执行 operation with an unknown field": Case(
+        "clerk", "POST", D + "/execution/operations", 422, "invalid_request", json={"kind": "执行通知", "force": True}
+    ),
+    "结案 on 9999-12-31": Case(
+        "judge", "POST", D + "/closure", 422, "time_in_future", json={"method": "判决", "date": "9999-12-31"}
+    ),
     "contract without parties": Case(
         "clerk",
         "POST",
@@ -515,6 +579,12 @@ CASES: dict[str, Case] = {
     "lawyer asks the tlog-proof of a 副卷 document's event": Case(
         "lawyer", "GET", "/v1/dossiers/{open}/receipts/{secret_version}/tlog-proof", 404, "tree_size"
     ),
+    "party asks the 存证证书 of a 副卷 document's event": Case(
+        "party", "GET", "/v1/dossiers/{open}/receipts/{secret_version}/certificate", 404, "tree_size"
+    ),
+    "lawyer asks the 存证证书 of a 副卷 file by its hash": Case(
+        "lawyer", "GET", "/v1/dossiers/{open}/files/{secret_sha}/certificate", 404, "tree_size"
+    ),
     "catalogue in an unknown volume": Case(
         "clerk",
         "POST",
@@ -559,6 +629,9 @@ CASES: dict[str, Case] = {
     "verify without a body": Case(None, "POST", "/v1/verify", 422, "invalid_request"),
     "receipt of version 0": Case("clerk", "GET", D + "/receipts/0", 404, "tree_size"),
     "receipt of a future version": Case("clerk", "GET", D + "/receipts/99999", 404, "tree_size"),
+    "存证证书 of a future version": Case("clerk", "GET", D + "/receipts/99999/certificate", 404, "tree_size"),
+    "存证证书 by a malformed file hash": Case("clerk", "GET", D + "/files/XYZ/certificate", 400, "invalid_digest"),
+    "存证证书 of a file not in the dossier": Case("clerk", "GET", D + f"/files/{SHA}/certificate", 404, "tree_size"),
     # principals
     "credential for an unknown role": Case(
         "administrator", "POST", "/v1/principals", 422, "invalid_request", json={"name": "x", "role": "emperor"}

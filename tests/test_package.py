@@ -6,6 +6,7 @@ a checkpoint by an unknown key) are refused with the reason, and nothing of them
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -380,3 +381,48 @@ def test_every_stored_file_is_judged_even_when_its_store_finishes_late(tmp_path:
             sink(sha, iter([changed if i == 3 else data]))
         sink.finish()
     assert store.finished.is_set() and not store.exists(bad)
+
+
+def test_a_dossier_with_service_and_execution_events_packages_and_transfers(
+    courts: tuple[Stack, Stack], tmp_path: Path
+) -> None:
+    """送达 and 执行 events are private: their leaves hold document_id as a commitment (a dict). The
+    package of such a dossier — the court's copy, a lawyer's copy that withholds the 副卷, an 归档 —
+    once failed with TypeError (a 500 over HTTP); now it is written, verifies whole with sifa-verify,
+    and the higher court imports it."""
+    from dossier import execution, service
+    from verifier.cli import main as sifa_verify
+
+    low, high = courts
+    app = low.app
+    d = _dossier(low, transfer=False, files=1)
+    doc = app.upload(d, io.BytesIO("民事判决书 送达".encode()), name="判决书送达本.txt", media_type="text/plain",
+                     source="court", doc_type=None, **ACT)  # fmt: skip
+    back = app.upload(d, io.BytesIO("送达回执".encode()), name="送达回执.txt", media_type="text/plain",
+                      source="court", doc_type=None, **ACT)  # fmt: skip
+    # A 副卷 document: withheld from a lawyer's copy.
+    app.upload(d, io.BytesIO("合议庭评议笔录".encode()), name="评议.txt", media_type="text/plain", source="court",
+               doc_type="合议庭评议笔录", **ACT)  # fmt: skip
+    app.enqueue(service.record(app, d, document_id=doc["document_id"], channel="电子邮件",
+                               sent_at="2026-11-23T09:00:00Z", party=0, receipt_document_id=back["document_id"],
+                               **ACT)).result()  # fmt: skip
+    app.enqueue(execution.close(d, method="判决", date="2026-11-30", actor="j", role="judge")).result()
+    app.transfer(d, to_court=HIGHER, kind="上诉", reason="被告不服一审判决", **ACT)
+    low.sealer.seal()
+    trust = tmp_path / "trust.json"
+    trust.write_text(json.dumps({"format": "sifa-trust/1", "logs": [{"key": low.signer.verifier.vkey()}]}))
+    for court in (True, False):
+        plan = plan_package(low.sealer, d, court_name="北京市朝阳区人民法院", purpose="上诉", court=court,
+                            personal=court)  # fmt: skip
+        data = b"".join(plan.stream(app.blobs))
+        package = read_package_bytes(data, [low.signer.verifier], withheld=not court)
+        types = [json.loads(e.leaf)["type"] for e in package.events if e.leaf is not None]
+        assert "Served" in types and "CaseClosed" in types
+        path = tmp_path / f"package-{court}.tar"
+        path.write_bytes(data)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            assert sifa_verify(["--dossier", str(path), "--trust", str(trust)]) == 0
+    imported = import_package(high.app, io.BytesIO(path.with_name("package-True.tar").read_bytes()),
+                              logs=[low.signer.verifier], actor="clerk:2")  # fmt: skip
+    assert imported.events == low.app.get(d).version
+    assert high.app.get(d).case_number == CASE

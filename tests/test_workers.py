@@ -24,8 +24,9 @@ from typing import Any
 import httpx2
 import pytest
 
-from api.cli import _open_node
 from api.cli import main as sifa
+from api.composition import open_node
+from api.settings import Settings
 from tests.nodes import Writer, children, init
 from tests.servers import MotoServer, PostgresCluster, free_port, wait_for_port
 
@@ -105,18 +106,14 @@ def test_three_workers_64_clients_10_hot_dossiers_lose_and_double_nothing(
     print(f"answers: {dict(answers)}; {len(acked)} acknowledged in {SECONDS:.0f} s")
     assert len(acked) > 200 and answers[500] == 0 and answers[0] == 0
 
-    _, app, store, blobs = _open_node(data)
-    try:
+    with open_node(Settings(data_dir=data)) as node:
+        app, blobs = node.dossiers, node.blobs
         recorded: Counter[tuple[str, str]] = Counter()
         for d in dossiers:
             for e in app.events.get(d):
                 if type(e).__name__ == "EvidenceSubmitted":
                     recorded[(d, e.sha256)] += 1
         assert blobs.exists(one_file)
-    finally:
-        app.close()
-        store.close()
-        blobs.close()
     assert [k for k, n in recorded.items() if n > 1] == []  # nothing doubled, a write retried after a 409 neither
     assert [k for k in acked if recorded[k] != 1] == []  # every acknowledged write there, once
     assert set(recorded) == set(acked)  # and nothing a client was not told of

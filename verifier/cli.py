@@ -2,6 +2,7 @@
 
     sifa-verify [FILE] --receipt RECEIPT.json|PROOF.tlog-proof --trust TRUST.json [--json]
     sifa-verify --dossier PACKAGE.tar --trust TRUST.json [--json]
+    sifa-verify [FILE] --certificate CERT.pdf --trust TRUST.json [--json]
     sifa-verify consistency OLD_CHECKPOINT NEW_CHECKPOINT --proof PROOF.json --trust TRUST.json [--json]
     sifa-verify redact RECEIPT.json --keep 文件名 [--keep PATH|PATTERN|LABEL ...] [-o OUT.json]
 
@@ -439,6 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("file", nargs="?", type=Path, help="the file the receipt is for (optional)")
         p.add_argument("--receipt", type=Path)
         p.add_argument("--dossier", type=Path, help="a dossier package (BagIt tar) to verify whole")
+        p.add_argument("--certificate", type=Path, help="a 存证证书 (PDF): its receipt and its printed fields")
     p.add_argument("--trust", required=True, type=Path)
     p.add_argument("--json", action="store_true", help="print one result object on stdout")
     try:
@@ -452,6 +454,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.receipt is not None or args.file is not None:
                 raise InputError("--dossier verifies a package on its own; give no FILE or --receipt with it")
             result = verify_dossier(args.dossier, args.trust, progress=sys.stderr.isatty() and not args.json)
+        elif args.certificate is not None:
+            if args.receipt is not None:
+                raise InputError("--certificate carries its own receipt; give no --receipt with it")
+            from verifier.certificate import verify_certificate
+
+            result = verify_certificate(args.certificate, args.file, args.trust)
         elif args.receipt is None:
             raise InputError("give --receipt RECEIPT (with or without FILE), or --dossier PACKAGE")
         else:
