@@ -4,7 +4,7 @@ A backup dir holds any number of snapshots and one content-addressed blob folder
 
     BACKUP/blobs/ab/cd/<sha256>           every file the dossiers name, copied once (incremental)
     BACKUP/snapshots/<UTC time>/          one snapshot, complete once manifest.json is in it:
-        node.json courts.json log.key events.key witness.key
+        node.json courts.json log.key events.key leaf.secret witness.key
         tree.sqlite events.sqlite principals.sqlite nonces.sqlite witness.sqlite   (SQLite online backup)
         postgres.dump                      (with SIFA_DATABASE_URL: pg_dump -Fc, one consistent snapshot)
         files.json                         sha256 -> size and retention of every file the events name
@@ -40,6 +40,7 @@ from api.node import (
     COURTS,
     EVENTS_DB,
     EVENTS_KEY,
+    LEAF_SECRET,
     LOG_KEY,
     NONCES_DB,
     PRINCIPALS_DB,
@@ -63,7 +64,7 @@ FILES = "files.json"
 PG_DUMP = "postgres.dump"
 SNAPSHOTS = "snapshots"
 BLOBS = "blobs"
-KEYS = (CONFIG, COURTS, LOG_KEY, EVENTS_KEY, WITNESS_KEY)
+KEYS = (CONFIG, COURTS, LOG_KEY, EVENTS_KEY, LEAF_SECRET, WITNESS_KEY)  # the leaf secret: sifa-leaf/2's salts
 # In this order: the tree before the events (every sealed leaf has its event in the snapshot).
 SQLITE_DBS = (TREE_DB, EVENTS_DB, PRINCIPALS_DB, NONCES_DB, WITNESS_DB)
 LOCAL_DBS = (NONCES_DB, WITNESS_DB)  # SQLite files a node keeps even on PostgreSQL

@@ -49,7 +49,8 @@ MAX_ORIGIN_BYTES = 255
 MAX_TYPE_NAME = 64
 
 
-_NOT_IN_BODY = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
+# eventsourcing's own, and a private event's v1-style field salts (dossier/private.py: no case data)
+_NOT_IN_BODY = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic", "salts"})
 
 
 def stored_body(event: Dossier.Event) -> dict[str, Any]:

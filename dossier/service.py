@@ -24,11 +24,11 @@ from uuid import UUID
 from dossier import fields
 from dossier.application import DossierApp, Guard, Pending
 from dossier.domain import Dossier
-from dossier.envelope import read_leaf
 from dossier.errors import InvalidDossierInputError
 from dossier.fields import utc
 from dossier.private import PrivateEvent, trigger
 from evidence.commitment import commit
+from evidence.leaf import read_leaf
 from ledger.log import MerkleLog
 
 CHANNELS = ("电子送达平台", "短信", "电子邮件", "邮寄")
@@ -169,14 +169,17 @@ def lookup(app: DossierApp, log: MerkleLog, sha256: str, code: str | None) -> li
     out = []
     for index in log.find(f"sha256:{sha256}"):
         leaf = read_leaf(log.entry(index))
-        body = leaf.get("body", {})
-        if leaf.get("type") != Served.__name__ or body.get("sha256") != sha256:
+        if leaf.type != Served.__name__ or not any(f.field == "sha256" and f.sha256 == sha256 for f in leaf.files):
             continue  # the upload itself, or a service whose 回执 has these bytes
-        ident, version = uuid.UUID(leaf["dossier"]), int(leaf["version"])
+        # The leaf names its dossier by a keyed reference; the node's own label names the event.
+        event = next((label.split(":") for label in log.labels_at(index) if label.startswith("event:")), None)
+        if event is None:
+            continue
+        ident, version = uuid.UUID(event[1]), int(event[2])
         [e] = app.repository.event_store.get(ident, gt=version - 1, lte=version)
         assert isinstance(e, Served)
-        found: dict[str, Any] = {"log": leaf["origin"], "leaf_index": index, "record_id": f"{leaf['origin']}#{index}",
-                                 "recorded_at": leaf["time"], "channel": e.channel, "sent_at": e.sent_at,
+        found: dict[str, Any] = {"log": leaf.origin, "leaf_index": index, "record_id": f"{leaf.origin}#{index}",
+                                 "recorded_at": leaf.time, "channel": e.channel, "sent_at": e.sent_at,
                                  "delivered_at": e.delivered_at, "read_at": e.read_at,
                                  "receipt_sha256": e.receipt_sha256, "recipient_commitment": e.recipient,
                                  "recipient": None}  # fmt: skip

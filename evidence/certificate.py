@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final
 
+from evidence.leaf import MalformedLeafError, read_leaf
 from ledger.note import Signer, Verifier
 from ledger.receipt import VerifiedReceipt
 
@@ -131,6 +132,13 @@ def lines(verified: VerifiedReceipt, witnesses: Mapping[str, int], declared: Map
         ITEM: str(doc.get("type", "")),
     }
     sha, size, name = body.get("sha256"), body.get("size"), body.get("name")
+    if "format" in doc:  # sifa-leaf/2: the files it names are in clear, everything else committed
+        try:
+            files = read_leaf(verified.leaf_data).files
+        except MalformedLeafError:
+            files = ()
+        main = next((f for f in files if f.field == "sha256"), files[0] if files else None)
+        sha, size = (main.sha256, main.size) if main is not None else (None, None)
     if isinstance(sha, str):
         out[FILE_SHA256] = sha
     if type(size) is int:

@@ -93,6 +93,10 @@ class MerkleLog:
         """Indices of the leaves appended under ``label``, ascending."""
         return self.store.find(label)
 
+    def labels_at(self, index: int) -> list[str]:
+        """The labels leaf ``index`` was appended under."""
+        return self.store.labels_at(index)
+
     def last(self, label: str) -> int | None:
         """The highest leaf index under ``label``, if any."""
         found = self.store.find(label, last=True)

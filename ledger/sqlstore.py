@@ -189,6 +189,11 @@ class SQLTreeStore(TreeStore):
             cur.execute(self._sql(f"SELECT leaf FROM sifa_tree_labels WHERE label = ? ORDER BY leaf {order}"), (label,))
             return [int(r[0]) for r in cur.fetchall()]
 
+    def labels_at(self, index: int) -> list[str]:
+        with self._cursor() as cur:
+            cur.execute(self._sql("SELECT label FROM sifa_tree_labels WHERE leaf = ? ORDER BY label"), (index,))
+            return [str(r[0]) for r in cur.fetchall()]
+
     def save_checkpoint(self, size: int, note: str) -> None:
         with self._cursor(write=True) as cur:
             cur.execute(self._sql(UPSERT_CHECKPOINT), (size, note))

@@ -139,6 +139,10 @@ class TreeStore(ABC):
     def find(self, label: str, *, last: bool = False) -> list[int]:
         """Leaf indices under a label, ascending (only the highest when ``last``)."""
 
+    def labels_at(self, index: int) -> list[str]:
+        """The labels leaf ``index`` was appended under (a store that keeps none: none)."""
+        return []
+
     @abstractmethod
     def save_checkpoint(self, size: int, note: str) -> None:
         """Keep a signed checkpoint note for ``size`` (replaces a cosigned-later one)."""

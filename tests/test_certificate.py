@@ -163,7 +163,7 @@ def test_sifa_verify_certificate(node: Node, recorded: dict[str, object], tmp_pa
     code, result = verify_cli(cert, trust, file)
     assert code == 0 and result["valid"], result
     checks = [c["check"] for c in result["checks"]]  # type: ignore[index]
-    assert checks == ["receipt", "file_hash", "certificate_signature", "certificate"]
+    assert checks == ["receipt", "disclosures", "file_hash", "certificate_signature", "certificate"]
     other = tmp_path / "other.txt"
     other.write_bytes(CONTENT + b"x")
     code, result = verify_cli(cert, trust, other)
@@ -405,7 +405,7 @@ def test_every_genuine_certificate_verifies(node: Node, recorded: dict[str, obje
     body = f"name case {key}".encode()
     up = node.http.post(f"/v1/dossiers/{recorded['dossier']}/documents", content=body,
                         headers={**node.as_("clerk"), "X-File-Name": quote(NAMES[key]),
-                                 "Content-Type": "application/pdf"})  # fmt: skip
+                                 "Content-Type": "text/plain"})  # fmt: skip
     assert up.status_code == 201, up.text
     cert = tmp_path / "cert.pdf"
     sha = hashlib.sha256(body).hexdigest()

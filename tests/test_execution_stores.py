@@ -46,6 +46,8 @@ def test_recorded_sealed_and_replayed(stack: Stack, tmp_path: Path) -> None:
         assert [f["recipient"] for f in found] == ["原告 冯十"]
         report = execution.audit_dossier(again.app, again.log, ex)
         assert report["clean"] and report["operations"][0]["approved_by"] == "j"
-        assert audit(again.app, again.log, again.app.blobs, again.signer.verifier).clean  # every leaf re-derived
+        assert audit(
+            again.app, again.log, again.app.blobs, again.signer.verifier, secret=again.sealer.secret
+        ).clean  # every leaf re-derived
     finally:
         again.close()

@@ -76,7 +76,7 @@ def test_a_sweep_alarms_repairs_from_a_copy_and_records_the_repair(
     stored = [e for e in stack.app.events.get(d) if type(e).__name__ == "FileRepaired"]
     assert [(e.sha256, e.source, e.actor) for e in stored] == [(good, f"copies {tmp_path / 'backup'}", "sifa fixity")]
     stack.sealer.seal()
-    findings = audit(stack.app, stack.log, blobs, stack.signer.verifier).findings
+    findings = audit(stack.app, stack.log, blobs, stack.signer.verifier, secret=stack.sealer.secret).findings
     assert [(f.kind, f.where) for f in findings] == [("blob_corrupt", f"blob {bad}")]  # sealed, the rest clean
 
 
@@ -237,4 +237,7 @@ def test_collection_keeps_an_orphan_an_upload_of_the_same_bytes_races(sqlite_sta
     assert b"".join(blobs.read(orphan)) == data  # after: the put stored the bytes again, the claimed copy went
     assert not list((blobs.root / "collect").iterdir())
     sqlite_stack.sealer.seal()
-    assert audit(app, sqlite_stack.log, blobs, sqlite_stack.signer.verifier).findings == []
+    assert (
+        audit(app, sqlite_stack.log, blobs, sqlite_stack.signer.verifier, secret=sqlite_stack.sealer.secret).findings
+        == []
+    )

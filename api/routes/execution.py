@@ -12,9 +12,7 @@ from api.deps import CallerDep, Services, ServicesDep, roles
 from api.principals import READERS
 from api.routes.dossiers import _act, _dossier
 from dossier import execution
-from dossier.envelope import read_leaf
 from dossier.fields import LIMITS, MAX_SIZE
-from ledger.errors import SifaError
 
 router = APIRouter(prefix="/v1/dossiers", tags=["execution"])
 OFFICERS = ("judge", "clerk")  # 执行法官, 书记员
@@ -71,11 +69,12 @@ async def _recorded(services: Services, pending: Any) -> Any:
 
 
 def _leaf_dossier(services: Services, index: int) -> str | None:
-    try:
-        found = read_leaf(services.log.entry(index)).get("dossier")
-    except (SifaError, ValueError, IndexError):
+    """The dossier of leaf ``index``: by the node's own label of it (a sifa-leaf/2 leaf names its
+    dossier only by a keyed reference)."""
+    if not 0 <= index < services.log.size:
         return None
-    return found if isinstance(found, str) else None
+    event = next((label.split(":") for label in services.log.labels_at(index) if label.startswith("event:")), None)
+    return event[1] if event is not None else None
 
 
 @router.post("/{dossier}/execution", response_model=Written, status_code=201, openapi_extra=roles(*OFFICERS))
