@@ -25,7 +25,6 @@ from api.app import create_app
 from api.settings import Settings
 from evidence.package import INSPECTION, read_package_bytes
 from ledger.note import Ed25519Verifier
-from storage.errors import BlobLockedError
 from storage.filesystem import FilesystemBlobStore
 from storage.s3 import S3BlobStore
 from tests.dossier_fixtures import Stack, pdf_bytes
@@ -228,8 +227,10 @@ def test_archive_on_s3_sets_object_lock_compliance(s3_server: MotoServer, tmp_pa
         for sha in (package_sha, up.json()["sha256"]):
             until = store.stat(sha).locked_until
             assert until is not None and until.year >= datetime.now(UTC).year + 10
-        with pytest.raises(BlobLockedError):
-            store.lock(package_sha, datetime.now(UTC) + timedelta(days=1))  # retention is never shortened
+        # retention is never shortened: a shorter lock keeps the longer time
+        kept = store.stat(package_sha).locked_until
+        assert store.lock(package_sha, datetime.now(UTC) + timedelta(days=1)).locked_until == kept
+        assert store.stat(package_sha).locked_until == kept
     finally:
         store.close()
 
