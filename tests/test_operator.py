@@ -457,3 +457,42 @@ def test_audit_refuses_a_dossier_that_is_not_one(tmp_path: Path, capsys: pytest.
         assert sifa(["audit", "--data-dir", str(data), "--dossier", dossier]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "clean" not in err, err
+
+
+LOG_KEY = "sifa.court/1101-0105+98258d4d+AaYXmYdR4CkWiv7R62KAgGdVogOKf27E9pM19T5eT88R"
+WITNESS_KEY = "sifa.witness/1101-0106+26e4be51+BI+TQynW8629sGWOoxVXWhiGTkMsDfPhYC0xPV/G80mh"
+BAD_URLS = ["http://127.0.0.1:99999", "http://127.0.0.1:abc", "http://127.0.0.1:1:5", "http://[::1"]
+
+
+def _peers_at(path: Path, url: str) -> Path:
+    path.write_text(json.dumps({"format": "sifa-trust/1", "logs": [{"origin": "sifa.court/1101-0105",
+                                "name": "北京市朝阳区人民法院", "key": LOG_KEY, "url": url}]}))  # fmt: skip
+    return path
+
+
+def _witnesses_at(path: Path, url: str) -> Path:
+    path.write_text(json.dumps({"format": "sifa-trust/1", "quorum": 1,
+                                "witnesses": [{"name": "x", "key": WITNESS_KEY, "url": url}]}))  # fmt: skip
+    return path
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+def test_a_peer_or_witness_url_with_a_bad_port_is_refused_at_start_and_at_use(url: str, tmp_path: Path) -> None:
+    """Attack F3: a bad port passed the start-up check, then a retrieval answered 500 and `sifa
+    retrieve` printed a ValueError traceback. Now serve refuses it in one line (exit 2), and so does
+    retrieve (the node is started without the file, which is given to retrieve alone)."""
+    data = tmp_path / "node"
+    _init(data)
+    peers, witnesses = _peers_at(tmp_path / "peers.json", url), _witnesses_at(tmp_path / "witnesses.json", url + "/w")
+    for extra in ({"SIFA_PEERS": str(peers)}, {"SIFA_WITNESSES": str(witnesses)}):
+        env = {**os.environ, "SIFA_DATA_DIR": str(data), "SIFA_PORT": str(free_port()), **extra}
+        proc = subprocess.run([sys.executable, "-m", "api.cli", "serve"], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=60)  # fmt: skip
+        _one_line_exit_2(proc)
+        assert "URL" in proc.stderr
+    env = {**os.environ, "SIFA_DATA_DIR": str(data), "SIFA_PEERS": str(peers)}
+    proc = subprocess.run([sys.executable, "-m", "api.cli", "retrieve", "--from", "1101-0105", "--dossier",
+                           "6454039c-0791-518e-bc56-316fcd078efb"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    _one_line_exit_2(proc)
+    assert "URL" in proc.stderr
