@@ -370,3 +370,31 @@ def test_an_archive_refused_because_an_upload_raced_it_locks_nothing(
     stack.sealer.seal()
     assert _archive_now(stack, d, "永久") > 0  # archived once nothing races it, and locked then
     assert app.blobs.stat(hashlib.sha256(first).hexdigest()).locked_until is not None
+
+
+def test_two_archives_sharing_a_file_at_once_over_http(node: Node) -> None:
+    """Attack F1 over HTTP: two archives at once (永久 and 1 year) of dossiers sharing a file both
+    answer 200 (one was 400 storage_error) and the file's record reads the 永久 lock."""
+    import threading
+
+    shared = pdf_bytes(2)
+    ds = [_open(node, f"（2026）京0105民初{4101 + i}号") for i in range(2)]
+    for d in ds:
+        _upload(node, d, shared, "共用证据.pdf", "application/pdf")
+    start, answers = threading.Barrier(2), {}
+
+    def archive(d: str, retention: str) -> None:
+        with httpx2.Client(base_url=str(node.http.base_url), timeout=60) as http:
+            start.wait()
+            answers[retention] = http.post(f"/v1/dossiers/{d}/archive", headers=node.as_("archivist"),
+                                           json={"retention": retention})  # fmt: skip
+
+    threads = [threading.Thread(target=archive, args=a) for a in ((ds[0], "永久"), (ds[1], "1"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {k: r.status_code for k, r in answers.items()} == {"永久": 200, "1": 200}, {
+        k: r.text for k, r in answers.items()}  # fmt: skip
+    until = FilesystemBlobStore(node.data / "blobs").stat(hashlib.sha256(shared).hexdigest()).locked_until
+    assert until is not None and until.year >= datetime.now(UTC).year + 99
