@@ -398,3 +398,37 @@ def test_two_archives_sharing_a_file_at_once_over_http(node: Node) -> None:
         k: r.text for k, r in answers.items()}  # fmt: skip
     until = FilesystemBlobStore(node.data / "blobs").stat(hashlib.sha256(shared).hexdigest()).locked_until
     assert until is not None and until.year >= datetime.now(UTC).year + 99
+
+
+def test_locks_an_archive_could_not_set_are_set_when_it_is_archived_again(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """F6's order (recorded, then locked): a store failing while the locks are set leaves the
+    dossier archived with its package unlocked; archiving it again sets the locks, then answers
+    that it is archived."""
+    from dossier.errors import DossierArchivedError
+    from storage.errors import StorageUnavailableError
+
+    app = stack.app
+    d = app.open_dossier(case_number_text="（2026）京0105民初970号", case_type="民事", parties=[],
+                         actor="clerk:li", role="clerk")  # fmt: skip
+    data = pdf_bytes(2)
+    app.upload(d, iter([data]), name="起诉状.pdf", media_type="application/pdf", source="court", doc_type=None,
+               actor="clerk:li", role="clerk")  # fmt: skip
+    stack.sealer.seal()
+
+    def down(sha256: str, until: datetime) -> Any:
+        raise StorageUnavailableError("the S3 endpoint does not answer")
+
+    monkeypatch.setattr(app.blobs, "lock", down)
+    with pytest.raises(StorageUnavailableError):
+        _archive_now(stack, d, "永久")
+    monkeypatch.undo()
+    archived = app.get(str(d)).archived
+    assert archived is not None and app.blobs.stat(archived["package_sha256"]).locked_until is None
+    stack.sealer.seal()
+    with pytest.raises(DossierArchivedError):
+        _archive_now(stack, d, "永久")
+    for sha in (archived["package_sha256"], hashlib.sha256(data).hexdigest()):
+        until = app.blobs.stat(sha).locked_until
+        assert until is not None and until.year >= datetime.now(UTC).year + 99
