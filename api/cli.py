@@ -322,6 +322,7 @@ def _seal(args: argparse.Namespace) -> int:
     from api.composition import open_node, start_companions
     from api.lifecycle import StopFlag, die_with_parent
     from api.node import load_events_key, open_tree_store
+    from api.server import check_trust_files
     from dossier.sealer import hold_lock
     from ledger.store import SequencerBusyError
 
@@ -332,6 +333,7 @@ def _seal(args: argparse.Namespace) -> int:
     load_config(settings.data_dir)
     load_signer(settings.data_dir)  # a sequencer that cannot seal exits before it takes the lock, not after
     load_events_key(settings.data_dir)
+    check_trust_files(settings)  # a bad SIFA_WITNESSES or SIFA_PEERS is refused as such, not after the lock
     tree = open_tree_store(settings.data_dir, settings.database_url)
     try:
         if args.once:

@@ -237,9 +237,19 @@ def is_loopback(host: str) -> bool:
 
 
 def check_url(url: str, what: str) -> None:
-    """A peer node's or witness's URL: https://, or http:// on loopback. Raises InsecurePeerUrlError."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
+    """A peer node's or witness's URL: https://, or http:// on loopback, with a host and a port (if
+    any) of 1 to 65535. Raises PeerUnavailableError (a URL that cannot be called: a bad port, a
+    broken bracket, spaces), InsecurePeerUrlError (no host, or not https:// off loopback)."""
+    if not isinstance(url, str) or not url.isprintable() or any(c.isspace() for c in url):
+        raise PeerUnavailableError(f"{what} URL {url!r} is not a URL (spaces or control characters)")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port  # ValueError: not a number, or outside 0..65535
+    except ValueError as exc:
+        raise PeerUnavailableError(f"{what} URL {url!r} is not a URL that can be called: {exc}") from None
+    if port == 0:
+        raise PeerUnavailableError(f"{what} URL {url!r} is not a URL that can be called: port 0")
     if host and (parts.scheme == "https" or (parts.scheme == "http" and is_loopback(host))):
         return
     raise InsecurePeerUrlError(f"{what} URL {url!r} must be https:// (plain http:// only on loopback: 127.0.0.0/8, "
@@ -291,7 +301,7 @@ def send(method: str, url: str, *, what: str, headers: Mapping[str, str] | None 
         conn.close()
         raise PeerCertificateError(f"{what} {url}'s certificate does not verify against this node's CA "
                                    f"bundle (SIFA_TLS_CA): {exc.verify_message}") from None  # fmt: skip
-    except (OSError, http.client.HTTPException) as exc:
+    except (OSError, http.client.HTTPException, ValueError) as exc:  # ValueError: a URL http.client refuses
         conn.close()
         raise PeerUnavailableError(f"{what} {url} does not answer: {exc}") from None
     return PeerStream(response, conn)

@@ -187,6 +187,12 @@ def check_serving(settings: Settings) -> None:
             client_tls(settings.tls_ca)
     except (ssl.SSLError, OSError) as exc:
         raise NodeError(f"the TLS certificate, key or CA (SIFA_TLS_*) does not load: {exc}") from None
+    check_trust_files(settings)
+
+
+def check_trust_files(settings: Settings) -> None:
+    """The peers and witnesses files (SIFA_PEERS, SIFA_WITNESSES) read, and their URLs callable:
+    https://, or http:// on loopback. Raises NodeError, InsecurePeerUrlError, PeerUnavailableError."""
     for path, what in ((settings.peers, "a peer court's node"), (settings.witnesses, "a witness's")):
         if path is not None:
             check_urls(load_trust_file(path), f"{path}: {what}")

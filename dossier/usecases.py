@@ -10,6 +10,7 @@ dossier as the use case reads it (as the application's commands run it).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,6 +35,8 @@ from ledger.trust import Trust
 if TYPE_CHECKING:
     from dossier.application import DossierApp
     from dossier.sealer import Sealer
+
+log = logging.getLogger(__name__)
 
 Guard = Callable[[Dossier], None]
 RETENTION_YEARS = {"永久": 100, "长期": 30, "短期": 10}  # 保管期限; else a number of years
@@ -177,6 +180,8 @@ async def archive(sealer: Sealer, dossier: str, *, retention: str, court_name: s
     detail), DossierArchivedError, DossierConflictError (the dossier changed meanwhile)."""
     d = await asyncio.to_thread(sealer.app.get, dossier, copy=False)
     guard(d)
+    if d.archived:  # archived, but its locks may not all have been set (the store failed): set them now
+        await asyncio.to_thread(_relock, sealer, d)
     d.check_open()
     await until_sealed(sealer, d.id, d.version, SEALED_WAIT)
     return await asyncio.to_thread(_archive, sealer, d.id, retention=retention, court_name=court_name,
@@ -195,18 +200,41 @@ def _archive(sealer: Sealer, dossier: UUID, *, retention: str, court_name: str, 
         if plan.version != report.version:
             raise DossierConflictError("the dossier changed during its check; archive again")
         info = blobs.put(plan.stream(copies))
-    locked = retention_until(retention)
-    for sha in [*(s for s, _ in plan.files), info.sha256]:
-        if (blobs.stat(sha).locked_until or locked) <= locked:  # a longer lock stays
-            blobs.lock(sha, locked)
 
     def unchanged(now: Dossier) -> None:
         guard(now)
         if now.version != plan.version:
             raise DossierConflictError("the dossier changed while its archive package was written; archive again")
 
-    return sealer.app.archive(dossier, retention=retention, package_sha256=info.sha256, actor=actor, role=role,
-                              guard=unchanged)  # fmt: skip
+    # Recorded first, locked after: an archive refused here (the dossier changed meanwhile) leaves
+    # nothing locked, only its package, unreferenced, which the fixity collector removes in time.
+    version = sealer.app.archive(dossier, retention=retention, package_sha256=info.sha256, actor=actor, role=role,
+                                 guard=unchanged)  # fmt: skip
+    locked = retention_until(retention)
+    for sha in [*(s for s, _ in plan.files), info.sha256]:
+        try:
+            blobs.lock(sha, locked)  # a longer lock (another archive's) stays
+        except Exception:
+            log.error("ALARM: dossier %s is archived (version %d) but file %s could not be locked for its retention "
+                      "(%s): archive it again once the store answers, to lock it", dossier, version, sha,
+                      locked.isoformat())  # fmt: skip
+            raise
+    return version
+
+
+def _relock(sealer: Sealer, d: Dossier) -> None:
+    """Lock an archived dossier's files and package if its package is not locked: the archive was
+    recorded and its locks then failed part-way (the package is locked last)."""
+    blobs = sealer.app.blobs
+    package = (d.archived or {})["package_sha256"]
+    if blobs.stat(package).locked_until is not None:
+        return
+    files = {vars(e)["sha256"] for e in sealer.app.repository.event_store.get(d.id, lte=d.version)
+             if isinstance(vars(e).get("sha256"), str) and "size" in vars(e)}  # fmt: skip
+    locked = retention_until((d.archived or {})["retention"])
+    for sha in [*sorted(files), package]:
+        blobs.lock(sha, locked)
+    log.warning("dossier %s: the locks its archive left unset are set now (until %s)", d.id, locked.isoformat())
 
 
 async def event_receipt(sealer: Sealer, dossier: str, version: int, *, role: str, guard: Guard,

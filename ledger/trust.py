@@ -15,6 +15,7 @@ from ledger.errors import MalformedError
 from ledger.note import Ed25519Verifier
 
 FORMAT = "sifa-trust/1"
+MAX_DEPTH = 16  # a trust file nests three deep; json.loads recurses (RecursionError) on "[" * 200000
 
 
 class MalformedTrustError(MalformedError):
@@ -33,15 +34,46 @@ class Trust:
     log_urls: dict[str, str] = field(default_factory=dict)
 
 
+def _nesting(text: str) -> int:
+    """How deep a JSON text's arrays and objects nest (a linear scan, strings skipped)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for c in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth -= 1
+    return deepest
+
+
+def _objects(value: Any, what: str) -> list[dict[str, Any]]:
+    """``value`` if it is a list of JSON objects. Raises ValueError naming ``what``."""
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ValueError(f"{what} must be a list of objects")
+    return value
+
+
 def parse_trust(doc: Any) -> Trust:
     """A trust file's JSON value. Raises MalformedTrustError."""
     try:
+        if not isinstance(doc, dict):
+            raise ValueError(f"a trust file is a JSON object, not {type(doc).__name__ if doc is not None else 'null'}")
         if doc.get("format", FORMAT) != FORMAT:
             raise ValueError(f"unknown trust file format {doc.get('format')!r}")
-        log_entries = doc.get("logs", [])
+        log_entries = _objects(doc.get("logs", []), "logs")
         logs = [Ed25519Verifier.from_vkey(entry["key"]) for entry in log_entries]
         log_urls = {v.name: str(e["url"]) for v, e in zip(logs, log_entries, strict=True) if e.get("url")}
-        entries = doc.get("witnesses", [])
+        entries = _objects(doc.get("witnesses", []), "witnesses")
         witnesses = [CosignatureVerifier.from_vkey(entry["key"]) for entry in entries]
         urls = {w.name: str(e["url"]) for w, e in zip(witnesses, entries, strict=True) if e.get("url")}
         quorum = doc.get("quorum", 0)
@@ -57,7 +89,10 @@ def parse_trust(doc: Any) -> Trust:
 def read_trust(path: Path) -> Trust:
     """A trust file from disk. Raises MalformedTrustError (unreadable or malformed)."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        text = path.read_text(encoding="utf-8")
+        if _nesting(text) > MAX_DEPTH:
+            raise ValueError(f"its JSON nests deeper than {MAX_DEPTH} levels; a trust file nests three")
+        doc = json.loads(text)
+    except (OSError, ValueError, RecursionError) as exc:
         raise MalformedTrustError(f"{exc}") from exc
     return parse_trust(doc)

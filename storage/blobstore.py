@@ -196,20 +196,21 @@ class BlobStore(ABC):
 
     @abstractmethod
     def lock(self, sha256: str, until: datetime) -> BlobInfo:
-        """Keep a blob unchangeable and undeletable until ``until`` (WORM retention).
+        """Keep a blob unchangeable and undeletable until ``until`` (WORM retention); the blob's info.
 
-        Retention can be extended, never shortened (BlobLockedError).
+        Retention is extended, never shortened: a blob locked until later stays locked until then
+        (the later of the two wins, also when two callers lock one blob at once). Raises
+        BlobNotFoundError, BlobLockedError (a time without its time zone).
         """
 
-    def _check_extension(self, sha256: str, until: datetime) -> BlobInfo:
-        """The blob's info, if ``until`` (time-zone aware) does not shorten its retention."""
+    def _check_extension(self, sha256: str, until: datetime) -> BlobInfo | None:
+        """The blob's info, if ``until`` (time-zone aware) extends its retention; None if it is locked
+        until ``until`` or later already (nothing to do). Raises BlobNotFoundError, BlobLockedError."""
         if until.tzinfo is None:
             raise BlobLockedError("a retention time must carry its time zone (UTC)")
         info = self.stat(sha256)
-        if info.locked_until is not None and until < info.locked_until:
-            raise BlobLockedError(
-                f"blob {sha256} is locked until {info.locked_until.isoformat()}; retention cannot be shortened"
-            )
+        if info.locked_until is not None and until <= info.locked_until:
+            return None
         return info
 
     def verify(self, sha256: str) -> BlobInfo:

@@ -62,9 +62,10 @@ def _private_dir(path: Path) -> None:
 
 
 def _write_private(path: Path, text: str) -> None:
-    """Write a small record through a temp file: 0600, fsync'd, renamed into place."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Write a small record through a temp file of its own (two writers of one record never share
+    one): 0600, fsync'd, renamed into place."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # 0600
+    tmp = Path(name)
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
@@ -322,10 +323,23 @@ class FilesystemBlobStore(BlobStore):
             raise BlobNotFoundError(f"no blob {sha256}") from None
         return BlobInfo(sha256, size, self._locked_until(sha256))
 
-    def lock(self, sha256: str, until: datetime) -> BlobInfo:
-        self._check_extension(sha256, until)
+    @contextlib.contextmanager
+    def _retention_lock(self) -> Iterator[None]:
+        """Held while a retention is read and extended: one at a time, across threads and processes
+        (an flock on a file of its own per holder, so threads of one process exclude each other too)."""
+        fd = os.open(self.root / "retention" / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            _write_private(self.root / "retention" / sha256, until.astimezone(UTC).isoformat() + "\n")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def lock(self, sha256: str, until: datetime) -> BlobInfo:
+        try:
+            with self._retention_lock():
+                if self._check_extension(sha256, until) is None:
+                    return self.stat(sha256)  # locked longer already: the later time stays
+                _write_private(self.root / "retention" / sha256, until.astimezone(UTC).isoformat() + "\n")
         except OSError as exc:
             _failed(exc, f"the retention of {sha256}")
         path = self.path(sha256)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -93,6 +94,7 @@ class S3BlobStore(BlobStore):
         self.client = Minio(endpoint, access_key, secret_key, secure=secure, region=region, http_client=http)
         self.endpoint, self.bucket, self.prefix, self.part_size = endpoint, bucket, prefix, part_size
         self.multipart = Multipart(self.client, bucket)
+        self._locking = threading.Lock()
         try:
             if not self.client.bucket_exists(bucket):
                 self.client.make_bucket(bucket, object_lock=True)
@@ -225,14 +227,25 @@ class S3BlobStore(BlobStore):
         return BlobInfo(sha256, int(obj.size or 0), locked)
 
     def lock(self, sha256: str, until: datetime) -> BlobInfo:
-        self._check_extension(sha256, until)
-        try:
-            self.client.set_object_retention(
-                self.bucket, self.key(sha256), Retention(COMPLIANCE, until.astimezone(UTC))
-            )
-        except Exception as exc:
-            _translate(exc, sha256)
-        return self.stat(sha256)
+        # COMPLIANCE retention can only be extended, so S3 itself refuses a shorter time set after a
+        # longer one by another process; within this one, locks run one at a time (a store that does
+        # not enforce COMPLIANCE keeps the later time too).
+        with self._locking:
+            if self._check_extension(sha256, until) is None:
+                return self.stat(sha256)  # locked longer already: the later time stays
+            try:
+                self.client.set_object_retention(
+                    self.bucket, self.key(sha256), Retention(COMPLIANCE, until.astimezone(UTC))
+                )
+            except Exception as exc:
+                try:
+                    _translate(exc, sha256)
+                except BlobLockedError:
+                    info = self.stat(sha256)  # refused: locked longer meanwhile (the later time stays)?
+                    if info.locked_until is not None and info.locked_until >= until:
+                        return info
+                    raise
+            return self.stat(sha256)
 
     def _marker(self, sha256: str) -> str:
         return "quarantine/" + self.key(sha256)

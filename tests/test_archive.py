@@ -25,7 +25,6 @@ from api.app import create_app
 from api.settings import Settings
 from evidence.package import INSPECTION, read_package_bytes
 from ledger.note import Ed25519Verifier
-from storage.errors import BlobLockedError
 from storage.filesystem import FilesystemBlobStore
 from storage.s3 import S3BlobStore
 from tests.dossier_fixtures import Stack, pdf_bytes
@@ -228,8 +227,10 @@ def test_archive_on_s3_sets_object_lock_compliance(s3_server: MotoServer, tmp_pa
         for sha in (package_sha, up.json()["sha256"]):
             until = store.stat(sha).locked_until
             assert until is not None and until.year >= datetime.now(UTC).year + 10
-        with pytest.raises(BlobLockedError):
-            store.lock(package_sha, datetime.now(UTC) + timedelta(days=1))  # retention is never shortened
+        # retention is never shortened: a shorter lock keeps the longer time
+        kept = store.stat(package_sha).locked_until
+        assert store.lock(package_sha, datetime.now(UTC) + timedelta(days=1)).locked_until == kept
+        assert store.stat(package_sha).locked_until == kept
     finally:
         store.close()
 
@@ -285,3 +286,149 @@ def test_archiving_reads_each_file_from_the_store_once(stack: Stack, monkeypatch
         package = b"".join(plan.stream(copies))
     assert sorted(reads) == sorted(hashlib.sha256(f).hexdigest() for f in files)
     assert len(package) == plan.size and all(f in package for f in files)
+
+
+def _archive_now(stack: Stack, d: Any, retention: str) -> int:
+    import asyncio
+
+    from dossier.usecases import archive
+
+    return asyncio.run(archive(stack.sealer, str(d), retention=retention, court_name="北京市朝阳区人民法院",
+                               log_key=stack.signer.verifier, actor="archivist:wang", role="archivist",
+                               guard=lambda _: None))  # fmt: skip
+
+
+def test_two_archives_sharing_a_file_at_once_both_hold_it_for_the_longer_retention(stack: Stack) -> None:
+    """Attack F1: two dossiers share a file and are archived at once, 永久 and 1 year: neither fails
+    (it was 400 storage_error) and the shared file stays locked for 永久 whichever locks last."""
+    import threading
+
+    from dossier.usecases import retention_until
+
+    app, shared = stack.app, pdf_bytes(3)
+    for round_ in range(3):
+        ds = []
+        for i in range(2):
+            d = app.open_dossier(case_number_text=f"（2026）京0105民初{950 + 2 * round_ + i}号", case_type="民事",
+                                 parties=[], actor="clerk:li", role="clerk")  # fmt: skip
+            app.upload(d, iter([shared]), name="共用证据.pdf", media_type="application/pdf", source="court",
+                       doc_type=None, actor="clerk:li", role="clerk")  # fmt: skip
+            ds.append(d)
+        stack.sealer.seal()
+        start, out = threading.Barrier(2), {}
+
+        def run(d: Any, retention: str, start: threading.Barrier = start, out: dict[str, Any] = out) -> None:
+            start.wait()
+            try:
+                out[retention] = _archive_now(stack, d, retention)
+            except Exception as exc:
+                out[retention] = exc
+
+        threads = [threading.Thread(target=run, args=a) for a in ((ds[0], "永久"), (ds[1], "1"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert all(isinstance(v, int) for v in out.values()), out
+        until = app.blobs.stat(hashlib.sha256(shared).hexdigest()).locked_until
+        assert until is not None and until >= retention_until("永久") - timedelta(minutes=5)
+
+
+def test_an_archive_refused_because_an_upload_raced_it_locks_nothing(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack F6: an upload lands while the archive package is written; the archive is refused (409)
+    and leaves nothing locked (it locked every file and its package for the full retention)."""
+    from dossier.errors import DossierConflictError
+
+    app = stack.app
+    d = app.open_dossier(case_number_text="（2026）京0105民初960号", case_type="民事", parties=[],
+                         actor="clerk:li", role="clerk")  # fmt: skip
+    first = pdf_bytes(2)
+    app.upload(d, iter([first]), name="起诉状.pdf", media_type="application/pdf", source="court", doc_type=None,
+               actor="clerk:li", role="clerk")  # fmt: skip
+    stack.sealer.seal()
+    put, puts, raced = app.blobs.put, [], []
+
+    def racing_put(source: Any, expected_sha256: str | None = None) -> Any:
+        if not raced:  # the archive package: a clerk's upload lands meanwhile
+            raced.append(True)
+            app.upload(d, iter([pdf_bytes(4)]), name="补充证据.pdf", media_type="application/pdf", source="court",
+                       doc_type=None, actor="clerk:li", role="clerk")  # fmt: skip
+        info = put(source, expected_sha256)
+        puts.append(info.sha256)
+        return info
+
+    monkeypatch.setattr(app.blobs, "put", racing_put)
+    with pytest.raises(DossierConflictError):
+        _archive_now(stack, d, "永久")
+    monkeypatch.undo()
+    assert len(puts) == 2  # the late upload's file, the package
+    for sha in [hashlib.sha256(first).hexdigest(), *puts]:
+        assert app.blobs.stat(sha).locked_until is None, sha
+    assert app.get(str(d)).archived is None
+    stack.sealer.seal()
+    assert _archive_now(stack, d, "永久") > 0  # archived once nothing races it, and locked then
+    assert app.blobs.stat(hashlib.sha256(first).hexdigest()).locked_until is not None
+
+
+def test_two_archives_sharing_a_file_at_once_over_http(node: Node) -> None:
+    """Attack F1 over HTTP: two archives at once (永久 and 1 year) of dossiers sharing a file both
+    answer 200 (one was 400 storage_error) and the file's record reads the 永久 lock."""
+    import threading
+
+    shared = pdf_bytes(2)
+    ds = [_open(node, f"（2026）京0105民初{4101 + i}号") for i in range(2)]
+    for d in ds:
+        _upload(node, d, shared, "共用证据.pdf", "application/pdf")
+    start, answers = threading.Barrier(2), {}
+
+    def archive(d: str, retention: str) -> None:
+        with httpx2.Client(base_url=str(node.http.base_url), timeout=60) as http:
+            start.wait()
+            answers[retention] = http.post(f"/v1/dossiers/{d}/archive", headers=node.as_("archivist"),
+                                           json={"retention": retention})  # fmt: skip
+
+    threads = [threading.Thread(target=archive, args=a) for a in ((ds[0], "永久"), (ds[1], "1"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {k: r.status_code for k, r in answers.items()} == {"永久": 200, "1": 200}, {
+        k: r.text for k, r in answers.items()}  # fmt: skip
+    until = FilesystemBlobStore(node.data / "blobs").stat(hashlib.sha256(shared).hexdigest()).locked_until
+    assert until is not None and until.year >= datetime.now(UTC).year + 99
+
+
+def test_locks_an_archive_could_not_set_are_set_when_it_is_archived_again(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """F6's order (recorded, then locked): a store failing while the locks are set leaves the
+    dossier archived with its package unlocked; archiving it again sets the locks, then answers
+    that it is archived."""
+    from dossier.errors import DossierArchivedError
+    from storage.errors import StorageUnavailableError
+
+    app = stack.app
+    d = app.open_dossier(case_number_text="（2026）京0105民初970号", case_type="民事", parties=[],
+                         actor="clerk:li", role="clerk")  # fmt: skip
+    data = pdf_bytes(2)
+    app.upload(d, iter([data]), name="起诉状.pdf", media_type="application/pdf", source="court", doc_type=None,
+               actor="clerk:li", role="clerk")  # fmt: skip
+    stack.sealer.seal()
+
+    def down(sha256: str, until: datetime) -> Any:
+        raise StorageUnavailableError("the S3 endpoint does not answer")
+
+    monkeypatch.setattr(app.blobs, "lock", down)
+    with pytest.raises(StorageUnavailableError):
+        _archive_now(stack, d, "永久")
+    monkeypatch.undo()
+    archived = app.get(str(d)).archived
+    assert archived is not None and app.blobs.stat(archived["package_sha256"]).locked_until is None
+    stack.sealer.seal()
+    with pytest.raises(DossierArchivedError):
+        _archive_now(stack, d, "永久")
+    for sha in (archived["package_sha256"], hashlib.sha256(data).hexdigest()):
+        until = app.blobs.stat(sha).locked_until
+        assert until is not None and until.year >= datetime.now(UTC).year + 99

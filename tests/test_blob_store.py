@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import unicodedata
 import uuid
@@ -24,7 +25,6 @@ import pytest
 from storage.blobstore import BlobStore
 from storage.errors import (
     BlobCorruptError,
-    BlobLockedError,
     BlobNotFoundError,
     DigestMismatchError,
     InvalidDigestError,
@@ -172,8 +172,8 @@ class BlobStoreContract:
         store.put(iter([data]))
         until = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
         assert store.lock(sha(data), until).locked_until == until
-        with pytest.raises(BlobLockedError):
-            store.lock(sha(data), until - timedelta(days=1))
+        assert store.lock(sha(data), until - timedelta(days=1)).locked_until == until  # the later time stays
+        assert store.stat(sha(data)).locked_until == until
         later = until + timedelta(days=30)
         assert store.lock(sha(data), later).locked_until == later
         assert store.put(iter([data])).locked_until == later  # same bytes: a no-op, still locked
@@ -183,6 +183,33 @@ class BlobStoreContract:
         assert b"".join(store.read(sha(data))) == data
         with pytest.raises(BlobNotFoundError):
             store.lock(sha(b"absent"), until)
+
+    def test_two_locks_at_once_keep_the_later_time(self, store: BlobStore) -> None:
+        """Two archives locking one shared file at once (one 永久, one 1 year): neither fails and the
+        file stays locked until the later time, whichever writes last (attack F1)."""
+        now = datetime.now(UTC).replace(microsecond=0)
+        long, short = now + timedelta(days=36600), now + timedelta(days=366)
+        for i in range(12):
+            data = f"shared exhibit 共用证据 {i}".encode()
+            store.put(iter([data]))
+            start = threading.Barrier(4)
+            errors: list[BaseException] = []
+
+            def lock(until: datetime, data: bytes = data, start: threading.Barrier = start,
+                     errors: list[BaseException] = errors) -> None:  # fmt: skip
+                start.wait()
+                try:
+                    store.lock(sha(data), until)
+                except BaseException as exc:
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=lock, args=(u,)) for u in (long, short, short, long)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert errors == []
+            assert store.stat(sha(data)).locked_until == long
 
     def test_flipped_byte_is_never_served_whole(self, store: BlobStore, caplog: pytest.LogCaptureFixture) -> None:
         data = pattern(3 * MIB + 5, 7)

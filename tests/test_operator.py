@@ -457,3 +457,98 @@ def test_audit_refuses_a_dossier_that_is_not_one(tmp_path: Path, capsys: pytest.
         assert sifa(["audit", "--data-dir", str(data), "--dossier", dossier]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "clean" not in err, err
+
+
+LOG_KEY = "sifa.court/1101-0105+98258d4d+AaYXmYdR4CkWiv7R62KAgGdVogOKf27E9pM19T5eT88R"
+WITNESS_KEY = "sifa.witness/1101-0106+26e4be51+BI+TQynW8629sGWOoxVXWhiGTkMsDfPhYC0xPV/G80mh"
+BAD_URLS = ["http://127.0.0.1:99999", "http://127.0.0.1:abc", "http://127.0.0.1:1:5", "http://[::1"]
+
+
+def _peers_at(path: Path, url: str) -> Path:
+    path.write_text(json.dumps({"format": "sifa-trust/1", "logs": [{"origin": "sifa.court/1101-0105",
+                                "name": "北京市朝阳区人民法院", "key": LOG_KEY, "url": url}]}))  # fmt: skip
+    return path
+
+
+def _witnesses_at(path: Path, url: str) -> Path:
+    path.write_text(json.dumps({"format": "sifa-trust/1", "quorum": 1,
+                                "witnesses": [{"name": "x", "key": WITNESS_KEY, "url": url}]}))  # fmt: skip
+    return path
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+def test_a_peer_or_witness_url_with_a_bad_port_is_refused_at_start_and_at_use(url: str, tmp_path: Path) -> None:
+    """Attack F3: a bad port passed the start-up check, then a retrieval answered 500 and `sifa
+    retrieve` printed a ValueError traceback. Now serve refuses it in one line (exit 2), and so does
+    retrieve (the node is started without the file, which is given to retrieve alone)."""
+    data = tmp_path / "node"
+    _init(data)
+    peers, witnesses = _peers_at(tmp_path / "peers.json", url), _witnesses_at(tmp_path / "witnesses.json", url + "/w")
+    for extra in ({"SIFA_PEERS": str(peers)}, {"SIFA_WITNESSES": str(witnesses)}):
+        env = {**os.environ, "SIFA_DATA_DIR": str(data), "SIFA_PORT": str(free_port()), **extra}
+        proc = subprocess.run([sys.executable, "-m", "api.cli", "serve"], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=60)  # fmt: skip
+        _one_line_exit_2(proc)
+        assert "URL" in proc.stderr
+    env = {**os.environ, "SIFA_DATA_DIR": str(data), "SIFA_PEERS": str(peers)}
+    proc = subprocess.run([sys.executable, "-m", "api.cli", "retrieve", "--from", "1101-0105", "--dossier",
+                           "6454039c-0791-518e-bc56-316fcd078efb"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    _one_line_exit_2(proc)
+    assert "URL" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("[" * 200000, "nests deeper"),
+        ("[1,2]", "a trust file is a JSON object, not list"),
+        ('{"logs": [1, 2]}', "logs must be a list of objects"),
+        ('{"witnesses": "x"}', "witnesses must be a list of objects"),
+    ],
+    ids=["200000 deep", "a list", "logs of numbers", "witnesses a string"],  # the id is in the tests' environment
+)
+def test_a_deep_or_misshapen_trust_file_is_refused_as_such(text: str, said: str, tmp_path: Path) -> None:
+    """Attack F4: "[" * 200000 as SIFA_PEERS or SIFA_WITNESSES crashed audit and retrieve with a
+    RecursionError; [1,2] said "'list' object has no attribute 'get'". Both are malformed_trust_file."""
+    from ledger.trust import MalformedTrustError, read_trust
+
+    path = tmp_path / "trust.json"
+    path.write_text(text)
+    with pytest.raises(MalformedTrustError, match=said):
+        read_trust(path)
+    if not text.startswith("[["):
+        return
+    data = tmp_path / "node"
+    _init(data)
+    for extra, argv in (({"SIFA_WITNESSES": str(path)}, ["audit"]),
+                        ({"SIFA_PEERS": str(path)}, ["retrieve", "--from", "1101-0105", "--dossier",
+                                                     "6454039c-0791-518e-bc56-316fcd078efb"])):  # fmt: skip
+        env = {**os.environ, "SIFA_DATA_DIR": str(data), **extra}
+        proc = subprocess.run([sys.executable, "-m", "api.cli", *argv], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+        _one_line_exit_2(proc)
+        assert "nests deeper" in proc.stderr
+
+
+@pytest.mark.parametrize("setting", ["SIFA_WITNESSES", "SIFA_PEERS"])
+def test_seal_once_beside_a_running_sequencer_refuses_a_bad_trust_file_first(setting: str, tmp_path: Path) -> None:
+    """Attack F7: with the sequencer lock held (a running node), `sifa seal --once` with a garbage
+    trust file said "another sequencer seals this log" (exit 3); it refuses the file (exit 2), as
+    audit and retrieve do."""
+    from api.node import open_tree_store
+
+    data = tmp_path / "node"
+    _init(data)
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("this is not JSON 这不是")
+    tree = open_tree_store(data, None)
+    try:
+        with tree.sequencer_lock():
+            env = {**os.environ, "SIFA_DATA_DIR": str(data), setting: str(garbage)}
+            proc = subprocess.run([sys.executable, "-m", "api.cli", "seal", "--once"], cwd=ROOT, env=env,
+                                  capture_output=True, text=True, timeout=60)  # fmt: skip
+    finally:
+        tree.close()
+    _one_line_exit_2(proc)
+    assert str(garbage) in proc.stderr

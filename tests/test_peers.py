@@ -15,11 +15,13 @@ from api.peers import (
     MisaddressedRequestError,
     NonceStore,
     PeerGate,
+    PeerUnavailableError,
     ReplayedRequestError,
     UnknownPeerError,
     UnsignedRequestError,
     check_url,
     court_of,
+    send,
     sign_request,
 )
 from ledger.note import Ed25519Signer
@@ -132,3 +134,14 @@ def test_peer_urls_are_https_except_on_loopback(url: str, allowed: bool) -> None
     else:
         with pytest.raises(InsecurePeerUrlError, match="must be https://"):
             check_url(url, "a peer's")
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999", "http://127.0.0.1:abc", "http://127.0.0.1:1:5",
+                                 "http://[::1", "http://127.0.0.1:0", "https://a.example.cn/ x"])  # fmt: skip
+def test_a_url_that_cannot_be_called_is_refused_as_unavailable(url: str) -> None:
+    """Attack F3: a bad port or bracket was a ValueError (500, a traceback) at use; now it is
+    peer_unavailable, from the check and from a request."""
+    with pytest.raises(PeerUnavailableError, match="not a URL"):
+        check_url(url, "a peer's")
+    with pytest.raises(PeerUnavailableError):
+        send("GET", url, what="a peer")
