@@ -25,6 +25,7 @@ from api.principals import AuthError, ForbiddenError, LastAdministratorError, Pr
 from api.routes.dossiers import HeaderNotAsciiError, PayloadTooLargeError, UnsupportedMediaError
 from api.routes.page import AssetNotFoundError
 from api.routes.witness import NotAWitnessError
+from api.streaming import TooManyUploadsError
 from dossier.errors import (
     DossierArchivedError,
     DossierConflictError,
@@ -66,6 +67,7 @@ STATUS: list[tuple[type[SifaError], int]] = [
     (ForbiddenError, 403),
     (PayloadTooLargeError, 413),
     (BodyTimeoutError, 408),
+    (TooManyUploadsError, 429),
     (LeafTooLargeError, 413),
     (HeaderNotAsciiError, 400),
     (UnsupportedMediaError, 415),
@@ -134,6 +136,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     415: {**_ERROR, "description": "unsupported media type"},
     416: {**_ERROR, "description": "range outside the file"},
     422: {**_ERROR, "description": "input that does not fit the rules"},
+    429: {**_ERROR, "description": "too many uploads in flight for this credential (Retry-After)"},
     503: {**_ERROR, "description": "a backend (database, S3) is unavailable or full, or a stored file is corrupt"},
 }
 

@@ -64,5 +64,7 @@ async def upload_form(dossier: str, request: Request, caller: CallerDep, service
             return first_answer(services, dossier, exc)
         return uploaded_answer(dossier, {**result, "media_type": found})
 
-    results = await streamed_body(request, limit, "a form", lambda chunks: form_files(chunks, boundary, store))
+    results = await streamed_body(
+        request, limit, "a form", lambda chunks: form_files(chunks, boundary, store), holder=caller.id
+    )
     return UploadedForm(documents=[Uploaded(**r) for r in results])
