@@ -65,6 +65,8 @@ def json_of(mib: int) -> Any:
 
 
 JSON = {"Content-Type": "application/json"}
+# A list cursor as the list once gave them out, unauthenticated: ["2026-11-22T00:00:00Z", "<a uuid>"].
+UNSIGNED = "WyIyMDI2LTExLTIyVDAwOjAwOjAwWiIsICI2NDU0MDM5Yy0wNzkxLTUxOGUtYmM1Ni0zMTZmY2QwNzhlZmIiXQ"
 
 
 def tar_with_pax_size(size: bytes) -> bytes:
@@ -236,6 +238,18 @@ CASES: dict[str, Case] = {
     ),
     # finding
     "dossier list with a forged cursor": Case("clerk", "GET", "/v1/dossiers?cursor=WyJ4Il0", 422, "invalid_cursor"),
+    "dossier list with a cursor holding a lone surrogate": Case(
+        "clerk", "GET", "/v1/dossiers?cursor=WyJcdWQ4MDAiLCAieCJd", 422, "invalid_cursor"
+    ),
+    "dossier list with a well-formed cursor it never gave out": Case(
+        "clerk", "GET", "/v1/dossiers?cursor=" + UNSIGNED, 422, "invalid_cursor",
+    ),
+    "dossier list opened to the calendar's last day": Case(
+        "clerk", "GET", "/v1/dossiers?opened_to=9999-12-31", 422, "invalid_input"
+    ),
+    "dossier list opened from the calendar's first day": Case(
+        "clerk", "GET", "/v1/dossiers?opened_from=0001-01-01", 422, "invalid_input"
+    ),
     "dossier list with an unknown status": Case("clerk", "GET", "/v1/dossiers?status=lost", 422, "invalid_request"),
     "dossier list by party name asked by a lawyer": Case("lawyer", "GET", "/v1/dossiers?party=张三", 403, "forbidden"),
     "principal that does not exist": Case(
