@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from eventsourcing.persistence import PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 from api.edge import BodyTimeoutError
@@ -60,6 +62,8 @@ from storage.errors import (
     StorageFullError,
     StorageUnavailableError,
 )
+
+log = logging.getLogger("sifa.api")
 
 # Most specific first: the first matching class decides.
 STATUS: list[tuple[type[SifaError], int]] = [
@@ -173,6 +177,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(UnicodeDecodeError)
     async def bad_text(_: Request, exc: UnicodeDecodeError) -> JSONResponse:
         return JSONResponse(error_body("invalid_encoding", "a header or name is not valid UTF-8"), 400)
+
+    @app.exception_handler(ClientDisconnect)
+    async def gone(request: Request, _: ClientDisconnect) -> Response:
+        # Nothing was recorded (a cut-off body never completes an upload) and no one is left to answer:
+        # one line for the operator, no traceback.
+        log.warning("a client disconnected in the middle of its request's body: %s %s", request.method,
+                    request.url.path)  # fmt: skip
+        return Response(status_code=400)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:

@@ -343,3 +343,32 @@ def test_slow_uploads_hold_only_their_own_senders_slots(tmp_path: Path) -> None:
         for s in held:
             s.close()
         serve.stop()
+
+
+def test_an_upload_cut_off_by_its_client_is_logged_once_without_a_traceback(tmp_path: Path) -> None:
+    """A client that disconnects in the middle of an upload's body is a line in the log, not an
+    ``ERROR: Exception in ASGI application`` with a traceback; nothing is recorded."""
+    data, log = tmp_path / "data", tmp_path / "serve.log"
+    admin = init(data, "1101-0105", "北京市朝阳区人民法院")
+    serve = Serve(data, log=log, SIFA_SEQUENCER="thread")
+    try:
+        with httpx2.Client(base_url=serve.url, timeout=30) as http:
+            r = http.post("/v1/dossiers", json={"case_number": "（2026）京0105民初6102号", "case_type": "民事"},
+                          headers={"Authorization": f"Bearer {admin}"})  # fmt: skip
+            assert r.status_code == 403  # an administrator opens no dossier: a clerk does
+            clerk = http.post("/v1/principals", json={"name": "书记员", "role": "clerk"},
+                              headers={"Authorization": f"Bearer {admin}"}).json()["token"]  # fmt: skip
+            r = http.post("/v1/dossiers", json={"case_number": "（2026）京0105民初6102号", "case_type": "民事"},
+                          headers={"Authorization": f"Bearer {clerk}"})  # fmt: skip
+            dossier = r.json()["dossier"]
+            for _ in range(2):
+                with _stalled_upload(serve.port, clerk, dossier):
+                    time.sleep(0.5)
+            time.sleep(1.0)
+            events = http.get(f"/v1/dossiers/{dossier}/events", headers={"Authorization": f"Bearer {clerk}"}).json()
+            assert [e["type"] for e in events if e["type"] != "Retrieved"] == ["Opened"]
+    finally:
+        serve.stop()
+    text = log.read_text(encoding="utf-8", errors="replace")
+    assert "Traceback" not in text and "Exception in ASGI" not in text, text
+    assert text.count("disconnected") == 2, text
