@@ -12,9 +12,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
-from starlette.routing import Match
 
-from api.edge import BodyTimeoutError
+from api.edge import BodyTimeoutError, allowed
 from api.multipart import MalformedFormError
 from api.peers import (
     InsecurePeerUrlError,
@@ -198,9 +197,4 @@ def install(app: FastAPI) -> None:
 
 
 def _allowed(request: Request) -> set[str]:
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        found = getattr(route, "methods", None)
-        if found and route.matches(request.scope)[0] != Match.NONE:
-            methods |= set(found)
-    return methods
+    return allowed(request.app, request.url.path)
