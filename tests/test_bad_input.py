@@ -270,6 +270,23 @@ CASES: dict[str, Case] = {
         content=b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nhalf',
         headers={"Content-Type": "multipart/form-data; boundary=b"},
     ),
+    "SVG with a script declared as a GIF": Case(
+        "clerk", "POST", D + "/documents", 415, "media_type_mismatch",
+        content=b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+        headers=up("图.gif", **{"Content-Type": "image/gif"}),
+    ),
+    "HTML declared as a TIFF": Case(
+        "clerk", "POST", D + "/documents", 415, "media_type_mismatch",
+        content=b"<html><script>alert(1)</script></html>", headers=up("扫描.tif", **{"Content-Type": "image/tiff"}),
+    ),
+    "markup with a stray byte declared as a GIF": Case(
+        "clerk", "POST", D + "/documents", 415, "media_type_mismatch",
+        content=b"<svg onload=alert(1)>\xff\x00</svg>", headers=up("图.gif", **{"Content-Type": "image/gif"}),
+    ),
+    "text declared as audio": Case(
+        "clerk", "POST", D + "/documents", 415, "media_type_mismatch",
+        content="庭审录音的文字记录".encode(), headers=up("录音.wav", **{"Content-Type": "audio/wav"}),
+    ),
     "PNG declared as a PDF": Case(
         "clerk", "POST", D + "/documents", 415, "media_type_mismatch", content=b"\x89PNG\r\n\x1a\n" + bytes(64),
         headers=up(),

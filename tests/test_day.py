@@ -337,6 +337,7 @@ def test_an_upload_names_its_event_and_receipt_and_the_content_decides_the_type(
 
 @pytest.mark.parametrize(("data", "found"), [
     (b"%PDF-1.7\n", "application/pdf"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff\xdb", "image/jpeg"),
+    (b"GIF89a\x01\x00", "image/gif"), (b"GIF87a", "image/gif"),
     (b"ID3\x04\x00", "audio/mpeg"), (b"\xff\xfb\x90\x00", "audio/mpeg"), (b"\x00\x00\x00\x18ftypisom", "video/mp4"),
     (b"PK\x03\x04" + bytes(22) + b"\x07\x00\x00\x00OFD.xml", "application/ofd"),
     (b"PK\x03\x04" + bytes(22) + b"\x13\x00\x00\x00[Content_Types].xml",
