@@ -30,8 +30,7 @@ from api.settings import Settings
 from evidence.disclosure import read_leaf
 from ledger.tiles import TILE_WIDTH, unpack_entries
 from ledger.trust import read_trust
-from tests.nodes import in_thread
-from tests.nodes import init, trust_entry
+from tests.nodes import in_thread, init, trust_entry
 from tests.servers import free_port
 from verifier.cli import main as verify_main
 from verifier.monitor import check as monitor_check

@@ -380,8 +380,12 @@ async def archive(dossier: str, body: Archive, caller: CallerDep, services: Serv
     return Written(dossier=str(UUID(dossier)), version=version)
 
 
-@router.get("/{dossier}/receipts/{version}", response_model=ReceiptDocument, response_model_exclude_unset=True,
-            openapi_extra=roles(*READERS))
+@router.get(
+    "/{dossier}/receipts/{version}",
+    response_model=ReceiptDocument,
+    response_model_exclude_unset=True,
+    openapi_extra=roles(*READERS),
+)
 async def receipt(dossier: str, version: int, caller: CallerDep, services: ServicesDep) -> ReceiptDocument:
     """The receipt (存证凭证) of one event, once sealed (waits up to two seconds for the sequencer)."""
     return receipt_document(await _receipt(services, caller, dossier, version))
