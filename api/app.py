@@ -35,6 +35,7 @@ from api.routes import (
     witness,
 )
 from api.settings import Settings
+from api.streaming import BodySlots
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -59,6 +60,7 @@ def create_app(settings: Settings, *, owns_process: bool = False) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with open_node(settings) as node:
             app.state.services = node
+            app.state.bodies = BodySlots(settings.max_uploads_per_principal, settings.max_connections)
             stop = StopFlag()  # set by this lifespan only; the signals are uvicorn's
             supervisor: Supervisor | None = None
             threads: list[threading.Thread] = []
@@ -100,6 +102,7 @@ def create_app(settings: Settings, *, owns_process: bool = False) -> FastAPI:
                     supervisor.stop(STOP_WAIT)
                 for t in threads:
                     t.join(timeout=STOP_WAIT)
+                app.state.bodies.close()
 
     app = FastAPI(
         title="sifa court node",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 import unicodedata
@@ -25,6 +26,7 @@ from api import setup_cli
 from api.node import (
     UMASK,
     NodeError,
+    check_init,
     init_node,
     issue_admin,
     load_config,
@@ -122,23 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     umask = os.umask(UMASK)
     try:
         if args.command == "init":
-            if args.credential_file is not None and args.credential_file.exists():
-                raise NodeError(f"{args.credential_file} exists; name a new file for the credential")
-            settings = Settings()
-            config = init_node(args.data_dir, args.court, args.name, settings.database_url,
-                               designator=args.designator)  # fmt: skip
-            token = issue_admin(args.data_dir, settings)
-            print(f"sifa: node {config.origin} ({config.name}) created in {args.data_dir}", file=sys.stderr)
-            if args.credential_file is not None:
-                write_credential(args.credential_file, token)
-                print(f"sifa: the administrator's credential is in {args.credential_file.resolve()} (mode 0600, "
-                      "stored on the node only as a hash): read it, keep it safe, then delete the file",
-                      file=sys.stderr)  # fmt: skip
-                return 0
-            print("sifa: the administrator's credential follows; it is shown once and stored only as a hash",
-                  file=sys.stderr)  # fmt: skip
-            print(token)
-            return 0
+            return _init(args)
         if args.command in setup_cli.COMMANDS:
             return setup_cli.run(args)
         if args.command == "trust-entry":
@@ -181,6 +167,52 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     finally:
         os.umask(umask)  # main() called in-process (tests) leaves its caller's umask as it was
+
+
+def _init(args: argparse.Namespace) -> int:
+    """``sifa init``: every input checked before anything is made; on a failure part-way, what it made is
+    removed again (a PostgreSQL tree store's first checkpoint excepted), so a second try starts clean."""
+    credential = args.credential_file
+    if credential is not None:
+        if credential.exists() or credential.is_symlink():
+            raise NodeError(f"{credential} exists; name a new file for the credential")
+        if not credential.parent.is_dir() or not os.access(credential.parent, os.W_OK | os.X_OK):
+            raise NodeError(f"{credential.parent} is not a directory this user can write the credential into")
+    check_init(args.data_dir, args.court, args.name, args.designator)
+    settings = Settings()
+    existed = args.data_dir.is_dir()
+    before = {p.name for p in args.data_dir.iterdir()} if existed else set()
+    try:
+        config = init_node(args.data_dir, args.court, args.name, settings.database_url,
+                           designator=args.designator)  # fmt: skip
+        token = issue_admin(args.data_dir, settings)
+        if credential is not None:
+            write_credential(credential, token)
+    except BaseException:
+        _undo_init(args.data_dir, existed, before)
+        raise
+    print(f"sifa: node {config.origin} ({config.name}) created in {args.data_dir}", file=sys.stderr)
+    if credential is not None:
+        print(f"sifa: the administrator's credential is in {credential.resolve()} (mode 0600, stored on the "
+              "node only as a hash): read it, keep it safe, then delete the file", file=sys.stderr)  # fmt: skip
+        return 0
+    print("sifa: the administrator's credential follows; it is shown once and stored only as a hash",
+          file=sys.stderr)  # fmt: skip
+    print(token)
+    return 0
+
+
+def _undo_init(data_dir: Path, existed: bool, before: set[str]) -> None:
+    """Remove what a failed ``sifa init`` made in ``data_dir`` (all of it, if it made the dir)."""
+    if not existed:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        return
+    for entry in data_dir.iterdir():
+        if entry.name not in before:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
 
 
 def _admin(args: argparse.Namespace) -> int:

@@ -56,9 +56,10 @@ CALLER = "sifa.caller"  # scope key: the caller the edge (api/edge.py) checked b
 async def authorize(services: Services, authorization: str | None, allowed: list[str]) -> Caller:
     """The caller a bearer ``Authorization`` header names, if its role is ``allowed``. Raises AuthError,
     ForbiddenError."""
-    if not authorization or not authorization.startswith("Bearer "):
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():  # the scheme is case-insensitive (RFC 7235 2.1)
         raise AuthError("this request needs a bearer credential")
-    token = authorization.removeprefix("Bearer ").strip()
+    token = token.strip()
     # Usually answered from memory; otherwise a store read, off the event loop.
     caller = services.principals.remembered(token)
     if caller is None:

@@ -60,6 +60,17 @@ class Rule:
         return PUBLIC not in self.roles and SIGNED not in self.roles
 
 
+def allowed(app: FastAPI, path: str) -> set[str]:
+    """The methods some route of ``app`` answers on ``path`` (HEAD where a public GET is: see Edge)."""
+    methods: set[str] = set()
+    for rule in rules(app):
+        if rule.path.match(path):
+            methods |= rule.methods
+            if "GET" in rule.methods and not rule.bearer:
+                methods.add("HEAD")
+    return methods
+
+
 def rules(app: FastAPI) -> list[Rule]:
     """The edge's rule for every API route of ``app``, in the router's order."""
     found = []
@@ -116,6 +127,13 @@ class Edge:
         if services is None:  # not HTTP, or the node is not started
             await self.app(scope, receive, send)
             return
+        if scope["method"] == "HEAD" and self._rule(scope) is None:
+            # HEAD where GET is public (pages, /healthz, the log's tiles): the GET's answer, whose body
+            # the server drops (it keeps the request's own scope, which says HEAD). A credentialed GET
+            # (a download is a recorded read) is not repeated for a HEAD: 405, its Allow says GET.
+            got = self._rule({**scope, "method": "GET"})
+            if got is not None and not got.bearer:
+                scope = {**scope, "method": "GET"}
         settings = services.settings
         headers = _headers(scope)
         try:

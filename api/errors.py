@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from eventsourcing.persistence import PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
-from starlette.routing import Match
+from starlette.requests import ClientDisconnect
 
-from api.edge import BodyTimeoutError
+from api.edge import BodyTimeoutError, allowed
 from api.multipart import MalformedFormError
 from api.peers import (
     InsecurePeerUrlError,
@@ -25,6 +26,7 @@ from api.principals import AuthError, ForbiddenError, LastAdministratorError, Pr
 from api.routes.dossiers import HeaderNotAsciiError, PayloadTooLargeError, UnsupportedMediaError
 from api.routes.page import AssetNotFoundError
 from api.routes.witness import NotAWitnessError
+from api.streaming import TooManyUploadsError
 from dossier.certificate import CertificateFontMissingError
 from dossier.errors import (
     DossierArchivedError,
@@ -61,12 +63,15 @@ from storage.errors import (
     StorageUnavailableError,
 )
 
+log = logging.getLogger("sifa.api")
+
 # Most specific first: the first matching class decides.
 STATUS: list[tuple[type[SifaError], int]] = [
     (AuthError, 401),
     (ForbiddenError, 403),
     (PayloadTooLargeError, 413),
     (BodyTimeoutError, 408),
+    (TooManyUploadsError, 429),
     (LeafTooLargeError, 413),
     (HeaderNotAsciiError, 400),
     (UnsupportedMediaError, 415),
@@ -136,6 +141,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     415: {**_ERROR, "description": "unsupported media type"},
     416: {**_ERROR, "description": "range outside the file"},
     422: {**_ERROR, "description": "input that does not fit the rules"},
+    429: {**_ERROR, "description": "too many uploads in flight for this credential (Retry-After)"},
     503: {**_ERROR, "description": "a backend (database, S3) is unavailable or full, or a stored file is corrupt"},
 }
 
@@ -173,6 +179,14 @@ def install(app: FastAPI) -> None:
     async def bad_text(_: Request, exc: UnicodeDecodeError) -> JSONResponse:
         return JSONResponse(error_body("invalid_encoding", "a header or name is not valid UTF-8"), 400)
 
+    @app.exception_handler(ClientDisconnect)
+    async def gone(request: Request, _: ClientDisconnect) -> Response:
+        # Nothing was recorded (a cut-off body never completes an upload) and no one is left to answer:
+        # one line for the operator, no traceback.
+        log.warning("a client disconnected in the middle of its request's body: %s %s", request.method,
+                    request.url.path)  # fmt: skip
+        return Response(status_code=400)
+
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
@@ -185,9 +199,4 @@ def install(app: FastAPI) -> None:
 
 
 def _allowed(request: Request) -> set[str]:
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        found = getattr(route, "methods", None)
-        if found and route.matches(request.scope)[0] != Match.NONE:
-            methods |= set(found)
-    return methods
+    return allowed(request.app, request.url.path)

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import unquote
 
 from python_multipart.exceptions import MultipartParseError
@@ -67,10 +67,35 @@ def _basename(name: str) -> str:
     return re.split(r"[\\/]", name)[-1]
 
 
-def form_files(chunks: Iterator[bytes], boundary: bytes, store: Callable[[FilePart, Iterator[bytes]], T]) -> list[T]:
-    """Each file part of the form stored by ``store(part, its bytes)``, in order; their results.
-    Raises MalformedFormError, UnicodeDecodeError (a header that is not UTF-8), or what ``store`` raises."""
+@dataclass(frozen=True)
+class FormResult(Generic[T]):
+    """What a form recorded: each file's result, in order; and, if the form was refused part-way after
+    some files were recorded, why (the files after them were not)."""
+
+    results: list[T]
+    refused: SifaError | None = None
+
+
+def form_files(
+    chunks: Iterator[bytes], boundary: bytes, store: Callable[[FilePart, Iterator[bytes]], T]
+) -> FormResult[T]:
+    """Each file part of the form stored by ``store(part, its bytes)``, in order, until the first refusal.
+    Raises MalformedFormError, UnicodeDecodeError (a header that is not UTF-8), or what ``store`` raises,
+    when nothing was recorded; once something was, a refusal is returned beside what was recorded."""
     results: list[T] = []
+    try:
+        _parse(chunks, boundary, store, results)
+    except (SifaError, UnicodeDecodeError) as exc:
+        if not results:
+            raise
+        if isinstance(exc, UnicodeDecodeError):
+            exc = MalformedFormError("a part's header or text field is not UTF-8")
+        return FormResult(results, exc)
+    return FormResult(results)
+
+
+def _parse(chunks: Iterator[bytes], boundary: bytes, store: Callable[[FilePart, Iterator[bytes]], T],
+           results: list[T]) -> None:  # fmt: skip
     fields: dict[str, str] = {}
     state: dict[str, Any] = {"headers": {}, "field": b"", "value": b"", "text": None, "name": "", "parts": 0}
     pool = ThreadPoolExecutor(1, thread_name_prefix="sifa-form")
@@ -151,7 +176,6 @@ def form_files(chunks: Iterator[bytes], boundary: bytes, store: Callable[[FilePa
         pool.shutdown(wait=True)
     if running or not results:
         raise MalformedFormError("the form holds no complete file part (send each file with a filename)")
-    return results
 
 
 def _abort(q: queue.Queue[object], future: Future[Any]) -> None:

@@ -27,6 +27,8 @@ from api.settings import Settings
 from dossier.application import postgres_env, sqlite_env
 from dossier.courts import DESIGNATOR, origin_for
 from dossier.courts import ORIGIN_PREFIX as ORIGIN_PREFIX
+from dossier.errors import InvalidDossierInputError
+from dossier.fields import text
 from ledger.cosignature import CosignatureSigner
 from ledger.errors import MalformedError, SifaError
 from ledger.log import MerkleLog
@@ -72,14 +74,7 @@ def init_node(data_dir: Path, court: str, name: str, database_url: str = "", *,
 
     Raises NodeError for a bad court code or a data dir that already holds a node.
     """
-    if not COURT_CODE.fullmatch(court):
-        raise NodeError(f"court code {court!r} is not of the form 1101-0105")
-    if not name.strip():
-        raise NodeError("the court's name is empty")
-    if designator is not None and not DESIGNATOR.fullmatch(designator):
-        raise NodeError(f"court 代字 {designator!r} is not of the form 京0105")
-    if (data_dir / CONFIG).exists():
-        raise NodeError(f"{data_dir} already holds a node; nothing was changed")
+    check_init(data_dir, court, name, designator)
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileExistsError):
         data_dir.mkdir(mode=0o700)
@@ -101,6 +96,22 @@ def init_node(data_dir: Path, court: str, name: str, database_url: str = "", *,
         store.close()
     _write_private(data_dir / CONFIG, json.dumps(config.__dict__, ensure_ascii=False, indent=2) + "\n")
     return config
+
+
+def check_init(data_dir: Path, court: str, name: str, designator: str | None) -> None:
+    """Every input of ``init_node`` checked before anything is made. Raises NodeError."""
+    if not COURT_CODE.fullmatch(court):
+        raise NodeError(f"court code {court!r} is not of the form 1101-0105")
+    if designator is not None and not DESIGNATOR.fullmatch(designator):
+        raise NodeError(f"court 代字 {designator!r} is not of the form 京0105")
+    try:
+        text(name.strip(), "court name")
+    except InvalidDossierInputError as exc:
+        raise NodeError(f"--name: {exc.diagnostics()}") from None
+    if data_dir.exists() and not data_dir.is_dir():
+        raise NodeError(f"{data_dir} is not a directory; nothing was changed")
+    if (data_dir / CONFIG).exists():
+        raise NodeError(f"{data_dir} already holds a node; nothing was changed")
 
 
 def tighten(data_dir: Path) -> None:

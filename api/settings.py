@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     # Largest body of every other route (JSON), in bytes: refused (413) by Content-Length before it is
     # read, and as it streams. Uploads and packages have their own limits above.
     max_json_bytes: int = 1 << 20
+    # Uploads (raw, form, package import) one principal may have in flight at once: the next is answered
+    # 429 (too_many_uploads). Their bodies are consumed by threads of their own, apart from every other
+    # request's, at most one a connection (max_connections).
+    max_uploads_per_principal: int = Field(default=4, ge=1)
     # The edge (api/edge.py, api/server.py). A request's line and headers must arrive within
     # header_timeout_seconds of the connection opening (or of the request's first byte) and hold at
     # most max_header_bytes; a request body may pause at most body_timeout_seconds between chunks; an

@@ -17,6 +17,7 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from api.node import COURT_CODE, COURTS, NodeError, load_config, load_signer
 from api.settings import Settings
@@ -61,14 +62,32 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write(path: Path, doc: dict[str, Any], mode: int) -> None:
-    text = json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+    try:
+        data = (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")  # before any file is made
+    except UnicodeEncodeError:
+        raise NodeError("a value holds a lone surrogate, which is not text; nothing was written") from None
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)  # never a half-written file, whatever happens
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # never a half-written file, whatever happens
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    """The JSON object in ``path``. Raises NodeError (not JSON, not an object), OSError."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError
+        raise NodeError(f"{path} is not JSON ({what}): {str(exc)[:100]}") from None
+    if not isinstance(doc, dict):
+        raise NodeError(f"{path} is not a JSON object ({what})")
+    return doc
 
 
 def _trust_file(args: argparse.Namespace) -> int:
@@ -77,11 +96,15 @@ def _trust_file(args: argparse.Namespace) -> int:
         {"origin": config.origin, "name": config.name, "key": load_signer(args.data_dir).verifier.vkey()}]}  # fmt: skip
     source = args.witnesses or Settings(data_dir=args.data_dir).witnesses
     if source is not None:
-        witnesses = json.loads(Path(source).read_text(encoding="utf-8"))
-        doc["witnesses"] = [{k: w[k] for k in ("name", "key") if k in w} for w in witnesses.get("witnesses", [])]
-        doc["quorum"] = witnesses.get("quorum", 0)
+        witnesses = _read_json(Path(source), "a witnesses trust file")
+        try:
+            doc["witnesses"] = [{k: w[k] for k in ("name", "key") if k in w} for w in witnesses.get("witnesses", [])]
+            doc["quorum"] = witnesses.get("quorum", 0)
+            parse_trust(doc)  # the lawyer's verifier reads it exactly so
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise NodeError(f"the witnesses file does not make a valid trust file: {exc}") from None
     try:
-        parse_trust(doc)  # the lawyer's verifier reads it exactly so
+        parse_trust(doc)
     except (ValueError, KeyError, TypeError) as exc:
         raise NodeError(f"the witnesses file does not make a valid trust file: {exc}") from None
     if args.out is None:
@@ -97,19 +120,21 @@ def _trust_file(args: argparse.Namespace) -> int:
 def _courts(args: argparse.Namespace) -> int:
     data = args.data_dir or Settings().data_dir
     path = data / COURTS
-    raw = json.loads(path.read_text(encoding="utf-8"))
+    registry = CourtRegistry.from_file(path)  # a file that is not a registry: invalid_input, exit 2
     if args.action == "list":
-        for c in CourtRegistry.from_file(path):
+        for c in registry:
             print(
                 f"{c.code}\t{c.level}\t{c.designator or '-'}\t{c.name}" + (f"\t(上级 {c.parent})" if c.parent else "")
             )
         return 0
     if not COURT_CODE.fullmatch(args.code):
         raise NodeError(f"court code {args.code!r} is not of the form 1101-0105")
-    registry = CourtRegistry.from_file(path)
+    raw = _read_json(path, "the court registry")
     if args.code in registry:
         raise NodeError(f"court {args.code} is already in {path}; nothing was changed")
-    if args.parent is not None and args.parent not in registry and args.parent != args.code:
+    if args.parent == args.code:
+        raise NodeError(f"court {args.code} cannot be its own parent")
+    if args.parent is not None and args.parent not in registry:
         raise NodeError(f"parent {args.parent} is not in {path}: add it first")
     entry = {"code": args.code, "name": args.name.strip(), "level": args.level, "parent": args.parent}
     if args.designator:
@@ -133,7 +158,12 @@ def _peers_path(args: argparse.Namespace) -> Path:
 
 def _peers(args: argparse.Namespace) -> int:
     path = _peers_path(args)
-    doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"logs": []}
+    doc: dict[str, Any] = _read_json(path, "a peers trust file") if path.exists() else {"logs": []}
+    if path.exists():
+        try:
+            parse_trust(doc)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise NodeError(f"{path} is not a peers trust file: {str(exc)[:100]}") from None
     if args.action == "list":
         for e in doc.get("logs", []):
             print(f"{e.get('origin', e['key'].split('+')[0])}\t{e.get('url', '-')}\t{e.get('name', '')}")
@@ -149,6 +179,13 @@ def _peers(args: argparse.Namespace) -> int:
     url = args.url.rstrip("/")
     if not url.startswith(("https://", "http://127.", "http://localhost", "http://[::1]")):
         raise NodeError(f"{url} is not https:// (plain http only on loopback)")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (a port that is not a number raises)
+    except ValueError:
+        raise NodeError(f"{url!r} is not a URL") from None
+    if not parts.hostname or not url.isascii() or not url.isprintable() or " " in url or parts.query or parts.fragment:
+        raise NodeError(f"{url!r} is not a node's base URL (https://host[:port][/path], no spaces)")
     doc.setdefault("logs", []).append({k: entry[k] for k in ("origin", "name", "key") if k in entry} | {"url": url})
     try:
         parse_trust(doc)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dossier.errors import InvalidDossierInputError, UnknownCourtError, WrongCourtError
+from dossier.fields import LIMITS, text
 
 # （2026）京0105民初123号: year, court 代字 (province abbreviation and digits, or 最高法), case-type 代字, serial.
 CASE_NUMBER = re.compile(
@@ -85,17 +86,36 @@ class CourtRegistry:
     """The courts a node knows (its own, its superiors, its peers), by code."""
 
     def __init__(self, courts: list[Court]) -> None:
+        designators: dict[str, str] = {}
         for c in courts:
+            if not isinstance(c.code, str) or not c.code:
+                raise InvalidDossierInputError(f"court code {c.code!r} is not text")
+            text(c.name, f"court {c.code}: name", limit=LIMITS["court name"])
             if c.level not in LEVELS:
                 raise InvalidDossierInputError(f"court {c.code}: level {c.level!r} is not one of {LEVELS}")
-            if c.designator is not None and not DESIGNATOR.fullmatch(c.designator):
-                raise InvalidDossierInputError(f"court {c.code}: 代字 {c.designator!r} is not like 京0105")
+            if c.parent is not None and (not isinstance(c.parent, str) or c.parent == c.code):
+                raise InvalidDossierInputError(f"court {c.code}: its parent {c.parent!r} is not another court's code")
+            if c.designator is not None:
+                if not isinstance(c.designator, str) or not DESIGNATOR.fullmatch(c.designator):
+                    raise InvalidDossierInputError(f"court {c.code}: 代字 {c.designator!r} is not like 京0105")
+                if c.designator in designators:
+                    raise InvalidDossierInputError(f"court {c.code}: 代字 {c.designator} is court "
+                                                   f"{designators[c.designator]}'s already")  # fmt: skip
+                designators[c.designator] = c.code
         self._courts = {c.code: c for c in courts}
 
     @classmethod
     def from_file(cls, path: Path) -> CourtRegistry:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        return cls([Court(**entry) for entry in raw["courts"]])
+        """The registry in ``path`` (courts.json). Raises InvalidDossierInputError for a file that is not
+        one (not JSON, not ``{"courts": [...]}``, an unknown or missing key), OSError if unreadable."""
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            return cls([Court(**entry) for entry in raw["courts"]])
+        except (ValueError, KeyError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
+            if isinstance(exc, InvalidDossierInputError):
+                raise
+            raise InvalidDossierInputError(f"{path} is not a court registry ({{\"courts\": [...]}}): "
+                                           f"{type(exc).__name__} {str(exc)[:100]}") from None  # fmt: skip
 
     def get(self, code: str) -> Court:
         try:

@@ -42,6 +42,7 @@ LIMITS: dict[str, int] = {
     "reason": 2000,
     "reader": 200,
     "court": 20,
+    "court name": 100,
     "actor": 200,
     "role": 20,
     "document id": 64,

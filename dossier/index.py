@@ -102,6 +102,7 @@ class DossierIndex:
         self.path = path
         self._mac_key = hmac.new(secret, b"sifa dossier index: search", hashlib.sha256).digest()
         self._aead = AESGCM(hmac.new(secret, b"sifa dossier index: case numbers", hashlib.sha256).digest())
+        self._cursor_key = hmac.new(secret, b"sifa dossier index: cursors", hashlib.sha256).digest()
         self._lock = threading.Lock()
         with self._db() as db:
             db.executescript(_SCHEMA)
@@ -209,7 +210,7 @@ class DossierIndex:
             where.append(f"d.id IN ({', '.join('?' * len(q.within))})")
             args.extend(q.within)
         if q.cursor is not None:
-            at, ident = _cursor(q.cursor)
+            at, ident = self._cursor(q.cursor)
             where.append("(d.opened_at < ? OR (d.opened_at = ? AND d.id < ?))")
             args.extend([at, at, ident])
         if q.case_number is not None or q.party is not None or q.within is not None:
@@ -221,22 +222,26 @@ class DossierIndex:
             rows = db.execute(sql, [*args, q.limit + 1]).fetchall()
         entries = [Entry(r[0], self._open(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows[: q.limit]]
         more = len(rows) > q.limit
-        return Page(entries, _make_cursor(entries[-1]) if more else None)
+        return Page(entries, self._make_cursor(entries[-1]) if more else None)
 
+    def _make_cursor(self, last: Entry) -> str:
+        """Where the next page starts, authenticated: a cursor is only ever one this index gave out."""
+        raw = json.dumps([last.opened_at, last.id], separators=(",", ":")).encode()
+        tag = hmac.new(self._cursor_key, raw, hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(tag + raw).decode().rstrip("=")
 
-def _make_cursor(last: Entry) -> str:
-    raw = json.dumps([last.opened_at, last.id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _cursor(text: str) -> tuple[str, str]:
-    try:
-        at, ident = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-        if not isinstance(at, str) or not isinstance(ident, str):
-            raise ValueError
-    except (ValueError, TypeError, UnicodeDecodeError):
-        raise InvalidCursorError("the cursor is not one this list gave out") from None
-    return at, ident
+    def _cursor(self, text: str) -> tuple[str, str]:
+        try:
+            sealed = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            tag, raw = sealed[:16], sealed[16:]
+            if not hmac.compare_digest(tag, hmac.new(self._cursor_key, raw, hashlib.sha256).digest()[:16]):
+                raise ValueError
+            at, ident = json.loads(raw)
+            if not isinstance(at, str) or not isinstance(ident, str):
+                raise ValueError
+        except (ValueError, TypeError, UnicodeDecodeError):
+            raise InvalidCursorError("the cursor is not one this list gave out") from None
+        return at, ident
 
 
 class InvalidCursorError(InvalidDossierInputError):

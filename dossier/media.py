@@ -1,6 +1,6 @@
 """A file's media type, taken from its first bytes and checked against the one declared.
 
-Recognised from the content: PDF, OFD, JPEG, PNG, MP3, MP4, DOCX and plain text (UTF-8). The
+Recognised from the content: PDF, OFD, JPEG, PNG, GIF, MP3, MP4, DOCX and plain text (UTF-8). The
 first ``HEAD`` bytes decide; the stream then flows on untouched (nothing is held but the head).
 
 - Declared ``application/octet-stream`` (or nothing): the type found is recorded (so a PDF sent
@@ -9,7 +9,9 @@ first ``HEAD`` bytes decide; the stream then flows on untouched (nothing is held
   (``media_type_mismatch``, nothing stored). OFD and DOCX are ZIP files: a ZIP whose first entry
   does not say which is taken as either; a text file may be declared as any text type.
 - Declared any other type (``image/tiff``, ``audio/wav``, …): recorded as declared, unless the
-  content is recognised as one of the binary types above — a PDF declared ``image/tiff`` is refused.
+  content is recognised as one of the binary types above — a PDF declared ``image/tiff`` is refused —
+  or the content is text (markup, script: SVG, HTML) declared as an image, audio, video, font or model
+  type, which a browser would show or play: refused, so no script is ever recorded as a picture.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from collections.abc import Iterator
 from dossier.errors import DossierError
 
 HEAD = 4096
-PDF, OFD, JPEG, PNG = "application/pdf", "application/ofd", "image/jpeg", "image/png"
+PDF, OFD, JPEG, PNG, GIF = "application/pdf", "application/ofd", "image/jpeg", "image/png", "image/gif"
 MP3, MP4, TEXT = "audio/mpeg", "video/mp4", "text/plain"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 ZIP = "application/zip"
-RECOGNISED = (PDF, OFD, JPEG, PNG, MP3, MP4, DOCX, TEXT)
-BINARY = (PDF, OFD, JPEG, PNG, MP3, MP4, DOCX, ZIP)
+RECOGNISED = (PDF, OFD, JPEG, PNG, GIF, MP3, MP4, DOCX, TEXT)
+BINARY = (PDF, OFD, JPEG, PNG, GIF, MP3, MP4, DOCX, ZIP)
+# Declared types that are never text: text content declared as one of these is refused.
+NOT_TEXT = ("image/", "audio/", "video/", "font/", "model/")
 UNKNOWN = "application/octet-stream"
 # Types a text file may be declared as (text/html and SVG stay text: served only as attachments).
 TEXT_TYPES = ("application/json", "application/xml", "image/svg+xml", "application/xhtml+xml")
@@ -45,6 +49,8 @@ def sniff(head: bytes) -> str | None:
         return PNG
     if head.startswith(b"\xff\xd8\xff"):
         return JPEG
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return GIF
     if head[4:8] == b"ftyp":
         return MP4
     if head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and head[1] & 0x06):
@@ -86,7 +92,7 @@ def resolve(declared: str, found: str | None) -> str:
         return declared
     if found == TEXT and (declared.startswith("text/") or declared in TEXT_TYPES):
         return declared
-    if declared in RECOGNISED or found in BINARY:
+    if declared in RECOGNISED or found in BINARY or (found == TEXT and declared.startswith(NOT_TEXT)):
         what = "content that is not recognised" if found is None else f"{found} content"
         raise MediaTypeMismatchError(f"declared {declared}, but the file holds {what}", declared=declared,
                                      found=found)  # fmt: skip

@@ -258,3 +258,26 @@ def test_a_credential_is_read_once_for_all_requests_waiting_on_it(tmp_path: Path
         assert not services.lookups
     finally:
         people.close()
+
+
+@pytest.mark.parametrize("path", ["/console", "/verify", "/healthz"])
+def test_head_is_answered_where_get_is(node: Node, path: str) -> None:
+    """HEAD where GET exists (RFC 9110 9.3.2): the GET's status and headers, no body."""
+    got, head = node.http.get(path), node.http.head(path)
+    assert head.status_code == got.status_code == 200, head.headers
+    assert head.headers["content-type"] == got.headers["content-type"]
+    assert head.content == b""
+
+
+def test_a_405_names_the_methods_allowed(node: Node) -> None:
+    r = node.http.put("/console")
+    assert r.status_code == 405
+    assert {m.strip() for m in r.headers["allow"].split(",")} >= {"GET", "HEAD"}
+
+
+def test_the_bearer_scheme_is_case_insensitive(node: Node) -> None:
+    """RFC 7235 2.1: the auth scheme is a case-insensitive token."""
+    token = node.tokens["clerk"]
+    for scheme in ("bearer", "BEARER", "Bearer"):
+        r = node.http.get("/v1/me", headers={"Authorization": f"{scheme} {token}"})
+        assert r.status_code == 200, (scheme, r.text)

@@ -66,6 +66,8 @@ def json_of(mib: int) -> Any:
 
 
 JSON = {"Content-Type": "application/json"}
+# A list cursor as the list once gave them out, unauthenticated: ["2026-11-22T00:00:00Z", "<a uuid>"].
+UNSIGNED = "WyIyMDI2LTExLTIyVDAwOjAwOjAwWiIsICI2NDU0MDM5Yy0wNzkxLTUxOGUtYmM1Ni0zMTZmY2QwNzhlZmIiXQ"
 
 
 def tar_with_pax_size(size: bytes) -> bytes:
@@ -237,6 +239,18 @@ CASES: dict[str, Case] = {
     ),
     # finding
     "dossier list with a forged cursor": Case("clerk", "GET", "/v1/dossiers?cursor=WyJ4Il0", 422, "invalid_cursor"),
+    "dossier list with a cursor holding a lone surrogate": Case(
+        "clerk", "GET", "/v1/dossiers?cursor=WyJcdWQ4MDAiLCAieCJd", 422, "invalid_cursor"
+    ),
+    "dossier list with a well-formed cursor it never gave out": Case(
+        "clerk", "GET", "/v1/dossiers?cursor=" + UNSIGNED, 422, "invalid_cursor",
+    ),
+    "dossier list opened to the calendar's last day": Case(
+        "clerk", "GET", "/v1/dossiers?opened_to=9999-12-31", 422, "invalid_input"
+    ),
+    "dossier list opened from the calendar's first day": Case(
+        "clerk", "GET", "/v1/dossiers?opened_from=0001-01-01", 422, "invalid_input"
+    ),
     "dossier list with an unknown status": Case("clerk", "GET", "/v1/dossiers?status=lost", 422, "invalid_request"),
     "dossier list by party name asked by a lawyer": Case("lawyer", "GET", "/v1/dossiers?party=张三", 403, "forbidden"),
     "principal that does not exist": Case(
@@ -256,6 +270,23 @@ CASES: dict[str, Case] = {
         "clerk", "POST", D + "/documents/form", 400, "malformed_form",
         content=b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nhalf',
         headers={"Content-Type": "multipart/form-data; boundary=b"},
+    ),
+    "SVG with a script declared as a GIF": Case(
+        "clerk", "POST", D + "/documents", 415, "media_type_mismatch",
+        content=b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+        headers=up("图.gif", **{"Content-Type": "image/gif"}),
+    ),
+    "HTML declared as a TIFF": Case(
+        "clerk", "POST", D + "/documents", 415, "media_type_mismatch",
+        content=b"<html><script>alert(1)</script></html>", headers=up("扫描.tif", **{"Content-Type": "image/tiff"}),
+    ),
+    "markup with a stray byte declared as a GIF": Case(
+        "clerk", "POST", D + "/documents", 415, "media_type_mismatch",
+        content=b"<svg onload=alert(1)>\xff\x00</svg>", headers=up("图.gif", **{"Content-Type": "image/gif"}),
+    ),
+    "text declared as audio": Case(
+        "clerk", "POST", D + "/documents", 415, "media_type_mismatch",
+        content="庭审录音的文字记录".encode(), headers=up("录音.wav", **{"Content-Type": "audio/wav"}),
     ),
     "PNG declared as a PDF": Case(
         "clerk", "POST", D + "/documents", 415, "media_type_mismatch", content=b"\x89PNG\r\n\x1a\n" + bytes(64),

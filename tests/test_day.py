@@ -337,6 +337,7 @@ def test_an_upload_names_its_event_and_receipt_and_the_content_decides_the_type(
 
 @pytest.mark.parametrize(("data", "found"), [
     (b"%PDF-1.7\n", "application/pdf"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff\xdb", "image/jpeg"),
+    (b"GIF89a\x01\x00", "image/gif"), (b"GIF87a", "image/gif"),
     (b"ID3\x04\x00", "audio/mpeg"), (b"\xff\xfb\x90\x00", "audio/mpeg"), (b"\x00\x00\x00\x18ftypisom", "video/mp4"),
     (b"PK\x03\x04" + bytes(22) + b"\x07\x00\x00\x00OFD.xml", "application/ofd"),
     (b"PK\x03\x04" + bytes(22) + b"\x13\x00\x00\x00[Content_Types].xml",
@@ -468,3 +469,35 @@ def test_a_large_form_upload_is_never_held_in_memory(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+
+
+def test_a_form_refused_part_way_says_what_it_recorded(day: Node) -> None:
+    """A form whose later part is refused (a file not of its declared type, a part too many) after
+    earlier files were recorded answers 207: the files recorded, and why the rest were not. Once such
+    a form answered 415 or 400 and the client never learnt of the files already recorded."""
+    d = opened(day, "（2025）京0105民初503号")
+    png = b"\x89PNG\r\n\x1a\n" + bytes(64)
+    files = [("file", ("起诉状.pdf", pdf_bytes(2), "application/pdf")), ("file", ("证据.pdf", png, "application/pdf")),
+             ("file", ("答辩状.pdf", pdf_bytes(3), "application/pdf"))]  # fmt: skip
+    r = day.http.post(f"/v1/dossiers/{d}/documents/form", files=files, headers=day.as_("clerk"))
+    assert r.status_code == 207, r.text
+    body = r.json()
+    assert [doc["sha256"] for doc in body["documents"]] == [hashlib.sha256(pdf_bytes(2)).hexdigest()]
+    assert (body["refused"]["code"], body["refused"]["after"]) == ("media_type_mismatch", 1)
+    view = day.http.get(f"/v1/dossiers/{d}", headers=day.as_("clerk")).json()
+    assert {doc["name"] for doc in view["documents"].values()} == {"起诉状.pdf"}
+    # A part too many, after a file: the file is recorded and said; the form's end is refused.
+    boundary = "sifa-b"
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n'
+             "Content-Type: text/plain\r\n\r\n甲方的陈述\r\n"]  # fmt: skip
+    parts += [f'--{boundary}\r\nContent-Disposition: form-data; name="n{i}"\r\n\r\nx\r\n' for i in range(1000)]
+    content = ("".join(parts) + f"--{boundary}--\r\n").encode()
+    form = {**day.as_("clerk"), "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    r = day.http.post(f"/v1/dossiers/{d}/documents/form", content=content, headers=form)
+    assert r.status_code == 207, r.text
+    assert [doc["sha256"] for doc in r.json()["documents"]] == [hashlib.sha256("甲方的陈述".encode()).hexdigest()]
+    assert r.json()["refused"]["code"] == "malformed_form"
+    # Nothing recorded before the refusal: the refusal itself, as before.
+    r = day.http.post(f"/v1/dossiers/{d}/documents/form", files=[("file", ("图.pdf", png, "application/pdf"))],
+                      headers=day.as_("clerk"))  # fmt: skip
+    assert (r.status_code, r.json()["code"]) == (415, "media_type_mismatch")

@@ -294,3 +294,81 @@ def test_the_edge_finds_each_request_the_route_the_router_finds() -> None:
         for path in paths:
             scanned = next((r for r in found if method in r.methods and r.path.match(path)), None)
             assert index.find(method, path) is scanned, (method, path)
+
+
+def _stalled_upload(port: int, token: str, dossier: str) -> socket.socket:
+    """An upload that announces a large body, sends a few bytes of it and then nothing (within the body
+    timeout): it holds whatever consumes its body."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(f"POST /v1/dossiers/{dossier}/documents HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+              f"X-File-Name: slow.bin\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n"
+              "slow".encode())  # fmt: skip
+    return s
+
+
+def test_slow_uploads_hold_only_their_own_senders_slots(tmp_path: Path) -> None:
+    """A principal has at most SIFA_MAX_UPLOADS_PER_PRINCIPAL uploads in flight (the next: 429
+    too_many_uploads, Retry-After); and slow uploads from several principals, as many as the event
+    loop's default thread pool has threads, do not stop another clerk's upload (bodies are consumed by
+    threads of their own). Once, six slow uploads hung every upload on the node."""
+    data = tmp_path / "data"
+    admin = init(data, "1101-0105", "北京市朝阳区人民法院")
+    per, default_pool = 2, min(32, (os.cpu_count() or 1) + 4)
+    serve = Serve(data, SIFA_SEQUENCER="thread", SIFA_MAX_UPLOADS_PER_PRINCIPAL=str(per))
+    held: list[socket.socket] = []
+    try:
+        with httpx2.Client(base_url=serve.url, timeout=30) as http:
+            clerks = []
+            for i in range(default_pool // per + 2):
+                r = http.post("/v1/principals", json={"name": f"书记员{i}", "role": "clerk"},
+                              headers={"Authorization": f"Bearer {admin}"})  # fmt: skip
+                clerks.append(r.json()["token"])
+            r = http.post("/v1/dossiers", json={"case_number": "（2026）京0105民初6101号", "case_type": "民事"},
+                          headers={"Authorization": f"Bearer {clerks[0]}"})  # fmt: skip
+            dossier = r.json()["dossier"]
+            for token in clerks[:-1]:
+                held += [_stalled_upload(serve.port, token, dossier) for _ in range(per)]
+            time.sleep(1.0)  # every stalled upload is in its handler, holding its slot
+            with _stalled_upload(serve.port, clerks[0], dossier) as extra:
+                status, headers, body = _answer(extra)
+            assert (status, json.loads(body)["code"]) == (429, "too_many_uploads")
+            assert int(headers["retry-after"]) > 0
+            started = time.monotonic()
+            r = http.post(f"/v1/dossiers/{dossier}/documents", content=b"hello", timeout=10,
+                          headers={"Authorization": f"Bearer {clerks[-1]}", "X-File-Name": "a.txt",
+                                   "Content-Type": "text/plain"})  # fmt: skip
+            assert r.status_code == 201, r.text
+            assert time.monotonic() - started < 5
+    finally:
+        for s in held:
+            s.close()
+        serve.stop()
+
+
+def test_an_upload_cut_off_by_its_client_is_logged_once_without_a_traceback(tmp_path: Path) -> None:
+    """A client that disconnects in the middle of an upload's body is a line in the log, not an
+    ``ERROR: Exception in ASGI application`` with a traceback; nothing is recorded."""
+    data, log = tmp_path / "data", tmp_path / "serve.log"
+    admin = init(data, "1101-0105", "北京市朝阳区人民法院")
+    serve = Serve(data, log=log, SIFA_SEQUENCER="thread")
+    try:
+        with httpx2.Client(base_url=serve.url, timeout=30) as http:
+            r = http.post("/v1/dossiers", json={"case_number": "（2026）京0105民初6102号", "case_type": "民事"},
+                          headers={"Authorization": f"Bearer {admin}"})  # fmt: skip
+            assert r.status_code == 403  # an administrator opens no dossier: a clerk does
+            clerk = http.post("/v1/principals", json={"name": "书记员", "role": "clerk"},
+                              headers={"Authorization": f"Bearer {admin}"}).json()["token"]  # fmt: skip
+            r = http.post("/v1/dossiers", json={"case_number": "（2026）京0105民初6102号", "case_type": "民事"},
+                          headers={"Authorization": f"Bearer {clerk}"})  # fmt: skip
+            dossier = r.json()["dossier"]
+            for _ in range(2):
+                with _stalled_upload(serve.port, clerk, dossier):
+                    time.sleep(0.5)
+            time.sleep(1.0)
+            events = http.get(f"/v1/dossiers/{dossier}/events", headers={"Authorization": f"Bearer {clerk}"}).json()
+            assert [e["type"] for e in events if e["type"] != "Retrieved"] == ["Opened"]
+    finally:
+        serve.stop()
+    text = log.read_text(encoding="utf-8", errors="replace")
+    assert "Traceback" not in text and "Exception in ASGI" not in text, text
+    assert text.count("disconnected") == 2, text

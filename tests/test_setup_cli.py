@@ -69,3 +69,116 @@ def test_two_courts_set_up_with_commands_only(tmp_path: Path) -> None:
 def test_make_serve_and_the_readme_say_where_the_credential_is(line: str) -> None:
     assert line in (ROOT / "Makefile").read_text(encoding="utf-8").replace(" \\\n\t\t", " ")
     assert "data/administrator.credential" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _tree(root: Path) -> dict[str, tuple[int, bytes]]:
+    """Every file under ``root``: its mode and bytes (to see that a refusal touched nothing)."""
+    return {str(p.relative_to(root)): (p.stat().st_mode, p.read_bytes() if p.is_file() else b"")
+            for p in sorted(root.rglob("*"))}  # fmt: skip
+
+
+def _refused(code: int, err: str) -> None:
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(
+    ("name", "extra"),
+    [
+        ("北京\udcff法院", []),  # a lone surrogate: once a traceback, with log.key and events.key left behind
+        ("", []),
+        ("法院\n第二行", []),
+        ("院" * 5000, []),
+        (
+            "北京市朝阳区人民法院",
+            ["--credential-file", "missing/dir/admin.credential"],
+        ),  # once: node made, credential lost
+    ],
+    ids=["surrogate", "empty", "newline", "5000 chars", "credential dir missing"],
+)
+def test_init_refuses_bad_input_before_making_anything(tmp_path: Path, name: str, extra: list[str]) -> None:
+    data = tmp_path / "data"
+    extra = [str(tmp_path / e) if e.startswith("missing") else e for e in extra]
+    _refused(*_run("init", str(data), "--court", "1101-0105", "--name", name, *extra)[::2])
+    assert not data.exists()
+    code, _, err = _run("init", str(data), "--court", "1101-0105", "--name", "北京市朝阳区人民法院")
+    assert code == 0, err  # a second try starts clean
+
+
+def test_init_on_a_regular_file_leaves_it_as_it_was(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    afile.chmod(0o644)
+    _refused(*_run("init", str(afile), "--court", "1101-0105", "--name", "法院")[::2])
+    assert stat.S_IMODE(afile.stat().st_mode) == 0o644 and afile.read_text() == "mine"
+
+
+@pytest.fixture
+def node_dir(tmp_path: Path) -> Path:
+    data = tmp_path / "node"
+    code, _, err = _run("init", str(data), "--court", "1101-0105", "--name", "北京市朝阳区人民法院",
+                        "--designator", "京0105")  # fmt: skip
+    assert code == 0, err
+    return data
+
+
+COURT = ["--code", "1101-0200", "--level", "中级"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--name", "北京\udcff法院", *COURT],
+        ["--name", "第三中级\n人民法院", *COURT],
+        ["--name", "院" * 5000, *COURT],
+        ["--name", "  ", *COURT],
+        ["--name", "北京市第三中级人民法院", *COURT, "--parent", "1101-0200"],
+        ["--name", "北京市第三中级人民法院", *COURT, "--designator", "京0105"],  # the node's own 代字
+    ],
+    ids=["surrogate", "newline", "5000 chars", "blank", "its own parent", "a 代字 in use"],
+)
+def test_courts_add_refuses_bad_input_touching_nothing(node_dir: Path, argv: list[str]) -> None:
+    before = _tree(node_dir)
+    _refused(*_run("courts", "add", "--data-dir", str(node_dir), *argv)[::2])
+    assert _tree(node_dir) == before  # no courts.json.tmp, courts.json unchanged
+
+
+@pytest.mark.parametrize("content", [b"not json", b"[]", b'{"courts": [{"code": "1101-0105", "nom": "x"}]}',
+                                     b"\xff\xfe"], ids=["not json", "a list", "unknown key", "not utf-8"])  # fmt: skip
+@pytest.mark.parametrize("action", ["list", "add"])
+def test_courts_with_a_broken_registry_exit_2(node_dir: Path, content: bytes, action: str) -> None:
+    (node_dir / "courts.json").write_bytes(content)
+    before = _tree(node_dir)
+    argv = [] if action == "list" else ["--name", "北京市第三中级人民法院", *COURT]
+    _refused(*_run("courts", action, "--data-dir", str(node_dir), *argv)[::2])
+    assert _tree(node_dir) == before
+
+
+@pytest.mark.parametrize("content", [b"not json", b"[]", b'{"logs": [{"url": "https://x.example"}]}'],
+                         ids=["not json", "a list", "an entry without its key"])  # fmt: skip
+@pytest.mark.parametrize("action", ["list", "add"])
+def test_peers_with_a_broken_file_exit_2(node_dir: Path, tmp_path: Path, content: bytes, action: str) -> None:
+    peers = tmp_path / "peers.json"
+    peers.write_bytes(content)
+    entry = tmp_path / "entry.json"
+    entry.write_text(_run("trust-entry", str(node_dir))[1], encoding="utf-8")
+    argv = [] if action == "list" else [str(entry), "--url", "https://x.example"]
+    _refused(*_run("peers", action, "--peers", str(peers), *argv)[::2])
+    assert peers.read_bytes() == content and sorted(p.name for p in tmp_path.iterdir()) == ["entry.json", "node",
+                                                                                           "peers.json"]  # fmt: skip
+
+
+@pytest.mark.parametrize("url", ["https://a b", "https://", "https://x.example:port", "https://x.example/?q=1"])
+def test_peers_add_refuses_a_url_that_is_not_one(node_dir: Path, tmp_path: Path, url: str) -> None:
+    entry = tmp_path / "entry.json"
+    entry.write_text(_run("trust-entry", str(node_dir))[1], encoding="utf-8")
+    _refused(*_run("peers", "add", str(entry), "--url", url, "--peers", str(tmp_path / "peers.json"))[::2])
+    assert not (tmp_path / "peers.json").exists()
+
+
+@pytest.mark.parametrize("content", [b"not json", b"[]", b'{"witnesses": "x", "quorum": 1}'])
+def test_trust_file_with_a_broken_witnesses_file_exits_2(node_dir: Path, tmp_path: Path, content: bytes) -> None:
+    witnesses = tmp_path / "w.json"
+    witnesses.write_bytes(content)
+    _refused(*_run("trust-file", str(node_dir), "--witnesses", str(witnesses), "--out", str(tmp_path / "t.json"))[::2])
+    assert not (tmp_path / "t.json").exists()

@@ -20,7 +20,7 @@ from api.deps import CallerDep, Services, ServicesDep, acting, open_to, readable
 from api.downloads import download_headers
 from api.principals import READERS, STAFF, Caller
 from api.schemas import ReceiptDocument, receipt_document
-from api.streaming import consume_in_thread
+from api.streaming import BodySlots, consume_in_thread
 from api.uploads import DocumentExistsError, FirstCopy, first_answer, uploaded_answer
 from dossier import usecases
 from dossier.envelope import utc
@@ -269,16 +269,19 @@ async def upload(
         return {**result, "media_type": found}
 
     try:
-        result = await streamed_body(request, limit, "a document", store)
+        result = await streamed_body(request, limit, "a document", store, holder=caller.id)
     except DocumentExistsError as exc:  # the same file again: nothing added, the first one answered
         response.status_code = 200
         return Uploaded(**await asyncio.to_thread(first_answer, services, dossier, exc))
     return Uploaded(**uploaded_answer(dossier, result))
 
 
-async def streamed_body(request: Request, limit: int, what: str, consume: Callable[[Iterator[bytes]], T]) -> T:
-    """Hand the request body, as it arrives, to ``consume`` in a worker thread; its result.
-    More than ``limit`` bytes is refused (413); a body cut off reaches ``consume`` as an error."""
+async def streamed_body(
+    request: Request, limit: int, what: str, consume: Callable[[Iterator[bytes]], T], *, holder: str
+) -> T:
+    """Hand the request body, as it arrives, to ``consume`` in a body thread (api/streaming.py); its result.
+    More than ``limit`` bytes is refused (413); a body cut off reaches ``consume`` as an error; one more
+    upload than ``holder`` (a principal) may have in flight is refused (429)."""
 
     async def body() -> AsyncIterator[bytes]:
         total = 0
@@ -289,7 +292,9 @@ async def streamed_body(request: Request, limit: int, what: str, consume: Callab
             if chunk:
                 yield chunk
 
-    return await consume_in_thread(body(), consume)
+    slots: BodySlots = request.app.state.bodies
+    with slots.hold(holder):
+        return await consume_in_thread(body(), consume, slots.executor)
 
 
 @router.get("/{dossier}/files/{sha256}", response_class=StreamingResponse, openapi_extra=roles(*READERS),

@@ -60,16 +60,17 @@ def dossier_index(request: Request, services: Services) -> DossierIndex:
 DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
-def _date(text: str) -> date:
+def _day(text: str | None, *, after: bool = False) -> str | None:
+    """The start of a calendar day in Beijing time (``after``: of the day after it), as UTC."""
+    if text is None:
+        return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text) + timedelta(days=1 if after else 0)
+        return utc(datetime.combine(day, time(0), BEIJING))
     except ValueError:
         raise InvalidDossierInputError(f"{text!r} is not a day of the calendar (2026-11-22)") from None
-
-
-def _day(value: date | None) -> str | None:
-    """The start of a calendar day in Beijing time, as UTC."""
-    return None if value is None else utc(datetime.combine(value, time(0), BEIJING))
+    except OverflowError:  # 0001-01-01 in Beijing is before year 1 in UTC; the day after 9999-12-31 is none
+        raise InvalidDossierInputError(f"{text!r} is outside the days a dossier can be opened on") from None
 
 
 @router.get("/dossiers", response_model=DossierList, openapi_extra=roles(*STAFF, "lawyer", "party"))
@@ -91,10 +92,8 @@ def list_dossiers(
     only the dossiers they are admitted to, and may not search by party name."""
     if party is not None and caller.role not in STAFF:
         raise ForbiddenError("only court staff search by a party's name")
-    last = None if opened_to is None else _date(opened_to) + timedelta(days=1)
-    first = None if opened_from is None else _date(opened_from)
     q = IndexQuery(holder=services.config.court, case_number=case_number, party=party, status=status,
-                   opened_from=_day(first), opened_to=_day(last), cursor=cursor, limit=limit,
+                   opened_from=_day(opened_from), opened_to=_day(opened_to, after=True), cursor=cursor, limit=limit,
                    within=None if caller.role in STAFF else list(caller.dossiers))  # fmt: skip
     page = dossier_index(request, services).search(q)
     return DossierList(dossiers=[DossierSummary(**vars(e) | {"court": e.holder}, url=f"/v1/dossiers/{e.id}")

@@ -121,5 +121,5 @@ async def received(request: Request, caller: CallerDep, services: ServicesDep,
         return import_package(services.dossiers, ChunkReader(chunks), logs=trust.logs, witnesses=trust.witnesses,
                               quorum=trust.quorum, actor=caller.actor)  # fmt: skip
 
-    imported = await streamed_body(request, services.settings.max_package_bytes, "a package", consume)
+    imported = await streamed_body(request, services.settings.max_package_bytes, "a package", consume, holder=caller.id)
     return imported_dossier(imported)
