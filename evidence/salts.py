@@ -84,7 +84,8 @@ def leaf_order(paths: Iterable[str]) -> list[str]:
     """Paths in the order a leaf's ``commitments`` lists them: RFC 8785 sorts keys by UTF-16 code
     units, which is code-point order unless a path has a character beyond U+FFFF."""
     out = sorted(paths)
-    if not all(p.isascii() or max(map(ord, p)) <= 0xFFFF for p in out):
+    joined = "".join(out)
+    if not joined.isascii() and max(map(ord, joined)) > 0xFFFF:
         out.sort(key=lambda p: p.encode("utf-16-be", "surrogatepass"))
     return out
 
