@@ -52,19 +52,21 @@ from evidence.salts import (
     SALT_BYTES,
     Digest,
     commitment,
-    derive_salt,
     digest_named,
     dossier_ref,
-    salter,
+    event_key,
+    event_salts,
+    leaf_order,
+    salt_stream,
     sha256,
 )
 
 __all__ = [
     "ACTOR_PATHS", "FILE_FIELDS", "FORMAT", "FORMAT_V1", "LABELS", "LEAF_KEYS", "ROLES", "STORAGE_KEYS", "TYPE_LABELS",
     "Digest", "Disclosure", "DisclosureError", "FileRef", "LeafView", "MalformedLeafError", "build_leaf",
-    "canonical_json", "check_shape", "commitment", "committed_values", "derive_salt", "digest_named",
-    "disclosures_for", "dossier_ref", "escape", "flatten", "label", "named_files", "pattern", "read_leaf", "redact",
-    "unescape", "unflatten", "verify_disclosures", "visible_paths",
+    "canonical_json", "check_shape", "commitment", "committed_values", "digest_named", "disclosures_for",
+    "dossier_ref", "escape", "event_key", "event_salts", "flatten", "label", "leaf_order", "named_files", "pattern",
+    "read_leaf", "redact", "salt_stream", "unescape", "unflatten", "verify_disclosures", "visible_paths",
 ]  # fmt: skip
 
 
@@ -107,8 +109,8 @@ def disclosures_for(body: Mapping[str, Any], *, secret: bytes, dossier: uuid.UUI
     unknown = [p for p in chosen if p not in values]
     if unknown:
         raise ValueError(f"the leaf commits to no field {unknown[0]!r}")
-    salt = salter(secret, dossier, version)
-    return [Disclosure(p, values[p], salt(p)) for p in chosen]
+    salts = event_salts(secret, dossier, version, values)  # a salt depends on its place among all the paths
+    return [Disclosure(p, values[p], salts[p]) for p in chosen]
 
 
 def verify_disclosures(leaf: LeafView | Mapping[str, Any], disclosures: Iterable[Disclosure | Mapping[str, Any]],

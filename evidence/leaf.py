@@ -25,7 +25,7 @@ from typing import Any, Final
 from evidence.canonical import SAFE_INT, canonical_json
 from evidence.commitment import PERSONAL_RECORDS
 from evidence.paths import check_shape, flatten
-from evidence.salts import COMMIT_DOMAIN, SALT_BYTES, Digest, dossier_ref, salt_states, sha256
+from evidence.salts import COMMIT_DOMAIN, SALT_BYTES, Digest, dossier_ref, leaf_order, salt_stream, sha256
 from ledger.errors import MalformedError
 
 FORMAT: Final = "sifa-leaf/2"
@@ -102,50 +102,41 @@ def build_leaf(*, origin: str, seq: int, position: int, dossier: uuid.UUID | str
         raise ValueError("seq, position and version are non-negative integers")
     if prev is not None and len(prev) != 32:
         raise ValueError("prev is a 32-byte leaf hash")
-    inner, outer = salt_states(secret, dossier, version)
+    values = committed_values(body)
+    order = leaf_order(values)
+    stream = salt_stream(secret, dossier, version, len(order))
     new = hashlib.sha256 if digest is sha256 else None
-    commitments: dict[str, str] = {}
-    for p, v in committed_values(body).items():
-        # commitment(derive_salt(...)), written out: the sealer's hot loop (tests compare it with both)
-        pb = p.encode("utf-8")
-        i = inner.copy()
-        i.update(pb)
-        o = outer.copy()
-        o.update(i.digest())
-        data = encode_basestring(v).encode("utf-8") if v.__class__ is str else canonical_json(v)
-        message = COMMIT_DOMAIN + o.digest()[:SALT_BYTES] + pb + b"\x00" + data
-        commitments[p] = new(message).hexdigest() if new is not None else digest(message).hex()
-    ref = dossier_ref(secret, dossier)
-    files = named_files(body)
-    # Every value is a text, an integer checked above, null or hex, the files checked by named_files:
-    # written out in RFC 8785 order by hand, unless a path has a character beyond U+FFFF (RFC 8785
-    # then sorts by UTF-16 code units, not code points). Tests compare it with rfc8785.
-    if all(p.isascii() or max(map(ord, p)) <= 0xFFFF for p in commitments):
-        out = ['{"commitments":{', ",".join(f'{encode_basestring(p)}:"{commitments[p]}"' for p in sorted(commitments)),
-               f'}},"dossier":"{ref}","files":[',
-               ",".join(f'{{"field":"{f["field"]}","sha256":"{f["sha256"]}","size":'
-                        f'{"null" if f["size"] is None else f["size"]}}}' for f in files),
-               f'],"format":"{FORMAT}","origin":{encode_basestring(origin)},"position":{position},"prev":',
-               "null" if prev is None else f'"{prev.hex()}"',
-               f',"seq":{seq},"time":"{time}","type":{encode_basestring(type)},"version":{version}}}']  # fmt: skip
+    pieces: list[str] = []
+    at = 0
+    for p in order:
+        # commitment(path, value, salt), written out: the sealer's hot loop (tests compare it with it)
+        v = values[p]
+        t = v.__class__
+        text = (encode_basestring(v) if t is str else "null" if v is None else ("true" if v else "false")
+                if t is bool else str(v) if t is int else "[]" if t is list else "{}")  # fmt: skip
         try:
-            return "".join(out).encode("utf-8")
+            tail = f"{p}\x00{text}".encode()
         except UnicodeEncodeError:
             raise ValueError("a text holds a lone surrogate, which has no UTF-8 form") from None
-    doc = {
-        "format": FORMAT,
-        "origin": origin,
-        "seq": seq,
-        "position": position,
-        "dossier": ref,
-        "version": version,
-        "type": type,
-        "time": time,
-        "prev": prev.hex() if prev is not None else None,
-        "files": files,
-        "commitments": commitments,
-    }
-    return canonical_json(doc)
+        message = COMMIT_DOMAIN + stream[at : at + SALT_BYTES] + tail
+        at += SALT_BYTES
+        c = new(message).hexdigest() if new is not None else digest(message).hex()
+        pieces.append(f'{encode_basestring(p)}:"{c}"')
+    ref = dossier_ref(secret, dossier)
+    files = named_files(body)
+    # Every value is a text, an integer checked above, null or hex, the files checked by named_files,
+    # the commitments in the leaf's order (leaf_order): written out in RFC 8785 order by hand.
+    # Tests compare it with rfc8785.
+    out = ['{"commitments":{', ",".join(pieces), f'}},"dossier":"{ref}","files":[',
+           ",".join(f'{{"field":"{f["field"]}","sha256":"{f["sha256"]}","size":'
+                    f'{"null" if f["size"] is None else f["size"]}}}' for f in files),
+           f'],"format":"{FORMAT}","origin":{encode_basestring(origin)},"position":{position},"prev":',
+           "null" if prev is None else f'"{prev.hex()}"',
+           f',"seq":{seq},"time":"{time}","type":{encode_basestring(type)},"version":{version}}}']  # fmt: skip
+    try:
+        return "".join(out).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("a text holds a lone surrogate, which has no UTF-8 form") from None
 
 
 @dataclass(frozen=True, slots=True)

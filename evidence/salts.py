@@ -6,14 +6,15 @@ import functools
 import hashlib
 import hmac
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from json.encoder import encode_basestring  # json.dumps(text, ensure_ascii=False), without its set-up
 from typing import Any, Final
 
 from evidence.canonical import canonical_json
 
 COMMIT_DOMAIN: Final = b"sifa-commit/2\x00"
-SALT_DOMAIN: Final = b"sifa-salt/1\x00"
+SALT_DOMAIN: Final = b"sifa-salt/2\x00"  # the event key's HMAC
+STREAM_DOMAIN: Final = b"sifa-salts/2\x00"  # the SHAKE-256 stream cut into an event's salts
 REF_DOMAIN: Final = b"sifa-dossier-ref/1\x00"
 SALT_BYTES: Final = 16
 REF_BYTES: Final = 16
@@ -57,39 +58,44 @@ def _ref(secret: bytes, dossier: bytes) -> str:
     return hmac.digest(secret, REF_DOMAIN + dossier, "sha256")[:REF_BYTES].hex()
 
 
-def derive_salt(secret: bytes, dossier: uuid.UUID | str, version: int, path: str) -> bytes:
-    """The 16-byte salt of one field of one event:
-    HMAC-SHA256(secret, "sifa-salt/1" 0x00 uuid 0x00 version 0x00 path)[:16]."""
-    return salter(secret, dossier, version)(path)
+def event_key(secret: bytes, dossier: uuid.UUID | str, version: int) -> bytes:
+    """One event's 32-byte key: HMAC-SHA256(secret, "sifa-salt/2" 0x00 uuid 0x00 version).
 
-
-def salter(secret: bytes, dossier: uuid.UUID | str, version: int) -> Callable[[str], bytes]:
-    """``derive_salt`` for one event's fields.
-
-    HMAC (RFC 2104) written out over hashlib: the inner state after the common prefix and the
-    outer state are computed once per event, a field then costs two hash copies (three times
-    faster than ``hmac.new(...).copy()`` on the sealing path). Tests check it against ``hmac``.
-    """
-    inner, outer = salt_states(secret, dossier, version)
-
-    def salt(path: str) -> bytes:
-        i, o = inner.copy(), outer.copy()
-        i.update(path.encode("utf-8"))
-        o.update(i.digest())
-        return o.digest()[:SALT_BYTES]
-
-    return salt
-
-
-def salt_states(secret: bytes, dossier: uuid.UUID | str, version: int) -> tuple[hashlib._Hash, hashlib._Hash]:
-    """The HMAC's inner state after the event's common prefix, and its outer state: a field's salt is
-    ``outer.copy().update(inner.copy().update(path).digest()).digest()[:16]`` (``salter`` does that)."""
+    HMAC (RFC 2104) written out over hashlib: the pads' hash states are computed once per node
+    secret, an event then costs two hash copies (tests check it against ``hmac``)."""
     if type(version) is not int or version < 0:
         raise ValueError("version is a non-negative integer")
-    inner_pad, outer = _pads(secret)
-    inner = inner_pad.copy()
-    inner.update(b"%s%s\x00%d\x00" % (SALT_DOMAIN, _dossier_text(dossier), version))
-    return inner, outer
+    inner_pad, outer_pad = _pads(secret)
+    inner, outer = inner_pad.copy(), outer_pad.copy()
+    inner.update(b"%s%s\x00%d" % (SALT_DOMAIN, _dossier_text(dossier), version))
+    outer.update(inner.digest())
+    return outer.digest()
+
+
+def salt_stream(secret: bytes, dossier: uuid.UUID | str, version: int, count: int) -> bytes:
+    """``count`` salts of one event, end to end: SHAKE-256("sifa-salts/2" 0x00 || event_key)[:16 * count].
+
+    The k-th salt (from 0) is the salt of the k-th path of the leaf's ``commitments``, in the leaf's
+    (RFC 8785) order: one keyed hash per event, not one per field (docs/privacy.md says why)."""
+    return hashlib.shake_256(STREAM_DOMAIN + event_key(secret, dossier, version)).digest(SALT_BYTES * count)
+
+
+def leaf_order(paths: Iterable[str]) -> list[str]:
+    """Paths in the order a leaf's ``commitments`` lists them: RFC 8785 sorts keys by UTF-16 code
+    units, which is code-point order unless a path has a character beyond U+FFFF."""
+    out = sorted(paths)
+    joined = "".join(out)
+    if not joined.isascii() and max(map(ord, joined)) > 0xFFFF:
+        out.sort(key=lambda p: p.encode("utf-16-be", "surrogatepass"))
+    return out
+
+
+def event_salts(secret: bytes, dossier: uuid.UUID | str, version: int, paths: Iterable[str]) -> dict[str, bytes]:
+    """The 16-byte salt of each of one event's committed paths (all of them: a salt depends on its
+    path's place among the event's paths), in the leaf's order."""
+    order = leaf_order(paths)
+    stream = salt_stream(secret, dossier, version, len(order))
+    return {p: stream[k * SALT_BYTES : (k + 1) * SALT_BYTES] for k, p in enumerate(order)}
 
 
 @functools.lru_cache(maxsize=8)

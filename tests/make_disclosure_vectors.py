@@ -17,7 +17,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from evidence.disclosure import build_leaf, commitment, derive_salt, disclosures_for, dossier_ref
+from evidence.disclosure import build_leaf, commitment, disclosures_for, dossier_ref, event_key, event_salts
 
 OUT = Path(__file__).parent / "vectors" / "disclosure" / "vectors.json"
 SECRET = hashlib.sha256(b"sifa demonstration node secret").digest()  # 32 bytes, public on purpose
@@ -48,8 +48,16 @@ COMMITMENTS = [("case_number", "（2026）京0105民初123号"), ("parties/0/nam
 
 def build() -> str:
     """The vectors file's text."""
-    salts = [{"version": v, "path": p, "salt": derive_salt(SECRET, DOSSIER, v, p).hex()}
-             for v, p in [(1, "case_number"), (2, "case_number"), (1, "parties/0/name"), (1, "a~1b")]]  # fmt: skip
+    salts = []
+    for v, paths in [
+        (1, ["case_number", "case_type", "parties/0/name"]),
+        (2, ["case_number", "a~1b"]),
+        (3, []),
+        (4, ["z", "\uffff", "\U00020000"]),
+    ]:  # UTF-16 order: U+20000 before U+FFFF
+        derived = event_salts(SECRET, DOSSIER, v, paths)
+        salts.append({"version": v, "event_key": event_key(SECRET, DOSSIER, v).hex(), "paths": list(derived),
+                      "salts": [s.hex() for s in derived.values()]})  # fmt: skip
     commitments = []
     for n, (path, value) in enumerate(COMMITMENTS):
         salt = hashlib.sha256(b"salt %d" % n).digest()[:16]

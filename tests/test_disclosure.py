@@ -35,9 +35,10 @@ from evidence.disclosure import (
     check_shape,
     commitment,
     committed_values,
-    derive_salt,
     disclosures_for,
     dossier_ref,
+    event_key,
+    event_salts,
     flatten,
     label,
     pattern,
@@ -173,7 +174,7 @@ def test_the_same_value_in_two_fields_two_events_two_dossiers_two_nodes_commits_
     assert read_leaf(leaf_of(body, dossier=uuid.uuid4())).commitments["a"] != one["a"]
     assert read_leaf(leaf_of(body, secret=OTHER_SECRET)).commitments["a"] != one["a"]
     assert leaf_of(body) == leaf_of(dict(reversed(body.items())))  # deterministic, order-free
-    salt = derive_salt(SECRET, DOSSIER, 1, "a")  # even under one salt, the path is bound in
+    salt = event_salts(SECRET, DOSSIER, 1, ["a"])["a"]  # even under one salt, the path is bound in
     assert commitment("a", "张三", salt) != commitment("b", "张三", salt)
 
 
@@ -185,7 +186,7 @@ def test_the_dossier_reference_is_keyed_stable_and_not_the_uuid() -> None:
     with pytest.raises(ValueError):
         dossier_ref(b"short", DOSSIER)
     with pytest.raises(ValueError):
-        derive_salt(b"\x00" * 31, DOSSIER, 1, "x")
+        event_salts(b"\x00" * 31, DOSSIER, 1, ["x"])
     with pytest.raises(ValueError):
         dossier_ref(SECRET, "not-a-uuid")
 
@@ -416,6 +417,14 @@ def _hmac_sha256(key: bytes, msg: bytes) -> bytes:
     return hmac.new(key, msg, hashlib.sha256).digest()
 
 
+def _event_key(secret: bytes, dossier: str, version: int) -> bytes:
+    return _hmac_sha256(secret, b"sifa-salt/2\x00" + dossier.encode() + b"\x00" + str(version).encode())
+
+
+def _salt_stream(key: bytes, count: int) -> bytes:
+    return hashlib.shake_256(b"sifa-salts/2\x00" + key).digest(16 * count)
+
+
 def _commit(path: str, value: Any, salt: bytes) -> str:
     return hashlib.sha256(
         b"sifa-commit/2" + b"\x00" + salt + path.encode("utf-8") + b"\x00" + rfc8785.dumps(value)
@@ -426,16 +435,11 @@ def test_vectors_by_hand() -> None:
     v = json.loads(VECTORS.read_text("utf-8"))
     secret, dossier = bytes.fromhex(v["secret"]), v["dossier"]
     assert _hmac_sha256(secret, b"sifa-dossier-ref/1\x00" + dossier.encode())[:16].hex() == v["dossier_ref"]
-    for salt in v["salts"]:
-        msg = (
-            b"sifa-salt/1\x00"
-            + dossier.encode()
-            + b"\x00"
-            + str(salt["version"]).encode()
-            + b"\x00"
-            + salt["path"].encode()
-        )
-        assert _hmac_sha256(secret, msg)[:16].hex() == salt["salt"]
+    for event in v["salts"]:
+        assert _event_key(secret, dossier, event["version"]).hex() == event["event_key"]
+        stream = _salt_stream(bytes.fromhex(event["event_key"]), len(event["paths"]))
+        assert [stream[16 * k : 16 * k + 16].hex() for k in range(len(event["paths"]))] == event["salts"]
+        assert event["paths"] == sorted(event["paths"], key=lambda p: p.encode("utf-16-be", "surrogatepass"))
     for c in v["commitments"]:
         assert _commit(c["path"], c["value"], base64.b64decode(c["salt"])) == c["commitment"]
     prev = None
@@ -447,10 +451,12 @@ def test_vectors_by_hand() -> None:
                         for f in ("sha256", "contract_sha256", "receipt_sha256", "package_sha256", "events_sha256",
                                   "checkpoint_sha256") if body.get(f)), key=lambda f: f["field"])  # fmt: skip
         commitments = {}
+        order = list(json.loads(data)["commitments"])  # the k-th path of the leaf has the k-th salt
+        stream = _salt_stream(_event_key(secret, dossier, given_["version"]), len(order))
         for d in item["disclosures"]:
             salt = base64.b64decode(d["salt"])
-            msg = b"sifa-salt/1\x00%s\x00%d\x00%s" % (dossier.encode(), given_["version"], d["path"].encode())
-            assert _hmac_sha256(secret, msg)[:16] == salt
+            k = order.index(d["path"])
+            assert stream[16 * k : 16 * k + 16] == salt
             commitments[d["path"]] = _commit(d["path"], d["value"], salt)
         expected = {"format": "sifa-leaf/2", "origin": given_["origin"], "seq": given_["seq"],
                     "position": given_["position"], "dossier": v["dossier_ref"], "version": given_["version"],
@@ -504,12 +510,14 @@ def test_evidence_disclosure_needs_nothing_beyond_the_standard_library_and_ledge
 def test_the_worked_example_in_docs_privacy_md_is_the_vectors() -> None:
     doc = (Path(__file__).parent.parent / "docs" / "privacy.md").read_text("utf-8")
     v = json.loads(VECTORS.read_text("utf-8"))
-    [salt] = [s["salt"] for s in v["salts"] if (s["version"], s["path"]) == (1, "case_number")]
+    [first] = [s for s in v["salts"] if s["version"] == 1]
+    salt = first["salts"][first["paths"].index("case_number")]
     [c] = [c for c in v["commitments"] if c["path"] == "case_number"]
     for shown in (
         f"S={v['secret']}",
         f"D={v['dossier']}",
         v["dossier_ref"],
+        first["event_key"],
         salt,
         c["salt"],
         c["commitment"],
@@ -520,11 +528,36 @@ def test_the_worked_example_in_docs_privacy_md_is_the_vectors() -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.binary(min_size=32, max_size=200), st.integers(0, 2**40), st.text(st.characters(blacklist_categories=["Cs"])))
-def test_salts_are_hmac_sha256_for_any_secret_length(secret: bytes, version: int, path: str) -> None:
-    """derive_salt writes HMAC out over hashlib for speed: it must equal the standard library's HMAC."""
-    msg = b"sifa-salt/1\x00" + str(DOSSIER).encode() + b"\x00" + str(version).encode() + b"\x00" + path.encode()
-    assert derive_salt(secret, DOSSIER, version, path) == hmac.new(secret, msg, hashlib.sha256).digest()[:16]
+@given(st.binary(min_size=32, max_size=200), st.integers(0, 2**40),
+       st.sets(st.text(st.characters(blacklist_categories=["Cs"])), max_size=6))  # fmt: skip
+def test_salts_are_hmac_sha256_then_shake256_for_any_secret_length(
+    secret: bytes, version: int, paths: set[str]
+) -> None:
+    """event_key writes HMAC out over hashlib for speed: it must equal the standard library's HMAC;
+    the salts are its SHAKE-256 stream cut in 16-byte pieces, in the leaf's (UTF-16) path order."""
+    msg = b"sifa-salt/2\x00" + str(DOSSIER).encode() + b"\x00" + str(version).encode()
+    key = hmac.new(secret, msg, hashlib.sha256).digest()
+    assert event_key(secret, DOSSIER, version) == key
+    order = sorted(paths, key=lambda p: p.encode("utf-16-be"))
+    stream = hashlib.shake_256(b"sifa-salts/2\x00" + key).digest(16 * len(order))
+    salts = event_salts(secret, DOSSIER, version, paths)
+    assert list(salts) == order and list(salts.values()) == [stream[16 * k : 16 * k + 16] for k in range(len(order))]
+    assert len(set(salts.values())) == len(order)
+
+
+def test_one_disclosure_opens_its_field_alone_and_needs_no_other_salt() -> None:
+    """A field's salt is one piece of the event's stream: the other pieces are not derivable from it
+    (SHAKE-256 under a key only the node has), and each disclosure checks on its own."""
+    body = {"a": "张三", "b": "李四", "c": {"d": 1}}
+    leaf = read_leaf(leaf_of(body))
+    shown = opened(body)
+    for d in shown:
+        assert verify_disclosures(leaf, [d]) == {d.path: d.value}
+    salts = [d.salt for d in shown]
+    assert len(set(salts)) == 3 and all(len(s) == 16 for s in salts)
+    swapped = [Disclosure(shown[0].path, shown[0].value, shown[1].salt)]
+    with pytest.raises(DisclosureError):
+        verify_disclosures(leaf, swapped)
 
 
 @pytest.mark.parametrize("key", ["name", "名称", "x~y/z", "𠀀字段", "a\u00e9"])
