@@ -13,7 +13,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.composition import Services as Services  # re-exported: what handlers are given
 from api.principals import AuthError, Caller, ForbiddenError, NotAdmittedError
-from dossier.domain import Dossier
+from dossier.domain import PARTY_ROLES, Dossier
+from dossier.errors import DossierNotFoundError
 from ledger.checkpoint import Checkpoint
 from ledger.errors import TreeSizeError
 from ledger.note import Note
@@ -113,11 +114,15 @@ PeerDep = Annotated[Caller, Depends(_peer)]
 
 
 def open_to(caller: Caller) -> Callable[[Dossier], None]:
-    """The check that a dossier is open to ``caller`` (raises NotAdmittedError), to run on the dossier a
-    command or use case reads."""
+    """The check that a dossier is open to ``caller``, to run on the dossier a command or use case
+    reads. A lawyer or party not admitted to it is answered as if it did not exist (DossierNotFoundError:
+    dossier ids are computable from case numbers, so a 403 would tell which cases exist); anyone else,
+    NotAdmittedError."""
 
     def guard(d: Dossier) -> None:
         if not caller.may_read(str(d.id), d.holder):
+            if caller.role in PARTY_ROLES:
+                raise DossierNotFoundError(f"no dossier {d.id}")
             raise NotAdmittedError("this dossier is not open to you")
 
     return guard

@@ -32,9 +32,10 @@ FORMAT: Final = "sifa-leaf/2"
 FORMAT_V1: Final = "sifa-leaf/1"  # the envelope of dossier/envelope.py: no "format" key
 # Body fields that hold the SHA-256 of a file, and the body field that holds its size (if any):
 # they go to the leaf's clear "files", never to its commitments.
+# A received copy's events and checkpoint files (events_sha256, checkpoint_sha256) are committed: their
+# hashes can be recomputed from the sending court's public log, and would link the two courts' dossiers.
 FILE_FIELDS: Final[Mapping[str, str | None]] = {
     "sha256": "size", "contract_sha256": None, "receipt_sha256": None, "package_sha256": None,
-    "events_sha256": None, "checkpoint_sha256": None,
 }  # fmt: skip
 _SIZE_OF: Final = {size: field for field, size in FILE_FIELDS.items() if size is not None}
 STORAGE_KEYS: Final = frozenset({"salts"})  # inside personal records: the v1 commitments' salts, not case data

@@ -45,7 +45,7 @@ def test_life_of_a_dossier_from_open_to_archive(node: Node, tmp_path: Path) -> N
     assert (up["pages"], up["category"], up["sha256"]) == (4, "起诉状", hashlib.sha256(complaint).hexdigest())
     lawyer = node.as_("lawyer")
     refused = node.http.get(f"/v1/dossiers/{d}", headers=lawyer)
-    assert (refused.status_code, refused.json()["code"]) == (403, "dossier_not_admitted")
+    assert (refused.status_code, refused.json()["code"]) == (404, "dossier_not_found")  # as if absent
     r = node.http.post(f"/v1/principals/{node.ids['lawyer']}/admissions", json={"dossier": d},
                        headers=node.as_("clerk"))  # fmt: skip
     assert r.status_code == 204, r.text

@@ -92,9 +92,9 @@ CASES: dict[str, Case] = {
     "forged credential": Case("forged", "POST", "/v1/dossiers", 401, "unauthenticated", json={}),
     "revoked credential": Case("revoked", "POST", "/v1/dossiers", 401, "unauthenticated", json={}),
     "lawyer opens a dossier": Case("lawyer", "POST", "/v1/dossiers", 403, "forbidden", json={}),
-    "lawyer reads a dossier not admitted to": Case("lawyer", "GET", D, 403, "dossier_not_admitted"),
+    "lawyer reads a dossier not admitted to": Case("lawyer", "GET", D, 404, "dossier_not_found"),
     "party uploads to a dossier not admitted to": Case(
-        "party", "POST", D + "/documents", 403, "dossier_not_admitted", content=PDF, headers=up()
+        "party", "POST", D + "/documents", 404, "dossier_not_found", content=PDF, headers=up()
     ),
     "clerk archives": Case("clerk", "POST", D + "/archive", 403, "forbidden", json={"retention": "永久"}),
     "principal name with a NUL": Case(
@@ -530,8 +530,8 @@ CASES: dict[str, Case] = {
     "结案 on 30 February": Case(
         "judge", "POST", D + "/closure", 422, "invalid_input", json={"method": "判决", "date": "2026-02-30"}
     ),
-    "status of a dossier the lawyer is not admitted to": Case("lawyer", "GET", D + "/status", 403,
-                                                              "dossier_not_admitted"),
+    "status of a dossier the lawyer is not admitted to": Case("lawyer", "GET", D + "/status", 404,
+                                                              "dossier_not_found"),
     "送达 of a 副卷 document": Case(
         "clerk", "POST", "/v1/dossiers/{open}/service-records", 422, "service_document_court_only",
         json={**SERVED, "document_id": "{secret_doc}"},

@@ -368,7 +368,7 @@ def test_a_form_upload_of_many_files_is_streamed_part_by_part(day: Node, tmp_pat
         out = subprocess.run(["curl", "-sS", "-H", f"Authorization: Bearer {day.tokens['lawyer']}", "-F",
                               f"file=@{tmp_path / '答辩状.txt'}", f"{day.base}/v1/dossiers/{d}/documents/form"],
                              capture_output=True, text=True, timeout=60)  # fmt: skip
-        assert json.loads(out.stdout)["code"] == "dossier_not_admitted"  # the lawyer is not admitted here
+        assert json.loads(out.stdout)["code"] == "dossier_not_found"  # not admitted here: as if absent
         out = subprocess.run(["curl", "-sS", "-H", f"Authorization: Bearer {day.tokens['clerk']}", "-F",
                               f"file=@{tmp_path / '答辩状.txt'}", f"{day.base}/v1/dossiers/{d}/documents/form"],
                              capture_output=True, text=True, timeout=60)  # fmt: skip

@@ -105,7 +105,7 @@ def test_receipts_verify_with_a_quorum_of_witnesses_until_too_few_are_up(
 
         code, result = receipt_when(register(1), 0, 30)
         assert code == 0, result
-        assert [c["check"] for c in result["checks"]] == ["receipt", "witnesses"]
+        assert [c["check"] for c in result["checks"]] == ["receipt", "witnesses", "disclosures"]
 
         witnesses[2].stop()
         code, result = receipt_when(register(2), 0, 30)
