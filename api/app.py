@@ -25,6 +25,7 @@ from api.node import (
     load_signer,
     load_trust_file,
     load_witness_signer,
+    log_hasher,
     open_blob_store,
     open_tree_store,
     principals_env,
@@ -71,7 +72,7 @@ def create_app(settings: Settings, *, owns_process: bool = False) -> FastAPI:
         blobs = open_blob_store(data, settings)
         courts = CourtRegistry.from_file(data / COURTS)
         app_ = DossierApp(events_env(data, settings), blobs, courts, config.court)
-        merkle = MerkleLog(store)
+        merkle = MerkleLog(store, log_hasher(data))
         asked = load_trust_file(settings.witnesses) if settings.witnesses else None
         sealer = Sealer(app_, merkle, signer, batch=settings.seal_batch, witnesses=asked.witnesses if asked else (),
                         quorum=asked.quorum if asked else 0)  # fmt: skip

@@ -30,6 +30,7 @@ from api.node import (
     load_signer,
     load_trust_file,
     load_witness_signer,
+    log_hasher,
     settle_heap,
 )
 from api.settings import Settings
@@ -49,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("data_dir", type=Path)
     init.add_argument("--court", required=True, help="court code, e.g. 1101-0105")
     init.add_argument("--name", required=True, help="the court's name, e.g. 北京市朝阳区人民法院")
+    init.add_argument(
+        "--crypto",
+        choices=("sha256", "gm"),
+        default="sha256",
+        help="the log's suite, fixed for good: sha256 (SHA-256, Ed25519) or gm (国密: SM3, SM2, SM4)",
+    )
     serve = sub.add_parser("serve", help="run the node's HTTP API (SIFA_* settings)")
     serve.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
     serve.add_argument("--host", help="overrides SIFA_HOST")
@@ -98,9 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "init":
             settings = Settings()
-            config = init_node(args.data_dir, args.court, args.name, settings.database_url)
+            config = init_node(args.data_dir, args.court, args.name, settings.database_url, args.crypto)
             token = issue_admin(args.data_dir, settings)
-            print(f"sifa: node {config.origin} ({config.name}) created in {args.data_dir}", file=sys.stderr)
+            print(f"sifa: node {config.origin} ({config.name}, crypto {config.crypto}) created in {args.data_dir}",
+                  file=sys.stderr)  # fmt: skip
             print("sifa: the administrator's credential follows; it is shown once and stored only as a hash",
                   file=sys.stderr)  # fmt: skip
             print(token)
@@ -110,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.witness:
                 entry = {"name": config.name, "key": load_witness_signer(args.data_dir).verifier.vkey()}
             else:
-                entry = {"origin": config.origin, "name": config.name,
+                entry = {"origin": config.origin, "name": config.name, "crypto": config.crypto,
                          "key": load_signer(args.data_dir).verifier.vkey()}  # fmt: skip
             print(json.dumps(entry, ensure_ascii=False))
             return 0
@@ -260,7 +268,7 @@ def _seal(args: argparse.Namespace) -> int:
                 return 0  # stopped while another sequencer held the lock
             lease = waited
         with lease, _node(args.data_dir, tree) as (settings, app, store, _):
-            merkle = MerkleLog(store)
+            merkle = MerkleLog(store, log_hasher(settings.data_dir))
             sealer = Sealer(app, merkle, load_signer(settings.data_dir), batch=settings.seal_batch)
             if args.once:
                 n = sealer.seal()
@@ -324,7 +332,8 @@ def _audit(args: argparse.Namespace) -> int:
     with _node(args.data_dir) as (settings, app, store, blobs):
         if args.dossier is not None:
             app.get(args.dossier, copy=False)  # no such dossier: DossierNotFound, one line
-        report = audit(app, MerkleLog(store), blobs, load_signer(settings.data_dir).verifier, dossier=args.dossier,
+        merkle = MerkleLog(store, log_hasher(settings.data_dir))
+        report = audit(app, merkle, blobs, load_signer(settings.data_dir).verifier, dossier=args.dossier,
                        progress=progress)  # fmt: skip
     if tty:
         print(file=sys.stderr)

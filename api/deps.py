@@ -19,6 +19,7 @@ from api.settings import Settings
 from dossier.application import DossierApp
 from dossier.courts import CourtRegistry
 from dossier.sealer import Sealer
+from ledger.gm import SM2Signer
 from ledger.log import MerkleLog
 from ledger.note import Ed25519Signer
 from ledger.trust import Trust
@@ -35,7 +36,7 @@ class Services:
     config: NodeConfig
     settings: Settings
     log: MerkleLog
-    signer: Ed25519Signer
+    signer: Ed25519Signer | SM2Signer
     dossiers: DossierApp
     sealer: Sealer
     principals: Principals

@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 from api.node import COURT_CODE, ORIGIN_PREFIX
 from api.principals import AuthError, Caller, ForbiddenError
 from ledger.errors import SifaError
-from ledger.note import Ed25519Verifier, Signer
+from ledger.note import Signer, Verifier
 from ledger.trust import Trust
 
 PREFIX = "sifa-request/v2"  # v2: the recipient's origin is signed (v1 requests could be replayed to a third court)
@@ -164,7 +164,7 @@ class PeerGate:
 
     def __init__(self, peers: Trust | None, origin: str, window: int = WINDOW,
                  nonces: NonceStore | None = None) -> None:  # fmt: skip
-        self.keys: dict[str, Ed25519Verifier] = {k.name: k for k in (peers.logs if peers else [])}
+        self.keys: dict[str, Verifier] = {k.name: k for k in (peers.logs if peers else [])}
         self.origin = origin
         self.window = window
         self.nonces = nonces or NonceStore()

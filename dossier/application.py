@@ -101,20 +101,25 @@ class command(Generic[P, T]):
         return _Bound(app, self.build)
 
 
-def sqlite_env(path: str, cipher_key: str) -> dict[str, str]:
-    """Environment for the embedded default: events in one SQLite file, encrypted."""
+AES_TOPIC = "eventsourcing.cryptography:AESCipher"
+
+
+def sqlite_env(path: str, cipher_key: str, cipher_topic: str = AES_TOPIC) -> dict[str, str]:
+    """Environment for the embedded default: events in one SQLite file, encrypted (AES-GCM, or
+    ``dossier.cipher:SM4Cipher`` on a GM node)."""
     return {
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
         "SQLITE_DBNAME": path,
         "SQLITE_LOCK_TIMEOUT": "10",
-        "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
+        "CIPHER_TOPIC": cipher_topic,
         "CIPHER_KEY": cipher_key,
         **CACHE,
     }
 
 
-def postgres_env(host: str, port: int, user: str, dbname: str, password: str, cipher_key: str) -> dict[str, str]:
-    """Environment for production: events in PostgreSQL, encrypted."""
+def postgres_env(host: str, port: int, user: str, dbname: str, password: str, cipher_key: str,
+                 cipher_topic: str = AES_TOPIC) -> dict[str, str]:  # fmt: skip
+    """Environment for production: events in PostgreSQL, encrypted (as ``sqlite_env``)."""
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_HOST": host,
@@ -123,7 +128,7 @@ def postgres_env(host: str, port: int, user: str, dbname: str, password: str, ci
         "POSTGRES_DBNAME": dbname,
         "POSTGRES_PASSWORD": password,
         "POSTGRES_CONNECT_TIMEOUT": "2",
-        "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
+        "CIPHER_TOPIC": cipher_topic,
         "CIPHER_KEY": cipher_key,
         **CACHE,
     }

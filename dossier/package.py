@@ -45,7 +45,6 @@ from evidence.package import (
     withheld_line,
 )
 from ledger.checkpoint import Checkpoint
-from ledger.hashing import SHA256
 from ledger.note import Note
 from storage.blobstore import BlobStore
 
@@ -132,7 +131,7 @@ def plan_package(sealer: Sealer, dossier: UUID | str, *, court_name: str, purpos
             raise NotSealedError(f"leaf {index} is not event {v} of dossier {ident}; run sifa audit")
         proof = log.inclusion_proof(index, checkpoint.size)
         if doc["body"].get("document_id") in hidden:
-            lines.append(withheld_line(v, index, SHA256.leaf(leaf), proof))
+            lines.append(withheld_line(v, index, log.hasher.leaf(leaf), proof))
             withheld.add(v)
             continue
         lines.append(event_line(v, index, leaf, proof))

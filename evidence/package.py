@@ -40,9 +40,10 @@ from evidence.tarstream import Readable as Readable  # re-exported
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.cosignature import CosignatureVerifier, require_quorum
 from ledger.errors import MalformedError, VerificationError
-from ledger.hashing import SHA256
+from ledger.hashing import SHA256, Hasher
 from ledger.note import Note, Verifier
 from ledger.proof import verify_inclusion
+from ledger.suite import hasher_for_log, suite_of_hasher
 
 FORMAT = "sifa-package/1"
 BAGIT = "bagit.txt"
@@ -139,6 +140,7 @@ class Package:
     tags: dict[str, bytes] = field(repr=False)
     checks: list[tuple[str, str]] = field(default_factory=list)  # (check, detail), all passed
     withheld: list[int] = field(default_factory=list)  # versions of the events this copy withholds (proved only)
+    hasher: Hasher = SHA256  # the tree hash of the package's log, as its trusted key names it (ledger.suite)
 
     @property
     def origin(self) -> str:
@@ -149,7 +151,7 @@ class Package:
         return self.info["Sifa-Dossier"]
 
     def leaf_hash(self, event: PackageEvent) -> bytes:
-        return SHA256.leaf(event.leaf)
+        return self.hasher.leaf(event.leaf)
 
 
 @dataclass
@@ -228,6 +230,7 @@ class _Reader:
         self.done = 0
         self.total = 0
         self.tag_bytes = 0
+        self.hasher: Hasher = SHA256
 
     def read(self, stream: Readable, limit: int) -> Package:
         position = 0
@@ -329,7 +332,12 @@ class _Reader:
             raise _fail(f"the package's checkpoint does not verify: {exc.diagnostics()}", check="checkpoint") from None
         except MalformedError as exc:
             raise _fail(f"the package's checkpoint is unreadable: {exc.diagnostics()}", check="checkpoint") from None
-        checks.append(("checkpoint", f"{checkpoint.origin} size {checkpoint.size}, signed by a trusted log key"))
+        try:
+            self.hasher = hasher_for_log(checkpoint.origin, self.logs)
+        except MalformedError as exc:
+            raise _fail(f"the package's log: {exc.diagnostics()}", check="checkpoint") from None
+        checks.append(("checkpoint", f"{checkpoint.origin} size {checkpoint.size}, signed by a trusted log key"
+                                     f" ({suite_of_hasher(self.hasher).name})"))  # fmt: skip
         self.report.checkpoint = checkpoint
         if self.quorum:
             try:
@@ -367,7 +375,8 @@ class _Reader:
         if disclosures:
             checks.append(("disclosures", f"personal data of {len(disclosures)} event(s) opens their commitments"))
         self.total = sum(files.values())
-        self.package = Package(info, checkpoint, events, files, disclosures, dict(tags), list(checks), withheld)
+        self.package = Package(info, checkpoint, events, files, disclosures, dict(tags), list(checks), withheld,
+                               self.hasher)  # fmt: skip
         self.report.package = self.package
 
     def _events(self, data: bytes, checkpoint: Checkpoint,
@@ -394,7 +403,7 @@ class _Reader:
                     doc = json.loads(shown)
                     if not isinstance(doc, dict):
                         raise TypeError("the leaf is an object")
-                    leaf_hash = SHA256.leaf(shown)
+                    leaf_hash = self.hasher.leaf(shown)
                 else:
                     doc = {}
                     if not isinstance(raw["leaf_hash"], str) or not _SHA.fullmatch(raw["leaf_hash"]):
@@ -425,7 +434,7 @@ class _Reader:
                 raise _fail(f"event {n}'s leaf {index} does not follow leaf {last} of event {n - 1}", event=n)
             last = index
             try:
-                verify_inclusion(SHA256, index, checkpoint.size, leaf_hash, proof, checkpoint.root_hash)
+                verify_inclusion(self.hasher, index, checkpoint.size, leaf_hash, proof, checkpoint.root_hash)
             except (VerificationError, MalformedError) as exc:
                 raise _fail(f"event {n} (leaf {index}) is not proved in the checkpoint: {exc.diagnostics()}",
                             event=n) from None  # fmt: skip

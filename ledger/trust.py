@@ -12,7 +12,8 @@ from typing import Any
 
 from ledger.cosignature import CosignatureVerifier
 from ledger.errors import MalformedError
-from ledger.note import Ed25519Verifier
+from ledger.note import Verifier, verifier_from_vkey
+from ledger.suite import suite_named, suite_of_key
 
 FORMAT = "sifa-trust/1"
 
@@ -23,10 +24,10 @@ class MalformedTrustError(MalformedError):
 
 @dataclass(frozen=True)
 class Trust:
-    """Log keys, witness keys, and how many witnesses must cosign; ``urls`` by witness name,
-    ``log_urls`` by log origin (a peer court's node, for node-to-node requests)."""
+    """Log keys (Ed25519, or SM2 for a GM log), witness keys, and how many witnesses must cosign; ``urls``
+    by witness name, ``log_urls`` by log origin (a peer court's node, for node-to-node requests)."""
 
-    logs: list[Ed25519Verifier]
+    logs: list[Verifier]
     witnesses: list[CosignatureVerifier] = field(default_factory=list)
     quorum: int = 0
     urls: dict[str, str] = field(default_factory=dict)
@@ -39,7 +40,13 @@ def parse_trust(doc: Any) -> Trust:
         if doc.get("format", FORMAT) != FORMAT:
             raise ValueError(f"unknown trust file format {doc.get('format')!r}")
         log_entries = doc.get("logs", [])
-        logs = [Ed25519Verifier.from_vkey(entry["key"]) for entry in log_entries]
+        logs = [verifier_from_vkey(entry["key"]) for entry in log_entries]
+        for key, entry in zip(logs, log_entries, strict=True):
+            # The entry may name the log's crypto suite (docs/gm.md); it must be the one its key names.
+            if "crypto" in entry and suite_named(entry["crypto"]) != suite_of_key(key):
+                raise ValueError(
+                    f"log {key.name}: the entry names crypto {entry['crypto']!r}, its key is {suite_of_key(key).name}"
+                )
         log_urls = {v.name: str(e["url"]) for v, e in zip(logs, log_entries, strict=True) if e.get("url")}
         entries = doc.get("witnesses", [])
         witnesses = [CosignatureVerifier.from_vkey(entry["key"]) for entry in entries]

@@ -30,6 +30,7 @@ from ledger.hashing import SHA256
 from ledger.note import Note
 from ledger.proof import verify_consistency
 from ledger.receipt import TLOG_PROOF, Receipt, Verified, verify_receipt
+from ledger.suite import hasher_for_log
 from ledger.trust import Trust, read_trust
 
 CHUNK = 1 << 20
@@ -99,7 +100,13 @@ def verify(file: Path | None, receipt_path: Path, trust_path: Path) -> dict[str,
     trust = load_trust(trust_path)
     try:
         raw = _read(receipt_path, "receipt")
-        receipt = Receipt.from_tlog_proof(raw) if raw.startswith(TLOG_PROOF.encode()) else Receipt.from_json(raw)
+        if raw.startswith(TLOG_PROOF.encode()):  # names no suite: read again with the hash its log's key names
+            receipt = Receipt.from_tlog_proof(raw)
+            hasher = hasher_for_log(receipt.origin, trust.logs)
+            if hasher is not SHA256:
+                receipt = Receipt.from_tlog_proof(raw, hasher)
+        else:
+            receipt = Receipt.from_json(raw)
     except MalformedError as exc:
         raise InputError(f"receipt {receipt_path}: {exc.diagnostics()}") from exc
     try:
@@ -110,7 +117,7 @@ def verify(file: Path | None, receipt_path: Path, trust_path: Path) -> dict[str,
     checks: list[dict[str, Any]] = result["checks"]
     seen = Verified()
     try:
-        proved = verify_receipt(receipt, trust.logs, SHA256, seen=seen)
+        proved = verify_receipt(receipt, trust.logs, seen=seen)
     except (VerificationError, MalformedError) as exc:
         _receipt_facts(result, seen)
         checks.append(_failed("receipt", exc))
@@ -203,7 +210,8 @@ def verify_consistency_files(old: Path, new: Path, proof_path: Path, trust_path:
                        "detail": f"{old_cp.origin} and {new_cp.origin} are different logs"})  # fmt: skip
         return result
     try:
-        verify_consistency(SHA256, old_cp.size, new_cp.size, old_cp.root_hash, new_cp.root_hash, proof)
+        hasher = hasher_for_log(old_cp.origin, keys)
+        verify_consistency(hasher, old_cp.size, new_cp.size, old_cp.root_hash, new_cp.root_hash, proof)
     except VerificationError as exc:
         checks.append(_failed("consistency", exc))
         return result

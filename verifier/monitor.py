@@ -19,9 +19,9 @@ from typing import Any
 
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.errors import MalformedError, VerificationError
-from ledger.hashing import SHA256
 from ledger.note import Note
 from ledger.proof import verify_consistency
+from ledger.suite import hasher_for_log
 from ledger.trust import Trust
 
 
@@ -89,7 +89,8 @@ def check(log_url: str, trust: Trust, state: Path, *, stall: float = 3600.0, tim
         except (ValueError, KeyError, TypeError) as exc:
             raise MonitorInputError(f"the log's consistency proof is unreadable: {exc}") from exc
         try:
-            verify_consistency(SHA256, old.size, new.size, old.root_hash, new.root_hash, proof)
+            hasher = hasher_for_log(new.origin, trust.logs)  # the suite the trusted key names (SM3 on a GM log)
+            verify_consistency(hasher, old.size, new.size, old.root_hash, new.root_hash, proof)
         except VerificationError as exc:
             return Round(False, "fork", new.size, f"size {new.size} does not extend size {old.size}: "
                          f"{exc.diagnostics()}", both)  # fmt: skip
