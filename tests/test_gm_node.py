@@ -42,14 +42,18 @@ def _quiet(argv: list[str]) -> tuple[int, str]:
 @pytest.fixture(scope="module")
 def gm_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     data = tmp_path_factory.mktemp("gm") / "data"
-    code, admin = _quiet(["init", str(data), "--court", "1101-0105", "--name", "北京市朝阳区人民法院", "--crypto", "gm"])
+    code, admin = _quiet(
+        ["init", str(data), "--court", "1101-0105", "--name", "北京市朝阳区人民法院", "--crypto", "gm"]
+    )
     assert code == 0
     port = free_port()
     settings = Settings(data_dir=data, port=port, seal_interval_seconds=0.01, sequencer="thread")
     with in_thread(create_app(settings), port):
         n = Node(f"http://127.0.0.1:{port}", data, admin.strip())
         for role in ("clerk", "lawyer"):
-            r = n.http.post("/v1/principals", json={"name": f"{role} 测试", "role": role}, headers=n.as_("administrator"))
+            r = n.http.post(
+                "/v1/principals", json={"name": f"{role} 测试", "role": role}, headers=n.as_("administrator")
+            )
             assert r.status_code == 201, r.text
             n.tokens[role], n.ids[role] = r.json()["token"], r.json()["id"]
         yield n
@@ -72,8 +76,8 @@ def _dossier_with_file(node: Node, body: bytes) -> tuple[str, dict[str, Any]]:
         "parties": [{"role": "原告", "name": "张三", "id_number": "110101199001011234"}]})  # fmt: skip
     assert r.status_code == 201, r.text
     d = str(r.json()["dossier"])
-    r = node.http.post(f"/v1/dossiers/{d}/documents", content=body, headers={**node.as_("clerk"),
-                       "X-File-Name": "%E8%B5%B7%E8%AF%89%E7%8A%B6.pdf", "Content-Type": "application/pdf"})  # fmt: skip
+    headers = {**node.as_("clerk"), "X-File-Name": "%E8%B5%B7%E8%AF%89%E7%8A%B6.pdf", "Content-Type": "application/pdf"}
+    r = node.http.post(f"/v1/dossiers/{d}/documents", content=body, headers=headers)
     assert r.status_code == 201, r.text
     return d, r.json()
 
@@ -128,7 +132,7 @@ def test_events_at_rest_are_sm4_gcm(gm_node: Node) -> None:
     for blob in blobs:
         plain = cipher.decrypt(blob)
         assert plain and "张三".encode() not in blob
-        with pytest.raises(Exception):  # noqa: B017,PT011 - AES-GCM under the same key: the tag does not verify
+        with pytest.raises(Exception):  # noqa: B017 - AES-GCM under the same key: the tag does not verify
             AESGCM(key).decrypt(blob[:12], blob[28:] + blob[12:28], None)
 
 
@@ -163,7 +167,7 @@ def test_sm4_gcm_known_answer_and_tamper() -> None:
 
 def test_receipt_names_the_suite_and_verifies_offline(gm_node: Node, tmp_path: Path) -> None:
     body = "%PDF-1.4 国密 起诉状".encode()
-    d, up = _dossier_with_file(gm_node, body)
+    d, _ = _dossier_with_file(gm_node, body)
     doc = _receipt(gm_node, d, 2)
     assert doc["log"]["hash"] == "sm3" and doc["log"]["signature"] == "sm2"
     receipt = Receipt.from_json(json.dumps(doc))
@@ -213,3 +217,34 @@ def test_dossier_package_audit_and_monitor(gm_node: Node, tmp_path: Path, capsys
             break
         time.sleep(0.1)
     assert now > first and "consistently" in capsys.readouterr().out
+
+
+def test_the_verifier_of_a_gm_log_needs_only_the_gm_extra(gm_node: Node, tmp_path: Path) -> None:
+    """A lawyer's verifier: PyNaCl alone for a SHA-256 log; for a GM log, the gm extra (GmSSL) beside it."""
+    import subprocess
+    import sys
+
+    from tests.test_verifier import BLOCKER, CASES, CORPUS
+
+    body = b"%PDF-1.4 lawyer"
+    d, _ = _dossier_with_file(gm_node, body)
+    (tmp_path / "r.json").write_text(json.dumps(_receipt(gm_node, d, 2), ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "f.pdf").write_bytes(body)
+    trust = _trust(gm_node, tmp_path / "t.json")
+    args = [str(tmp_path / "f.pdf"), "--receipt", str(tmp_path / "r.json"), "--trust", str(trust)]
+    root = Path(__file__).resolve().parent.parent
+    no_gm = BLOCKER.replace('"urllib3"}', '"urllib3", "gmssl_pyx"}')
+
+    def run(blocker: str, argv: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", blocker, *argv], capture_output=True, text=True, timeout=60,
+                              cwd=root)  # fmt: skip
+
+    ok = run(BLOCKER, args)  # no server package, GmSSL installed
+    assert ok.returncode == 0 and "有效 VALID" in ok.stderr, ok.stderr
+    without = run(no_gm, args)
+    assert without.returncode == 2 and without.stderr.count("\n") == 1, without.stderr
+    assert "pip install 'sifa[gm]'" in without.stderr
+    case = CASES["witnessed-valid"]  # a SHA-256 log's receipt: GmSSL never imported
+    sha = run(no_gm, [str(CORPUS / case["file"]), "--receipt", str(CORPUS / "witnessed-valid.json"),
+                      "--trust", str(CORPUS / case["trust"])])  # fmt: skip
+    assert sha.returncode == 0, sha.stderr
