@@ -18,7 +18,8 @@ from api.deps import ServicesDep, roles
 from ledger.errors import SifaError
 
 router = APIRouter(tags=["verification"])
-ASSETS = {"verify.js": "text/javascript; charset=utf-8", "verify.css": "text/css; charset=utf-8"}
+ASSETS = {"verify.js": "text/javascript; charset=utf-8", "gm.js": "text/javascript; charset=utf-8",
+          "verify.css": "text/css; charset=utf-8"}  # fmt: skip
 # The page talks only to its own node and runs only its own script.
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
@@ -42,7 +43,8 @@ class AssetNotFoundError(SifaError):
 def page(services: ServicesDep) -> HTMLResponse:
     """核验页面: check a file (and optionally its receipt) in the browser; the file never leaves it."""
     c = services.config
-    trust = {"logs": [{"origin": c.origin, "name": c.name, "key": services.signer.verifier.vkey()}]}
+    trust = {"logs": [{"origin": c.origin, "name": c.name, "crypto": c.crypto,
+                       "key": services.signer.verifier.vkey()}]}  # fmt: skip
     pinned = json.dumps(trust, ensure_ascii=False).replace("<", "\\u003c")  # safe inside <script>
     return HTMLResponse(_static("verify.html").replace("__TRUST__", pinned), headers=HEADERS)
 
