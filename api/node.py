@@ -27,6 +27,7 @@ from api.settings import Settings
 from dossier.application import AES_TOPIC, postgres_env, sqlite_env
 from dossier.cipher import TOPIC as SM4_TOPIC
 from dossier.cipher import SM4Cipher
+from ledger import boundedjson
 from ledger.cosignature import CosignatureSigner
 from ledger.errors import MalformedError, SifaError
 from ledger.gm import SM2Signer
@@ -264,7 +265,7 @@ def load_config(data_dir: Path) -> NodeConfig:
     Raises NodeError: no node there, a damaged config, a data dir that cannot be made private.
     """
     try:
-        raw = json.loads((data_dir / CONFIG).read_text(encoding="utf-8"))
+        raw = boundedjson.load_path(data_dir / CONFIG)
         config = NodeConfig(raw["court"], raw["name"], raw["origin"], raw.get("crypto", "sha256"))
         if config.crypto not in SUITES:
             raise ValueError(f"unknown crypto suite {config.crypto!r}")

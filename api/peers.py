@@ -24,7 +24,6 @@ import binascii
 import hashlib
 import http.client
 import ipaddress
-import json
 import re
 import secrets
 import sqlite3
@@ -39,6 +38,7 @@ from urllib.parse import urlsplit
 
 from api.node import COURT_CODE, ORIGIN_PREFIX
 from api.principals import AuthError, Caller, ForbiddenError
+from ledger import boundedjson
 from ledger.errors import SifaError
 from ledger.note import Signer, Verifier
 from ledger.trust import Trust
@@ -285,7 +285,7 @@ def peer_get(base_url: str, target: str, signer: Signer, *, to: str, tls: ssl.SS
 
 def _error(data: bytes) -> dict[str, Any]:
     try:
-        doc = json.loads(data)
+        doc = boundedjson.loads(data)
         return doc if isinstance(doc, dict) else {}
     except ValueError:
         return {"message": data[:200].decode("utf-8", "replace")}

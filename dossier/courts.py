@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from dossier.errors import InvalidDossierInputError, UnknownCourtError
+from ledger import boundedjson
 
 # （2026）京0105民初123号: year, province abbreviation, court digits, case-type word(s), number.
 CASE_NUMBER = re.compile(r"[（(]([0-9]{4})[）)]([\u4e00-\u9fff])([0-9]{2,6})([\u4e00-\u9fff]{1,6})([0-9]{1,7})号")
@@ -43,7 +43,7 @@ class CourtRegistry:
 
     @classmethod
     def from_file(cls, path: Path) -> CourtRegistry:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = boundedjson.load_path(path)
         return cls([Court(**entry) for entry in raw["courts"]])
 
     def get(self, code: str) -> Court:

@@ -26,6 +26,7 @@ import rfc8785
 from dossier.domain import Dossier
 from dossier.errors import InvalidDossierInputError
 from dossier.fields import utc
+from ledger import boundedjson
 from ledger.errors import LeafTooLargeError
 from ledger.tiles import MAX_ENTRY_SIZE
 
@@ -108,7 +109,7 @@ def file_hashes(body: dict[str, Any]) -> list[str]:
 
 
 def read_leaf(data: bytes) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(data)
+    doc: dict[str, Any] = boundedjson.loads(data)
     return doc
 
 

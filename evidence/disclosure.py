@@ -33,6 +33,7 @@ from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
 from evidence.commitment import PERSONAL_RECORDS, DisclosureError
+from ledger import boundedjson
 from ledger.errors import MalformedError
 
 FORMAT: Final = "sifa-leaf/2"
@@ -596,7 +597,7 @@ def read_leaf(data: bytes) -> LeafView:
     Raises MalformedLeafError naming the first thing that is not a leaf.
     """
     try:
-        doc = json.loads(data)
+        doc = boundedjson.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedLeafError(f"the leaf is not JSON: {exc}") from None
     if not isinstance(doc, dict):

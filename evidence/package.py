@@ -37,6 +37,7 @@ from evidence.commitment import PERSONAL_RECORDS, DisclosureError, verify_disclo
 from evidence.tarstream import BLOCK, Member, tar_members
 from evidence.tarstream import MalformedPackageError as MalformedPackageError  # re-exported
 from evidence.tarstream import Readable as Readable  # re-exported
+from ledger import boundedjson
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.cosignature import CosignatureVerifier, require_quorum
 from ledger.errors import MalformedError, VerificationError
@@ -390,7 +391,7 @@ class _Reader:
         dossier = info.get("Sifa-Dossier")
         for n, line in enumerate(_lines(data, EVENTS), start=1):
             try:
-                raw = json.loads(line)
+                raw = boundedjson.loads(line)
                 if not isinstance(raw, dict):
                     raise TypeError("an event line is an object")
                 version, index = raw["version"], raw["leaf_index"]
@@ -400,7 +401,7 @@ class _Reader:
                 leaf: bytes | None = None
                 if "leaf" in raw:
                     leaf = shown = raw["leaf"].encode("utf-8")
-                    doc = json.loads(shown)
+                    doc = boundedjson.loads(shown)
                     if not isinstance(doc, dict):
                         raise TypeError("the leaf is an object")
                     leaf_hash = self.hasher.leaf(shown)
@@ -454,7 +455,7 @@ class _Reader:
 
     def _disclosures(self, data: bytes, events: list[PackageEvent]) -> dict[str, dict[str, Any]]:
         try:
-            doc = json.loads(data) if data.strip() else {}
+            doc = boundedjson.loads(data) if data.strip() else {}
             if not isinstance(doc, dict):
                 raise TypeError("an object by event version")
         except (ValueError, TypeError) as exc:

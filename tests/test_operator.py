@@ -462,3 +462,16 @@ def test_audit_refuses_a_dossier_that_is_not_one(tmp_path: Path, capsys: pytest.
         assert sifa(["audit", "--data-dir", str(data), "--dossier", dossier]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "clean" not in err, err
+
+
+def test_serve_refuses_a_deeply_nested_peers_file_in_one_line(tmp_path: Path) -> None:
+    """SIFA_PEERS holding ``[`` × 100000 was a RecursionError traceback at start."""
+    data = tmp_path / "node"
+    _init(data)
+    (tmp_path / "deep.json").write_text("[" * 100000)
+    env = {**os.environ, "SIFA_DATA_DIR": str(data), "SIFA_PORT": str(free_port()),
+           "SIFA_PEERS": str(tmp_path / "deep.json")}  # fmt: skip
+    proc = subprocess.run([sys.executable, "-m", "api.cli", "serve"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    _one_line_exit_2(proc)
+    assert "deeper than 64" in proc.stderr

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from evidence.package import MalformedPackageError, PackageSeen, read_package
+from ledger import boundedjson
 from ledger.checkpoint import open_checkpoint
 from ledger.cosignature import require_quorum
 from ledger.errors import MalformedError, VerificationError
@@ -61,7 +62,7 @@ def file_sha256(path: Path) -> str:
 
 def _leaf(leaf_data: bytes) -> dict[str, Any]:
     try:
-        doc = json.loads(leaf_data)
+        doc = boundedjson.loads(leaf_data)
     except ValueError:
         return {}
     return doc if isinstance(doc, dict) else {}
@@ -186,7 +187,7 @@ def verify_consistency_files(old: Path, new: Path, proof_path: Path, trust_path:
     checks: list[dict[str, Any]] = result["checks"]
     texts = {"old": _read(old, "checkpoint"), "new": _read(new, "checkpoint")}
     try:
-        doc = json.loads(_read(proof_path, "proof"))
+        doc = boundedjson.loads(_read(proof_path, "proof"))
         hashes = doc["proof"] if isinstance(doc, dict) else doc
         proof = [base64.b64decode(h, validate=True) for h in hashes]
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
