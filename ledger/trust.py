@@ -47,6 +47,14 @@ def parse_trust(doc: Any) -> Trust:
                 raise ValueError(
                     f"log {key.name}: the entry names crypto {entry['crypto']!r}, its key is {suite_of_key(key).name}"
                 )
+        suites: dict[str, set[str]] = {}
+        for key in logs:
+            suites.setdefault(key.name, set()).add(suite_of_key(key).name)
+        for name, named in suites.items():
+            # A log signs with one suite: keys of two for one origin leave its tree hash undecided.
+            if len(named) > 1:
+                raise ValueError(f"log {name}: keys of two crypto suites ({', '.join(sorted(named))}); a log "
+                                 "signs with one")  # fmt: skip
         log_urls = {v.name: str(e["url"]) for v, e in zip(logs, log_entries, strict=True) if e.get("url")}
         entries = doc.get("witnesses", [])
         witnesses = [CosignatureVerifier.from_vkey(entry["key"]) for entry in entries]

@@ -397,3 +397,30 @@ def test_bounded_json_reader() -> None:
         boundedjson.loads("[1, 2, 3, 4]", max_bytes=10)
     with pytest.raises(ValueError):  # an unterminated string full of escaped quotes: no backtracking, refused
         boundedjson.loads('"' + '\\"' * 100000 + "[" * 100)
+
+
+def test_a_trust_file_with_keys_of_two_suites_for_one_log_is_unreadable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An Ed25519 and an SM2 key for one origin left the log's tree hash undecided: a MalformedNoteError
+    traceback from ``consistency``, a malformed_note verdict with exit 1 from a receipt."""
+    from ledger.gm import SM2Signer
+    from ledger.trust import MalformedTrustError, parse_trust
+
+    origin = "sifa.court/1101-0105"
+    ed, sm2 = Ed25519Signer(origin, bytes(range(32))), SM2Signer(origin, bytes(range(1, 33)))
+    log = MerkleLog(SQLiteTreeStore(tmp_path / "t.db"))
+    log.append([b"a", b"b"])
+    (tmp_path / "cp.txt").write_text(log.sign_checkpoint(ed).to_text(), encoding="utf-8")
+    (tmp_path / "p.json").write_text(json.dumps({"proof": []}))
+    for keys in ([ed, sm2], [sm2, ed]):
+        doc = {"logs": [{"key": k.verifier.vkey()} for k in keys]}
+        with pytest.raises(MalformedTrustError, match="two crypto suites"):
+            parse_trust(doc)
+        (tmp_path / "t.json").write_text(json.dumps(doc))
+        cp, t = str(tmp_path / "cp.txt"), str(tmp_path / "t.json")
+        for args in (["consistency", cp, cp, "--proof", str(tmp_path / "p.json"), "--trust", t],
+                     ["--receipt", str(CORPUS / "valid.json"), "--trust", t]):  # fmt: skip
+            assert sifa_verify(args) == 2, args
+            err = capsys.readouterr().err
+            assert "Traceback" not in err and err.count("\n") == 1 and "two crypto suites" in err, err

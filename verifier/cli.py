@@ -119,7 +119,9 @@ def verify(file: Path | None, receipt_path: Path, trust_path: Path) -> dict[str,
     seen = Verified()
     try:
         proved = verify_receipt(receipt, trust.logs, seen=seen)
-    except (VerificationError, MalformedError) as exc:
+    except MalformedError as exc:  # unreadable, not a finding: exit 2 (docs/errors.md), as everywhere else
+        raise InputError(f"receipt {receipt_path}: {exc.diagnostics()} ({exc.code})") from exc
+    except VerificationError as exc:
         _receipt_facts(result, seen)
         checks.append(_failed("receipt", exc))
         return result
