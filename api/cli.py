@@ -240,7 +240,7 @@ def _seal(args: argparse.Namespace) -> int:
     import threading
 
     from api.lifecycle import StopFlag, die_with_parent
-    from api.node import load_events_key, open_tree_store
+    from api.node import check_events_key, load_events_key, open_tree_store
     from api.peers import client_tls
     from api.witnessing import Witnessing
     from dossier.sealer import Sealer, hold_lock
@@ -253,7 +253,8 @@ def _seal(args: argparse.Namespace) -> int:
     settings = Settings(data_dir=args.data_dir) if args.data_dir else Settings()
     load_config(settings.data_dir)
     load_signer(settings.data_dir)  # a sequencer that cannot seal exits before it takes the lock, not after
-    load_events_key(settings.data_dir)
+    load_events_key(settings.data_dir, load_config(settings.data_dir).crypto)
+    check_events_key(settings.data_dir, settings)
     tree = open_tree_store(settings.data_dir, settings.database_url)
     try:
         if args.once:
@@ -380,11 +381,12 @@ def _preflight(settings: Settings) -> None:
     the port is free. Raises NodeError (or the store's own SifaError)."""
     import socket
 
-    from api.node import load_events_key, open_tree_store
+    from api.node import check_events_key, load_events_key, open_tree_store
 
     load_signer(settings.data_dir)
-    load_events_key(settings.data_dir)
+    load_events_key(settings.data_dir, load_config(settings.data_dir).crypto)
     open_tree_store(settings.data_dir, settings.database_url).close()
+    check_events_key(settings.data_dir, settings)
     try:
         infos = socket.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:

@@ -232,12 +232,32 @@ def load_events_key(data_dir: Path, crypto: str = "sha256") -> str:
         raw = base64.b64decode(key, validate=True)
     except ValueError:
         raw = b""
-    if crypto == GM.name and len(raw) != 16:
-        raise NodeError(f"{path} is no events key (base64 of a 16 byte SM4 key); restore it from its offline copy")
-    if len(raw) not in (16, 24, 32):
-        raise NodeError(f"{path} is no events key (base64 of a 16, 24 or 32 byte AES key); restore it from its "
+    # sifa init makes an SM4 key (16 bytes) on a GM node, an AES-256 key (32 bytes) otherwise: a 16 byte
+    # key on a SHA-256 node is an SM4 key (or AES-128), not this node's.
+    want = 16 if crypto == GM.name else 32
+    if len(raw) != want:
+        _config_matches_log_key(data_dir, crypto)  # node.json edited to another suite: say that, not "restore"
+        what = "a 16 byte SM4 key" if crypto == GM.name else "a 32 byte AES-256 key"
+        raise NodeError(f"{path} is no events key of this {crypto} node (base64 of {what}); restore it from its "
                         "offline copy")  # fmt: skip
     return key
+
+
+def _config_matches_log_key(data_dir: Path, crypto: str) -> None:
+    """Raises NodeError when node.json names another suite than log.key's (the key is the truth: the
+    log it signed is of its suite); a log.key that does not parse is load_signer's to report."""
+    try:
+        signer = signer_from_skey((data_dir / LOG_KEY).read_text())
+    except (OSError, UnicodeDecodeError, SifaError, ValueError):
+        return
+    if not isinstance(signer, Ed25519Signer | SM2Signer):  # pragma: no cover - signer_from_skey makes only these
+        return
+    suite = suite_of_key(signer.verifier).name
+    if suite != crypto:
+        raise NodeError(
+            f"{data_dir / CONFIG} says crypto {crypto!r}, but {data_dir / LOG_KEY} is a {suite} key: "
+            f"node.json does not match this node's keys (its crypto is {suite!r})"
+        )
 
 
 def events_env(data_dir: Path, settings: Settings) -> dict[str, str]:
@@ -249,6 +269,16 @@ def events_env(data_dir: Path, settings: Settings) -> dict[str, str]:
         p = _pg(settings.database_url)
         return postgres_env(p["host"], int(p["port"]), p["user"], p["dbname"], p["password"], key, topic)
     return sqlite_env(str(private_file(data_dir / EVENTS_DB)), key, topic)
+
+
+def check_events_key(data_dir: Path, settings: Settings) -> None:
+    """Refuse a well-formed events.key that is not this node's (another node's, an old one): it would
+    start, answer /healthz, and fail every request that reads an event. Raises NodeError."""
+    from dossier.application import events_key_opens
+
+    if not (events_key_opens(events_env(data_dir, settings)) and events_key_opens(principals_env(data_dir, settings))):
+        raise NodeError(f"{data_dir / EVENTS_KEY} does not open this node's events: restore this node's key from "
+                        "its offline copy (docs/operations.md)")  # fmt: skip
 
 
 def principals_env(data_dir: Path, settings: Settings) -> dict[str, str]:
@@ -291,9 +321,7 @@ def load_signer(data_dir: Path) -> Ed25519Signer | SM2Signer:
         raise NodeError(f"{path} is no log signing key: {exc}") from None
     if not isinstance(signer, Ed25519Signer | SM2Signer):  # pragma: no cover - signer_from_skey makes only these
         raise NodeError(f"{path} is no log signing key")
-    crypto = load_config(data_dir).crypto
-    if suite_of_key(signer.verifier).name != crypto:
-        raise NodeError(f"{path} is a key of the {suite_of_key(signer.verifier).name} suite; this log's is {crypto}")
+    _config_matches_log_key(data_dir, load_config(data_dir).crypto)
     return signer
 
 

@@ -492,3 +492,30 @@ class DossierApp(Application[UUID]):
             return seen
 
         return Pending(dossier, read, guard)
+
+
+def events_key_opens(env: Mapping[str, str]) -> bool:
+    """Whether the environment's cipher key decrypts the events stored there: the first and the latest
+    are tried, and the key is judged wrong only when neither decrypts (one tampered row is ``sifa
+    audit``'s finding, not a wrong key). An empty store: True. Raises PersistenceError (store down)."""
+    from eventsourcing.persistence import InfrastructureFactory
+    from eventsourcing.utils import Environment
+
+    factory = InfrastructureFactory.construct(Environment(DossierApp.name, env))
+    try:
+        cipher = factory.cipher()
+        recorder = factory.application_recorder()
+        latest = recorder.max_notification_id()
+        if cipher is None or not latest:
+            return True
+        sampled = [*recorder.select_notifications(start=None, limit=1),
+                   *recorder.select_notifications(start=latest, limit=1)]  # fmt: skip
+        for note in sampled:
+            try:
+                cipher.decrypt(note.state)
+            except ValueError:
+                continue
+            return True
+        return not sampled
+    finally:
+        factory.close()

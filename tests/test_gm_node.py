@@ -118,7 +118,7 @@ def test_a_node_refuses_a_log_key_of_another_suite(tmp_path: Path, capsys: pytes
 
     (data / "log.key").write_text(Ed25519Signer.generate("sifa.court/1101-0105").skey() + "\n")
     assert sifa(["trust-entry", str(data)]) == 2
-    assert "this log's is gm" in capsys.readouterr().err
+    assert "node.json does not match this node's keys" in capsys.readouterr().err
     assert sifa(["init", str(tmp_path / "m"), "--court", "1101-0105", "--name", "法院", "--crypto", "sm9"]) == 2
 
 
