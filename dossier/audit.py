@@ -12,13 +12,16 @@ log's key and names the recomputed root of its size.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from eventsourcing.persistence import Notification, PersistenceError
 
 from dossier.application import DossierApp
 from dossier.domain import Dossier
-from dossier.envelope import envelope, envelope_bytes
+from dossier.envelope import envelope, envelope_bytes, read_leaf
 from ledger.checkpoint import open_checkpoint
 from ledger.compact import CompactRange
 from ledger.errors import LedgerError
@@ -77,12 +80,14 @@ def audit(app: DossierApp, log: MerkleLog, blobs: BlobStore, log_key: Verifier, 
     index = 0
     after: int | None = None
     while True:
-        notes = app.recorder.select_notifications(start=after, limit=PAGE, inclusive_of_start=after is None)
+        notes = _page(app, after)
         if not notes:
             break
         after = notes[-1].id
         stored = _entries(log, index, min(size, index + len(notes)), report)
         for note in notes:
+            if isinstance(note, _Unread):  # which dossier's event it was, as its sealed leaf says
+                note = note.named(stored.get(index))
             report.events += 1
             ours = dossier is None or str(note.originator_id) == dossier
             where = _where(note.originator_id, note.originator_version, note.id)
@@ -90,6 +95,8 @@ def audit(app: DossierApp, log: MerkleLog, blobs: BlobStore, log_key: Verifier, 
             if not sealed:
                 report.unsealed += 1
             try:
+                if isinstance(note, _Unread):
+                    raise note.error
                 event = app.mapper.to_domain_event(note)
                 assert isinstance(event, Dossier.Event)
                 doc = envelope(origin, index, note.id, event, heads.get(str(note.originator_id)))
@@ -169,6 +176,48 @@ def audit_log(log: MerkleLog, log_key: Verifier, report: AuditReport, *, size: i
                                              "its root is not the root of the recorded leaves"))  # fmt: skip
     replay.root(size)
     report.findings.extend(kept_findings)
+
+
+@dataclass(frozen=True)
+class _Unread:
+    """A stored event row the database driver cannot even return (SQLite: TEXT that is not UTF-8 in
+    the state column): its position is known, its dossier and version are not."""
+
+    id: int
+    error: Exception
+    originator_id: str = "?"
+    originator_version: str = "?"
+
+    def named(self, leaf: bytes | None) -> _Unread:
+        """The row named by the leaf it was sealed as (its dossier and version), if it was sealed."""
+        try:
+            doc = read_leaf(leaf or b"")
+            return replace(self, originator_id=str(doc["dossier"]), originator_version=str(doc["version"]))
+        except (ValueError, KeyError, TypeError):
+            return self
+
+
+_ROW_ERRORS = (PersistenceError, sqlite3.Error, UnicodeDecodeError)
+
+
+def _page(app: DossierApp, after: int | None) -> list[Notification | _Unread]:
+    """The next page of stored events after position ``after``. A page holding a row that cannot be
+    read is read again one position at a time, the unreadable rows as ``_Unread``; a store that does not
+    answer at all raises (that is an outage, not a finding)."""
+    recorder = app.recorder
+    try:
+        return list(recorder.select_notifications(start=after, limit=PAGE, inclusive_of_start=after is None))
+    except _ROW_ERRORS:
+        last = recorder.max_notification_id() or 0  # raises when the store is down
+    out: list[Notification | _Unread] = []
+    for position in range((after or 0) + 1, last + 1):
+        try:
+            out.extend(recorder.select_notifications(start=position, limit=1, stop=position))
+        except _ROW_ERRORS as exc:
+            out.append(_Unread(position, exc))
+        if len(out) == PAGE:
+            break
+    return out
 
 
 def _where(dossier: object, version: object, position: object) -> str:
