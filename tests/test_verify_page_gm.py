@@ -109,12 +109,12 @@ def test_sm2_verify_agrees_with_the_standard_and_python(page: Any) -> None:
     assert page.evaluate(SM2_JS, signed) == [True, False] * 8
 
 
-def _recorded(site: tuple[str, dict[str, str]], folder: Path) -> dict[str, Path]:
+def _recorded(
+    site: tuple[str, dict[str, str]], folder: Path, number: str = "（2026）京0105民初7101号"
+) -> dict[str, Path]:
     base, clerk = site
     http = httpx2.Client(base_url=base, timeout=60, headers=clerk)
-    d = http.post("/v1/dossiers", json={"case_number": "（2026）京0105民初7101号", "case_type": "民事"}).json()[
-        "dossier"
-    ]
+    d = http.post("/v1/dossiers", json={"case_number": number, "case_type": "民事"}).json()["dossier"]
     data = os.urandom(300_000)
     headers = {"X-File-Name": quote("国密 证据.pdf"), "Content-Type": "application/octet-stream"}
     up = http.post(f"/v1/dossiers/{d}/documents", content=data, headers=headers)
@@ -170,3 +170,55 @@ def test_a_gm_courts_record_verifies_in_the_page(site: Any, page: Any, tmp_path:
     checks = _run(page, base, files["file"], files["named"], "receipt-names-sha256")
     assert page.get_attribute("#verdict", "data-kind") == "bad" and checks["cTerms"] is False
     assert checks["cInclusion"] is True  # hashed with SM3, as the pinned key says, whatever the receipt names
+
+
+def _variants(receipt_path: Path, folder: Path) -> dict[str, Path]:
+    """Receipts Python's Receipt.from_json refuses (or whose checkpoint it refuses), as raw JSON text."""
+    text = receipt_path.read_text(encoding="utf-8")
+    receipt = json.loads(text)
+    n, size = receipt["leaf_index"], receipt["tree_size"]
+    text = json.dumps(receipt, ensure_ascii=False)
+    forms = [f'"{n}.0"', f'"{n}"', f'" {n}"', f'"{hex(n)}"', f'"{n}e0"', f"{n}.0", f"{n}e0", f"[{n}]"]
+    edits = {f"index-{i}": text.replace(f'"leaf_index": {n}', f'"leaf_index": {form}') for i, form in enumerate(forms)}
+    edits["tree-size-float"] = text.replace(f'"tree_size": {size}', f'"tree_size": {size}.0')
+    edits["height-float"] = text.replace(f'"区块高度": {size}', f'"区块高度": {size}.0')
+    edits["proof-33-bytes"] = json.dumps({**receipt, "inclusion_proof": [base64.b64encode(bytes(33)).decode()]})
+    edits["proof-65-hashes"] = json.dumps({**receipt, "inclusion_proof": [base64.b64encode(bytes(32)).decode()] * 65})
+    head, sigs = receipt["checkpoint"].split("\n\n", 1)
+    genuine = sigs.strip().split("\n")[0]
+    prefix, sig = genuine.rsplit(" ", 1)
+    raw = bytearray(base64.b64decode(sig))
+    raw[40] ^= 0x01
+    forged_line = f"{prefix} {base64.b64encode(raw).decode()}"
+    edits["forged-then-genuine"] = json.dumps(
+        {**receipt, "checkpoint": f"{head}\n\n{forged_line}\n{sigs}"}, ensure_ascii=False
+    )
+    out = {}
+    for name, body in edits.items():
+        assert body != text, name
+        (folder / f"{name}.json").write_text(body, encoding="utf-8")
+        out[name] = folder / f"{name}.json"
+    return out
+
+
+def test_the_page_refuses_what_python_refuses_in_a_receipt(site: Any, page: Any, tmp_path: Path) -> None:
+    """A leaf_index "1.0", "1", " 1", "0x1", "1e0" (or 1.0, 1e0) passed and was shown as the verified 存证编号;
+    a tree size 3.0 passed; a forged line of the pinned key before its genuine one passed."""
+    from ledger.errors import MalformedError, VerificationError
+    from ledger.receipt import Receipt, verify_receipt
+    from ledger.trust import parse_trust
+
+    base = site[0]
+    files = _recorded(site, tmp_path, "（2026）京0105民初7102号")
+    key = httpx2.get(f"{base}/v1/log/key").json()["verifier_key"]
+    trust = parse_trust({"logs": [{"key": key}]})
+    receipt = json.loads(files["receipt"].read_text(encoding="utf-8"))
+    shown = f"sifa.court/1101-0105#{receipt['leaf_index']}"
+    for name, path in _variants(files["receipt"], tmp_path).items():
+        with pytest.raises((MalformedError, VerificationError)):  # Python refuses each
+            verify_receipt(Receipt.from_json(path.read_text(encoding="utf-8")), trust.logs)
+        checks = _run(page, base, files["file"], path, f"receipt-{name}")
+        assert page.get_attribute("#verdict", "data-kind") == "bad", (name, page.inner_text("#result"))
+        if name == "forged-then-genuine":
+            assert checks["cSignature"] is False, name
+        assert shown not in page.inner_text("#result"), name

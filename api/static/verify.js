@@ -199,21 +199,27 @@ function parseNote(text) {
   });
   return { body, sigs };
 }
+// The pinned key that signed the note; null unless one did. As in Python (ledger/note.py): every line
+// of a pinned key must verify, so a forged line of the key beside its genuine one fails the note.
 async function checkSignature(note) {
+  let signer = null;
   for (const entry of TRUST.logs) {
     const k = parseVkey(entry.key);
     await checkKeyId(k);
     for (const s of note.sigs) {
-      if (s.name !== k.name || s.id !== k.id || s.sig.length !== 64) continue;
-      if (k.alg === "sm2") {
-        if (GM.sm2Verify(k.pub, enc.encode(note.body), s.sig)) return entry;
-        continue;
+      if (s.name !== k.name || s.id !== k.id) continue;
+      let ok = false;
+      if (s.sig.length === 64 && k.alg === "sm2") {
+        ok = GM.sm2Verify(k.pub, enc.encode(note.body), s.sig);
+      } else if (s.sig.length === 64) {
+        const key = await crypto.subtle.importKey("raw", k.pub, { name: "Ed25519" }, false, ["verify"]);
+        ok = await crypto.subtle.verify({ name: "Ed25519" }, key, s.sig, enc.encode(note.body));
       }
-      const key = await crypto.subtle.importKey("raw", k.pub, { name: "Ed25519" }, false, ["verify"]);
-      if (await crypto.subtle.verify({ name: "Ed25519" }, key, s.sig, enc.encode(note.body))) return entry;
+      if (!ok) return null;
+      signer = signer || entry;
     }
   }
-  return null;
+  return signer;
 }
 function parseCheckpoint(body) {
   const lines = body.split("\n");
@@ -309,11 +315,41 @@ async function verifyOnline(sha) {
   return { sha, kind: records.some((x) => x.ok) ? "ok" : "bad", records };
 }
 
+// The receipt's JSON, each number that is not written as an integer (1.0, 1e0) kept as an object, so
+// that it is no integer below: Python's json reads 1.0 as a float, and Receipt.from_json refuses it.
+function parseReceipt(text) {
+  let sourced = false;
+  const doc = JSON.parse(text, (key, value, ctx) => {
+    if (typeof value !== "number") return value;
+    if (ctx === undefined || typeof ctx.source !== "string") return value;
+    sourced = true;
+    return /^-?(0|[1-9][0-9]*)$/.test(ctx.source) ? value : { notInteger: ctx.source };
+  });
+  // A browser without JSON.parse source text: refuse any number written with a fraction or an exponent.
+  if (!sourced && /[0-9][.eE]/.test(text.replace(/"(?:[^"\\]|\\.)*"/g, '""'))) throw new Error("number form");
+  return doc;
+}
+const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const isCount = (v) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+// The receipt's form, as Receipt.from_json (ledger/receipt.py) checks it: integers >= 0 that are JSON
+// integers, standard base64, at most 64 proof hashes of 32 bytes each.
+function checkReceiptForm(r) {
+  if (r === null || typeof r !== "object" || r.format !== "sifa-receipt/1") throw new Error("format");
+  const terms = r.terms;
+  if (terms === null || typeof terms !== "object") throw new Error("terms");
+  if (!isCount(r.leaf_index) || !isCount(r.tree_size) || !isCount(terms["区块高度"])) throw new Error("integers");
+  if (typeof r.leaf_data !== "string" || !B64.test(r.leaf_data)) throw new Error("leaf_data");
+  const proof = r.inclusion_proof;
+  if (!Array.isArray(proof) || proof.length > 64) throw new Error("inclusion_proof");
+  if (!proof.every((h) => typeof h === "string" && B64.test(h) && b64(h).length === 32)) throw new Error("hashes");
+  if (typeof r.checkpoint !== "string") throw new Error("checkpoint");
+}
+
 async function verifyReceipt(sha, text) {
   let receipt;
   try {
-    receipt = JSON.parse(text);
-    if (receipt.format !== "sifa-receipt/1") throw new Error("format");
+    receipt = parseReceipt(text);
+    checkReceiptForm(receipt);
   } catch (e) {
     return { sha, kind: "bad", records: [], error: t("unreadable") };
   }
