@@ -276,7 +276,8 @@ def check_events_key(data_dir: Path, settings: Settings) -> None:
     start, answer /healthz, and fail every request that reads an event. Raises NodeError."""
     from dossier.application import events_key_opens
 
-    if not (events_key_opens(events_env(data_dir, settings)) and events_key_opens(principals_env(data_dir, settings))):
+    events, principals = events_env(data_dir, settings), principals_env(data_dir, settings)
+    if not (events_key_opens(events) and events_key_opens(principals, Principals.name)):
         raise NodeError(f"{data_dir / EVENTS_KEY} does not open this node's events: restore this node's key from "
                         "its offline copy (docs/operations.md)")  # fmt: skip
 

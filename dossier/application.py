@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 import threading
 import time
 import uuid
@@ -22,7 +23,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import MutableOrImmutableAggregate, Snapshot
-from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, PersistenceError
 
 from dossier import fields
 from dossier.catalogue import pdf_info, place
@@ -494,22 +495,28 @@ class DossierApp(Application[UUID]):
         return Pending(dossier, read, guard)
 
 
-def events_key_opens(env: Mapping[str, str]) -> bool:
+def events_key_opens(env: Mapping[str, str], name: str = "") -> bool:
     """Whether the environment's cipher key decrypts the events stored there: the first and the latest
     are tried, and the key is judged wrong only when neither decrypts (one tampered row is ``sifa
-    audit``'s finding, not a wrong key). An empty store: True. Raises PersistenceError (store down)."""
+    audit``'s finding, not a wrong key). An empty store, or one that cannot be read: True (the node's own
+    opening reports that). ``name``: the application's (PostgreSQL names its tables after it); DossierApp's
+    by default."""
     from eventsourcing.persistence import InfrastructureFactory
     from eventsourcing.utils import Environment
 
-    factory = InfrastructureFactory.construct(Environment(DossierApp.name, env))
+    # Read only: never create the tables (sequencers starting at once raced on CREATE TABLE in PostgreSQL).
+    factory = InfrastructureFactory.construct(Environment(name or DossierApp.name, {**env, "CREATE_TABLE": "no"}))
     try:
         cipher = factory.cipher()
         recorder = factory.application_recorder()
-        latest = recorder.max_notification_id()
-        if cipher is None or not latest:
+        try:
+            latest = recorder.max_notification_id()
+            if cipher is None or not latest:
+                return True
+            sampled = [*recorder.select_notifications(start=None, limit=1),
+                       *recorder.select_notifications(start=latest, limit=1)]  # fmt: skip
+        except (PersistenceError, sqlite3.Error):  # no tables yet, or the store is down: opening it says so
             return True
-        sampled = [*recorder.select_notifications(start=None, limit=1),
-                   *recorder.select_notifications(start=latest, limit=1)]  # fmt: skip
         for note in sampled:
             try:
                 cipher.decrypt(note.state)
