@@ -98,5 +98,5 @@ def test_thread_mode_sends_checkpoints_to_the_witnesses(tmp_path: Path) -> None:
                     break
             assert time.monotonic() < deadline, f"no receipt with the witness quorum: {r.text}"
             time.sleep(0.1)
-    assert [c["check"] for c in result["checks"]] == ["receipt", "witnesses"]
+    assert [c["check"] for c in result["checks"]] == ["receipt", "witnesses", "disclosures"]
     assert all(c["ok"] for c in result["checks"])
