@@ -78,7 +78,7 @@ def audit(app: DossierApp, log: MerkleLog, blobs: BlobStore, log_key: Verifier, 
     size = log.size
     report.leaves = size
     origin = log_key.name
-    heads: dict[str, bytes] = {}
+    heads: dict[str, bytes] = {}  # by the dossier's leaf reference: an unreadable row is named only by that
     files: dict[str, set[str]] = {}  # sha256 -> the dossiers (and file names) that hold it
     index = 0
     after: int | None = None
@@ -106,7 +106,7 @@ def audit(app: DossierApp, log: MerkleLog, blobs: BlobStore, log_key: Verifier, 
                     raise note.error
                 event = app.mapper.to_domain_event(note)
                 assert isinstance(event, Dossier.Event)
-                prev = heads.get(str(note.originator_id))
+                prev = heads.get(_head_key(secret, note.originator_id))
                 body = stored_body(event)
                 old = stored.get(index)
                 if old is not None and index < size and not is_v2(old):  # sealed before sifa-leaf/2
@@ -115,12 +115,12 @@ def audit(app: DossierApp, log: MerkleLog, blobs: BlobStore, log_key: Verifier, 
                     expected = leaf_v2(origin, index, note.id, event, prev, secret, body)
             except Exception as exc:  # a tampered row does not decrypt or decode
                 # Continue the dossier's chain from the stored leaf, so later events are judged on their own.
-                heads[str(note.originator_id)] = log.hasher.leaf(stored.get(index, b""))
+                heads[_head_key(secret, note.originator_id)] = log.hasher.leaf(stored.get(index, b""))
                 if ours:
                     report.findings.append(Finding("event_unreadable", where, f"{type(exc).__name__}: {exc}"[:300]))
                 index += 1
                 continue
-            heads[str(note.originator_id)] = log.hasher.leaf(expected)
+            heads[_head_key(secret, note.originator_id)] = log.hasher.leaf(expected)
             if not sealed:
                 if len(expected) > MAX_ENTRY_SIZE and ours:
                     report.findings.append(Finding("event_unsealable", where, f"its leaf would have {len(expected)} "
@@ -230,6 +230,18 @@ def _page(app: DossierApp, after: int | None) -> list[Notification | _Unread]:
         if len(out) == PAGE:
             break
     return out
+
+
+def _head_key(secret: bytes, dossier: object) -> str:
+    """A dossier's key in the chain heads: its leaf reference (``dossier_ref``), whether the event was
+    read (its id) or is an unreadable row named by its sealed sifa-leaf/2 leaf (the reference itself)."""
+    text = str(dossier)
+    if len(text) == 36:  # a dossier id (uuid with dashes); a reference is 32 hex digits
+        try:
+            return dossier_ref(secret, text)
+        except (ValueError, TypeError):
+            pass
+    return text
 
 
 def _where(dossier: object, version: object, position: object) -> str:
