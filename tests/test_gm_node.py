@@ -193,6 +193,26 @@ def test_receipt_names_the_suite_and_verifies_offline(gm_node: Node, tmp_path: P
                         str(tmp_path / "bad.json")]) == 2  # fmt: skip
 
 
+def test_certificate_of_a_gm_log_verifies_offline(gm_node: Node, tmp_path: Path) -> None:
+    """The 存证证书 of a GM node: SM2-signed, its attached receipt proved with SM3 (the hash its trusted key
+    names; sifa-verify --certificate hashed with SHA-256), the leaf's disclosures opened with SHA-256
+    (sifa-leaf/2 keeps its commitments on every log)."""
+    from tests.test_certificate import verify_cli
+
+    body = "%PDF-1.4 国密 存证证书".encode()
+    d, _ = _dossier_with_file(gm_node, body)
+    _receipt(gm_node, d, 2)  # sealed
+    r = gm_node.http.get(f"/v1/dossiers/{d}/receipts/2/certificate", headers=gm_node.as_("clerk"))
+    assert r.status_code == 200, r.text
+    (tmp_path / "证书.pdf").write_bytes(r.content)
+    (tmp_path / "f.pdf").write_bytes(body)
+    trust = _trust(gm_node, tmp_path / "t.json")
+    code, result = verify_cli(tmp_path / "证书.pdf", trust, tmp_path / "f.pdf")
+    assert code == 0 and result["valid"], result
+    checks = [c["check"] for c in result["checks"]]  # type: ignore[attr-defined]
+    assert checks == ["receipt", "disclosures", "file_hash", "certificate_signature", "certificate"]
+
+
 def test_dossier_package_audit_and_monitor(gm_node: Node, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     d, _ = _dossier_with_file(gm_node, b"%PDF-1.4 package")
     _receipt(gm_node, d, 3)  # everything up to the catalogue entry is sealed
