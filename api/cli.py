@@ -34,6 +34,7 @@ from api.node import (
     load_signer,
     load_trust_file,
     load_witness_signer,
+    log_hasher,
     settle_heap,
 )
 from api.settings import Settings
@@ -58,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--designator", help="the court's 代字 in case numbers, e.g. 京0105 (checked on opening)")
     init.add_argument("--credential-file", type=Path, help="write the administrator's credential here (0600), "
                       "not to stdout")  # fmt: skip
+    init.add_argument(
+        "--crypto",
+        choices=("sha256", "gm"),
+        default="sha256",
+        help="the log's suite, fixed for good: sha256 (SHA-256, Ed25519) or gm (国密: SM3, SM2, SM4)",
+    )
     serve = sub.add_parser("serve", help="run the node's HTTP API (SIFA_* settings)")
     serve.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
     serve.add_argument("--host", help="overrides SIFA_HOST")
@@ -132,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.witness:
                 entry = {"name": config.name, "key": load_witness_signer(args.data_dir).verifier.vkey()}
             else:
-                entry = {"origin": config.origin, "name": config.name,
+                entry = {"origin": config.origin, "name": config.name, "crypto": config.crypto,
                          "key": load_signer(args.data_dir).verifier.vkey()}  # fmt: skip
             print(json.dumps(entry, ensure_ascii=False))
             return 0
@@ -178,12 +185,12 @@ def _init(args: argparse.Namespace) -> int:
             raise NodeError(f"{credential} exists; name a new file for the credential")
         if not credential.parent.is_dir() or not os.access(credential.parent, os.W_OK | os.X_OK):
             raise NodeError(f"{credential.parent} is not a directory this user can write the credential into")
-    check_init(args.data_dir, args.court, args.name, args.designator)
+    check_init(args.data_dir, args.court, args.name, args.designator, args.crypto)
     settings = Settings()
     existed = args.data_dir.is_dir()
     before = {p.name for p in args.data_dir.iterdir()} if existed else set()
     try:
-        config = init_node(args.data_dir, args.court, args.name, settings.database_url,
+        config = init_node(args.data_dir, args.court, args.name, settings.database_url, args.crypto,
                            designator=args.designator)  # fmt: skip
         token = issue_admin(args.data_dir, settings)
         if credential is not None:
@@ -191,7 +198,8 @@ def _init(args: argparse.Namespace) -> int:
     except BaseException:
         _undo_init(args.data_dir, existed, before)
         raise
-    print(f"sifa: node {config.origin} ({config.name}) created in {args.data_dir}", file=sys.stderr)
+    print(f"sifa: node {config.origin} ({config.name}, crypto {config.crypto}) created in {args.data_dir}",
+          file=sys.stderr)  # fmt: skip
     if credential is not None:
         print(f"sifa: the administrator's credential is in {credential.resolve()} (mode 0600, stored on the "
               "node only as a hash): read it, keep it safe, then delete the file", file=sys.stderr)  # fmt: skip
@@ -272,7 +280,7 @@ def _publish(args: argparse.Namespace) -> int:
     load_config(settings.data_dir)
     store = open_tree_store(settings.data_dir, settings.database_url)
     try:
-        publisher = publisher_for(settings, MerkleLog(store))
+        publisher = publisher_for(settings, MerkleLog(store, log_hasher(settings.data_dir)))
         size = publisher.publish()
     finally:
         store.close()
@@ -353,7 +361,7 @@ def _seal(args: argparse.Namespace) -> int:
     waits for it), then opens the node and seals until SIGTERM or SIGINT (or its parent's death)."""
     from api.composition import open_node, start_companions
     from api.lifecycle import StopFlag, die_with_parent
-    from api.node import load_events_key, open_tree_store
+    from api.node import check_events_key, load_events_key, open_tree_store
     from api.server import check_trust_files
     from dossier.sealer import hold_lock
     from ledger.store import SequencerBusyError
@@ -364,7 +372,8 @@ def _seal(args: argparse.Namespace) -> int:
     settings = _settings(args.data_dir)
     load_config(settings.data_dir)
     load_signer(settings.data_dir)  # a sequencer that cannot seal exits before it takes the lock, not after
-    load_events_key(settings.data_dir)
+    load_events_key(settings.data_dir, load_config(settings.data_dir).crypto)
+    check_events_key(settings.data_dir, settings)
     check_trust_files(settings)  # a bad SIFA_WITNESSES or SIFA_PEERS is refused as such, not after the lock
     tree = open_tree_store(settings.data_dir, settings.database_url)
     try:
@@ -534,11 +543,12 @@ def _preflight(settings: Settings) -> None:
     the port is free. Raises NodeError (or the store's own SifaError)."""
     import socket
 
-    from api.node import load_events_key, open_tree_store
+    from api.node import check_events_key, load_events_key, open_tree_store
 
     load_signer(settings.data_dir)
-    load_events_key(settings.data_dir)
+    load_events_key(settings.data_dir, load_config(settings.data_dir).crypto)
     open_tree_store(settings.data_dir, settings.database_url).close()
+    check_events_key(settings.data_dir, settings)
     try:
         infos = socket.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:

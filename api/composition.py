@@ -25,6 +25,7 @@ from api.node import (
     load_signer,
     load_trust_file,
     load_witness_signer,
+    log_hasher,
     open_blob_store,
     open_tree_store,
     principals_env,
@@ -37,6 +38,7 @@ from api.witnessing import Witnessing
 from dossier.application import DossierApp
 from dossier.courts import CourtRegistry
 from dossier.sealer import Sealer, Stop
+from ledger.gm import SM2Signer
 from ledger.log import MerkleLog
 from ledger.note import Ed25519Signer
 from ledger.store import TreeStore
@@ -53,7 +55,7 @@ class Services:
     config: NodeConfig
     settings: Settings
     log: MerkleLog
-    signer: Ed25519Signer
+    signer: Ed25519Signer | SM2Signer  # of the node's suite (ledger.suite): SM2 on a 国密 node
     dossiers: DossierApp
     sealer: Sealer
     principals: Principals
@@ -92,7 +94,7 @@ def open_node(settings: Settings, *, tree: TreeStore | None = None) -> Iterator[
         courts = CourtRegistry.from_file(data / COURTS)
         dossiers = DossierApp(events_env(data, settings), blobs, courts, config.court)
         stack.callback(dossiers.close)
-        merkle = MerkleLog(tree)
+        merkle = MerkleLog(tree, log_hasher(data))  # SM3 on a 国密 node
         sealer = Sealer(dossiers, merkle, signer, secret=load_leaf_secret(data), batch=settings.seal_batch,
                         witnesses=asked.witnesses if asked else (),
                         quorum=asked.quorum if asked else 0)  # fmt: skip

@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from eventsourcing.persistence import PersistenceError
+from eventsourcing.persistence import MapperDeserialisationError, PersistenceError
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, iter_route_contexts
@@ -36,7 +36,7 @@ from api.deps import CALLER, PUBLIC, Services, authorize, route_roles
 from api.routes.dossiers import PayloadTooLargeError
 from ledger.errors import SifaError
 
-Refusal = Callable[[SifaError | PersistenceError], JSONResponse]
+Refusal = Callable[[SifaError | PersistenceError | MapperDeserialisationError], JSONResponse]
 SIGNED = "court"  # node-to-node routes: a court's signed request (api/peers.py), no bearer credential
 
 
@@ -154,7 +154,7 @@ class Edge:
                 receive = _paced(receive, settings.body_timeout_seconds)
         except _Gone:
             return
-        except (SifaError, PersistenceError) as exc:
+        except (SifaError, PersistenceError, MapperDeserialisationError) as exc:
             await self.refuse(exc)(scope, receive, send)
             return
         await self.app(scope, receive, send)  # a route streaming its body meets BodyTimeoutError there

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from eventsourcing.persistence import PersistenceError
+from eventsourcing.persistence import MapperDeserialisationError, PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -150,8 +150,13 @@ def error_body(code: str, message: str, detail: object = None) -> dict[str, obje
     return {"code": code, "message": message, "detail": detail}
 
 
-def error_response(exc: SifaError | PersistenceError) -> JSONResponse:
+def error_response(exc: SifaError | PersistenceError | MapperDeserialisationError) -> JSONResponse:
     """The answer to a refusal: its status from the table, the one error body."""
+    if isinstance(exc, MapperDeserialisationError):
+        # A stored event (or credential) that does not decrypt or decode: a wrong events.key, or a damaged
+        # row. Not the caller's fault; sifa audit names the row (docs/errors.md).
+        message = "a stored event does not decrypt or decode; the operator must check events.key (sifa audit)"
+        return JSONResponse(error_body("event_unreadable", message), 503)
     if isinstance(exc, PersistenceError):
         # Credentials live in their own event-sourced store; an outage there is the same 503.
         return JSONResponse(error_body("database_unavailable", "the database does not answer; try again"), 503)
@@ -173,6 +178,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(PersistenceError)
     async def database_down(_: Request, exc: PersistenceError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(MapperDeserialisationError)
+    async def event_unreadable(_: Request, exc: MapperDeserialisationError) -> JSONResponse:
         return error_response(exc)
 
     @app.exception_handler(UnicodeDecodeError)

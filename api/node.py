@@ -24,16 +24,22 @@ from eventsourcing.cryptography import AESCipher
 
 from api.principals import Principals
 from api.settings import Settings
-from dossier.application import postgres_env, sqlite_env
+from dossier.application import AES_TOPIC, postgres_env, sqlite_env
+from dossier.cipher import TOPIC as SM4_TOPIC
+from dossier.cipher import SM4Cipher
 from dossier.courts import DESIGNATOR, origin_for
 from dossier.courts import ORIGIN_PREFIX as ORIGIN_PREFIX
 from dossier.errors import InvalidDossierInputError
 from dossier.fields import text
+from ledger import boundedjson
 from ledger.cosignature import CosignatureSigner
 from ledger.errors import MalformedError, SifaError
+from ledger.gm import SM2Signer
+from ledger.hashing import Hasher
 from ledger.log import MerkleLog
-from ledger.note import Ed25519Signer
+from ledger.note import Ed25519Signer, signer_from_skey
 from ledger.store import TreeStore
+from ledger.suite import GM, SUITES, suite_of_key
 from ledger.trust import Trust, read_trust
 from storage.blobstore import BlobStore
 
@@ -66,23 +72,27 @@ class NodeConfig:
     court: str
     name: str
     origin: str
+    # The log's crypto suite (ledger.suite), fixed at init: "sha256" (SHA-256, Ed25519, AES-GCM events) or
+    # "gm" (SM3, SM2, SM4-GCM events; docs/gm.md). A config written before suites were named is sha256.
+    crypto: str = "sha256"
 
 
-def init_node(data_dir: Path, court: str, name: str, database_url: str = "", *,
+def init_node(data_dir: Path, court: str, name: str, database_url: str = "", crypto: str = "sha256", *,
               designator: str | None = None) -> NodeConfig:  # fmt: skip
-    """Create a node's data dir with a new Ed25519 log key and an empty, signed log.
+    """Create a node's data dir with a new log key of the ``crypto`` suite and an empty, signed log.
 
-    Raises NodeError for a bad court code or a data dir that already holds a node.
+    Raises NodeError for a bad court code or suite, or a data dir that already holds a node.
     """
-    check_init(data_dir, court, name, designator)
+    check_init(data_dir, court, name, designator, crypto)
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileExistsError):
         data_dir.mkdir(mode=0o700)
     tighten(data_dir)
-    config = NodeConfig(court, name.strip(), origin_for(court))
-    signer = Ed25519Signer.generate(config.origin)
+    config = NodeConfig(court, name.strip(), origin_for(court), crypto)
+    gm = crypto == GM.name
+    signer = SM2Signer.generate(config.origin) if gm else Ed25519Signer.generate(config.origin)
     _write_secret(data_dir / LOG_KEY, signer.skey())
-    _write_secret(data_dir / EVENTS_KEY, AESCipher.create_key(32))
+    _write_secret(data_dir / EVENTS_KEY, SM4Cipher.create_key() if gm else AESCipher.create_key(32))
     _write_secret(data_dir / LEAF_SECRET, os.urandom(32).hex())
     own: dict[str, str | None] = {"code": court, "name": config.name, "level": "基层", "parent": None}
     if designator is not None:
@@ -91,15 +101,17 @@ def init_node(data_dir: Path, court: str, name: str, database_url: str = "", *,
     _write_private(data_dir / COURTS, json.dumps(courts, ensure_ascii=False, indent=2) + "\n")
     store = open_tree_store(data_dir, database_url)
     try:
-        MerkleLog(store).sign_checkpoint(signer)
+        MerkleLog(store, SUITES[crypto].hasher()).sign_checkpoint(signer)
     finally:
         store.close()
     _write_private(data_dir / CONFIG, json.dumps(config.__dict__, ensure_ascii=False, indent=2) + "\n")
     return config
 
 
-def check_init(data_dir: Path, court: str, name: str, designator: str | None) -> None:
+def check_init(data_dir: Path, court: str, name: str, designator: str | None, crypto: str = "sha256") -> None:
     """Every input of ``init_node`` checked before anything is made. Raises NodeError."""
+    if crypto not in SUITES:
+        raise NodeError(f"--crypto is one of {', '.join(SUITES)}, not {crypto!r}")
     if not COURT_CODE.fullmatch(court):
         raise NodeError(f"court code {court!r} is not of the form 1101-0105")
     if designator is not None and not DESIGNATOR.fullmatch(designator):
@@ -220,8 +232,9 @@ def _pg(database_url: str) -> dict[str, str]:
             "dbname": d.get("dbname", "postgres"), "password": d.get("password", "")}  # fmt: skip
 
 
-def load_events_key(data_dir: Path) -> str:
-    """The key the events are encrypted with (AES, base64 of 16, 24 or 32 bytes). Raises NodeError."""
+def load_events_key(data_dir: Path, crypto: str = "sha256") -> str:
+    """The key the events are encrypted with (AES: base64 of 16, 24 or 32 bytes; SM4 on a GM node: of 16).
+    Raises NodeError."""
     path = data_dir / EVENTS_KEY
     try:
         key = path.read_text().strip()
@@ -234,19 +247,54 @@ def load_events_key(data_dir: Path) -> str:
         raw = base64.b64decode(key, validate=True)
     except ValueError:
         raw = b""
-    if len(raw) not in (16, 24, 32):
-        raise NodeError(f"{path} is no events key (base64 of a 16, 24 or 32 byte AES key); restore it from its "
+    # sifa init makes an SM4 key (16 bytes) on a GM node, an AES-256 key (32 bytes) otherwise: a 16 byte
+    # key on a SHA-256 node is an SM4 key (or AES-128), not this node's.
+    want = 16 if crypto == GM.name else 32
+    if len(raw) != want:
+        _config_matches_log_key(data_dir, crypto)  # node.json edited to another suite: say that, not "restore"
+        what = "a 16 byte SM4 key" if crypto == GM.name else "a 32 byte AES-256 key"
+        raise NodeError(f"{path} is no events key of this {crypto} node (base64 of {what}); restore it from its "
                         "offline copy")  # fmt: skip
     return key
 
 
+def _config_matches_log_key(data_dir: Path, crypto: str) -> None:
+    """Raises NodeError when node.json names another suite than log.key's (the key is the truth: the
+    log it signed is of its suite); a log.key that does not parse is load_signer's to report."""
+    try:
+        signer = signer_from_skey((data_dir / LOG_KEY).read_text())
+    except (OSError, UnicodeDecodeError, SifaError, ValueError):
+        return
+    if not isinstance(signer, Ed25519Signer | SM2Signer):  # pragma: no cover - signer_from_skey makes only these
+        return
+    suite = suite_of_key(signer.verifier).name
+    if suite != crypto:
+        raise NodeError(
+            f"{data_dir / CONFIG} says crypto {crypto!r}, but {data_dir / LOG_KEY} is a {suite} key: "
+            f"node.json does not match this node's keys (its crypto is {suite!r})"
+        )
+
+
 def events_env(data_dir: Path, settings: Settings) -> dict[str, str]:
     """eventsourcing's environment for the court's events (SQLite file or PostgreSQL)."""
-    key = load_events_key(data_dir)
+    crypto = load_config(data_dir).crypto
+    key = load_events_key(data_dir, crypto)
+    topic = SM4_TOPIC if crypto == GM.name else AES_TOPIC
     if settings.database_url:
         p = _pg(settings.database_url)
-        return postgres_env(p["host"], int(p["port"]), p["user"], p["dbname"], p["password"], key)
-    return sqlite_env(str(private_file(data_dir / EVENTS_DB)), key)
+        return postgres_env(p["host"], int(p["port"]), p["user"], p["dbname"], p["password"], key, topic)
+    return sqlite_env(str(private_file(data_dir / EVENTS_DB)), key, topic)
+
+
+def check_events_key(data_dir: Path, settings: Settings) -> None:
+    """Refuse a well-formed events.key that is not this node's (another node's, an old one): it would
+    start, answer /healthz, and fail every request that reads an event. Raises NodeError."""
+    from dossier.application import events_key_opens
+
+    events, principals = events_env(data_dir, settings), principals_env(data_dir, settings)
+    if not (events_key_opens(events) and events_key_opens(principals, Principals.name)):
+        raise NodeError(f"{data_dir / EVENTS_KEY} does not open this node's events: restore this node's key from "
+                        "its offline copy (docs/operations.md)")  # fmt: skip
 
 
 def principals_env(data_dir: Path, settings: Settings) -> dict[str, str]:
@@ -263,8 +311,10 @@ def load_config(data_dir: Path) -> NodeConfig:
     Raises NodeError: no node there, a damaged config, a data dir that cannot be made private.
     """
     try:
-        raw = json.loads((data_dir / CONFIG).read_text(encoding="utf-8"))
-        config = NodeConfig(raw["court"], raw["name"], raw["origin"])
+        raw = boundedjson.load_path(data_dir / CONFIG)
+        config = NodeConfig(raw["court"], raw["name"], raw["origin"], raw.get("crypto", "sha256"))
+        if config.crypto not in SUITES:
+            raise ValueError(f"unknown crypto suite {config.crypto!r}")
     except FileNotFoundError as exc:
         raise NodeError(f"{data_dir} holds no node; run: sifa init {data_dir} --court CODE --name NAME") from exc
     except (ValueError, KeyError, TypeError) as exc:
@@ -292,17 +342,30 @@ def load_leaf_secret(data_dir: Path) -> bytes:
     return secret
 
 
-def load_signer(data_dir: Path) -> Ed25519Signer:
-    """The court log's signing key. Raises NodeError (missing, unreadable or no key)."""
+def load_signer(data_dir: Path) -> Ed25519Signer | SM2Signer:
+    """The court log's signing key, of the suite the config names. Raises NodeError (missing, unreadable,
+    no key, or a key of another suite than the log's)."""
     path = data_dir / LOG_KEY
     try:
-        return Ed25519Signer.from_skey(path.read_text())
+        signer = signer_from_skey(path.read_text())
     except FileNotFoundError:
         raise NodeError(f"{path} is missing: the node cannot sign its log without it") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise NodeError(f"{path} cannot be read: {exc}") from None
     except (SifaError, ValueError) as exc:
         raise NodeError(f"{path} is no log signing key: {exc}") from None
+    if not isinstance(signer, Ed25519Signer | SM2Signer):  # pragma: no cover - signer_from_skey makes only these
+        raise NodeError(f"{path} is no log signing key")
+    _config_matches_log_key(data_dir, load_config(data_dir).crypto)
+    return signer
+
+
+def log_hasher(data_dir: Path) -> Hasher:
+    """The tree hasher of the node's log, as its config names the suite. Raises NodeError."""
+    try:
+        return SUITES[load_config(data_dir).crypto].hasher()
+    except KeyError as exc:
+        raise NodeError(f"this node's log hashes with SM3, which this Python lacks: {exc.args[0]}") from None
 
 
 def open_blob_store(data_dir: Path, settings: Settings) -> BlobStore:

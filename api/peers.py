@@ -24,7 +24,6 @@ import binascii
 import hashlib
 import http.client
 import ipaddress
-import json
 import re
 import secrets
 import sqlite3
@@ -39,8 +38,9 @@ from urllib.parse import urlsplit
 
 from api.node import COURT_CODE, ORIGIN_PREFIX
 from api.principals import AuthError, Caller, ForbiddenError
+from ledger import boundedjson
 from ledger.errors import SifaError
-from ledger.note import Ed25519Verifier, Signer
+from ledger.note import Signer, Verifier
 from ledger.trust import Trust
 
 PREFIX = "sifa-request/v2"  # v2: the recipient's origin is signed (v1 requests could be replayed to a third court)
@@ -164,7 +164,7 @@ class PeerGate:
 
     def __init__(self, peers: Trust | None, origin: str, window: int = WINDOW,
                  nonces: NonceStore | None = None) -> None:  # fmt: skip
-        self.keys: dict[str, Ed25519Verifier] = {k.name: k for k in (peers.logs if peers else [])}
+        self.keys: dict[str, Verifier] = {k.name: k for k in (peers.logs if peers else [])}
         self.origin = origin
         self.window = window
         self.nonces = nonces or NonceStore()
@@ -327,7 +327,7 @@ def peer_get(base_url: str, target: str, signer: Signer, *, to: str, tls: ssl.SS
 
 def _error(data: bytes) -> dict[str, Any]:
     try:
-        doc = json.loads(data)
+        doc = boundedjson.loads(data)
         return doc if isinstance(doc, dict) else {}
     except ValueError:
         return {"message": data[:200].decode("utf-8", "replace")}

@@ -1,11 +1,20 @@
-"""国密 next to SHA-256/Ed25519 in the same run: hashing, append, proofs, checkpoint sign and verify.
+"""国密 next to SHA-256/Ed25519 in the same run: hashing, append, proofs, checkpoint sign and verify,
+receipt verification, and dossier events sealed against bare eventsourcing.
 
     python -m bench gm [--leaves 200000] [--proofs 2000] [--signatures 300] [--rounds 3]
+                       [--seal-seconds 3] [--seal-repeat 3]
 
 The "sifa" column is the GM suite (SM3 tree, SM2 checkpoints), the "baseline" column
 the SHA-256/Ed25519 suite on the same code paths; the ratio is GM / SHA-256 for
 rates and SHA-256 / GM for times, so below 1 means GM is slower. Leaves are
-64-byte entries appended in batches of 10,000 to an on-disk SQLite tree store.
+64-byte entries (JSON stating a time, so that receipts of them verify) appended in
+batches of 10,000 to an on-disk SQLite tree store.
+
+Sealing (second table): the dossier workload of bench/dossier.py on SQLite, one event per command
+(``--seal-batched``: 50 a save),
+on a GM stack (SM4-GCM events, SM3 tree, SM2 checkpoints) and a SHA-256 stack (AES-GCM, SHA-256,
+Ed25519), each against bare eventsourcing with the same encrypted events; interleaved runs,
+medians. Goal (issue 21): sealing on a GM log >= 0.75 of bare eventsourcing.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ SignedAppend = Callable[[int], object]
 
 
 def entries(start: int, end: int) -> list[bytes]:
-    return [b"%064d" % i for i in range(start, end)]
+    return [b'{"time":"2026-11-22T08:00:00Z","n":"%026d"}' % i for i in range(start, end)]
 
 
 def _per_second(n: int, fn: Callable[[], object]) -> float:
@@ -51,6 +60,7 @@ def suite(name: str, work: Path, leaves: int, proofs: int, signatures: int) -> t
     from ledger.log import MerkleLog
     from ledger.note import Ed25519Signer, Signer, Verifier
     from ledger.proof import verify_inclusion
+    from ledger.receipt import verify_receipt
     from ledger.sqlite import SQLiteTreeStore
 
     hasher = hasher_named("sm3" if name == "gm" else "sha256")
@@ -81,6 +91,9 @@ def suite(name: str, work: Path, leaves: int, proofs: int, signatures: int) -> t
     out["sign"] = _ms(signatures, lambda i: sign_checkpoint(checkpoint, signer))
     note = sign_checkpoint(checkpoint, signer).to_text()
     out["open"] = _ms(signatures, lambda i: open_checkpoint(note, [verifier]))
+    log.sign_checkpoint(signer)
+    receipts = [log.receipt(picks[i % proofs][0], "2026-11-22T08:00:00Z") for i in range(signatures)]
+    out["receipt"] = _ms(signatures, lambda i: verify_receipt(receipts[i], [verifier]))
     small = entries(leaves, leaves + 100 * signatures)
     return out, lambda i: log.append(small[i * 100 : (i + 1) * 100], signer=signer)
 
@@ -125,10 +138,47 @@ def run(leaves: int, proofs: int, signatures: int, rounds: int, work: Path) -> s
         ms("verify_inclusion", "inclusion proof verify p50"),
         ms("sign", "checkpoint sign p50 (SM2 / Ed25519)"),
         ms("open", "checkpoint open + verify p50"),
+        ms("receipt", "receipt verify p50 (signature + inclusion + terms)"),
         ms("append_signed", "append 100 leaves + signed checkpoint, one fsync, p50"),
     ]
     title = f"国密: SM3/SM2 (sifa column) next to SHA-256/Ed25519 (baseline) — `python -m bench gm` ({now()})"
     return table(title, rows) + f"\n\nBest of {rounds} alternating rounds. Machine: {machine()}.\n"
+
+
+def sealing(work: Path, seconds: float, events: int, repeat: int, batched: bool = False) -> str:
+    """Dossier events sealed on a GM and a SHA-256 stack, each against its bare eventsourcing twin."""
+    from bench.dossier import measure
+
+    counter = iter(range(10**6))
+
+    def spec_for(crypto: str) -> Callable[[], tuple[str, Path]]:
+        def make() -> tuple[str, Path]:
+            root = work / f"seal{next(counter)}"
+            root.mkdir()
+            return ("sqlite+gm" if crypto == "gm" else "sqlite"), root
+
+        return make
+
+    n = max(events, int(measure(spec_for("sha256"), events, batched, seal="") * seconds))
+    runs: dict[tuple[str, str], list[float]] = {(c, h): [] for c in ("gm", "sha256") for h in ("", "thread", "process")}
+    for _ in range(repeat):  # interleaved: the host's speed drifts
+        for crypto, how in runs:
+            runs[(crypto, how)].append(measure(spec_for(crypto), n, batched, seal=how))
+    med = {k: median(v) for k, v in runs.items()}
+    rows = []
+    for how in ("thread", "process"):
+        for crypto in ("gm", "sha256"):
+            sealed, bare = med[(crypto, how)], med[(crypto, "")]
+            rows.append((f"{crypto}: sealed, sequencer {how} vs bare {crypto} (events/s)", f"{sealed:,.0f}",
+                         f"{bare:,.0f}", f"{sealed / bare:.2f}"))  # fmt: skip
+    rows.append(("bare eventsourcing, SM4-GCM vs AES-GCM events (events/s)", f"{med[('gm', '')]:,.0f}",
+                 f"{med[('sha256', '')]:,.0f}", f"{med[('gm', '')] / med[('sha256', '')]:.2f}"))  # fmt: skip
+    for how in ("thread", "process"):
+        rows.append((f"gm sealed ({how}) vs bare SHA-256/AES eventsourcing (events/s)", f"{med[('gm', how)]:,.0f}",
+                     f"{med[('sha256', '')]:,.0f}", f"{med[('gm', how)] / med[('sha256', '')]:.2f}"))  # fmt: skip
+    mode = "batched (50/save)" if batched else "one per command"
+    title = f"国密 sealing: dossier events written and sealed, SQLite, {mode} ({n:,} events per run)"
+    return table(title, rows) + f"\n\nMedian of {repeat} interleaved runs. Goal: gm sealed / bare >= 0.75.\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,10 +187,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--proofs", type=int, default=2_000)
     p.add_argument("--signatures", type=int, default=300)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--seal-seconds", type=float, default=3.0, help="of bare writing per sealing run, at least")
+    p.add_argument("--seal-events", type=int, default=3000)
+    p.add_argument("--seal-repeat", type=int, default=3, help="0: skip the sealing table")
+    p.add_argument("--seal-batched", action="store_true", help="50 events a save (as bench dossier's second mode)")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     work = Path(tempfile.mkdtemp(prefix="sifa-bench-gm-"))
     try:
         print(run(args.leaves, args.proofs, args.signatures, args.rounds, work))
+        if args.seal_repeat:
+            print(sealing(work, args.seal_seconds, args.seal_events, args.seal_repeat, args.seal_batched))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

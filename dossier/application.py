@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
@@ -20,7 +21,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import MutableOrImmutableAggregate, Snapshot
-from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, PersistenceError
 
 from dossier import fields
 from dossier.catalogue import PdfCopy, place
@@ -88,20 +89,25 @@ class command(Generic[P, T]):
         return _Bound(app, self.build)
 
 
-def sqlite_env(path: str, cipher_key: str) -> dict[str, str]:
-    """Environment for the embedded default: events in one SQLite file, encrypted."""
+AES_TOPIC = "eventsourcing.cryptography:AESCipher"
+
+
+def sqlite_env(path: str, cipher_key: str, cipher_topic: str = AES_TOPIC) -> dict[str, str]:
+    """Environment for the embedded default: events in one SQLite file, encrypted (AES-GCM, or
+    ``dossier.cipher:SM4Cipher`` on a GM node)."""
     return {
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
         "SQLITE_DBNAME": path,
         "SQLITE_LOCK_TIMEOUT": "10",
-        "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
+        "CIPHER_TOPIC": cipher_topic,
         "CIPHER_KEY": cipher_key,
         **CACHE,
     }
 
 
-def postgres_env(host: str, port: int, user: str, dbname: str, password: str, cipher_key: str) -> dict[str, str]:
-    """Environment for production: events in PostgreSQL, encrypted."""
+def postgres_env(host: str, port: int, user: str, dbname: str, password: str, cipher_key: str,
+                 cipher_topic: str = AES_TOPIC) -> dict[str, str]:  # fmt: skip
+    """Environment for production: events in PostgreSQL, encrypted (as ``sqlite_env``)."""
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_HOST": host,
@@ -110,7 +116,7 @@ def postgres_env(host: str, port: int, user: str, dbname: str, password: str, ci
         "POSTGRES_DBNAME": dbname,
         "POSTGRES_PASSWORD": password,
         "POSTGRES_CONNECT_TIMEOUT": "2",
-        "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
+        "CIPHER_TOPIC": cipher_topic,
         "CIPHER_KEY": cipher_key,
         **CACHE,
     }
@@ -371,3 +377,36 @@ class DossierApp(Application[UUID]):
             return seen
 
         return Pending(dossier, read, guard)
+
+
+def events_key_opens(env: Mapping[str, str], name: str = "") -> bool:
+    """Whether the environment's cipher key decrypts the events stored there: the first and the latest
+    are tried, and the key is judged wrong only when neither decrypts (one tampered row is ``sifa
+    audit``'s finding, not a wrong key). An empty store, or one that cannot be read: True (the node's own
+    opening reports that). ``name``: the application's (PostgreSQL names its tables after it); DossierApp's
+    by default."""
+    from eventsourcing.persistence import InfrastructureFactory
+    from eventsourcing.utils import Environment
+
+    # Read only: never create the tables (sequencers starting at once raced on CREATE TABLE in PostgreSQL).
+    factory = InfrastructureFactory.construct(Environment(name or DossierApp.name, {**env, "CREATE_TABLE": "no"}))
+    try:
+        cipher = factory.cipher()
+        recorder = factory.application_recorder()
+        try:
+            latest = recorder.max_notification_id()
+            if cipher is None or not latest:
+                return True
+            sampled = [*recorder.select_notifications(start=None, limit=1),
+                       *recorder.select_notifications(start=latest, limit=1)]  # fmt: skip
+        except (PersistenceError, sqlite3.Error):  # no tables yet, or the store is down: opening it says so
+            return True
+        for note in sampled:
+            try:
+                cipher.decrypt(note.state)
+            except ValueError:
+                continue
+            return True
+        return not sampled
+    finally:
+        factory.close()

@@ -13,13 +13,17 @@ log's key and names the recomputed root of its size.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from eventsourcing.persistence import Notification, PersistenceError
 
 from dossier.application import DossierApp
 from dossier.domain import Dossier
-from dossier.envelope import envelope, envelope_bytes, is_v2, leaf_v2, stored_body
+from dossier.envelope import envelope, envelope_bytes, is_v2, leaf_v2, read_leaf, stored_body
+from evidence.salts import dossier_ref
 from ledger.checkpoint import open_checkpoint
 from ledger.compact import CompactRange
 from ledger.errors import LedgerError
@@ -74,27 +78,35 @@ def audit(app: DossierApp, log: MerkleLog, blobs: BlobStore, log_key: Verifier, 
     size = log.size
     report.leaves = size
     origin = log_key.name
-    heads: dict[str, bytes] = {}
+    heads: dict[str, bytes] = {}  # by the dossier's leaf reference: an unreadable row is named only by that
     files: dict[str, set[str]] = {}  # sha256 -> the dossiers (and file names) that hold it
     index = 0
     after: int | None = None
+    try:  # an unreadable row is named by its sealed leaf, which holds the dossier's reference, not its id
+        ref = dossier_ref(secret, dossier) if dossier is not None else None
+    except (ValueError, TypeError):
+        ref = None
     while True:
-        notes = app.recorder.select_notifications(start=after, limit=PAGE, inclusive_of_start=after is None)
+        notes = _page(app, after)
         if not notes:
             break
         after = notes[-1].id
         stored = _entries(log, index, min(size, index + len(notes)), report)
         for note in notes:
+            if isinstance(note, _Unread):  # which dossier's event it was, as its sealed leaf says
+                note = note.named(stored.get(index))
             report.events += 1
-            ours = dossier is None or str(note.originator_id) == dossier
+            ours = dossier is None or str(note.originator_id) in (dossier, ref)
             where = _where(note.originator_id, note.originator_version, note.id)
             sealed = index < size
             if not sealed:
                 report.unsealed += 1
             try:
+                if isinstance(note, _Unread):
+                    raise note.error
                 event = app.mapper.to_domain_event(note)
                 assert isinstance(event, Dossier.Event)
-                prev = heads.get(str(note.originator_id))
+                prev = heads.get(_head_key(secret, note.originator_id))
                 body = stored_body(event)
                 old = stored.get(index)
                 if old is not None and index < size and not is_v2(old):  # sealed before sifa-leaf/2
@@ -103,12 +115,12 @@ def audit(app: DossierApp, log: MerkleLog, blobs: BlobStore, log_key: Verifier, 
                     expected = leaf_v2(origin, index, note.id, event, prev, secret, body)
             except Exception as exc:  # a tampered row does not decrypt or decode
                 # Continue the dossier's chain from the stored leaf, so later events are judged on their own.
-                heads[str(note.originator_id)] = log.hasher.leaf(stored.get(index, b""))
+                heads[_head_key(secret, note.originator_id)] = log.hasher.leaf(stored.get(index, b""))
                 if ours:
                     report.findings.append(Finding("event_unreadable", where, f"{type(exc).__name__}: {exc}"[:300]))
                 index += 1
                 continue
-            heads[str(note.originator_id)] = log.hasher.leaf(expected)
+            heads[_head_key(secret, note.originator_id)] = log.hasher.leaf(expected)
             if not sealed:
                 if len(expected) > MAX_ENTRY_SIZE and ours:
                     report.findings.append(Finding("event_unsealable", where, f"its leaf would have {len(expected)} "
@@ -176,6 +188,60 @@ def audit_log(log: MerkleLog, log_key: Verifier, report: AuditReport, *, size: i
                                              "its root is not the root of the recorded leaves"))  # fmt: skip
     replay.root(size)
     report.findings.extend(kept_findings)
+
+
+@dataclass(frozen=True)
+class _Unread:
+    """A stored event row the database driver cannot even return (SQLite: TEXT that is not UTF-8 in
+    the state column): its position is known, its dossier and version are not."""
+
+    id: int
+    error: Exception
+    originator_id: str = "?"
+    originator_version: str = "?"
+
+    def named(self, leaf: bytes | None) -> _Unread:
+        """The row named by the leaf it was sealed as (its dossier and version), if it was sealed."""
+        try:
+            doc = read_leaf(leaf or b"")
+            return replace(self, originator_id=str(doc["dossier"]), originator_version=str(doc["version"]))
+        except (ValueError, KeyError, TypeError):
+            return self
+
+
+_ROW_ERRORS = (PersistenceError, sqlite3.Error, UnicodeDecodeError)
+
+
+def _page(app: DossierApp, after: int | None) -> list[Notification | _Unread]:
+    """The next page of stored events after position ``after``. A page holding a row that cannot be
+    read is read again one position at a time, the unreadable rows as ``_Unread``; a store that does not
+    answer at all raises (that is an outage, not a finding)."""
+    recorder = app.recorder
+    try:
+        return list(recorder.select_notifications(start=after, limit=PAGE, inclusive_of_start=after is None))
+    except _ROW_ERRORS:
+        last = recorder.max_notification_id() or 0  # raises when the store is down
+    out: list[Notification | _Unread] = []
+    for position in range((after or 0) + 1, last + 1):
+        try:
+            out.extend(recorder.select_notifications(start=position, limit=1, stop=position))
+        except _ROW_ERRORS as exc:
+            out.append(_Unread(position, exc))
+        if len(out) == PAGE:
+            break
+    return out
+
+
+def _head_key(secret: bytes, dossier: object) -> str:
+    """A dossier's key in the chain heads: its leaf reference (``dossier_ref``), whether the event was
+    read (its id) or is an unreadable row named by its sealed sifa-leaf/2 leaf (the reference itself)."""
+    text = str(dossier)
+    if len(text) == 36:  # a dossier id (uuid with dashes); a reference is 32 hex digits
+        try:
+            return dossier_ref(secret, text)
+        except (ValueError, TypeError):
+            pass
+    return text
 
 
 def _where(dossier: object, version: object, position: object) -> str:

@@ -10,7 +10,6 @@ registry (``designator`` in courts.json) and checked against the node's own cour
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from dossier.errors import InvalidDossierInputError, UnknownCourtError, WrongCourtError
 from dossier.fields import LIMITS, text
+from ledger import boundedjson
 
 # （2026）京0105民初123号: year, court 代字 (province abbreviation and digits, or 最高法), case-type 代字, serial.
 CASE_NUMBER = re.compile(
@@ -109,7 +109,7 @@ class CourtRegistry:
         """The registry in ``path`` (courts.json). Raises InvalidDossierInputError for a file that is not
         one (not JSON, not ``{"courts": [...]}``, an unknown or missing key), OSError if unreadable."""
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
+            raw = boundedjson.load_path(path)
             return cls([Court(**entry) for entry in raw["courts"]])
         except (ValueError, KeyError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
             if isinstance(exc, InvalidDossierInputError):

@@ -37,6 +37,7 @@ from evidence.leaf import FILE_FIELDS as LEAF_FILE_FIELDS
 from evidence.leaf import FORMAT as LEAF_FORMAT
 from evidence.leaf import build_leaf, committed_values, named_files
 from evidence.salts import REF_BYTES
+from ledger import boundedjson
 from ledger.errors import LeafTooLargeError
 from ledger.tiles import MAX_ENTRY_SIZE
 
@@ -161,7 +162,7 @@ def file_hashes(body: dict[str, Any]) -> list[str]:
 
 
 def read_leaf(data: bytes) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(data)
+    doc: dict[str, Any] = boundedjson.loads(data)
     return doc
 
 

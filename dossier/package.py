@@ -46,7 +46,6 @@ from evidence.package import (
     withheld_line,
 )
 from ledger.checkpoint import Checkpoint
-from ledger.hashing import SHA256
 from ledger.note import Note
 
 if TYPE_CHECKING:
@@ -128,7 +127,7 @@ def plan_package(sealer: Sealer, dossier: UUID | str, *, court_name: str, purpos
         # Which documents it names, from the stored event (a private event's leaf holds them only as commitments)
         named = {i for i in (vars(event).get(k) for k in ("document_id", "receipt_document_id")) if isinstance(i, str)}
         if named & hidden:
-            lines.append(withheld_line(v, index, SHA256.leaf(leaf), proof))
+            lines.append(withheld_line(v, index, log.hasher.leaf(leaf), proof))
             withheld.add(v)
             continue
         lines.append(event_line(v, index, leaf, proof))

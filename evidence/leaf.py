@@ -13,7 +13,6 @@ bytes that are not a readable leaf.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import uuid
 from collections.abc import Mapping
@@ -26,6 +25,7 @@ from evidence.canonical import SAFE_INT, canonical_json
 from evidence.commitment import PERSONAL_RECORDS
 from evidence.paths import check_shape, flatten
 from evidence.salts import COMMIT_DOMAIN, SALT_BYTES, Digest, dossier_ref, leaf_order, salt_stream, sha256
+from ledger import boundedjson
 from ledger.errors import MalformedError
 
 FORMAT: Final = "sifa-leaf/2"
@@ -172,7 +172,7 @@ def read_leaf(data: bytes) -> LeafView:
     Raises MalformedLeafError naming the first thing that is not a leaf.
     """
     try:
-        doc = json.loads(data)
+        doc = boundedjson.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedLeafError(f"the leaf is not JSON: {exc}") from None
     if not isinstance(doc, dict):

@@ -41,12 +41,14 @@ from evidence.leaf import FILE_FIELDS
 from evidence.tarstream import BLOCK, Member, tar_members
 from evidence.tarstream import MalformedPackageError as MalformedPackageError  # re-exported
 from evidence.tarstream import Readable as Readable  # re-exported
+from ledger import boundedjson
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.cosignature import CosignatureVerifier, require_quorum
 from ledger.errors import MalformedError, VerificationError
-from ledger.hashing import SHA256
+from ledger.hashing import SHA256, Hasher
 from ledger.note import Note, Verifier
 from ledger.proof import verify_inclusion
+from ledger.suite import hasher_for_log, suite_of_hasher
 
 FORMAT = "sifa-package/1"
 BAGIT = "bagit.txt"
@@ -148,6 +150,7 @@ class Package:
     tags: dict[str, bytes] = field(repr=False)
     checks: list[tuple[str, str]] = field(default_factory=list)  # (check, detail), all passed
     withheld: list[int] = field(default_factory=list)  # versions of the events this copy withholds (proved only)
+    hasher: Hasher = SHA256  # the tree hash of the package's log, as its trusted key names it (ledger.suite)
 
     @property
     def origin(self) -> str:
@@ -158,7 +161,7 @@ class Package:
         return self.info["Sifa-Dossier"]
 
     def leaf_hash(self, event: PackageEvent) -> bytes:
-        return SHA256.leaf(event.leaf)
+        return self.hasher.leaf(event.leaf)
 
 
 @dataclass
@@ -237,6 +240,7 @@ class _Reader:
         self.done = 0
         self.total = 0
         self.tag_bytes = 0
+        self.hasher: Hasher = SHA256
 
     def read(self, stream: Readable, limit: int) -> Package:
         position = 0
@@ -338,7 +342,12 @@ class _Reader:
             raise _fail(f"the package's checkpoint does not verify: {exc.diagnostics()}", check="checkpoint") from None
         except MalformedError as exc:
             raise _fail(f"the package's checkpoint is unreadable: {exc.diagnostics()}", check="checkpoint") from None
-        checks.append(("checkpoint", f"{checkpoint.origin} size {checkpoint.size}, signed by a trusted log key"))
+        try:
+            self.hasher = hasher_for_log(checkpoint.origin, self.logs)
+        except MalformedError as exc:
+            raise _fail(f"the package's log: {exc.diagnostics()}", check="checkpoint") from None
+        checks.append(("checkpoint", f"{checkpoint.origin} size {checkpoint.size}, signed by a trusted log key"
+                                     f" ({suite_of_hasher(self.hasher).name})"))  # fmt: skip
         self.report.checkpoint = checkpoint
         if self.quorum:
             try:
@@ -376,7 +385,8 @@ class _Reader:
         if disclosures:
             checks.append(("disclosures", f"personal data of {len(disclosures)} event(s) opens their commitments"))
         self.total = sum(files.values())
-        self.package = Package(info, checkpoint, events, files, disclosures, dict(tags), list(checks), withheld)
+        self.package = Package(info, checkpoint, events, files, disclosures, dict(tags), list(checks), withheld,
+                               self.hasher)  # fmt: skip
         self.report.package = self.package
 
     def _events(self, data: bytes, checkpoint: Checkpoint,
@@ -392,7 +402,7 @@ class _Reader:
         for n, line in enumerate(_lines(data, EVENTS), start=1):
             view: LeafView | None = None
             try:
-                raw = json.loads(line)
+                raw = boundedjson.loads(line)
                 if not isinstance(raw, dict):
                     raise TypeError("an event line is an object")
                 version, index = raw["version"], raw["leaf_index"]
@@ -402,13 +412,13 @@ class _Reader:
                 leaf: bytes | None = None
                 if "leaf" in raw:
                     leaf = shown = raw["leaf"].encode("utf-8")
-                    doc = json.loads(shown)
+                    doc = boundedjson.loads(shown)
                     if not isinstance(doc, dict):
                         raise TypeError("the leaf is an object")
                     if "format" in doc:
                         view = read_leaf(shown)
                         doc = _v2_doc(view)
-                    leaf_hash = SHA256.leaf(shown)
+                    leaf_hash = self.hasher.leaf(shown)
                 else:
                     doc = {}
                     if not isinstance(raw["leaf_hash"], str) or not _SHA.fullmatch(raw["leaf_hash"]):
@@ -438,7 +448,7 @@ class _Reader:
                 raise _fail(f"event {n}'s leaf {index} does not follow leaf {last} of event {n - 1}", event=n)
             last = index
             try:
-                verify_inclusion(SHA256, index, checkpoint.size, leaf_hash, proof, checkpoint.root_hash)
+                verify_inclusion(self.hasher, index, checkpoint.size, leaf_hash, proof, checkpoint.root_hash)
             except (VerificationError, MalformedError) as exc:
                 raise _fail(f"event {n} (leaf {index}) is not proved in the checkpoint: {exc.diagnostics()}",
                             event=n) from None  # fmt: skip
@@ -458,7 +468,7 @@ class _Reader:
 
     def _disclosures(self, data: bytes, events: list[PackageEvent]) -> dict[str, dict[str, Any]]:
         try:
-            doc = json.loads(data) if data.strip() else {}
+            doc = boundedjson.loads(data) if data.strip() else {}
             if not isinstance(doc, dict):
                 raise TypeError("an object by event version")
         except (ValueError, TypeError) as exc:

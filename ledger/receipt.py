@@ -18,11 +18,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final
 
+from ledger import boundedjson
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.errors import MalformedError, MalformedReceiptError, ReceiptMismatchError
 from ledger.hashing import SHA256, Hasher
 from ledger.note import Note, Verifier
 from ledger.proof import verify_inclusion
+from ledger.suite import hasher_for_log, suite_of_algorithms, suite_of_hasher
 
 FORMAT: Final = "sifa-receipt/1"
 FORMAT_2: Final = "sifa-receipt/2"  # a receipt of a sifa-leaf/2 leaf: FORMAT's fields and "disclosures"
@@ -102,7 +104,7 @@ class Receipt:
         return cls(
             origin=origin,
             hash_algorithm=hasher.name,
-            signature_algorithm="ed25519",
+            signature_algorithm=suite_of_hasher(hasher).signature,
             leaf_index=leaf_index,
             tree_size=checkpoint.size,
             leaf_data=leaf_data,
@@ -142,11 +144,12 @@ class Receipt:
         return "\n".join(lines) + "\n\n" + self.checkpoint
 
     @classmethod
-    def from_tlog_proof(cls, text: str | bytes) -> Receipt:
+    def from_tlog_proof(cls, text: str | bytes, hasher: Hasher = SHA256) -> Receipt:
         """Read C2SP tlog-proof text written by ``to_tlog_proof``. Raises MalformedReceiptError.
 
         The leaf's bytes travel as the proof's (unauthenticated) ``extra``: they are trusted only
-        once hashed and proved included, like a JSON receipt's ``leaf_data``.
+        once hashed and proved included, like a JSON receipt's ``leaf_data``. The text does not name
+        the log's suite: ``hasher`` is the one its trusted key names (``ledger.suite.hasher_for_log``).
         """
         try:
             text = text.decode("utf-8") if isinstance(text, bytes) else text
@@ -174,7 +177,8 @@ class Receipt:
         if recorded_at is None:
             raise MalformedReceiptError("the leaf states no UTC time")
         return cls.build(origin=checkpoint.origin, leaf_index=int(index), leaf_data=leaf, inclusion_proof=proof,
-                         checkpoint=checkpoint, checkpoint_note=parsed, recorded_at=recorded_at)  # fmt: skip
+                         checkpoint=checkpoint, checkpoint_note=parsed, recorded_at=recorded_at,
+                         hasher=hasher)  # fmt: skip
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=2) + "\n"
@@ -186,7 +190,7 @@ class Receipt:
         Raises MalformedReceiptError (unknown format version included).
         """
         try:
-            doc = json.loads(text)
+            doc = boundedjson.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
             raise MalformedReceiptError(f"receipt is not JSON: {exc}") from exc
         if not isinstance(doc, dict):
@@ -203,7 +207,7 @@ class Receipt:
             raise MalformedReceiptError("receipt 'log' must hold origin, hash and signature")
         if not all(isinstance(v, str) and v for v in log.values()):
             raise MalformedReceiptError("receipt 'log' values must be non-empty strings")
-        if log["hash"] != SHA256.name or log["signature"] != "ed25519":
+        if suite_of_algorithms(log["hash"], log["signature"]) is None:
             raise MalformedReceiptError(f"unsupported algorithms {log['hash']}/{log['signature']}")
         if not isinstance(terms, dict) or set(terms) != _TERMS:
             raise MalformedReceiptError(f"receipt 'terms' must hold exactly {sorted(_TERMS)}")
@@ -288,7 +292,7 @@ class Verified:
 def leaf_time(leaf_data: bytes) -> str | None:
     """The UTC time a sifa leaf (JSON object) states in its ``time`` field; None if it states none."""
     try:
-        doc = json.loads(leaf_data)
+        doc = boundedjson.loads(leaf_data)
     except (ValueError, UnicodeDecodeError):
         return None
     when = doc.get("time") if isinstance(doc, dict) else None
@@ -296,7 +300,7 @@ def leaf_time(leaf_data: bytes) -> str | None:
 
 
 def verify_receipt(
-    receipt: Receipt, log_keys: Sequence[Verifier], hasher: Hasher = SHA256, *, seen: Verified | None = None
+    receipt: Receipt, log_keys: Sequence[Verifier], hasher: Hasher | None = None, *, seen: Verified | None = None
 ) -> VerifiedReceipt:
     """Check a receipt offline against trusted log keys; return what it proves.
 
@@ -310,6 +314,14 @@ def verify_receipt(
     # Step 1: the checkpoint is signed by a trusted key of the log it names.
     checkpoint, _ = open_checkpoint(receipt.checkpoint, log_keys)
     seen.checkpoint = checkpoint
+    # The tree hash is the one the trusted log key names (ledger.suite), never the receipt's say-so;
+    # a receipt that names another suite than its log's is refused, not silently re-read.
+    hasher = hasher or hasher_for_log(checkpoint.origin, log_keys)
+    if (receipt.hash_algorithm, receipt.signature_algorithm) != (hasher.name, suite_of_hasher(hasher).signature):
+        raise ReceiptMismatchError(
+            f"the receipt names {receipt.hash_algorithm}/{receipt.signature_algorithm}; "
+            f"the log {checkpoint.origin} is {hasher.name}"
+        )
     # Step 2: the receipt speaks of that log and that tree size.
     if checkpoint.origin != receipt.origin:
         raise ReceiptMismatchError(

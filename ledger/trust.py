@@ -5,17 +5,17 @@ One parser for the lawyer's verifier and for a node (which also reads each witne
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ledger import boundedjson
 from ledger.cosignature import CosignatureVerifier
 from ledger.errors import MalformedError
-from ledger.note import Ed25519Verifier
+from ledger.note import Verifier, verifier_from_vkey
+from ledger.suite import suite_named, suite_of_key
 
 FORMAT = "sifa-trust/1"
-MAX_DEPTH = 16  # a trust file nests three deep; json.loads recurses (RecursionError) on "[" * 200000
 
 
 class MalformedTrustError(MalformedError):
@@ -24,36 +24,14 @@ class MalformedTrustError(MalformedError):
 
 @dataclass(frozen=True)
 class Trust:
-    """Log keys, witness keys, and how many witnesses must cosign; ``urls`` by witness name,
-    ``log_urls`` by log origin (a peer court's node, for node-to-node requests)."""
+    """Log keys (Ed25519, or SM2 for a GM log), witness keys, and how many witnesses must cosign; ``urls``
+    by witness name, ``log_urls`` by log origin (a peer court's node, for node-to-node requests)."""
 
-    logs: list[Ed25519Verifier]
+    logs: list[Verifier]
     witnesses: list[CosignatureVerifier] = field(default_factory=list)
     quorum: int = 0
     urls: dict[str, str] = field(default_factory=dict)
     log_urls: dict[str, str] = field(default_factory=dict)
-
-
-def _nesting(text: str) -> int:
-    """How deep a JSON text's arrays and objects nest (a linear scan, strings skipped)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for c in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif c == "\\":
-                escaped = True
-            elif c == '"':
-                in_string = False
-        elif c == '"':
-            in_string = True
-        elif c in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif c in "]}":
-            depth -= 1
-    return deepest
 
 
 def _objects(value: Any, what: str) -> list[dict[str, Any]]:
@@ -71,7 +49,21 @@ def parse_trust(doc: Any) -> Trust:
         if doc.get("format", FORMAT) != FORMAT:
             raise ValueError(f"unknown trust file format {doc.get('format')!r}")
         log_entries = _objects(doc.get("logs", []), "logs")
-        logs = [Ed25519Verifier.from_vkey(entry["key"]) for entry in log_entries]
+        logs = [verifier_from_vkey(entry["key"]) for entry in log_entries]
+        for key, entry in zip(logs, log_entries, strict=True):
+            # The entry may name the log's crypto suite (docs/gm.md); it must be the one its key names.
+            if "crypto" in entry and suite_named(entry["crypto"]) != suite_of_key(key):
+                raise ValueError(
+                    f"log {key.name}: the entry names crypto {entry['crypto']!r}, its key is {suite_of_key(key).name}"
+                )
+        suites: dict[str, set[str]] = {}
+        for key in logs:
+            suites.setdefault(key.name, set()).add(suite_of_key(key).name)
+        for name, named in suites.items():
+            # A log signs with one suite: keys of two for one origin leave its tree hash undecided.
+            if len(named) > 1:
+                raise ValueError(f"log {name}: keys of two crypto suites ({', '.join(sorted(named))}); a log "
+                                 "signs with one")  # fmt: skip
         log_urls = {v.name: str(e["url"]) for v, e in zip(logs, log_entries, strict=True) if e.get("url")}
         entries = _objects(doc.get("witnesses", []), "witnesses")
         witnesses = [CosignatureVerifier.from_vkey(entry["key"]) for entry in entries]
@@ -89,10 +81,7 @@ def parse_trust(doc: Any) -> Trust:
 def read_trust(path: Path) -> Trust:
     """A trust file from disk. Raises MalformedTrustError (unreadable or malformed)."""
     try:
-        text = path.read_text(encoding="utf-8")
-        if _nesting(text) > MAX_DEPTH:
-            raise ValueError(f"its JSON nests deeper than {MAX_DEPTH} levels; a trust file nests three")
-        doc = json.loads(text)
-    except (OSError, ValueError, RecursionError) as exc:
+        doc = boundedjson.load_path(path)  # nesting and size bounded: never a RecursionError
+    except (OSError, ValueError) as exc:
         raise MalformedTrustError(f"{exc}") from exc
     return parse_trust(doc)

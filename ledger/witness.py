@@ -26,9 +26,10 @@ from typing import Final, Protocol
 from ledger.checkpoint import Checkpoint
 from ledger.cosignature import CosignatureSigner
 from ledger.errors import ConsistencyProofError, LedgerError, MalformedError, VerificationError
-from ledger.hashing import SHA256, Hasher
+from ledger.hashing import Hasher
 from ledger.note import Note, Verifier, verified_by
 from ledger.proof import verify_consistency
+from ledger.suite import hasher_for_log
 
 MAX_PROOF_LINES: Final = 63  # SPEC: "MUST NOT send more than 63 consistency proof lines"
 MAX_REQUEST: Final = 64 << 10
@@ -103,7 +104,9 @@ class Witness:
     """Cosigns checkpoints of the logs it knows, never two views of one log."""
 
     def __init__(self, signer: CosignatureSigner, logs: Sequence[Verifier], state: WitnessState, *,
-                 hasher: Hasher = SHA256, clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+                 hasher: Hasher | None = None, clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+        """``hasher``: one tree hash for every log; None (the default) takes each log's from its key
+        (``ledger.suite``: SM3 for a GM log's SM2 key), so one witness cosigns logs of both suites."""
         self.signer, self.logs, self.state, self.hasher, self.clock = signer, list(logs), state, hasher, clock
 
     def add_checkpoint(self, request: bytes) -> Answer:
@@ -128,7 +131,8 @@ class Witness:
             return Answer(409, f"{latest}\n", SIZE_TYPE)
         if seen is not None and seen.size > 0:
             try:
-                verify_consistency(self.hasher, old, checkpoint.size, seen.root_hash, checkpoint.root_hash, proof)
+                hasher = self.hasher or hasher_for_log(checkpoint.origin, keys)
+                verify_consistency(hasher, old, checkpoint.size, seen.root_hash, checkpoint.root_hash, proof)
             except ConsistencyProofError as exc:
                 self.state.record_fork(checkpoint.origin, seen.note, note_text, exc.diagnostics())
                 status = 409 if old == checkpoint.size else 422

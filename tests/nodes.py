@@ -43,11 +43,11 @@ COURTS = [
 ]
 
 
-def init(data: Path, court: str = "1101-0105", name: str = "北京市朝阳区人民法院") -> str:
-    """``sifa init``; returns the administrator's credential."""
+def init(data: Path, court: str = "1101-0105", name: str = "北京市朝阳区人民法院", crypto: str = "sha256") -> str:
+    """``sifa init`` (of the ``crypto`` suite); returns the administrator's credential."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert sifa(["init", str(data), "--court", court, "--name", name]) == 0
+        assert sifa(["init", str(data), "--court", court, "--name", name, "--crypto", crypto]) == 0
     return out.getvalue().strip()
 
 
@@ -157,10 +157,11 @@ class PeerNode:
 
 
 def start_peer_nodes(root: Path, courts: list[dict[str, Any]]) -> dict[str, PeerNode]:
-    """Each court of ``courts`` (code, name, level, parent) as its own ``sifa serve`` under ``root``:
+    """Each court of ``courts`` (code, name, level, parent, optionally crypto) as its own ``sifa serve`` under ``root``:
     all share one court registry and each trusts the others as peers (log keys and URLs). If one
     fails to start, those started are stopped. The caller stops them."""
-    admins = {c["code"]: init(root / c["code"], c["code"], c["name"]) for c in courts}
+    admins = {c["code"]: init(root / c["code"], c["code"], c["name"], c.get("crypto", "sha256")) for c in courts}
+    courts = [{k: v for k, v in c.items() if k != "crypto"} for c in courts]  # a node's suite, not the registry's
     ports = {code: free_port() for code in admins}
     for code in admins:
         (root / code / "courts.json").write_text(json.dumps({"courts": courts}, ensure_ascii=False))

@@ -130,3 +130,19 @@ def test_sifa_audit_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert sifa(["audit", "--data-dir", str(data)]) == 1
     err = capsys.readouterr().err
     assert "checkpoint_signature" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("rowid", [4, 1, 52])  # a middle, the first, the last of the node's 3 x 5 + ... events
+def test_a_state_column_holding_text_that_is_not_utf8_is_event_unreadable(
+    rowid: int, node: Path, tmp_path: Path
+) -> None:
+    """SQLite's TEXT in the BLOB column, not valid UTF-8: reading the page raised an eventsourcing
+    traceback out of sifa audit; it is one event_unreadable finding, and the other events are audited."""
+    root = _copy(node, tmp_path, "text")
+    with sqlite3.connect(root / "events.sqlite") as db:
+        (last,) = db.execute("SELECT max(rowid) FROM stored_events").fetchone()
+        rowid = min(rowid, last)
+        db.execute("UPDATE stored_events SET state = CAST(x'ff00fe' AS TEXT) WHERE rowid = ?", (rowid,))
+    found = _audit(root)
+    assert [k for k, _ in found] == ["event_unreadable"], found
+    assert f"position {rowid}" in found[0][1]

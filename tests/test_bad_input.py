@@ -6,12 +6,15 @@ store and the dossier's history are compared (nothing recorded is lost or half-w
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import tarfile
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -80,6 +83,31 @@ def tar_with_pax_size(size: bytes) -> bytes:
     member.size = 10
     return (pax.tobuf(tarfile.USTAR_FORMAT) + (b"%d" % n + record).ljust(512, b"\0")
             + member.tobuf(tarfile.USTAR_FORMAT) + b"x" * 10 + b"\0" * 1526)  # fmt: skip
+
+
+@functools.cache
+def _peer_package() -> bytes:
+    """A dossier package of the peer court the node trusts (its log key signs the checkpoint)."""
+    from tests.dossier_fixtures import make_stack
+    from tests.test_package import _dossier, _package
+
+    with tempfile.TemporaryDirectory() as tmp:
+        peer = make_stack("sqlite", Path(tmp), court="1101-0200", seed=bytes(range(7, 39)))
+        try:
+            return _package(peer, _dossier(peer, files=1))
+        finally:
+            peer.close()
+
+
+def deep_package(part: str) -> Callable[[], bytes]:
+    """The peer's package with one part nested 100000 deep (json.loads recursed: a RecursionError, a 500)."""
+
+    def make() -> bytes:
+        from tests.test_verifier import _deep_members
+
+        return _deep_members(_peer_package(), part)
+
+    return make
 
 
 D = "/v1/dossiers/{d}"
@@ -709,6 +737,15 @@ CASES: dict[str, Case] = {
     ),
     "package whose member claims more bytes than follow": Case(
         "clerk", "POST", "/v1/received", 400, "malformed_package", content=tar_with_pax_size(b"9" * 30)
+    ),
+    "package whose events line nests 100000 deep": Case(
+        "clerk", "POST", "/v1/received", 422, "package_invalid", content=deep_package("line")
+    ),
+    "package whose event's leaf nests 100000 deep": Case(
+        "clerk", "POST", "/v1/received", 422, "package_invalid", content=deep_package("leaf")
+    ),
+    "package whose disclosures nest 100000 deep": Case(
+        "clerk", "POST", "/v1/received", 422, "package_invalid", content=deep_package("disclosures")
     ),
     "retrieve from a court with no peer entry": Case(
         "clerk", "POST", "/v1/retrievals", 422, "unknown_court", json={"from_court": "4401-0101", "dossier": "{d}"}

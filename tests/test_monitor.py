@@ -89,3 +89,44 @@ def test_monitor_stops_on_sigterm_and_sigint(node: Node, tmp_path: Path) -> None
         sent = time.monotonic()
         _, err = proc.communicate(timeout=10)
         assert proc.returncode == 0 and time.monotonic() - sent < 2 and b"Traceback" not in err, err
+
+
+def test_a_deeply_nested_state_file_or_log_answer_is_unreadable_input(node: Node, tmp_path: Path) -> None:
+    """``[`` × 100000 recursed json.loads into a traceback: the monitor's state file, and a hostile log
+    server's consistency proof, are unreadable input (exit 2, one line), never a traceback."""
+    import http.server
+    import threading
+
+    from tests.servers import free_port
+
+    (tmp_path / "state.json").write_text("[" * 100000, encoding="utf-8")
+    code, _, err = _monitor(node, tmp_path)
+    assert code == 2 and len(err.splitlines()) == 1 and "deeper than 64" in err, err
+
+    signer = load_signer(node.data)
+    origin = Checkpoint.from_text(Note.from_text(node.http.get("/v1/log/checkpoint").text).text).origin
+    kept = sign_checkpoint(Checkpoint(origin, 1, bytes(32)), signer).to_text()
+    later = sign_checkpoint(Checkpoint(origin, 2, bytes(32)), signer).to_text().encode()
+    (tmp_path / "state.json").write_text(json.dumps({"checkpoint": kept, "seen_at": 0, "changed_at": 0}))
+
+    class Hostile(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = later if self.path.endswith("/checkpoint") else b"[" * 100000
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    port = free_port()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Hostile)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    hostile = Node(f"http://127.0.0.1:{port}", node.data, node.admin)
+    try:
+        code, _, err = _monitor(hostile, tmp_path)
+    finally:
+        hostile.http.close()
+        server.shutdown()
+        server.server_close()
+    assert code == 2 and len(err.splitlines()) == 1 and "consistency proof is unreadable" in err, err

@@ -501,7 +501,7 @@ def test_a_peer_or_witness_url_with_a_bad_port_is_refused_at_start_and_at_use(ur
 @pytest.mark.parametrize(
     ("text", "said"),
     [
-        ("[" * 200000, "nests deeper"),
+        ("[" * 200000, "nested deeper than 64"),
         ("[1,2]", "a trust file is a JSON object, not list"),
         ('{"logs": [1, 2]}', "logs must be a list of objects"),
         ('{"witnesses": "x"}', "witnesses must be a list of objects"),
@@ -528,7 +528,7 @@ def test_a_deep_or_misshapen_trust_file_is_refused_as_such(text: str, said: str,
         proc = subprocess.run([sys.executable, "-m", "api.cli", *argv], cwd=ROOT, env=env, capture_output=True,
                               text=True, timeout=120)  # fmt: skip
         _one_line_exit_2(proc)
-        assert "nests deeper" in proc.stderr
+        assert "nested deeper than 64" in proc.stderr
 
 
 @pytest.mark.parametrize("setting", ["SIFA_WITNESSES", "SIFA_PEERS"])
@@ -552,3 +552,84 @@ def test_seal_once_beside_a_running_sequencer_refuses_a_bad_trust_file_first(set
         tree.close()
     _one_line_exit_2(proc)
     assert str(garbage) in proc.stderr
+
+
+def test_serve_refuses_a_deeply_nested_peers_file_in_one_line(tmp_path: Path) -> None:
+    """SIFA_PEERS holding ``[`` × 100000 was a RecursionError traceback at start."""
+    data = tmp_path / "node"
+    _init(data)
+    (tmp_path / "deep.json").write_text("[" * 100000)
+    env = {**os.environ, "SIFA_DATA_DIR": str(data), "SIFA_PORT": str(free_port()),
+           "SIFA_PEERS": str(tmp_path / "deep.json")}  # fmt: skip
+    proc = subprocess.run([sys.executable, "-m", "api.cli", "serve"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    _one_line_exit_2(proc)
+    assert "deeper than 64" in proc.stderr
+
+
+def _another_nodes_events_key(data: Path, tmp_path: Path) -> None:
+    """events.key replaced by another node's (well formed: it parses, it does not decrypt)."""
+    _init(tmp_path / "other")
+    (data / "events.key").write_text((tmp_path / "other" / "events.key").read_text())
+
+
+@pytest.mark.parametrize("stored", ["a dossier's events", "principals only"])
+def test_serve_refuses_a_well_formed_events_key_that_does_not_open_the_events(stored: str, tmp_path: Path) -> None:
+    """It started, /healthz said ok, and every store request answered 500 (MapperDeserialisationError)."""
+    data = tmp_path / "node"
+    admin = _init(data)
+    if stored == "a dossier's events":
+        with _running(Settings(data_dir=data, port=free_port(), seal_interval_seconds=0.01), admin) as node:
+            _open(node, "（2026）京0105民初300号")
+    _another_nodes_events_key(data, tmp_path)
+    env = {**os.environ, "SIFA_DATA_DIR": str(data), "SIFA_PORT": str(free_port())}
+    for command in (["serve"], ["seal", "--once"]):
+        proc = subprocess.run([sys.executable, "-m", "api.cli", *command], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=60)  # fmt: skip
+        _one_line_exit_2(proc)
+        assert "events.key does not open this node's events" in proc.stderr, proc.stderr
+
+
+def test_a_stored_event_that_does_not_decrypt_is_a_typed_503(tmp_path: Path) -> None:
+    """At run time (the key changed under a running node's stores): event_unreadable, never a plain 500."""
+    data = tmp_path / "node"
+    admin = _init(data)
+    settings = Settings(data_dir=data, port=free_port(), seal_interval_seconds=0.01)
+    with _running(settings, admin) as node:
+        d = _open(node, "（2026）京0105民初301号")
+        clerk = node.tokens["clerk"]
+    _another_nodes_events_key(data, tmp_path)
+    with in_thread(create_app(settings), settings.port), httpx2.Client(base_url=node.base, timeout=30) as http:
+        for r in (http.get(f"/v1/dossiers/{d}", headers={"Authorization": f"Bearer {clerk}"}),
+                  http.post("/v1/dossiers", headers={"Authorization": f"Bearer {admin}"},
+                            json={"case_number": "（2026）京0105民初302号", "case_type": "民事"})):  # fmt: skip
+            assert (r.status_code, r.json()["code"]) == (503, "event_unreadable"), r.text
+        assert http.get("/healthz").status_code in (200, 503)
+
+
+def test_a_sha256_node_refuses_a_16_byte_events_key(tmp_path: Path) -> None:
+    """sifa init makes an AES-256 key; a 16 byte one (an SM4 or AES-128 key) is not this node's."""
+    import base64
+
+    data = tmp_path / "node"
+    _init(data)
+    (data / "events.key").write_text(base64.b64encode(bytes(16)).decode() + "\n")
+    env = {**os.environ, "SIFA_DATA_DIR": str(data), "SIFA_PORT": str(free_port())}
+    proc = subprocess.run([sys.executable, "-m", "api.cli", "serve"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    _one_line_exit_2(proc)
+    assert "32 byte AES-256 key" in proc.stderr
+
+
+def test_a_config_naming_another_suite_than_log_key_says_so(tmp_path: Path) -> None:
+    """A SHA-256 node whose node.json says gm was told to restore events.key; the mismatch is node.json's."""
+    data = tmp_path / "node"
+    _init(data)
+    config = json.loads((data / "node.json").read_text(encoding="utf-8"))
+    (data / "node.json").write_text(json.dumps({**config, "crypto": "gm"}), encoding="utf-8")
+    env = {**os.environ, "SIFA_DATA_DIR": str(data), "SIFA_PORT": str(free_port())}
+    for command in (["serve"], ["audit"], ["admin"]):
+        proc = subprocess.run([sys.executable, "-m", "api.cli", *command], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=60)  # fmt: skip
+        _one_line_exit_2(proc)
+        assert "node.json does not match this node's keys" in proc.stderr and "restore" not in proc.stderr

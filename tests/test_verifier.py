@@ -436,3 +436,97 @@ def test_typed_results_keep_the_json_shape() -> None:
         {"check": "receipt", "ok": True, "code": None, "detail": "fine"},
         {"check": "terms", "ok": False, "code": exc.code, "detail": exc.diagnostics(), "term": "存证时间"},
     ]
+
+
+DEEP = "[" * 100000  # json.loads recursed once per level: RecursionError, a traceback
+
+
+def _deep_members(data: bytes, part: str) -> bytes:
+    """A package with one part nested ``DEEP``: the whole events line, the leaf inside it, disclosures."""
+    from evidence.package import DISCLOSURES, EVENTS
+    from tests.test_package import _members, _rebuild
+
+    members = []
+    for m, d in _members(data):
+        if m.name == EVENTS and part == "line":
+            d = (DEEP + "\n").encode()
+        elif m.name == EVENTS and part == "leaf":
+            first, rest = d.split(b"\n", 1)
+            d = json.dumps({**json.loads(first), "leaf": DEEP}).encode() + b"\n" + rest
+        elif m.name == DISCLOSURES and part == "disclosures":
+            d = DEEP.encode()
+        members.append((m, d))
+    return _rebuild(members)
+
+
+@pytest.mark.parametrize("part", ["line", "leaf", "disclosures"])
+def test_deeply_nested_package_json_is_refused_in_one_line(
+    part: str, dossier_package: tuple[bytes, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, trust = dossier_package
+    code, result, verdict = _verify_dossier(_deep_members(data, part), trust, tmp_path, capsys)
+    assert code == 1 and "nested deeper than 64 levels" in verdict + json.dumps(result, ensure_ascii=False)
+    assert [c["code"] for c in result["checks"] if not c["ok"]] == ["package_invalid"]
+
+
+def test_deeply_nested_json_inputs_exit_2_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text(DEEP)
+    valid, trust = CORPUS / "valid.json", CORPUS / "trust.json"
+    nested_extra = tmp_path / "extra.json"
+    nested_extra.write_text(json.dumps({**json.loads(valid.read_text(encoding="utf-8"))})[:-1] + ', "x": ' + DEEP)
+    signer = Ed25519Signer("sifa.court/1101-0105", bytes(range(32)))
+    log = MerkleLog(SQLiteTreeStore(tmp_path / "t.db"))
+    log.append([b"a", b"b"])
+    (tmp_path / "cp.txt").write_text(log.sign_checkpoint(signer).to_text(), encoding="utf-8")
+    (tmp_path / "t.json").write_text(json.dumps({"logs": [{"key": signer.verifier.vkey()}]}))
+    cp, t = str(tmp_path / "cp.txt"), str(tmp_path / "t.json")
+    for args in (["--receipt", str(deep), "--trust", str(trust)],
+                 ["--receipt", str(nested_extra), "--trust", str(trust)],
+                 ["--receipt", str(valid), "--trust", str(deep)],
+                 ["consistency", cp, cp, "--proof", str(deep), "--trust", t]):  # fmt: skip
+        assert sifa_verify(args) == 2, args
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and len(err.splitlines()) == 1 and "deeper than 64" in err, err
+
+
+def test_bounded_json_reader() -> None:
+    from ledger import boundedjson
+
+    assert boundedjson.loads("[" * 64 + "]" * 64) is not None
+    assert boundedjson.loads('["' + "[" * 1000 + '"]') == ["[" * 1000]  # brackets in a string do not nest
+    assert boundedjson.loads(b'{"a": "\\"[["}') == {"a": '"[['}
+    for bad in ("[" * 65 + "]" * 65, '{"a":' * 65 + "1" + "}" * 65, DEEP):
+        with pytest.raises(ValueError, match="nested deeper than 64"):
+            boundedjson.loads(bad)
+    with pytest.raises(ValueError, match="over 10 bytes"):
+        boundedjson.loads("[1, 2, 3, 4]", max_bytes=10)
+    with pytest.raises(ValueError):  # an unterminated string full of escaped quotes: no backtracking, refused
+        boundedjson.loads('"' + '\\"' * 100000 + "[" * 100)
+
+
+def test_a_trust_file_with_keys_of_two_suites_for_one_log_is_unreadable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An Ed25519 and an SM2 key for one origin left the log's tree hash undecided: a MalformedNoteError
+    traceback from ``consistency``, a malformed_note verdict with exit 1 from a receipt."""
+    from ledger.gm import SM2Signer
+    from ledger.trust import MalformedTrustError, parse_trust
+
+    origin = "sifa.court/1101-0105"
+    ed, sm2 = Ed25519Signer(origin, bytes(range(32))), SM2Signer(origin, bytes(range(1, 33)))
+    log = MerkleLog(SQLiteTreeStore(tmp_path / "t.db"))
+    log.append([b"a", b"b"])
+    (tmp_path / "cp.txt").write_text(log.sign_checkpoint(ed).to_text(), encoding="utf-8")
+    (tmp_path / "p.json").write_text(json.dumps({"proof": []}))
+    for keys in ([ed, sm2], [sm2, ed]):
+        doc = {"logs": [{"key": k.verifier.vkey()} for k in keys]}
+        with pytest.raises(MalformedTrustError, match="two crypto suites"):
+            parse_trust(doc)
+        (tmp_path / "t.json").write_text(json.dumps(doc))
+        cp, t = str(tmp_path / "cp.txt"), str(tmp_path / "t.json")
+        for args in (["consistency", cp, cp, "--proof", str(tmp_path / "p.json"), "--trust", t],
+                     ["--receipt", str(CORPUS / "valid.json"), "--trust", t]):  # fmt: skip
+            assert sifa_verify(args) == 2, args
+            err = capsys.readouterr().err
+            assert "Traceback" not in err and err.count("\n") == 1 and "two crypto suites" in err, err

@@ -41,6 +41,7 @@ from ledger.cosignature import cosigners
 from ledger.hashing import SHA256
 from ledger.note import Note
 from ledger.receipt import TLOG_PROOF, Receipt, verify_receipt
+from ledger.suite import hasher_for_log
 from verifier.result import Check, VerifyResult
 
 MAX_CERTIFICATE = 16 * 1024 * 1024  # bytes read from the certificate file, at most
@@ -118,7 +119,9 @@ def verify_certificate(cert: Path, file: Path | None, trust_path: Path) -> Verif
     trust = load_trust(trust_path)
     is_proof = receipt_bytes.startswith(TLOG_PROOF.encode())
     receipt = Receipt.from_tlog_proof(receipt_bytes) if is_proof else Receipt.from_json(receipt_bytes)
-    proved = verify_receipt(receipt, trust.logs, SHA256)
+    if is_proof and (hasher := hasher_for_log(receipt.origin, trust.logs)) is not SHA256:  # a GM log: SM3
+        receipt = Receipt.from_tlog_proof(receipt_bytes, hasher)
+    proved = verify_receipt(receipt, trust.logs)  # the tree hash its trusted key's suite names
     # Step 3: the court signed these very bytes; before that, no printed character is trusted.
     try:
         check_signature(raw, trust.logs, proved.origin)

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ledger import boundedjson
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.errors import MalformedError, VerificationError
-from ledger.hashing import SHA256
 from ledger.note import Note
 from ledger.proof import verify_consistency
+from ledger.suite import hasher_for_log
 from ledger.trust import Trust
 
 
@@ -85,11 +86,12 @@ def check(log_url: str, trust: Trust, state: Path, *, stall: float = 3600.0, tim
     if old.size > 0:
         raw = _get(f"{base}/v1/log/proof/consistency?from={old.size}&to={new.size}", timeout)
         try:
-            proof = [base64.b64decode(h, validate=True) for h in json.loads(raw)["proof"]]
+            proof = [base64.b64decode(h, validate=True) for h in boundedjson.loads(raw)["proof"]]
         except (ValueError, KeyError, TypeError) as exc:
             raise MonitorInputError(f"the log's consistency proof is unreadable: {exc}") from exc
         try:
-            verify_consistency(SHA256, old.size, new.size, old.root_hash, new.root_hash, proof)
+            hasher = hasher_for_log(new.origin, trust.logs)  # the suite the trusted key names (SM3 on a GM log)
+            verify_consistency(hasher, old.size, new.size, old.root_hash, new.root_hash, proof)
         except VerificationError as exc:
             return Round(False, "fork", new.size, f"size {new.size} does not extend size {old.size}: "
                          f"{exc.diagnostics()}", both)  # fmt: skip
@@ -99,7 +101,7 @@ def check(log_url: str, trust: Trust, state: Path, *, stall: float = 3600.0, tim
 
 def _load(state: Path) -> dict[str, Any] | None:
     try:
-        doc: dict[str, Any] = json.loads(state.read_text(encoding="utf-8"))
+        doc: dict[str, Any] = boundedjson.load_path(state)
         Checkpoint.from_text(Note.from_text(doc["checkpoint"]).text)
         float(doc["changed_at"])
     except FileNotFoundError:

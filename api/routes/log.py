@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from api.deps import ServicesDep, latest_checkpoint, roles
 from api.errors import error_body
 from ledger.errors import TreeSizeError
+from ledger.suite import SUITES
 
 PUBLIC = roles("public")
 router = APIRouter(prefix="/v1/log", tags=["log"])
@@ -25,8 +26,9 @@ class LogKey(BaseModel):
     court: str = Field(examples=["1101-0105"])
     name: str = Field(examples=["北京市朝阳区人民法院"])
     verifier_key: str = Field(description="C2SP signed-note verifier key")
-    hash: str = "sha256"
-    signature: str = "ed25519"
+    hash: str = Field(default="sha256", examples=["sha256", "sm3"])
+    signature: str = Field(default="ed25519", examples=["ed25519", "sm2"])
+    crypto: str = Field(default="sha256", description="the log's suite: sha256, or gm (国密, docs/gm.md)")
 
 
 class InclusionProof(BaseModel):
@@ -56,7 +58,9 @@ def checkpoint(services: ServicesDep) -> PlainTextResponse:
 def key(services: ServicesDep) -> LogKey:
     """The court's log key, for a verifier's trust file."""
     c = services.config
-    return LogKey(origin=c.origin, court=c.court, name=c.name, verifier_key=services.signer.verifier.vkey())
+    suite = SUITES[c.crypto]
+    return LogKey(origin=c.origin, court=c.court, name=c.name, verifier_key=services.signer.verifier.vkey(),
+                  hash=suite.hash, signature=suite.signature, crypto=suite.name)  # fmt: skip
 
 
 def _b64(hashes: list[bytes]) -> list[str]:

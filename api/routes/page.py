@@ -21,6 +21,7 @@ from ledger.errors import SifaError
 router = APIRouter(tags=["verification"])
 ASSETS = {
     "verify.js": "text/javascript; charset=utf-8",
+    "gm.js": "text/javascript; charset=utf-8",
     "verify.css": "text/css; charset=utf-8",
     "favicon.svg": "image/svg+xml",
 }
@@ -47,7 +48,8 @@ class AssetNotFoundError(SifaError):
 def page(services: ServicesDep) -> HTMLResponse:
     """核验页面: check a file (and optionally its receipt) in the browser; the file never leaves it."""
     c = services.config
-    trust = {"logs": [{"origin": c.origin, "name": c.name, "key": services.signer.verifier.vkey()}]}
+    trust = {"logs": [{"origin": c.origin, "name": c.name, "crypto": c.crypto,
+                       "key": services.signer.verifier.vkey()}]}  # fmt: skip
     pinned = json.dumps(trust, ensure_ascii=False).replace("<", "\\u003c")  # safe inside <script>
     page = _static("verify.html").replace("__TRUST__", pinned).replace("__LABELS__", _labels())
     return HTMLResponse(page, headers=HEADERS)

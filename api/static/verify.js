@@ -5,6 +5,8 @@
 // the checkpoint (a C2SP signed note) is signed by a court key pinned in this page.
 // A sifa-receipt/2 receipt's disclosures are checked here against the proved sifa-leaf/2 leaf's
 // commitments (docs/privacy.md); only those that open are shown, every other field as not disclosed.
+// A 国密 court's log (docs/gm.md) hashes its tree with SM3 and signs with SM2: gm.js; its
+// key's signature type says so, and the tree hash is always the one the pinned key names.
 "use strict";
 
 const WEBCRYPTO_MAX = 256 * 1024 * 1024;
@@ -94,8 +96,13 @@ function concat(...parts) {
 }
 const equal = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
 async function sha256(u8) { return new Uint8Array(await crypto.subtle.digest("SHA-256", u8)); }
-const leafHash = (data) => sha256(concat(Uint8Array.of(0), data));
-const nodeHash = (l, r) => sha256(concat(Uint8Array.of(1), l, r));
+// RFC 9162 §2.1 tree hashing with the log's hash: SHA-256 (Web Crypto), or SM3 on a GM log.
+const TREE = {
+  sha256: async (u8) => sha256(u8),
+  sm3: async (u8) => GM.sm3(u8),
+};
+const leafHash = (h, data) => TREE[h](concat(Uint8Array.of(0), data));
+const nodeHash = (h, l, r) => TREE[h](concat(Uint8Array.of(1), l, r));
 
 // --- incremental SHA-256 (FIPS 180-4), for files Web Crypto would have to hold whole ---
 const K = new Uint32Array([
@@ -174,17 +181,33 @@ async function hashFile(file, progress) {
 }
 
 // --- C2SP signed note, checkpoint, verifier keys ---
+// Signature types: 0x01 Ed25519; 0xff ‖ DER(OID 1.2.156.10197.1.501 SM2-with-SM3) (ledger.note.SM2_SM3).
+const SM2_TYPE = Uint8Array.of(0xff, 0x06, 0x08, 0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x01, 0x83, 0x75);
 function parseVkey(vkey) {
   // name+hexid+base64: a name never holds "+", base64 may
   const first = vkey.indexOf("+"), second = vkey.indexOf("+", first + 1);
   const [name, id, key] = [vkey.slice(0, first), vkey.slice(first + 1, second), vkey.slice(second + 1)];
   const raw = b64(key);
-  if (!name || !/^[0-9a-f]{8}$/.test(id) || raw.length !== 33 || raw[0] !== 1) throw new Error("bad key " + vkey);
-  return { name, id, pub: raw.subarray(1) };
+  if (!name || !/^[0-9a-f]{8}$/.test(id)) throw new Error("bad key " + vkey);
+  if (raw.length === 33 && raw[0] === 1) {
+    return { name, id, type: raw.subarray(0, 1), pub: raw.subarray(1), alg: "ed25519", hash: "sha256" };
+  }
+  if (raw.length === SM2_TYPE.length + 65 && equal(raw.subarray(0, SM2_TYPE.length), SM2_TYPE)) {
+    return { name, id, type: SM2_TYPE, pub: raw.subarray(SM2_TYPE.length), alg: "sm2", hash: "sm3" };
+  }
+  throw new Error("bad key " + vkey);
 }
 async function checkKeyId(k) {
-  const want = hex((await sha256(concat(enc.encode(k.name), Uint8Array.of(0x0a, 0x01), k.pub))).subarray(0, 4));
+  // SPEC: c2sp.org/signed-note key ID = SHA-256(name ‖ 0x0A ‖ type ‖ key)[:4], SHA-256 for every type
+  const want = hex((await sha256(concat(enc.encode(k.name), Uint8Array.of(0x0a), k.type, k.pub))).subarray(0, 4));
   if (want !== k.id) throw new Error("key id does not match key " + k.name);
+}
+// The tree hash of the log ``origin`` as its pinned key names it (SHA-256 when no pinned key is its).
+function treeHashOf(origin) {
+  for (const entry of TRUST.logs) {
+    try { const k = parseVkey(entry.key); if (k.name === origin) return k.hash; } catch (e) { /* not this one */ }
+  }
+  return "sha256";
 }
 function parseNote(text) {
   const split = text.indexOf("\n\n");
@@ -198,17 +221,27 @@ function parseNote(text) {
   });
   return { body, sigs };
 }
+// The pinned key that signed the note; null unless one did. As in Python (ledger/note.py): every line
+// of a pinned key must verify, so a forged line of the key beside its genuine one fails the note.
 async function checkSignature(note) {
+  let signer = null;
   for (const entry of TRUST.logs) {
     const k = parseVkey(entry.key);
     await checkKeyId(k);
     for (const s of note.sigs) {
-      if (s.name !== k.name || s.id !== k.id || s.sig.length !== 64) continue;
-      const key = await crypto.subtle.importKey("raw", k.pub, { name: "Ed25519" }, false, ["verify"]);
-      if (await crypto.subtle.verify({ name: "Ed25519" }, key, s.sig, enc.encode(note.body))) return entry;
+      if (s.name !== k.name || s.id !== k.id) continue;
+      let ok = false;
+      if (s.sig.length === 64 && k.alg === "sm2") {
+        ok = GM.sm2Verify(k.pub, enc.encode(note.body), s.sig);
+      } else if (s.sig.length === 64) {
+        const key = await crypto.subtle.importKey("raw", k.pub, { name: "Ed25519" }, false, ["verify"]);
+        ok = await crypto.subtle.verify({ name: "Ed25519" }, key, s.sig, enc.encode(note.body));
+      }
+      if (!ok) return null;
+      signer = signer || entry;
     }
   }
-  return null;
+  return signer;
 }
 function parseCheckpoint(body) {
   const lines = body.split("\n");
@@ -219,18 +252,18 @@ function parseCheckpoint(body) {
 }
 
 // RFC 9162 §2.1.3.2
-async function rootFromInclusion(index, size, leaf, proof) {
+async function rootFromInclusion(h, index, size, leaf, proof) {
   if (index >= size) throw new Error("index beyond the tree");
   let fn = index, sn = size - 1, r = leaf;
   for (const p of proof) {
     if (sn === 0) throw new Error("proof too long");
     if (fn % 2 === 1 || fn === sn) {
-      r = await nodeHash(p, r);
+      r = await nodeHash(h, p, r);
       if (fn % 2 === 0) {
         while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
       }
     } else {
-      r = await nodeHash(r, p);
+      r = await nodeHash(h, r, p);
     }
     fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
   }
@@ -258,17 +291,18 @@ async function checkRecord(sha, leafData, index, proof, checkpointText) {
     cp = parseCheckpoint(note.body);
     signer = await checkSignature(note);
   } catch (e) { signer = null; }
-  const hash = await leafHash(leafData);
+  const tree = treeHashOf(cp === null ? "" : cp.origin);
+  const hash = await leafHash(tree, leafData);
   try {
     if (proof === null) throw new Error("not sealed");
-    const root = await rootFromInclusion(index, cp.size, hash, proof);
+    const root = await rootFromInclusion(tree, index, cp.size, hash, proof);
     included = equal(root, cp.root) && leaf.origin === cp.origin;
   } catch (e) { included = false; }
   checks.push({ k: proof === null ? "cSealed" : "cInclusion", ok: included });
   checks.push({ k: "cSignature", ok: signer !== null });
   const facts = {};
   if (signer !== null) {
-    Object.assign(facts, { origin: cp.origin, court: signer.name || cp.origin, height: cp.size });
+    Object.assign(facts, { origin: cp.origin, court: signer.name || cp.origin, height: cp.size, tree });
   }
   if (signer !== null && included) {
     Object.assign(facts, { recordId: `${cp.origin}#${index}`, item: leaf.type, leafHash: hex(hash) });
@@ -325,6 +359,9 @@ function checkTerms(receipt, rec) {
   const bad = Object.keys(want).filter((k) => want[k] === undefined || terms[k] !== want[k]);
   if ((receipt.log || {}).origin !== f.origin) bad.push("log.origin");
   if (receipt.tree_size !== f.height) bad.push("tree_size");
+  // the suite the receipt names must be its log's (the hashing above took the pinned key's, not this)
+  const log = receipt.log || {};
+  if (log.hash !== f.tree || log.signature !== (f.tree === "sm3" ? "sm2" : "ed25519")) bad.push("log.hash");
   rec.checks.push({ k: "cTerms", ok: bad.length === 0, terms: bad });
 }
 
@@ -342,11 +379,41 @@ async function verifyOnline(sha) {
   return { sha, kind: records.some((x) => x.ok) ? "ok" : "bad", records };
 }
 
+// The receipt's JSON, each number that is not written as an integer (1.0, 1e0) kept as an object, so
+// that it is no integer below: Python's json reads 1.0 as a float, and Receipt.from_json refuses it.
+function parseReceipt(text) {
+  let sourced = false;
+  const doc = JSON.parse(text, (key, value, ctx) => {
+    if (typeof value !== "number") return value;
+    if (ctx === undefined || typeof ctx.source !== "string") return value;
+    sourced = true;
+    return /^-?(0|[1-9][0-9]*)$/.test(ctx.source) ? value : { notInteger: ctx.source };
+  });
+  // A browser without JSON.parse source text: refuse any number written with a fraction or an exponent.
+  if (!sourced && /[0-9][.eE]/.test(text.replace(/"(?:[^"\\]|\\.)*"/g, '""'))) throw new Error("number form");
+  return doc;
+}
+const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const isCount = (v) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+// The receipt's form, as Receipt.from_json (ledger/receipt.py) checks it: integers >= 0 that are JSON
+// integers, standard base64, at most 64 proof hashes of 32 bytes each.
+function checkReceiptForm(r) {
+  if (r === null || typeof r !== "object" || !RECEIPTS.includes(r.format)) throw new Error("format");
+  const terms = r.terms;
+  if (terms === null || typeof terms !== "object") throw new Error("terms");
+  if (!isCount(r.leaf_index) || !isCount(r.tree_size) || !isCount(terms["区块高度"])) throw new Error("integers");
+  if (typeof r.leaf_data !== "string" || !B64.test(r.leaf_data)) throw new Error("leaf_data");
+  const proof = r.inclusion_proof;
+  if (!Array.isArray(proof) || proof.length > 64) throw new Error("inclusion_proof");
+  if (!proof.every((h) => typeof h === "string" && B64.test(h) && b64(h).length === 32)) throw new Error("hashes");
+  if (typeof r.checkpoint !== "string") throw new Error("checkpoint");
+}
+
 async function verifyReceipt(sha, text) {
   let receipt;
   try {
-    receipt = text.startsWith("c2sp.org/tlog-proof") ? fromTlogProof(text) : JSON.parse(text);
-    if (!RECEIPTS.includes(receipt.format) && receipt.format !== "tlog-proof") throw new Error("format");
+    receipt = text.startsWith("c2sp.org/tlog-proof") ? fromTlogProof(text) : parseReceipt(text);
+    if (receipt.format !== "tlog-proof") checkReceiptForm(receipt);
   } catch (e) {
     return { sha, kind: "bad", records: [], error: t("unreadable") };
   }
