@@ -180,7 +180,9 @@ def test_any_dossier_is_closed_once(node: Node, case: dict[str, Any]) -> None:  
     assert (r.status_code, r.json()["code"]) == (422, "invalid_input"), r.text
     seen = node.http.get(base + "/status", headers=node.as_("clerk")).json()
     assert seen["closed"] == {"method": "判决", "date": "2026-12-01"}
-    assert node.http.get(base + "/status", headers=node.as_("party")).status_code == 404  # not admitted here: as if absent
+    assert (
+        node.http.get(base + "/status", headers=node.as_("party")).status_code == 404
+    )  # not admitted here: as if absent
 
 
 @pytest.mark.parametrize(("body", "code"), [
