@@ -35,6 +35,7 @@ from api.peers import NonceStore, PeerGate, client_tls
 from api.principals import Principals
 from api.routes import dossiers, log, page, principals, tiles, transfer, verify, witness
 from api.settings import Settings
+from api.tsa import Stamping
 from api.witnessing import Witnessing
 from dossier.application import DossierApp
 from dossier.courts import CourtRegistry
@@ -109,6 +110,10 @@ def create_app(settings: Settings, *, owns_process: bool = False) -> FastAPI:
                 witnessing = Witnessing(merkle, asked, tls=client_tls(settings.tls_ca))
                 threads.append(threading.Thread(target=witnessing.run, args=(stop, settings.witness_interval_seconds),
                                                 name="sifa-witnessing", daemon=True))  # fmt: skip
+            if settings.tsa_list():
+                stamping = Stamping(merkle, settings.tsa_list(), tls=client_tls(settings.tls_ca))
+                threads.append(threading.Thread(target=stamping.run, args=(stop, settings.tsa_interval_seconds),
+                                                name="sifa-tsa", daemon=True))  # fmt: skip
             for t in threads:
                 t.start()
             at = time.monotonic()

@@ -275,6 +275,12 @@ def _seal(args: argparse.Namespace) -> int:
                 witnessing = Witnessing(merkle, load_trust_file(settings.witnesses), tls=client_tls(settings.tls_ca))
                 threading.Thread(target=witnessing.run, args=(stop, settings.witness_interval_seconds),
                                  name="sifa-witnessing", daemon=True).start()  # fmt: skip
+            if settings.tsa_list():  # trusted time for checkpoints, beside the sealing (docs/time.md)
+                from api.tsa import Stamping
+
+                stamping = Stamping(merkle, settings.tsa_list(), tls=client_tls(settings.tls_ca))
+                threading.Thread(target=stamping.run, args=(stop, settings.tsa_interval_seconds),
+                                 name="sifa-tsa", daemon=True).start()  # fmt: skip
             settle_heap()
             sealer.run(stop, settings.seal_interval_seconds, lease)
         return 0

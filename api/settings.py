@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     witness_logs: Path | None = None
     witnesses: Path | None = None
     witness_interval_seconds: float = 1.0
+    # Trusted time (docs/time.md): RFC 3161 timestamp authorities, comma-separated, tried in turn for a
+    # token over the latest checkpoint, a round every tsa_interval_seconds while the log grows. Empty: none.
+    tsa_urls: str = ""
+    tsa_interval_seconds: float = Field(default=60.0, gt=0)
+
+    def tsa_list(self) -> list[str]:
+        return [u.strip() for u in self.tsa_urls.split(",") if u.strip()]
+
     # Peer courts (docs/transfer.md): a trust file naming their log keys and node "url"s; their
     # signed requests are accepted, their packages verified against it. peer_window_seconds: how far
     # a signed request's time may be from this node's clock (and how long its nonce is remembered).

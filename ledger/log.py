@@ -8,6 +8,7 @@ reads: plan the nodes (ledger.proof), fetch their tiles, assemble.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any
 
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.errors import LeafTooLargeError, TreeSizeError
@@ -28,6 +29,7 @@ from ledger.tiles import (
     tiles_for,
     unpack_entries,
 )
+from ledger.timestamp import TimestampPart
 
 
 class MerkleLog:
@@ -199,7 +201,19 @@ class MerkleLog:
             checkpoint_note=note,
             recorded_at=recorded_at,
             hasher=self.hasher,
+            parts=self._receipt_parts(index, checkpoint.size),
         )
+
+    def _receipt_parts(self, index: int, size: int) -> dict[str, Any]:
+        """The optional receipt parts this log holds for a leaf: the first timestamp token whose
+        checkpoint covers it (docs/time.md)."""
+        parts: dict[str, Any] = {}
+        for stamped, token in self.store.timestamps(above=index, limit=1):
+            kept = self.store.checkpoint(stamped)
+            if kept is not None and stamped <= self.size:
+                proof = tuple(self.inclusion_proof(index, stamped))
+                parts["timestamp"] = TimestampPart(kept[1], proof, token).to_dict()
+        return parts
 
 
 def _bundle_writes(

@@ -12,8 +12,8 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
@@ -30,6 +30,9 @@ _FIELDS: Final = {
     "format", "log", "leaf_index", "tree_size", "leaf_data", "inclusion_proof", "checkpoint", "terms",
 }  # fmt: skip
 _TERMS: Final = {"存证编号", "区块高度", "交易哈希", "存证时间"}
+# Optional parts, each parsed and checked by its own module: "timestamp" (ledger/timestamp.py),
+# "key_history" (ledger/keys.py), "anchor" (ledger/evm.py). A receipt without them is as before.
+PARTS: Final = frozenset({"timestamp", "key_history", "anchor"})
 
 
 def record_id(origin: str, index: int) -> str:
@@ -68,6 +71,7 @@ class Receipt:
     height: int
     leaf_hash_hex: str
     recorded_at: str
+    parts: Mapping[str, Any] = field(default_factory=dict)  # PARTS present, as JSON values
 
     @classmethod
     def build(
@@ -81,6 +85,7 @@ class Receipt:
         checkpoint_note: Note,
         recorded_at: str,
         hasher: Hasher = SHA256,
+        parts: Mapping[str, Any] | None = None,
     ) -> Receipt:
         """A receipt for one leaf; the reader-facing terms are derived, not given."""
         if not _TIME.fullmatch(recorded_at):
@@ -98,6 +103,7 @@ class Receipt:
             height=checkpoint.size,
             leaf_hash_hex=hasher.leaf(leaf_data).hex(),
             recorded_at=recorded_at,
+            parts=dict(parts or {}),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,6 +121,7 @@ class Receipt:
                 "交易哈希": self.leaf_hash_hex,
                 "存证时间": self.recorded_at,
             },
+            **{k: self.parts[k] for k in sorted(self.parts)},
         }
 
     def to_tlog_proof(self) -> str:
@@ -175,8 +182,8 @@ class Receipt:
             raise MalformedReceiptError("receipt must be a JSON object")
         if doc.get("format") != FORMAT:
             raise MalformedReceiptError(f"unknown receipt format {doc.get('format')!r}; this reads {FORMAT}")
-        if set(doc) != _FIELDS:
-            missing, extra = _FIELDS - set(doc), set(doc) - _FIELDS
+        if not _FIELDS <= set(doc) <= _FIELDS | PARTS:
+            missing, extra = _FIELDS - set(doc), set(doc) - _FIELDS - PARTS
             raise MalformedReceiptError(f"receipt fields: missing {sorted(missing)}, unknown {sorted(extra)}")
         log, terms = doc["log"], doc["terms"]
         if not isinstance(log, dict) or set(log) != {"origin", "hash", "signature"}:
@@ -214,6 +221,7 @@ class Receipt:
             height=_uint(terms["区块高度"], "区块高度"),
             leaf_hash_hex=terms["交易哈希"],
             recorded_at=terms["存证时间"],
+            parts={k: doc[k] for k in PARTS if k in doc},
         )
 
 

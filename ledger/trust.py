@@ -31,6 +31,7 @@ class Trust:
     quorum: int = 0
     urls: dict[str, str] = field(default_factory=dict)
     log_urls: dict[str, str] = field(default_factory=dict)
+    tsa: list[str] = field(default_factory=list)  # RFC 3161 TSA certificates (PEM) a token may chain to
 
 
 def parse_trust(doc: Any) -> Trust:
@@ -49,9 +50,12 @@ def parse_trust(doc: Any) -> Trust:
             raise ValueError(f"quorum must be a whole number from 0 to the {len(witnesses)} witnesses named")
         if len({w.name for w in witnesses}) != len(witnesses):
             raise ValueError("a witness is named twice")
+        tsa = [str(e["certificate"]) for e in doc.get("tsa", [])]
+        if not all(c.lstrip().startswith("-----BEGIN CERTIFICATE-----") for c in tsa):
+            raise ValueError("a tsa entry's certificate is PEM (-----BEGIN CERTIFICATE-----)")
     except (ValueError, KeyError, TypeError, AttributeError, MalformedError) as exc:
         raise MalformedTrustError(f"{exc}") from exc
-    return Trust(logs, witnesses, quorum, urls, log_urls)
+    return Trust(logs, witnesses, quorum, urls, log_urls, tsa)
 
 
 def read_trust(path: Path) -> Trust:

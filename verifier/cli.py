@@ -31,6 +31,7 @@ from ledger.note import Note
 from ledger.proof import verify_consistency
 from ledger.receipt import TLOG_PROOF, Receipt, Verified, verify_receipt
 from ledger.trust import Trust, read_trust
+from verifier.parts import check_timestamp
 
 CHUNK = 1 << 20
 
@@ -121,6 +122,11 @@ def verify(file: Path | None, receipt_path: Path, trust_path: Path) -> dict[str,
                              "in it; the receipt's terms are the ones they state"})  # fmt: skip
     if not _witnessed(Note.from_text(receipt.checkpoint), trust, checks, result):
         return result
+    try:
+        if not check_timestamp(receipt, proved, trust, list(trust.logs), result):
+            return result
+    except MalformedError as exc:
+        raise InputError(f"receipt {receipt_path}: {exc.diagnostics()}") from exc
     if digest is not None:
         ok = digest in _leaf_file_hashes(_leaf(proved.leaf_data))
         detail = f"SHA-256 {digest}" + (" is a file the proved leaf names" if ok else " is not a file the proved "
@@ -286,6 +292,8 @@ def _facts(result: dict[str, Any]) -> str:
         said = f"{result['log']} 存证编号 {t['存证编号']}{item}, 存证时间 {t['存证时间']}, 区块高度 {t['区块高度']}"
         if result.get("witnesses"):
             said += f", cosigned by {', '.join(result['witnesses'])}"
+        if result.get("trusted_time"):
+            said += f", 可信时间 trusted time {result['trusted_time']['beijing']} (TSA {result['trusted_time']['tsa']})"
         return said
     if "new_size" in result:
         return f"log {result['log']} at size {result['new_size']} extends it at size {result['old_size']}"
@@ -303,6 +311,8 @@ def _report(result: dict[str, Any], as_json: bool) -> int:
     for c in result["checks"]:
         mark = "通过 passed" if c["ok"] else "未通过 FAILED"
         print(f"{c['check']}: {mark} — {c['detail']}", file=sys.stderr)
+    for c in result.get("not_checked", []):
+        print(f"{c['check']}: 未核验 not checked — {c['detail']}", file=sys.stderr)
     facts = _facts(result)
     if result["valid"]:
         print(f"有效 VALID: {facts}", file=sys.stderr)
