@@ -82,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     restore = sub.add_parser("restore", help="put the right bytes of files found corrupt back into the blob store")
     restore.add_argument("files", nargs="+", type=Path, help="the files' right copies (from a backup)")
     restore.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
+    rot = sub.add_parser("rotate-key", help="hand the log to a new key, announced in the log (node stopped)")
+    rot.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
+    rot.add_argument("--compromised-from", type=int, help="the old key is compromised from this leaf index on")
     trust = sub.add_parser("trust-entry", help="print this node's entry for a verifier's trust file")
     trust.add_argument("data_dir", type=Path)
     trust.add_argument("--witness", action="store_true", help="the node's witness key (a 'witnesses' entry)")
@@ -116,6 +119,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "admin":
             return _admin(args)
+        if args.command == "rotate-key":
+            from api.keys import rotate_key
+
+            settings = Settings(data_dir=args.data_dir) if args.data_dir else Settings()
+            vkey, index = rotate_key(settings.data_dir, settings.database_url, args.compromised_from)
+            print(f"sifa rotate-key: leaf {index} hands the log to the new key; checkpoints from size {index + 1} "
+                  "are signed by it (docs/keys.md)", file=sys.stderr)  # fmt: skip
+            print(vkey)
+            return 0
         if args.command == "restore":
             return _restore(args)
         if args.command == "monitor":

@@ -13,6 +13,8 @@ from typing import Any
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.errors import LeafTooLargeError, TreeSizeError
 from ledger.hashing import SHA256, Hasher, fold_right
+from ledger.keys import LABEL as KEY_LABEL
+from ledger.keys import KeyHistory
 from ledger.note import Note, Signer
 from ledger.proof import NodeID, assemble, consistency_plan, inclusion_plan, plan_nodes, root_plan
 from ledger.receipt import Receipt
@@ -204,10 +206,23 @@ class MerkleLog:
             parts=self._receipt_parts(index, checkpoint.size),
         )
 
+    def key_history(self, size: int, note: str) -> KeyHistory | None:
+        """The key rotations among the first ``size`` leaves, proved in the checkpoint ``note`` of
+        that size (None: the log never changed its key before it)."""
+        found = [i for i in self.find(KEY_LABEL) if i < size]
+        if not found:
+            return None
+        return KeyHistory(note, tuple((i, self.entry(i), tuple(self.inclusion_proof(i, size))) for i in found))
+
     def _receipt_parts(self, index: int, size: int) -> dict[str, Any]:
-        """The optional receipt parts this log holds for a leaf: the first timestamp token whose
-        checkpoint covers it (docs/time.md)."""
+        """The optional receipt parts this log holds for a leaf: the log's key history up to the
+        receipt's checkpoint (docs/keys.md), the first timestamp token whose checkpoint covers it
+        (docs/time.md)."""
         parts: dict[str, Any] = {}
+        kept_at = self.store.checkpoint(size)
+        history = None if kept_at is None else self.key_history(size, kept_at[1])
+        if history is not None:
+            parts["key_history"] = history.to_dict()
         for stamped, token in self.store.timestamps(above=index, limit=1):
             kept = self.store.checkpoint(stamped)
             if kept is not None and stamped <= self.size:

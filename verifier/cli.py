@@ -27,11 +27,12 @@ from ledger.checkpoint import open_checkpoint
 from ledger.cosignature import require_quorum
 from ledger.errors import MalformedError, VerificationError
 from ledger.hashing import SHA256
+from ledger.keys import KeyHistory
 from ledger.note import Note
 from ledger.proof import verify_consistency
 from ledger.receipt import TLOG_PROOF, Receipt, Verified, verify_receipt
 from ledger.trust import Trust, read_trust
-from verifier.parts import check_timestamp
+from verifier.parts import check_timestamp, log_keys
 
 CHUNK = 1 << 20
 
@@ -91,7 +92,7 @@ def _read(path: Path, what: str) -> bytes:
         raise InputError(f"cannot read {what} {path}: {exc.strerror}") from exc
 
 
-def verify(file: Path | None, receipt_path: Path, trust_path: Path) -> dict[str, Any]:
+def verify(file: Path | None, receipt_path: Path, trust_path: Path, keys_paths: Sequence[Path] = ()) -> dict[str, Any]:
     """Every check and its outcome; raises InputError for unreadable input.
 
     Besides ``valid`` and ``checks``, every key of the result is a fact read from verified bytes
@@ -110,8 +111,14 @@ def verify(file: Path | None, receipt_path: Path, trust_path: Path) -> dict[str,
     result: dict[str, Any] = {"valid": False, "checks": []}
     checks: list[dict[str, Any]] = result["checks"]
     seen = Verified()
+    try:  # the log keys: the trust file's, followed through the log's key history (docs/keys.md)
+        keys = log_keys(receipt, trust, [_key_history(p) for p in keys_paths], result)
+    except MalformedError as exc:
+        raise InputError(f"key history: {exc.diagnostics()}") from exc
+    if keys is None:
+        return result
     try:
-        proved = verify_receipt(receipt, trust.logs, SHA256, seen=seen)
+        proved = verify_receipt(receipt, keys, SHA256, seen=seen)
     except (VerificationError, MalformedError) as exc:
         _receipt_facts(result, seen)
         checks.append(_failed("receipt", exc))
@@ -123,7 +130,7 @@ def verify(file: Path | None, receipt_path: Path, trust_path: Path) -> dict[str,
     if not _witnessed(Note.from_text(receipt.checkpoint), trust, checks, result):
         return result
     try:
-        if not check_timestamp(receipt, proved, trust, list(trust.logs), result):
+        if not check_timestamp(receipt, proved, trust, keys, result):
             return result
     except MalformedError as exc:
         raise InputError(f"receipt {receipt_path}: {exc.diagnostics()}") from exc
@@ -138,6 +145,14 @@ def verify(file: Path | None, receipt_path: Path, trust_path: Path) -> dict[str,
         result["file_sha256"] = digest
     result["valid"] = True
     return result
+
+
+def _key_history(path: Path) -> KeyHistory:
+    """A key history document (GET /v1/log/keys). Raises InputError."""
+    try:
+        return KeyHistory.from_dict(json.loads(_read(path, "key history")))
+    except (ValueError, MalformedError) as exc:
+        raise InputError(f"key history {path} is unreadable: {exc}") from exc
 
 
 def _failed(check: str, exc: VerificationError | MalformedError) -> dict[str, Any]:
@@ -337,6 +352,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("file", nargs="?", type=Path, help="the file the receipt is for (optional)")
         p.add_argument("--receipt", type=Path)
         p.add_argument("--dossier", type=Path, help="a dossier package (BagIt tar) to verify whole")
+        p.add_argument("--keys", type=Path, action="append", default=[],
+                       help="the log's key history (GET /v1/log/keys), followed from the pinned key")  # fmt: skip
     p.add_argument("--trust", required=True, type=Path)
     p.add_argument("--json", action="store_true", help="print one result object on stdout")
     try:
@@ -353,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.receipt is None:
             raise InputError("give --receipt RECEIPT (with or without FILE), or --dossier PACKAGE")
         else:
-            result = verify(args.file, args.receipt, args.trust)
+            result = verify(args.file, args.receipt, args.trust, args.keys)
     except InputError as exc:
         print(f"sifa-verify: {exc}", file=sys.stderr)
         return 2

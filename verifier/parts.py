@@ -8,13 +8,16 @@ verified. A malformed part raises MalformedError (the CLI's exit 2).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from ledger.checkpoint import open_checkpoint
 from ledger.errors import MalformedError, VerificationError
 from ledger.hashing import SHA256
-from ledger.note import Verifier
+from ledger.keys import KeyHistory, KeyWindowError, WindowedKey, check_window, verify_history, windowed
+from ledger.note import Note, Verifier
 from ledger.proof import verify_inclusion
 from ledger.receipt import Receipt, VerifiedReceipt
 from ledger.timestamp import TimestampError, TimestampPart, available, verify_token
@@ -35,6 +38,56 @@ def _fail(result: Result, check: str, exc: VerificationError | MalformedError) -
 
 def not_checked(result: Result, check: str, why: str) -> None:
     result.setdefault("not_checked", []).append({"check": check, "detail": why})
+
+
+def log_keys(receipt: Receipt, trust: Trust, histories: Sequence[KeyHistory], result: Result) -> list[Verifier] | None:
+    """The log keys a receipt's checkpoint is checked with: the trust file's, followed through the key
+    history the receipt carries and any given beside it (``--keys``, GET /v1/log/keys), each key with
+    its window. None (and a failed ``key_history`` check) when a history does not verify.
+
+    Raises MalformedError for an unreadable history.
+    """
+    carried = receipt.parts.get("key_history")
+    every = [*([KeyHistory.from_dict(carried)] if carried is not None else []), *histories]
+    pinned = list(trust.logs)
+    if not every:
+        keys: list[WindowedKey] = [windowed(k) for k in pinned]
+    else:
+        keys = []
+        try:
+            for history in every:
+                found, checkpoint = verify_history(pinned, history)
+                keys = _narrowest(keys, found)
+        except VerificationError as exc:
+            _fail(result, "key_history", exc)
+            return None
+        rotations = sum(len(h.entries) for h in every)
+        _ok(result, "key_history", f"{rotations} key rotation(s) of {checkpoint.origin} followed from the pinned key, "
+            f"each signed by the key then current and the new one, proved in the log")  # fmt: skip
+        result["log_keys"] = [{"key": k.vkey(), "window": k.window()} for k in keys]
+    try:
+        check_window(Note.from_text(receipt.checkpoint), keys)
+    except KeyWindowError as exc:
+        _fail(result, "receipt", exc)
+        return None
+    except MalformedError:
+        pass  # the receipt check names it
+    return list(keys)
+
+
+def _narrowest(a: list[WindowedKey], b: list[WindowedKey]) -> list[WindowedKey]:
+    """Keys of both lists; a key in both gets the narrower window (what either history says)."""
+    out = list(a)
+    for k in b:
+        same = next((i for i, o in enumerate(out) if o.key_id == k.key_id and o.name == k.name), None)
+        if same is None:
+            out.append(k)
+            continue
+        o = out[same]
+        ends = [e for e in (o.last_size, k.last_size) if e is not None]
+        out[same] = replace(o, first_size=max(o.first_size, k.first_size), last_size=min(ends) if ends else None,
+                            compromised=o.compromised or k.compromised)  # fmt: skip
+    return out
 
 
 def check_timestamp(receipt: Receipt, proved: VerifiedReceipt, trust: Trust, log_keys: list[Verifier],
@@ -75,7 +128,3 @@ def check_timestamp(receipt: Receipt, proved: VerifiedReceipt, trust: Trust, log
     _ok(result, "trusted_time", f"TSA {stamped.tsa} stamped a checkpoint holding this leaf (size {checkpoint.size}) "
         f"at {stamped.beijing} ({stamped.utc}): the record existed no later than that")  # fmt: skip
     return True
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)

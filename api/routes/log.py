@@ -86,6 +86,28 @@ def timestamp(services: ServicesDep, size: Annotated[int, Query(ge=0, le=2**63 -
     raise TreeSizeError(f"no timestamp token for a checkpoint of size {size} or more yet")
 
 
+class KeyRotation(BaseModel):
+    index: int = Field(description="the leaf index of the LogKeyRotated leaf")
+    leaf: str = Field(description="the leaf's bytes, base64")
+    inclusion_proof: list[str] = Field(description="base64 hashes, RFC 9162 order, in the checkpoint")
+
+
+class KeyHistory(BaseModel):
+    checkpoint: str = Field(description="the latest signed checkpoint the rotations are proved in")
+    entries: list[KeyRotation]
+
+
+@router.get("/keys", response_model=KeyHistory, openapi_extra=PUBLIC)
+def keys(services: ServicesDep) -> KeyHistory:
+    """The log's key history: every key rotation, proved in the latest checkpoint (docs/keys.md).
+    A verifier that pins the log's first key follows it to the key that signs now."""
+    latest, text = _latest(services)
+    history = services.log.key_history(latest.size, text)
+    return KeyHistory.model_validate(
+        {"checkpoint": text, "entries": [] if history is None else history.to_dict()["entries"]}
+    )
+
+
 def _b64(hashes: list[bytes]) -> list[str]:
     return [base64.b64encode(h).decode() for h in hashes]
 

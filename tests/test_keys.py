@@ -1,0 +1,304 @@
+"""Key history (docs/keys.md): ``sifa rotate-key`` twice, receipts of every era verified with a trust
+file pinning only the first key, a key compromised from a leaf on refused by verifiers and witnesses,
+witness keys rotated through the trust file's windows."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.cli import main as sifa
+from api.keys import rotate_key
+from api.node import NodeError, load_signer, open_tree_store
+from ledger.checkpoint import Checkpoint, sign_checkpoint
+from ledger.cosignature import CosignatureSigner, QuorumError, require_quorum
+from ledger.keys import LABEL, KeyHistory, KeyHistoryError, follow, read_rotation
+from ledger.log import MerkleLog
+from ledger.note import Ed25519Signer, Note, add_signatures
+from ledger.receipt import Receipt
+from ledger.trust import parse_trust
+from ledger.witness import Witness, add_checkpoint_request
+from ledger.witness_sqlite import SQLiteWitnessState
+from verifier.cli import main as sifa_verify
+
+ORIGIN = "sifa.court/1101-0105"
+WHEN = "2026-12-01T08:00:00Z"
+
+
+def leaf(i: int) -> bytes:
+    return json.dumps(
+        {"type": "DocumentUploaded", "seq": i, "time": WHEN, "名称": "判决书"}, ensure_ascii=False
+    ).encode()
+
+
+@dataclass
+class Node:
+    data: Path
+    first: Ed25519Signer  # the key the node was created with, the one a trust file pins
+
+    def grow(self, n: int) -> int:
+        """Append ``n`` leaves signed as the sequencer signs; return the new size."""
+        store = open_tree_store(self.data, "")
+        try:
+            log = MerkleLog(store)
+            log.append([leaf(log.size + i) for i in range(n)], signer=load_signer(self.data))
+            return log.size
+        finally:
+            store.close()
+
+    def receipt(self, index: int, size: int) -> Receipt:
+        store = open_tree_store(self.data, "")
+        try:
+            return MerkleLog(store).receipt(index, WHEN, size=size)
+        finally:
+            store.close()
+
+    def checkpoint(self, size: int) -> str:
+        store = open_tree_store(self.data, "")
+        try:
+            kept = store.checkpoint(size)
+            assert kept is not None
+            return kept[1]
+        finally:
+            store.close()
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[Node]:
+    data = tmp_path / "node"
+    assert sifa(["init", str(data), "--court", "1101-0105", "--name", "北京市朝阳区人民法院"]) == 0
+    yield Node(data, load_signer(data))
+
+
+def trust(path: Path, *logs: dict[str, Any], witnesses: list[dict[str, Any]] | None = None, quorum: int = 0) -> Path:
+    path.write_text(json.dumps({"logs": list(logs), "witnesses": witnesses or [], "quorum": quorum}), encoding="utf-8")
+    return path
+
+
+def verify(tmp_path: Path, receipt: Receipt | dict[str, Any], trust_path: Path, capsys: pytest.CaptureFixture[str],
+           *extra: str) -> tuple[int, dict[str, Any]]:  # fmt: skip
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(receipt.to_dict() if isinstance(receipt, Receipt) else receipt, ensure_ascii=False))
+    code = sifa_verify(["--receipt", str(path), "--trust", str(trust_path), "--json", *extra])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, json.loads(out) if out else {"err": err}
+
+
+def rotated_twice(node: Node, capsys: pytest.CaptureFixture[str]) -> dict[str, Receipt]:
+    """Three eras: 3 leaves under the first key, 3 under the second, 3 under the third."""
+    receipts = {"first": node.receipt(1, node.grow(3))}
+    assert sifa(["rotate-key", "--data-dir", str(node.data)]) == 0
+    second = capsys.readouterr().out.strip()
+    receipts["second"] = node.receipt(5, node.grow(3))  # leaf 3 is the rotation
+    vkey, index = rotate_key(node.data)
+    assert index == 7 and vkey != second and load_signer(node.data).verifier.vkey() == vkey
+    receipts["third"] = node.receipt(9, node.grow(3))
+    return receipts
+
+
+def test_receipts_of_every_era_verify_with_a_trust_file_pinning_the_first_key(
+    node: Node, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    receipts = rotated_twice(node, capsys)
+    pinned = trust(tmp_path / "t.json", {"key": node.first.verifier.vkey()})
+    assert "key_history" not in receipts["first"].parts
+    assert len(receipts["second"].parts["key_history"]["entries"]) == 1
+    assert len(receipts["third"].parts["key_history"]["entries"]) == 2
+    for era, receipt in receipts.items():
+        assert Receipt.from_json(receipt.to_json()) == receipt
+        code, result = verify(tmp_path, receipt, pinned, capsys)
+        assert code == 0, (era, result)
+        if era != "first":
+            assert result["checks"][0]["check"] == "key_history" and result["checks"][0]["ok"]
+    # The later eras' checkpoints are not signed by the first key: without the history they do not verify.
+    bare = receipts["third"].to_dict()
+    del bare["key_history"]
+    code, result = verify(tmp_path, bare, pinned, capsys)
+    assert code == 1 and result["checks"][-1]["code"] == "checkpoint_unknown_key"
+    # The node's retired keys are kept; its audit follows the history (every checkpoint verifies).
+    assert len(list(node.data.glob("log.key.*.retired"))) == 2
+
+
+def test_a_rotation_not_signed_by_the_current_key_is_refused(
+    node: Node, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    receipt = rotated_twice(node, capsys)["third"]
+    doc = receipt.to_dict()
+    entries = doc["key_history"]["entries"]
+    entries[0], entries[1] = entries[1], entries[0]  # the order is the leaves' order whatever the list says
+    code, _ = verify(tmp_path, doc, trust(tmp_path / "t.json", {"key": node.first.verifier.vkey()}), capsys)
+    assert code == 0
+    stranger = Ed25519Signer.generate(ORIGIN)  # pinned instead of the first key: nothing it hands on to
+    code, result = verify(tmp_path, receipt, trust(tmp_path / "s.json", {"key": stranger.verifier.vkey()}), capsys)
+    assert code == 1 and result["checks"][0]["code"] == "key_history_invalid"
+    entry = json.loads(base64.b64decode(entries[0]["leaf"]))
+    entry["signatures"]["old"] = entry["signatures"]["new"]
+    entries[0]["leaf"] = base64.b64encode(json.dumps(entry).encode()).decode()
+    code, result = verify(tmp_path, doc, trust(tmp_path / "t.json", {"key": node.first.verifier.vkey()}), capsys)
+    assert code == 1 and result["checks"][0]["code"] == "key_history_invalid"
+
+
+def test_follow_refuses_a_second_rotation_by_a_retired_key() -> None:
+    k1, k2, k3 = (Ed25519Signer.generate(ORIGIN) for _ in range(3))
+    from ledger.keys import rotation_leaf
+
+    r1 = read_rotation(rotation_leaf(k1, k2, 4, WHEN), 4)
+    fork = read_rotation(rotation_leaf(k1, k3, 9, WHEN), 9)  # the old key, used again after it was replaced
+    keys = follow([k1.verifier], [r1])
+    assert [(k.first_size, k.last_size) for k in keys] == [(0, 4), (5, None)]
+    with pytest.raises(KeyHistoryError):
+        follow([k1.verifier], [r1, fork])
+
+
+def forged_after_compromise(node: Node, capsys: pytest.CaptureFixture[str]) -> tuple[Receipt, Receipt, int]:
+    """The first key, stolen, is marked compromised from leaf 2; the thief signs a checkpoint of size 4."""
+    node.grow(2)
+    node.grow(2)
+    stolen = load_signer(node.data)
+    assert sifa(["rotate-key", "--data-dir", str(node.data), "--compromised-from", "2"]) == 0
+    capsys.readouterr()
+    later = node.receipt(3, node.grow(1))  # the honest log, under the new key
+    store = open_tree_store(node.data, "")
+    try:
+        log = MerkleLog(store)
+        forged_note = sign_checkpoint(Checkpoint(ORIGIN, 4, log.root(4)), stolen)
+        forged = Receipt.build(
+            origin=ORIGIN,
+            leaf_index=3,
+            leaf_data=log.entry(3),
+            inclusion_proof=log.inclusion_proof(3, 4),
+            checkpoint=Checkpoint.from_text(forged_note.text),
+            checkpoint_note=forged_note,
+            recorded_at=WHEN,
+        )
+    finally:
+        store.close()
+    return forged, later, 4
+
+
+def test_a_checkpoint_signed_after_the_compromise_is_refused(
+    node: Node, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    forged, later, _ = forged_after_compromise(node, capsys)
+    pinned = trust(tmp_path / "t.json", {"key": node.first.verifier.vkey()})
+    history = tmp_path / "keys.json"
+    history.write_text(json.dumps(later.parts["key_history"]))  # what GET /v1/log/keys answers
+    code, result = verify(tmp_path, forged, pinned, capsys, "--keys", str(history))
+    assert code == 1 and result["checks"][-1]["code"] == "log_key_not_valid"
+    assert "compromised from leaf 2" in result["checks"][-1]["detail"]
+    code, _ = verify(tmp_path, later, pinned, capsys, "--keys", str(history))
+    assert code == 0
+    # A trust file that says so refuses it without any history; a checkpoint up to the leaf is still good.
+    marked = trust(tmp_path / "m.json", {"key": node.first.verifier.vkey(), "compromised_from": 2})
+    code, result = verify(tmp_path, forged, marked, capsys)
+    assert code == 1 and result["checks"][-1]["code"] == "log_key_not_valid"
+    code, _ = verify(tmp_path, node.receipt(1, 2), marked, capsys)
+    assert code == 0  # a checkpoint up to the compromised leaf is still the first key's to sign
+    code, _ = verify(tmp_path, forged, pinned, capsys)
+    assert code == 0  # the limit (docs/keys.md): told neither the history nor the mark, a verifier cannot know
+
+
+def test_a_witness_refuses_a_checkpoint_signed_after_the_compromise(
+    node: Node, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    forged, _, size = forged_after_compromise(node, capsys)
+    logs = parse_trust({"logs": [{"key": node.first.verifier.vkey(), "compromised_from": 2}]}).logs
+    witness = Witness(CosignatureSigner.generate("sifa.witness/test"), logs, SQLiteWitnessState(tmp_path / "w.db"))
+    answer = witness.add_checkpoint(add_checkpoint_request(0, [], Note.from_text(forged.checkpoint)))
+    assert answer.status == 403 and size == 4
+    root = Checkpoint.from_text(Note.from_text(node.checkpoint(2)).text).root_hash
+    honest = sign_checkpoint(Checkpoint(ORIGIN, 2, root), node.first)
+    assert witness.add_checkpoint(add_checkpoint_request(0, [], honest)).status == 200
+
+
+def test_rotate_key_refuses_while_a_sequencer_runs_and_a_bad_index(
+    node: Node, capsys: pytest.CaptureFixture[str]
+) -> None:
+    node.grow(2)
+    store = open_tree_store(node.data, "")
+    try:
+        with store.sequencer_lock(), pytest.raises(NodeError):
+            rotate_key(node.data)
+    finally:
+        store.close()
+    assert sifa(["rotate-key", "--data-dir", str(node.data), "--compromised-from", "9"]) == 2
+    assert "compromised-from" in capsys.readouterr().err
+    assert load_signer(node.data).key_id == node.first.key_id and not (node.data / "log.key.next").exists()
+    store = open_tree_store(node.data, "")
+    try:
+        assert MerkleLog(store).find(LABEL) == [] and store.state().size == 2
+    finally:
+        store.close()
+
+
+def test_the_node_serves_its_key_history(node: Node, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.settings import Settings
+
+    receipts = rotated_twice(node, capsys)
+    with TestClient(create_app(Settings(data_dir=node.data))) as client:
+        doc = client.get("/v1/log/keys").json()
+    history = KeyHistory.from_dict(doc)
+    assert [i for i, _, _ in history.entries] == [3, 7]
+    path = tmp_path / "keys.json"
+    path.write_text(json.dumps(doc))
+    bare = receipts["third"].to_dict()
+    del bare["key_history"]
+    code, _ = verify(tmp_path, bare, trust(tmp_path / "t.json", {"key": node.first.verifier.vkey()}), capsys,
+                     "--keys", str(path))  # fmt: skip
+    assert code == 0
+
+
+def test_witness_keys_rotate_through_the_trust_file_windows() -> None:
+    old, new = CosignatureSigner.generate("sifa.witness/w"), CosignatureSigner.generate("sifa.witness/w")
+    log = Ed25519Signer.generate(ORIGIN)
+    note = sign_checkpoint(Checkpoint(ORIGIN, 1, b"\x01" * 32), log)
+    doc = {"logs": [{"key": log.verifier.vkey()}], "quorum": 1, "witnesses": [
+        {"key": old.verifier.vkey(), "not_after": 1000}, {"key": new.verifier.vkey(), "not_before": 1000}]}  # fmt: skip
+    t = parse_trust(doc)
+    assert require_quorum(add_signatures(note, [old.cosign(note.text, 999)]), t.witnesses, 1) == {"sifa.witness/w": 999}
+    assert require_quorum(add_signatures(note, [new.cosign(note.text, 2000)]), t.witnesses, 1) == {
+        "sifa.witness/w": 2000
+    }
+    with pytest.raises(QuorumError):  # the retired key's cosignature after its window vouches for nothing
+        require_quorum(add_signatures(note, [old.cosign(note.text, 2000)]), t.witnesses, 1)
+
+
+def test_audit_follows_the_key_history_and_skips_rotation_leaves(tmp_path: Path) -> None:
+    """A node's own audit after a rotation: events still match their leaves, every checkpoint verifies."""
+    from dossier.audit import audit
+    from ledger.keys import rotation_leaf
+    from tests.dossier_fixtures import make_stack
+
+    act = {"actor": "clerk:keys", "role": "clerk"}
+    stack = make_stack("sqlite", tmp_path)
+    try:
+        app = stack.app
+
+        def upload(k: int) -> None:
+            d = app.open_dossier(case_number_text=f"（2026）京0105民初{k}号", case_type="民事",
+                                 parties=[{"role": "原告", "name": "张三"}], **act)  # fmt: skip
+            app.upload(d, iter([f"文书 {k}\n".encode()]), name="文书.txt", media_type="text/plain", source="court",
+                       doc_type=None, **act)  # fmt: skip
+            stack.sealer.seal()
+
+        upload(1)
+        new = Ed25519Signer.generate(stack.signer.name)
+        state = stack.log.store.state()
+        rotation = rotation_leaf(stack.signer, new, state.size, WHEN)
+        stack.log.append([rotation], cursor=state.cursor, labels=[[LABEL]], signer=new, base=state)
+        stack.sealer.signer = new
+        upload(2)
+        report = audit(app, stack.log, app.blobs, new.verifier)
+    finally:
+        stack.close()
+    assert report.findings == [] and report.leaves == report.events + 1 and report.checkpoints == 3
