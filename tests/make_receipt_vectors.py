@@ -12,9 +12,12 @@ import base64
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.cosignature import CosignatureSigner
+from ledger.keys import LABEL as KEY_LABEL
+from ledger.keys import rotation_leaf
 from ledger.log import MerkleLog
 from ledger.note import Ed25519Signer, Note, NoteSignature, add_signatures
 from ledger.receipt import Receipt
@@ -136,7 +139,46 @@ def main() -> None:
     cases["not-witnessed"] = {"file": None, "exit": 1, "code": "witness_quorum_missing", "receipt": "valid",
                               "trust": "trust-witnessed.json"}  # fmt: skip
 
+    key_cases(log_key, trust, write, cases)
     (OUT / "cases.json").write_text(json.dumps(cases, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def key_cases(
+    log_key: Ed25519Signer, trust: dict[str, object], write: Any, cases: dict[str, dict[str, object]]
+) -> None:
+    """Key history (docs/keys.md): the same leaf 5 and tree size 11, in logs whose key was rotated
+    at leaf 6 (and again at leaf 8); each receipt verifies with trust.json, which pins the first key."""
+    second, third = Ed25519Signer(ORIGIN, bytes(range(2, 34))), Ed25519Signer(ORIGIN, bytes(range(3, 35)))
+    evidence = hashlib.sha256(EVIDENCE).hexdigest()
+
+    def rotated(*steps: tuple[int, Ed25519Signer, Ed25519Signer, int | None]) -> MerkleLog:
+        log = MerkleLog(SQLiteTreeStore(":memory:"))
+        turns = {at: (old, new, bad) for at, old, new, bad in steps}
+        entries = [rotation_leaf(*turns[i][:2], i, WHEN, turns[i][2]) if i in turns else
+                   leaf(i, evidence if i == 5 else None) for i in range(11)]  # fmt: skip
+        labels = [[KEY_LABEL] if i in turns else [] for i in range(11)]
+        log.append(entries, labels=labels)
+        log.sign_checkpoint(steps[-1][2])
+        return log
+
+    write("keys-second-era", rotated((6, log_key, second, None)).receipt(5, WHEN).to_dict(), file="evidence.txt",
+          exit=0, code=None)  # fmt: skip
+    write("keys-third-era", rotated((6, log_key, second, None), (8, second, third, None)).receipt(5, WHEN).to_dict(),
+          file="evidence.txt", exit=0, code=None)  # fmt: skip
+    stranger = Ed25519Signer(ORIGIN, bytes(range(1, 33)))
+    write("keys-rotation-by-a-stranger", rotated((6, stranger, second, None)).receipt(5, WHEN).to_dict(), file=None,
+          exit=1, code="key_history_invalid")  # fmt: skip
+    # The first key, marked compromised from leaf 6 by the rotation; a checkpoint it signs of size 11
+    # (the thief's) is refused, by the history the node publishes and by a trust file that says so.
+    honest = rotated((6, log_key, second, 6))
+    forged = honest.receipt(5, WHEN).to_dict()
+    forged["checkpoint"] = sign_checkpoint(Checkpoint(ORIGIN, 11, honest.root(11)), log_key).to_text()
+    write("keys-signed-after-compromise", forged, file=None, exit=1, code="log_key_not_valid")
+    marked = {**trust, "logs": [{**trust["logs"][0], "compromised_from": 6}]}  # type: ignore[index]
+    (OUT / "trust-compromised.json").write_text(json.dumps(marked, ensure_ascii=False, indent=2) + "\n",
+                                                encoding="utf-8")  # fmt: skip
+    cases["keys-compromised-in-trust-file"] = {"file": None, "exit": 1, "code": "log_key_not_valid",
+                                               "receipt": "valid", "trust": "trust-compromised.json"}  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import pytest
 
 from ledger.cosignature import require_quorum
 from ledger.errors import ReceiptMismatchError, VerificationError
+from ledger.keys import KeyHistory, check_window, verify_history, windowed
 from ledger.log import MerkleLog
 from ledger.note import Ed25519Signer, Note
 from ledger.receipt import Receipt, Verified, verify_receipt
@@ -74,7 +75,11 @@ def test_corpus_case_through_the_library(name: str) -> None:
     trust = read_trust(CORPUS / case.get("trust", "trust.json"))
 
     def check() -> None:
-        assert verify_receipt(receipt, trust.logs).terms == VALID_TERMS
+        keys = [windowed(k) for k in trust.logs]
+        if "key_history" in receipt.parts:  # followed from the pinned key (docs/keys.md)
+            keys, _ = verify_history(trust.logs, KeyHistory.from_dict(receipt.parts["key_history"]))
+        check_window(Note.from_text(receipt.checkpoint), keys)
+        assert verify_receipt(receipt, keys).terms == VALID_TERMS
         require_quorum(Note.from_text(receipt.checkpoint), trust.witnesses, trust.quorum)
 
     if case["code"] in (None, "file_not_in_receipt"):  # the library is not given the file
