@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from api import edge, errors
+from api.chain import Anchoring, chain_anchor
 from api.deps import Services
 from api.health import Health, health
 from api.lifecycle import STOP_WAIT, StopFlag, Supervisor
@@ -110,6 +111,10 @@ def create_app(settings: Settings, *, owns_process: bool = False) -> FastAPI:
                 witnessing = Witnessing(merkle, asked, tls=client_tls(settings.tls_ca))
                 threads.append(threading.Thread(target=witnessing.run, args=(stop, settings.witness_interval_seconds),
                                                 name="sifa-witnessing", daemon=True))  # fmt: skip
+            if settings.chain_rpc_url:
+                anchoring = Anchoring(merkle, chain_anchor(settings))
+                threads.append(threading.Thread(target=anchoring.run, args=(stop, settings.chain_interval_seconds),
+                                                name="sifa-chain", daemon=True))  # fmt: skip
             if settings.tsa_list():
                 stamping = Stamping(merkle, settings.tsa_list(), tls=client_tls(settings.tls_ca))
                 threads.append(threading.Thread(target=stamping.run, args=(stop, settings.tsa_interval_seconds),

@@ -85,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     rot = sub.add_parser("rotate-key", help="hand the log to a new key, announced in the log (node stopped)")
     rot.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
     rot.add_argument("--compromised-from", type=int, help="the old key is compromised from this leaf index on")
+    dep = sub.add_parser("anchor-deploy", help="put the anchor contract on an EVM chain; print its address")
+    dep.add_argument("--rpc", required=True, help="the chain node's JSON-RPC URL")
+    dep.add_argument("--key-file", required=True, type=Path, help="the court account's private key (0x hex)")
     trust = sub.add_parser("trust-entry", help="print this node's entry for a verifier's trust file")
     trust.add_argument("data_dir", type=Path)
     trust.add_argument("--witness", action="store_true", help="the node's witness key (a 'witnesses' entry)")
@@ -119,6 +122,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "admin":
             return _admin(args)
+        if args.command == "anchor-deploy":
+            from api.chain import deploy_contract, read_chain_key
+
+            address = deploy_contract(args.rpc, read_chain_key(args.key_file))
+            print(f"sifa anchor-deploy: set SIFA_CHAIN_CONTRACT={address} (docs/anchoring.md)", file=sys.stderr)
+            print(address)
+            return 0
         if args.command == "rotate-key":
             from api.keys import rotate_key
 
@@ -287,6 +297,12 @@ def _seal(args: argparse.Namespace) -> int:
                 witnessing = Witnessing(merkle, load_trust_file(settings.witnesses), tls=client_tls(settings.tls_ca))
                 threading.Thread(target=witnessing.run, args=(stop, settings.witness_interval_seconds),
                                  name="sifa-witnessing", daemon=True).start()  # fmt: skip
+            if settings.chain_rpc_url:  # checkpoints written to an EVM chain, beside the sealing
+                from api.chain import Anchoring, chain_anchor
+
+                anchoring = Anchoring(merkle, chain_anchor(settings))
+                threading.Thread(target=anchoring.run, args=(stop, settings.chain_interval_seconds),
+                                 name="sifa-chain", daemon=True).start()  # fmt: skip
             if settings.tsa_list():  # trusted time for checkpoints, beside the sealing (docs/time.md)
                 from api.tsa import Stamping
 

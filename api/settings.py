@@ -64,6 +64,14 @@ class Settings(BaseSettings):
     tsa_urls: str = ""
     tsa_interval_seconds: float = Field(default=60.0, gt=0)
 
+    # Anchoring on an EVM chain (docs/anchoring.md): the chain node's JSON-RPC URL, the anchor contract
+    # (`sifa anchor-deploy`), the file holding the court account's private key (0x hex), and how often
+    # the latest checkpoint is written when the log has grown. Empty URL: no chain anchor.
+    chain_rpc_url: str = ""
+    chain_contract: str = ""
+    chain_key_file: Path | None = None
+    chain_interval_seconds: float = Field(default=300.0, gt=0)
+
     def tsa_list(self) -> list[str]:
         return [u.strip() for u in self.tsa_urls.split(",") if u.strip()]
 

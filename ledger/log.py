@@ -7,11 +7,13 @@ reads: plan the nodes (ledger.proof), fetch their tiles, assemble.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.errors import LeafTooLargeError, TreeSizeError
+from ledger.evm import AnchorPart
 from ledger.hashing import SHA256, Hasher, fold_right
 from ledger.keys import LABEL as KEY_LABEL
 from ledger.keys import KeyHistory
@@ -228,6 +230,13 @@ class MerkleLog:
             if kept is not None and stamped <= self.size:
                 proof = tuple(self.inclusion_proof(index, stamped))
                 parts["timestamp"] = TimestampPart(kept[1], proof, token).to_dict()
+        for anchored, record in self.store.anchors(above=index, limit=1):
+            kept = self.store.checkpoint(anchored)
+            if kept is not None and anchored <= self.size:
+                doc = json.loads(record)
+                proof = tuple(self.inclusion_proof(index, anchored))
+                parts["anchor"] = AnchorPart(doc["chain_id"], doc["contract"], doc["tx_hash"], doc["block_number"],
+                                             kept[1], proof).to_dict()  # fmt: skip
         return parts
 
 

@@ -163,6 +163,15 @@ class TreeStore(ABC):
         """Kept tokens (size, DER) for checkpoint sizes over ``above``, by size, at most ``limit``."""
         return []
 
+    def save_anchor(self, size: int, record: str) -> None:
+        """Keep where the checkpoint of ``size`` was anchored (JSON, ledger/evm.py); once per size."""
+        raise TreeStoreError(f"{type(self).__name__} keeps no anchor records")
+
+    def anchors(self, *, above: int = -1, newest_first: bool = False, limit: int | None = None
+                ) -> list[tuple[int, str]]:  # fmt: skip
+        """Kept anchor records (size, JSON) for checkpoint sizes over ``above``, by size, at most ``limit``."""
+        return []
+
     @abstractmethod
     def sequencer_lock(self) -> SequencerLease:
         """Take the log's sequencer lock, without waiting: one holder per log, across processes.

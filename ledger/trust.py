@@ -12,6 +12,7 @@ from typing import Any
 
 from ledger.cosignature import CosignatureVerifier
 from ledger.errors import MalformedError
+from ledger.evm import ChainTrust
 from ledger.keys import WindowedKey
 from ledger.note import Ed25519Verifier
 
@@ -33,6 +34,7 @@ class Trust:
     urls: dict[str, str] = field(default_factory=dict)
     log_urls: dict[str, str] = field(default_factory=dict)
     tsa: list[str] = field(default_factory=list)  # RFC 3161 TSA certificates (PEM) a token may chain to
+    chains: dict[str, ChainTrust] = field(default_factory=dict)  # by log origin: where it anchors (ledger/evm.py)
 
 
 def parse_trust(doc: Any) -> Trust:
@@ -54,12 +56,14 @@ def parse_trust(doc: Any) -> Trust:
         quorum_names = {w.name for w in witnesses}
         if quorum > len(quorum_names):
             raise ValueError(f"quorum must be at most the {len(quorum_names)} witnesses named")
+        chains = {v.name: ChainTrust.from_dict(e["chain"]) for v, e in zip(logs, log_entries, strict=True)
+                  if e.get("chain") is not None}  # fmt: skip
         tsa = [str(e["certificate"]) for e in doc.get("tsa", [])]
         if not all(c.lstrip().startswith("-----BEGIN CERTIFICATE-----") for c in tsa):
             raise ValueError("a tsa entry's certificate is PEM (-----BEGIN CERTIFICATE-----)")
     except (ValueError, KeyError, TypeError, AttributeError, MalformedError) as exc:
         raise MalformedTrustError(f"{exc}") from exc
-    return Trust(logs, witnesses, quorum, urls, log_urls, tsa)
+    return Trust(logs, witnesses, quorum, urls, log_urls, tsa, chains)
 
 
 def _whole(entry: dict[str, Any], key: str) -> int | None:

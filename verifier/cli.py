@@ -32,7 +32,7 @@ from ledger.note import Note
 from ledger.proof import verify_consistency
 from ledger.receipt import TLOG_PROOF, Receipt, Verified, verify_receipt
 from ledger.trust import Trust, read_trust
-from verifier.parts import check_timestamp, log_keys
+from verifier.parts import check_anchor, check_timestamp, log_keys
 
 CHUNK = 1 << 20
 
@@ -92,7 +92,8 @@ def _read(path: Path, what: str) -> bytes:
         raise InputError(f"cannot read {what} {path}: {exc.strerror}") from exc
 
 
-def verify(file: Path | None, receipt_path: Path, trust_path: Path, keys_paths: Sequence[Path] = ()) -> dict[str, Any]:
+def verify(file: Path | None, receipt_path: Path, trust_path: Path, keys_paths: Sequence[Path] = (),
+           chain_rpc: str | None = None) -> dict[str, Any]:  # fmt: skip
     """Every check and its outcome; raises InputError for unreadable input.
 
     Besides ``valid`` and ``checks``, every key of the result is a fact read from verified bytes
@@ -131,6 +132,8 @@ def verify(file: Path | None, receipt_path: Path, trust_path: Path, keys_paths: 
         return result
     try:
         if not check_timestamp(receipt, proved, trust, keys, result):
+            return result
+        if not check_anchor(receipt, proved, trust, keys, chain_rpc, result):
             return result
     except MalformedError as exc:
         raise InputError(f"receipt {receipt_path}: {exc.diagnostics()}") from exc
@@ -307,6 +310,9 @@ def _facts(result: dict[str, Any]) -> str:
         said = f"{result['log']} 存证编号 {t['存证编号']}{item}, 存证时间 {t['存证时间']}, 区块高度 {t['区块高度']}"
         if result.get("witnesses"):
             said += f", cosigned by {', '.join(result['witnesses'])}"
+        if result.get("anchor"):
+            a = result["anchor"]
+            said += f", 链上锚定 anchored in block {a['block_number']} of chain {a['chain_id']} ({a['beijing']})"
         if result.get("trusted_time"):
             said += f", 可信时间 trusted time {result['trusted_time']['beijing']} (TSA {result['trusted_time']['tsa']})"
         return said
@@ -354,6 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--dossier", type=Path, help="a dossier package (BagIt tar) to verify whole")
         p.add_argument("--keys", type=Path, action="append", default=[],
                        help="the log's key history (GET /v1/log/keys), followed from the pinned key")  # fmt: skip
+        p.add_argument("--chain-rpc", help="a chain node's JSON-RPC URL: check the receipt's chain anchor online")
     p.add_argument("--trust", required=True, type=Path)
     p.add_argument("--json", action="store_true", help="print one result object on stdout")
     try:
@@ -370,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.receipt is None:
             raise InputError("give --receipt RECEIPT (with or without FILE), or --dossier PACKAGE")
         else:
-            result = verify(args.file, args.receipt, args.trust, args.keys)
+            result = verify(args.file, args.receipt, args.trust, args.keys, args.chain_rpc)
     except InputError as exc:
         print(f"sifa-verify: {exc}", file=sys.stderr)
         return 2

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from ledger.checkpoint import open_checkpoint
 from ledger.errors import MalformedError, VerificationError
+from ledger.evm import AnchorError, AnchorPart
 from ledger.hashing import SHA256
 from ledger.keys import KeyHistory, KeyWindowError, WindowedKey, check_window, verify_history, windowed
 from ledger.note import Note, Verifier
 from ledger.proof import verify_inclusion
 from ledger.receipt import Receipt, VerifiedReceipt
-from ledger.timestamp import TimestampError, TimestampPart, available, verify_token
+from ledger.timestamp import BEIJING, TimestampError, TimestampPart, available, verify_token
 from ledger.trust import Trust
+from verifier.chain import ChainUnreachableError, check_online
 
 Result = dict[str, Any]
 CLOCK_SKEW: Final = timedelta(seconds=60)  # the court's clock may run this far ahead of the TSA's
@@ -127,4 +129,49 @@ def check_timestamp(receipt: Receipt, proved: VerifiedReceipt, trust: Trust, log
                               "serial": stamped.serial, "tree_size": checkpoint.size}  # fmt: skip
     _ok(result, "trusted_time", f"TSA {stamped.tsa} stamped a checkpoint holding this leaf (size {checkpoint.size}) "
         f"at {stamped.beijing} ({stamped.utc}): the record existed no later than that")  # fmt: skip
+    return True
+
+
+def check_anchor(receipt: Receipt, proved: VerifiedReceipt, trust: Trust, log_keys: list[Verifier],
+                 chain_rpc: str | None, result: Result) -> bool:  # fmt: skip
+    """The receipt's chain anchor, if it carries one; False when it is there and does not verify.
+
+    Offline: the anchored checkpoint is signed by the log and holds the proved leaf; the transaction
+    is reported not checked. With ``chain_rpc``: the chain's node is asked (verifier/chain.py) and
+    the record judged by ``ledger.evm.check_record`` against the trust file's chain entry.
+    """
+    raw = receipt.parts.get("anchor")
+    if raw is None:
+        return True
+    part = AnchorPart.from_dict(raw)
+    try:
+        checkpoint, _ = open_checkpoint(part.checkpoint, log_keys)
+        if checkpoint.origin != proved.origin:
+            raise AnchorError(f"the anchored checkpoint is of {checkpoint.origin}, not {proved.origin}")
+        verify_inclusion(SHA256, proved.leaf_index, checkpoint.size, proved.leaf_hash, part.inclusion_proof,
+                         checkpoint.root_hash)  # fmt: skip
+    except (VerificationError, MalformedError) as exc:
+        return _fail(result, "chain_anchor", exc)
+    claim = f"transaction {part.tx_hash} in block {part.block_number} of chain {part.chain_id}"
+    chain = trust.chains.get(proved.origin)
+    if chain is None:
+        not_checked(result, "chain_anchor", f"the receipt claims {claim}; the trust file names no chain for this log")
+        return True
+    if chain_rpc is None:
+        not_checked(result, "chain_anchor", f"offline: the receipt claims {claim}, not looked up (--chain-rpc URL)")
+        return True
+    try:
+        when = check_online(chain_rpc, part, chain, checkpoint.origin, checkpoint.size, checkpoint.root_hash)
+    except ChainUnreachableError as exc:
+        not_checked(result, "chain_anchor", f"the receipt claims {claim}; {exc}")
+        return True
+    except AnchorError as exc:
+        return _fail(result, "chain_anchor", exc)
+    at = datetime.fromtimestamp(when, UTC)
+    result["anchor"] = {"chain_id": part.chain_id, "contract": part.contract, "tx_hash": part.tx_hash,
+                        "block_number": part.block_number, "tree_size": checkpoint.size,
+                        "block_time": at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+                        "beijing": at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S 北京时间")}  # fmt: skip
+    _ok(result, "chain_anchor", f"{claim}, sent by the court's account to the anchor contract, anchors a checkpoint "
+        f"holding this leaf (size {checkpoint.size}); block time {result['anchor']['beijing']}")  # fmt: skip
     return True
