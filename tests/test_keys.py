@@ -302,3 +302,72 @@ def test_audit_follows_the_key_history_and_skips_rotation_leaves(tmp_path: Path)
     finally:
         stack.close()
     assert report.findings == [] and report.leaves == report.events + 1 and report.checkpoints == 3
+
+
+def test_a_dossier_package_after_a_rotation_verifies_with_the_first_key_and_the_history(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """sifa-verify --dossier --keys: a package proved against a checkpoint of the new key."""
+    from dossier.package import plan_package
+    from ledger.keys import rotation_leaf
+    from tests.dossier_fixtures import make_stack
+
+    act = {"actor": "clerk:keys", "role": "clerk"}
+    stack = make_stack("sqlite", tmp_path / "node")
+    try:
+        app, first = stack.app, stack.signer
+        d = app.open_dossier(case_number_text="（2026）京0105民初7号", case_type="民事",
+                             parties=[{"role": "原告", "name": "张三"}], **act)  # fmt: skip
+        app.upload(d, iter(["起诉状\n".encode()]), name="起诉状.txt", media_type="text/plain", source="court",
+                   doc_type=None, **act)  # fmt: skip
+        stack.sealer.seal()
+        new = Ed25519Signer.generate(first.name)
+        state = stack.log.store.state()
+        stack.log.append([rotation_leaf(first, new, state.size, WHEN)], cursor=state.cursor, labels=[[LABEL]],
+                         signer=new, base=state)  # fmt: skip
+        stack.sealer.signer = new
+        app.upload(d, iter(["答辩状\n".encode()]), name="答辩状.txt", media_type="text/plain", source="court",
+                   doc_type=None, **act)  # fmt: skip
+        stack.sealer.seal()
+        plan = plan_package(stack.sealer, str(d), court_name="北京市朝阳区人民法院", purpose="上诉")
+        (tmp_path / "dossier.tar").write_bytes(b"".join(plan.stream(app.blobs)))
+        kept = stack.log.store.checkpoint()
+        assert kept is not None
+        history = stack.log.key_history(kept[0], kept[1])
+        assert history is not None
+    finally:
+        stack.close()
+    (tmp_path / "keys.json").write_text(json.dumps(history.to_dict()))
+    pinned = trust(tmp_path / "t.json", {"key": first.verifier.vkey()})
+    args = ["--dossier", str(tmp_path / "dossier.tar"), "--trust", str(pinned), "--json"]
+    assert sifa_verify(args) == 1
+    capsys.readouterr()
+    assert sifa_verify([*args, "--keys", str(tmp_path / "keys.json")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["valid"] and result["events"] == 5 and result["checks"][0]["check"] == "key_history"
+
+
+def test_a_rotation_interrupted_before_the_new_key_is_installed_is_finished_not_repeated(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import api.keys
+
+    node.grow(2)
+    real = api.keys._install
+
+    def crash(data_dir: Path, old: Ed25519Signer) -> None:
+        raise OSError("power lost")
+
+    monkeypatch.setattr(api.keys, "_install", crash)
+    with pytest.raises(OSError):
+        rotate_key(node.data)
+    pending = Ed25519Signer.from_skey((node.data / "log.key.next").read_text())
+    assert load_signer(node.data).key_id == node.first.key_id  # not installed yet
+    monkeypatch.setattr(api.keys, "_install", real)
+    vkey, index = rotate_key(node.data)
+    assert vkey == pending.verifier.vkey() and index == 2 and load_signer(node.data).key_id == pending.key_id
+    store = open_tree_store(node.data, "")
+    try:
+        assert MerkleLog(store).find(LABEL) == [2] and store.state().size == 3  # one rotation leaf, not two
+    finally:
+        store.close()

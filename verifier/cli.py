@@ -32,7 +32,7 @@ from ledger.note import Note
 from ledger.proof import verify_consistency
 from ledger.receipt import TLOG_PROOF, Receipt, Verified, verify_receipt
 from ledger.trust import Trust, read_trust
-from verifier.parts import check_anchor, check_timestamp, log_keys
+from verifier.parts import check_anchor, check_timestamp, history_keys, log_keys
 
 CHUNK = 1 << 20
 
@@ -237,7 +237,8 @@ def verify_consistency_files(old: Path, new: Path, proof_path: Path, trust_path:
     return result
 
 
-def verify_dossier(package_path: Path, trust_path: Path, *, progress: bool = False) -> dict[str, Any]:
+def verify_dossier(package_path: Path, trust_path: Path, *, progress: bool = False,
+                   keys_paths: Sequence[Path] = ()) -> dict[str, Any]:  # fmt: skip
     """Verify a whole dossier package (docs/package.md): every event proved, every file's bytes.
 
     Besides ``valid`` and ``checks``, every key of the result is a fact read from verified bytes
@@ -252,10 +253,17 @@ def verify_dossier(package_path: Path, trust_path: Path, *, progress: bool = Fal
             print(f"\r[{bar:<30}] {done >> 20}/{total >> 20} MiB", end="", file=sys.stderr, flush=True)
 
     seen = PackageSeen()
+    try:  # the log keys, followed through the key history given with --keys (docs/keys.md)
+        keys = history_keys(trust, [_key_history(p) for p in keys_paths], result)
+    except MalformedError as exc:
+        raise InputError(f"key history: {exc.diagnostics()}") from exc
+    if keys is None:
+        return result
+    logs: list[Any] = keys
     try:
         with package_path.open("rb") as f:
             # A lawyer's copy withholds the 副卷's events (proved, not shown), and says how many.
-            read_package(f, trust.logs, witnesses=trust.witnesses, quorum=trust.quorum, progress=show, seen=seen,
+            read_package(f, logs, witnesses=trust.witnesses, quorum=trust.quorum, progress=show, seen=seen,
                          limit=os.fstat(f.fileno()).st_size, withheld=True)  # fmt: skip
     except OSError as exc:
         raise InputError(f"cannot read package {package_path}: {exc.strerror or exc}") from exc
@@ -279,7 +287,8 @@ def verify_dossier(package_path: Path, trust_path: Path, *, progress: bool = Fal
 def _package_facts(result: dict[str, Any], seen: PackageSeen) -> None:
     """What verified: the checkpoint, then the events (the dossier, its court and case number as its
     proved opening states them, the files its events name), then the files' bytes."""
-    result["checks"] = [{"check": c, "ok": True, "code": None, "detail": d} for c, d in seen.checks]
+    history = [c for c in result["checks"] if c["check"] == "key_history"]  # checked before the package
+    result["checks"] = history + [{"check": c, "ok": True, "code": None, "detail": d} for c, d in seen.checks]
     if seen.checkpoint is not None:
         result.update(log=seen.checkpoint.origin, tree_size=seen.checkpoint.size)
     package = seen.package
@@ -373,7 +382,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.dossier is not None:
             if args.receipt is not None or args.file is not None:
                 raise InputError("--dossier verifies a package on its own; give no FILE or --receipt with it")
-            result = verify_dossier(args.dossier, args.trust, progress=sys.stderr.isatty() and not args.json)
+            result = verify_dossier(args.dossier, args.trust, progress=sys.stderr.isatty() and not args.json,
+                                    keys_paths=args.keys)  # fmt: skip
         elif args.receipt is None:
             raise InputError("give --receipt RECEIPT (with or without FILE), or --dossier PACKAGE")
         else:

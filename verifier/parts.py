@@ -42,31 +42,39 @@ def not_checked(result: Result, check: str, why: str) -> None:
     result.setdefault("not_checked", []).append({"check": check, "detail": why})
 
 
+def history_keys(trust: Trust, histories: Sequence[KeyHistory], result: Result) -> list[WindowedKey] | None:
+    """The trust file's log keys followed through the key histories given, each key with its window
+    (docs/keys.md). None (and a failed ``key_history`` check) when a history does not verify."""
+    keys = [windowed(k) for k in trust.logs]
+    if not histories:
+        return keys
+    keys = []
+    try:
+        for history in histories:
+            found, checkpoint = verify_history(list(trust.logs), history)
+            keys = _narrowest(keys, found)
+    except VerificationError as exc:
+        _fail(result, "key_history", exc)
+        return None
+    rotations = sum(len(h.entries) for h in histories)
+    _ok(result, "key_history", f"{rotations} key rotation(s) of {checkpoint.origin} followed from the pinned key, "
+        "each signed by the key then current and the new one, proved in the log")  # fmt: skip
+    result["log_keys"] = [{"key": k.vkey(), "window": k.window()} for k in keys]
+    return keys
+
+
 def log_keys(receipt: Receipt, trust: Trust, histories: Sequence[KeyHistory], result: Result) -> list[Verifier] | None:
     """The log keys a receipt's checkpoint is checked with: the trust file's, followed through the key
     history the receipt carries and any given beside it (``--keys``, GET /v1/log/keys), each key with
-    its window. None (and a failed ``key_history`` check) when a history does not verify.
+    its window. None (and a failed check) when a history does not verify, or when the receipt's
+    checkpoint is signed by a key outside its window.
 
     Raises MalformedError for an unreadable history.
     """
     carried = receipt.parts.get("key_history")
-    every = [*([KeyHistory.from_dict(carried)] if carried is not None else []), *histories]
-    pinned = list(trust.logs)
-    if not every:
-        keys: list[WindowedKey] = [windowed(k) for k in pinned]
-    else:
-        keys = []
-        try:
-            for history in every:
-                found, checkpoint = verify_history(pinned, history)
-                keys = _narrowest(keys, found)
-        except VerificationError as exc:
-            _fail(result, "key_history", exc)
-            return None
-        rotations = sum(len(h.entries) for h in every)
-        _ok(result, "key_history", f"{rotations} key rotation(s) of {checkpoint.origin} followed from the pinned key, "
-            f"each signed by the key then current and the new one, proved in the log")  # fmt: skip
-        result["log_keys"] = [{"key": k.vkey(), "window": k.window()} for k in keys]
+    keys = history_keys(trust, [*([KeyHistory.from_dict(carried)] if carried is not None else []), *histories], result)
+    if keys is None:
+        return None
     try:
         check_window(Note.from_text(receipt.checkpoint), keys)
     except KeyWindowError as exc:
