@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -168,6 +169,20 @@ def _check_signature(cert: Any, signature: bytes, data: bytes, digest: str) -> N
 
 
 def verify_token(token: bytes, checkpoint_body: str, tsa_certificates: Sequence[str]) -> StampedTime:
+    """Check a token for a checkpoint against the TSA certificates (PEM) a trust file names: see
+    ``_verify_token``. Raises TimestampError, or MalformedTimestampError (any part that does not parse)."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.utils import CryptographyDeprecationWarning
+    from cryptography.x509 import InvalidVersion
+
+    try:
+        return _verify_token(token, checkpoint_body, tsa_certificates)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, InvalidVersion, UnsupportedAlgorithm,
+            CryptographyDeprecationWarning) as exc:  # fmt: skip
+        raise MalformedTimestampError(f"the token does not parse: {exc}") from exc
+
+
+def _verify_token(token: bytes, checkpoint_body: str, tsa_certificates: Sequence[str]) -> StampedTime:
     """Check a token for a checkpoint against the TSA certificates (PEM) a trust file names.
 
     Steps (docs/time.md): 1 the token stamps SHA-256 of this checkpoint body; 2 the signed
@@ -200,9 +215,8 @@ def verify_token(token: bytes, checkpoint_body: str, tsa_certificates: Sequence[
     if found.get("content_type") != "tst_info" or found.get("message_digest") != _HASHES[digest](econtent).digest():
         raise TimestampError("the token's signed attributes do not name its content")
     # Step 3: the signature, by the certificate the signer identifier names.
-    trusted = [x509.load_der_x509_certificate(d) for d in _der_certs(tsa_certificates)]
-    carried = [x509.load_der_x509_certificate(c.chosen.dump()) for c in (signed["certificates"] or [])
-               if c.name == "certificate"]  # fmt: skip
+    trusted = [_certificate(d) for d in _der_certs(tsa_certificates)]
+    carried = [_certificate(c.chosen.dump()) for c in (signed["certificates"] or []) if c.name == "certificate"]
     sid = signer["sid"]
     if sid.name == "issuer_and_serial_number":
         serial = sid.chosen["serial_number"].native
@@ -225,6 +239,16 @@ def verify_token(token: bytes, checkpoint_body: str, tsa_certificates: Sequence[
     _chain(cert, carried, trusted, when)
     subject = cert.subject.rfc4514_string()
     return StampedTime(when, subject, int(tst["serial_number"].native))
+
+
+def _certificate(der: bytes) -> Any:
+    """An X.509 certificate; one that parses only with a warning (RFC 5280 violations) is malformed."""
+    from cryptography import x509
+    from cryptography.utils import CryptographyDeprecationWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CryptographyDeprecationWarning)
+        return x509.load_der_x509_certificate(der)
 
 
 def _ski(cert: Any) -> bytes | None:

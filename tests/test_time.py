@@ -273,3 +273,31 @@ def test_a_node_stamps_its_checkpoints_and_serves_the_tokens(tsa: TestTSA, tmp_p
     assert doc["size"] == 5
     body = Note.from_text(doc["checkpoint"]).text
     assert tsa.openssl_verify(base64.b64decode(doc["token"]), body.encode()).returncode == 0
+
+
+def test_a_flipped_byte_is_refused_where_it_is_signed_and_never_a_crash(
+    tsa: TestTSA, merkle: MerkleLog, signer: Ed25519Signer
+) -> None:
+    """Every byte of the stamped statement (TSTInfo) and of the signature; every fifth byte elsewhere
+    (certificates the token carries but the check does not rely on may change: no crash, that is all)."""
+    from asn1crypto import cms
+
+    grow(merkle, signer, 1)
+    assert Stamping(merkle, [tsa.url]).round() == 1
+    [(_, token)] = merkle.store.timestamps()
+    body = Note.from_text(merkle.store.checkpoint(1)[1]).text  # type: ignore[index]
+    signed = cms.ContentInfo.load(token)["content"]
+    covered = set()
+    info = signed["signer_infos"][0]
+    for part in (signed["encap_content_info"]["content"].contents, info["signed_attrs"].contents,
+                 info["signature"].native):  # fmt: skip
+        at = token.find(part)
+        covered |= set(range(at, at + len(part)))
+    for i in sorted(covered | set(range(0, len(token), 5))):
+        bad = bytearray(token)
+        bad[i] ^= 0x01
+        try:
+            verify_token(bytes(bad), body, [tsa.ca_pem])
+        except (TimestampError, MalformedTimestampError):
+            continue
+        assert i not in covered, f"byte {i} of the signed statement or signature changed, and the token verified"
