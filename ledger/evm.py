@@ -141,6 +141,15 @@ def _int(value: Any) -> int:
 
 def check_record(part: AnchorPart, trust: ChainTrust, origin: str, size: int, root: bytes, *, chain_id: Any,
                  tx: Any, receipt: Any, head: Any) -> None:  # fmt: skip
+    """``_check_record``; an answer not shaped as JSON-RPC's is an AnchorError too, never a crash."""
+    try:
+        _check_record(part, trust, origin, size, root, chain_id=chain_id, tx=tx, receipt=receipt, head=head)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise AnchorError(f"the chain node's answers are not shaped as Ethereum JSON-RPC's: {exc}") from exc
+
+
+def _check_record(part: AnchorPart, trust: ChainTrust, origin: str, size: int, root: bytes, *, chain_id: Any,
+                  tx: Any, receipt: Any, head: Any) -> None:  # fmt: skip
     """Judge a chain's JSON-RPC answers (eth_chainId, eth_getTransactionByHash, eth_getTransactionReceipt,
     eth_blockNumber) against the anchored checkpoint. Raises AnchorError naming the first mismatch.
 

@@ -180,3 +180,25 @@ def test_a_malformed_anchor_part_is_an_input_error(
     doc["anchor"]["tx_hash"] = "0x1234"
     code, _, err = run_verify(tmp_path, doc, trust_file(tmp_path / "t.json", signer, chain, contract), capsys)
     assert code == 2 and "anchor" in err
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {"receipt": {"status": "0x1", "blockNumber": "0x5", "logs": "not a list"}},
+        {"receipt": {"status": None}},
+        {"tx": {"from": 7, "to": None}},
+        {"head": "tomorrow"},
+        {"chain_id": ["0x1"]},
+    ],
+)
+def test_odd_chain_answers_are_refused_never_a_crash(answers: dict[str, Any]) -> None:
+    from ledger.evm import AnchorPart, ChainTrust, check_record
+
+    court = "0x" + "11" * 20
+    contract = "0x" + "22" * 20
+    part = AnchorPart(1, contract, "0x" + "33" * 32, 5, "", ())
+    base: dict[str, Any] = {"chain_id": "0x1", "head": "0x9", "tx": {"from": court, "to": contract},
+                            "receipt": {"status": "0x1", "blockNumber": "0x5", "logs": []}}  # fmt: skip
+    with pytest.raises(AnchorError):
+        check_record(part, ChainTrust(1, contract, court), ORIGIN, 4, b"\x07" * 32, **{**base, **answers})
