@@ -24,6 +24,7 @@ from ledger.receipt import Receipt
 from ledger.sqlite import SQLiteTreeStore
 
 OUT = Path(__file__).parent / "vectors" / "receipts"
+TSA = Path(__file__).parent / "vectors" / "tsa"
 ORIGIN = "sifa.court/1101-0105"
 EVIDENCE = "（2026）京0105民初123号 借款合同扫描件\n".encode()
 WHEN = "2026-11-22T08:30:00.000000Z"
@@ -140,6 +141,7 @@ def main() -> None:
                               "trust": "trust-witnessed.json"}  # fmt: skip
 
     key_cases(log_key, trust, write, cases)
+    time_and_anchor_cases(log, log_key, valid, trust, write, cases)
     (OUT / "cases.json").write_text(json.dumps(cases, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
@@ -179,6 +181,31 @@ def key_cases(
                                                 encoding="utf-8")  # fmt: skip
     cases["keys-compromised-in-trust-file"] = {"file": None, "exit": 1, "code": "log_key_not_valid",
                                                "receipt": "valid", "trust": "trust-compromised.json"}  # fmt: skip
+
+
+def time_and_anchor_cases(log: MerkleLog, log_key: Ed25519Signer, valid: dict[str, Any], trust: dict[str, Any],
+                          write: Any, cases: dict[str, dict[str, object]]) -> None:  # fmt: skip
+    """Trusted time (docs/time.md) with a token a test TSA made once for this corpus's checkpoint of
+    size 11 (tests/vectors/tsa/, kept as data: a TSA's token carries its own time), and a chain
+    anchor claim, checked offline only (docs/anchoring.md)."""
+    token = base64.b64encode((TSA / "token.der").read_bytes()).decode()
+    stamped = {**valid, "timestamp": {"checkpoint": valid["checkpoint"], "inclusion_proof": valid["inclusion_proof"],
+                                      "token": token}}  # fmt: skip
+    with_tsa = {**trust, "tsa": [{"name": "测试时间戳服务（示例）", "certificate": (TSA / "tsa-ca.pem").read_text()}]}
+    (OUT / "trust-tsa.json").write_text(json.dumps(with_tsa, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    write("timestamp-valid", stamped, file="evidence.txt", exit=0, code=None)
+    cases["timestamp-valid"]["trust"] = "trust-tsa.json"
+    cases["timestamp-not-checked"] = {"file": None, "exit": 0, "code": None, "receipt": "timestamp-valid"}
+    # The same token, carried with the checkpoint of size 10: it stamps another checkpoint.
+    other = sign_checkpoint(Checkpoint(ORIGIN, 10, log.root(10)), log_key).to_text()
+    proof = [base64.b64encode(h).decode() for h in log.inclusion_proof(5, 10)]
+    moved = {**valid, "timestamp": {"checkpoint": other, "inclusion_proof": proof, "token": token}}
+    write("timestamp-for-another-checkpoint", moved, file=None, exit=1, code="timestamp_invalid")
+    cases["timestamp-for-another-checkpoint"]["trust"] = "trust-tsa.json"
+    anchored = {**valid, "anchor": {"kind": "evm", "chain_id": 1337, "contract": "0x" + "5a" * 20,
+                                    "tx_hash": "0x" + "c3" * 32, "block_number": 812, "checkpoint": valid["checkpoint"],
+                                    "inclusion_proof": valid["inclusion_proof"]}}  # fmt: skip
+    write("anchor-offline", anchored, file="evidence.txt", exit=0, code=None)
 
 
 if __name__ == "__main__":
