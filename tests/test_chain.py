@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -202,3 +203,33 @@ def test_odd_chain_answers_are_refused_never_a_crash(answers: dict[str, Any]) ->
                             "receipt": {"status": "0x1", "blockNumber": "0x5", "logs": []}}  # fmt: skip
     with pytest.raises(AnchorError):
         check_record(part, ChainTrust(1, contract, court), ORIGIN, 4, b"\x07" * 32, **{**base, **answers})
+
+
+def test_a_node_anchors_its_checkpoints_on_a_schedule(chain: TestChain, contract: str, tmp_path: Path) -> None:
+    """SIFA_CHAIN_* wired: the node's sequencer thread anchors the latest checkpoint."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.cli import main as sifa
+    from api.node import load_signer, open_tree_store
+    from api.settings import Settings
+
+    data = tmp_path / "node"
+    assert sifa(["init", str(data), "--court", "1101-0105", "--name", "北京市朝阳区人民法院"]) == 0
+    store = open_tree_store(data, "")
+    grow(MerkleLog(store), load_signer(data), 3)
+    store.close()
+    key = tmp_path / "chain.key"
+    key.write_text(COURT_KEY + "\n")
+    settings = Settings(data_dir=data, sequencer="thread", chain_rpc_url=chain.url, chain_contract=contract,
+                        chain_key_file=key, chain_interval_seconds=0.2)  # fmt: skip
+    with TestClient(create_app(settings)) as client:
+        store = client.app.state.services.log.store  # type: ignore[attr-defined]
+        for _ in range(100):
+            if store.anchors():
+                break
+            time.sleep(0.05)
+        [(size, record)] = store.anchors()
+    assert size == 3 and json.loads(record)["contract"] == contract.lower()
+    tx = chain.w3.eth.get_transaction(json.loads(record)["tx_hash"])
+    assert tx["from"] == Account.from_key(COURT_KEY).address
