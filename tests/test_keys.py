@@ -371,3 +371,34 @@ def test_a_rotation_interrupted_before_the_new_key_is_installed_is_finished_not_
         assert MerkleLog(store).find(LABEL) == [2] and store.state().size == 3  # one rotation leaf, not two
     finally:
         store.close()
+
+
+def test_the_monitor_follows_a_rotation_and_alarms_on_a_retired_key(
+    node: Node, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """sifa monitor pinning the first key: a rotated log grows consistently; a checkpoint the replaced
+    key signs after the rotation is an alarm."""
+    from api.app import create_app
+    from api.settings import Settings
+    from tests.api_node import free_port, in_thread
+    from verifier.monitor import check
+
+    pinned = parse_trust({"logs": [{"key": node.first.verifier.vkey()}]})
+    state = tmp_path / "monitor.json"
+    port = free_port()
+    with in_thread(create_app(Settings(data_dir=node.data, port=port)), port):
+        assert check(f"http://127.0.0.1:{port}", pinned, state).ok
+    rotated_twice(node, capsys)
+    with in_thread(create_app(Settings(data_dir=node.data, port=port)), port):
+        round_ = check(f"http://127.0.0.1:{port}", pinned, state)
+    assert round_.ok and "consistently" in round_.detail, round_
+    store = open_tree_store(node.data, "")
+    try:  # the first key, retired since leaf 3, signs the latest tree: as a thief holding it would
+        log = MerkleLog(store)
+        size = log.size
+        store.save_checkpoint(size, sign_checkpoint(Checkpoint(ORIGIN, size, log.root(size)), node.first).to_text())
+    finally:
+        store.close()
+    with in_thread(create_app(Settings(data_dir=node.data, port=port)), port):
+        round_ = check(f"http://127.0.0.1:{port}", pinned, state)
+    assert not round_.ok and round_.alarm == "bad_signature" and "which signs sizes 0 to 3" in round_.detail
