@@ -43,7 +43,7 @@ class Stamping:
         for url in self.urls:
             query, nonce = request(body)
             try:
-                token = token_from_response(self._post(url, query), nonce)
+                token = token_from_response(self._post(url, query), nonce, body)
             except (OSError, LedgerError) as exc:
                 log.warning("TSA %s gave no token for size %d: %s", url, size, exc)
                 continue

@@ -70,9 +70,10 @@ def request(checkpoint_body: str, nonce: int | None = None) -> tuple[bytes, int]
     return req.dump(), nonce
 
 
-def token_from_response(der: bytes, nonce: int | None = None) -> bytes:
+def token_from_response(der: bytes, nonce: int | None = None, checkpoint_body: str | None = None) -> bytes:
     """The token (DER ContentInfo) in a TSA's TimeStampResp; raises MalformedTimestampError when the
-    answer is unreadable, not granted, or answers another nonce."""
+    answer is unreadable, not granted, answers another nonce, or stamps another message than
+    ``checkpoint_body``."""
     from asn1crypto import tsp
 
     try:
@@ -85,6 +86,10 @@ def token_from_response(der: bytes, nonce: int | None = None) -> bytes:
         info = _parse(out)[1]
         if nonce is not None and info["nonce"].native != nonce:
             raise MalformedTimestampError("the TSA answered another request (nonce)")
+        stamped = info["message_imprint"]
+        algorithm, message = stamped["hash_algorithm"]["algorithm"].native, stamped["hashed_message"].native
+        if checkpoint_body is not None and (algorithm != "sha256" or message != imprint(checkpoint_body)):
+            raise MalformedTimestampError("the TSA stamped another message than the checkpoint")
         return out
     except (ValueError, TypeError, KeyError) as exc:
         raise MalformedTimestampError(f"not an RFC 3161 answer: {exc}") from exc

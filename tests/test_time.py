@@ -301,3 +301,24 @@ def test_a_flipped_byte_is_refused_where_it_is_signed_and_never_a_crash(
         except (TimestampError, MalformedTimestampError):
             continue
         assert i not in covered, f"byte {i} of the signed statement or signature changed, and the token verified"
+
+
+def test_a_token_for_another_message_is_not_kept(tsa: TestTSA, merkle: MerkleLog, signer: Ed25519Signer) -> None:
+    """A TSA that stamps something else (same nonce, another imprint): no token is kept for the checkpoint."""
+    from asn1crypto import tsp
+
+    def other_imprint(query: bytes) -> bytes:
+        req = tsp.TimeStampReq.load(query)
+        return tsp.TimeStampReq({
+            "version": 1, "nonce": req["nonce"].native, "cert_req": True,
+            "message_imprint": {"hash_algorithm": {"algorithm": "sha256"}, "hashed_message": b"\x00" * 32},
+        }).dump()  # fmt: skip
+
+    grow(merkle, signer, 1)
+    tsa.rewrite = other_imprint
+    try:
+        assert Stamping(merkle, [tsa.url]).round() is None
+    finally:
+        tsa.rewrite = None
+    assert merkle.store.timestamps() == []
+    assert Stamping(merkle, [tsa.url]).round() == 1

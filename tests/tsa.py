@@ -11,6 +11,7 @@ import datetime as dt
 import subprocess
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -93,6 +94,7 @@ class TestTSA:
     tsa_pem: str
     requests: int = 0
     available: bool = True
+    rewrite: Callable[[bytes], bytes] | None = None  # a confused TSA: it stamps the query this returns
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -122,7 +124,7 @@ class TestTSA:
                     self.send_response(503 if not tsa.available else 415)
                     self.end_headers()
                     return
-                answer = tsa.reply(body)
+                answer = tsa.reply(body if tsa.rewrite is None else tsa.rewrite(body))
                 self.send_response(200)
                 self.send_header("Content-Type", "application/timestamp-reply")
                 self.send_header("Content-Length", str(len(answer)))
