@@ -402,3 +402,56 @@ def test_the_monitor_follows_a_rotation_and_alarms_on_a_retired_key(
     with in_thread(create_app(Settings(data_dir=node.data, port=port)), port):
         round_ = check(f"http://127.0.0.1:{port}", pinned, state)
     assert not round_.ok and round_.alarm == "bad_signature" and "which signs sizes 0 to 3" in round_.detail
+
+
+def thiefs_fork(node: Node, tmp_path: Path, stolen: Ed25519Signer, at: int) -> dict[str, Any]:
+    """A thief holding the first key builds a log of the same origin: the honest leaves below ``at``,
+    a rotation from the stolen key to his own at ``at``, then a forged record; his receipt for it
+    carries his key history."""
+    from ledger.keys import rotation_leaf
+    from ledger.sqlite import SQLiteTreeStore
+
+    thief = Ed25519Signer.generate(ORIGIN)
+    store = SQLiteTreeStore(tmp_path / "fork.sqlite")
+    fork = MerkleLog(store)
+    honest = open_tree_store(node.data, "")
+    try:
+        fork.append([MerkleLog(honest).entry(i) for i in range(at)], signer=stolen)
+    finally:
+        honest.close()
+    fork.append([rotation_leaf(stolen, thief, at, WHEN)], signer=thief)
+    fork.append(
+        [json.dumps({"type": "DocumentUploaded", "seq": 99, "time": WHEN, "伪造": True}).encode()], signer=thief
+    )
+    forged = fork.receipt(fork.size - 1, WHEN).to_dict()
+    history = KeyHistory(
+        store.checkpoint(fork.size)[1], ((at, fork.entry(at), tuple(fork.inclusion_proof(at, fork.size))),)
+    )  # type: ignore[index]
+    forged["key_history"] = history.to_dict()
+    store.close()
+    return forged
+
+
+def test_a_thiefs_key_history_beside_the_courts_is_a_fork(
+    node: Node, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    node.grow(4)
+    stolen = load_signer(node.data)
+    assert sifa(["rotate-key", "--data-dir", str(node.data), "--compromised-from", "2"]) == 0
+    capsys.readouterr()
+    honest = node.receipt(5, node.grow(1))
+    history = tmp_path / "keys.json"
+    history.write_text(json.dumps(honest.parts["key_history"]))  # the court's, as GET /v1/log/keys answers
+    pinned = trust(tmp_path / "t.json", {"key": node.first.verifier.vkey()})
+    assert verify(tmp_path, honest, pinned, capsys, "--keys", str(history))[0] == 0
+    for at in (4, 2, 6):  # the court's rotation index, before it, after it
+        (tmp_path / "fork.sqlite").unlink(missing_ok=True)
+        forged = thiefs_fork(node, tmp_path, stolen, at)
+        code, result = verify(tmp_path, forged, pinned, capsys, "--keys", str(history))
+        assert code == 1 and result["checks"][0]["code"] == "key_history_invalid", (at, result)
+        assert "forked" in result["checks"][0]["detail"]
+        # Given as two --keys files, the same.
+        mine = tmp_path / "thief.json"
+        mine.write_text(json.dumps(forged["key_history"]))
+        code, result = verify(tmp_path, honest, pinned, capsys, "--keys", str(history), "--keys", str(mine))
+        assert code == 1 and result["checks"][0]["code"] == "key_history_invalid", at

@@ -13,11 +13,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from ledger.checkpoint import open_checkpoint
+from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.errors import MalformedError, VerificationError
 from ledger.evm import AnchorError, AnchorPart
 from ledger.hashing import SHA256
-from ledger.keys import KeyHistory, KeyWindowError, WindowedKey, check_window, verify_history, windowed
+from ledger.keys import KeyHistory, KeyHistoryError, KeyWindowError, WindowedKey, check_window, verify_history, windowed
 from ledger.note import Note, Verifier
 from ledger.proof import verify_inclusion
 from ledger.receipt import Receipt, VerifiedReceipt
@@ -50,9 +50,12 @@ def history_keys(trust: Trust, histories: Sequence[KeyHistory], result: Result) 
         return keys
     keys = []
     try:
+        verified = []
         for history in histories:
             found, checkpoint = verify_history(list(trust.logs), history)
+            verified.append((history, checkpoint))
             keys = _narrowest(keys, found)
+        agree(verified)
     except VerificationError as exc:
         _fail(result, "key_history", exc)
         return None
@@ -61,6 +64,26 @@ def history_keys(trust: Trust, histories: Sequence[KeyHistory], result: Result) 
         "each signed by the key then current and the new one, proved in the log")  # fmt: skip
     result["log_keys"] = [{"key": k.vkey(), "window": k.window()} for k in keys]
     return keys
+
+
+def agree(histories: Sequence[tuple[KeyHistory, Checkpoint]]) -> None:
+    """Raise KeyHistoryError when two verified histories of one log disagree: a history lists every
+    rotation below its checkpoint's size, so the smaller one's entries are exactly the larger one's
+    below that size. Two histories that hand the same key on to different keys (a thief's beside the
+    court's) are a fork, and neither is believed (docs/keys.md)."""
+    for i, (a, at) in enumerate(histories):
+        for b, bt in histories[i + 1 :]:
+            if at.origin != bt.origin:
+                continue
+            (small, size), large = ((a, at.size), b) if at.size <= bt.size else ((b, bt.size), a)
+            mine = {index: leaf for index, leaf, _ in small.entries}
+            theirs = {index: leaf for index, leaf, _ in large.entries if index < size}
+            if mine != theirs:
+                diff = sorted(set(mine.items()) ^ set(theirs.items()))
+                raise KeyHistoryError(
+                    f"two key histories of {at.origin} disagree at leaf {diff[0][0]}: the log is forked "
+                    "(a retired or stolen key rotated to another key); neither is followed"
+                )
 
 
 def log_keys(receipt: Receipt, trust: Trust, histories: Sequence[KeyHistory], result: Result) -> list[Verifier] | None:
