@@ -1,9 +1,11 @@
 """``sifa rotate-key``: hand the court's log to a new key, announced in the log itself (docs/keys.md).
 
-With the node stopped (the command takes the sequencer lock, and refuses while a sequencer holds
-it): a new Ed25519 key is made; one leaf, ``LogKeyRotated``, signed by the old key and the new one,
-is appended, and the checkpoint that holds it is signed by the new key, in one transaction; the
-new key then becomes ``log.key`` and the old one is kept beside it as ``log.key.<key id>.retired``.
+With the node stopped (the command takes the sequencer lock first, and refuses while a sequencer or
+another rotation holds it; it reads ``log.key`` only under the lock): a new Ed25519 key is made;
+one leaf, ``LogKeyRotated``, signed by the old key and the new one, is appended, and the checkpoint
+that holds it is signed by the new key, in one transaction; the new key then becomes ``log.key``.
+Of the old key only its public (verifier) key is kept, as ``log.key.<key id>.retired``: its
+private part is deleted, so a copy of the data dir made later cannot sign in the old key's window.
 A crash between the two leaves ``log.key.next``, which the next run finishes installing.
 """
 
@@ -27,7 +29,7 @@ def _install(data_dir: Path, old: Ed25519Signer) -> None:
     if not retired.exists():
         fd = os.open(retired, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(old.skey() + "\n")
+            f.write(old.verifier.vkey() + "\n")  # the public key only: a replaced key signs nothing more
             f.flush()
             os.fsync(f.fileno())
     os.replace(data_dir / NEXT, data_dir / LOG_KEY)
@@ -40,14 +42,17 @@ def rotate_key(data_dir: Path, database_url: str = "", compromised_from: int | N
     it signs of a larger size is refused). Raises NodeError (a sequencer running, a bad index).
     """
     config = load_config(data_dir)
-    old = load_signer(data_dir)
     tree = open_tree_store(data_dir, database_url)
     try:
         try:
             lease = tree.sequencer_lock()
         except SequencerBusyError as exc:
-            raise NodeError(f"{exc.diagnostics()}: stop the node before rotating its key") from None
+            raise NodeError(
+                f"{exc.diagnostics()}: stop the node (or the other sifa rotate-key) before rotating its key"
+            ) from None
         with lease:
+            # Read under the lock: a rotation that finished while this one waited has replaced log.key.
+            old = load_signer(data_dir)
             merkle = MerkleLog(tree)
             pending = data_dir / NEXT
             if pending.exists():  # a rotation committed before a crash, or one that never was

@@ -16,6 +16,8 @@ signature on a checkpoint outside its window does not verify.
                            (code key_history_invalid)
      └── KeyWindowError    a checkpoint signed by a key outside its window: after it was replaced,
                            or past the leaf it was compromised from (code log_key_not_valid)
+     └── KeyRetiredError   a checkpoint signed only by a replaced key, not proved consistent with
+                           one the current key signed (code log_key_retired)
     MalformedError
      └── MalformedKeyHistoryError
 """
@@ -34,7 +36,7 @@ from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.errors import MalformedError, VerificationError
 from ledger.hashing import SHA256, Hasher
 from ledger.note import Ed25519Signer, Ed25519Verifier, Note, Verifier
-from ledger.proof import verify_inclusion
+from ledger.proof import verify_consistency, verify_inclusion
 
 ROTATED: Final = "LogKeyRotated"
 DOMAIN: Final = b"sifa-log-key/1\n"  # what a rotation's signatures are over: this, then the statement
@@ -48,6 +50,10 @@ class KeyHistoryError(VerificationError):
 
 class KeyWindowError(VerificationError):
     code = "log_key_not_valid"
+
+
+class KeyRetiredError(VerificationError):
+    code = "log_key_retired"
 
 
 class MalformedKeyHistoryError(MalformedError):
@@ -149,21 +155,31 @@ def _same(a: Verifier, b: Verifier) -> bool:
 def follow(pinned: Sequence[Ed25519Verifier], rotations: Sequence[Rotation]) -> list[WindowedKey]:
     """The keys the pinned ones hand on to, each with its window, from rotations in leaf order.
 
-    A rotation counts only when signed by the key current for its log at that index (the one with
-    an open window); it closes that key's window at the rotation's index (the checkpoint that holds
-    the rotation is the new key's), or at its compromise index. Raises KeyHistoryError.
+    A rotation counts only when signed by a key of its log that is known (pinned or handed on), has
+    not rotated before, and signs from a size no later than the rotation's index. It closes that
+    key's window at the rotation's index (the checkpoint that holds the rotation is the new key's),
+    or at its compromise index; a window the trust file already gives a key is kept where it is
+    narrower (``until_size``, ``compromised_from``, ``from_size``), so a trust file that marks an
+    honest history's keys agrees with it. Raises KeyHistoryError.
     """
     keys = [windowed(k) for k in pinned]
+    rotated: list[Verifier] = []
     for r in sorted(rotations, key=lambda r: r.index):
-        current = [k for k in keys if k.name == r.old.name and k.last_size is None]
         at = next((i for i, k in enumerate(keys) if _same(k, r.old)), None)
-        if at is None or not any(_same(k, r.old) for k in current) or not keys[at].allows(r.index):
+        if at is None or any(_same(k, r.old) or _same(k, r.new) for k in rotated) or keys[at].first_size > r.index:
             raise KeyHistoryError(
                 f"the rotation at leaf {r.index} is not signed by the key then current for {r.old.name}"
             )
+        rotated.append(r.old)
+        old = keys[at]
         end = r.index if r.compromised_from is None else min(r.index, r.compromised_from)
-        keys[at] = replace(keys[at], last_size=end, compromised=r.compromised_from is not None)
-        keys.append(WindowedKey(r.new.name, r.new.public_key, first_size=r.index + 1))
+        keys[at] = replace(old, last_size=end if old.last_size is None else min(end, old.last_size),
+                           compromised=old.compromised or r.compromised_from is not None)  # fmt: skip
+        new = next((i for i, k in enumerate(keys) if _same(k, r.new)), None)
+        if new is None:
+            keys.append(WindowedKey(r.new.name, r.new.public_key, first_size=r.index + 1))
+        else:
+            keys[new] = replace(keys[new], first_size=max(keys[new].first_size, r.index + 1))
     return keys
 
 
@@ -242,3 +258,51 @@ def verify_history(pinned: Sequence[Ed25519Verifier], history: KeyHistory,
             )
         verify_inclusion(hasher, index, checkpoint.size, hasher.leaf(leaf), proof, checkpoint.root_hash)
     return keys, checkpoint
+
+
+def require_current(note: Note, keys: Sequence[WindowedKey], part: Any, hasher: Hasher = SHA256) -> None:
+    """A checkpoint signed only by keys since replaced counts only with a proof that the log the
+    current key signs extends it: ``part`` (a receipt's ``key_consistency``, docs/keys.md) is
+    ``{"checkpoint": note text signed by a current key, "proof": [base64 hashes]}``, a consistency
+    proof from this checkpoint to that one. A replaced key may have been stolen; a tree it alone
+    signs may be a fork. Raises KeyRetiredError, or MalformedKeyHistoryError for a malformed part.
+    """
+    message = note.text.encode()
+    size = checkpoint_size(message)
+    signing = [k for s in note.signatures for k in keys if k.name == s.name
+               and hmac.compare_digest(k.key_id, s.key_id) and k.verify(message, s.signature)]  # fmt: skip
+    if size is None or not signing or any(k.last_size is None for k in signing):
+        return  # not signed by a known key (the checkpoint check names it), or by a current one
+    old = signing[0]
+    if part is None:
+        raise KeyRetiredError(
+            f"the checkpoint of size {size} is signed by log key {old.key_id.hex()}, since replaced, and the "
+            "receipt carries no proof (key_consistency) that the current key's log extends it: ask the node "
+            "for a fresh receipt"
+        )
+    try:
+        if (
+            not isinstance(part, dict)
+            or set(part) != {"checkpoint", "proof"}
+            or not isinstance(part["checkpoint"], str)
+        ):
+            raise ValueError("key_consistency holds exactly checkpoint (note text) and proof")
+        if not isinstance(part["proof"], list) or len(part["proof"]) > 128:
+            raise ValueError("key_consistency's proof is a list of at most 128 hashes")
+        proof = [base64.b64decode(h, validate=True) for h in part["proof"]]
+        old_cp = Checkpoint.from_text(note.text)
+        current = [k for k in keys if k.last_size is None]
+        new_cp, _ = open_checkpoint(part["checkpoint"], current)
+    except (ValueError, TypeError, binascii.Error, MalformedError) as exc:
+        raise MalformedKeyHistoryError(f"key_consistency: {exc}") from exc
+    except VerificationError as exc:
+        raise KeyRetiredError(f"key_consistency's checkpoint is not signed by a current log key: {exc}") from exc
+    if new_cp.origin != old_cp.origin or new_cp.size < old_cp.size:
+        raise KeyRetiredError("key_consistency's checkpoint is of another log, or smaller")
+    try:
+        verify_consistency(hasher, old_cp.size, new_cp.size, old_cp.root_hash, new_cp.root_hash, proof)
+    except VerificationError as exc:
+        raise KeyRetiredError(
+            f"the checkpoint of size {size}, signed by replaced key {old.key_id.hex()}, is not consistent with "
+            f"the current key's of size {new_cp.size}: a fork"
+        ) from exc

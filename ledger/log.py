@@ -7,6 +7,7 @@ reads: plan the nodes (ledger.proof), fetch their tiles, assemble.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
@@ -221,8 +222,15 @@ class MerkleLog:
         receipt's checkpoint (docs/keys.md), the first timestamp token whose checkpoint covers it
         (docs/time.md)."""
         parts: dict[str, Any] = {}
-        kept_at = self.store.checkpoint(size)
-        history = None if kept_at is None else self.key_history(size, kept_at[1])
+        kept_at, latest = self.store.checkpoint(size), self.store.checkpoint()
+        if latest is not None and latest[0] > size and any(size <= i < latest[0] for i in self.find(KEY_LABEL)):
+            # The checkpoint's key has since been replaced: prove the current key's tree extends it.
+            kept_at, size_at = latest, latest[0]
+            proof = [base64.b64encode(h).decode() for h in self.consistency_proof(size, size_at)]
+            parts["key_consistency"] = {"checkpoint": latest[1], "proof": proof}
+        else:
+            size_at = size
+        history = None if kept_at is None else self.key_history(size_at, kept_at[1])
         if history is not None:
             parts["key_history"] = history.to_dict()
         for stamped, token in self.store.timestamps(above=index, limit=1):

@@ -31,8 +31,9 @@ _FIELDS: Final = {
 }  # fmt: skip
 _TERMS: Final = {"存证编号", "区块高度", "交易哈希", "存证时间"}
 # Optional parts, each parsed and checked by its own module: "timestamp" (ledger/timestamp.py),
-# "key_history" (ledger/keys.py), "anchor" (ledger/evm.py). A receipt without them is as before.
-PARTS: Final = frozenset({"timestamp", "key_history", "anchor"})
+# "key_history" and "key_consistency" (ledger/keys.py), "anchor" (ledger/evm.py). A receipt without
+# them is as before.
+PARTS: Final = frozenset({"timestamp", "key_history", "key_consistency", "anchor"})
 
 
 def record_id(origin: str, index: int) -> str:

@@ -20,7 +20,7 @@ from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.cosignature import CosignatureSigner, QuorumError, require_quorum
 from ledger.keys import LABEL, KeyHistory, KeyHistoryError, follow, read_rotation
 from ledger.log import MerkleLog
-from ledger.note import Ed25519Signer, Note, add_signatures
+from ledger.note import Ed25519Signer, Ed25519Verifier, Note, add_signatures
 from ledger.receipt import Receipt
 from ledger.trust import parse_trust
 from ledger.witness import Witness, add_checkpoint_request
@@ -455,3 +455,98 @@ def test_a_thiefs_key_history_beside_the_courts_is_a_fork(
         mine.write_text(json.dumps(forged["key_history"]))
         code, result = verify(tmp_path, honest, pinned, capsys, "--keys", str(history), "--keys", str(mine))
         assert code == 1 and result["checks"][0]["code"] == "key_history_invalid", at
+
+
+def test_a_replaced_keys_checkpoint_needs_a_proof_that_the_current_log_extends_it(
+    node: Node, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    node.grow(4)
+    stolen = load_signer(node.data)
+    old_receipt = node.receipt(1, 4)  # issued before the rotation, signed by the first key
+    assert sifa(["rotate-key", "--data-dir", str(node.data)]) == 0
+    capsys.readouterr()
+    later = node.receipt(5, node.grow(1))
+    history = tmp_path / "keys.json"
+    history.write_text(json.dumps(later.parts["key_history"]))
+    pinned = trust(tmp_path / "t.json", {"key": node.first.verifier.vkey()})
+    # The thief signs a fork of size 2 with the replaced key: inside its window, but a fork.
+    from ledger.sqlite import SQLiteTreeStore
+
+    fork = MerkleLog(SQLiteTreeStore(tmp_path / "fork.sqlite"))
+    fork.append([json.dumps({"type": "DocumentUploaded", "seq": i, "time": WHEN, "伪造": True}).encode()
+                 for i in range(2)], signer=stolen)  # fmt: skip
+    forged = fork.receipt(0, WHEN)
+    code, result = verify(tmp_path, forged, pinned, capsys, "--keys", str(history))
+    assert code == 1 and result["checks"][-1]["code"] == "log_key_retired", result
+    # An honest receipt under the replaced key, kept from before: refused the same way, until fresh.
+    code, result = verify(tmp_path, old_receipt, pinned, capsys, "--keys", str(history))
+    assert code == 1 and result["checks"][-1]["code"] == "log_key_retired"
+    assert "fresh receipt" in result["checks"][-1]["detail"]
+    # One the node issues now for that old checkpoint carries the proof to the current key's tree.
+    proved = node.receipt(1, 4)
+    assert "key_consistency" in proved.parts and len(proved.parts["key_history"]["entries"]) == 1
+    assert Receipt.from_json(proved.to_json()) == proved
+    assert verify(tmp_path, proved, pinned, capsys)[0] == 0
+    assert verify(tmp_path, proved, pinned, capsys, "--keys", str(history))[0] == 0
+    # The forged one with the honest proof grafted on: not consistent.
+    grafted = forged.to_dict() | {"key_consistency": proved.parts["key_consistency"],
+                                  "key_history": proved.parts["key_history"]}  # fmt: skip
+    code, result = verify(tmp_path, grafted, pinned, capsys)
+    assert code == 1 and result["checks"][-1]["code"] == "log_key_retired" and "fork" in result["checks"][-1]["detail"]
+    # A proof's checkpoint signed by the replaced key itself does not do.
+    selfish = proved.to_dict()
+    selfish["key_consistency"] = {"checkpoint": node.checkpoint(4), "proof": []}
+    code, result = verify(tmp_path, selfish, pinned, capsys)
+    assert code == 1 and result["checks"][-1]["code"] == "log_key_retired"
+    # A malformed part is an input error.
+    selfish["key_consistency"] = {"checkpoint": node.checkpoint(4), "proof": "x"}
+    code, result = verify(tmp_path, selfish, pinned, capsys)
+    assert code == 2
+
+
+@pytest.mark.parametrize("window", ["compromised", "until", "compromised_both"])
+def test_trust_file_windows_written_as_the_docs_say_agree_with_the_honest_history(
+    node: Node, tmp_path: Path, capsys: pytest.CaptureFixture[str], window: str
+) -> None:
+    node.grow(4)
+    first = node.first.verifier.vkey()
+    assert sifa(["rotate-key", "--data-dir", str(node.data), "--compromised-from", "2"]) == 0
+    second = capsys.readouterr().out.strip()
+    honest = node.receipt(5, node.grow(1))
+    logs: dict[str, list[dict[str, Any]]] = {
+        "compromised": [{"key": first, "compromised_from": 2}],
+        "until": [{"key": first, "until_size": 4}, {"key": second, "from_size": 5}],
+        "compromised_both": [{"key": first, "compromised_from": 2}, {"key": second, "from_size": 5}],
+    }
+    code, result = verify(tmp_path, honest, trust(tmp_path / "t.json", *logs[window]), capsys)
+    assert code == 0, result
+
+
+def test_two_rotate_keys_at_once_never_fork_the_history(node: Node, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each round starts two ``sifa rotate-key`` processes together: each either rotates from the key
+    then current or refuses with one line; the history stays one chain, ``log.key`` is its last key,
+    and no retired file holds a private key."""
+    import subprocess
+    import sys
+
+    node.grow(2)
+    run = [sys.executable, "-c", "import sys; from api.cli import main; sys.exit(main(sys.argv[1:]))",
+           "rotate-key", "--data-dir", str(node.data)]  # fmt: skip
+    for _ in range(4):
+        procs = [subprocess.Popen(run, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        for p in procs:
+            out, err = p.communicate(timeout=60)
+            assert p.returncode in (0, 2), err
+            assert "Traceback" not in err and (p.returncode == 0 or len(err.strip().splitlines()) == 1), err
+    store = open_tree_store(node.data, "")
+    try:
+        log = MerkleLog(store)
+        rotations = [read_rotation(log.entry(i), i) for i in log.find(LABEL)]
+    finally:
+        store.close()
+    keys = follow([node.first.verifier], rotations)  # raises on a second rotation by one key
+    assert 4 <= len(rotations) <= 8
+    assert keys[-1].last_size is None and keys[-1].key_id == load_signer(node.data).key_id
+    for retired in node.data.glob("log.key.*.retired"):
+        text = retired.read_text()
+        assert "PRIVATE" not in text and Ed25519Verifier.from_vkey(text.strip()).key_id.hex() in retired.name

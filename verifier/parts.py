@@ -17,7 +17,17 @@ from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.errors import MalformedError, VerificationError
 from ledger.evm import AnchorError, AnchorPart
 from ledger.hashing import SHA256
-from ledger.keys import KeyHistory, KeyHistoryError, KeyWindowError, WindowedKey, check_window, verify_history, windowed
+from ledger.keys import (
+    KeyHistory,
+    KeyHistoryError,
+    KeyRetiredError,
+    KeyWindowError,
+    WindowedKey,
+    check_window,
+    require_current,
+    verify_history,
+    windowed,
+)
 from ledger.note import Note, Verifier
 from ledger.proof import verify_inclusion
 from ledger.receipt import Receipt, VerifiedReceipt
@@ -99,12 +109,15 @@ def log_keys(receipt: Receipt, trust: Trust, histories: Sequence[KeyHistory], re
     if keys is None:
         return None
     try:
-        check_window(Note.from_text(receipt.checkpoint), keys)
-    except KeyWindowError as exc:
+        note = Note.from_text(receipt.checkpoint)
+    except MalformedError:
+        return list(keys)  # the receipt check names it
+    try:
+        check_window(note, keys)
+        require_current(note, keys, receipt.parts.get("key_consistency"))
+    except (KeyWindowError, KeyRetiredError) as exc:
         _fail(result, "receipt", exc)
         return None
-    except MalformedError:
-        pass  # the receipt check names it
     return list(keys)
 
 
