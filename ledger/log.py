@@ -226,8 +226,8 @@ class MerkleLog:
         if latest is not None and latest[0] > size and any(size <= i < latest[0] for i in self.find(KEY_LABEL)):
             # The checkpoint's key has since been replaced: prove the current key's tree extends it.
             kept_at, size_at = latest, latest[0]
-            proof = [base64.b64encode(h).decode() for h in self.consistency_proof(size, size_at)]
-            parts["key_consistency"] = {"checkpoint": latest[1], "proof": proof}
+            hashes = [base64.b64encode(h).decode() for h in self.consistency_proof(size, size_at)]
+            parts["key_consistency"] = {"checkpoint": latest[1], "proof": hashes}
         else:
             size_at = size
         history = None if kept_at is None else self.key_history(size_at, kept_at[1])

@@ -535,7 +535,7 @@ def test_two_rotate_keys_at_once_never_fork_the_history(node: Node, capsys: pyte
     for _ in range(4):
         procs = [subprocess.Popen(run, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
         for p in procs:
-            out, err = p.communicate(timeout=60)
+            _, err = p.communicate(timeout=60)
             assert p.returncode in (0, 2), err
             assert "Traceback" not in err and (p.returncode == 0 or len(err.strip().splitlines()) == 1), err
     store = open_tree_store(node.data, "")
