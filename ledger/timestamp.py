@@ -195,8 +195,6 @@ def _verify_token(token: bytes, checkpoint_body: str, tsa_certificates: Sequence
     verifies with its certificate; 4 that certificate is for timestamping and chains to a named one,
     each valid at the stamped time. Raises TimestampError, or MalformedTimestampError.
     """
-    from cryptography import x509
-    from cryptography.x509.oid import ExtendedKeyUsageOID
 
     signed, tst, econtent = _parse(token)
     # Step 1: the imprint is of this checkpoint.
@@ -235,12 +233,7 @@ def _verify_token(token: bytes, checkpoint_body: str, tsa_certificates: Sequence
     cert = match[0]
     _check_signature(cert, signer["signature"].native, _set_of(attrs), digest)
     # Step 4: a timestamping certificate, chained to one the trust file names, valid at that time.
-    try:
-        usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound as exc:
-        raise TimestampError("the TSA's certificate is not for timestamping (no extended key usage)") from exc
-    if ExtendedKeyUsageOID.TIME_STAMPING not in usage:
-        raise TimestampError("the TSA's certificate is not for timestamping")
+    timestamping_only(cert)
     _chain(cert, carried, trusted, when)
     subject = cert.subject.rfc4514_string()
     return StampedTime(when, subject, int(tst["serial_number"].native))
@@ -271,7 +264,7 @@ def _chain(cert: Any, carried: list[Any], trusted: list[Any], when: datetime) ->
 
     roots = {c.public_bytes(_der()) for c in trusted}
     current = cert
-    for _ in range(MAX_CHAIN):
+    for below in range(MAX_CHAIN):  # below: CA certificates between the issuer looked for and the TSA's
         if not current.not_valid_before_utc <= when <= current.not_valid_after_utc:
             raise TimestampError(f"certificate {current.subject.rfc4514_string()} was not valid at the stamped time")
         if current.public_bytes(_der()) in roots:
@@ -282,11 +275,49 @@ def _chain(cert: Any, carried: list[Any], trusted: list[Any], when: datetime) ->
                 current.verify_directly_issued_by(issuer)
             except (ValueError, TypeError, InvalidSignature):
                 continue
+            _may_issue(issuer, below)
             current = issuer
             break
         else:
             raise TimestampError("the TSA's certificate does not chain to a TSA certificate the trust file names")
     raise TimestampError("the TSA's certificate chain is longer than a verifier follows")
+
+
+def timestamping_only(cert: Any) -> None:
+    """RFC 3161 section 2.3: a TSA's certificate has a critical extended key usage whose only
+    purpose is timeStamping. Raises TimestampError."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    try:
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    except x509.ExtensionNotFound as exc:
+        raise TimestampError("the TSA's certificate is not for timestamping (no extended key usage)") from exc
+    if list(eku.value) != [ExtendedKeyUsageOID.TIME_STAMPING] or not eku.critical:
+        raise TimestampError("the TSA's certificate is not for timestamping only (RFC 3161: a critical "
+                             "extended key usage of timeStamping alone)")  # fmt: skip
+
+
+def _may_issue(issuer: Any, below: int) -> None:
+    """Raise TimestampError unless ``issuer`` is a CA (basicConstraints cA, keyUsage keyCertSign)
+    whose path length allows ``below`` CA certificates under it (RFC 5280 section 4.2.1.9)."""
+    from cryptography import x509
+
+    what = issuer.subject.rfc4514_string()
+    try:
+        basic = issuer.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        basic = None
+    if basic is None or not basic.ca:
+        raise TimestampError(f"certificate {what} issued a certificate on the TSA's path but is not a CA")
+    if basic.path_length is not None and below > basic.path_length:
+        raise TimestampError(f"certificate {what} allows {basic.path_length} CA certificate(s) below it, not {below}")
+    try:
+        usage = issuer.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        usage = None
+    if usage is None or not usage.key_cert_sign:
+        raise TimestampError(f"certificate {what} issued a certificate on the TSA's path without keyCertSign")
 
 
 def _der() -> Any:

@@ -322,3 +322,97 @@ def test_a_token_for_another_message_is_not_kept(tsa: TestTSA, merkle: MerkleLog
         tsa.rewrite = None
     assert merkle.store.timestamps() == []
     assert Stamping(merkle, [tsa.url]).round() == 1
+
+
+def _issued(subject: str, issuer: Any, issuer_key: Any, key: Any, *, ca: bool, path_length: int | None = None,
+            eku: list[Any] | None = None, eku_critical: bool = True, cert_sign: bool = True) -> Any:  # fmt: skip
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    from tests.tsa import _name
+
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(issuer.subject if issuer else _name(subject))
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
+    )  # fmt: skip
+    if ca:
+        usage = x509.KeyUsage(False, False, False, False, False, cert_sign, True, False, False)
+        builder = builder.add_extension(usage, critical=True)
+    if eku is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=eku_critical)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+@pytest.mark.parametrize("case", ["end_entity_issuer", "path_length", "no_cert_sign", "eku_not_critical",
+                                  "eku_not_sole", "honest"])  # fmt: skip
+def test_the_tsa_chain_holds_only_cas_and_a_timestamping_only_certificate(
+    tmp_path: Path, merkle: MerkleLog, signer: Ed25519Signer, case: str
+) -> None:
+    """An end-entity certificate the trusted CA issued to a customer cannot mint a TSA (basicConstraints);
+    a CA's path length and keyCertSign hold; the TSA's EKU is critical and timeStamping alone (RFC
+    3161 section 2.3). ``openssl ts -verify`` agrees on each."""
+    import subprocess
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID as EKU
+
+    from ledger.timestamp import request, timestamping_only
+    from tests.tsa import CONFIG, _pem, make_ca
+
+    stamp = [EKU.TIME_STAMPING]
+    root, root_key = make_ca("Licensed CA Root")  # path length 1
+    mid_key, tsa_key = ec.generate_private_key(ec.SECP256R1()), rsa.generate_private_key(65537, 2048)
+    chain: list[Any] = []
+    if case == "end_entity_issuer":
+        mid = _issued("some-customer.example", root, root_key, mid_key, ca=False, eku=[EKU.SERVER_AUTH])
+        chain, issuer, issuer_key = [mid], mid, mid_key
+    elif case in ("path_length", "no_cert_sign"):
+        mid = _issued("Sub CA", root, root_key, mid_key, ca=True, path_length=None if case == "no_cert_sign" else 0,
+                      cert_sign=case != "no_cert_sign")  # fmt: skip
+        chain, issuer, issuer_key = [mid], mid, mid_key
+        if case == "path_length":  # root allows 1 CA below it, Sub CA allows 0: a third CA breaks it
+            low_key = ec.generate_private_key(ec.SECP256R1())
+            low = _issued("Sub-sub CA", mid, mid_key, low_key, ca=True)
+            chain, issuer, issuer_key = [low, mid], low, low_key
+    else:
+        issuer, issuer_key = root, root_key
+    tsa_cert = _issued("TSA", issuer, issuer_key, tsa_key, ca=False,
+                       eku=stamp + ([EKU.SERVER_AUTH] if case == "eku_not_sole" else []),
+                       eku_critical=case != "eku_not_critical")  # fmt: skip
+    (tmp_path / "tsa.pem").write_text(_pem(tsa_cert))
+    (tmp_path / "chain.pem").write_text("".join(_pem(c) for c in chain) or _pem(root))
+    (tmp_path / "ca.pem").write_text(_pem(root))
+    pkcs8 = serialization.PrivateFormat.PKCS8
+    (tmp_path / "tsa.key").write_bytes(tsa_key.private_bytes(serialization.Encoding.PEM, pkcs8,
+                                                             serialization.NoEncryption()))  # fmt: skip
+    (tmp_path / "serial").write_text("01\n")
+    (tmp_path / "tsa.cnf").write_text(CONFIG.format(dir=tmp_path))
+    grow(merkle, signer, 2)
+    note = Note.from_text(merkle.receipt(0, "2026-12-01T08:00:00Z").checkpoint)
+    query, nonce = request(note.text)
+    (tmp_path / "q.der").write_bytes(query)
+    reply = subprocess.run(["openssl", "ts", "-reply", "-config", str(tmp_path / "tsa.cnf"), "-queryfile",
+                            str(tmp_path / "q.der"), "-out", str(tmp_path / "r.der")], capture_output=True)  # fmt: skip
+    if case.startswith("eku_"):  # OpenSSL will not even sign with such a certificate; sifa refuses it too
+        assert reply.returncode != 0
+        with pytest.raises(TimestampError, match="timestamping only"):
+            timestamping_only(tsa_cert)
+        return
+    token = token_from_response((tmp_path / "r.der").read_bytes(), nonce, note.text)
+    (tmp_path / "body.txt").write_text(note.text)
+    openssl = subprocess.run(["openssl", "ts", "-verify", "-in", str(tmp_path / "r.der"), "-data",
+                              str(tmp_path / "body.txt"), "-CAfile", str(tmp_path / "ca.pem"), "-untrusted",
+                              str(tmp_path / "chain.pem")], capture_output=True, text=True)  # fmt: skip
+    if case == "honest":
+        assert openssl.returncode == 0, openssl.stderr
+        assert verify_token(token, note.text, [_pem(root)]).tsa
+        return
+    assert openssl.returncode != 0, case
+    with pytest.raises(TimestampError):
+        verify_token(token, note.text, [_pem(root)])
