@@ -16,6 +16,7 @@ from api import edge, errors
 from api.chain import Anchoring, chain_anchor
 from api.deps import Services
 from api.health import Health, health
+from api.keys import serving
 from api.lifecycle import STOP_WAIT, StopFlag, Supervisor
 from api.node import (
     COURTS,
@@ -68,6 +69,7 @@ def create_app(settings: Settings, *, owns_process: bool = False) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         data = settings.data_dir
         config = load_config(data)
+        held = serving(data)  # sifa rotate-key refuses while this node serves with the key it loads now
         signer = load_signer(data)
         store = open_tree_store(data, settings.database_url)
         blobs = open_blob_store(data, settings)
@@ -146,6 +148,7 @@ def create_app(settings: Settings, *, owns_process: bool = False) -> FastAPI:
             app_.close()
             blobs.close()
             store.close()
+            held.close()
 
     app = FastAPI(
         title="sifa court node",

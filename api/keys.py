@@ -11,9 +11,11 @@ A crash between the two leaves ``log.key.next``, which the next run finishes ins
 
 from __future__ import annotations
 
+import fcntl
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 from api.node import LOG_KEY, NodeError, load_config, load_signer, open_tree_store
 from ledger.keys import LABEL, rotation_leaf
@@ -22,6 +24,29 @@ from ledger.note import Ed25519Signer
 from ledger.store import SequencerBusyError
 
 NEXT = LOG_KEY + ".next"
+SERVING = "serving.lock"  # held (shared) by every process that serves the node; rotate-key takes it alone
+
+
+def serving(data_dir: Path) -> IO[str]:
+    """Hold the data dir's serving lock (shared) for as long as the returned file stays open: a
+    serving node loaded ``log.key`` once and publishes and signs with it, so ``sifa rotate-key``
+    refuses while any node holds this (docs/keys.md). Waits while a rotation runs."""
+    fd = os.open(data_dir / SERVING, os.O_RDWR | os.O_CREAT, 0o600)
+    f = os.fdopen(fd, "r+")
+    fcntl.flock(f, fcntl.LOCK_SH)
+    return f
+
+
+def _no_node_serving(data_dir: Path) -> IO[str]:
+    """The serving lock, alone; raises NodeError while a node serves from ``data_dir``."""
+    fd = os.open(data_dir / SERVING, os.O_RDWR | os.O_CREAT, 0o600)
+    f = os.fdopen(fd, "r+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        raise NodeError("a node is serving from this data dir (sifa serve): stop it before rotating its key") from None
+    return f
 
 
 def _install(data_dir: Path, old: Ed25519Signer) -> None:
@@ -42,6 +67,7 @@ def rotate_key(data_dir: Path, database_url: str = "", compromised_from: int | N
     it signs of a larger size is refused). Raises NodeError (a sequencer running, a bad index).
     """
     config = load_config(data_dir)
+    alone = _no_node_serving(data_dir)
     tree = open_tree_store(data_dir, database_url)
     try:
         try:
@@ -79,3 +105,4 @@ def rotate_key(data_dir: Path, database_url: str = "", compromised_from: int | N
             return new.verifier.vkey(), state.size
     finally:
         tree.close()
+        alone.close()

@@ -550,3 +550,29 @@ def test_two_rotate_keys_at_once_never_fork_the_history(node: Node, capsys: pyte
     for retired in node.data.glob("log.key.*.retired"):
         text = retired.read_text()
         assert "PRIVATE" not in text and Ed25519Verifier.from_vkey(text.strip()).key_id.hex() in retired.name
+
+
+def test_rotate_key_refuses_while_sifa_serve_runs_even_with_its_sequencer_killed(
+    node: Node, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``sifa serve`` loaded the log key once and publishes it (/v1/log/key, /verify) and signs peer
+    requests with it: rotating beside it, even while its sequencer child is down, is refused."""
+    import os
+    import signal
+
+    import httpx2
+
+    from tests.nodes import Serve
+
+    node.grow(2)
+    serve = Serve(node.data)
+    try:
+        os.kill(serve.sequencer(), signal.SIGKILL)  # the sequencer lock is free now; serve is not
+        assert sifa(["rotate-key", "--data-dir", str(node.data)]) == 2
+        assert "serving" in capsys.readouterr().err
+        assert load_signer(node.data).key_id == node.first.key_id and not list(node.data.glob("log.key.*"))
+        key = httpx2.get(f"{serve.url}/v1/log/key", timeout=10).json()
+        assert node.first.verifier.vkey() in json.dumps(key)
+    finally:
+        serve.stop()
+    assert sifa(["rotate-key", "--data-dir", str(node.data)]) == 0  # stopped: it rotates
