@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import logging
 import ssl
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 
 from dossier.sealer import Stop
+from ledger.deadline import post
 from ledger.errors import LedgerError
 from ledger.log import MerkleLog
 from ledger.note import Note
@@ -52,18 +51,18 @@ class Stamping:
         return None
 
     def _post(self, url: str, query: bytes) -> bytes:
-        req = urllib.request.Request(url, data=query, method="POST",
-                                     headers={"Content-Type": "application/timestamp-query"})  # fmt: skip
+        """The TSA's answer, within ``timeout`` seconds in all (a TSA that drips its answer is given
+        up on, and the next one asked). Raises OSError."""
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout, context=self.tls) as response:
-                kind = response.headers.get("Content-Type", "")
-                if kind != "application/timestamp-reply":
-                    raise OSError(f"answered {kind or 'no content type'}, not application/timestamp-reply")
-                return bytes(response.read(MAX_ANSWER))
-        except urllib.error.HTTPError as exc:
-            raise OSError(f"HTTP {exc.code}") from exc
+            status, kind, answer = post(url, query, {"Content-Type": "application/timestamp-query"},
+                                        timeout=self.timeout, max_bytes=MAX_ANSWER, context=self.tls)  # fmt: skip
         except ValueError as exc:
             raise OSError(str(exc)) from exc
+        if status != 200:
+            raise OSError(f"HTTP {status}")
+        if kind != "application/timestamp-reply":
+            raise OSError(f"answered {kind or 'no content type'}, not application/timestamp-reply")
+        return answer
 
     def run(self, stop: Stop, interval: float) -> None:
         """A round now and then every ``interval`` seconds, until ``stop`` is set."""

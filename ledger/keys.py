@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+from ledger import jsonbound
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.errors import MalformedError, VerificationError
 from ledger.hashing import SHA256, Hasher
@@ -127,7 +128,7 @@ class Rotation:
 def read_rotation(leaf: bytes, index: int) -> Rotation:
     """Check a rotation leaf's form and both signatures. Raises MalformedKeyHistoryError or KeyHistoryError."""
     try:
-        doc = json.loads(leaf)
+        doc = jsonbound.loads(leaf)
         if not isinstance(doc, dict) or doc.get("type") != ROTATED:
             raise ValueError("not a LogKeyRotated leaf")
         if set(doc) != {"type", "log", "index", "time", "old", "new", "old_compromised_from", "signatures"}:

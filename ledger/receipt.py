@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
+from ledger import jsonbound
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.errors import MalformedError, MalformedReceiptError, ReceiptMismatchError
 from ledger.hashing import SHA256, Hasher
@@ -176,7 +177,7 @@ class Receipt:
         Raises MalformedReceiptError (unknown format version included).
         """
         try:
-            doc = json.loads(text)
+            doc = jsonbound.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
             raise MalformedReceiptError(f"receipt is not JSON: {exc}") from exc
         if not isinstance(doc, dict):
@@ -264,7 +265,7 @@ class Verified:
 def leaf_time(leaf_data: bytes) -> str | None:
     """The UTC time a sifa leaf (JSON object) states in its ``time`` field; None if it states none."""
     try:
-        doc = json.loads(leaf_data)
+        doc = jsonbound.loads(leaf_data)
     except (ValueError, UnicodeDecodeError):
         return None
     when = doc.get("time") if isinstance(doc, dict) else None

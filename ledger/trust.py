@@ -5,11 +5,11 @@ One parser for the lawyer's verifier and for a node (which also reads each witne
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ledger import jsonbound
 from ledger.cosignature import CosignatureVerifier
 from ledger.errors import MalformedError
 from ledger.evm import ChainTrust
@@ -104,7 +104,7 @@ def _witness_key(entry: dict[str, Any]) -> CosignatureVerifier:
 def read_trust(path: Path) -> Trust:
     """A trust file from disk. Raises MalformedTrustError (unreadable or malformed)."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = jsonbound.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise MalformedTrustError(f"{exc}") from exc
     return parse_trust(doc)

@@ -233,3 +233,103 @@ def test_a_node_anchors_its_checkpoints_on_a_schedule(chain: TestChain, contract
     assert size == 3 and json.loads(record)["contract"] == contract.lower()
     tx = chain.w3.eth.get_transaction(json.loads(record)["tx_hash"])
     assert tx["from"] == Account.from_key(COURT_KEY).address
+
+
+class HostileRPC:
+    """A JSON-RPC proxy in front of the test chain that spoils one answer (``mode``): deeply nested
+    JSON, a block time that is no number or no date, a JSON-RPC error (a rate limit), or an answer
+    dripped one byte a second."""
+
+    def __init__(self, upstream: str, mode: str) -> None:
+        import threading
+        import urllib.request
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                method = json.loads(raw)["method"]
+                up = urllib.request.Request(upstream, data=raw, headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(up, timeout=30) as answer:
+                    body = answer.read()
+                if mode == "nested" and method == "eth_getTransactionByHash":
+                    body = b"[" * 100000 + b"]" * 100000
+                elif mode in ("badts", "hugets") and method == "eth_getBlockByNumber":
+                    stamp = "0xzz" if mode == "badts" else "0x" + "f" * 40
+                    body = json.dumps({"jsonrpc": "2.0", "id": 1, "result": {"timestamp": stamp}}).encode()
+                elif mode == "err" and method == "eth_getTransactionReceipt":
+                    body = json.dumps({"jsonrpc": "2.0", "id": 1, "error": {"code": -32005,
+                                       "message": "rate limit exceeded"}}).encode()  # fmt: skip
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body) + (100 if mode == "slow" else 0)))
+                self.end_headers()
+                try:
+                    if mode == "slow":
+                        for byte in body:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(0.5)
+                    else:
+                        self.wfile.write(body)
+                except OSError:
+                    pass
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("mode", ["nested", "badts", "hugets", "err"])
+def test_a_hostile_chain_node_is_never_a_crash(
+    chain: TestChain, contract: str, merkle: MerkleLog, signer: Ed25519Signer, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], mode: str,
+) -> None:  # fmt: skip
+    receipt = anchored_receipt(chain, contract, merkle, signer)
+    trust = trust_file(tmp_path / "t.json", signer, chain, contract)
+    hostile = HostileRPC(chain.url, mode)
+    try:
+        code, result, err = run_verify(tmp_path, receipt, trust, capsys, "--chain-rpc", hostile.url)
+    finally:
+        hostile.stop()
+    if mode in ("badts", "hugets"):  # the chain's node states a block time that is no time: refused
+        assert code == 1 and result["checks"][-1]["code"] == "anchor_invalid", err
+    else:  # it did not answer the question (unreadable, or refused: a rate limit): not checked
+        assert code == 0 and result["not_checked"][0]["check"] == "chain_anchor" and "anchor" not in result, err
+
+
+def test_a_chain_node_that_drips_its_answer_is_given_up_on_at_the_deadline(
+    chain: TestChain, contract: str, merkle: MerkleLog, signer: Ed25519Signer
+) -> None:
+    from ledger.evm import AnchorPart, ChainTrust
+    from verifier.chain import ChainUnreachableError, check_online
+
+    receipt = anchored_receipt(chain, contract, merkle, signer)
+    part = AnchorPart.from_dict(receipt.parts["anchor"])
+    hostile = HostileRPC(chain.url, "slow")
+    try:
+        started = time.monotonic()
+        with pytest.raises(ChainUnreachableError, match="deadline"):
+            check_online(hostile.url, part, ChainTrust(1, contract, "0x" + "11" * 20), ORIGIN, 4, b"\x07" * 32,
+                         timeout=2)  # fmt: skip
+        assert time.monotonic() - started < 5
+    finally:
+        hostile.stop()
+
+
+@pytest.mark.parametrize("url", ["notaurl", "file:///etc/passwd", "ftp://example.org/", "http://:80/", "http://h:x/"])
+def test_a_chain_rpc_that_is_no_http_url_is_an_input_error(
+    tmp_path: Path, signer: Ed25519Signer, merkle: MerkleLog, capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    grow(merkle, signer, 2)
+    trust = tmp_path / "t.json"
+    trust.write_text(json.dumps({"logs": [{"key": signer.verifier.vkey()}]}))
+    code, _, err = run_verify(tmp_path, merkle.receipt(0, WHEN), trust, capsys, "--chain-rpc", url)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--chain-rpc" in err

@@ -576,3 +576,44 @@ def test_rotate_key_refuses_while_sifa_serve_runs_even_with_its_sequencer_killed
     finally:
         serve.stop()
     assert sifa(["rotate-key", "--data-dir", str(node.data)]) == 0  # stopped: it rotates
+
+
+NESTED = "[" * 100000 + "]" * 100000
+
+
+@pytest.mark.parametrize("where", ["receipt", "trust", "keys", "proof", "rotation_leaf", "key_consistency"])
+def test_deeply_nested_json_anywhere_the_verifier_reads_is_one_line_exit_2(
+    node: Node, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    node.grow(2)
+    assert sifa(["rotate-key", "--data-dir", str(node.data)]) == 0
+    capsys.readouterr()
+    receipt = node.receipt(1, 2)  # carries key_history and key_consistency
+    pinned = trust(tmp_path / "t.json", {"key": node.first.verifier.vkey()})
+    doc = receipt.to_dict()
+    receipt_path, keys = tmp_path / "r.json", tmp_path / "keys.json"
+    keys.write_text(json.dumps(doc["key_history"]))
+    extra: list[str] = ["--keys", str(keys)]
+    if where == "receipt":
+        receipt_path.write_text(NESTED)
+    else:
+        if where == "trust":
+            pinned.write_text(NESTED)
+        elif where == "keys":
+            keys.write_text(NESTED)
+        elif where == "rotation_leaf":
+            doc["key_history"]["entries"][0]["leaf"] = base64.b64encode(NESTED.encode()).decode()
+        elif where == "key_consistency":
+            doc["key_consistency"] = json.loads("[" * 50 + "]" * 50)  # parses; the part's form is refused
+        receipt_path.write_text(json.dumps(doc))
+    if where == "proof":
+        old, new = tmp_path / "old.txt", tmp_path / "new.txt"
+        old.write_text(node.checkpoint(2))
+        new.write_text(node.checkpoint(3))
+        (tmp_path / "proof.json").write_text(NESTED)
+        argv = ["consistency", str(old), str(new), "--proof", str(tmp_path / "proof.json"), "--trust", str(pinned)]
+    else:
+        argv = ["--receipt", str(receipt_path), "--trust", str(pinned), *extra]
+    code = sifa_verify(argv)
+    _, err = capsys.readouterr()
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err

@@ -416,3 +416,41 @@ def test_the_tsa_chain_holds_only_cas_and_a_timestamping_only_certificate(
     assert openssl.returncode != 0, case
     with pytest.raises(TimestampError):
         verify_token(token, note.text, [_pem(root)])
+
+
+def test_a_tsa_that_drips_its_answer_is_given_up_on_and_the_next_one_asked(
+    tsa: TestTSA, merkle: MerkleLog, signer: Ed25519Signer
+) -> None:
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Drip(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/timestamp-reply")
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            try:
+                for _ in range(60):
+                    self.wfile.write(b"0")
+                    self.wfile.flush()
+                    time.sleep(0.5)
+            except OSError:
+                pass
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        grow(merkle, signer, 2)
+        stamping = Stamping(merkle, [f"http://127.0.0.1:{server.server_address[1]}/tsa", tsa.url], timeout=2)
+        started = time.monotonic()
+        assert stamping.round() == 2  # the second TSA's token
+        assert time.monotonic() - started < 8
+    finally:
+        server.shutdown()
+        server.server_close()

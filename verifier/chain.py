@@ -8,26 +8,32 @@ the verifier trusts (its own, or a consortium member other than the court). The 
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
-from typing import Any
+import re
+from typing import Any, Final
 
+from ledger import jsonbound
+from ledger.deadline import check_url, post
 from ledger.evm import AnchorError, AnchorPart, ChainTrust, check_record
 
 MAX_ANSWER = 4 << 20
+_QUANTITY: Final = re.compile(r"0x[0-9a-f]{1,16}")
+LAST_TIME: Final = 253402300799  # 9999-12-31T23:59:59Z: a block time beyond it is no time
 
 
 def _rpc(url: str, method: str, params: list[Any], timeout: float) -> Any:
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            answer = json.loads(response.read(MAX_ANSWER))
+        status, _, raw = post(url, body, {"Content-Type": "application/json"}, timeout=timeout, max_bytes=MAX_ANSWER)
+        if status != 200:
+            raise OSError(f"HTTP {status}")
+        answer = jsonbound.loads(raw)
     except (OSError, ValueError) as exc:
         raise ChainUnreachableError(f"the chain node {url} did not answer {method}: {exc}") from exc
-    if not isinstance(answer, dict) or "error" in answer:
-        said = answer.get("error") if isinstance(answer, dict) else answer
-        raise AnchorError(f"the chain node answered {method} with an error: {said}")
+    if not isinstance(answer, dict):
+        raise AnchorError(f"the chain node answered {method} with no JSON-RPC object")
+    if "error" in answer:  # a refusal (a rate limit, a method it does not serve) says nothing about the anchor
+        said = str(answer.get("error"))[:200]
+        raise ChainUnreachableError(f"the chain node {url} answered {method} with an error: {said}")
     return answer.get("result")
 
 
@@ -38,7 +44,8 @@ class ChainUnreachableError(Exception):
 def check_online(url: str, part: AnchorPart, trust: ChainTrust, origin: str, size: int, root: bytes, *,
                  timeout: float = 30.0) -> int:  # fmt: skip
     """Check the anchor with the chain node at ``url``; return the block's time (Unix seconds).
-    Raises AnchorError, or ChainUnreachableError."""
+    Raises AnchorError, or ChainUnreachableError (also for a JSON-RPC error answer, or past
+    ``timeout`` seconds for any one question, however slowly the node drips its answer)."""
 
     def ask(method: str, *params: Any) -> Any:
         return _rpc(url, method, list(params), timeout)
@@ -49,4 +56,12 @@ def check_online(url: str, part: AnchorPart, trust: ChainTrust, origin: str, siz
     block = ask("eth_getBlockByNumber", hex(part.block_number), False)
     if not isinstance(block, dict) or not isinstance(block.get("timestamp"), str):
         raise AnchorError(f"the chain node knows no block {part.block_number}")
-    return int(block["timestamp"], 16)
+    stamp = block["timestamp"]
+    if not _QUANTITY.fullmatch(stamp) or int(stamp, 16) > LAST_TIME:
+        raise AnchorError(f"the chain node's block {part.block_number} has no readable time: {stamp[:40]!r}")
+    return int(stamp, 16)
+
+
+def check_rpc_url(url: str) -> None:
+    """Raise ValueError unless ``url`` is an http:// or https:// URL (no file:, no bare word)."""
+    check_url(url)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from evidence.package import MalformedPackageError, PackageSeen, read_package
+from ledger import jsonbound
 from ledger.checkpoint import open_checkpoint
 from ledger.cosignature import require_quorum
 from ledger.errors import MalformedError, VerificationError
@@ -32,6 +33,7 @@ from ledger.note import Note
 from ledger.proof import verify_consistency
 from ledger.receipt import TLOG_PROOF, Receipt, Verified, verify_receipt
 from ledger.trust import Trust, read_trust
+from verifier.chain import check_rpc_url
 from verifier.parts import check_anchor, check_timestamp, history_keys, log_keys
 
 CHUNK = 1 << 20
@@ -62,7 +64,7 @@ def file_sha256(path: Path) -> str:
 
 def _leaf(leaf_data: bytes) -> dict[str, Any]:
     try:
-        doc = json.loads(leaf_data)
+        doc = jsonbound.loads(leaf_data)
     except ValueError:
         return {}
     return doc if isinstance(doc, dict) else {}
@@ -153,7 +155,7 @@ def verify(file: Path | None, receipt_path: Path, trust_path: Path, keys_paths: 
 def _key_history(path: Path) -> KeyHistory:
     """A key history document (GET /v1/log/keys). Raises InputError."""
     try:
-        return KeyHistory.from_dict(json.loads(_read(path, "key history")))
+        return KeyHistory.from_dict(jsonbound.loads(_read(path, "key history")))
     except (ValueError, MalformedError) as exc:
         raise InputError(f"key history {path} is unreadable: {exc}") from exc
 
@@ -203,7 +205,7 @@ def verify_consistency_files(old: Path, new: Path, proof_path: Path, trust_path:
     checks: list[dict[str, Any]] = result["checks"]
     texts = {"old": _read(old, "checkpoint"), "new": _read(new, "checkpoint")}
     try:
-        doc = json.loads(_read(proof_path, "proof"))
+        doc = jsonbound.loads(_read(proof_path, "proof"))
         hashes = doc["proof"] if isinstance(doc, dict) else doc
         proof = [base64.b64decode(h, validate=True) for h in hashes]
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
@@ -387,6 +389,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.receipt is None:
             raise InputError("give --receipt RECEIPT (with or without FILE), or --dossier PACKAGE")
         else:
+            if args.chain_rpc is not None:
+                try:
+                    check_rpc_url(args.chain_rpc)
+                except ValueError as exc:
+                    raise InputError(f"--chain-rpc: {exc}") from exc
             result = verify(args.file, args.receipt, args.trust, args.keys, args.chain_rpc)
     except InputError as exc:
         print(f"sifa-verify: {exc}", file=sys.stderr)

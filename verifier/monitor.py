@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ledger import jsonbound
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.errors import MalformedError, VerificationError
 from ledger.hashing import SHA256
@@ -89,7 +90,7 @@ def check(log_url: str, trust: Trust, state: Path, *, stall: float = 3600.0, tim
     if old.size > 0:
         raw = _get(f"{base}/v1/log/proof/consistency?from={old.size}&to={new.size}", timeout)
         try:
-            proof = [base64.b64decode(h, validate=True) for h in json.loads(raw)["proof"]]
+            proof = [base64.b64decode(h, validate=True) for h in jsonbound.loads(raw)["proof"]]
         except (ValueError, KeyError, TypeError) as exc:
             raise MonitorInputError(f"the log's consistency proof is unreadable: {exc}") from exc
         try:
@@ -115,7 +116,7 @@ def _followed(base: str, trust: Trust, timeout: float) -> list[WindowedKey]:
     except (OSError, ValueError) as exc:
         raise MonitorInputError(f"{base}/v1/log/keys: {exc}") from exc
     try:
-        history = KeyHistory.from_dict(json.loads(raw))
+        history = KeyHistory.from_dict(jsonbound.loads(raw))
     except (ValueError, MalformedError) as exc:
         raise MonitorInputError(f"the log's key history is unreadable: {exc}") from exc
     keys, _ = verify_history(list(trust.logs), history)
@@ -124,7 +125,7 @@ def _followed(base: str, trust: Trust, timeout: float) -> list[WindowedKey]:
 
 def _load(state: Path) -> dict[str, Any] | None:
     try:
-        doc: dict[str, Any] = json.loads(state.read_text(encoding="utf-8"))
+        doc: dict[str, Any] = jsonbound.loads(state.read_text(encoding="utf-8"))
         Checkpoint.from_text(Note.from_text(doc["checkpoint"]).text)
         float(doc["changed_at"])
     except FileNotFoundError:
