@@ -36,6 +36,11 @@ class TimestampError(VerificationError):
     code = "timestamp_invalid"
 
 
+class UnknownTsaError(TimestampError):
+    """A token whose TSA the trust file does not name (nor any CA above it): the verifier cannot
+    judge it, and reports the trusted time not checked (docs/time.md)."""
+
+
 class MalformedTimestampError(MalformedError):
     code = "malformed_timestamp"
 
@@ -229,7 +234,7 @@ def _verify_token(token: bytes, checkpoint_body: str, tsa_certificates: Sequence
         ski = sid.chosen.native
         match = [c for c in carried + trusted if _ski(c) == ski]
     if not match:
-        raise TimestampError("the token does not carry the TSA's certificate, nor does the trust file name it")
+        raise UnknownTsaError("the token does not carry the TSA's certificate, nor does the trust file name it")
     cert = match[0]
     _check_signature(cert, signer["signature"].native, _set_of(attrs), digest)
     # Step 4: a timestamping certificate, chained to one the trust file names, valid at that time.
@@ -279,7 +284,10 @@ def _chain(cert: Any, carried: list[Any], trusted: list[Any], when: datetime) ->
             current = issuer
             break
         else:
-            raise TimestampError("the TSA's certificate does not chain to a TSA certificate the trust file names")
+            raise UnknownTsaError(
+                f"the TSA's certificate ({cert.subject.rfc4514_string()}) does not chain to a TSA certificate the "
+                "trust file names"
+            )
     raise TimestampError("the TSA's certificate chain is longer than a verifier follows")
 
 

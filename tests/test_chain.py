@@ -254,8 +254,8 @@ class HostileRPC:
                     body = answer.read()
                 if mode == "nested" and method == "eth_getTransactionByHash":
                     body = b"[" * 100000 + b"]" * 100000
-                elif mode in ("badts", "hugets") and method == "eth_getBlockByNumber":
-                    stamp = "0xzz" if mode == "badts" else "0x" + "f" * 40
+                elif mode in ("badts", "hugets", "early") and method == "eth_getBlockByNumber":
+                    stamp = {"badts": "0xzz", "hugets": "0x" + "f" * 40, "early": "0x5f5e1000"}[mode]  # early: 2020
                     body = json.dumps({"jsonrpc": "2.0", "id": 1, "result": {"timestamp": stamp}}).encode()
                 elif mode == "err" and method == "eth_getTransactionReceipt":
                     body = json.dumps({"jsonrpc": "2.0", "id": 1, "error": {"code": -32005,
@@ -287,7 +287,7 @@ class HostileRPC:
         self.server.server_close()
 
 
-@pytest.mark.parametrize("mode", ["nested", "badts", "hugets", "err"])
+@pytest.mark.parametrize("mode", ["nested", "badts", "hugets", "early", "err"])
 def test_a_hostile_chain_node_is_never_a_crash(
     chain: TestChain, contract: str, merkle: MerkleLog, signer: Ed25519Signer, tmp_path: Path,
     capsys: pytest.CaptureFixture[str], mode: str,
@@ -299,7 +299,7 @@ def test_a_hostile_chain_node_is_never_a_crash(
         code, result, err = run_verify(tmp_path, receipt, trust, capsys, "--chain-rpc", hostile.url)
     finally:
         hostile.stop()
-    if mode in ("badts", "hugets"):  # the chain's node states a block time that is no time: refused
+    if mode in ("badts", "hugets", "early"):  # a block time that is no time, or before the leaf's: refused
         assert code == 1 and result["checks"][-1]["code"] == "anchor_invalid", err
     else:  # it did not answer the question (unreadable, or refused: a rate limit): not checked
         assert code == 0 and result["not_checked"][0]["check"] == "chain_anchor" and "anchor" not in result, err
