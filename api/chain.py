@@ -20,18 +20,31 @@ from api.settings import Settings
 from dossier.sealer import Stop
 from ledger.anchor import AnchorRecord
 from ledger.checkpoint import Checkpoint
+from ledger.deadline import post
 from ledger.errors import LedgerError
 from ledger.evm import CONTRACT_INIT, AnchorError, AnchorPart, ChainTrust, check_record, encode_checkpoint
 from ledger.log import MerkleLog
 from ledger.note import Note
 
 log = logging.getLogger("sifa.chain")
+MAX_ANSWER = 4 << 20
 
 
 def _web3(rpc_url: str, timeout: float) -> Any:
+    """web3 over HTTP where each JSON-RPC request has one total deadline (``ledger/deadline.py``):
+    a chain node that drips its answers cannot hold the anchoring thread past it."""
     from web3 import HTTPProvider, Web3
+    from web3.types import RPCEndpoint
 
-    return Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+    class DeadlineProvider(HTTPProvider):
+        def _make_request(self, method: RPCEndpoint, request_data: bytes) -> bytes:
+            status, _, raw = post(str(self.endpoint_uri), request_data, {"Content-Type": "application/json"},
+                                  timeout=timeout, max_bytes=MAX_ANSWER)  # fmt: skip
+            if status != 200:
+                raise OSError(f"the chain node answered HTTP {status}")
+            return raw
+
+    return Web3(DeadlineProvider(rpc_url))
 
 
 def _send(w3: Any, key: str, tx: dict[str, Any], timeout: float) -> Any:

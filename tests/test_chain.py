@@ -333,3 +333,18 @@ def test_a_chain_rpc_that_is_no_http_url_is_an_input_error(
     trust.write_text(json.dumps({"logs": [{"key": signer.verifier.vkey()}]}))
     code, _, err = run_verify(tmp_path, merkle.receipt(0, WHEN), trust, capsys, "--chain-rpc", url)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "--chain-rpc" in err
+
+
+def test_the_anchoring_thread_gives_up_on_a_dripping_chain_node_at_the_deadline(
+    chain: TestChain, contract: str, merkle: MerkleLog, signer: Ed25519Signer
+) -> None:
+    grow(merkle, signer, 2)
+    hostile = HostileRPC(chain.url, "slow")
+    try:
+        anchoring = Anchoring(merkle, EvmAnchor(hostile.url, contract, COURT_KEY, timeout=2))
+        started = time.monotonic()
+        with pytest.raises(OSError, match="deadline"):
+            anchoring.round()
+        assert time.monotonic() - started < 5
+    finally:
+        hostile.stop()
