@@ -32,6 +32,7 @@ def serving(data_dir: Path) -> IO[str]:
     serving node loaded ``log.key`` once and publishes and signs with it, so ``sifa rotate-key``
     refuses while any node holds this (docs/keys.md). Waits while a rotation runs."""
     fd = os.open(data_dir / SERVING, os.O_RDWR | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)  # whatever a copy of the data dir left
     f = os.fdopen(fd, "r+")
     fcntl.flock(f, fcntl.LOCK_SH)
     return f
