@@ -298,7 +298,7 @@ def test_audit_follows_the_key_history_and_skips_rotation_leaves(tmp_path: Path)
         stack.log.append([rotation], cursor=state.cursor, labels=[[LABEL]], signer=new, base=state)
         stack.sealer.signer = new
         upload(2)
-        report = audit(app, stack.log, app.blobs, new.verifier)
+        report = audit(app, stack.log, app.blobs, new.verifier, secret=stack.sealer.secret)
     finally:
         stack.close()
     assert report.findings == [] and report.leaves == report.events + 1 and report.checkpoints == 3
@@ -380,7 +380,7 @@ def test_the_monitor_follows_a_rotation_and_alarms_on_a_retired_key(
     key signs after the rotation is an alarm."""
     from api.app import create_app
     from api.settings import Settings
-    from tests.api_node import free_port, in_thread
+    from tests.nodes import free_port, in_thread
     from verifier.monitor import check
 
     pinned = parse_trust({"logs": [{"key": node.first.verifier.vkey()}]})
