@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from api import edge, errors
 from api.composition import open_node, start_companions
 from api.health import Health, health
+from api.keys import serving
 from api.lifecycle import STOP_WAIT, StopFlag, Supervisor
 from api.node import settle_heap
 from api.routes import (
@@ -58,7 +59,8 @@ def create_app(settings: Settings, *, owns_process: bool = False) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        with open_node(settings) as node:
+        # sifa rotate-key refuses while this node serves with the key open_node loads now (serving.lock)
+        with serving(settings.data_dir), open_node(settings) as node:
             app.state.services = node
             app.state.bodies = BodySlots(settings.max_uploads_per_principal, settings.max_connections)
             stop = StopFlag()  # set by this lifespan only; the signals are uvicorn's

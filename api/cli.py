@@ -116,6 +116,12 @@ def _parser() -> argparse.ArgumentParser:
     pub = sub.add_parser("publish", help="publish the log to SIFA_PUBLISH_BUCKET now (tlog-tiles layout)")
     pub.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
     setup_cli.add_parsers(sub)
+    rot = sub.add_parser("rotate-key", help="hand the log to a new key, announced in the log (node stopped)")
+    rot.add_argument("--data-dir", type=Path, help="overrides SIFA_DATA_DIR")
+    rot.add_argument("--compromised-from", type=int, help="the old key is compromised from this leaf index on")
+    dep = sub.add_parser("anchor-deploy", help="put the anchor contract on an EVM chain; print its address")
+    dep.add_argument("--rpc", required=True, help="the chain node's JSON-RPC URL")
+    dep.add_argument("--key-file", required=True, type=Path, help="the court account's private key (0x hex)")
     trust = sub.add_parser("trust-entry", help="print this node's entry for a verifier's trust file")
     trust.add_argument("data_dir", type=Path)
     trust.add_argument("--witness", action="store_true", help="the node's witness key (a 'witnesses' entry)")
@@ -145,6 +151,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "admin":
             return _admin(args)
+        if args.command == "anchor-deploy":
+            from api.chain import deploy_contract, read_chain_key
+
+            address = deploy_contract(args.rpc, read_chain_key(args.key_file))
+            print(f"sifa anchor-deploy: set SIFA_CHAIN_CONTRACT={address} (docs/anchoring.md)", file=sys.stderr)
+            print(address)
+            return 0
+        if args.command == "rotate-key":
+            from api.keys import rotate_key
+
+            settings = Settings(data_dir=args.data_dir) if args.data_dir else Settings()
+            vkey, index = rotate_key(settings.data_dir, settings.database_url, args.compromised_from)
+            print(f"sifa rotate-key: leaf {index} hands the log to the new key; checkpoints from size {index + 1} "
+                  "are signed by it (docs/keys.md)", file=sys.stderr)  # fmt: skip
+            print(vkey)
+            return 0
         if args.command == "restore":
             return _restore(args)
         if args.command == "backup":

@@ -13,6 +13,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from api.node import (
     COURTS,
@@ -34,6 +35,7 @@ from api.node import (
 from api.peers import NonceStore, PeerGate, client_tls
 from api.principals import Caller, Principals
 from api.settings import Settings
+from api.tsa import Stamping
 from api.witnessing import Witnessing
 from dossier.application import DossierApp
 from dossier.courts import CourtRegistry
@@ -46,6 +48,9 @@ from ledger.trust import Trust
 from ledger.witness import Witness
 from ledger.witness_sqlite import SQLiteWitnessState
 from storage.blobstore import BlobStore
+
+if TYPE_CHECKING:
+    from api.chain import Anchoring
 
 
 @dataclass
@@ -65,6 +70,8 @@ class Services:
     peers: Trust | None = None
     gate: PeerGate = field(default_factory=lambda: PeerGate(None, ""))  # no peers: every signed request is refused
     witnessing: Witnessing | None = None  # this log's checkpoints go to witnesses (SIFA_WITNESSES)
+    stamping: Stamping | None = None  # trusted time for this log's checkpoints (SIFA_TSA_URLS, docs/time.md)
+    anchoring: Anchoring | None = None  # this log's checkpoints written to an EVM chain (SIFA_CHAIN_*)
     lookups: dict[str, asyncio.Future[Caller]] = field(default_factory=dict)  # credential reads under way, by token
 
     @property
@@ -99,6 +106,13 @@ def open_node(settings: Settings, *, tree: TreeStore | None = None) -> Iterator[
                         witnesses=asked.witnesses if asked else (),
                         quorum=asked.quorum if asked else 0)  # fmt: skip
         witnessing = Witnessing(merkle, asked, tls=client_tls(settings.tls_ca)) if asked is not None else None
+        tsas = settings.tsa_list()
+        stamping = Stamping(merkle, tsas, tls=client_tls(settings.tls_ca)) if tsas else None
+        anchoring = None
+        if settings.chain_rpc_url:  # web3 is loaded only by a node that anchors
+            from api.chain import Anchoring, chain_anchor
+
+            anchoring = Anchoring(merkle, chain_anchor(settings))
         people = Principals(principals_env(data, settings))
         stack.callback(people.close)
         witness = None
@@ -110,19 +124,26 @@ def open_node(settings: Settings, *, tree: TreeStore | None = None) -> Iterator[
         stack.callback(nonces.close)
         gate = PeerGate(peers, config.origin, settings.peer_window_seconds, nonces)
         yield Services(config, settings, merkle, signer, dossiers, sealer, people, blobs, courts, witness, peers, gate,
-                       witnessing)  # fmt: skip
+                       witnessing, stamping=stamping, anchoring=anchoring)  # fmt: skip
 
 
 def start_companions(node: Services, stop: Stop) -> list[threading.Thread]:
     """The threads that run beside the sequencer, whichever process runs it, until ``stop``: the log's
-    new checkpoints to its witnesses (SIFA_WITNESSES), the fixity sweep (SIFA_FIXITY_*), publishing
-    the log to a bucket (SIFA_PUBLISH_BUCKET). The ones configured; started."""
+    new checkpoints to its witnesses (SIFA_WITNESSES), trusted time for them (SIFA_TSA_URLS), their
+    anchor on an EVM chain (SIFA_CHAIN_*), the fixity sweep (SIFA_FIXITY_*), publishing the log to a
+    bucket (SIFA_PUBLISH_BUCKET). The ones configured; started."""
     from api.maintenance import start_fixity
 
     settings, threads = node.settings, []
     if node.witnessing is not None:
         threads.append(threading.Thread(target=node.witnessing.run, args=(stop, settings.witness_interval_seconds),
                                         name="sifa-witnessing", daemon=True))  # fmt: skip
+    if node.stamping is not None:
+        threads.append(threading.Thread(target=node.stamping.run, args=(stop, settings.tsa_interval_seconds),
+                                        name="sifa-tsa", daemon=True))  # fmt: skip
+    if node.anchoring is not None:
+        threads.append(threading.Thread(target=node.anchoring.run, args=(stop, settings.chain_interval_seconds),
+                                        name="sifa-chain", daemon=True))  # fmt: skip
     if settings.publish_bucket:  # static reads: the log's tiles to a bucket (api/publish.py)
         from api.publish import publisher_for
 

@@ -68,6 +68,22 @@ class Settings(BaseSettings):
     # older backup) refuses to seal (api/forkguard.py); true: an operator's decision to seal anyway,
     # forking the published log (docs/administration.md).
     seal_behind_witnesses: bool = False
+    # Trusted time (docs/time.md): RFC 3161 timestamp authorities, comma-separated, tried in turn for a
+    # token over the latest checkpoint, a round every tsa_interval_seconds while the log grows. Empty: none.
+    tsa_urls: str = ""
+    tsa_interval_seconds: float = Field(default=60.0, gt=0)
+
+    # Anchoring on an EVM chain (docs/anchoring.md): the chain node's JSON-RPC URL, the anchor contract
+    # (`sifa anchor-deploy`), the file holding the court account's private key (0x hex), and how often
+    # the latest checkpoint is written when the log has grown. Empty URL: no chain anchor.
+    chain_rpc_url: str = ""
+    chain_contract: str = ""
+    chain_key_file: Path | None = None
+    chain_interval_seconds: float = Field(default=300.0, gt=0)
+
+    def tsa_list(self) -> list[str]:
+        return [u.strip() for u in self.tsa_urls.split(",") if u.strip()]
+
     # Peer courts (docs/transfer.md): a trust file naming their log keys and node "url"s; their
     # signed requests are accepted, their packages verified against it. peer_window_seconds: how far
     # a signed request's time may be from this node's clock (and how long its nonce is remembered).

@@ -27,6 +27,8 @@ from evidence.salts import dossier_ref
 from ledger.checkpoint import open_checkpoint
 from ledger.compact import CompactRange
 from ledger.errors import LedgerError
+from ledger.keys import LABEL as KEY_LABEL
+from ledger.keys import follow, read_rotation
 from ledger.log import MerkleLog
 from ledger.note import Verifier
 from ledger.store import TreeStore
@@ -86,13 +88,16 @@ def audit(app: DossierApp, log: MerkleLog, blobs: BlobStore, log_key: Verifier, 
         ref = dossier_ref(secret, dossier) if dossier is not None else None
     except (ValueError, TypeError):
         ref = None
+    rotations = set(log.find(KEY_LABEL))
     while True:
         notes = _page(app, after)
         if not notes:
             break
         after = notes[-1].id
-        stored = _entries(log, index, min(size, index + len(notes)), report)
+        stored = _entries(log, index, min(size, index + len(notes) + len(rotations)), report)
         for note in notes:
+            while index in rotations:  # the log's own key rotations (docs/keys.md) are not events
+                index += 1
             if isinstance(note, _Unread):  # which dossier's event it was, as its sealed leaf says
                 note = note.named(stored.get(index))
             report.events += 1
@@ -138,6 +143,8 @@ def audit(app: DossierApp, log: MerkleLog, blobs: BlobStore, log_key: Verifier, 
                 report.findings.append(Finding("leaf_mismatch", f"leaf {index}", f"does not record {where}"))
             index += 1
         say("events", report.events, report.events)
+    while index in rotations:
+        index += 1
     if index < size:
         report.findings.append(Finding("leaf_without_event", f"leaves {index}..{size - 1}", "no stored event"))
     stall = log.store.sequencer_status().stall
@@ -171,6 +178,7 @@ def audit_log(log: MerkleLog, log_key: Verifier, report: AuditReport, *, size: i
     say = progress or (lambda stage, done, total: None)
     size = log.size if size is None else size
     replay = _Replay(log, size, report, say)
+    keys = _log_keys(log, log_key, report)
     kept_findings: list[Finding] = []  # the checkpoints' findings, reported after the tree's findings, as before
     last = -1
     while page := log.store.checkpoints(above=last, limit=PAGE):
@@ -179,7 +187,7 @@ def audit_log(log: MerkleLog, log_key: Verifier, report: AuditReport, *, size: i
             report.checkpoints += 1
             root = replay.root(s) if 0 < s <= size else None
             try:
-                checkpoint, _ = open_checkpoint(text, [log_key])
+                checkpoint, _ = open_checkpoint(text, keys)
             except LedgerError as exc:
                 kept_findings.append(Finding("checkpoint_signature", f"checkpoint {s}", exc.diagnostics()))
                 continue
@@ -242,6 +250,24 @@ def _head_key(secret: bytes, dossier: object) -> str:
         except (ValueError, TypeError):
             pass
     return text
+
+
+def _log_keys(log: MerkleLog, log_key: Verifier, report: AuditReport) -> list[Verifier]:
+    """The log's keys with their windows, followed through its own rotation leaves from the first
+    key (docs/keys.md); the last must be the node's key. Without rotations: the node's key."""
+    try:
+        rotations = [read_rotation(log.entry(i), i) for i in log.find(KEY_LABEL)]
+        if not rotations:
+            return [log_key]
+        keys: list[Verifier] = list(follow([rotations[0].old], rotations))
+    except LedgerError as exc:
+        report.findings.append(Finding("key_history", "log keys", exc.diagnostics()))
+        return [log_key]
+    if keys[-1].key_id != log_key.key_id:
+        report.findings.append(
+            Finding("key_history", "log keys", "the node's key is not the last one its log hands on to")
+        )
+    return keys
 
 
 def _where(dossier: object, version: object, position: object) -> str:

@@ -1,9 +1,10 @@
 """The anchor port: publish a court's signed checkpoint somewhere others hold, and check the record.
 
 An anchor makes a checkpoint hard to take back: once others hold it, a later, different history of
-the same log is evidence of a fork. sifa ships one implementation, the witness network (C2SP
-tlog-witness, cosignatures carried in the checkpoint note itself). An adapter for the SPC 司法链 or
-an EVM-compatible consortium chain implements the same two methods (docs/anchoring.md).
+the same log is evidence of a fork. sifa ships two implementations: the witness network (C2SP
+tlog-witness, cosignatures carried in the checkpoint note itself), and an EVM chain adapter
+(``api/chain.py``, ``ledger/evm.py``). An adapter for the SPC 司法链 implements the same two methods
+(docs/anchoring.md).
 """
 
 from __future__ import annotations

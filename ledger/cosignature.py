@@ -45,6 +45,8 @@ class CosignatureVerifier:
 
     name: str
     public_key: bytes
+    not_before: int = 0  # the window (Unix seconds) in which its cosignatures count (docs/keys.md)
+    not_after: int | None = None
 
     def __post_init__(self) -> None:
         if not valid_key_name(self.name):
@@ -126,6 +128,8 @@ def cosigners(note: Note, witnesses: Sequence[CosignatureVerifier]) -> dict[str,
                 when = w.timestamp(note.text, sig.signature)
                 if when is None:
                     raise CheckpointSignatureError(f"the cosignature of witness {w.name} does not verify")
+                if when < w.not_before or (w.not_after is not None and when > w.not_after):
+                    continue  # a rotated witness key: outside its window it vouches for nothing
                 found[w.name] = when
     return found
 
@@ -134,6 +138,6 @@ def require_quorum(note: Note, witnesses: Sequence[CosignatureVerifier], quorum:
     """``cosigners`` if at least ``quorum`` trusted witnesses cosigned, else QuorumError naming who is missing."""
     found = cosigners(note, witnesses)
     if len(found) < quorum:
-        missing = sorted(w.name for w in witnesses if w.name not in found)
+        missing = sorted({w.name for w in witnesses if w.name not in found})
         raise QuorumError(f"{len(found)} of the {quorum} witness cosignatures required; missing: {', '.join(missing)}")
     return found

@@ -7,11 +7,17 @@ reads: plan the nodes (ledger.proof), fetch their tiles, assemble.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any
 
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.errors import LeafTooLargeError, TreeSizeError
+from ledger.evm import AnchorPart
 from ledger.hashing import SHA256, Hasher, fold_right
+from ledger.keys import LABEL as KEY_LABEL
+from ledger.keys import KeyHistory
 from ledger.note import Note, Signer
 from ledger.proof import NodeID, assemble, consistency_plan, inclusion_plan, plan_nodes, root_plan
 from ledger.receipt import Receipt
@@ -28,6 +34,7 @@ from ledger.tiles import (
     tiles_for,
     unpack_entries,
 )
+from ledger.timestamp import TimestampPart
 
 
 class MerkleLog:
@@ -203,7 +210,46 @@ class MerkleLog:
             checkpoint_note=note,
             recorded_at=recorded_at,
             hasher=self.hasher,
+            parts=self._receipt_parts(index, checkpoint.size),
         )
+
+    def key_history(self, size: int, note: str) -> KeyHistory | None:
+        """The key rotations among the first ``size`` leaves, proved in the checkpoint ``note`` of
+        that size (None: the log never changed its key before it)."""
+        found = [i for i in self.find(KEY_LABEL) if i < size]
+        if not found:
+            return None
+        return KeyHistory(note, tuple((i, self.entry(i), tuple(self.inclusion_proof(i, size))) for i in found))
+
+    def _receipt_parts(self, index: int, size: int) -> dict[str, Any]:
+        """The optional receipt parts this log holds for a leaf: the log's key history up to the
+        receipt's checkpoint (docs/keys.md), the first timestamp token whose checkpoint covers it
+        (docs/time.md)."""
+        parts: dict[str, Any] = {}
+        kept_at, latest = self.store.checkpoint(size), self.store.checkpoint()
+        if latest is not None and latest[0] > size and any(size <= i < latest[0] for i in self.find(KEY_LABEL)):
+            # The checkpoint's key has since been replaced: prove the current key's tree extends it.
+            kept_at, size_at = latest, latest[0]
+            hashes = [base64.b64encode(h).decode() for h in self.consistency_proof(size, size_at)]
+            parts["key_consistency"] = {"checkpoint": latest[1], "proof": hashes}
+        else:
+            size_at = size
+        history = None if kept_at is None else self.key_history(size_at, kept_at[1])
+        if history is not None:
+            parts["key_history"] = history.to_dict()
+        for stamped, token in self.store.timestamps(above=index, limit=1):
+            kept = self.store.checkpoint(stamped)
+            if kept is not None and stamped <= self.size:
+                proof = tuple(self.inclusion_proof(index, stamped))
+                parts["timestamp"] = TimestampPart(kept[1], proof, token).to_dict()
+        for anchored, record in self.store.anchors(above=index, limit=1):
+            kept = self.store.checkpoint(anchored)
+            if kept is not None and anchored <= self.size:
+                doc = json.loads(record)
+                proof = tuple(self.inclusion_proof(index, anchored))
+                parts["anchor"] = AnchorPart(doc["chain_id"], doc["contract"], doc["tx_hash"], doc["block_number"],
+                                             kept[1], proof).to_dict()  # fmt: skip
+        return parts
 
 
 def _bundle_writes(

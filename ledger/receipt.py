@@ -1,7 +1,8 @@
 """The receipt (存证凭证): one self-contained, offline-verifiable JSON document.
 
 Formats ``sifa-receipt/1`` and ``sifa-receipt/2`` (the same, plus ``disclosures``: the values and
-salts that open some of a ``sifa-leaf/2`` leaf's commitments), field by field in docs/receipt.md. ``Receipt.from_json``
+salts that open some of a ``sifa-leaf/2`` leaf's commitments); either may carry the optional PARTS
+(trusted time, key history, a chain anchor), field by field in docs/receipt.md. ``Receipt.from_json``
 is the only way in; ``verify_receipt`` checks it, steps numbered as in
 docs/verification.md, and returns a ``VerifiedReceipt``: what the receipt proves, read
 from the signed checkpoint and the proved leaf, never from the receipt's own terms.
@@ -13,8 +14,8 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final
 
@@ -36,6 +37,10 @@ _FIELDS: Final = {
     "format", "log", "leaf_index", "tree_size", "leaf_data", "inclusion_proof", "checkpoint", "terms",
 }  # fmt: skip
 _TERMS: Final = {"存证编号", "区块高度", "交易哈希", "存证时间"}
+# Optional parts, each parsed and checked by its own module: "timestamp" (ledger/timestamp.py),
+# "key_history" and "key_consistency" (ledger/keys.py), "anchor" (ledger/evm.py). A receipt without
+# them is as before.
+PARTS: Final = frozenset({"timestamp", "key_history", "key_consistency", "anchor"})
 
 
 def record_id(origin: str, index: int) -> str:
@@ -76,6 +81,7 @@ class Receipt:
     recorded_at: str
     # sifa-receipt/2: each {"path", "value", "salt"} as written (evidence.disclosure checks them); None: /1
     disclosures: tuple[dict[str, Any], ...] | None = None
+    parts: Mapping[str, Any] = field(default_factory=dict)  # PARTS present (either format), as JSON values
 
     def with_disclosures(self, disclosures: Sequence[dict[str, Any]]) -> Receipt:
         """The same receipt as ``sifa-receipt/2``, carrying ``disclosures`` (possibly none)."""
@@ -97,6 +103,7 @@ class Receipt:
         checkpoint_note: Note,
         recorded_at: str,
         hasher: Hasher = SHA256,
+        parts: Mapping[str, Any] | None = None,
     ) -> Receipt:
         """A receipt for one leaf; the reader-facing terms are derived, not given."""
         if not _TIME.fullmatch(recorded_at):
@@ -114,6 +121,7 @@ class Receipt:
             height=checkpoint.size,
             leaf_hash_hex=hasher.leaf(leaf_data).hex(),
             recorded_at=recorded_at,
+            parts=dict(parts or {}),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -131,6 +139,7 @@ class Receipt:
                 "交易哈希": self.leaf_hash_hex,
                 "存证时间": self.recorded_at,
             },
+            **{k: self.parts[k] for k in sorted(self.parts)},
         }
         if self.disclosures is not None:
             doc["disclosures"] = list(self.disclosures)
@@ -199,8 +208,8 @@ class Receipt:
             raise MalformedReceiptError(f"unknown receipt format {doc.get('format')!r}; this reads "
                                         f"{' and '.join(FORMATS)}")  # fmt: skip
         expected = _FIELDS if doc["format"] == FORMAT else _FIELDS | {"disclosures"}
-        if set(doc) != expected:
-            missing, extra = expected - set(doc), set(doc) - expected
+        if not expected <= set(doc) <= expected | PARTS:
+            missing, extra = expected - set(doc), set(doc) - expected - PARTS
             raise MalformedReceiptError(f"receipt fields: missing {sorted(missing)}, unknown {sorted(extra)}")
         log, terms = doc["log"], doc["terms"]
         if not isinstance(log, dict) or set(log) != {"origin", "hash", "signature"}:
@@ -239,6 +248,7 @@ class Receipt:
             leaf_hash_hex=terms["交易哈希"],
             recorded_at=terms["存证时间"],
             disclosures=None if doc["format"] == FORMAT else _disclosures(doc["disclosures"]),
+            parts={k: doc[k] for k in PARTS if k in doc},
         )
 
 

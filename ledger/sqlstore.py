@@ -23,6 +23,8 @@ SCHEMA = (
     " PRIMARY KEY (level, idx))",
     "CREATE TABLE IF NOT EXISTS sifa_tree_entries ( idx BIGINT PRIMARY KEY, data {blob} NOT NULL)",
     "CREATE TABLE IF NOT EXISTS sifa_tree_checkpoints (size BIGINT PRIMARY KEY, note TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS sifa_tree_timestamps (size BIGINT PRIMARY KEY, token {blob} NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS sifa_tree_anchors (size BIGINT PRIMARY KEY, record TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS sifa_tree_labels ("
     " label TEXT NOT NULL, leaf BIGINT NOT NULL, PRIMARY KEY (label, leaf))",
     "INSERT INTO sifa_tree_state (id, size, cursor) VALUES (1, 0, NULL) ON CONFLICT (id) DO NOTHING",
@@ -201,6 +203,34 @@ class SQLTreeStore(TreeStore):
     def checkpoint(self, size: int | None = None) -> tuple[int, str] | None:
         with self._cursor() as cur:
             return select_checkpoint(cur, self._sql, size)
+
+    def save_timestamp(self, size: int, token: bytes) -> None:
+        with self._cursor(write=True) as cur:
+            cur.execute(self._sql("INSERT INTO sifa_tree_timestamps (size, token) VALUES (?, ?)"
+                                  " ON CONFLICT (size) DO NOTHING"), (size, token))  # fmt: skip
+
+    def timestamps(self, *, above: int = -1, newest_first: bool = False,
+                   limit: int | None = None) -> list[tuple[int, bytes]]:  # fmt: skip
+        order = "DESC" if newest_first else "ASC"
+        bound = "" if limit is None else f" LIMIT {int(limit)}"
+        query = f"SELECT size, token FROM sifa_tree_timestamps WHERE size > ? ORDER BY size {order}{bound}"
+        with self._cursor() as cur:
+            cur.execute(self._sql(query), (above,))
+            return [(int(size), bytes(token)) for size, token in cur.fetchall()]
+
+    def save_anchor(self, size: int, record: str) -> None:
+        with self._cursor(write=True) as cur:
+            cur.execute(self._sql("INSERT INTO sifa_tree_anchors (size, record) VALUES (?, ?)"
+                                  " ON CONFLICT (size) DO NOTHING"), (size, record))  # fmt: skip
+
+    def anchors(self, *, above: int = -1, newest_first: bool = False,
+                limit: int | None = None) -> list[tuple[int, str]]:  # fmt: skip
+        order = "DESC" if newest_first else "ASC"
+        bound = "" if limit is None else f" LIMIT {int(limit)}"
+        query = f"SELECT size, record FROM sifa_tree_anchors WHERE size > ? ORDER BY size {order}{bound}"
+        with self._cursor() as cur:
+            cur.execute(self._sql(query), (above,))
+            return [(int(size), str(record)) for size, record in cur.fetchall()]
 
     @abstractmethod
     def _sequencer_alive(self) -> bool:

@@ -157,6 +157,25 @@ class TreeStore(ABC):
         """Kept checkpoints (size, note) of sizes over ``above``, by size (newest first if asked),
         at most ``limit`` of them."""
 
+    def save_timestamp(self, size: int, token: bytes) -> None:
+        """Keep an RFC 3161 token (DER) for the checkpoint of ``size`` (ledger/timestamp.py); the
+        same size again is a no-op. A store that keeps none says so."""
+        raise TreeStoreError(f"{type(self).__name__} keeps no timestamp tokens")
+
+    def timestamps(self, *, above: int = -1, newest_first: bool = False, limit: int | None = None
+                   ) -> list[tuple[int, bytes]]:  # fmt: skip
+        """Kept tokens (size, DER) for checkpoint sizes over ``above``, by size, at most ``limit``."""
+        return []
+
+    def save_anchor(self, size: int, record: str) -> None:
+        """Keep where the checkpoint of ``size`` was anchored (JSON, ledger/evm.py); once per size."""
+        raise TreeStoreError(f"{type(self).__name__} keeps no anchor records")
+
+    def anchors(self, *, above: int = -1, newest_first: bool = False, limit: int | None = None
+                ) -> list[tuple[int, str]]:  # fmt: skip
+        """Kept anchor records (size, JSON) for checkpoint sizes over ``above``, by size, at most ``limit``."""
+        return []
+
     @abstractmethod
     def sequencer_lock(self) -> SequencerLease:
         """Take the log's sequencer lock, without waiting: one holder per log, across processes.

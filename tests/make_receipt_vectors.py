@@ -22,12 +22,15 @@ from typing import Any
 from evidence.disclosure import build_leaf, disclosures_for
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.cosignature import CosignatureSigner
+from ledger.keys import LABEL as KEY_LABEL
+from ledger.keys import rotation_leaf
 from ledger.log import MerkleLog
 from ledger.note import Ed25519Signer, Note, NoteSignature, add_signatures
 from ledger.receipt import Receipt
 from ledger.sqlite import SQLiteTreeStore
 
 OUT = Path(__file__).parent / "vectors" / "receipts"
+TSA = Path(__file__).parent / "vectors" / "tsa"
 ORIGIN = "sifa.court/1101-0105"
 EVIDENCE = "（2026）京0105民初123号 借款合同扫描件\n".encode()
 WHEN = "2026-11-22T08:30:00.000000Z"
@@ -145,6 +148,8 @@ def main() -> None:
     cases["not-witnessed"] = {"file": None, "exit": 1, "code": "witness_quorum_missing", "receipt": "valid",
                               "trust": "trust-witnessed.json"}  # fmt: skip
 
+    key_cases(log_key, trust, write, cases)
+    time_and_anchor_cases(log, log_key, valid, trust, write, cases)  # before v2_cases grows the log: token.der
     cases["old-format"] = {"file": "evidence.txt", "exit": 0, "code": None, "receipt": "valid"}  # sifa-receipt/1
     v2_cases(log, log_key, write, cases)
     (OUT / "cases.json").write_text(json.dumps(cases, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
@@ -241,6 +246,69 @@ def v2_cases(log: MerkleLog, log_key: Ed25519Signer, write: Any, cases: dict[str
     cases["v2-disclosure-mismatch"].update(path="name", edited="李四借款合同.pdf")
     for name in ("v2-valid", "v2-redacted", "v2-none-disclosed", "v2-disclosure-mismatch"):
         cases[name]["terms_of"] = "v2-valid"
+
+
+def key_cases(
+    log_key: Ed25519Signer, trust: dict[str, object], write: Any, cases: dict[str, dict[str, object]]
+) -> None:
+    """Key history (docs/keys.md): the same leaf 5 and tree size 11, in logs whose key was rotated
+    at leaf 6 (and again at leaf 8); each receipt verifies with trust.json, which pins the first key."""
+    second, third = Ed25519Signer(ORIGIN, bytes(range(2, 34))), Ed25519Signer(ORIGIN, bytes(range(3, 35)))
+    evidence = hashlib.sha256(EVIDENCE).hexdigest()
+
+    def rotated(*steps: tuple[int, Ed25519Signer, Ed25519Signer, int | None]) -> MerkleLog:
+        log = MerkleLog(SQLiteTreeStore(":memory:"))
+        turns = {at: (old, new, bad) for at, old, new, bad in steps}
+        entries = [rotation_leaf(*turns[i][:2], i, WHEN, turns[i][2]) if i in turns else
+                   leaf(i, evidence if i == 5 else None) for i in range(11)]  # fmt: skip
+        labels = [[KEY_LABEL] if i in turns else [] for i in range(11)]
+        log.append(entries, labels=labels)
+        log.sign_checkpoint(steps[-1][2])
+        return log
+
+    write("keys-second-era", rotated((6, log_key, second, None)).receipt(5, WHEN).to_dict(), file="evidence.txt",
+          exit=0, code=None)  # fmt: skip
+    write("keys-third-era", rotated((6, log_key, second, None), (8, second, third, None)).receipt(5, WHEN).to_dict(),
+          file="evidence.txt", exit=0, code=None)  # fmt: skip
+    stranger = Ed25519Signer(ORIGIN, bytes(range(1, 33)))
+    write("keys-rotation-by-a-stranger", rotated((6, stranger, second, None)).receipt(5, WHEN).to_dict(), file=None,
+          exit=1, code="key_history_invalid")  # fmt: skip
+    # The first key, marked compromised from leaf 6 by the rotation; a checkpoint it signs of size 11
+    # (the thief's) is refused, by the history the node publishes and by a trust file that says so.
+    honest = rotated((6, log_key, second, 6))
+    forged = honest.receipt(5, WHEN).to_dict()
+    forged["checkpoint"] = sign_checkpoint(Checkpoint(ORIGIN, 11, honest.root(11)), log_key).to_text()
+    write("keys-signed-after-compromise", forged, file=None, exit=1, code="log_key_not_valid")
+    marked = {**trust, "logs": [{**trust["logs"][0], "compromised_from": 6}]}  # type: ignore[index]
+    (OUT / "trust-compromised.json").write_text(json.dumps(marked, ensure_ascii=False, indent=2) + "\n",
+                                                encoding="utf-8")  # fmt: skip
+    cases["keys-compromised-in-trust-file"] = {"file": None, "exit": 1, "code": "log_key_not_valid",
+                                               "receipt": "valid", "trust": "trust-compromised.json"}  # fmt: skip
+
+
+def time_and_anchor_cases(log: MerkleLog, log_key: Ed25519Signer, valid: dict[str, Any], trust: dict[str, Any],
+                          write: Any, cases: dict[str, dict[str, object]]) -> None:  # fmt: skip
+    """Trusted time (docs/time.md) with a token a test TSA made once for this corpus's checkpoint of
+    size 11 (tests/vectors/tsa/, kept as data: a TSA's token carries its own time), and a chain
+    anchor claim, checked offline only (docs/anchoring.md)."""
+    token = base64.b64encode((TSA / "token.der").read_bytes()).decode()
+    stamped = {**valid, "timestamp": {"checkpoint": valid["checkpoint"], "inclusion_proof": valid["inclusion_proof"],
+                                      "token": token}}  # fmt: skip
+    with_tsa = {**trust, "tsa": [{"name": "测试时间戳服务（示例）", "certificate": (TSA / "tsa-ca.pem").read_text()}]}
+    (OUT / "trust-tsa.json").write_text(json.dumps(with_tsa, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    write("timestamp-valid", stamped, file="evidence.txt", exit=0, code=None)
+    cases["timestamp-valid"]["trust"] = "trust-tsa.json"
+    cases["timestamp-not-checked"] = {"file": None, "exit": 0, "code": None, "receipt": "timestamp-valid"}
+    # The same token, carried with the checkpoint of size 10: it stamps another checkpoint.
+    other = sign_checkpoint(Checkpoint(ORIGIN, 10, log.root(10)), log_key).to_text()
+    proof = [base64.b64encode(h).decode() for h in log.inclusion_proof(5, 10)]
+    moved = {**valid, "timestamp": {"checkpoint": other, "inclusion_proof": proof, "token": token}}
+    write("timestamp-for-another-checkpoint", moved, file=None, exit=1, code="timestamp_invalid")
+    cases["timestamp-for-another-checkpoint"]["trust"] = "trust-tsa.json"
+    anchored = {**valid, "anchor": {"kind": "evm", "chain_id": 1337, "contract": "0x" + "5a" * 20,
+                                    "tx_hash": "0x" + "c3" * 32, "block_number": 812, "checkpoint": valid["checkpoint"],
+                                    "inclusion_proof": valid["inclusion_proof"]}}  # fmt: skip
+    write("anchor-offline", anchored, file="evidence.txt", exit=0, code=None)
 
 
 if __name__ == "__main__":

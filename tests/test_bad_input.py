@@ -682,6 +682,8 @@ CASES: dict[str, Case] = {
         None, "GET", "/v1/log/proof/inclusion?index=-1&size=1", 422, "invalid_request"
     ),
     "consistency proof backwards": Case(None, "GET", "/v1/log/proof/consistency?from=2&to=1", 404, "tree_size"),
+    "timestamp for a negative size": Case(None, "GET", "/v1/log/timestamp?size=-1", 422, "invalid_request"),
+    "timestamp no TSA has made": Case(None, "GET", "/v1/log/timestamp?size=99999", 404, "tree_size"),
     "tile path traversal": Case(None, "GET", "/tlog/tile/0/..%2F..%2Fetc", 404, "tile_not_found"),
     "partial tile of width 0": Case(None, "GET", "/tlog/tile/0/000.p/0", 404, "tile_not_found"),
     "verify a malformed hash": Case(None, "POST", "/v1/verify", 422, "invalid_request", json={"sha256": "xyz"}),

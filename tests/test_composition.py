@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import httpx2
 import pytest
 
 from api.app import create_app
-from api.composition import open_node
+from api.composition import open_node, start_companions
 from api.settings import Settings
 from tests.nodes import in_thread, init, open_files, trust_entry
 from tests.servers import free_port
@@ -98,5 +99,25 @@ def test_thread_mode_sends_checkpoints_to_the_witnesses(tmp_path: Path) -> None:
                     break
             assert time.monotonic() < deadline, f"no receipt with the witness quorum: {r.text}"
             time.sleep(0.1)
-    assert [c["check"] for c in result["checks"]] == ["receipt", "witnesses", "disclosures"]
+    assert [c["check"] for c in result["checks"]] == ["receipt", "witnesses", "disclosures"]  # a sifa-leaf/2 receipt
     assert all(c["ok"] for c in result["checks"])
+
+
+def test_start_companions_starts_trusted_time_beside_the_sequencer(tmp_path: Path) -> None:
+    """SIFA_TSA_URLS: open_node builds the stamping and start_companions runs it, whichever process
+    runs the sequencer (``sifa seal`` and the thread mode both start the companions)."""
+    data = tmp_path / "node"
+    init(data, "1101-0105", "北京市朝阳区人民法院")
+    stop = threading.Event()
+    with open_node(Settings(data_dir=data, tsa_urls=f"http://127.0.0.1:{free_port()}/tsa")) as node:
+        assert node.stamping is not None and node.anchoring is None
+        threads = start_companions(node, stop)
+        try:
+            assert "sifa-tsa" in {t.name for t in threads}
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=10)
+    assert not any(t.is_alive() for t in threads)
+    with open_node(Settings(data_dir=data)) as node:
+        assert node.stamping is None and "sifa-tsa" not in {t.name for t in start_companions(node, stop)}

@@ -130,3 +130,36 @@ def test_a_deeply_nested_state_file_or_log_answer_is_unreadable_input(node: Node
         server.shutdown()
         server.server_close()
     assert code == 2 and len(err.splitlines()) == 1 and "consistency proof is unreadable" in err, err
+
+
+def test_a_log_whose_key_history_is_deeply_nested_is_an_input_error_not_a_crash(node: Node, tmp_path: Path) -> None:
+    """A hostile log server: its real checkpoint, and for /v1/log/keys JSON nested 100 000 deep."""
+    import threading
+    import urllib.request
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    with urllib.request.urlopen(f"{node.base}/v1/log/checkpoint", timeout=10) as answer:
+        checkpoint = answer.read()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = checkpoint if self.path.endswith("/checkpoint") else b"[" * 100000 + b"]" * 100000
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        hostile = Node(f"http://127.0.0.1:{server.server_address[1]}", node.data, "")
+        hostile.http.close()
+        code, _, err = _monitor(hostile, tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 2 and "Traceback" not in err and "key history" in err, err
+    assert len(err.strip().splitlines()) == 1

@@ -319,6 +319,22 @@ class TreeStoreContract:
         assert log.store.checkpoints(above=3) == [(5, "note five, cosigned\n")]
         assert log.store.checkpoints(above=5) == []
 
+    def test_timestamps_and_anchors_are_kept_once_per_size(self, log: MerkleLog) -> None:
+        """RFC 3161 tokens (docs/time.md) and chain anchor records (docs/anchoring.md), by checkpoint size."""
+        store = log.store
+        assert store.timestamps() == [] and store.anchors() == []
+        store.save_timestamp(3, b"\x30token three")
+        store.save_timestamp(7, b"\x30token seven\x00")
+        store.save_timestamp(3, b"another token")  # the same size again: a no-op, never a replacement
+        assert store.timestamps() == [(3, b"\x30token three"), (7, b"\x30token seven\x00")]
+        assert store.timestamps(above=3) == [(7, b"\x30token seven\x00")]
+        assert store.timestamps(newest_first=True, limit=1) == [(7, b"\x30token seven\x00")]
+        store.save_anchor(4, '{"tx_hash": "0x01"}')
+        store.save_anchor(4, '{"tx_hash": "0x02"}')
+        store.save_anchor(9, '{"tx_hash": "0x03"}')
+        assert store.anchors(above=2, limit=1) == [(4, '{"tx_hash": "0x01"}')]
+        assert store.anchors(newest_first=True) == [(9, '{"tx_hash": "0x03"}'), (4, '{"tx_hash": "0x01"}')]
+
     @pytest.mark.slow
     def test_sigkill_leaves_old_or_new_size(self, store_spec: str, make_store: MakeStore) -> None:
         """A writer killed at random moments never leaves a half-appended batch."""

@@ -14,12 +14,17 @@ import pytest
 
 from evidence.commitment import DisclosureError
 from evidence.disclosure import read_leaf, verify_disclosures
+from ledger.checkpoint import open_checkpoint
 from ledger.cosignature import require_quorum
 from ledger.errors import ReceiptMismatchError, VerificationError
+from ledger.hashing import SHA256
+from ledger.keys import KeyHistory, check_window, verify_history, windowed
 from ledger.log import MerkleLog
 from ledger.note import Ed25519Signer, Note
+from ledger.proof import verify_inclusion
 from ledger.receipt import Receipt, Verified, verify_receipt
 from ledger.sqlite import SQLiteTreeStore
+from ledger.timestamp import TimestampPart, verify_token
 from ledger.trust import read_trust
 from verifier.cli import beijing
 from verifier.cli import main as sifa_verify
@@ -94,7 +99,17 @@ def test_corpus_case_through_the_library(name: str) -> None:
     trust = read_trust(CORPUS / case.get("trust", "trust.json"))
 
     def check() -> None:
-        assert verify_receipt(receipt, trust.logs).terms == _terms(case)
+        keys = [windowed(k) for k in trust.logs]
+        if "key_history" in receipt.parts:  # followed from the pinned key (docs/keys.md)
+            keys, _ = verify_history(trust.logs, KeyHistory.from_dict(receipt.parts["key_history"]))
+        check_window(Note.from_text(receipt.checkpoint), keys)
+        proved = verify_receipt(receipt, keys)
+        assert proved.terms == _terms(case)
+        if "timestamp" in receipt.parts and trust.tsa:  # docs/time.md, steps 1 to 3
+            part = TimestampPart.from_dict(receipt.parts["timestamp"])
+            stamped, note = open_checkpoint(part.checkpoint, keys)
+            verify_inclusion(SHA256, 5, stamped.size, proved.leaf_hash, part.inclusion_proof, stamped.root_hash)
+            verify_token(part.token, note.text, trust.tsa)
         require_quorum(Note.from_text(receipt.checkpoint), trust.witnesses, trust.quorum)
 
     if case["code"] in (None, "file_not_in_receipt", "disclosure_mismatch"):  # the file, the disclosures: not ledger's

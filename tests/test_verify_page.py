@@ -10,7 +10,9 @@ Screenshots of each result go to artifacts/browser/.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -24,6 +26,7 @@ import httpx2
 import pytest
 
 from api.app import create_app
+from api.cli import main as sifa
 from api.settings import Settings
 from tests.conftest import IN_CI
 from tests.nodes import in_thread, init
@@ -393,3 +396,60 @@ def test_page_code_agrees_with_python(site: Any, browser: Any) -> None:
     got = page.evaluate(script, lengths)
     assert got == [hashlib.sha256(bytes(i % 251 for i in range(n))).hexdigest() for n in lengths]
     page.close()
+
+
+def test_a_first_era_receipt_verifies_on_the_page_after_a_key_rotation(browser: Any, tmp_path: Path) -> None:
+    """After ``sifa rotate-key`` the page pins every key of the log's history with its window: a
+    receipt the first key signed verifies with its proof that the current key's log extends it
+    (``key_consistency``, as a fresh receipt for that checkpoint carries), and fails without it."""
+    from api.node import open_tree_store
+    from ledger.log import MerkleLog
+
+    data = tmp_path / "data"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert sifa(["init", str(data), "--court", "1101-0105", "--name", "北京市朝阳区人民法院"]) == 0
+    admin = {"Authorization": f"Bearer {out.getvalue().strip()}"}
+    content, name = os.urandom(4096), "证据 一.pdf"
+    port = free_port()
+    with in_thread(create_app(Settings(data_dir=data, port=port, seal_interval_seconds=0.01)), port):
+        http = httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+        clerk = http.post("/v1/principals", json={"name": "书记员", "role": "clerk"}, headers=admin).json()["token"]
+        http.headers["Authorization"] = f"Bearer {clerk}"
+        d = http.post("/v1/dossiers", json={"case_number": "（2026）京0105民初7002号", "case_type": "民事"}).json()
+        up = http.post(f"/v1/dossiers/{d['dossier']}/documents", content=content,
+                       headers={"X-File-Name": quote(name), "Content-Type": "application/octet-stream"})  # fmt: skip
+        assert up.status_code == 201, up.text
+        deadline = time.monotonic() + 20
+        while not (rec := http.post("/v1/verify", json={"sha256": up.json()["sha256"]}).json()["records"]) or (
+            rec[0]["inclusion_proof"] is None
+        ):
+            assert time.monotonic() < deadline, "not sealed in time"
+            time.sleep(0.05)
+        receipt = http.get(f"/v1/dossiers/{d['dossier']}/receipts/{up.json()['version'] - 1}").json()
+        http.close()
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert sifa(["rotate-key", "--data-dir", str(data)]) == 0
+    store = open_tree_store(data, "")
+    try:
+        latest = store.checkpoint()
+        assert latest is not None
+        proof = MerkleLog(store).consistency_proof(receipt["tree_size"], latest[0])
+    finally:
+        store.close()
+    (tmp_path / name).write_bytes(content)
+    bare = tmp_path / "first-era.json"
+    bare.write_text(json.dumps(receipt, ensure_ascii=False), encoding="utf-8")
+    proved = tmp_path / "first-era-proved.json"
+    proved.write_text(json.dumps({**receipt, "key_consistency": {"checkpoint": latest[1], "proof": [
+        base64.b64encode(h).decode() for h in proof]}}, ensure_ascii=False), encoding="utf-8")  # fmt: skip
+    port = free_port()
+    with in_thread(create_app(Settings(data_dir=data, port=port, seal_interval_seconds=0.01)), port):
+        base = f"http://127.0.0.1:{port}"
+        page, _ = _check(browser, base, {"file": tmp_path / name, "receipt": proved}, "receipt-first-era-proved")
+        assert page.get_attribute("#verdict", "data-kind") == "ok", page.inner_text("#result")
+        page.close()
+        page, _ = _check(browser, base, {"file": tmp_path / name, "receipt": bare}, "receipt-first-era-unproved")
+        assert page.get_attribute("#verdict", "data-kind") == "bad"
+        assert _kinds(page)["cSignature"] is False
+        page.close()

@@ -39,11 +39,14 @@ from ledger.checkpoint import open_checkpoint
 from ledger.cosignature import require_quorum
 from ledger.errors import MalformedError, VerificationError
 from ledger.hashing import SHA256
+from ledger.keys import KeyHistory
 from ledger.note import Note
 from ledger.proof import verify_consistency
 from ledger.receipt import FORMAT_2, TLOG_PROOF, Receipt, Verified, verify_receipt
 from ledger.suite import hasher_for_log
 from ledger.trust import Trust, read_trust
+from verifier.chain import check_rpc_url
+from verifier.parts import check_anchor, check_timestamp, history_keys, log_keys
 from verifier.result import Check, VerifyResult
 
 LEAF_COMMITMENT_HASH = "sha256"  # sifa-leaf/2's commitments (evidence/salts.py), whatever the tree hash
@@ -106,7 +109,8 @@ def _read(path: Path, what: str) -> bytes:
         raise InputError(f"cannot read {what} {path}: {exc.strerror}") from exc
 
 
-def verify(file: Path | None, receipt_path: Path, trust_path: Path) -> VerifyResult:
+def verify(file: Path | None, receipt_path: Path, trust_path: Path, keys_paths: Sequence[Path] = (),
+           chain_rpc: str | None = None) -> VerifyResult:  # fmt: skip
     """Every check and its outcome; raises InputError for unreadable input.
 
     Every fact of the result is read from verified bytes (docs/verification.md says which from
@@ -130,8 +134,14 @@ def verify(file: Path | None, receipt_path: Path, trust_path: Path) -> VerifyRes
         raise InputError(f"cannot read {file}: {exc.strerror}") from exc
     result = VerifyResult()
     seen = Verified()
+    try:  # the log keys: the trust file's, followed through the log's key history (docs/keys.md)
+        keys = log_keys(receipt, trust, [_key_history(p) for p in keys_paths], result)
+    except MalformedError as exc:
+        raise InputError(f"key history: {exc.diagnostics()}") from exc
+    if keys is None:
+        return result
     try:
-        proved = verify_receipt(receipt, trust.logs, seen=seen)
+        proved = verify_receipt(receipt, keys, seen=seen)
     except MalformedError as exc:  # unreadable, not a finding: exit 2 (docs/errors.md), as everywhere else
         raise InputError(f"receipt {receipt_path}: {exc.diagnostics()} ({exc.code})") from exc
     except VerificationError as exc:
@@ -153,6 +163,13 @@ def verify(file: Path | None, receipt_path: Path, trust_path: Path) -> VerifyRes
         shown = sum(1 for f in result.facts["fields"] if f["disclosed"])
         result.add(Check.passed("disclosures", f"{shown} disclosed field(s) open their commitments in the proved leaf; "
                                                f"{len(result.facts['fields']) - shown} not disclosed"))  # fmt: skip
+    try:
+        if not check_timestamp(receipt, proved, trust, keys, result):
+            return result
+        if not check_anchor(receipt, proved, trust, keys, chain_rpc, result):
+            return result
+    except MalformedError as exc:
+        raise InputError(f"receipt {receipt_path}: {exc.diagnostics()}") from exc
     if digest is not None:
         named = {f.sha256 for f in view.files} if view is not None else _leaf_file_hashes(_leaf(proved.leaf_data))
         ok = digest in named
@@ -173,6 +190,14 @@ def _leaf_v2(leaf_data: bytes) -> LeafView | None:
     if "format" not in doc:
         return None
     return read_leaf(leaf_data)
+
+
+def _key_history(path: Path) -> KeyHistory:
+    """A key history document (GET /v1/log/keys). Raises InputError."""
+    try:
+        return KeyHistory.from_dict(boundedjson.loads(_read(path, "key history")))
+    except (ValueError, MalformedError) as exc:
+        raise InputError(f"key history {path} is unreadable: {exc}") from exc
 
 
 def _disclosed(view: LeafView | None, receipt: Receipt, result: VerifyResult) -> None:
@@ -266,7 +291,8 @@ def verify_consistency_files(old: Path, new: Path, proof_path: Path, trust_path:
     return result
 
 
-def verify_dossier(package_path: Path, trust_path: Path, *, progress: bool = False) -> VerifyResult:
+def verify_dossier(package_path: Path, trust_path: Path, *, progress: bool = False,
+                   keys_paths: Sequence[Path] = ()) -> VerifyResult:  # fmt: skip
     """Verify a whole dossier package (docs/package.md): every event proved, every file's bytes.
 
     Every fact of the result is read from verified bytes (the signed checkpoint, the proved
@@ -281,10 +307,17 @@ def verify_dossier(package_path: Path, trust_path: Path, *, progress: bool = Fal
             print(f"\r[{bar:<30}] {done >> 20}/{total >> 20} MiB", end="", file=sys.stderr, flush=True)
 
     seen = PackageSeen()
+    try:  # the log keys, followed through the key history given with --keys (docs/keys.md)
+        keys = history_keys(trust, [_key_history(p) for p in keys_paths], result)
+    except MalformedError as exc:
+        raise InputError(f"key history: {exc.diagnostics()}") from exc
+    if keys is None:
+        return result
+    logs: list[Any] = keys
     try:
         with package_path.open("rb") as f:
             # A lawyer's copy withholds the 副卷's events (proved, not shown), and says how many.
-            read_package(f, trust.logs, witnesses=trust.witnesses, quorum=trust.quorum, progress=show, seen=seen,
+            read_package(f, logs, witnesses=trust.witnesses, quorum=trust.quorum, progress=show, seen=seen,
                          limit=os.fstat(f.fileno()).st_size, withheld=True)  # fmt: skip
     except OSError as exc:
         raise InputError(f"cannot read package {package_path}: {exc.strerror or exc}") from exc
@@ -308,7 +341,8 @@ def verify_dossier(package_path: Path, trust_path: Path, *, progress: bool = Fal
 def _package_facts(result: VerifyResult, seen: PackageSeen) -> None:
     """What verified: the checkpoint, then the events (the dossier, its court and case number as its
     proved opening states them, the files its events name), then the files' bytes."""
-    result.checks = [Check.passed(c, d) for c, d in seen.checks]
+    history = [c for c in result.checks if c.check == "key_history"]  # checked before the package
+    result.checks = history + [Check.passed(c, d) for c, d in seen.checks]
     if seen.checkpoint is not None:
         result.facts.update(log=seen.checkpoint.origin, tree_size=seen.checkpoint.size)
     package = seen.package
@@ -355,6 +389,11 @@ def _facts(verified: VerifyResult) -> str:
                 f"区块高度 {t['区块高度']}")  # fmt: skip
         if result.get("witnesses"):
             said += f", cosigned by {', '.join(result['witnesses'])}"
+        if result.get("anchor"):
+            a = result["anchor"]
+            said += f", 链上锚定 anchored in block {a['block_number']} of chain {a['chain_id']} ({a['beijing']})"
+        if result.get("trusted_time"):
+            said += f", 可信时间 trusted time {result['trusted_time']['beijing']} (TSA {result['trusted_time']['tsa']})"
         return said
     if "new_size" in result:
         return f"log {result['log']} at size {result['new_size']} extends it at size {result['old_size']}"
@@ -372,6 +411,8 @@ def _report(result: VerifyResult, as_json: bool) -> int:
     for c in result.checks:
         mark = "通过 passed" if c.ok else "未通过 FAILED"
         print(f"{c.check}: {mark} — {c.detail}", file=sys.stderr)
+    for n in result.not_checked:
+        print(f"{n['check']}: 未核验 not checked — {n['detail']}", file=sys.stderr)
     if result.valid and "fields" in result.facts:  # printed only once every disclosure opened its commitment
         for f in result.facts["fields"]:
             name = f"{f['label']} ({f['path']})" if f["label"] else f["path"]
@@ -451,6 +492,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--receipt", type=Path)
         p.add_argument("--dossier", type=Path, help="a dossier package (BagIt tar) to verify whole")
         p.add_argument("--certificate", type=Path, help="a 存证证书 (PDF): its receipt and its printed fields")
+        p.add_argument("--keys", type=Path, action="append", default=[],
+                       help="the log's key history (GET /v1/log/keys), followed from the pinned key")  # fmt: skip
+        p.add_argument("--chain-rpc", help="a chain node's JSON-RPC URL: check the receipt's chain anchor online")
     p.add_argument("--trust", required=True, type=Path)
     p.add_argument("--json", action="store_true", help="print one result object on stdout")
     try:
@@ -463,7 +507,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.dossier is not None:
             if args.receipt is not None or args.file is not None:
                 raise InputError("--dossier verifies a package on its own; give no FILE or --receipt with it")
-            result = verify_dossier(args.dossier, args.trust, progress=sys.stderr.isatty() and not args.json)
+            result = verify_dossier(args.dossier, args.trust, progress=sys.stderr.isatty() and not args.json,
+                                    keys_paths=args.keys)  # fmt: skip
         elif args.certificate is not None:
             if args.receipt is not None:
                 raise InputError("--certificate carries its own receipt; give no --receipt with it")
@@ -473,7 +518,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.receipt is None:
             raise InputError("give --receipt RECEIPT (with or without FILE), or --dossier PACKAGE")
         else:
-            result = verify(args.file, args.receipt, args.trust)
+            if args.chain_rpc is not None:
+                try:
+                    check_rpc_url(args.chain_rpc)
+                except ValueError as exc:
+                    raise InputError(f"--chain-rpc: {exc}") from exc
+            result = verify(args.file, args.receipt, args.trust, args.keys, args.chain_rpc)
     except InputError as exc:
         print(f"sifa-verify: {exc}", file=sys.stderr)
         return 2

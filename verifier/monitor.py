@@ -3,7 +3,8 @@
 Each round fetches the log's latest signed checkpoint, checks its signature against the trust file
 and, against the checkpoint kept from the round before, that the log only grew (an RFC 9162
 consistency proof fetched from the log and checked here). On a fork the alarm carries both signed
-checkpoints: the log's own signatures over two histories are the proof.
+checkpoints: the log's own signatures over two histories are the proof. A checkpoint signed by a
+key the trust file does not pin is checked through the log's key history (docs/keys.md).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from ledger import boundedjson
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.errors import MalformedError, VerificationError
+from ledger.keys import KeyHistory, WindowedKey, check_window, verify_history, windowed
 from ledger.note import Note
 from ledger.proof import verify_consistency
 from ledger.suite import hasher_for_log
@@ -61,7 +63,9 @@ def check(log_url: str, trust: Trust, state: Path, *, stall: float = 3600.0, tim
     base = log_url.rstrip("/")
     text = _get(f"{base}/v1/log/checkpoint", timeout).decode("utf-8", "replace")
     try:
-        new, _ = open_checkpoint(text, trust.logs)
+        keys = _followed(base, trust, timeout)  # each key only for its window: a retired key's checkpoint alarms
+        check_window(Note.from_text(text), keys)
+        new, _ = open_checkpoint(text, keys)
     except MalformedError as exc:
         return Round(False, "bad_checkpoint", 0, exc.diagnostics(), {"later": text})
     except VerificationError as exc:
@@ -97,6 +101,27 @@ def check(log_url: str, trust: Trust, state: Path, *, stall: float = 3600.0, tim
                          f"{exc.diagnostics()}", both)  # fmt: skip
     _save(state, text, now, now)
     return Round(True, None, new.size, f"grew from {old.size} to {new.size}, consistently", {})
+
+
+def _followed(base: str, trust: Trust, timeout: float) -> list[WindowedKey]:
+    """The pinned keys followed through the log's key history (GET /v1/log/keys, docs/keys.md), each
+    with its window; a node without the route: the pinned keys. Raises VerificationError (a history
+    that does not verify: an alarm)."""
+    try:
+        with urllib.request.urlopen(f"{base}/v1/log/keys", timeout=timeout) as response:
+            raw = response.read(1 << 22)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return [windowed(k) for k in trust.logs]
+        raise MonitorInputError(f"{base}/v1/log/keys: HTTP {exc.code}") from exc
+    except (OSError, ValueError) as exc:
+        raise MonitorInputError(f"{base}/v1/log/keys: {exc}") from exc
+    try:
+        history = KeyHistory.from_dict(boundedjson.loads(raw))
+    except (ValueError, MalformedError) as exc:
+        raise MonitorInputError(f"the log's key history is unreadable: {exc}") from exc
+    keys, _ = verify_history(list(trust.logs), history)  # type: ignore[arg-type]  # Ed25519 keys only
+    return keys
 
 
 def _load(state: Path) -> dict[str, Any] | None:

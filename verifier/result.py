@@ -52,6 +52,8 @@ class VerifyResult:
     valid: bool = False
     checks: list[Check] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
+    # claims the verifier could not judge here, each {"check", "detail"}: never shown as verified
+    not_checked: list[dict[str, str]] = field(default_factory=list)
 
     def add(self, check: Check) -> bool:
         """Record a check; whether it passed."""
@@ -64,4 +66,7 @@ class VerifyResult:
         return next((c for c in self.checks if not c.ok), None)
 
     def to_json(self) -> dict[str, Any]:
-        return {"valid": self.valid, "checks": [c.to_json() for c in self.checks], **self.facts}
+        out: dict[str, Any] = {"valid": self.valid, "checks": [c.to_json() for c in self.checks]}
+        if self.not_checked:
+            out["not_checked"] = list(self.not_checked)
+        return out | self.facts

@@ -22,7 +22,10 @@ from ledger.receipt import verify_receipt
 from storage.blobstore import check_digest
 
 router = APIRouter(prefix="/v1/dossiers", tags=["dossiers"])
-PDF: dict[int | str, dict[str, Any]] = {200: {"content": {"application/pdf": {}}, "description": "the certificate"}}
+PDF: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+          "description": "the certificate"}
+}  # fmt: skip
 FILE_EVENTS = ("DocumentUploaded", "DocumentReceived", "EvidenceSubmitted")
 
 

@@ -63,6 +63,46 @@ def key(services: ServicesDep) -> LogKey:
                   hash=suite.hash, signature=suite.signature, crypto=suite.name)  # fmt: skip
 
 
+class Timestamp(BaseModel):
+    size: int = Field(description="the tree size of the stamped checkpoint")
+    checkpoint: str = Field(description="that checkpoint's signed note; the token stamps SHA-256 of its body")
+    token: str = Field(description="RFC 3161 TimeStampToken, DER, base64")
+
+
+@router.get("/timestamp", response_model=Timestamp, openapi_extra=PUBLIC,
+            responses={404: {"description": "no token for a checkpoint of that size or larger"}})  # fmt: skip
+def timestamp(services: ServicesDep, size: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0) -> Timestamp:
+    """The first RFC 3161 token for a checkpoint of at least ``size`` (default: the first one), with
+    the checkpoint it stamps (docs/time.md)."""
+    for stamped, token in services.log.store.timestamps(above=size - 1, limit=1):
+        kept = services.log.store.checkpoint(stamped)
+        if kept is not None:
+            return Timestamp(size=stamped, checkpoint=kept[1], token=base64.b64encode(token).decode())
+    raise TreeSizeError(f"no timestamp token for a checkpoint of size {size} or more yet")
+
+
+class KeyRotation(BaseModel):
+    index: int = Field(description="the leaf index of the LogKeyRotated leaf")
+    leaf: str = Field(description="the leaf's bytes, base64")
+    inclusion_proof: list[str] = Field(description="base64 hashes, RFC 9162 order, in the checkpoint")
+
+
+class KeyHistory(BaseModel):
+    checkpoint: str = Field(description="the latest signed checkpoint the rotations are proved in")
+    entries: list[KeyRotation]
+
+
+@router.get("/keys", response_model=KeyHistory, openapi_extra=PUBLIC)
+def keys(services: ServicesDep) -> KeyHistory:
+    """The log's key history: every key rotation, proved in the latest checkpoint (docs/keys.md).
+    A verifier that pins the log's first key follows it to the key that signs now."""
+    latest, text = latest_checkpoint(services)
+    history = services.log.key_history(latest.size, text)
+    return KeyHistory.model_validate(
+        {"checkpoint": text, "entries": [] if history is None else history.to_dict()["entries"]}
+    )
+
+
 def _b64(hashes: list[bytes]) -> list[str]:
     return [base64.b64encode(h).decode() for h in hashes]
 

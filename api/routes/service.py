@@ -100,7 +100,8 @@ def page() -> HTMLResponse:
     return HTMLResponse(_static("service.html"), headers=HEADERS)
 
 
-@router.get("/service/service.js", responses={200: {"content": {"text/javascript": {}}}},
+@router.get("/service/service.js", response_class=Response,
+            responses={200: {"content": {"text/javascript": {"schema": {"type": "string"}}}}},
             openapi_extra=roles("public"))  # fmt: skip
 def script() -> Response:
     """The 送达核验 page's script."""

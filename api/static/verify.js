@@ -222,10 +222,13 @@ function parseNote(text) {
   return { body, sigs };
 }
 // The pinned key that signed the note; null unless one did. As in Python (ledger/note.py): every line
-// of a pinned key must verify, so a forged line of the key beside its genuine one fails the note.
-async function checkSignature(note) {
+// of a pinned key must verify, so a forged line of the key beside its genuine one fails the note. A key
+// signs only checkpoints of the sizes in its window; a replaced key's (until_size set) counts only with
+// the receipt's key_consistency: a proof that a checkpoint the current key signed extends it.
+async function checkSignature(note, size, consistency) {
   let signer = null;
   for (const entry of TRUST.logs) {
+    if (size < (entry.from_size || 0) || (entry.until_size != null && size > entry.until_size)) continue;
     const k = parseVkey(entry.key);
     await checkKeyId(k);
     for (const s of note.sigs) {
@@ -238,10 +241,51 @@ async function checkSignature(note) {
         ok = await crypto.subtle.verify({ name: "Ed25519" }, key, s.sig, enc.encode(note.body));
       }
       if (!ok) return null;
-      signer = signer || entry;
+      if (entry.until_size == null || (await extendedByCurrent(note, consistency))) signer = signer || entry;
     }
   }
   return signer;
+}
+async function extendedByCurrent(note, consistency) {
+  try {
+    if (!consistency || typeof consistency.checkpoint !== "string" || !Array.isArray(consistency.proof)) return false;
+    const old = parseCheckpoint(note.body), later = parseNote(consistency.checkpoint);
+    const cp = parseCheckpoint(later.body);
+    if (cp.origin !== old.origin || cp.size < old.size) return false;
+    const current = TRUST.logs.filter((e) => e.until_size == null && cp.size >= (e.from_size || 0));
+    let signed = false;
+    for (const entry of current) {
+      const k = parseVkey(entry.key);
+      await checkKeyId(k);
+      for (const s of later.sigs) {
+        if (s.name !== k.name || s.id !== k.id || s.sig.length !== 64) continue;
+        const key = await crypto.subtle.importKey("raw", k.pub, { name: "Ed25519" }, false, ["verify"]);
+        if (await crypto.subtle.verify({ name: "Ed25519" }, key, s.sig, enc.encode(later.body))) signed = true;
+      }
+    }
+    return signed && (await consistent(old.size, cp.size, old.root, cp.root, consistency.proof.map(b64)));
+  } catch (e) { return false; }
+}
+// RFC 9162 §2.1.4.2
+async function consistent(size1, size2, root1, root2, proof) {
+  if (size1 === size2) return proof.length === 0 && equal(root1, root2);
+  if (size1 === 0 || size1 > size2) return false;
+  const path = (size1 & (size1 - 1)) === 0 ? [root1, ...proof] : proof;
+  if (path.length === 0) return false;
+  let fn = size1 - 1, sn = size2 - 1;
+  while (fn % 2 === 1) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+  let fr = path[0], sr = path[0];
+  for (const c of path.slice(1)) {
+    if (sn === 0) return false;
+    if (fn % 2 === 1 || fn === sn) {
+      fr = await nodeHash(c, fr); sr = await nodeHash(c, sr);
+      while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+    } else {
+      sr = await nodeHash(sr, c);
+    }
+    fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
+  }
+  return sn === 0 && equal(fr, root1) && equal(sr, root2);
 }
 function parseCheckpoint(body) {
   const lines = body.split("\n");
@@ -276,7 +320,7 @@ const UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
 // One record: leaf bytes, its index, proof and the signed checkpoint it is proved against.
 // `facts` holds only what verified: the court and 区块高度 once the checkpoint's signature did, the
 // leaf's 存证编号, 存证时间, type and 交易哈希 once it is also proved included. Nothing else is shown.
-async function checkRecord(sha, leafData, index, proof, checkpointText) {
+async function checkRecord(sha, leafData, index, proof, checkpointText, consistency = null) {
   const checks = [];
   let leaf = {};
   try { leaf = JSON.parse(new TextDecoder().decode(leafData)); } catch { leaf = {}; }
@@ -289,7 +333,7 @@ async function checkRecord(sha, leafData, index, proof, checkpointText) {
   try {
     const note = parseNote(checkpointText);
     cp = parseCheckpoint(note.body);
-    signer = await checkSignature(note);
+    signer = await checkSignature(note, cp.size, consistency);
   } catch (e) { signer = null; }
   const tree = treeHashOf(cp === null ? "" : cp.origin);
   const hash = await leafHash(tree, leafData);
@@ -420,7 +464,7 @@ async function verifyReceipt(sha, text) {
   let rec;
   try {
     rec = await checkRecord(sha, b64(receipt.leaf_data), receipt.leaf_index,
-      receipt.inclusion_proof.map(b64), receipt.checkpoint);
+      receipt.inclusion_proof.map(b64), receipt.checkpoint, receipt.key_consistency || null);
   } catch (e) {
     return { sha, kind: "bad", records: [], error: t("unreadable") };
   }
