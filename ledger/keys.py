@@ -193,7 +193,8 @@ def check_window(note: Note, keys: Sequence[WindowedKey]) -> None:
     (so that the refusal names why, where ``open_checkpoint`` would say only 'not trusted')."""
     size = checkpoint_size(note.text.encode())
     known = [k for s in note.signatures for k in keys if k.name == s.name and hmac.compare_digest(k.key_id, s.key_id)]
-    if size is None or not known or any(k.allows(size) for k in known):
+    # A key without a window (a 国密 SM2 key: no key history yet) signs every size.
+    if size is None or not known or any(not isinstance(k, WindowedKey) or k.allows(size) for k in known):
         return
     k = known[0]
     raise KeyWindowError(
@@ -276,7 +277,7 @@ def require_current(note: Note, keys: Sequence[WindowedKey], part: Any, hasher: 
     size = checkpoint_size(message)
     signing = [k for s in note.signatures for k in keys if k.name == s.name
                and hmac.compare_digest(k.key_id, s.key_id) and k.verify(message, s.signature)]  # fmt: skip
-    if size is None or not signing or any(k.last_size is None for k in signing):
+    if size is None or not signing or any(not isinstance(k, WindowedKey) or k.last_size is None for k in signing):
         return  # not signed by a known key (the checkpoint check names it), or by a current one
     old = signing[0]
     if part is None:

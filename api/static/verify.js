@@ -263,11 +263,12 @@ async function extendedByCurrent(note, consistency) {
         if (await crypto.subtle.verify({ name: "Ed25519" }, key, s.sig, enc.encode(later.body))) signed = true;
       }
     }
-    return signed && (await consistent(old.size, cp.size, old.root, cp.root, consistency.proof.map(b64)));
+    return signed && (await consistent(treeHashOf(cp.origin), old.size, cp.size, old.root, cp.root,
+      consistency.proof.map(b64)));
   } catch (e) { return false; }
 }
 // RFC 9162 §2.1.4.2
-async function consistent(size1, size2, root1, root2, proof) {
+async function consistent(h, size1, size2, root1, root2, proof) {
   if (size1 === size2) return proof.length === 0 && equal(root1, root2);
   if (size1 === 0 || size1 > size2) return false;
   const path = (size1 & (size1 - 1)) === 0 ? [root1, ...proof] : proof;
@@ -278,10 +279,10 @@ async function consistent(size1, size2, root1, root2, proof) {
   for (const c of path.slice(1)) {
     if (sn === 0) return false;
     if (fn % 2 === 1 || fn === sn) {
-      fr = await nodeHash(c, fr); sr = await nodeHash(c, sr);
+      fr = await nodeHash(h, c, fr); sr = await nodeHash(h, c, sr);
       while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
     } else {
-      sr = await nodeHash(sr, c);
+      sr = await nodeHash(h, sr, c);
     }
     fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
   }
