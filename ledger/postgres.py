@@ -69,8 +69,15 @@ class PostgresTreeStore(sqlstore.SQLTreeStore):
 
     def __init__(self, conninfo: str, *, pool_size: int = 4, timeout: float = 5.0) -> None:
         self._conninfo, self._timeout = conninfo, timeout
+        # check: a connection the server dropped (a restart) is replaced when taken, not handed out dead.
         self._pool = ConnectionPool(
-            conninfo, min_size=1, max_size=pool_size, timeout=timeout, open=False, kwargs={"autocommit": False}
+            conninfo,
+            min_size=1,
+            max_size=pool_size,
+            timeout=timeout,
+            open=False,
+            kwargs={"autocommit": False},
+            check=ConnectionPool.check_connection,
         )
         try:
             self._pool.open(wait=True, timeout=timeout)

@@ -54,7 +54,8 @@ def test_postgres_outage_is_503_and_recovers(postgres: PostgresCluster, tmp_path
             time.sleep(0.5)
         assert again.status_code == 201, again.text
         # The acknowledged write before the outage is still there.
-        assert http.get(f"/v1/dossiers/{ok.json()['dossier']}", headers=clerk).status_code == 200
+        seen = http.get(f"/v1/dossiers/{ok.json()['dossier']}", headers=clerk)
+        assert seen.status_code == 200, seen.text
 
 
 @pytest.mark.slow
