@@ -321,6 +321,8 @@ def test_a_dossier_package_after_a_rotation_verifies_with_the_first_key_and_the_
         app.upload(d, iter(["起诉状\n".encode()]), name="起诉状.txt", media_type="text/plain", source="court",
                    doc_type=None, **act)  # fmt: skip
         stack.sealer.seal()
+        before = plan_package(stack.sealer, str(d), court_name="北京市朝阳区人民法院", purpose="上诉")
+        (tmp_path / "before.tar").write_bytes(b"".join(before.stream(app.blobs)))  # signed by the first key
         new = Ed25519Signer.generate(first.name)
         state = stack.log.store.state()
         stack.log.append([rotation_leaf(first, new, state.size, WHEN)], cursor=state.cursor, labels=[[LABEL]],
@@ -345,6 +347,14 @@ def test_a_dossier_package_after_a_rotation_verifies_with_the_first_key_and_the_
     assert sifa_verify([*args, "--keys", str(tmp_path / "keys.json")]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["valid"] and result["events"] == 5 and result["checks"][0]["check"] == "key_history"
+    # A package proved only against the replaced key's checkpoint: that key may have been stolen, and its
+    # tree may be a fork; refused once the history says it was replaced (ask for a fresh package).
+    old = ["--dossier", str(tmp_path / "before.tar"), "--trust", str(pinned), "--json"]
+    assert sifa_verify(old) == 0
+    capsys.readouterr()
+    assert sifa_verify([*old, "--keys", str(tmp_path / "keys.json")]) == 1
+    refused = json.loads(capsys.readouterr().out)
+    assert not refused["valid"] and refused["checks"][-1]["code"] == "log_key_retired"
 
 
 def test_a_rotation_interrupted_before_the_new_key_is_installed_is_finished_not_repeated(

@@ -33,13 +33,13 @@ from typing import Any
 
 from evidence.commitment import DisclosureError
 from evidence.disclosure import LeafView, digest_named, label, read_leaf, redact, verify_disclosures
-from evidence.package import MalformedPackageError, PackageSeen, read_package
+from evidence.package import CHECKPOINT, MalformedPackageError, PackageSeen, read_package
 from ledger import boundedjson
 from ledger.checkpoint import open_checkpoint
 from ledger.cosignature import require_quorum
 from ledger.errors import MalformedError, VerificationError
 from ledger.hashing import SHA256
-from ledger.keys import KeyHistory
+from ledger.keys import KeyHistory, require_current
 from ledger.note import Note
 from ledger.proof import verify_consistency
 from ledger.receipt import FORMAT_2, TLOG_PROOF, Receipt, Verified, verify_receipt
@@ -334,6 +334,14 @@ def verify_dossier(package_path: Path, trust_path: Path, *, progress: bool = Fal
     if progress:
         print(file=sys.stderr)
     _package_facts(result, seen)
+    if seen.package is not None:  # a replaced key's checkpoint counts only proved extended (docs/keys.md)
+        try:
+            note = Note.from_text(seen.package.tags.get(CHECKPOINT, b"").decode("utf-8"))
+            require_current(note, keys, None)
+        except (VerificationError, MalformedError, UnicodeDecodeError) as exc:
+            failed = exc if isinstance(exc, (VerificationError, MalformedError)) else MalformedError(str(exc))
+            result.add(Check.failed("checkpoint", failed))
+            return result
     result.valid = True
     return result
 
