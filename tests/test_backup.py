@@ -91,9 +91,10 @@ def test_a_backup_taken_under_load_restores_into_a_new_data_dir_and_audits_clean
     assert code == 0, err
     report = audit(restored)
     assert report["events"] >= 3 + 3 + acked_before  # opened, uploaded, registered
-    assert report["blobs"] == 3 and report["leaves"] >= first["tree_size"]
+    assert report["leaves"] >= first["tree_size"]
     assert run("seal", "--once", "--data-dir", str(restored))[0] == 0  # what came after the tree's copy
-    assert audit(restored)["unsealed"] == 0
+    sealed = audit(restored)  # the files are counted from sealed leaves: under load some were sealed only now
+    assert sealed["unsealed"] == 0 and sealed["blobs"] == 3
 
     # The newest snapshot holds the whole node as it stopped.
     newest = tmp_path / "newest"
