@@ -97,9 +97,10 @@ def optional_text(value: Any, what: str, **kw: Any) -> str | None:
 def utc(ts: datetime) -> str:
     """``2026-11-22T08:30:00.123456Z``: always microseconds, always UTC. Raises OverflowError
     for a time whose offset takes it outside the years 1 to 9999."""
-    if ts.utcoffset() != _ZERO:
+    if ts.tzinfo is not UTC and ts.utcoffset() != _ZERO:
         ts = ts.astimezone(UTC)
-    return ts.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    return (f"{ts.year:04d}-{ts.month:02d}-{ts.day:02d}T"
+            f"{ts.hour:02d}:{ts.minute:02d}:{ts.second:02d}.{ts.microsecond:06d}Z")  # fmt: skip
 
 
 def moment(value: Any, what: str) -> str:

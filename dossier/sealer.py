@@ -131,6 +131,7 @@ class Sealer:
         after = int(state.cursor or 0)
         notes = self.app.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)
         entries: list[bytes] = []
+        hashes: list[bytes] = []
         labels: list[list[str]] = []
         if state.size != self._heads_size:  # someone else appended (or nothing is known yet)
             self._heads.clear()
@@ -155,13 +156,15 @@ class Sealer:
             if len(data) > MAX_ENTRY_SIZE:
                 stall = _stall(note, f"its leaf would have {len(data)} bytes; a leaf holds at most {MAX_ENTRY_SIZE}")
                 break
-            heads[dossier] = self.log.hasher.leaf(data)
+            heads[dossier] = leaf_hash = self.log.hasher.leaf(data)
+            hashes.append(leaf_hash)
             entries.append(data)
             labels.append([f"dossier:{dossier}", f"event:{dossier}:{note.originator_version}",
                            *(f"sha256:{h}" for h in named_file_hashes(body))])  # fmt: skip
         if entries:  # what comes before an event that cannot be sealed is sealed all the same
             last = notes[len(entries) - 1].id
-            self.log.append(entries, cursor=str(last), labels=labels, signer=self.signer, base=state)
+            self.log.append(entries, cursor=str(last), labels=labels, signer=self.signer, base=state,
+                            leaf_hashes=hashes)  # fmt: skip
             self._remember(heads, state.size + len(entries))
         if stall is not None:
             self._stalled(stall)

@@ -53,6 +53,44 @@ class MalformedLeafError(MalformedError):
 
 def committed_values(body: Mapping[str, Any]) -> dict[str, Any]:
     """The body's fields a leaf commits to, by path: all but named files (and personal records' salts)."""
+    return _flat_committed(body) or flatten(_committed_fields(body))
+
+
+def _scalar(v: Any) -> bool:
+    t = type(v)
+    return t is str or v is None or t is bool or (t is int and -SAFE_INT <= v <= SAFE_INT)
+
+
+def _flat_committed(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``committed_values`` for the sealer's common case, without ``flatten``'s walk: every field a scalar
+    under an identifier key, a personal record one non-empty object of such. None for anything else."""
+    rest: dict[str, Any] = {}
+    for key, value in body.items():
+        if key in FILE_FIELDS and value is not None:
+            continue
+        if key in _SIZE_OF and body.get(_SIZE_OF[key]) is not None:
+            continue
+        if type(key) is not str or not key.isidentifier():
+            return None
+        if key in PERSONAL_RECORDS and type(value) is dict:
+            n = 0
+            for k, v in value.items():
+                if k in STORAGE_KEYS:
+                    continue
+                if not (type(k) is str and k.isidentifier() and _scalar(v)):
+                    return None
+                rest[f"{key}/{k}"] = v
+                n += 1
+            if not n:
+                return None
+        elif _scalar(value):
+            rest[key] = value
+        else:
+            return None
+    return rest
+
+
+def _committed_fields(body: Mapping[str, Any]) -> dict[str, Any]:
     rest: dict[str, Any] = {}
     for key, value in body.items():
         if key in FILE_FIELDS and value is not None:
@@ -62,7 +100,7 @@ def committed_values(body: Mapping[str, Any]) -> dict[str, Any]:
         if key in PERSONAL_RECORDS:
             value = [_unstored(r) for r in value] if isinstance(value, list) else _unstored(value)
         rest[key] = value
-    return flatten(rest)
+    return rest
 
 
 def _unstored(record: Any) -> Any:
@@ -88,6 +126,20 @@ def named_files(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     return sorted(files, key=lambda f: f["field"])
 
 
+_PATHS: dict[str, tuple[bytes, str]] = {}  # a path's UTF-8 with its 0x00, and its key in the leaf
+_PATHS_KEPT = 4096  # events' paths are their field names and a few list items: a bounded set in practice
+
+
+def _path_parts(path: str) -> tuple[bytes, str]:
+    try:
+        parts = (path.encode() + b"\x00", f'{encode_basestring(path)}:"')
+    except UnicodeEncodeError:
+        raise ValueError("a text holds a lone surrogate, which has no UTF-8 form") from None
+    if len(_PATHS) < _PATHS_KEPT:
+        _PATHS[path] = parts
+    return parts
+
+
 def build_leaf(*, origin: str, seq: int, position: int, dossier: uuid.UUID | str, version: int, type: str,
                time: str, prev: bytes | None, body: Mapping[str, Any], secret: bytes,
                digest: Digest = sha256) -> bytes:  # fmt: skip
@@ -99,7 +151,9 @@ def build_leaf(*, origin: str, seq: int, position: int, dossier: uuid.UUID | str
         raise ValueError("time is UTC with microseconds and Z")
     if not isinstance(origin, str) or not isinstance(type, str):
         raise ValueError("origin and type are texts")
-    if any(isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= SAFE_INT for n in (seq, position, version)):
+    if not (seq.__class__ is int and position.__class__ is int and version.__class__ is int) or not (
+        0 <= seq <= SAFE_INT and 0 <= position <= SAFE_INT and 0 <= version <= SAFE_INT
+    ):  # fmt: skip
         raise ValueError("seq, position and version are non-negative integers")
     if prev is not None and len(prev) != 32:
         raise ValueError("prev is a 32-byte leaf hash")
@@ -115,14 +169,13 @@ def build_leaf(*, origin: str, seq: int, position: int, dossier: uuid.UUID | str
         t = v.__class__
         text = (encode_basestring(v) if t is str else "null" if v is None else ("true" if v else "false")
                 if t is bool else str(v) if t is int else "[]" if t is list else "{}")  # fmt: skip
+        head, key = _PATHS.get(p) or _path_parts(p)
         try:
-            tail = f"{p}\x00{text}".encode()
+            message = COMMIT_DOMAIN + stream[at : at + SALT_BYTES] + head + text.encode()
         except UnicodeEncodeError:
             raise ValueError("a text holds a lone surrogate, which has no UTF-8 form") from None
-        message = COMMIT_DOMAIN + stream[at : at + SALT_BYTES] + tail
         at += SALT_BYTES
-        c = new(message).hexdigest() if new is not None else digest(message).hex()
-        pieces.append(f'{encode_basestring(p)}:"{c}"')
+        pieces.append(key + (new(message).hexdigest() if new is not None else digest(message).hex()) + '"')
     ref = dossier_ref(secret, dossier)
     files = named_files(body)
     # Every value is a text, an integer checked above, null or hex, the files checked by named_files,

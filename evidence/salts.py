@@ -38,6 +38,7 @@ def digest_named(name: str) -> Digest:
         raise ValueError(f"no commitment hash named {name!r}") from None
 
 
+@functools.lru_cache(maxsize=4096)  # a busy log's open dossiers: str(UUID) costs more than a hash
 def _dossier_text(dossier: uuid.UUID | str) -> bytes:
     return str(dossier if isinstance(dossier, uuid.UUID) else uuid.UUID(dossier)).encode("ascii")
 

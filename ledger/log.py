@@ -56,6 +56,7 @@ class MerkleLog:
         signer: Signer | None = None,
         *,
         base: TreeState | None = None,
+        leaf_hashes: Sequence[bytes] | None = None,
     ) -> int:
         """Append entries as one batch; return the index of the first.
 
@@ -66,6 +67,8 @@ class MerkleLog:
         is read here. ``cursor`` (the upstream position of the last entry), ``labels`` (per entry,
         names to find it by) and, with a ``signer``, the signed checkpoint of the new size are
         committed in the same transaction (one fsync, where appending and then signing took two).
+        ``leaf_hashes``: the entries' leaf hashes by this log's hasher, where the caller has them (the
+        sealer chains each dossier's leaves by them), so they are not computed twice.
         Raises LeafTooLargeError for an entry over 65535 bytes and TreeConflictError if the tree
         is no longer at ``base``.
         """
@@ -81,7 +84,11 @@ class MerkleLog:
             return size
         try:
             edge = self._right_edge(size)
-            integration = integrate(self.hasher, size, self.hasher.leaves(entries), edge.__getitem__)
+            if leaf_hashes is None:
+                leaf_hashes = self.hasher.leaves(entries)
+            elif len(leaf_hashes) != len(entries):
+                raise ValueError("one leaf hash per entry")
+            integration = integrate(self.hasher, size, leaf_hashes, edge.__getitem__)
             bundles = _bundle_writes(size, entries, self.store.read_bundles)
         except (KeyError, ValueError, IndexError) as exc:
             # Tiles read after the tree moved on from ``base`` do not fit it: a conflict, not damage.

@@ -84,7 +84,7 @@ class PostgresTreeStore(sqlstore.SQLTreeStore):
             with self._cursor(write=True) as cur:
                 cur.execute(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
                 for statement in sqlstore.SCHEMA:
-                    cur.execute(statement.format(blob="BYTEA"))
+                    cur.execute(statement.format(blob="BYTEA", without_rowid=""))
         except BaseException:
             self._pool.close()
             raise

@@ -121,7 +121,7 @@ class SQLiteTreeStore(sqlstore.SQLTreeStore):
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=10000")
             for statement in sqlstore.SCHEMA:
-                self._db.execute(statement.format(blob="BLOB"))
+                self._db.execute(statement.format(blob="BLOB", without_rowid=" WITHOUT ROWID"))
         except sqlite3.Error as exc:
             raise TreeStoreUnavailableError(f"cannot open the tree store at {path}: {exc}") from exc
         self._lock = threading.Lock()

@@ -26,7 +26,7 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS sifa_tree_timestamps (size BIGINT PRIMARY KEY, token {blob} NOT NULL)",
     "CREATE TABLE IF NOT EXISTS sifa_tree_anchors (size BIGINT PRIMARY KEY, record TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS sifa_tree_labels ("
-    " label TEXT NOT NULL, leaf BIGINT NOT NULL, PRIMARY KEY (label, leaf))",
+    " label TEXT NOT NULL, leaf BIGINT NOT NULL, PRIMARY KEY (label, leaf)){without_rowid}",
     "INSERT INTO sifa_tree_state (id, size, cursor) VALUES (1, 0, NULL) ON CONFLICT (id) DO NOTHING",
     # The sequencer's status, for other processes: when it last committed a checkpoint (Unix time)
     # and the entry it cannot seal (a ledger.store.Stall as JSON), if any.

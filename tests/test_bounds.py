@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -103,6 +104,20 @@ def test_text_is_nfc_and_bounded_in_code_points_after_nfc() -> None:
 )  # fmt: skip
 def test_times_are_iso_8601_with_an_offset_recorded_as_utc(given: str, recorded: str) -> None:
     assert fields.moment(given, "sent_at") == recorded
+
+
+@given(st.datetimes(timezones=st.timezones()))
+@settings(max_examples=300, deadline=None)
+def test_utc_is_the_isoformat_of_the_same_instant(when: datetime) -> None:
+    """``utc`` formats by hand (the sealer calls it once per event): the same text as the standard
+    library's isoformat of the instant in UTC, for every year, offset and microsecond."""
+    try:
+        expected = when.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    except OverflowError:
+        with pytest.raises(OverflowError):
+            fields.utc(when)
+        return
+    assert fields.utc(when) == expected
 
 
 @pytest.mark.parametrize(

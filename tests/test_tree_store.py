@@ -132,6 +132,17 @@ class TreeStoreContract:
         assert log.entry(0).decode() == "（2026）京0105民初123号"
         assert log.leaf_hash(2) == SHA256.leaf(b"\x00" * 65535)
 
+    def test_given_leaf_hashes_are_the_log_hashes(self, log: MerkleLog) -> None:
+        """The sealer hands append the leaf hashes it chained dossiers by: the tree is the same, and a
+        count that does not match the entries is refused before anything is written."""
+        entries = [leaf(i) for i in range(300)]
+        log.append(entries[:200], leaf_hashes=SHA256.leaves(entries[:200]))
+        with pytest.raises(ValueError, match="one leaf hash per entry"):
+            log.append(entries[200:], leaf_hashes=SHA256.leaves(entries[200:299]))
+        assert log.size == 200
+        log.append(entries[200:], leaf_hashes=SHA256.leaves(entries[200:]))
+        assert log.root() == reference.mth(entries)
+
     def test_proofs_verify(self, log: MerkleLog) -> None:
         log.append([leaf(i) for i in range(1234)])
         for size in (1, 255, 256, 1000, 1234):
