@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import rfc8785
@@ -41,7 +41,17 @@ from ledger import boundedjson
 from ledger.errors import LeafTooLargeError
 from ledger.tiles import MAX_ENTRY_SIZE
 
-__all__ = ["MAX_ENTRY_SIZE", "check_fits", "envelope", "envelope_bytes", "leaf_bound", "leaf_bytes", "leaf_v2", "utc"]
+__all__ = [
+    "MAX_ENTRY_SIZE",
+    "body_of",
+    "check_fits",
+    "envelope",
+    "envelope_bytes",
+    "leaf_bound",
+    "leaf_bytes",
+    "leaf_v2",
+    "utc",
+]
 
 FILE_FIELDS = ("sha256", "contract_sha256", "receipt_sha256", "package_sha256")
 # What the frame around a body may hold at most: an origin (a court's is "sifa.court/1101-0105",
@@ -57,7 +67,12 @@ _NOT_IN_BODY = frozenset({"originator_id", "originator_version", "timestamp", "o
 def stored_body(event: Dossier.Event) -> dict[str, Any]:
     """Every field of a stored event but eventsourcing's own: what ``sifa-leaf/2`` commits to (or names
     as files), and what disclosures open. A retrieval of no one document has no ``document_id``."""
-    return {k: v for k, v in vars(event).items()
+    return body_of(vars(event))
+
+
+def body_of(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``stored_body`` of an event's fields as stored (the sealer reads them without making the event)."""
+    return {k: v for k, v in fields.items()
             if k not in _NOT_IN_BODY and not (k == "document_id" and v is None)}  # fmt: skip
 
 
