@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -383,3 +384,64 @@ def test_collection_on_s3_keeps_every_orphan_an_upload_of_the_same_bytes_races(s
     audited = audit(app, s3_stack.log, blobs, s3_stack.signer.verifier, secret=s3_stack.sealer.secret)
     assert audited.findings == []
     racing.close()
+
+
+def test_collection_on_s3_racing_real_uploads_leaves_no_event_naming_a_missing_blob(s3_stack: Stack) -> None:
+    """Uploads of orphans' bytes (through the dossier's upload, bytes then event) in one thread, collections in
+    another, at once: whatever the interleaving, every file an event names is there, whole."""
+    app, blobs = s3_stack.app, s3_stack.app.blobs
+    assert isinstance(blobs, S3BlobStore)
+    d = app.open_dossier(case_number_text="（2026）京0105民初614号", case_type="民事", parties=[], **ACT)
+    files = [f"第{n}份证据：上次导入中断".encode() for n in range(12)]
+    for b in files:
+        blobs.put(iter([b]))
+    wait_until_old()
+    done = threading.Event()
+    failed: list[BaseException] = []
+
+    def uploads() -> None:
+        try:
+            for n, b in enumerate(files):
+                upload(s3_stack, d, b, f"证据{n}.txt")
+        except BaseException as exc:
+            failed.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=uploads)
+    thread.start()
+    collected = 0
+    while not done.is_set():
+        collected += len(collect(app, blobs, older_than=GRACE).collected)
+    thread.join()
+    collected += len(collect(app, blobs, older_than=GRACE).collected)
+    assert failed == [] and collected <= len(files)  # an old version each, at most (what a claim saw)
+    for b in files:
+        assert b"".join(blobs.read(hashlib.sha256(b).hexdigest())) == b
+    s3_stack.sealer.seal()
+    audited = audit(app, s3_stack.log, blobs, s3_stack.signer.verifier, secret=s3_stack.sealer.secret)
+    assert audited.findings == [] and audited.blobs == len(files)
+
+
+def test_sifa_fixity_on_a_node_on_s3_collects(
+    tmp_path: Path, s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "node"
+    init(data)
+    bucket = f"gc-cli-{uuid.uuid4().hex[:8]}"
+    env = {"SIFA_S3_ENDPOINT": s3_server.endpoint, "SIFA_S3_SECURE": "false", "SIFA_S3_BUCKET": bucket,
+           "SIFA_S3_ACCESS_KEY": s3_server.access_key, "SIFA_S3_SECRET_KEY": s3_server.secret_key,
+           "SIFA_FIXITY_COLLECT_AFTER_SECONDS": str(GRACE)}  # fmt: skip
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr("storage.s3.RENEW_AFTER", 0.0)  # else an orphan is collected an hour later than GRACE
+    blobs = s3_blobs(s3_server, bucket)
+    orphan = blobs.put(iter(["导入中断的文件".encode()])).sha256
+    wait_until_old()
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = sifa(["fixity", "--data-dir", str(data), "--json"])
+    assert code == 0, err.getvalue()
+    assert json.loads(out.getvalue())["collection"] == {"collected": [orphan], "kept_young": 0, "put_back": []}
+    assert "1 file(s) no event names collected" in err.getvalue() and not blobs.exists(orphan)
+    blobs.close()
