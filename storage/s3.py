@@ -341,13 +341,16 @@ class S3BlobStore(BlobStore):
 
     def discard(self, sha256: str) -> None:
         """Delete the claimed versions, oldest first (the blob is there until the last one goes), each found
-        unlocked right before; a version a put wrote since the claim stays, and is the blob."""
+        unlocked right before; a version a put wrote since the claim stays, and is the blob. A quarantine
+        marker goes too (a put since lifted it already, or there is nothing left to withhold)."""
         key, versions = self.key(sha256), self._claims.pop(sha256, [])
         try:
             if any(not marker and self._held(key, version) for version, marker in versions):
                 raise BlobLockedError(f"blob {sha256} was locked after it was claimed: it is kept")
             for version, _ in reversed(versions):
                 self.client.remove_object(self.bucket, key, version_id=version)
+            if versions and self.quarantined(sha256):
+                self._release(sha256)
         except StorageError:
             raise
         except Exception as exc:

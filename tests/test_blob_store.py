@@ -334,6 +334,18 @@ class BlobStoreContract:
         renewing.discard(sha(data))
         assert b"".join(renewing.read(sha(data))) == data
 
+    def test_a_collected_quarantined_blob_leaves_no_quarantine_behind(self, store: BlobStore) -> None:
+        data = b"rotten orphan"
+        store.put(iter([data]))
+        self.raw_write(store, sha(data), b"rotten orphaN")
+        with pytest.raises(BlobCorruptError):
+            store.verify(sha(data))
+        assert store.claim(sha(data)) is not None
+        store.discard(sha(data))
+        assert not store.quarantined(sha(data))
+        store.put(iter([data]))  # uploaded again later: served
+        assert b"".join(store.read(sha(data))) == data
+
     @pytest.mark.slow
     def test_one_gib_upload_keeps_memory_bounded(self, store: BlobStore) -> None:
         out = subprocess.run(
@@ -541,6 +553,26 @@ class TestS3BlobStore(BlobStoreContract):
                                     secure=False, part_size=5 * MIB, renew_after=0)  # fmt: skip
         assert racing.put(iter([data])).locked_until == until
         assert len(self.visible_keys(store)) == 4 and racing.claim(sha(data)) is None
+
+    def test_a_lock_or_hold_keeps_a_blob_from_collection(self, store: BlobStore) -> None:
+        from storage.errors import BlobLockedError
+        from storage.s3 import S3BlobStore
+
+        assert isinstance(store, S3BlobStore)
+        held, late = b"under legal hold", b"locked after its claim"
+        store.put(iter([held]))
+        store.client.enable_object_legal_hold(store.bucket, store.key(sha(held)))
+        assert store.claim(sha(held)) is None
+        store.client.disable_object_legal_hold(store.bucket, store.key(sha(held)))
+        assert store.claim(sha(held)) is not None  # the hold, nothing else, kept it
+        store.unclaim(sha(held))
+        store.put(iter([late]))
+        assert store.claim(sha(late)) is not None
+        store.lock(sha(late), datetime.now(UTC) + timedelta(days=1))  # an archive, between claim and delete
+        with pytest.raises(BlobLockedError):
+            store.discard(sha(late))
+        assert b"".join(store.read(sha(late))) == late and store.exists(sha(held))
+        assert store.claim(sha(late)) is None
 
     def test_a_bucket_without_versions_is_never_collected(self, s3_server: MotoServer) -> None:
         from minio import Minio
