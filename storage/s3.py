@@ -357,8 +357,14 @@ class S3BlobStore(BlobStore):
             _translate(exc, sha256)
 
     def _held(self, key: str, version: str) -> bool:
-        """Whether a version is under retention (even a lapsed one: what was locked stays) or legal hold."""
-        meta = self.client.stat_object(self.bucket, key, version_id=version).metadata
+        """Whether a version is under retention (even a lapsed one: what was locked stays) or legal hold; not if
+        it is gone (another collector took it)."""
+        try:
+            meta = self.client.stat_object(self.bucket, key, version_id=version).metadata
+        except S3Error as exc:
+            if exc.code in NOT_FOUND:
+                return False
+            raise
         return bool(_header(meta, "x-amz-object-lock-retain-until-date")) or (
             (_header(meta, "x-amz-object-lock-legal-hold") or "").upper() == "ON"
         )
