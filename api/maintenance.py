@@ -27,6 +27,7 @@ from dossier.fixity import (
     collect,
 )
 from storage.blobstore import BlobStore
+from storage.errors import StorageError
 
 log = logging.getLogger("sifa.maintenance")
 
@@ -42,17 +43,17 @@ def fixity_for(settings: Settings, app: DossierApp, blobs: BlobStore) -> Fixity:
 
 
 def collect_unnamed(settings: Settings, app: DossierApp, blobs: BlobStore) -> CollectReport | None:
-    """Delete blobs no event names, stored longer ago than SIFA_FIXITY_COLLECT_AFTER_SECONDS (None:
-    off, or a blob store that cannot collect: S3 keeps them, see docs/administration.md)."""
-    from storage.filesystem import FilesystemBlobStore
-
-    if not settings.fixity_collect_after_seconds or not isinstance(blobs, FilesystemBlobStore):
+    """Delete blobs no event names, stored longer ago than SIFA_FIXITY_COLLECT_AFTER_SECONDS, on either blob
+    store (None: off, or not now: an event cannot be read, or the store failed; logged)."""
+    if not settings.fixity_collect_after_seconds:
         return None
     try:
         return collect(app, blobs, older_than=settings.fixity_collect_after_seconds)
     except UnreadableEventsError as exc:
         log.error("%s", exc)
-        return None
+    except (StorageError, OSError) as exc:
+        log.error("collecting blobs no event names stopped: %s; the next sweep tries again", exc)
+    return None
 
 
 def last_sweep(data_dir: Path) -> float:

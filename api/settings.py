@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     fixity_bytes_per_second: int = Field(default=16 << 20, ge=0)
     fixity_repair_from: Path | None = None
     # After each sweep, blobs no event names (an import or upload that failed part-way) and stored
-    # longer ago than this are deleted (filesystem blob store; 0: never).
+    # longer ago than this are deleted (either blob store; on S3 an hour later, docs/administration.md; 0: never).
     fixity_collect_after_seconds: float = Field(default=86400.0, ge=0)
     # Static reads (api/publish.py): the sequencer publishes the log's tiles, entry bundles and
     # checkpoint to this bucket on the S3 endpoint below (tlog-tiles layout, under publish_prefix)

@@ -31,7 +31,7 @@ from eventsourcing.persistence import IntegrityError
 
 from dossier.files import referenced_files
 from storage.blobstore import BlobStore
-from storage.errors import BlobCorruptError, BlobNotFoundError, StorageError
+from storage.errors import BlobCorruptError, BlobLockedError, BlobNotFoundError, StorageError
 
 if TYPE_CHECKING:
     from dossier.application import DossierApp
@@ -257,18 +257,6 @@ class Fixity:
 # --- collection of blobs no event names ---
 
 
-class Collectable(Protocol):
-    """A blob store that can set unreferenced blobs aside and delete them (storage/filesystem.py)."""
-
-    def unlocked(self) -> Iterator[tuple[str, float]]: ...
-
-    def claim(self, sha256: str) -> float | None: ...
-
-    def unclaim(self, sha256: str) -> None: ...
-
-    def discard(self, sha256: str) -> None: ...
-
-
 @dataclass
 class CollectReport:
     collected: list[str] = field(default_factory=list)
@@ -283,14 +271,18 @@ class UnreadableEventsError(Exception):
     """Some stored events do not decrypt or decode: what they name is unknown, so nothing is collected."""
 
 
-def collect(app: DossierApp, blobs: Collectable, *, older_than: float) -> CollectReport:
+def collect(app: DossierApp, blobs: BlobStore, *, older_than: float) -> CollectReport:
     """Delete the blobs no stored event names and nobody stored for ``older_than`` seconds.
 
-    Safe against an upload of the same bytes at the same moment: each candidate is claimed (moved
-    aside, so a ``put`` from then on stores its own copy), then the events stored since the walk
-    began are read again and the blob's time looked at again (a ``put`` before the claim touched
-    it); either found, it is put back. Raises UnreadableEventsError (nothing collected) when an
-    event cannot be read, since it might name any blob."""
+    The blobs are listed a page at a time and each candidate is settled as it comes. Safe against an
+    upload of the same bytes at the same moment (an upload stores its bytes, then records its event,
+    within ``older_than``): each candidate is claimed, then the events stored since the walk began are
+    read again and the blob's time looked at again, and it is given back if either names or renews it.
+    A ``put`` before the claim renewed its time (or, stored less than ``blobs.renews_after`` ago, left
+    it alone, which is why that is added to the grace: such a blob cannot be old enough to collect
+    until the upload's event is recorded); a ``put`` after the claim stored a copy that ``discard``
+    leaves alone (storage/blobstore.py). A locked blob is never claimed. Raises UnreadableEventsError
+    (nothing collected) when an event cannot be read, since it might name any blob."""
     report = CollectReport()
     unreadable: list[int] = []
     last = app.recorder.max_notification_id() or 0
@@ -298,16 +290,13 @@ def collect(app: DossierApp, blobs: Collectable, *, older_than: float) -> Collec
     if unreadable:
         raise UnreadableEventsError(f"{len(unreadable)} stored event(s) cannot be read (sifa audit): nothing is "
                                     "collected while what they name is unknown")  # fmt: skip
-    cutoff = time.time() - older_than
-    candidates = []
-    for sha, mtime in blobs.unlocked():
+    cutoff = time.time() - older_than - blobs.renews_after
+    for sha, stored in blobs.unlocked():
         if sha in named:
             continue
-        if mtime >= cutoff:
+        if stored >= cutoff:
             report.kept_young += 1
-        else:
-            candidates.append(sha)
-    for sha in candidates:
+            continue
         claimed = blobs.claim(sha)
         if claimed is None:
             continue
@@ -316,7 +305,11 @@ def collect(app: DossierApp, blobs: Collectable, *, older_than: float) -> Collec
             blobs.unclaim(sha)
             report.put_back.append(sha)
             continue
-        blobs.discard(sha)
+        try:
+            blobs.discard(sha)
+        except BlobLockedError:
+            report.put_back.append(sha)
+            continue
         report.collected.append(sha)
         log.warning("blob %s collected: no event names it and it was stored over %.0f s ago", sha, older_than)
     return report

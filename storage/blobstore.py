@@ -1,8 +1,9 @@
 """The blob store port: content-addressed, write-once, streaming.
 
 Adapters: ``storage.filesystem`` (embedded default) and ``storage.s3`` (MinIO or
-any S3). Both pass ``tests/test_blob_store.py``. There is no delete path: what
-is stored is evidence.
+any S3). Both pass ``tests/test_blob_store.py``. What is stored is evidence: the
+one delete path is the collection of blobs no event names (``unlocked``, ``claim``,
+``unclaim``, ``discard``; dossier/fixity.py decides which), never of a locked one.
 
 A blob is never served as whole unless it is: a read of a whole blob hashes the
 bytes as they stream and holds the last chunk back until they hash to the name.
@@ -120,7 +121,7 @@ def check_range(size: int, start: int, end: int | None) -> int:
 
 
 class BlobStore(ABC):
-    """Content-addressed blobs, written once, never changed, never deleted."""
+    """Content-addressed blobs, written once, never changed, never deleted but by collection (below)."""
 
     @abstractmethod
     def put(self, source: Source, expected_sha256: str | None = None) -> BlobInfo:
@@ -277,6 +278,36 @@ class BlobStore(ABC):
         if self.quarantined(sha256):
             self._release(sha256)
         log.warning("blob %s restored: the bytes just put hash to its name; its quarantine is lifted", sha256)
+
+    # Collection of blobs no event names (left by an import or upload that failed part-way; dossier/fixity.py
+    # decides which). The guarantee every adapter gives: a ``put`` of a blob's bytes either renews its stored
+    # time (which ``claim`` then reports) or, once the blob is claimed, leaves a copy that ``discard`` does not
+    # touch; so an upload racing a collection shows in the time, or keeps its own bytes.
+
+    # A put of bytes already stored renews their stored time if it is older than this many seconds (0: always).
+    # A collector adds it to its grace period: a blob put again sooner keeps its time, and may look that much older.
+    renews_after: float = 0.0
+
+    @abstractmethod
+    def unlocked(self) -> Iterator[tuple[str, float]]:
+        """(sha256, stored time as POSIX seconds) of every stored blob not known to be locked, a page at a time
+        (memory stays bounded however many blobs there are). An adapter whose listing does not show retention
+        (S3) lists locked blobs too: ``claim`` refuses them, before anything is deleted. Raises StorageError."""
+
+    @abstractmethod
+    def claim(self, sha256: str) -> float | None:
+        """Take a blob for collection: its stored time as of now, or None if it is gone or locked (then it is
+        never deleted). From now on a ``put`` of its bytes stores a copy that ``discard`` leaves alone."""
+
+    @abstractmethod
+    def unclaim(self, sha256: str) -> None:
+        """Give a claimed blob back: it stays as it is (or as a put since left it)."""
+
+    @abstractmethod
+    def discard(self, sha256: str) -> None:
+        """Delete what was claimed of a blob for good (not what a put stored since the claim).
+
+        Raises BlobLockedError, deleting nothing, if it was locked since the claim."""
 
     def close(self) -> None:  # noqa: B027 - optional for adapters without connections
         """Release connections."""

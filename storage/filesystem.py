@@ -385,8 +385,9 @@ class FilesystemBlobStore(BlobStore):
         os.unlink(aside)
 
     def discard(self, sha256: str) -> None:
-        """Delete a claimed blob for good."""
+        """Delete a claimed blob for good (and its quarantine: a put since lifted it, or nothing is left)."""
         os.unlink(self.root / "collect" / check_digest(sha256))
+        self._release(sha256)
 
     def quarantined(self, sha256: str) -> bool:
         return (self.root / "quarantine" / check_digest(sha256)).exists()

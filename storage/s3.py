@@ -12,13 +12,30 @@ bucket is created with Object Lock), which no credential can shorten or lift.
 A blob found corrupt is quarantined by an object ``quarantine/<key>``; putting
 its right bytes writes a new version over the corrupt one (locked again if the
 corrupt one was) and removes the marker.
+
+Collection of blobs no event names (dossier/fixity.py decides which) leans on the
+bucket's versioning, which Object Lock requires. A put of bytes already stored,
+unlocked, and stored longer ago than ``renew_after`` writes them again: a new
+version, with a new LastModified (the stored time). ``claim`` notes the versions
+the key has now, and refuses if any is under retention or legal hold (nothing is
+then deleted, nor tried) or the bucket keeps no versions; ``discard`` deletes
+exactly those versions, by version id, each checked unlocked right before. So an
+upload of the same bytes racing a collection either wrote its version before the
+claim (the claim reports its fresh time: the collector keeps the blob), or after
+it (a version ``discard`` does not know, which stays the blob); and an upload that
+found the blob stored less than ``renew_after`` ago wrote nothing, but then the
+blob is too young to be collected until its event is long recorded (the collector
+adds ``renews_after`` to its grace). S3 times are whole seconds: a version is
+taken as stored at the end of its LastModified second, never earlier.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -36,11 +53,14 @@ from storage.blobstore import CHUNK, BlobInfo, BlobStore, HashingReader, Source,
 from storage.errors import (
     BlobLockedError,
     BlobNotFoundError,
+    InvalidDigestError,
     StorageError,
     StorageFullError,
     StorageUnavailableError,
 )
 from storage.minio_multipart import Headers, Multipart
+
+log = logging.getLogger(__name__)
 
 MIN_PART = 5 << 20  # SPEC: S3 "each part must be at least 5 MB in size, except the last part"
 NOT_FOUND = {"NoSuchKey", "NoSuchObject", "NoSuchVersion", "ResourceNotFound"}
@@ -48,6 +68,9 @@ NOT_FOUND = {"NoSuchKey", "NoSuchObject", "NoSuchVersion", "ResourceNotFound"}
 # HTTP 507 Insufficient Storage (RFC 4918) from any other S3 endpoint.
 FULL = {"XMinioStorageFull", "XMinioAdminBucketQuotaExceeded", "InsufficientStorage", "QuotaExceeded"}
 INSUFFICIENT_STORAGE = 507
+# Seconds: a put of bytes stored longer ago than this writes them again (a new version), renewing their stored
+# time for collection; sooner, it is a no-op (so identical re-uploads leave at most one extra version an hour).
+RENEW_AFTER = 3600.0
 
 
 def _translate(exc: Exception, what: str) -> NoReturn:
@@ -82,9 +105,13 @@ class S3BlobStore(BlobStore):
         prefix: str = "blobs/",
         part_size: int = 16 << 20,
         timeout: float = 10.0,
+        renew_after: float | None = None,
     ) -> None:
+        """``renew_after``: seconds, RENEW_AFTER if None (see the module docstring)."""
         if part_size < MIN_PART:
             raise StorageError(f"part size must be at least {MIN_PART} bytes")
+        self.renews_after = RENEW_AFTER if renew_after is None else renew_after
+        self._claims: dict[str, list[tuple[str, bool]]] = {}  # sha256 -> (version id, delete marker), newest first
         http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=timeout, read=max(timeout, 60.0)),
             retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[502, 503, 504]),
@@ -134,22 +161,42 @@ class S3BlobStore(BlobStore):
             _translate(exc, "the upload")
 
     def _before(self, digest: str, size: int) -> BlobInfo | bool | None:
-        """False: a sound copy is stored (nothing to write). Else what is to be written over:
-        None (nothing) or a corrupt copy's info (so its retention carries over)."""
-        if self._sound(digest, size) is not None:
-            return False
+        """False: a sound copy is stored, locked or stored less than ``renews_after`` ago (nothing to write).
+        Else what is to be written over: True, a sound copy whose stored time the write renews (collection,
+        module docstring); None, nothing; or a corrupt copy's info (so its retention carries over)."""
+        sound = self._sound(digest, size)
+        if sound is not None:
+            if sound.locked_until is not None:
+                return False
+            return self._age(digest) >= self.renews_after
         try:
             return self.stat(digest)
         except BlobNotFoundError:
             return None
 
+    def _age(self, sha256: str) -> float:
+        """Seconds since the blob's current version was stored, from the start of its LastModified second (so
+        never less than it is: a blob is renewed rather too early than too late); infinite if it is gone since
+        (collected: its bytes are to be written)."""
+        try:
+            obj = self.client.stat_object(self.bucket, self.key(sha256))
+        except S3Error as exc:
+            if exc.code in NOT_FOUND:
+                return float("inf")
+            _translate(exc, sha256)
+        except Exception as exc:
+            _translate(exc, sha256)
+        return float("inf") if obj.last_modified is None else time.time() - obj.last_modified.timestamp()
+
     def _after(self, digest: str, before: BlobInfo | bool | None) -> None:
-        """The right bytes are written: if they replace a corrupt copy, lift its quarantine and keep the
-        longest retention any version of the key had (the corrupt version on top may have none)."""
-        if isinstance(before, BlobInfo):
+        """The right bytes are written over a copy: keep the longest retention any version of the key had
+        (a lock may have landed on the copy written over meanwhile, or the corrupt version on top may have
+        none); if they replace a corrupt copy, lift its quarantine."""
+        if before is True or isinstance(before, BlobInfo):
             until = self._retained_until(digest)
             if until is not None and until > datetime.now(UTC):
                 self.lock(digest, until)
+        if isinstance(before, BlobInfo):
             self._restored(digest)
 
     def _retained_until(self, sha256: str) -> datetime | None:
@@ -247,6 +294,81 @@ class S3BlobStore(BlobStore):
                     raise
             return self.stat(sha256)
 
+    # Collection (module docstring): claim notes the versions, discard deletes exactly those.
+
+    def unlocked(self) -> Iterator[tuple[str, float]]:
+        """Every blob's current version, listed 1,000 keys a page; S3 lists no retention, so locked blobs are
+        listed too (``claim`` refuses them)."""
+        try:
+            for obj in self.client.list_objects(self.bucket, prefix=self.prefix, recursive=True):
+                name = obj.object_name or ""
+                if _is_key(self, name) and obj.last_modified is not None:
+                    yield name.rsplit("/", 1)[-1], _stored(obj.last_modified)
+        except StorageError:
+            raise
+        except Exception as exc:
+            _translate(exc, "the listing of blobs")
+
+    def claim(self, sha256: str) -> float | None:
+        """Note the versions the blob has now; the time the newest was stored, or None if it is gone, any
+        version is under retention or legal hold, or the bucket keeps no versions (a delete could then take
+        bytes a put stored meanwhile)."""
+        key, versions, newest = self.key(sha256), [], None
+        try:
+            for obj in self.client.list_objects(self.bucket, prefix=key, include_version=True):
+                if obj.object_name != key:
+                    continue
+                if not obj.version_id or obj.version_id == "null":
+                    log.error("bucket %s keeps no versions: blobs no event names are not collected", self.bucket)
+                    return None
+                if obj.is_latest == "true" and obj.is_delete_marker:
+                    return None  # gone
+                if not obj.is_delete_marker:
+                    if self._held(key, obj.version_id):
+                        return None
+                    if obj.last_modified is not None:
+                        newest = max(newest or 0.0, _stored(obj.last_modified))
+                versions.append((obj.version_id, bool(obj.is_delete_marker)))
+        except Exception as exc:
+            _translate(exc, sha256)
+        if newest is None:
+            return None
+        self._claims[sha256] = versions
+        return newest
+
+    def unclaim(self, sha256: str) -> None:
+        self._claims.pop(sha256, None)
+
+    def discard(self, sha256: str) -> None:
+        """Delete the claimed versions, oldest first (the blob is there until the last one goes), each found
+        unlocked right before; a version a put wrote since the claim stays, and is the blob. A quarantine
+        marker goes too (a put since lifted it already, or there is nothing left to withhold)."""
+        key, versions = self.key(sha256), self._claims.pop(sha256, [])
+        try:
+            if any(not marker and self._held(key, version) for version, marker in versions):
+                raise BlobLockedError(f"blob {sha256} was locked after it was claimed: it is kept")
+            for version, _ in reversed(versions):
+                self.client.remove_object(self.bucket, key, version_id=version)
+            if versions and self.quarantined(sha256):
+                self._release(sha256)
+        except StorageError:
+            raise
+        except Exception as exc:
+            _translate(exc, sha256)
+
+    def _held(self, key: str, version: str) -> bool:
+        """Whether a version is under retention (even a lapsed one: what was locked stays) or legal hold; not if
+        it is gone (another collector took it)."""
+        try:
+            meta = self.client.stat_object(self.bucket, key, version_id=version).metadata
+        except S3Error as exc:
+            if exc.code in NOT_FOUND:
+                return False
+            raise
+        return bool(_header(meta, "x-amz-object-lock-retain-until-date")) or (
+            (_header(meta, "x-amz-object-lock-legal-hold") or "").upper() == "ON"
+        )
+
     def _marker(self, sha256: str) -> str:
         return "quarantine/" + self.key(sha256)
 
@@ -288,6 +410,19 @@ def _header(headers: Any, name: str) -> str | None:
         if k.lower() == name:
             return str(v)
     return None
+
+
+def _is_key(store: S3BlobStore, name: str) -> bool:
+    """Whether an object's name is a blob's key (not a quarantine marker, a temporary object, or another's)."""
+    try:
+        return name == store.key(name.rsplit("/", 1)[-1])
+    except InvalidDigestError:
+        return False
+
+
+def _stored(when: datetime) -> float:
+    # S3 gives times in whole seconds: a version stored within that second is taken as stored at its end.
+    return when.timestamp() + 1.0
 
 
 def _parts(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:

@@ -14,6 +14,7 @@ from ledger.hashing import SHA256, SM3Hasher
 from ledger.log import MerkleLog
 from ledger.note import Ed25519Signer
 from ledger.store import TreeStore
+from storage.blobstore import BlobStore
 from storage.filesystem import FilesystemBlobStore
 
 COURT = "1101-0105"
@@ -54,13 +55,15 @@ def pdf_bytes(pages: int) -> bytes:
     return out.getvalue()
 
 
-def make_stack(spec: str, root: Path, court: str = COURT, seed: bytes = SIGNER_SEED) -> Stack:
+def make_stack(
+    spec: str, root: Path, court: str = COURT, seed: bytes = SIGNER_SEED, blobs: BlobStore | None = None
+) -> Stack:
     """``spec`` is ``sqlite`` or ``postgres:<host>:<port>:<dbname>``, with ``+gm`` for a 国密 stack (SM4-GCM
-    events, SM3 tree, SM2 checkpoints); ``court`` whose stack it is."""
+    events, SM3 tree, SM2 checkpoints); ``court`` whose stack it is; ``blobs`` files under ``root`` if None."""
     spec, _, crypto = spec.partition("+")
     gm = crypto == "gm"
     key, topic = (SM4_KEY, "dossier.cipher:SM4Cipher") if gm else (CIPHER_KEY, "eventsourcing.cryptography:AESCipher")
-    blobs = FilesystemBlobStore(root / "blobs")
+    blobs = FilesystemBlobStore(root / "blobs") if blobs is None else blobs
     store: TreeStore
     if spec == "sqlite":
         from ledger.sqlite import SQLiteTreeStore

@@ -21,8 +21,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from minio.commonconfig import COMPLIANCE
+from minio.retention import Retention
 
-from storage.blobstore import BlobStore
+from storage.blobstore import BlobInfo, BlobStore
 from storage.errors import (
     BlobCorruptError,
     BlobNotFoundError,
@@ -283,6 +285,67 @@ class BlobStoreContract:
         assert store.put(iter([data])).locked_until == until
         assert b"".join(store.read(sha(data))) == data
 
+    # Collection of blobs no event names (the port's delete path; dossier/fixity.py decides which).
+
+    def renewing(self, store: BlobStore) -> BlobStore:
+        """The same store, opened so that a put of bytes already stored always renews their stored time."""
+        raise NotImplementedError
+
+    def test_collection_lists_claims_and_discards_only_unlocked_blobs(self, store: BlobStore) -> None:
+        before = time.time()
+        orphan, kept = "导入中断的文件".encode(), "归档锁定的文件".encode()
+        store.put(iter([orphan]))
+        store.put(iter([kept]))
+        store.lock(sha(kept), datetime.now(UTC) + timedelta(days=1))
+        listed = dict(store.unlocked())
+        assert sha(orphan) in listed and before - 1 <= listed[sha(orphan)] <= time.time() + 1
+        assert store.claim(sha(kept)) is None  # locked: never taken, whether listed or not
+        assert store.claim("0" * 64) is None  # gone
+        claimed = store.claim(sha(orphan))
+        assert claimed is not None and before - 1 <= claimed <= time.time() + 1
+        store.discard(sha(orphan))
+        assert not store.exists(sha(orphan)) and sha(orphan) not in dict(store.unlocked())
+        assert b"".join(store.read(sha(kept))) == kept
+
+    def test_an_unclaimed_blob_is_as_it_was(self, store: BlobStore) -> None:
+        data = "正在上传".encode()
+        info = store.put(iter([data]))
+        assert store.claim(sha(data)) is not None
+        store.unclaim(sha(data))
+        assert store.stat(sha(data)) == info and b"".join(store.read(sha(data))) == data
+
+    def test_a_put_of_the_same_bytes_renews_the_time_a_claim_reports(self, store: BlobStore) -> None:
+        renewing = self.renewing(store)
+        data = "上次导入中断，这次重新上传".encode()
+        renewing.put(iter([data]))
+        time.sleep(1.1)  # S3 keeps whole seconds
+        again = time.time()
+        renewing.put(iter([data]))
+        claimed = renewing.claim(sha(data))
+        assert claimed is not None and claimed > again - 0.5  # renewed (a file's time is the kernel's coarse clock)
+        renewing.unclaim(sha(data))
+
+    def test_a_put_after_a_claim_keeps_its_bytes_through_the_discard(self, store: BlobStore) -> None:
+        renewing = self.renewing(store)
+        data = "上次导入中断，这次重新上传".encode()
+        renewing.put(iter([data]))
+        assert renewing.claim(sha(data)) is not None
+        renewing.put(iter([data]))  # an upload of the same bytes, between the claim and the delete
+        renewing.discard(sha(data))
+        assert b"".join(renewing.read(sha(data))) == data
+
+    def test_a_collected_quarantined_blob_leaves_no_quarantine_behind(self, store: BlobStore) -> None:
+        data = b"rotten orphan"
+        store.put(iter([data]))
+        self.raw_write(store, sha(data), b"rotten orphaN")
+        with pytest.raises(BlobCorruptError):
+            store.verify(sha(data))
+        assert store.claim(sha(data)) is not None
+        store.discard(sha(data))
+        assert not store.quarantined(sha(data))
+        store.put(iter([data]))  # uploaded again later: served
+        assert b"".join(store.read(sha(data))) == data
+
     @pytest.mark.slow
     def test_one_gib_upload_keeps_memory_bounded(self, store: BlobStore) -> None:
         out = subprocess.run(
@@ -340,6 +403,9 @@ class TestFilesystemBlobStore(BlobStoreContract):
     def reopen(self, store: BlobStore) -> BlobStore:
         assert isinstance(store, FilesystemBlobStore)
         return FilesystemBlobStore(store.root)
+
+    def renewing(self, store: BlobStore) -> BlobStore:
+        return store  # a put of stored bytes always touches their time
 
     def test_only_the_owner_may_read(self, store: BlobStore) -> None:
         assert isinstance(store, FilesystemBlobStore)
@@ -446,6 +512,81 @@ class TestS3BlobStore(BlobStoreContract):
         host = store.endpoint
         return S3BlobStore(host, store.bucket, MotoServer.access_key, MotoServer.secret_key, secure=False,
                            part_size=5 * MIB)  # fmt: skip
+
+    def renewing(self, store: BlobStore) -> BlobStore:
+        from storage.s3 import S3BlobStore
+
+        assert isinstance(store, S3BlobStore)
+        return S3BlobStore(store.endpoint, store.bucket, MotoServer.access_key, MotoServer.secret_key, secure=False,
+                           part_size=5 * MIB, renew_after=0)  # fmt: skip
+
+    def test_a_put_of_bytes_stored_a_moment_ago_writes_nothing(self, store: BlobStore) -> None:
+        """Within renews_after (an hour by default) the same bytes again leave no second version."""
+        data = pattern(6 * MIB, seed=7)  # multipart, straight to the final key
+        store.put(chunked(data))
+        store.put(chunked(data), expected_sha256=sha(data))
+        store.put(iter([b"small"]))
+        store.put(iter([b"small"]))
+        assert sorted(self.visible_keys(store)) == sorted([sha(data), sha(b"small")])
+
+    def test_a_renewing_put_is_a_new_version_and_keeps_a_lock_set_on_the_old_one(self, store: BlobStore) -> None:
+        from storage.s3 import S3BlobStore
+
+        renewing = self.renewing(store)
+        assert isinstance(renewing, S3BlobStore)
+        data = pattern(6 * MIB, seed=8)
+        renewing.put(chunked(data))
+        renewing.put(chunked(data), expected_sha256=sha(data))
+        renewing.put(chunked(data))
+        assert self.visible_keys(store) == [sha(data)] * 3
+        # A lock that lands on the version a renewing put writes over (after the put looked) holds the new one too.
+        until = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+
+        class LockLandsMeanwhile(S3BlobStore):
+            def _before(self, digest: str, size: int) -> BlobInfo | bool | None:
+                before = super()._before(digest, size)
+                key = self.key(digest)
+                self.client.set_object_retention(self.bucket, key, Retention(COMPLIANCE, until))
+                return before
+
+        racing = LockLandsMeanwhile(store.endpoint, store.bucket, MotoServer.access_key, MotoServer.secret_key,
+                                    secure=False, part_size=5 * MIB, renew_after=0)  # fmt: skip
+        assert racing.put(iter([data])).locked_until == until
+        assert len(self.visible_keys(store)) == 4 and racing.claim(sha(data)) is None
+
+    def test_a_lock_or_hold_keeps_a_blob_from_collection(self, store: BlobStore) -> None:
+        from storage.errors import BlobLockedError
+        from storage.s3 import S3BlobStore
+
+        assert isinstance(store, S3BlobStore)
+        held, late = b"under legal hold", b"locked after its claim"
+        store.put(iter([held]))
+        store.client.enable_object_legal_hold(store.bucket, store.key(sha(held)))
+        assert store.claim(sha(held)) is None
+        store.client.disable_object_legal_hold(store.bucket, store.key(sha(held)))
+        assert store.claim(sha(held)) is not None  # the hold, nothing else, kept it
+        store.unclaim(sha(held))
+        store.put(iter([late]))
+        assert store.claim(sha(late)) is not None
+        store.lock(sha(late), datetime.now(UTC) + timedelta(days=1))  # an archive, between claim and delete
+        with pytest.raises(BlobLockedError):
+            store.discard(sha(late))
+        assert b"".join(store.read(sha(late))) == late and store.exists(sha(held))
+        assert store.claim(sha(late)) is None
+
+    def test_a_bucket_without_versions_is_never_collected(self, s3_server: MotoServer) -> None:
+        from minio import Minio
+
+        from storage.s3 import S3BlobStore
+
+        bucket = f"sifa-plain-{uuid.uuid4().hex[:8]}"
+        Minio(s3_server.endpoint, s3_server.access_key, s3_server.secret_key, secure=False).make_bucket(bucket)
+        plain = S3BlobStore(s3_server.endpoint, bucket, s3_server.access_key, s3_server.secret_key, secure=False)
+        data = b"no versions"
+        plain.put(iter([data]))
+        assert sha(data) in dict(plain.unlocked()) and plain.claim(sha(data)) is None
+        assert plain.exists(sha(data))
+        plain.close()
 
     def test_storage_full_answers_are_recognised(self) -> None:
         from minio.error import S3Error, ServerError

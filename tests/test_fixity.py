@@ -9,7 +9,9 @@ import io
 import json
 import logging
 import os
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,8 +28,10 @@ from api.settings import Settings
 from dossier.audit import audit
 from dossier.fixity import CopiesDir, Fixity, collect
 from storage.filesystem import FilesystemBlobStore, set_immutable
+from storage.s3 import S3BlobStore
 from tests.dossier_fixtures import Stack, pdf_bytes
 from tests.nodes import Serve, Writer, init
+from tests.servers import MotoServer
 
 ACT = {"actor": "clerk-1", "role": "clerk"}
 
@@ -241,3 +245,203 @@ def test_collection_keeps_an_orphan_an_upload_of_the_same_bytes_races(sqlite_sta
         audit(app, sqlite_stack.log, blobs, sqlite_stack.signer.verifier, secret=sqlite_stack.sealer.secret).findings
         == []
     )
+
+
+# --- collection on S3 (moto's S3 server, Object Lock) ---
+
+GRACE = 2.0  # seconds: the collections below take what was stored longer ago than this
+
+
+def s3_blobs(s3_server: MotoServer, bucket: str, renew_after: float = 0.0) -> S3BlobStore:
+    return S3BlobStore(s3_server.endpoint, bucket, s3_server.access_key, s3_server.secret_key, secure=False,
+                       renew_after=renew_after)  # fmt: skip
+
+
+def wait_until_old() -> None:
+    """Until what was stored now is older than GRACE, as S3 tells it (whole seconds, taken at their end)."""
+    time.sleep(GRACE + 1.2)
+
+
+@pytest.fixture
+def s3_stack(tmp_path: Path, s3_server: MotoServer) -> Iterator[Stack]:
+    from tests.dossier_fixtures import make_stack
+
+    s = make_stack("sqlite", tmp_path, blobs=s3_blobs(s3_server, f"gc-{uuid.uuid4().hex[:12]}"))
+    yield s
+    s.close()
+    s.app.blobs.close()
+
+
+class RemovalsSeen(S3BlobStore):
+    """An S3 store that notes each version it is asked to delete (the deletes themselves are S3's)."""
+
+    def __init__(self, store: S3BlobStore) -> None:
+        super().__init__(store.endpoint, store.bucket, MotoServer.access_key, MotoServer.secret_key, secure=False,
+                         renew_after=store.renews_after)  # fmt: skip
+        self.removed: list[str] = []
+        remove = self.client.remove_object
+
+        def seen(bucket: str, key: str, version_id: str | None = None) -> None:
+            self.removed.append(key)
+            remove(bucket, key, version_id=version_id)
+
+        self.client.remove_object = seen  # type: ignore[method-assign]
+
+
+def test_collection_on_s3_deletes_old_orphans_only(s3_stack: Stack, s3_server: MotoServer) -> None:
+    app, blobs = s3_stack.app, s3_stack.app.blobs
+    assert isinstance(blobs, S3BlobStore)
+    d = app.open_dossier(case_number_text="（2026）京0105民初612号", case_type="民事", parties=[], **ACT)
+    named = upload(s3_stack, d, "起诉状".encode(), "起诉状.txt")
+    orphan = blobs.put(iter(["导入中断的文件".encode()])).sha256  # an import that failed before its event
+    locked = blobs.put(iter(["归档锁定".encode()])).sha256
+    blobs.lock(locked, datetime.now(UTC) + timedelta(days=1))
+    wait_until_old()
+    young = blobs.put(iter(["正在上传".encode()])).sha256  # an upload about to record its event
+    hourly = s3_blobs(s3_server, blobs.bucket, renew_after=3600)  # a store whose puts renew only after an hour:
+    report = collect(app, hourly, older_than=GRACE)  # so nothing is old enough until an hour more has passed
+    assert report.collected == [] and report.kept_young == 3
+    seen = RemovalsSeen(blobs)
+    report = collect(app, seen, older_than=GRACE)
+    assert report.collected == [orphan] and report.kept_young == 1 and report.put_back == []
+    assert seen.removed == [blobs.key(orphan)]  # the locked one: not even tried
+    assert not blobs.exists(orphan) and all(blobs.exists(s) for s in (named, young, locked))
+    assert collect(app, seen, older_than=GRACE).collected == [] and seen.removed == [blobs.key(orphan)]
+    s3_stack.sealer.seal()
+    audited = audit(app, s3_stack.log, blobs, s3_stack.signer.verifier, secret=s3_stack.sealer.secret)
+    assert audited.findings == []
+    hourly.close()
+    seen.close()
+
+
+class RacingS3(S3BlobStore):
+    """An S3 store on which, for each orphan of ``plan``, an upload of its bytes comes at a chosen moment of a
+    collection: ``listed`` (after the listing, before the claim), ``claimed`` (after the claim, before the events
+    are read again) or ``discarding`` (after that, right before the delete); its event recorded at once, or
+    only after the collection (``later``)."""
+
+    def __init__(self, store: S3BlobStore, plan: dict[str, tuple[str, str]], put: Callable[[str], object],
+                 record: Callable[[str], None]) -> None:  # fmt: skip
+        super().__init__(store.endpoint, store.bucket, MotoServer.access_key, MotoServer.secret_key, secure=False,
+                         renew_after=store.renews_after)  # fmt: skip
+        self.plan, self.put_bytes, self.record = plan, put, record
+        self.later: list[str] = []
+
+    def _race(self, sha: str, moment: str) -> None:
+        when, event = self.plan.get(sha, ("", ""))
+        if when == moment:
+            self.put_bytes(sha)
+            if event == "at once":
+                self.record(sha)
+            else:
+                self.later.append(sha)
+
+    def claim(self, sha256: str) -> float | None:
+        self._race(sha256, "listed")
+        claimed = super().claim(sha256)
+        self._race(sha256, "claimed")
+        return claimed
+
+    def discard(self, sha256: str) -> None:
+        self._race(sha256, "discarding")
+        super().discard(sha256)
+
+
+def record_file(stack: Stack, d: Any, sha: str, size: int) -> None:
+    """The second half of an upload: its event, recorded after its bytes were put."""
+    dossier = stack.app.get(d)
+    dossier.upload(document_id=f"racing-{sha[:8]}", sha256=sha, size=size, pages=None, source="court",
+                   name="重新上传.txt", media_type="text/plain", doc_type="", **ACT)  # fmt: skip
+    stack.app.save(dossier)
+
+
+def test_collection_on_s3_keeps_every_orphan_an_upload_of_the_same_bytes_races(s3_stack: Stack) -> None:
+    """Each moment a collection can be caught at, each with the upload's event recorded at once or only after
+    the collection: every event names bytes that are there."""
+    app, blobs = s3_stack.app, s3_stack.app.blobs
+    assert isinstance(blobs, S3BlobStore)
+    d = app.open_dossier(case_number_text="（2026）京0105民初613号", case_type="民事", parties=[], **ACT)
+    cases = [(when, event) for when in ("listed", "claimed", "discarding") for event in ("at once", "later")]
+    data = {case: f"上次导入中断，这次重新上传（{case[0]}，{case[1]}）".encode() for case in cases}
+    plan = {blobs.put(iter([b])).sha256: case for case, b in data.items()}
+    by_sha = {sha: data[case] for sha, case in plan.items()}
+    wait_until_old()
+    racing = RacingS3(blobs, plan, lambda sha: blobs.put(iter([by_sha[sha]])),
+                      lambda sha: record_file(s3_stack, d, sha, len(by_sha[sha])))  # fmt: skip
+    report = collect(app, racing, older_than=GRACE)
+    for sha in racing.later:
+        record_file(s3_stack, d, sha, len(by_sha[sha]))
+    assert sorted(racing.later) == sorted(sha for sha, (_, event) in plan.items() if event == "later")
+    for sha, b in by_sha.items():
+        assert blobs.exists(sha) and b"".join(blobs.read(sha)) == b, plan[sha]
+    # Put back: an upload before the claim renewed the time, or its event was there when the collector looked
+    # again. Collected: the versions claimed, while the version an upload wrote since stays the blob.
+    expect = {sha: "put back" if when == "listed" or (when, event) == ("claimed", "at once") else "collected"
+              for sha, (when, event) in plan.items()}  # fmt: skip
+    assert sorted(report.put_back) == sorted(sha for sha, what in expect.items() if what == "put back")
+    assert sorted(report.collected) == sorted(sha for sha, what in expect.items() if what == "collected")
+    s3_stack.sealer.seal()
+    audited = audit(app, s3_stack.log, blobs, s3_stack.signer.verifier, secret=s3_stack.sealer.secret)
+    assert audited.findings == []
+    racing.close()
+
+
+def test_collection_on_s3_racing_real_uploads_leaves_no_event_naming_a_missing_blob(s3_stack: Stack) -> None:
+    """Uploads of orphans' bytes (through the dossier's upload, bytes then event) in one thread, collections in
+    another, at once: whatever the interleaving, every file an event names is there, whole."""
+    app, blobs = s3_stack.app, s3_stack.app.blobs
+    assert isinstance(blobs, S3BlobStore)
+    d = app.open_dossier(case_number_text="（2026）京0105民初614号", case_type="民事", parties=[], **ACT)
+    files = [f"第{n}份证据：上次导入中断".encode() for n in range(12)]
+    for b in files:
+        blobs.put(iter([b]))
+    wait_until_old()
+    done = threading.Event()
+    failed: list[BaseException] = []
+
+    def uploads() -> None:
+        try:
+            for n, b in enumerate(files):
+                upload(s3_stack, d, b, f"证据{n}.txt")
+        except BaseException as exc:
+            failed.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=uploads)
+    thread.start()
+    collected = 0
+    while not done.is_set():
+        collected += len(collect(app, blobs, older_than=GRACE).collected)
+    thread.join()
+    collected += len(collect(app, blobs, older_than=GRACE).collected)
+    assert failed == [] and collected <= len(files)  # an old version each, at most (what a claim saw)
+    for b in files:
+        assert b"".join(blobs.read(hashlib.sha256(b).hexdigest())) == b
+    s3_stack.sealer.seal()
+    audited = audit(app, s3_stack.log, blobs, s3_stack.signer.verifier, secret=s3_stack.sealer.secret)
+    assert audited.findings == [] and audited.blobs == len(files)
+
+
+def test_sifa_fixity_on_a_node_on_s3_collects(
+    tmp_path: Path, s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "node"
+    init(data)
+    bucket = f"gc-cli-{uuid.uuid4().hex[:8]}"
+    env = {"SIFA_S3_ENDPOINT": s3_server.endpoint, "SIFA_S3_SECURE": "false", "SIFA_S3_BUCKET": bucket,
+           "SIFA_S3_ACCESS_KEY": s3_server.access_key, "SIFA_S3_SECRET_KEY": s3_server.secret_key,
+           "SIFA_FIXITY_COLLECT_AFTER_SECONDS": str(GRACE)}  # fmt: skip
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr("storage.s3.RENEW_AFTER", 0.0)  # else an orphan is collected an hour later than GRACE
+    blobs = s3_blobs(s3_server, bucket)
+    orphan = blobs.put(iter(["导入中断的文件".encode()])).sha256
+    wait_until_old()
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = sifa(["fixity", "--data-dir", str(data), "--json"])
+    assert code == 0, err.getvalue()
+    assert json.loads(out.getvalue())["collection"] == {"collected": [orphan], "kept_young": 0, "put_back": []}
+    assert "1 file(s) no event names collected" in err.getvalue() and not blobs.exists(orphan)
+    blobs.close()
