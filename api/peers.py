@@ -89,6 +89,12 @@ class NotTransferredToYouError(ForbiddenError):
     code = "not_transferred"
 
 
+class NotReceivedFromYouError(ForbiddenError):
+    """The calling court is not the one this node received the dossier from (a file asked back for repair)."""
+
+    code = "not_received"
+
+
 class PeersNotConfiguredError(SifaError):
     code = "peers_not_configured"
 
