@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Iterator
 from tempfile import SpooledTemporaryFile
 from typing import TYPE_CHECKING
@@ -35,6 +36,10 @@ log = logging.getLogger("sifa.fixity")
 
 CHUNK = 1 << 20
 SPOOL = 8 << 20  # bytes a fetched copy is held in memory before it spills to a temp file
+# A copy must arrive within GRACE seconds plus its size at MIN_RATE: a peer trickling bytes (each read
+# within the socket's timeout) would otherwise hold the sweep for as long as it likes.
+GRACE = 60.0
+MIN_RATE = 256 << 10  # bytes per second
 
 Fetch = Callable[..., PeerStream]  # api/peers.py ``fetcher``: a signed GET, ``fetch(url, target, to=origin)``
 
@@ -114,13 +119,17 @@ def _read_bounded(answer: PeerStream, spool: SpooledTemporaryFile[bytes], sha256
     if declared is not None and declared.strip() != str(size):
         raise WrongCopyError(f"it announces {declared.strip()[:20]} bytes; the file was recorded with {size}")
     digest, got = hashlib.sha256(), 0
+    deadline = time.monotonic() + GRACE + size / MIN_RATE
     while got <= size:  # one byte past the recorded size is enough to refuse
-        chunk = answer.read(min(CHUNK, size + 1 - got))
+        chunk = answer.read1(min(CHUNK, size + 1 - got))
         if not chunk:
             break
         got += len(chunk)
         if got > size:
             raise WrongCopyError(f"it sent more than the {size} bytes the file was recorded with")
+        if time.monotonic() > deadline:
+            raise WrongCopyError(f"it sent {got} of {size} bytes in {GRACE + size / MIN_RATE:.0f} s, slower than "
+                                 f"{MIN_RATE >> 10} KiB/s")  # fmt: skip
         digest.update(chunk)
         spool.write(chunk)
     if got != size:

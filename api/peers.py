@@ -228,6 +228,14 @@ class PeerStream:
         except (http.client.HTTPException, OSError) as exc:
             raise OSError(f"the peer's stream was cut: {exc}") from None
 
+    def read1(self, n: int) -> bytes:
+        """At most ``n`` bytes, from at most one read of the socket: what has arrived, without waiting
+        for all ``n`` (a caller keeping a deadline sees a trickle as it comes)."""
+        try:
+            return self.response.read1(n)
+        except (http.client.HTTPException, OSError) as exc:
+            raise OSError(f"the peer's stream was cut: {exc}") from None
+
     def close(self) -> None:
         self.connection.close()
 

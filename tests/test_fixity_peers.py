@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
+from api import peer_repair
 from api.cli import main as sifa
 from api.peers import sign_request
 from evidence.package import read_package_bytes
@@ -75,9 +77,16 @@ class Hostile:
                 return Response(self.right + b"x" * 4096, media_type=octets)
             if self.mode == "short":
                 return Response(self.right[:-1], media_type=octets)
+            if self.mode == "slow":  # the right bytes, a byte at a time
+                return StreamingResponse(self._slow(), media_type=octets, headers={"Content-Length": str(n)})
             return StreamingResponse(self._endless(), media_type=octets)  # chunked: no length announced
 
         return app
+
+    def _slow(self) -> Iterator[bytes]:
+        for i in range(len(self.right)):
+            time.sleep(0.2)
+            yield self.right[i : i + 1]
 
     def _endless(self) -> Iterator[bytes]:
         yield self.right
@@ -226,15 +235,18 @@ def test_a_rotten_file_is_repaired_from_the_peer_court_that_received_the_dossier
     rotten = _rot(low.data, small)
     lone = _rot(low.data, alone)
     before = _kinds(low, d).count("FileRepaired")
+    monkeypatch.setattr(peer_repair, "GRACE", 1.0)  # the sweep runs in this process: a trickle is cut at 1 s
     with in_thread(hostile.app(), port):
-        for mode in ("wrong", "long", "short", "endless"):
+        for mode in ("wrong", "long", "short", "endless", "slow"):
             hostile.mode = mode
+            started = time.monotonic()
             code, report = _sweep(low.data, hostile_peers, monkeypatch)
+            assert time.monotonic() - started < 8, mode  # the slow answer would take 9 s
             assert code == 1 and report["repaired"] == {}, (mode, report)
             assert sorted(report["corrupt"]) == sorted([small, alone]), mode
             assert _stored(low.data, small) == rotten and _stored(low.data, alone) == lone, mode
             assert (low.data / "blobs" / "quarantine" / small).exists(), mode
-    assert len(hostile.asked) == 4
+    assert len(hostile.asked) == 5
     assert hostile.streamed < 16 << 20  # the client stopped one byte past the recorded size (buffers aside)
     assert set(hostile.asked) == {(f"sifa.court/{MID}", f"/v1/peer/dossiers/{d}/files/{small}")}
     assert _kinds(low, d).count("FileRepaired") == before
