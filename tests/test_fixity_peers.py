@@ -30,11 +30,15 @@ from fastapi.responses import Response, StreamingResponse
 
 from api import peer_repair
 from api.cli import main as sifa
+from api.composition import open_node
+from api.maintenance import fixity_for
+from api.peer_repair import PeerCourts
 from api.peers import sign_request
+from api.settings import Settings
 from evidence.package import read_package_bytes
 from ledger.note import Ed25519Signer, Ed25519Verifier
 from storage.filesystem import set_immutable
-from tests.nodes import COURTS, HIGH, LOW, MID, PeerNode, in_thread, start_peer_nodes
+from tests.nodes import COURTS, HIGH, LOW, MID, PeerNode, in_thread, init, start_peer_nodes, trust_entry
 from tests.servers import free_port
 
 MID_SOURCE = f"peer court {MID} (sifa.court/{MID})"
@@ -257,3 +261,20 @@ def test_a_rotten_file_is_repaired_from_the_peer_court_that_received_the_dossier
     assert report["repaired"] == {small: MID_SOURCE} and alone not in report["repaired"]
     assert code == 1  # the file no other court holds stays corrupt
     assert hashlib.sha256(_stored(low.data, small)).hexdigest() == small
+
+
+def test_the_peer_source_is_asked_only_with_a_peers_file_and_unless_turned_off(tmp_path: Path) -> None:
+    """``fixity_for`` (the sweep of ``sifa fixity`` and of the sequencer) adds the peer courts after the
+    archive packages whenever SIFA_PEERS is set, unless SIFA_FIXITY_REPAIR_FROM_PEERS is false."""
+    init(tmp_path / "mid", MID, "北京市第三中级人民法院")
+    init(data := tmp_path / "low", LOW, "北京市朝阳区人民法院")
+    peers = tmp_path / "peers.json"
+    peers.write_text(json.dumps({"logs": [{**trust_entry(tmp_path / "mid"), "url": "http://127.0.0.1:9"}]}))
+    for settings, asks_peers in [
+        (Settings(data_dir=data, peers=None), False),
+        (Settings(data_dir=data, peers=peers), True),
+        (Settings(data_dir=data, peers=peers, fixity_repair_from_peers=False), False),
+    ]:
+        with open_node(settings) as node:
+            fixity = fixity_for(settings, node.dossiers, node.blobs, signer=node.signer, peers=node.peers)
+            assert [isinstance(s, PeerCourts) for s in fixity.sources][1:] == ([True] if asks_peers else [])
