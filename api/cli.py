@@ -317,7 +317,7 @@ def _fixity(args: argparse.Namespace) -> int:
     from api.maintenance import collect_unnamed, fixity_for, remember_sweep
 
     with open_node(_settings(args.data_dir)) as node:
-        report = fixity_for(node.settings, node.dossiers, node.blobs).sweep()
+        report = fixity_for(node.settings, node.dossiers, node.blobs, signer=node.signer, peers=node.peers).sweep()
         collected = collect_unnamed(node.settings, node.dossiers, node.blobs)
     remember_sweep(node.settings.data_dir, report)
     if args.json:

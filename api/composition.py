@@ -151,5 +151,6 @@ def start_companions(node: Services, stop: Stop) -> list[threading.Thread]:
                                         daemon=True, args=(stop, settings.publish_interval_seconds)))  # fmt: skip
     for thread in threads:
         thread.start()
-    fixity = start_fixity(settings, node.dossiers, node.blobs, stop)  # scheduled upkeep: by the log's one sequencer
+    fixity = start_fixity(settings, node.dossiers, node.blobs, stop, signer=node.signer,
+                          peers=node.peers)  # scheduled upkeep: by the log's one sequencer  # fmt: skip
     return [*threads, *([fixity] if fixity is not None else [])]

@@ -13,6 +13,8 @@ import threading
 import time
 from pathlib import Path
 
+from api.peer_repair import PeerCourts
+from api.peers import fetcher
 from api.settings import Settings
 from dossier.application import DossierApp
 from dossier.fixity import (
@@ -26,6 +28,8 @@ from dossier.fixity import (
     UnreadableEventsError,
     collect,
 )
+from ledger.note import Signer
+from ledger.trust import Trust
 from storage.blobstore import BlobStore
 from storage.errors import StorageError
 
@@ -34,11 +38,15 @@ log = logging.getLogger("sifa.maintenance")
 STATE = "fixity.json"
 
 
-def fixity_for(settings: Settings, app: DossierApp, blobs: BlobStore) -> Fixity:
-    """The node's fixity checker, with its repair sources (archive packages, then the backup dir)."""
+def fixity_for(settings: Settings, app: DossierApp, blobs: BlobStore, *, signer: Signer | None = None,
+               peers: Trust | None = None) -> Fixity:  # fmt: skip
+    """The node's fixity checker, with its repair sources: archive packages, the backup dir, then the
+    peer courts the dossier went to (``peers``, asked with requests ``signer`` signs; api/peer_repair.py)."""
     sources: list[RepairSource] = [ArchivePackages(app)]
     if settings.fixity_repair_from is not None:
         sources.append(CopiesDir(settings.fixity_repair_from))
+    if settings.fixity_repair_from_peers and peers is not None and signer is not None:
+        sources.append(PeerCourts(app, peers, fetcher(signer, settings.tls_ca)))
     return Fixity(app, blobs, bytes_per_second=settings.fixity_bytes_per_second, sources=sources)
 
 
@@ -71,12 +79,13 @@ def remember_sweep(data_dir: Path, report: FixityReport) -> None:
     os.replace(tmp, data_dir / STATE)
 
 
-def start_fixity(settings: Settings, app: DossierApp, blobs: BlobStore, stop: Stop) -> threading.Thread | None:
+def start_fixity(settings: Settings, app: DossierApp, blobs: BlobStore, stop: Stop, *, signer: Signer | None = None,
+                 peers: Trust | None = None) -> threading.Thread | None:  # fmt: skip
     """A thread sweeping on the settings' schedule (None when SIFA_FIXITY_INTERVAL_SECONDS is 0)."""
     interval = settings.fixity_interval_seconds
     if not interval:
         return None
-    fixity = fixity_for(settings, app, blobs)
+    fixity = fixity_for(settings, app, blobs, signer=signer, peers=peers)
     data = settings.data_dir
 
     def loop() -> None:

@@ -89,6 +89,12 @@ class NotTransferredToYouError(ForbiddenError):
     code = "not_transferred"
 
 
+class NotReceivedFromYouError(ForbiddenError):
+    """The calling court is not the one this node received the dossier from (a file asked back for repair)."""
+
+    code = "not_received"
+
+
 class PeersNotConfiguredError(SifaError):
     code = "peers_not_configured"
 
@@ -219,6 +225,14 @@ class PeerStream:
             raise ValueError("PeerStream.read needs a bound: a peer's stream is never read whole")
         try:
             return self.response.read(n)
+        except (http.client.HTTPException, OSError) as exc:
+            raise OSError(f"the peer's stream was cut: {exc}") from None
+
+    def read1(self, n: int) -> bytes:
+        """At most ``n`` bytes, from at most one read of the socket: what has arrived, without waiting
+        for all ``n`` (a caller keeping a deadline sees a trickle as it comes)."""
+        try:
+            return self.response.read1(n)
         except (http.client.HTTPException, OSError) as exc:
             raise OSError(f"the peer's stream was cut: {exc}") from None
 

@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     fixity_interval_seconds: float = Field(default=7 * 86400.0, ge=0)
     fixity_bytes_per_second: int = Field(default=16 << 20, ge=0)
     fixity_repair_from: Path | None = None
+    # Also ask the peer courts a dossier was transferred to (SIFA_PEERS) for a file none of the
+    # above has (api/peer_repair.py); false: never ask a peer.
+    fixity_repair_from_peers: bool = True
     # After each sweep, blobs no event names (an import or upload that failed part-way) and stored
     # longer ago than this are deleted (either blob store; on S3 an hour later, docs/administration.md; 0: never).
     fixity_collect_after_seconds: float = Field(default=86400.0, ge=0)

@@ -8,7 +8,9 @@ then looked for in the repair sources, in order:
 - ``ArchivePackages``: an archived dossier's package (a BagIt tar kept as a blob, itself named by
   its hash) holds every file of the dossier; its ``manifest-sha256.txt`` names the member;
 - ``CopiesDir``: a folder of content-addressed copies — a ``sifa backup`` dir (``blobs/ab/cd/<sha>``),
-  or files fetched from a peer court that received the dossier, laid out the same way.
+  or files fetched from a peer court that received the dossier, laid out the same way;
+- the peer courts a holding dossier was transferred to, asked over the network: a source the node
+  builds in api/ (api/peer_repair.py ``PeerCourts``), since this package knows no HTTP.
 
 A copy is put back through ``BlobStore.put``, which hashes it again and takes it only if it hashes
 to the name (a rotten copy changes nothing). A repair is recorded as a ``FileRepaired`` event in

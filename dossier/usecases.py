@@ -111,9 +111,9 @@ def dossier_events(sealer: Sealer, dossier: str, *, court: str, role: str, actor
 
 
 def download(app: DossierApp, dossier: str, sha256: str, *, court: str, role: str, actor: str,
-             guard: Guard) -> Download:  # fmt: skip
-    """One of a dossier's files, to stream; the download is recorded (naming the document read).
-    Raises UnknownFileError (none in the dossier, or only a 副卷 one for a lawyer or party)."""
+             guard: Guard, reason: str = "下载") -> Download:  # fmt: skip
+    """One of a dossier's files, to stream; the download is recorded (naming the document read, and
+    ``reason``). Raises UnknownFileError (none in the dossier, or only a 副卷 one for a lawyer or party)."""
     d = app.get(dossier)
     guard(d)
     hidden = d.hidden_from(role)  # a 副卷 file is absent for a lawyer or party
@@ -129,8 +129,8 @@ def download(app: DossierApp, dossier: str, sha256: str, *, court: str, role: st
     # The store verifies the bytes as they stream and cuts the body short if they are not the file's.
     stream = app.blobs.read(sha256, size=doc["size"])
     try:
-        app.retrieve(dossier, by_court=court, by=actor, reason=f"下载 {sha256}", document_id=document_id, actor=actor,
-                     role=role, guard=guard)  # fmt: skip
+        app.retrieve(dossier, by_court=court, by=actor, reason=f"{reason} {sha256}", document_id=document_id,
+                     actor=actor, role=role, guard=guard)  # fmt: skip
     except BaseException:
         close = getattr(stream, "close", None)
         if close is not None:

@@ -112,6 +112,7 @@ def deep_package(part: str) -> Callable[[], bytes]:
 
 D = "/v1/dossiers/{d}"
 PEER_PACKAGE = "/v1/peer/dossiers/{d}/package"
+PEER_FILE = "/v1/peer/dossiers/{d}/files/{corrupt}"  # fixity's repair from a peer (api/peer_repair.py)
 # fmt: off
 CASES: dict[str, Case] = {
     # credentials and roles
@@ -729,6 +730,17 @@ CASES: dict[str, Case] = {
     "node-to-node request for a dossier not transferred": Case(
         "peer", "GET", PEER_PACKAGE, 403, "not_transferred"
     ),
+    "node-to-node file request for a dossier not received from the caller": Case(
+        "peer", "GET", PEER_FILE, 403, "not_received"
+    ),
+    "node-to-node file request with a malformed SHA-256": Case(
+        "peer", "GET", "/v1/peer/dossiers/{d}/files/AB", 400, "invalid_digest"
+    ),
+    "node-to-node file request for a dossier not held": Case(
+        "peer", "GET", "/v1/peer/dossiers/6454039c-0791-518e-bc56-316fcd078efb/files/{corrupt}", 404,
+        "dossier_not_found"
+    ),
+    "unsigned node-to-node file request": Case(None, "GET", PEER_FILE, 401, "request_unsigned"),
     "package that is not a tar": Case("clerk", "POST", "/v1/received", 422, "package_invalid", content=b"not a tar"),
     "empty package": Case("clerk", "POST", "/v1/received", 422, "package_invalid", content=b""),
     "package whose PAX size is -1": Case(

@@ -2,6 +2,8 @@
 
 - ``GET /v1/peer/dossiers/{id}/package``: a court's signed request (api/peers.py) for a dossier
   transferred to it; the retrieval is recorded in this court's log before the first byte.
+- ``GET /v1/peer/dossiers/{id}/files/{sha256}``: the court this node received a dossier from takes
+  one of its files back, to repair its own corrupt copy (fixity, api/peer_repair.py); recorded here.
 - ``POST /v1/retrievals``: this court fetches a dossier transferred to it from the lower
   court's node, verifies every byte as it streams, and imports it as a received dossier.
 - ``POST /v1/received``: the same import from a package sent as the request body.
@@ -21,7 +23,13 @@ from pydantic import BaseModel, Field
 
 from api.deps import CallerDep, PeerDep, Services, ServicesDep, acting, open_to, roles
 from api.node import COURT_CODE
-from api.peers import ChunkReader, NotTransferredToYouError, PeersNotConfiguredError, fetcher
+from api.peers import (
+    ChunkReader,
+    NotReceivedFromYouError,
+    NotTransferredToYouError,
+    PeersNotConfiguredError,
+    fetcher,
+)
 from api.principals import READERS, STAFF
 from api.routes.dossiers import streamed_body
 from api.schemas import ImportedDossier, InspectionReport, imported_dossier
@@ -30,6 +38,7 @@ from dossier.domain import Dossier
 from dossier.package import PackagePlan
 from dossier.transfer import Imported, import_package
 from ledger.trust import Trust
+from storage.blobstore import check_digest
 
 router = APIRouter(tags=["transfer"])
 
@@ -73,6 +82,30 @@ async def peer_package(dossier: str, peer: PeerDep, services: ServicesDep) -> St
         guard=_transferred_to(peer.court)), court_name=services.config.name, purpose="远程调阅",
         role="receiving_court")  # fmt: skip
     return _streamed(plan, services)
+
+
+def _received_from(origin: str) -> Any:
+    def guard(d: Dossier) -> None:
+        received = d.received
+        if received is None or received.get("from_origin") != origin:
+            raise NotReceivedFromYouError(f"this node did not receive dossier {d.id} from {origin}")
+
+    return guard
+
+
+FILE_BODY: dict[int | str, dict[str, Any]] = {200: {"description": "the file's bytes, streamed (verified as they go)",
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}  # fmt: skip
+
+
+@router.get("/v1/peer/dossiers/{dossier}/files/{sha256}", response_class=StreamingResponse, responses=FILE_BODY,
+            openapi_extra=roles("court"))  # fmt: skip
+def peer_file(dossier: str, sha256: str, peer: PeerDep, services: ServicesDep) -> StreamingResponse:
+    """The court this node received the dossier from takes one of its files back, to repair its own
+    copy (fixity); the read is an event here, naming that court."""
+    found = usecases.download(services.dossiers, dossier, check_digest(sha256), court=peer.court, role=peer.role,
+                              actor=peer.actor, guard=_received_from(peer.id), reason="修复")  # fmt: skip
+    return StreamingResponse(found.chunks, media_type="application/octet-stream",
+                             headers={"Content-Length": str(found.size)})  # fmt: skip
 
 
 @router.get("/v1/dossiers/{dossier}/package", response_class=StreamingResponse, responses=TAR_BODY,
