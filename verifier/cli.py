@@ -1,10 +1,11 @@
 """``sifa-verify``: check, offline, a file and its receipt, or that a log was never rewritten.
 
-    sifa-verify [FILE] --receipt RECEIPT.json|PROOF.tlog-proof --trust TRUST.json [--json]
+    sifa-verify [FILE] --receipt RECEIPT.json|RECEIPT.bin|PROOF.tlog-proof --trust TRUST.json [--json]
     sifa-verify --dossier PACKAGE.tar --trust TRUST.json [--json]
     sifa-verify [FILE] --certificate CERT.pdf --trust TRUST.json [--json]
     sifa-verify consistency OLD_CHECKPOINT NEW_CHECKPOINT --proof PROOF.json --trust TRUST.json [--json]
     sifa-verify redact RECEIPT.json --keep 文件名 [--keep PATH|PATTERN|LABEL ...] [-o OUT.json]
+    sifa-verify compact RECEIPT.json [-o RECEIPT.bin]       (and back: sifa-verify expand RECEIPT.bin)
 
 A ``sifa-receipt/2`` receipt carries disclosures: the values (and salts) of some of its
 ``sifa-leaf/2`` leaf's commitments. Each is checked against its commitment and printed as verified;
@@ -36,6 +37,7 @@ from evidence.disclosure import LeafView, digest_named, label, read_leaf, redact
 from evidence.package import CHECKPOINT, MalformedPackageError, PackageSeen, read_package
 from ledger import boundedjson
 from ledger.checkpoint import open_checkpoint
+from ledger.compact_receipt import MAGIC, from_compact
 from ledger.cosignature import require_quorum
 from ledger.errors import MalformedError, VerificationError
 from ledger.hashing import SHA256
@@ -102,11 +104,16 @@ def _leaf_file_hashes(doc: Any) -> set[str]:
     return found
 
 
-def _read(path: Path, what: str) -> bytes:
+def _read(path: Path, what: str, limit: int = boundedjson.MAX_BYTES) -> bytes:
+    """The file's bytes, at most ``limit`` (a larger file is refused before it is read whole)."""
     try:
-        return path.read_bytes()
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
     except OSError as exc:
         raise InputError(f"cannot read {what} {path}: {exc.strerror}") from exc
+    if len(data) > limit:
+        raise InputError(f"{what} {path} is over {limit} bytes")
+    return data
 
 
 def verify(file: Path | None, receipt_path: Path, trust_path: Path, keys_paths: Sequence[Path] = (),
@@ -119,7 +126,9 @@ def verify(file: Path | None, receipt_path: Path, trust_path: Path, keys_paths: 
     trust = load_trust(trust_path)
     try:
         raw = _read(receipt_path, "receipt")
-        if raw.startswith(TLOG_PROOF.encode()):  # names no suite: read again with the hash its log's key names
+        if raw.startswith(MAGIC):  # the compact form (docs/receipt.md): it names its suite, as JSON does
+            receipt = from_compact(raw)
+        elif raw.startswith(TLOG_PROOF.encode()):  # names no suite: read again with the hash its log's key names
             receipt = Receipt.from_tlog_proof(raw)
             hasher = hasher_for_log(receipt.origin, trust.logs)
             if hasher is not SHA256:
@@ -488,6 +497,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["redact"]:
         return _redact_main(argv[1:])
+    if argv[:1] in (["compact"], ["expand"]):
+        from verifier import convert
+
+        return convert.main(argv[0], argv[1:])
     consistency = argv[:1] == ["consistency"]
     p = argparse.ArgumentParser(prog="sifa-verify", description="verify, offline, a court's records")
     if consistency:
