@@ -203,7 +203,7 @@ def from_compact(data: bytes) -> Receipt:
             raise MalformedReceiptError(f"compact receipt: the parts must be a non-empty object of {sorted(PARTS)}")
         parts = parts_doc
     if r.at != len(data):
-        raise MalformedReceiptError(f"compact receipt has {len(data) - r.at} bytes after its last field")
+        raise MalformedReceiptError(f"compact receipt has {len(data) - r.at} byte(s) after its last field")
     return _derive(suite, index, leaf, proof, checkpoint, disclosures, parts)
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import codecs
 import hashlib
 import json
 import os
@@ -136,6 +137,9 @@ def verify(file: Path | None, receipt_path: Path, trust_path: Path, keys_paths: 
         else:
             receipt = Receipt.from_json(raw)
     except MalformedError as exc:
+        if raw[:3] == MAGIC[:3] or (raw[:1] >= b"\x80" and not raw.startswith(codecs.BOM_UTF8)):  # binary: no JSON
+            raise InputError(f"{receipt_path} is not a receipt: a JSON receipt begins with '{{', a compact one "
+                             f"with 'SIFR', a tlog-proof with '{TLOG_PROOF}'") from exc  # fmt: skip
         raise InputError(f"receipt {receipt_path}: {exc.diagnostics()}") from exc
     try:
         digest = None if file is None else file_sha256(file)
