@@ -5,9 +5,11 @@ base64 and the names of its fields. This form carries only the bytes the proof i
 suite, the leaf index, the leaf's bytes, the proof hashes, the signed checkpoint note verbatim
 (cosignatures included) and, optionally, the disclosures and the optional parts — and derives the
 rest as the verifier does anyway: the origin and tree size from the checkpoint, the terms (存证编号,
-区块高度, 交易哈希, 存证时间) from the checkpoint and the leaf. docs/receipt.md ("The compact form")
-is the byte layout; every length is read, bounded and checked against the bytes that remain before
-anything is sliced, and nothing may follow the last field.
+区块高度, 交易哈希, 存证时间) from the checkpoint and the leaf. All after the proof hashes may be one raw
+DEFLATE stream (the leaf is hex-heavy JSON: 1,039 bytes deflate to about 640), inflated by the
+standard library's zlib and never past 1 MiB. docs/receipt.md ("The compact form") is the byte
+layout; every length is read, bounded and checked against the bytes that remain before anything is
+sliced, and nothing may follow the last field.
 
 ``to_compact`` writes one from a ``Receipt`` and refuses a receipt whose stated terms, origin or
 tree size are not the ones its bytes give (a compact receipt states none, so writing it would
@@ -21,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Final
@@ -38,11 +41,12 @@ VERSION: Final = 1
 SUITES: Final[dict[int, Suite]] = {1: SHA256_ED25519, 2: GM}
 FLAG_DISCLOSURES: Final = 0x01  # a sifa-receipt/2: the disclosures follow the checkpoint
 FLAG_PARTS: Final = 0x02  # the optional parts (PARTS) follow, as one JSON object
+FLAG_DEFLATED: Final = 0x04  # the body (all after the proof) is one raw DEFLATE stream (RFC 1951)
+MAX_INFLATED: Final = 1 << 20  # what a deflated body may inflate to; a larger body is written as it is
 MAX_LEAF: Final = 0xFFFF  # a tile entry's length prefix: no leaf of the log is longer (ledger.tiles)
 MAX_PROOF: Final = 64  # hashes; a tree of 2⁶⁴ leaves needs no more
 MAX_SALT: Final = 64
 MAX_BYTES: Final = boundedjson.MAX_BYTES  # a whole compact receipt, as for a JSON one
-HEADER: Final = len(MAGIC) + 3  # magic, version, suite, flags
 
 
 class _Reader:
@@ -96,10 +100,11 @@ def _dumps(value: Any) -> bytes:
 
 
 def pack(*, suite: Suite, leaf_index: int, leaf_data: bytes, inclusion_proof: Sequence[bytes], checkpoint: str,
-         disclosures: Sequence[Mapping[str, Any]] | None = None,
-         parts: Mapping[str, Any] | None = None) -> bytes:  # fmt: skip
-    """The compact bytes of these fields, laid out as docs/receipt.md says. Checks only that each fits
-    its field; ``to_compact`` is the checked way from a receipt. Raises MalformedReceiptError."""
+         disclosures: Sequence[Mapping[str, Any]] | None = None, parts: Mapping[str, Any] | None = None,
+         deflate: bool | None = None) -> bytes:  # fmt: skip
+    """The compact bytes of these fields, laid out as docs/receipt.md says; the body deflated when that
+    is smaller (``deflate`` None), or as ``deflate`` says. Checks only that each field fits; ``to_compact``
+    is the checked way from a receipt. Raises MalformedReceiptError."""
     code = next((c for c, s in SUITES.items() if s == suite), None)
     if code is None:
         raise MalformedReceiptError(f"no compact code for the suite {suite.name}")
@@ -107,14 +112,12 @@ def pack(*, suite: Suite, leaf_index: int, leaf_data: bytes, inclusion_proof: Se
         raise MalformedReceiptError("leaf_index does not fit 64 bits")
     if len(inclusion_proof) > MAX_PROOF or any(len(h) != _hasher(suite).size for h in inclusion_proof):
         raise MalformedReceiptError(f"the inclusion proof must be at most {MAX_PROOF} hashes of the suite's size")
-    flags = (FLAG_DISCLOSURES if disclosures is not None else 0) | (FLAG_PARTS if parts else 0)
-    out = [MAGIC, bytes([VERSION, code, flags]), leaf_index.to_bytes(8, "big"),
-           _sized(2, MAX_LEAF, leaf_data, "the leaf"), bytes([len(inclusion_proof)]), *inclusion_proof,
-           _sized(4, MAX_NOTE_BYTES, checkpoint.encode(), "the checkpoint")]  # fmt: skip
+    body = [leaf_index.to_bytes(8, "big"), _sized(2, MAX_LEAF, leaf_data, "the leaf"),
+            _sized(4, MAX_NOTE_BYTES, checkpoint.encode(), "the checkpoint")]  # fmt: skip
     if disclosures is not None:
         if len(disclosures) > MAX_DISCLOSURES:
             raise MalformedReceiptError(f"more than {MAX_DISCLOSURES} disclosures")
-        out.append(len(disclosures).to_bytes(2, "big"))
+        body.append(len(disclosures).to_bytes(2, "big"))
         for i, d in enumerate(disclosures):
             try:
                 salt = base64.b64decode(d["salt"], validate=True)
@@ -122,17 +125,29 @@ def pack(*, suite: Suite, leaf_index: int, leaf_data: bytes, inclusion_proof: Se
                 raise MalformedReceiptError(f"disclosures[{i}]: the salt is not base64") from exc
             if base64.b64encode(salt).decode() != d["salt"]:  # what is read back must be what was written
                 raise MalformedReceiptError(f"disclosures[{i}]: the salt is not canonical base64")
-            out += [_sized(2, 0xFFFF, d["path"].encode(), f"disclosures[{i}] path"),
-                    _sized(1, MAX_SALT, salt, f"disclosures[{i}] salt"),
-                    _sized(4, MAX_BYTES, _dumps(d["value"]), f"disclosures[{i}] value")]  # fmt: skip
+            body += [_sized(2, 0xFFFF, d["path"].encode(), f"disclosures[{i}] path"),
+                     _sized(1, MAX_SALT, salt, f"disclosures[{i}] salt"),
+                     _sized(4, MAX_BYTES, _dumps(d["value"]), f"disclosures[{i}] value")]  # fmt: skip
     if parts:
         if not set(parts) <= PARTS:
             raise MalformedReceiptError(f"unknown receipt parts {sorted(set(parts) - PARTS)}")
-        out.append(_sized(4, MAX_BYTES, _dumps({k: parts[k] for k in sorted(parts)}), "the parts"))
-    return b"".join(out)
+        body.append(_sized(4, MAX_BYTES, _dumps({k: parts[k] for k in sorted(parts)}), "the parts"))
+    raw = b"".join(body)
+    squeezed = None
+    if deflate is not False and len(raw) <= MAX_INFLATED:
+        z = zlib.compressobj(9, zlib.DEFLATED, -15, 9)  # raw DEFLATE (RFC 1951): no zlib header, no checksum
+        squeezed = z.compress(raw) + z.flush()
+        if deflate is None and len(squeezed) >= len(raw):
+            squeezed = None
+    elif deflate:
+        raise MalformedReceiptError(f"a body over {MAX_INFLATED} bytes is not deflated")
+    flags = (FLAG_DISCLOSURES if disclosures is not None else 0) | (FLAG_PARTS if parts else 0)
+    flags |= FLAG_DEFLATED if squeezed is not None else 0
+    head = [MAGIC, bytes([VERSION, code, flags, len(inclusion_proof)]), *inclusion_proof]
+    return b"".join([*head, raw if squeezed is None else squeezed])
 
 
-def to_compact(receipt: Receipt) -> bytes:
+def to_compact(receipt: Receipt, *, deflate: bool | None = None) -> bytes:
     """The compact form of ``receipt``. Raises MalformedReceiptError when the receipt states an origin,
     tree size, algorithm or term that its checkpoint and leaf do not give (the compact form states
     none: they would be lost), or a field that does not fit (a leaf over 65,535 bytes)."""
@@ -156,34 +171,37 @@ def to_compact(receipt: Receipt) -> bytes:
             )
     return pack(suite=suite, leaf_index=receipt.leaf_index, leaf_data=receipt.leaf_data,
                 inclusion_proof=receipt.inclusion_proof, checkpoint=receipt.checkpoint,
-                disclosures=receipt.disclosures, parts=receipt.parts)  # fmt: skip
+                disclosures=receipt.disclosures, parts=receipt.parts, deflate=deflate)  # fmt: skip
 
 
 def from_compact(data: bytes) -> Receipt:
     """Read a compact receipt (docs/receipt.md). Raises MalformedReceiptError: wrong magic, unknown
-    version, suite or flag, a length beyond its bound or beyond the bytes that remain, bytes after the
-    last field, text that is not UTF-8, a checkpoint that does not parse, a leaf that states no time."""
+    version, suite or flag, a length beyond its bound or beyond the bytes that remain, a body that does
+    not inflate (or inflates past its bound), bytes after the last field, text that is not UTF-8, a
+    checkpoint that does not parse, a leaf that states no time."""
     if len(data) > MAX_BYTES:
         raise MalformedReceiptError(f"compact receipt is over {MAX_BYTES} bytes")
     if not data.startswith(MAGIC):
         raise MalformedReceiptError("not a compact sifa receipt (it does not begin with 'SIFR')")
-    r = _Reader(data)
-    r.take(len(MAGIC), "the magic")
-    version, code, flags = r.take(3, "the header")
+    head = _Reader(data)
+    head.take(len(MAGIC), "the magic")
+    version, code, flags = head.take(3, "the header")
     if version != VERSION:
         raise MalformedReceiptError(f"unknown compact receipt version {version}; this reads version {VERSION}")
     if code not in SUITES:
         raise MalformedReceiptError(f"unknown suite code {code} in a compact receipt")
-    if flags & ~(FLAG_DISCLOSURES | FLAG_PARTS):
+    if flags & ~(FLAG_DISCLOSURES | FLAG_PARTS | FLAG_DEFLATED):
         raise MalformedReceiptError(f"unknown flags {flags:#04x} in a compact receipt")
     suite = SUITES[code]
-    index = r.uint(8, "the leaf index")
-    leaf = r.sized(2, MAX_LEAF, "the leaf")
-    count = r.uint(1, "the proof length")
+    count = head.uint(1, "the proof length")
     if count > MAX_PROOF:
         raise MalformedReceiptError(f"compact receipt: the inclusion proof has {count} hashes, more than {MAX_PROOF}")
     size = _hasher(suite).size
-    proof = [r.take(size, f"proof hash {i}") for i in range(count)]
+    proof = [head.take(size, f"proof hash {i}") for i in range(count)]
+    body = bytes(head.data[head.at :])
+    r = _Reader(_inflate(body) if flags & FLAG_DEFLATED else body)
+    index = r.uint(8, "the leaf index")
+    leaf = r.sized(2, MAX_LEAF, "the leaf")
     checkpoint = _text(r.sized(4, MAX_NOTE_BYTES, "the checkpoint"), "the checkpoint")
     disclosures: list[dict[str, Any]] | None = None
     if flags & FLAG_DISCLOSURES:
@@ -202,9 +220,25 @@ def from_compact(data: bytes) -> Receipt:
         if not isinstance(parts_doc, dict) or not parts_doc or not set(parts_doc) <= PARTS:
             raise MalformedReceiptError(f"compact receipt: the parts must be a non-empty object of {sorted(PARTS)}")
         parts = parts_doc
-    if r.at != len(data):
-        raise MalformedReceiptError(f"compact receipt has {len(data) - r.at} byte(s) after its last field")
+    if r.at != len(r.data):
+        raise MalformedReceiptError(f"compact receipt has {len(r.data) - r.at} byte(s) after its last field")
     return _derive(suite, index, leaf, proof, checkpoint, disclosures, parts)
+
+
+def _inflate(body: bytes) -> bytes:
+    """The body a raw DEFLATE stream holds, at most MAX_INFLATED bytes, the stream ending with the file."""
+    z = zlib.decompressobj(-15)
+    try:
+        out = z.decompress(body, MAX_INFLATED + 1)  # never more than the bound, whatever the stream says
+    except zlib.error as exc:
+        raise MalformedReceiptError(f"compact receipt: the body is not a DEFLATE stream ({exc})") from exc
+    if len(out) > MAX_INFLATED:
+        raise MalformedReceiptError(f"compact receipt: the body inflates to more than {MAX_INFLATED} bytes")
+    if not z.eof:
+        raise MalformedReceiptError("compact receipt is truncated: its DEFLATE stream does not end")
+    if z.unused_data:
+        raise MalformedReceiptError(f"compact receipt has {len(z.unused_data)} byte(s) after its DEFLATE stream")
+    return out
 
 
 def _hasher(suite: Suite) -> Hasher:

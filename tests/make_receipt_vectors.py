@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -266,22 +267,32 @@ def compact_cases(cases: dict[str, dict[str, object]]) -> None:
     ):
         (OUT / f"{name}.bin").write_bytes(compact(source))
         cases[name] = {"exit": 0, "code": None, **extra, "receipt_file": f"{name}.bin", "json": source}
-    valid = compact("valid")
-    leaf_len = int.from_bytes(valid[15:17], "big")
-    proof_at = 17 + leaf_len  # the proof's count byte (docs/receipt.md, the layout)
+    valid = compact("valid")  # deflated: its body is smaller so
+    raw = to_compact(Receipt.from_json((OUT / "valid.json").read_bytes()), deflate=False)
+    (OUT / "compact-valid-not-deflated.bin").write_bytes(raw)
+    cases["compact-valid-not-deflated"] = {"file": "evidence.txt", "exit": 0, "code": None, "json": "valid",
+                                           "receipt_file": "compact-valid-not-deflated.bin"}  # fmt: skip
+    proof_at = 7  # magic, version, suite, flags; then the proof's count byte (docs/receipt.md, the layout)
+    body_at = proof_at + 1 + 32 * raw[proof_at]
+    leaf_len = int.from_bytes(raw[body_at + 8 : body_at + 10], "big")
+    checkpoint_at = body_at + 10 + leaf_len
     flipped = bytearray(valid)
     flipped[proof_at + 1 + 32 + 7] ^= 0x10  # the second proof hash, as flipped-proof-bit.json
-    checkpoint_at = proof_at + 1 + 32 * valid[proof_at]
+    bomb = zlib.compressobj(9, zlib.DEFLATED, -15)
     hostile: dict[str, bytes] = {
         "compact-truncated": valid[: len(valid) // 2],
         "compact-trailing-bytes": valid + b"\x00",
+        "compact-trailing-bytes-not-deflated": raw + b"\x00",
         "compact-wrong-magic": b"SIFX" + valid[4:],
         "compact-unknown-version": valid[:4] + b"\x02" + valid[5:],
-        "compact-unknown-flags": valid[:6] + b"\x80" + valid[7:],
-        "compact-leaf-longer-than-file": valid[:15] + b"\xff\xff" + valid[17:],
+        "compact-unknown-flags": valid[:6] + bytes([valid[6] | 0x80]) + valid[7:],
+        "compact-leaf-longer-than-file": raw[: body_at + 8] + b"\xff\xff" + raw[body_at + 10 :],
         "compact-proof-of-255-hashes": valid[:proof_at] + b"\xff" + valid[proof_at + 1 :],
-        "compact-checkpoint-length-4-gib": valid[:checkpoint_at] + b"\xff\xff\xff\xff" + valid[checkpoint_at + 4 :],
-        "compact-checkpoint-not-utf8": valid[:checkpoint_at + 4] + b"\xff" + valid[checkpoint_at + 5 :],
+        "compact-checkpoint-length-4-gib": raw[:checkpoint_at] + b"\xff\xff\xff\xff" + raw[checkpoint_at + 4 :],
+        "compact-checkpoint-not-utf8": raw[:checkpoint_at + 4] + b"\xff" + raw[checkpoint_at + 5 :],
+        "compact-not-deflate": raw[:6] + bytes([raw[6] | 0x04]) + raw[7:],
+        "compact-deflate-bomb": raw[:6] + bytes([raw[6] | 0x04]) + raw[7:body_at]
+                                + bomb.compress(bytes(2 << 20)) + bomb.flush(),
     }  # fmt: skip
     (OUT / "compact-flipped-proof-bit.bin").write_bytes(bytes(flipped))
     cases["compact-flipped-proof-bit"] = {"file": None, "exit": 1, "code": "inclusion_proof_invalid",

@@ -137,7 +137,8 @@ def verify(file: Path | None, receipt_path: Path, trust_path: Path, keys_paths: 
         else:
             receipt = Receipt.from_json(raw)
     except MalformedError as exc:
-        if raw[:3] == MAGIC[:3] or (raw[:1] >= b"\x80" and not raw.startswith(codecs.BOM_UTF8)):  # binary: no JSON
+        binary = raw[:3] == MAGIC[:3] or (raw[:1] >= b"\x80" and not raw.startswith(codecs.BOM_UTF8))
+        if binary and not raw.startswith(MAGIC):  # neither JSON nor a compact receipt: say what a receipt is
             raise InputError(f"{receipt_path} is not a receipt: a JSON receipt begins with '{{', a compact one "
                              f"with 'SIFR', a tlog-proof with '{TLOG_PROOF}'") from exc  # fmt: skip
         raise InputError(f"receipt {receipt_path}: {exc.diagnostics()}") from exc
