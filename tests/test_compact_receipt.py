@@ -207,3 +207,44 @@ def test_the_json_of_the_same_receipt_is_over_the_goal() -> None:
     receipt = from_compact(_receipt_at_a_billion_leaves(disclosed=True))
     assert len(receipt.to_json().encode()) > 4000
     assert to_compact(receipt) == _receipt_at_a_billion_leaves(disclosed=True)
+
+
+def test_a_gm_receipt_keeps_its_suite() -> None:
+    """国密: suite code 2 (sm3/sm2); read back, the receipt names SM3/SM2, its 交易哈希 is the SM3 leaf
+    hash, and it verifies against the SM2 log key as the JSON does."""
+    from ledger.gm import SM2Signer
+    from ledger.hashing import hasher_named
+    from ledger.log import MerkleLog
+    from ledger.receipt import verify_receipt
+    from ledger.sqlite import SQLiteTreeStore
+
+    sm3 = hasher_named("sm3")
+    log = MerkleLog(SQLiteTreeStore(":memory:"), sm3)
+    when = "2026-11-22T08:30:00.000000Z"
+    log.append([json.dumps({"seq": i, "time": when}).encode() for i in range(5)])
+    signer = SM2Signer("sifa.court/gm", bytes(31) + b"\x07")
+    log.sign_checkpoint(signer)
+    receipt = log.receipt(3, when)
+    data = to_compact(receipt)
+    assert data[5] == 2
+    back = from_compact(data)
+    assert back == receipt and (back.hash_algorithm, back.signature_algorithm) == ("sm3", "sm2")
+    assert back.leaf_hash_hex == sm3.leaf(receipt.leaf_data).hex()
+    assert verify_receipt(back, [signer.verifier]).terms == verify_receipt(receipt, [signer.verifier]).terms
+
+
+def test_redact_a_compact_receipt_gives_a_compact_receipt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``sifa-verify redact`` keeps the form it is given: a compact receipt redacted to 文件名 is the
+    compact form of the corpus's redacted JSON receipt, and verifies the same."""
+    out = tmp_path / "r.bin"
+    assert sifa_verify(["redact", str(CORPUS / "compact-v2.bin"), "--keep", "文件名", "-o", str(out)]) == 0
+    assert out.read_bytes() == to_compact(RECEIPTS["v2-redacted"])
+    assert "kept 1 of 8 disclosures" in capsys.readouterr().err
+    trust = str(CORPUS / "trust.json")
+    seen = []
+    for receipt in (out, CORPUS / "v2-redacted.json"):
+        assert sifa_verify([str(CORPUS / "evidence.txt"), "--receipt", str(receipt), "--trust", trust, "--json"]) == 0
+        seen.append(capsys.readouterr())
+    assert seen[0] == seen[1]
+    assert sifa_verify(["redact", str(CORPUS / "compact-valid.bin"), "--keep", "文件名"]) == 2  # sifa-receipt/1
+    assert "carries no disclosures" in capsys.readouterr().err

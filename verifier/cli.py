@@ -4,7 +4,7 @@
     sifa-verify --dossier PACKAGE.tar --trust TRUST.json [--json]
     sifa-verify [FILE] --certificate CERT.pdf --trust TRUST.json [--json]
     sifa-verify consistency OLD_CHECKPOINT NEW_CHECKPOINT --proof PROOF.json --trust TRUST.json [--json]
-    sifa-verify redact RECEIPT.json --keep 文件名 [--keep PATH|PATTERN|LABEL ...] [-o OUT.json]
+    sifa-verify redact RECEIPT.json|RECEIPT.bin --keep 文件名 [--keep PATH|PATTERN|LABEL ...] [-o OUT]
     sifa-verify compact RECEIPT.json [-o RECEIPT.bin]       (and back: sifa-verify expand RECEIPT.bin)
 
 A ``sifa-receipt/2`` receipt carries disclosures: the values (and salts) of some of its
@@ -38,7 +38,7 @@ from evidence.disclosure import LeafView, digest_named, label, read_leaf, redact
 from evidence.package import CHECKPOINT, MalformedPackageError, PackageSeen, read_package
 from ledger import boundedjson
 from ledger.checkpoint import open_checkpoint
-from ledger.compact_receipt import MAGIC, from_compact
+from ledger.compact_receipt import MAGIC, from_compact, to_compact
 from ledger.cosignature import require_quorum
 from ledger.errors import MalformedError, VerificationError
 from ledger.hashing import SHA256
@@ -455,26 +455,32 @@ def _report(result: VerifyResult, as_json: bool) -> int:
 
 def redact_receipt(receipt_path: Path, keep: Sequence[str], out: Path | None) -> int:
     """Write the receipt with only the disclosures ``keep`` names (path, ``parties/*/name`` pattern or
-    label, e.g. 文件名); everything else as it was. Raises InputError."""
+    label, e.g. 文件名); everything else as it was, in the form it came in (JSON or compact). Raises
+    InputError."""
     raw = _read(receipt_path, "receipt")
+    compact = raw.startswith(MAGIC)
     try:
-        receipt = Receipt.from_json(raw)
+        receipt = from_compact(raw) if compact else Receipt.from_json(raw)
     except MalformedError as exc:
         raise InputError(f"receipt {receipt_path}: {exc.diagnostics()}") from exc
     if receipt.disclosures is None:
         raise InputError(f"receipt {receipt_path} is not {FORMAT_2}: it carries no disclosures to leave out")
     wanted = [k.strip() for item in keep for k in item.split(",") if k.strip()]
-    doc = boundedjson.loads(raw)
+    doc = receipt.to_dict() if compact else boundedjson.loads(raw)
     event_type = _leaf(receipt.leaf_data).get("type")
     before = len(doc["disclosures"])
     doc["disclosures"] = redact(doc["disclosures"], wanted, event_type=event_type if isinstance(event_type, str)
                                 else None)  # fmt: skip
-    text = json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+    if compact:
+        data = to_compact(receipt.with_disclosures(doc["disclosures"]))
+    else:
+        data = (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode()
     if out is None:
-        sys.stdout.write(text)
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
     else:
         try:
-            out.write_text(text, encoding="utf-8")
+            out.write_bytes(data)
         except OSError as exc:
             raise InputError(f"cannot write {out}: {exc.strerror}") from exc
     print(f"sifa-verify: kept {len(doc['disclosures'])} of {before} disclosures"
