@@ -1,7 +1,7 @@
 """The compact receipt: the same proof as a JSON receipt, in binary, small enough for one QR code.
 
-A JSON receipt of a leaf in a log of 10⁹ leaves with three cosignatures is about 3.5 KB, mostly
-base64 and the names of its fields. This form carries only the bytes the proof is made of — the
+A JSON receipt of a leaf in a log of 10⁹ leaves with three cosignatures is about 5 KB, mostly
+base64 and the names of its fields (docs/capacity.md). This form carries only the bytes the proof is made of — the
 suite, the leaf index, the leaf's bytes, the proof hashes, the signed checkpoint note verbatim
 (cosignatures included) and, optionally, the disclosures and the optional parts — and derives the
 rest as the verifier does anyway: the origin and tree size from the checkpoint, the terms (存证编号,

@@ -248,3 +248,20 @@ def test_redact_a_compact_receipt_gives_a_compact_receipt(tmp_path: Path, capsys
     assert seen[0] == seen[1]
     assert sifa_verify(["redact", str(CORPUS / "compact-valid.bin"), "--keep", "文件名"]) == 2  # sifa-receipt/1
     assert "carries no disclosures" in capsys.readouterr().err
+
+
+def test_a_receipt_that_never_ends_is_refused_in_bounded_memory(tmp_path: Path) -> None:
+    """``--receipt /dev/zero`` (or any endless or huge file): at most 64 MiB is read, then exit 2 in one
+    line. Before, the whole file was read first: a MemoryError (under this 1 GiB limit) or no end."""
+    import resource
+    import subprocess
+    import sys
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    for args in (["--receipt", "/dev/zero", "--trust", str(CORPUS / "trust.json")], ["compact", "/dev/zero"]):
+        run = subprocess.run([sys.executable, "-m", "verifier.cli", *args], capture_output=True, text=True,
+                             timeout=120, preexec_fn=limit, cwd=Path(__file__).parent.parent)  # fmt: skip
+        assert run.returncode == 2, run.stderr
+        assert run.stderr.splitlines() == [f"sifa-verify: receipt /dev/zero is over {64 << 20} bytes"], run.stderr
