@@ -472,7 +472,10 @@ def redact_receipt(receipt_path: Path, keep: Sequence[str], out: Path | None) ->
     doc["disclosures"] = redact(doc["disclosures"], wanted, event_type=event_type if isinstance(event_type, str)
                                 else None)  # fmt: skip
     if compact:
-        data = to_compact(receipt.with_disclosures(doc["disclosures"]))
+        try:
+            data = to_compact(receipt.with_disclosures(doc["disclosures"]))
+        except MalformedError as exc:
+            raise InputError(f"receipt {receipt_path}: {exc.diagnostics()}") from exc
     else:
         data = (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode()
     if out is None:
