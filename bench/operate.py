@@ -7,8 +7,9 @@
   3); one clerk submits evidence one registration at a time and polls its receipt until the receipt's
   checkpoint carries two witness cosignatures: submit → receipt, p50 and p99.
 - size: a receipt of a leaf in a log of 10⁹ leaves with three cosignatures (the proof then has 30
-  hashes): the bytes of the JSON receipt and of its C2SP tlog-proof form, built from a real receipt
-  of the quorum run with its fields at the lengths such a log gives.
+  hashes): the bytes of the JSON receipt, of its C2SP tlog-proof form and of its compact binary form
+  (docs/receipt.md; with the clerk's disclosures, and with none), built from a real receipt of the
+  quorum run with its fields at the lengths such a log gives.
 - throughput: registrations/s through ``sifa serve --workers 1`` and ``--workers 2`` on PostgreSQL
   (64 keep-alive connections, ``--dossiers`` of them written to, default 10; bench/loadgen.py).
 - soak: ``sifa serve --workers 2`` on PostgreSQL + S3 (moto behind a cuttable proxy) under steady
@@ -96,7 +97,9 @@ def _quorum(submits: int, root: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def _size(receipt: dict[str, Any]) -> dict[str, Any]:
     """Bytes of ``receipt`` with the fields a leaf of a 10⁹-leaf log with three cosignatures has."""
+    from ledger.compact_receipt import from_compact, pack, to_compact
     from ledger.receipt import Receipt
+    from ledger.suite import suite_of_algorithms
 
     doc = json.loads(json.dumps(receipt))
     proof_len = (LEAVES - 1).bit_length()  # a leaf's inclusion proof in a tree of 10⁹ leaves: 30 hashes
@@ -116,8 +119,15 @@ def _size(receipt: dict[str, Any]) -> dict[str, Any]:
     as_receipt = Receipt.from_json(json.dumps(receipt))  # the real one parses, so the shape is the real one's
     leaf = base64.b64decode(doc["leaf_data"])
     tlog = len(as_receipt.to_tlog_proof().encode()) + (proof_len - len(receipt["inclusion_proof"])) * 45
+    # The compact binary form (docs/receipt.md) of the same fields; the real receipt round-trips through it.
+    assert from_compact(to_compact(as_receipt)) == as_receipt
+    fields = {"suite": suite_of_algorithms(doc["log"]["hash"], doc["log"]["signature"]), "leaf_data": leaf,
+              "leaf_index": LEAVES - 1, "inclusion_proof": [base64.b64decode(h) for h in doc["inclusion_proof"]],
+              "checkpoint": doc["checkpoint"]}  # fmt: skip
+    binary = len(pack(**fields, disclosures=doc.get("disclosures")))
     return {"json_bytes": len(text.encode()), "json_compact_bytes": len(compact.encode()), "tlog_proof_bytes": tlog,
-            "leaf_bytes": len(leaf), "proof_hashes": proof_len,
+            "compact_binary_bytes": binary, "compact_binary_public_leaf_only_bytes": len(pack(**fields)),
+            "disclosures": len(doc.get("disclosures") or ()), "leaf_bytes": len(leaf), "proof_hashes": proof_len,
             "checkpoint_bytes": len(doc["checkpoint"].encode())}  # fmt: skip
 
 

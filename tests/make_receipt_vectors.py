@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,7 @@ def main() -> None:
     time_and_anchor_cases(log, log_key, valid, trust, write, cases)  # before v2_cases grows the log: token.der
     cases["old-format"] = {"file": "evidence.txt", "exit": 0, "code": None, "receipt": "valid"}  # sifa-receipt/1
     v2_cases(log, log_key, write, cases)
+    compact_cases(cases)
     (OUT / "cases.json").write_text(json.dumps(cases, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     certificates()
 
@@ -246,6 +248,58 @@ def v2_cases(log: MerkleLog, log_key: Ed25519Signer, write: Any, cases: dict[str
     cases["v2-disclosure-mismatch"].update(path="name", edited="李四借款合同.pdf")
     for name in ("v2-valid", "v2-redacted", "v2-none-disclosed", "v2-disclosure-mismatch"):
         cases[name]["terms_of"] = "v2-valid"
+
+
+def compact_cases(cases: dict[str, dict[str, object]]) -> None:
+    """The compact form (docs/receipt.md, ledger/compact_receipt.py) of receipts above, verified as their
+    JSON is; one altered proof hash (exit 1); and hostile bytes, each refused with one line (exit 2)."""
+    from ledger.compact_receipt import to_compact
+
+    def compact(source: str) -> bytes:
+        return to_compact(Receipt.from_json((OUT / f"{source}.json").read_bytes()))
+
+    for name, source, extra in (
+        ("compact-valid", "valid", {"file": "evidence.txt"}),
+        ("compact-witnessed", "witnessed-valid", {"file": "evidence.txt", "trust": "trust-witnessed.json"}),
+        ("compact-v2", "v2-valid", {"file": "evidence.txt", "terms_of": "v2-valid"}),
+        ("compact-v2-none-disclosed", "v2-none-disclosed", {"file": None, "terms_of": "v2-valid"}),
+        ("compact-timestamp", "timestamp-valid", {"file": "evidence.txt", "trust": "trust-tsa.json"}),
+    ):
+        (OUT / f"{name}.bin").write_bytes(compact(source))
+        cases[name] = {"exit": 0, "code": None, **extra, "receipt_file": f"{name}.bin", "json": source}
+    valid = compact("valid")  # deflated: its body is smaller so
+    raw = to_compact(Receipt.from_json((OUT / "valid.json").read_bytes()), deflate=False)
+    (OUT / "compact-valid-not-deflated.bin").write_bytes(raw)
+    cases["compact-valid-not-deflated"] = {"file": "evidence.txt", "exit": 0, "code": None, "json": "valid",
+                                           "receipt_file": "compact-valid-not-deflated.bin"}  # fmt: skip
+    proof_at = 7  # magic, version, suite, flags; then the proof's count byte (docs/receipt.md, the layout)
+    body_at = proof_at + 1 + 32 * raw[proof_at]
+    leaf_len = int.from_bytes(raw[body_at + 8 : body_at + 10], "big")
+    checkpoint_at = body_at + 10 + leaf_len
+    flipped = bytearray(valid)
+    flipped[proof_at + 1 + 32 + 7] ^= 0x10  # the second proof hash, as flipped-proof-bit.json
+    bomb = zlib.compressobj(9, zlib.DEFLATED, -15)
+    hostile: dict[str, bytes] = {
+        "compact-truncated": valid[: len(valid) // 2],
+        "compact-trailing-bytes": valid + b"\x00",
+        "compact-trailing-bytes-not-deflated": raw + b"\x00",
+        "compact-wrong-magic": b"SIFX" + valid[4:],
+        "compact-unknown-version": valid[:4] + b"\x02" + valid[5:],
+        "compact-unknown-flags": valid[:6] + bytes([valid[6] | 0x80]) + valid[7:],
+        "compact-leaf-longer-than-file": raw[: body_at + 8] + b"\xff\xff" + raw[body_at + 10 :],
+        "compact-proof-of-255-hashes": valid[:proof_at] + b"\xff" + valid[proof_at + 1 :],
+        "compact-checkpoint-length-4-gib": raw[:checkpoint_at] + b"\xff\xff\xff\xff" + raw[checkpoint_at + 4 :],
+        "compact-checkpoint-not-utf8": raw[:checkpoint_at + 4] + b"\xff" + raw[checkpoint_at + 5 :],
+        "compact-not-deflate": raw[:6] + bytes([raw[6] | 0x04]) + raw[7:],
+        "compact-deflate-bomb": raw[:6] + bytes([raw[6] | 0x04]) + raw[7:body_at]
+                                + bomb.compress(bytes(2 << 20)) + bomb.flush(),
+    }  # fmt: skip
+    (OUT / "compact-flipped-proof-bit.bin").write_bytes(bytes(flipped))
+    cases["compact-flipped-proof-bit"] = {"file": None, "exit": 1, "code": "inclusion_proof_invalid",
+                                          "receipt_file": "compact-flipped-proof-bit.bin"}  # fmt: skip
+    for name, data in hostile.items():
+        (OUT / f"{name}.bin").write_bytes(data)
+        cases[name] = {"file": None, "exit": 2, "code": None, "receipt_file": f"{name}.bin"}
 
 
 def key_cases(

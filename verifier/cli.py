@@ -1,10 +1,11 @@
 """``sifa-verify``: check, offline, a file and its receipt, or that a log was never rewritten.
 
-    sifa-verify [FILE] --receipt RECEIPT.json|PROOF.tlog-proof --trust TRUST.json [--json]
+    sifa-verify [FILE] --receipt RECEIPT.json|RECEIPT.bin|PROOF.tlog-proof --trust TRUST.json [--json]
     sifa-verify --dossier PACKAGE.tar --trust TRUST.json [--json]
     sifa-verify [FILE] --certificate CERT.pdf --trust TRUST.json [--json]
     sifa-verify consistency OLD_CHECKPOINT NEW_CHECKPOINT --proof PROOF.json --trust TRUST.json [--json]
-    sifa-verify redact RECEIPT.json --keep 文件名 [--keep PATH|PATTERN|LABEL ...] [-o OUT.json]
+    sifa-verify redact RECEIPT.json|RECEIPT.bin --keep 文件名 [--keep PATH|PATTERN|LABEL ...] [-o OUT]
+    sifa-verify compact RECEIPT.json [-o RECEIPT.bin]       (and back: sifa-verify expand RECEIPT.bin)
 
 A ``sifa-receipt/2`` receipt carries disclosures: the values (and salts) of some of its
 ``sifa-leaf/2`` leaf's commitments. Each is checked against its commitment and printed as verified;
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import codecs
 import hashlib
 import json
 import os
@@ -36,6 +38,7 @@ from evidence.disclosure import LeafView, digest_named, label, read_leaf, redact
 from evidence.package import CHECKPOINT, MalformedPackageError, PackageSeen, read_package
 from ledger import boundedjson
 from ledger.checkpoint import open_checkpoint
+from ledger.compact_receipt import MAGIC, from_compact, to_compact
 from ledger.cosignature import require_quorum
 from ledger.errors import MalformedError, VerificationError
 from ledger.hashing import SHA256
@@ -102,11 +105,16 @@ def _leaf_file_hashes(doc: Any) -> set[str]:
     return found
 
 
-def _read(path: Path, what: str) -> bytes:
+def _read(path: Path, what: str, limit: int = boundedjson.MAX_BYTES) -> bytes:
+    """The file's bytes, at most ``limit`` (a larger file is refused before it is read whole)."""
     try:
-        return path.read_bytes()
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
     except OSError as exc:
         raise InputError(f"cannot read {what} {path}: {exc.strerror}") from exc
+    if len(data) > limit:
+        raise InputError(f"{what} {path} is over {limit} bytes")
+    return data
 
 
 def verify(file: Path | None, receipt_path: Path, trust_path: Path, keys_paths: Sequence[Path] = (),
@@ -119,7 +127,9 @@ def verify(file: Path | None, receipt_path: Path, trust_path: Path, keys_paths: 
     trust = load_trust(trust_path)
     try:
         raw = _read(receipt_path, "receipt")
-        if raw.startswith(TLOG_PROOF.encode()):  # names no suite: read again with the hash its log's key names
+        if raw.startswith(MAGIC):  # the compact form (docs/receipt.md): it names its suite, as JSON does
+            receipt = from_compact(raw)
+        elif raw.startswith(TLOG_PROOF.encode()):  # names no suite: read again with the hash its log's key names
             receipt = Receipt.from_tlog_proof(raw)
             hasher = hasher_for_log(receipt.origin, trust.logs)
             if hasher is not SHA256:
@@ -127,6 +137,10 @@ def verify(file: Path | None, receipt_path: Path, trust_path: Path, keys_paths: 
         else:
             receipt = Receipt.from_json(raw)
     except MalformedError as exc:
+        binary = raw[:3] == MAGIC[:3] or (raw[:1] >= b"\x80" and not raw.startswith(codecs.BOM_UTF8))
+        if binary and not raw.startswith(MAGIC):  # neither JSON nor a compact receipt: say what a receipt is
+            raise InputError(f"{receipt_path} is not a receipt: a JSON receipt begins with '{{', a compact one "
+                             f"with 'SIFR', a tlog-proof with '{TLOG_PROOF}'") from exc  # fmt: skip
         raise InputError(f"receipt {receipt_path}: {exc.diagnostics()}") from exc
     try:
         digest = None if file is None else file_sha256(file)
@@ -441,26 +455,35 @@ def _report(result: VerifyResult, as_json: bool) -> int:
 
 def redact_receipt(receipt_path: Path, keep: Sequence[str], out: Path | None) -> int:
     """Write the receipt with only the disclosures ``keep`` names (path, ``parties/*/name`` pattern or
-    label, e.g. 文件名); everything else as it was. Raises InputError."""
+    label, e.g. 文件名); everything else as it was, in the form it came in (JSON or compact). Raises
+    InputError."""
     raw = _read(receipt_path, "receipt")
+    compact = raw.startswith(MAGIC)
     try:
-        receipt = Receipt.from_json(raw)
+        receipt = from_compact(raw) if compact else Receipt.from_json(raw)
     except MalformedError as exc:
         raise InputError(f"receipt {receipt_path}: {exc.diagnostics()}") from exc
     if receipt.disclosures is None:
         raise InputError(f"receipt {receipt_path} is not {FORMAT_2}: it carries no disclosures to leave out")
     wanted = [k.strip() for item in keep for k in item.split(",") if k.strip()]
-    doc = boundedjson.loads(raw)
+    doc = receipt.to_dict() if compact else boundedjson.loads(raw)
     event_type = _leaf(receipt.leaf_data).get("type")
     before = len(doc["disclosures"])
     doc["disclosures"] = redact(doc["disclosures"], wanted, event_type=event_type if isinstance(event_type, str)
                                 else None)  # fmt: skip
-    text = json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+    if compact:
+        try:
+            data = to_compact(receipt.with_disclosures(doc["disclosures"]))
+        except MalformedError as exc:
+            raise InputError(f"receipt {receipt_path}: {exc.diagnostics()}") from exc
+    else:
+        data = (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode()
     if out is None:
-        sys.stdout.write(text)
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
     else:
         try:
-            out.write_text(text, encoding="utf-8")
+            out.write_bytes(data)
         except OSError as exc:
             raise InputError(f"cannot write {out}: {exc.strerror}") from exc
     print(f"sifa-verify: kept {len(doc['disclosures'])} of {before} disclosures"
@@ -488,6 +511,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["redact"]:
         return _redact_main(argv[1:])
+    if argv[:1] in (["compact"], ["expand"]):
+        from verifier import convert
+
+        return convert.main(argv[0], argv[1:])
     consistency = argv[:1] == ["consistency"]
     p = argparse.ArgumentParser(prog="sifa-verify", description="verify, offline, a court's records")
     if consistency:
