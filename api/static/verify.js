@@ -7,6 +7,7 @@
 // commitments (docs/privacy.md); only those that open are shown, every other field as not disclosed.
 // A 国密 court's log (docs/gm.md) hashes its tree with SM3 and signs with SM2: gm.js; its
 // key's signature type says so, and the tree hash is always the one the pinned key names.
+// The byte helpers are bytes.js's, loaded before this and gm.js.
 "use strict";
 
 const WEBCRYPTO_MAX = 256 * 1024 * 1024;
@@ -79,23 +80,7 @@ let lang = "zh";
 let last = null; // the last result, re-rendered when the language changes
 const t = (k) => TEXT[lang][k];
 
-// --- bytes ---
-const enc = new TextEncoder();
-function b64(s) {
-  const bin = atob(s);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-const hex = (u8) => Array.from(u8, (b) => b.toString(16).padStart(2, "0")).join("");
-function concat(...parts) {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) { out.set(p, at); at += p.length; }
-  return out;
-}
-const equal = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
-async function sha256(u8) { return new Uint8Array(await crypto.subtle.digest("SHA-256", u8)); }
+// --- tree hashing (enc, b64, hex, concat, equal, sha256 and BlockHash are bytes.js's) ---
 // RFC 9162 §2.1 tree hashing with the log's hash: SHA-256 (Web Crypto), or SM3 on a GM log.
 const TREE = {
   sha256: async (u8) => sha256(u8),
@@ -114,17 +99,11 @@ const K = new Uint32Array([
   0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
   0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
   0xc67178f2]);
-class Sha256 {
+class Sha256 extends BlockHash {
   constructor() {
-    this.h = new Uint32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
-      0x5be0cd19]);
-    this.w = new Uint32Array(64); this.buf = new Uint8Array(64); this.fill = 0; this.length = 0;
+    super([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19], 64);
   }
-  block(b, at) {
-    const w = this.w, h = this.h;
-    for (let i = 0; i < 16; i++) {
-      w[i] = (b[at + 4 * i] << 24) | (b[at + 4 * i + 1] << 16) | (b[at + 4 * i + 2] << 8) | b[at + 4 * i + 3];
-    }
+  compress(w, h) {
     for (let i = 16; i < 64; i++) {
       const x = w[i - 15], y = w[i - 2];
       const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
@@ -140,30 +119,6 @@ class Sha256 {
       hh = g; g = f; f = e; e = (d + t1) | 0; d = c; c = bb; bb = a; a = (t1 + t2) | 0;
     }
     h[0] += a; h[1] += bb; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
-  }
-  update(data) {
-    let at = 0;
-    this.length += data.length;
-    if (this.fill) {
-      const take = Math.min(64 - this.fill, data.length);
-      this.buf.set(data.subarray(0, take), this.fill); this.fill += take; at = take;
-      if (this.fill < 64) return;
-      this.block(this.buf, 0); this.fill = 0;
-    }
-    for (; at + 64 <= data.length; at += 64) this.block(data, at);
-    this.buf.set(data.subarray(at), 0); this.fill = data.length - at;
-  }
-  digest() {
-    const bits = this.length * 8;
-    const pad = new Uint8Array(((this.fill < 56 ? 56 : 120) - this.fill) + 8);
-    pad[0] = 0x80;
-    const view = new DataView(pad.buffer);
-    view.setUint32(pad.length - 8, Math.floor(bits / 2 ** 32)); view.setUint32(pad.length - 4, bits >>> 0);
-    this.update(pad);
-    const out = new Uint8Array(32);
-    const dv = new DataView(out.buffer);
-    this.h.forEach((v, i) => dv.setUint32(4 * i, v));
-    return out;
   }
 }
 
