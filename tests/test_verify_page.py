@@ -95,6 +95,25 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
+def record(http: httpx2.Client, case_number: str, content: bytes, name: str,
+           media_type: str = "application/octet-stream") -> tuple[str, dict[str, Any], dict[str, Any]]:  # fmt: skip
+    """As a clerk (``http``'s credential): open a dossier, upload ``content`` as ``name`` and wait until
+    it is sealed; the dossier, the upload's answer and the upload event's receipt."""
+    d = http.post("/v1/dossiers", json={"case_number": case_number, "case_type": "民事"}).json()["dossier"]
+    r = http.post(f"/v1/dossiers/{d}/documents", content=content,
+                  headers={"X-File-Name": quote(name), "Content-Type": media_type})  # fmt: skip
+    assert r.status_code == 201, r.text
+    up = r.json()
+    deadline = time.monotonic() + 20
+    while not (rec := http.post("/v1/verify", json={"sha256": up["sha256"]}).json()["records"]) or (
+        rec[0]["inclusion_proof"] is None
+    ):
+        assert time.monotonic() < deadline, "not sealed in time"
+        time.sleep(0.05)
+    receipt = http.get(f"/v1/dossiers/{d}/receipts/{up['version'] - 1}").json()  # the upload's event
+    return d, up, receipt
+
+
 @pytest.fixture(scope="module")
 def recorded(
     site: tuple[str, BodyRecorder, dict[str, str]], tmp_path_factory: pytest.TempPathFactory
@@ -102,23 +121,10 @@ def recorded(
     """A file recorded in a dossier (5 MiB and a bit: several hashing chunks), sealed; its receipt."""
     base, recorder, clerk = site
     http = httpx2.Client(base_url=base, timeout=60, headers=clerk)
-    d = http.post("/v1/dossiers", json={"case_number": "（2026）京0105民初7001号", "case_type": "民事"}).json()[
-        "dossier"
-    ]
     data = os.urandom((5 << 20) + 123)
     name = "借款合同 扫描件.pdf"
-    up = http.post(f"/v1/dossiers/{d}/documents", content=data,
-                   headers={"X-File-Name": quote(name), "Content-Type": "application/octet-stream"})  # fmt: skip
-    assert up.status_code == 201, up.text
-    deadline = time.monotonic() + 20
-    while True:
-        answer = http.post("/v1/verify", json={"sha256": up.json()["sha256"]}).json()
-        if answer["records"] and answer["records"][0]["inclusion_proof"] is not None:
-            break
-        assert time.monotonic() < deadline, "not sealed in time"
-        time.sleep(0.05)
-    receipt = http.get(f"/v1/dossiers/{d}/receipts/{up.json()['version'] - 1}").json()  # the upload's event
-    tlog = http.get(f"/v1/dossiers/{d}/receipts/{up.json()['event_version']}/tlog-proof").text
+    d, up, receipt = record(http, "（2026）京0105民初7001号", data, name)
+    tlog = http.get(f"/v1/dossiers/{d}/receipts/{up['event_version']}/tlog-proof").text
     folder = tmp_path_factory.mktemp("files")
     (folder / name).write_bytes(data)
     changed = bytearray(data)
@@ -416,17 +422,7 @@ def test_a_first_era_receipt_verifies_on_the_page_after_a_key_rotation(browser: 
         http = httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
         clerk = http.post("/v1/principals", json={"name": "书记员", "role": "clerk"}, headers=admin).json()["token"]
         http.headers["Authorization"] = f"Bearer {clerk}"
-        d = http.post("/v1/dossiers", json={"case_number": "（2026）京0105民初7002号", "case_type": "民事"}).json()
-        up = http.post(f"/v1/dossiers/{d['dossier']}/documents", content=content,
-                       headers={"X-File-Name": quote(name), "Content-Type": "application/octet-stream"})  # fmt: skip
-        assert up.status_code == 201, up.text
-        deadline = time.monotonic() + 20
-        while not (rec := http.post("/v1/verify", json={"sha256": up.json()["sha256"]}).json()["records"]) or (
-            rec[0]["inclusion_proof"] is None
-        ):
-            assert time.monotonic() < deadline, "not sealed in time"
-            time.sleep(0.05)
-        receipt = http.get(f"/v1/dossiers/{d['dossier']}/receipts/{up.json()['version'] - 1}").json()
+        _, _, receipt = record(http, "（2026）京0105民初7002号", content, name)
         http.close()
     with contextlib.redirect_stdout(io.StringIO()):
         assert sifa(["rotate-key", "--data-dir", str(data)]) == 0
@@ -453,3 +449,55 @@ def test_a_first_era_receipt_verifies_on_the_page_after_a_key_rotation(browser: 
         assert page.get_attribute("#verdict", "data-kind") == "bad"
         assert _kinds(page)["cSignature"] is False
         page.close()
+
+
+def test_page_refuses_disclosure_forms_the_cli_refuses(
+    site: Any, browser: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The page refuses the disclosures ``sifa-verify`` refuses: an integer written ``2.0`` (Python reads
+    a float, which no commitment holds), a salt without its base64 padding (read with validation), a
+    disclosure with a key beside path, value and salt, a sifa-receipt/1 carrying disclosures. Each
+    against the CLI's answer on the same file; the receipt as served verifies in both."""
+    from tests.dossier_fixtures import pdf_bytes
+    from verifier.cli import main as sifa_verify
+
+    base, _, clerk = site
+    http = httpx2.Client(base_url=base, timeout=60, headers=clerk)
+    content, name = pdf_bytes(2), "两页.pdf"
+    _, _, receipt = record(http, "（2026）京0105民初7003号", content, name, "application/pdf")
+    key = http.get("/v1/log/key").json()
+    http.close()
+    (tmp_path / name).write_bytes(content)
+    trust = tmp_path / "trust.json"
+    trust.write_text(json.dumps({"logs": [{"origin": key["origin"], "key": key["verifier_key"]}]}), encoding="utf-8")
+    by_path = {x["path"]: x for x in receipt["disclosures"]}
+    assert by_path["pages"]["value"] == 2 and by_path["name"]["salt"].endswith("==")  # 16 bytes: 2 of 24 padding
+    served = json.dumps(receipt, ensure_ascii=False)
+    pages, salt = json.dumps(by_path["pages"]), by_path["name"]["salt"]
+    cases = {
+        "served": served,
+        "float-integer": served.replace(pages, pages.replace('"value": 2,', '"value": 2.0,')),
+        "unpadded-salt": served.replace(f'"{salt}"', f'"{salt.rstrip("=")}"'),
+        "extra-key": json.dumps({**receipt, "disclosures": [{**by_path["name"], "note": ""}]}, ensure_ascii=False),
+        "receipt-1-disclosing": json.dumps({**receipt, "format": "sifa-receipt/1"}, ensure_ascii=False),
+    }
+    assert len({*cases.values()}) == len(cases)
+    answers = {}
+    for case, text in cases.items():
+        path = tmp_path / f"{case}.json"
+        path.write_text(text, encoding="utf-8")
+        code = sifa_verify([str(tmp_path / name), "--receipt", str(path), "--trust", str(trust), "--json"])
+        out = capsys.readouterr().out
+        failed = [c["code"] for c in json.loads(out)["checks"] if not c["ok"]] if out else []
+        page, _ = _check(browser, base, {"file": tmp_path / name, "receipt": path}, f"receipt-disclosure-{case}")
+        bad = page.query_selector("li[data-check='cDisclosures'].bad")
+        answers[case] = (code, failed, page.get_attribute("#verdict", "data-kind"),
+                         bad and bad.get_attribute("data-terms"))  # fmt: skip
+        page.close()
+    assert answers == {
+        "served": (0, [], "ok", None),
+        "float-integer": (1, ["disclosure_mismatch"], "bad", "pages"),
+        "unpadded-salt": (1, ["disclosure_mismatch"], "bad", "name"),
+        "extra-key": (2, [], "bad", None),  # an unreadable receipt, on the page too
+        "receipt-1-disclosing": (2, [], "bad", None),
+    }

@@ -313,7 +313,10 @@ async function checkRecord(sha, leafData, index, proof, checkpointText, consiste
 
 // RFC 8785 for the values a disclosure holds (texts, integers, booleans, null, lists, objects):
 // ECMAScript's JSON.stringify is the scheme's serialisation of scalars; object keys sort by UTF-16 code units.
+// A number the receipt did not write as an integer (2.0, 2e0) has no form: no leaf commits to one, and
+// Python reads it as a float, which evidence.canonical refuses.
 function canon(v) {
+  if (v instanceof NotInteger) throw new Error("not an integer: " + v.source);
   if (Array.isArray(v)) return "[" + v.map(canon).join(",") + "]";
   if (v !== null && typeof v === "object") {
     return "{" + Object.keys(v).sort().map((k) => JSON.stringify(k) + ":" + canon(v[k])).join(",") + "}";
@@ -336,6 +339,8 @@ async function checkDisclosures(leaf, disclosures) {
   for (const d of Array.isArray(disclosures) ? disclosures : [null]) {
     const path = d && typeof d.path === "string" ? d.path : "?";
     try {
+      // standard base64 with its padding, as Disclosure.from_json reads it (atob alone takes it unpadded)
+      if (typeof d.salt !== "string" || !B64.test(d.salt)) throw new Error("salt");
       const salt = b64(d.salt);
       const want = Object.prototype.hasOwnProperty.call(commitments, path) ? commitments[path] : null;
       if (salt.length !== 16 || want === null || opened.has(path)
@@ -379,15 +384,17 @@ async function verifyOnline(sha) {
   return { sha, kind: records.some((x) => x.ok) ? "ok" : "bad", records };
 }
 
-// The receipt's JSON, each number that is not written as an integer (1.0, 1e0) kept as an object, so
-// that it is no integer below: Python's json reads 1.0 as a float, and Receipt.from_json refuses it.
+// The receipt's JSON, each number that is not written as an integer (1.0, 1e0) kept as a NotInteger, so
+// that it is no integer below: Python's json reads 1.0 as a float, and Receipt.from_json refuses it
+// where it wants an integer, and a disclosure of it opens no commitment (canon refuses it).
+class NotInteger { constructor(source) { this.source = source; } }
 function parseReceipt(text) {
   let sourced = false;
   const doc = JSON.parse(text, (key, value, ctx) => {
     if (typeof value !== "number") return value;
     if (ctx === undefined || typeof ctx.source !== "string") return value;
     sourced = true;
-    return /^-?(0|[1-9][0-9]*)$/.test(ctx.source) ? value : { notInteger: ctx.source };
+    return /^-?(0|[1-9][0-9]*)$/.test(ctx.source) ? value : new NotInteger(ctx.source);
   });
   // A browser without JSON.parse source text: refuse any number written with a fraction or an exponent.
   if (!sourced && /[0-9][.eE]/.test(text.replace(/"(?:[^"\\]|\\.)*"/g, '""'))) throw new Error("number form");
@@ -395,8 +402,11 @@ function parseReceipt(text) {
 }
 const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const isCount = (v) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+const MAX_DISCLOSURES = 10000;
+const DISCLOSURE_KEYS = ["path", "salt", "value"];
 // The receipt's form, as Receipt.from_json (ledger/receipt.py) checks it: integers >= 0 that are JSON
-// integers, standard base64, at most 64 proof hashes of 32 bytes each.
+// integers, standard base64, at most 64 proof hashes of 32 bytes each; a sifa-receipt/2's disclosures a
+// list of at most MAX_DISCLOSURES objects of exactly {path, value, salt}, path and salt texts.
 function checkReceiptForm(r) {
   if (r === null || typeof r !== "object" || !RECEIPTS.includes(r.format)) throw new Error("format");
   const terms = r.terms;
@@ -407,6 +417,17 @@ function checkReceiptForm(r) {
   if (!Array.isArray(proof) || proof.length > 64) throw new Error("inclusion_proof");
   if (!proof.every((h) => typeof h === "string" && B64.test(h) && b64(h).length === 32)) throw new Error("hashes");
   if (typeof r.checkpoint !== "string") throw new Error("checkpoint");
+  if (r.format !== "sifa-receipt/2") {
+    if (Object.prototype.hasOwnProperty.call(r, "disclosures")) throw new Error("disclosures");
+    return;
+  }
+  const ds = r.disclosures;
+  if (!Array.isArray(ds) || ds.length > MAX_DISCLOSURES) throw new Error("disclosures");
+  for (const d of ds) {
+    if (d === null || typeof d !== "object" || Array.isArray(d) || d instanceof NotInteger
+      || Object.keys(d).sort().join() !== DISCLOSURE_KEYS.join() || typeof d.path !== "string"
+      || typeof d.salt !== "string") throw new Error("disclosure");
+  }
 }
 
 async function verifyReceipt(sha, text) {
