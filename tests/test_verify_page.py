@@ -15,7 +15,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,29 +24,13 @@ from urllib.parse import quote
 import httpx2
 import pytest
 
-from api.app import create_app
 from api.cli import main as sifa
-from api.settings import Settings
-from tests.conftest import IN_CI
-from tests.nodes import in_thread, init
-from tests.servers import free_port
+from tests.nodes import init, serving
 from verifier.cli import beijing
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts" / "browser"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FORGED_TIME = "2019-01-01T00:00:00.000000Z"
-
-try:
-    from playwright import sync_api as playwright
-except ImportError:  # pragma: no cover - the test extra installs it
-    if IN_CI:
-        pytest.fail("playwright is missing in CI; it is in the test extra", pytrace=False)
-    pytest.skip("playwright is not installed (pip install -e '.[test]')", allow_module_level=True)
-if CHROMIUM is None:
-    if IN_CI:
-        pytest.fail("Chromium is missing in CI; .ci/system-packages must install it", pytrace=False)
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
 
 class BodyRecorder:
@@ -78,21 +61,8 @@ class BodyRecorder:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, BodyRecorder, dict[str, str]]]:
     data = tmp_path_factory.mktemp("page") / "data"
-    admin = {"Authorization": f"Bearer {init(data)}"}
-    port = free_port()
-    recorder = BodyRecorder(create_app(Settings(data_dir=data, port=port, seal_interval_seconds=0.01)))
-    with in_thread(recorder, port):
-        base = f"http://127.0.0.1:{port}"
-        token = httpx2.post(f"{base}/v1/principals", json={"name": "书记员", "role": "clerk"}, headers=admin).json()
-        yield base, recorder, {"Authorization": f"Bearer {token['token']}"}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM)
-        yield b
-        b.close()
+    with serving(data, init(data), roles=("clerk",), wrap=BodyRecorder, seal_interval_seconds=0.01) as n:
+        yield n.base, n.app, n.as_("clerk")
 
 
 def record(http: httpx2.Client, case_number: str, content: bytes, name: str,
@@ -412,18 +382,11 @@ def test_a_first_era_receipt_verifies_on_the_page_after_a_key_rotation(browser: 
     from ledger.log import MerkleLog
 
     data = tmp_path / "data"
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert sifa(["init", str(data), "--court", "1101-0105", "--name", "北京市朝阳区人民法院"]) == 0
-    admin = {"Authorization": f"Bearer {out.getvalue().strip()}"}
+    admin = init(data)
     content, name = os.urandom(4096), "证据 一.pdf"
-    port = free_port()
-    with in_thread(create_app(Settings(data_dir=data, port=port, seal_interval_seconds=0.01)), port):
-        http = httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-        clerk = http.post("/v1/principals", json={"name": "书记员", "role": "clerk"}, headers=admin).json()["token"]
-        http.headers["Authorization"] = f"Bearer {clerk}"
+    with (serving(data, admin, roles=("clerk",), seal_interval_seconds=0.01) as n,
+          httpx2.Client(base_url=n.base, timeout=60, headers=n.as_("clerk")) as http):  # fmt: skip
         _, _, receipt = record(http, "（2026）京0105民初7002号", content, name)
-        http.close()
     with contextlib.redirect_stdout(io.StringIO()):
         assert sifa(["rotate-key", "--data-dir", str(data)]) == 0
     store = open_tree_store(data, "")
@@ -439,13 +402,11 @@ def test_a_first_era_receipt_verifies_on_the_page_after_a_key_rotation(browser: 
     proved = tmp_path / "first-era-proved.json"
     proved.write_text(json.dumps({**receipt, "key_consistency": {"checkpoint": latest[1], "proof": [
         base64.b64encode(h).decode() for h in proof]}}, ensure_ascii=False), encoding="utf-8")  # fmt: skip
-    port = free_port()
-    with in_thread(create_app(Settings(data_dir=data, port=port, seal_interval_seconds=0.01)), port):
-        base = f"http://127.0.0.1:{port}"
-        page, _ = _check(browser, base, {"file": tmp_path / name, "receipt": proved}, "receipt-first-era-proved")
+    with serving(data, admin, roles=(), seal_interval_seconds=0.01) as n:
+        page, _ = _check(browser, n.base, {"file": tmp_path / name, "receipt": proved}, "receipt-first-era-proved")
         assert page.get_attribute("#verdict", "data-kind") == "ok", page.inner_text("#result")
         page.close()
-        page, _ = _check(browser, base, {"file": tmp_path / name, "receipt": bare}, "receipt-first-era-unproved")
+        page, _ = _check(browser, n.base, {"file": tmp_path / name, "receipt": bare}, "receipt-first-era-unproved")
         assert page.get_attribute("#verdict", "data-kind") == "bad"
         assert _kinds(page)["cSignature"] is False
         page.close()
