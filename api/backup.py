@@ -2,7 +2,8 @@
 
 A backup dir holds any number of snapshots and one content-addressed blob folder they share:
 
-    BACKUP/blobs/ab/cd/<sha256>           every file the dossiers name, copied once (incremental)
+    BACKUP/blobs/ab/cd/<sha256>           every file the dossiers name, copied once (incremental), by a
+                                          filesystem blob store rooted at BACKUP (its tmp/ beside)
     BACKUP/snapshots/<UTC time>/          one snapshot, complete once manifest.json is in it:
         node.json courts.json log.key events.key leaf.secret witness.key
         tree.sqlite events.sqlite principals.sqlite nonces.sqlite witness.sqlite   (SQLite online backup)
@@ -29,7 +30,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,13 +58,13 @@ from api.node import (
 from api.settings import Settings
 from storage.blobstore import BlobStore
 from storage.errors import StorageError
+from storage.filesystem import FilesystemBlobStore, blob_path, fsync_dir
 
 FORMAT = "sifa-backup/1"
 MANIFEST = "manifest.json"
 FILES = "files.json"
 PG_DUMP = "postgres.dump"
 SNAPSHOTS = "snapshots"
-BLOBS = "blobs"
 KEYS = (CONFIG, COURTS, LOG_KEY, EVENTS_KEY, LEAF_SECRET, WITNESS_KEY)  # the leaf secret: sifa-leaf/2's salts
 # In this order: the tree before the events (every sealed leaf has its event in the snapshot).
 SQLITE_DBS = (TREE_DB, EVENTS_DB, PRINCIPALS_DB, NONCES_DB, WITNESS_DB)
@@ -98,18 +99,6 @@ class RestoreReport:
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-
-
-def _blob_path(root: Path, sha: str) -> Path:
-    return root / BLOBS / sha[:2] / sha[2:4] / sha
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _copy_private(src: Path, dst: Path) -> None:
@@ -205,9 +194,9 @@ def backup(settings: Settings, dest: Path, *, say: Say = lambda _: None) -> Back
                 "database": "postgres" if settings.database_url else "sqlite", "tree_size": tree[0],
                 "checkpoint": tree[1], "files": len(files), "missing": report.missing}  # fmt: skip
     _write_json(partial / MANIFEST, manifest)
-    _fsync_dir(partial)
+    fsync_dir(partial)
     os.rename(partial, dest / SNAPSHOTS / name)
-    _fsync_dir(dest / SNAPSHOTS)
+    fsync_dir(dest / SNAPSHOTS)
     return report
 
 
@@ -233,6 +222,7 @@ def _copy_files(settings: Settings, dest: Path, report: BackupReport, say: Say) 
     from dossier.files import referenced_files
 
     files: dict[str, dict[str, Any]] = {}
+    kept = FilesystemBlobStore(dest)  # BACKUP/blobs/ab/cd/<sha256>: a blob store of the node's own kind
     with open_node(settings) as node:
         blobs, app = node.blobs, node.dossiers
         for sha, _dossier in referenced_files(app):
@@ -245,10 +235,9 @@ def _copy_files(settings: Settings, dest: Path, report: BackupReport, say: Say) 
                 continue
             files[sha] = {"size": info.size,
                           "locked_until": info.locked_until.isoformat() if info.locked_until else None}  # fmt: skip
-            target = _blob_path(dest, sha)
-            if target.exists() and target.stat().st_size == info.size:
+            if kept.exists(sha) and kept.stat(sha).size == info.size:
                 continue
-            if not _copy_blob(blobs, sha, target):
+            if not _copy_blob(blobs, sha, kept):
                 report.missing.append(sha)
                 del files[sha]
                 continue
@@ -260,24 +249,25 @@ def _copy_files(settings: Settings, dest: Path, report: BackupReport, say: Say) 
     return files
 
 
-def _copy_blob(blobs: BlobStore, sha: str, target: Path) -> bool:
-    """Stream one blob into the backup, verified as it streams (a corrupt one is not copied)."""
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = target.with_name(f".{sha}.{os.getpid()}.tmp")
+def _copy_blob(blobs: BlobStore, sha: str, kept: FilesystemBlobStore) -> bool:
+    """Stream one blob into the backup's store, verified as it streams: False if the node's copy is
+    gone or corrupt (nothing is kept). Raises StorageError when the backup cannot store it."""
+    unreadable: list[StorageError] = []
+
+    def source() -> Iterator[bytes]:
+        try:
+            yield from blobs.read(sha)  # raises BlobCorruptError before its last chunk if it does not hash
+        except StorageError as exc:
+            unreadable.append(exc)
+            raise
+
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            for chunk in blobs.read(sha):  # raises BlobCorruptError before its last chunk if it does not hash
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o400)
-        os.rename(tmp, target)
-        _fsync_dir(target.parent)
-        return True
+        kept.put(source(), sha)
     except StorageError:
-        tmp.unlink(missing_ok=True)
+        if not unreadable:
+            raise
         return False
+    return True
 
 
 def _write_json(path: Path, value: object) -> None:
@@ -358,7 +348,7 @@ def restore(backup_dir: Path, snapshot: str | None, settings: Settings, *, say: 
     _write_json(data / RESTORED, {"backup": str(backup_dir), "snapshot": folder.name, "tree_size": report.tree_size,
                                   "restored": datetime.now(UTC).isoformat(timespec="seconds")})  # fmt: skip
     _copy_private(folder / CONFIG, data / CONFIG)  # last: a restore cut short leaves no node
-    _fsync_dir(data)
+    fsync_dir(data)
     return report
 
 
@@ -366,7 +356,7 @@ def _restore_blob(blobs: BlobStore, backup_dir: Path, sha: str, info: dict[str, 
     """Put one file back (verified against its name as it is put); keep its retention. 1 if put."""
     if blobs.exists(sha):
         return 0
-    path = _blob_path(backup_dir, sha)
+    path = blob_path(backup_dir, sha)
     try:
         with path.open("rb") as f:
             blobs.put(f, sha)  # DigestMismatchError: the backup's copy rotted

@@ -60,7 +60,7 @@ MAX_ORIGIN_BYTES = 255
 MAX_TYPE_NAME = 64
 
 
-# eventsourcing's own, and a private event's v1-style field salts (dossier/private.py: no case data)
+# eventsourcing's own, and the per-field salts older private events were stored with (dossier/private.py)
 _NOT_IN_BODY = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic", "salts"})
 
 

@@ -71,7 +71,6 @@ class ExecutionOpened(PrivateEvent):
 class ExecutionOperation(PrivateEvent):
     """One operation of the execution; a sensitive one waits for its approval."""
 
-    PUBLIC = frozenset({"files"})  # 执法取证: SHA-256 and size in clear, so whoever holds the video finds it
     operation_id: str
     kind: str
     amount_fen: int | None

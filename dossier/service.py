@@ -6,8 +6,8 @@ A service record names the served document (one of the dossier's, so its SHA-256
 (代理人) — and the 送达回执 (a document of the dossier, by its SHA-256).
 
 Recording answers a 送达码: printed on the document, it opens the recipient's identity. The leaf
-shows only the served file's and the 回执's SHA-256 and the recipient's commitment under a salt the
-送达码 derives; everything else is committed under random salts (dossier/private.py). Anyone with
+(sifa-leaf/2) shows only the served file's and the 回执's SHA-256; everything else is committed,
+the recipient too (stored as a commitment under a salt the 送达码 derives). Anyone with
 the document's hash can ask the node (``lookup``) whether and how it was served; only a holder of
 the 送达码 is told to whom. docs/service.md.
 """
@@ -62,7 +62,6 @@ def not_future(when: str | None, what: str) -> str | None:
 class Served(PrivateEvent):
     """送达: the served document and its 回执 by hash, the recipient as a commitment the 送达码 opens."""
 
-    PUBLIC = frozenset({"sha256", "receipt_sha256", "recipient"})
     document_id: str
     sha256: str
     channel: str

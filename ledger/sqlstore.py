@@ -176,14 +176,27 @@ class SQLTreeStore(TreeStore):
             write_integration(cur, self._sql, old, new_size, cursor, tiles, bundles, labels, checkpoint,
                               self._arrays)  # fmt: skip
 
-    def checkpoints(self, *, above: int = -1, newest_first: bool = False,
-                    limit: int | None = None) -> list[tuple[int, str]]:  # fmt: skip
+    def _by_size(self, table: str, column: str, above: int, newest_first: bool,
+                 limit: int | None) -> list[tuple[int, Any]]:  # fmt: skip
+        """``(size, column)`` of the rows of ``table`` (one of this module's) above ``above``, ordered by
+        size, at most ``limit``: checkpoints, timestamps and anchors are each kept by tree size."""
         order = "DESC" if newest_first else "ASC"
         bound = "" if limit is None else f" LIMIT {int(limit)}"
-        query = f"SELECT size, note FROM sifa_tree_checkpoints WHERE size > ? ORDER BY size {order}{bound}"
+        query = f"SELECT size, {column} FROM {table} WHERE size > ? ORDER BY size {order}{bound}"
         with self._cursor() as cur:
             cur.execute(self._sql(query), (above,))
-            return [(int(size), str(note)) for size, note in cur.fetchall()]
+            return [(int(size), value) for size, value in cur.fetchall()]
+
+    def _save_once(self, table: str, column: str, size: int, value: object) -> None:
+        """Keep ``value`` for tree size ``size`` in ``table``, unless one is kept already (the first stays)."""
+        with self._cursor(write=True) as cur:
+            cur.execute(self._sql(f"INSERT INTO {table} (size, {column}) VALUES (?, ?) ON CONFLICT (size) DO NOTHING"),
+                        (size, value))  # fmt: skip
+
+    def checkpoints(self, *, above: int = -1, newest_first: bool = False,
+                    limit: int | None = None) -> list[tuple[int, str]]:  # fmt: skip
+        return [(size, str(note)) for size, note in
+                self._by_size("sifa_tree_checkpoints", "note", above, newest_first, limit)]  # fmt: skip
 
     def find(self, label: str, *, last: bool = False) -> list[int]:
         order = "DESC LIMIT 1" if last else "ASC"
@@ -205,32 +218,20 @@ class SQLTreeStore(TreeStore):
             return select_checkpoint(cur, self._sql, size)
 
     def save_timestamp(self, size: int, token: bytes) -> None:
-        with self._cursor(write=True) as cur:
-            cur.execute(self._sql("INSERT INTO sifa_tree_timestamps (size, token) VALUES (?, ?)"
-                                  " ON CONFLICT (size) DO NOTHING"), (size, token))  # fmt: skip
+        self._save_once("sifa_tree_timestamps", "token", size, token)
 
     def timestamps(self, *, above: int = -1, newest_first: bool = False,
                    limit: int | None = None) -> list[tuple[int, bytes]]:  # fmt: skip
-        order = "DESC" if newest_first else "ASC"
-        bound = "" if limit is None else f" LIMIT {int(limit)}"
-        query = f"SELECT size, token FROM sifa_tree_timestamps WHERE size > ? ORDER BY size {order}{bound}"
-        with self._cursor() as cur:
-            cur.execute(self._sql(query), (above,))
-            return [(int(size), bytes(token)) for size, token in cur.fetchall()]
+        return [(size, bytes(token)) for size, token in
+                self._by_size("sifa_tree_timestamps", "token", above, newest_first, limit)]  # fmt: skip
 
     def save_anchor(self, size: int, record: str) -> None:
-        with self._cursor(write=True) as cur:
-            cur.execute(self._sql("INSERT INTO sifa_tree_anchors (size, record) VALUES (?, ?)"
-                                  " ON CONFLICT (size) DO NOTHING"), (size, record))  # fmt: skip
+        self._save_once("sifa_tree_anchors", "record", size, record)
 
     def anchors(self, *, above: int = -1, newest_first: bool = False,
                 limit: int | None = None) -> list[tuple[int, str]]:  # fmt: skip
-        order = "DESC" if newest_first else "ASC"
-        bound = "" if limit is None else f" LIMIT {int(limit)}"
-        query = f"SELECT size, record FROM sifa_tree_anchors WHERE size > ? ORDER BY size {order}{bound}"
-        with self._cursor() as cur:
-            cur.execute(self._sql(query), (above,))
-            return [(int(size), str(record)) for size, record in cur.fetchall()]
+        return [(size, str(record)) for size, record in
+                self._by_size("sifa_tree_anchors", "record", above, newest_first, limit)]  # fmt: skip
 
     @abstractmethod
     def _sequencer_alive(self) -> bool:

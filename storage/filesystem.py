@@ -76,10 +76,11 @@ def _write_private(path: Path, text: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a folder's entries durable (after a file is created, linked or renamed in it)."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -195,6 +196,14 @@ class _FileChunks(Iterator[bytes]):
         self._f.close()
 
 
+def blob_path(root: Path, sha256: str) -> Path:
+    """Where the store at ``root`` keeps a blob's bytes (``blobs/ab/cd/<sha256>``).
+
+    Raises InvalidDigestError for a ``sha256`` that is not 64 lower-case hex digits."""
+    check_digest(sha256)
+    return root / "blobs" / sha256[:2] / sha256[2:4] / sha256
+
+
 class FilesystemBlobStore(BlobStore):
     """Blobs as files under ``root``."""
 
@@ -238,8 +247,7 @@ class FilesystemBlobStore(BlobStore):
 
     def path(self, sha256: str) -> Path:
         """Where a blob's bytes live: only the validated hex digest names the path."""
-        check_digest(sha256)
-        return self.root / "blobs" / sha256[:2] / sha256[2:4] / sha256
+        return blob_path(self.root, sha256)
 
     def put(self, source: Source, expected_sha256: str | None = None) -> BlobInfo:
         if expected_sha256 is not None:
@@ -274,7 +282,7 @@ class FilesystemBlobStore(BlobStore):
                     self._replace(tmp, final, digest)
                     self._restored(digest)
                 else:
-                    _fsync_dir(final.parent)
+                    fsync_dir(final.parent)
                 return self.stat(digest)
         except OSError as exc:
             if reader.source_failed:
@@ -292,7 +300,7 @@ class FilesystemBlobStore(BlobStore):
         except PermissionError as exc:
             raise BlobLockedError(f"the corrupt copy of {digest} is immutable and this process may not lift the "
                                   "flag (CAP_LINUX_IMMUTABLE): restore it as root") from exc  # fmt: skip
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         if self._locked_until(digest) is not None and not set_immutable(final, True):
             log.warning("filesystem refuses the immutable flag for %s: locked by mode and record only", final)
 
@@ -381,7 +389,7 @@ class FilesystemBlobStore(BlobStore):
         aside = self.root / "collect" / check_digest(sha256)
         with contextlib.suppress(FileExistsError):
             os.link(aside, self.path(sha256))
-            _fsync_dir(self.path(sha256).parent)
+            fsync_dir(self.path(sha256).parent)
         os.unlink(aside)
 
     def discard(self, sha256: str) -> None:

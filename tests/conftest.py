@@ -6,13 +6,18 @@ import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from ledger.log import MerkleLog
+from ledger.note import Ed25519Signer
+from ledger.sqlite import SQLiteTreeStore
 from tests.dossier_fixtures import Stack, make_stack
-from tests.servers import MotoServer, PostgresCluster, pg_bindir
+from tests.servers import IN_CI, MotoServer, PostgresCluster, chromium, pg_bindir
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+__all__ = ["IN_CI"]  # read here by the modules that skip on a laptop and fail in CI
+ORIGIN = "sifa.court/1101-0105"
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +51,27 @@ def s3_server() -> Iterator[MotoServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (Debian's, driven by Playwright) for a module's page tests; skipped without it."""
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def signer() -> Ed25519Signer:
+    """A fresh log key of the court ``sifa.court/1101-0105``."""
+    return Ed25519Signer.generate(ORIGIN)
+
+
+@pytest.fixture
+def merkle(tmp_path: Path) -> Iterator[MerkleLog]:
+    """An empty log on a SQLite tree store in the test's folder."""
+    store = SQLiteTreeStore(tmp_path / "tree.db")
+    yield MerkleLog(store)
+    store.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

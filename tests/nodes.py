@@ -1,7 +1,8 @@
 """Every way the tests start a court node, in one module: ``init`` (``sifa init``), ``trust_entry``,
 ``Serve`` (``sifa serve`` as its own process on 127.0.0.1, for multi-node and crash tests),
-``in_thread`` (an app served by uvicorn in a thread of the test process) and the module-scoped
-``node`` fixture the API tests share (conftest.py registers it)."""
+``in_thread`` (an app served by uvicorn in a thread of the test process), ``serving`` (a node in a
+thread with a principal of each role) and the module-scoped ``node`` fixture the API tests share
+(conftest.py registers it); and ``run_verify``, the lawyer's ``sifa-verify --json`` on a receipt."""
 
 from __future__ import annotations
 
@@ -31,7 +32,9 @@ from api.cli import main as sifa
 from api.settings import Settings
 from ledger.note import Ed25519Signer
 from ledger.postgres import SEQUENCER_LOCK
+from ledger.receipt import Receipt
 from tests.servers import free_port, wait_for_port
+from verifier.cli import main as sifa_verify
 
 ROOT = Path(__file__).resolve().parent.parent
 # Three courts of one chain of appeal, for multi-node tests (start_peer_nodes).
@@ -252,6 +255,7 @@ class Node:
         self.http = httpx2.Client(base_url=base, timeout=30)
         self.tokens: dict[str, str] = {"administrator": admin}
         self.ids: dict[str, str] = {}
+        self.app: Any = None  # what serves it, when in this process (``serving``)
 
     def as_(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
@@ -274,6 +278,29 @@ def in_thread(app: Any, port: int) -> Iterator[uvicorn.Server]:
         thread.join(timeout=30)
 
 
+@contextlib.contextmanager
+def serving(data: Path, admin: str, *, port: int | None = None, roles: tuple[str, ...] = ROLES[1:],
+            wrap: Any = None, **settings: Any) -> Iterator[Node]:  # fmt: skip
+    """The node of ``data`` (made by ``init``; ``admin`` its credential) served in a thread on ``port`` (a
+    free one) of 127.0.0.1 with ``settings``, one principal of each of ``roles``; ``wrap`` wraps the app
+    (``Node.app`` is what is served)."""
+    port = port or free_port()
+    app = create_app(Settings(data_dir=data, port=port, **settings))
+    served = wrap(app) if wrap is not None else app
+    with in_thread(served, port):
+        n = Node(f"http://127.0.0.1:{port}", data, admin)
+        n.app = served
+        for role in roles:
+            r = n.http.post("/v1/principals", json={"name": f"{role} 测试", "role": role},
+                            headers=n.as_("administrator"))  # fmt: skip
+            assert r.status_code == 201, r.text
+            n.tokens[role], n.ids[role] = r.json()["token"], r.json()["id"]
+        try:
+            yield n
+        finally:
+            n.http.close()
+
+
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     data = tmp_path_factory.mktemp("node") / "data"
@@ -281,20 +308,25 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     courts = json.loads((data / "courts.json").read_text(encoding="utf-8"))
     courts["courts"].append({"code": "1101-0200", "name": "北京市第三中级人民法院", "level": "中级", "parent": None})
     (data / "courts.json").write_text(json.dumps(courts, ensure_ascii=False), encoding="utf-8")
-    port = free_port()
     peers = data / "peers.json"
     peers.write_text(json.dumps({"logs": [{"key": PEER.verifier.vkey(), "url": "http://127.0.0.1:9"}]}))
-    settings = Settings(data_dir=data, port=port, max_upload_bytes=20 << 20, seal_interval_seconds=0.01, peers=peers,
-                        public_url=f"http://127.0.0.1:{port}")  # fmt: skip
-    with in_thread(create_app(settings), port):
-        n = Node(f"http://127.0.0.1:{port}", data, admin)
-        for role in ROLES[1:]:
-            r = n.http.post("/v1/principals", json={"name": f"{role} 测试", "role": role},
-                            headers=n.as_("administrator"))  # fmt: skip
-            assert r.status_code == 201, r.text
-            n.tokens[role], n.ids[role] = r.json()["token"], r.json()["id"]
+    port = free_port()
+    with serving(data, admin, port=port, max_upload_bytes=20 << 20, seal_interval_seconds=0.01, peers=peers,
+                 public_url=f"http://127.0.0.1:{port}") as n:  # fmt: skip
         yield n
-        n.http.close()
+
+
+def run_verify(folder: Path, receipt: Receipt | dict[str, Any], trust: Path, capsys: pytest.CaptureFixture[str],
+               *extra: str) -> tuple[int, dict[str, Any], str]:  # fmt: skip
+    """``sifa-verify --receipt R --trust T --json [extra]`` in this process, ``receipt`` written to
+    ``folder``: its exit code, its JSON result ({} when it printed none) and its stderr (no traceback)."""
+    path = folder / "receipt.json"
+    doc = receipt.to_dict() if isinstance(receipt, Receipt) else receipt
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    code = sifa_verify(["--receipt", str(path), "--trust", str(trust), "--json", *extra])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, json.loads(out) if out else {}, err
 
 
 # Which process seals a log on PostgreSQL: the client port of the connection holding the lock, and

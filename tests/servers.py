@@ -1,4 +1,5 @@
-"""Real servers the tests start themselves: a throwaway PostgreSQL cluster.
+"""Real servers the tests start themselves: a throwaway PostgreSQL cluster, moto's S3, a TCP proxy
+that can cut connections, and headless Chromium for the pages.
 
 CI runs as root and initdb refuses root, so the cluster is created and run as
 the ``postgres`` user in a temp dir it owns, on a free port of 127.0.0.1.
@@ -16,7 +17,14 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def free_port() -> int:
@@ -206,3 +214,30 @@ class TcpProxy:
             with self._lock:
                 self._open.discard(src)
             src.close()
+
+
+def unavailable(reason: str) -> None:
+    """Skip the test for a missing tool on a developer's machine; fail it in CI, where it must be there."""
+    if IN_CI:
+        pytest.fail(f"{reason} in CI: .ci/run must install it", pytrace=False)
+    pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright (a playwright ``Browser``), until the block ends.
+
+    Skips the test where either is missing (fails it in CI).
+    """
+    try:
+        from playwright import sync_api
+    except ImportError:  # pragma: no cover - the test extra installs it
+        unavailable("playwright is not installed (pip install -e '.[test]')")
+    if CHROMIUM is None:
+        unavailable("Debian's chromium is not installed (apt-get install chromium)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -278,3 +278,29 @@ def test_a_node_on_s3_backs_its_files_up_and_restores_them_into_the_files_of_a_n
     assert run("restore", "--from", str(backups), "--data-dir", str(tmp_path / "restored"))[0] == 0
     report = audit(tmp_path / "restored")
     assert report["blobs"] == 1 and (tmp_path / "restored" / "blobs" / "blobs" / sha[:2] / sha[2:4] / sha).is_file()
+
+
+def test_a_corrupt_file_is_reported_missing_and_never_kept(tmp_path: Path) -> None:
+    """A file whose bytes no longer hash to its name is not copied into the backup (exit 1, named in
+    ``missing``); the sound one is, and nothing half-written is left in the backup's store."""
+    data, backups = tmp_path / "node", tmp_path / "backups"
+    admin = init(data, "1101-0105", "北京市朝阳区人民法院")
+    node = Serve(data, SIFA_SEAL_INTERVAL_SECONDS="0.02")
+    try:
+        token, (d,) = Writer.clerk(node.url, admin, clients=1)
+        with httpx2.Client(base_url=node.url, timeout=30) as http:
+            sound = upload(http, token, d, "证据一".encode() * 1000, "一.txt")
+            rotten = upload(http, token, d, "证据二".encode() * 1000, "二.txt")
+        node.sealing()
+    finally:
+        node.stop()
+    path = data / "blobs" / "blobs" / rotten[:2] / rotten[2:4] / rotten
+    path.chmod(0o600)
+    body = bytearray(path.read_bytes())
+    body[len(body) // 2] ^= 0x01
+    path.write_bytes(bytes(body))
+    code, out, err = run("backup", str(backups), "--data-dir", str(data), "--json")
+    report = json.loads(out)
+    assert code == 1 and report["missing"] == [rotten] and report["copied"] == 1, err
+    assert sorted(p.name for p in (backups / "blobs").glob("*/*/*")) == [sound]
+    assert not list((backups / "tmp").iterdir())  # the cut copy was removed

@@ -160,27 +160,15 @@ CASES: dict[str, Case] = {
     ),
     # opening a dossier
     "case number with ASCII brackets missing": Case(
-        "clerk",
-        "POST",
-        "/v1/dossiers",
-        422,
-        "invalid_input",
+        "clerk", "POST", "/v1/dossiers", 422, "invalid_input",
         json={"case_number": "2026京0105民初1号", "case_type": "民事"},
     ),
     "case number with serial 0": Case(
-        "clerk",
-        "POST",
-        "/v1/dossiers",
-        422,
-        "invalid_input",
+        "clerk", "POST", "/v1/dossiers", 422, "invalid_input",
         json={"case_number": "（２０２６）京0105民初000号", "case_type": "民事"},
     ),
     "case number without 号": Case(
-        "clerk",
-        "POST",
-        "/v1/dossiers",
-        422,
-        "invalid_input",
+        "clerk", "POST", "/v1/dossiers", 422, "invalid_input",
         json={"case_number": "（2026）京0105民初1", "case_type": "民事"},
     ),
     "empty case number": Case(
@@ -190,11 +178,7 @@ CASES: dict[str, Case] = {
         "clerk", "POST", "/v1/dossiers", 422, "invalid_request", json={"case_number": "号" * 10000, "case_type": "民事"}
     ),
     "unknown case type": Case(
-        "clerk",
-        "POST",
-        "/v1/dossiers",
-        422,
-        "invalid_input",
+        "clerk", "POST", "/v1/dossiers", 422, "invalid_input",
         json={"case_number": "（2026）京0105民初9001号", "case_type": "外星"},
     ),
     "appeal naming a first instance not held here": Case(
@@ -203,19 +187,11 @@ CASES: dict[str, Case] = {
               "first_instance": "6454039c-0791-518e-bc56-316fcd078efb"},
     ),
     "case already open": Case(
-        "clerk",
-        "POST",
-        "/v1/dossiers",
-        409,
-        "dossier_exists",
+        "clerk", "POST", "/v1/dossiers", 409, "dossier_exists",
         json={"case_number": "（2026）京0105民初8000号", "case_type": "民事"},
     ),
     "party without a name": Case(
-        "clerk",
-        "POST",
-        "/v1/dossiers",
-        422,
-        "invalid_request",
+        "clerk", "POST", "/v1/dossiers", 422, "invalid_request",
         json={"case_number": "（2026）京0105民初9002号", "case_type": "民事", "parties": [{"role": "原告"}]},
     ),
     "party name with control characters": Case(
@@ -231,20 +207,11 @@ CASES: dict[str, Case] = {
         },
     ),
     "body that is not JSON": Case(
-        "clerk",
-        "POST",
-        "/v1/dossiers",
-        422,
-        "invalid_request",
-        content=b"{not json",
+        "clerk", "POST", "/v1/dossiers", 422, "invalid_request", content=b"{not json",
         headers={"Content-Type": "application/json"},
     ),
     "201 parties": Case(
-        "clerk",
-        "POST",
-        "/v1/dossiers",
-        422,
-        "invalid_request",
+        "clerk", "POST", "/v1/dossiers", 422, "invalid_request",
         json={"case_number": "（2026）京0105民初9004号", "case_type": "民事", "parties": [PARTY] * 201},
     ),
     "101 parties (200 full ones made a leaf the log could not seal)": Case(
@@ -329,12 +296,7 @@ CASES: dict[str, Case] = {
         "clerk", "POST", D + "/documents", 422, "digest_mismatch", content=PDF, headers=up(**{"X-Content-SHA256": SHA})
     ),
     "declared hash is not hex": Case(
-        "clerk",
-        "POST",
-        D + "/documents",
-        400,
-        "invalid_digest",
-        content=PDF,
+        "clerk", "POST", D + "/documents", 400, "invalid_digest", content=PDF,
         headers=up(**{"X-Content-SHA256": "../../etc/passwd"}),
     ),
     "file name with path traversal": Case(
@@ -406,39 +368,19 @@ CASES: dict[str, Case] = {
         headers=up(**{"X-Doc-Type": "%E8%B5%B7%G1"}),
     ),
     "file name that is not UTF-8": Case(
-        "clerk",
-        "POST",
-        D + "/documents",
-        400,
-        "invalid_encoding",
-        content=PDF,
+        "clerk", "POST", D + "/documents", 400, "invalid_encoding", content=PDF,
         headers={"X-File-Name": "%FF%FE.pdf", "Content-Type": "application/pdf"},
     ),
     "file name missing": Case(
-        "clerk",
-        "POST",
-        D + "/documents",
-        422,
-        "invalid_request",
-        content=PDF,
+        "clerk", "POST", D + "/documents", 422, "invalid_request", content=PDF,
         headers={"Content-Type": "application/pdf"},
     ),
     "multipart body": Case(
-        "clerk",
-        "POST",
-        D + "/documents",
-        415,
-        "unsupported_media_type",
-        content=PDF,
+        "clerk", "POST", D + "/documents", 415, "unsupported_media_type", content=PDF,
         headers=up(**{"Content-Type": "multipart/form-data; boundary=x"}),
     ),
     "media type without a subtype": Case(
-        "clerk",
-        "POST",
-        D + "/documents",
-        415,
-        "unsupported_media_type",
-        content=PDF,
+        "clerk", "POST", D + "/documents", 415, "unsupported_media_type", content=PDF,
         headers=up(**{"Content-Type": "pdf"}),
     ),
     "oversized streamed upload": Case(
@@ -446,13 +388,8 @@ CASES: dict[str, Case] = {
         headers=up("大.bin", **{"Content-Type": "application/octet-stream"}),  # a type its bytes cannot contradict
     ),
     "upload to an unknown dossier": Case(
-        "clerk",
-        "POST",
-        "/v1/dossiers/00000000-0000-0000-0000-000000000000/documents",
-        404,
-        "dossier_not_found",
-        content=PDF,
-        headers=up(),
+        "clerk", "POST", "/v1/dossiers/00000000-0000-0000-0000-000000000000/documents", 404, "dossier_not_found",
+        content=PDF, headers=up(),
     ),
     "upload to a malformed dossier id": Case(
         "clerk", "POST", "/v1/dossiers/../documents", 404, "not_found", content=PDF, headers=up()
@@ -501,11 +438,7 @@ CASES: dict[str, Case] = {
         "clerk", "POST", D + "/services", 422, "invalid_input", json={**SERVICE, "channel": "平台\x1b[2J"}
     ),
     "evidence without submitter": Case(
-        "clerk",
-        "POST",
-        D + "/evidence",
-        422,
-        "invalid_request",
+        "clerk", "POST", D + "/evidence", 422, "invalid_request",
         json={k: v for k, v in EVID.items() if k != "submitter"},
     ),
     "service of an unknown document": Case(
@@ -581,36 +514,20 @@ CASES: dict[str, Case] = {
         "judge", "POST", D + "/closure", 422, "time_in_future", json={"method": "判决", "date": "9999-12-31"}
     ),
     "contract without parties": Case(
-        "clerk",
-        "POST",
-        D + "/contracts",
-        422,
-        "invalid_request",
+        "clerk", "POST", D + "/contracts", 422, "invalid_request",
         json={"contract_sha256": SHA, "parties": [], "signed_at": "2026-01-01T00:00:00Z"},
     ),
     # transfers, catalogue, archive
     "transfer to an unknown court": Case(
-        "judge",
-        "POST",
-        D + "/transfers",
-        422,
-        "unknown_court",
+        "judge", "POST", D + "/transfers", 422, "unknown_court",
         json={"to_court": "9999-0001", "kind": "上诉", "reason": "上诉"},
     ),
     "transfer of an unknown kind": Case(
-        "judge",
-        "POST",
-        D + "/transfers",
-        422,
-        "invalid_request",
+        "judge", "POST", D + "/transfers", 422, "invalid_request",
         json={"to_court": "1101-0200", "kind": "流放", "reason": "x"},
     ),
     "transfer with a blank reason": Case(
-        "judge",
-        "POST",
-        D + "/transfers",
-        422,
-        "invalid_input",
+        "judge", "POST", D + "/transfers", 422, "invalid_input",
         json={"to_court": "1101-0200", "kind": "上诉", "reason": "   "},
     ),
     "transfer reason with a NUL": Case(
@@ -646,27 +563,15 @@ CASES: dict[str, Case] = {
         "lawyer", "GET", "/v1/dossiers/{open}/files/{secret_sha}/certificate", 404, "tree_size"
     ),
     "catalogue in an unknown volume": Case(
-        "clerk",
-        "POST",
-        D + "/catalogue",
-        422,
-        "invalid_request",
+        "clerk", "POST", D + "/catalogue", 422, "invalid_request",
         json={"document_id": "{doc}", "volume": "第三卷", "category": "x", "order": 1, "title": "x"},
     ),
     "catalogue an unknown document": Case(
-        "clerk",
-        "POST",
-        D + "/catalogue",
-        404,
-        "unknown_document",
+        "clerk", "POST", D + "/catalogue", 404, "unknown_document",
         json={"document_id": "nope", "volume": "正卷", "category": "x", "order": 1, "title": "x"},
     ),
     "catalogue at a negative order": Case(
-        "clerk",
-        "POST",
-        D + "/catalogue",
-        422,
-        "invalid_request",
+        "clerk", "POST", D + "/catalogue", 422, "invalid_request",
         json={"document_id": "{doc}", "volume": "正卷", "category": "x", "order": -1, "title": "x"},
     ),
     "archive with an unknown retention": Case(
@@ -768,11 +673,7 @@ CASES: dict[str, Case] = {
         "clerk", "POST", "/v1/retrievals", 422, "invalid_request", json={"from_court": "../..", "dossier": "{d}"}
     ),
     "admit to an unknown dossier": Case(
-        "clerk",
-        "POST",
-        "/v1/principals/{lawyer_id}/admissions",
-        404,
-        "dossier_not_found",
+        "clerk", "POST", "/v1/principals/{lawyer_id}/admissions", 404, "dossier_not_found",
         json={"dossier": "00000000-0000-0000-0000-000000000000"},
     ),
 }

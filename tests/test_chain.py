@@ -22,9 +22,8 @@ from ledger.evm import TOPIC, AnchorError, decode_checkpoint, encode_checkpoint
 from ledger.log import MerkleLog
 from ledger.note import Ed25519Signer, Note
 from ledger.receipt import Receipt
-from ledger.sqlite import SQLiteTreeStore
 from tests.evm import COURT_KEY, OTHER_KEY, TestChain
-from verifier.cli import main as sifa_verify
+from tests.nodes import run_verify
 
 ORIGIN = "sifa.court/1101-0105"
 WHEN = "2026-12-01T08:00:00Z"
@@ -42,18 +41,6 @@ def contract(chain: TestChain) -> str:
     return deploy_contract(chain.url, COURT_KEY)
 
 
-@pytest.fixture
-def signer() -> Ed25519Signer:
-    return Ed25519Signer.generate(ORIGIN)
-
-
-@pytest.fixture
-def merkle(tmp_path: Path) -> Iterator[MerkleLog]:
-    store = SQLiteTreeStore(tmp_path / "tree.db")
-    yield MerkleLog(store)
-    store.close()
-
-
 def grow(merkle: MerkleLog, signer: Ed25519Signer, n: int) -> int:
     start = merkle.size
     merkle.append([json.dumps({"type": "DocumentUploaded", "seq": start + i, "time": WHEN}).encode()
@@ -66,16 +53,6 @@ def trust_file(path: Path, signer: Ed25519Signer, chain: TestChain, contract: st
              "account": account or Account.from_key(COURT_KEY).address, "confirmations": 1}}  # fmt: skip
     path.write_text(json.dumps({"logs": [entry]}), encoding="utf-8")
     return path
-
-
-def run_verify(tmp_path: Path, receipt: Receipt | dict[str, Any], trust: Path, capsys: pytest.CaptureFixture[str],
-               *extra: str) -> tuple[int, dict[str, Any], str]:  # fmt: skip
-    path = tmp_path / "receipt.json"
-    path.write_text(json.dumps(receipt.to_dict() if isinstance(receipt, Receipt) else receipt, ensure_ascii=False))
-    code = sifa_verify(["--receipt", str(path), "--trust", str(trust), "--json", *extra])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, json.loads(out) if out else {}, err
 
 
 def test_the_contract_topic_and_encoding_are_the_abi_ones() -> None:

@@ -4,27 +4,16 @@ Screenshots go to artifacts/console/."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx2
-import pytest
 
 from tests.dossier_fixtures import pdf_bytes
-from tests.nodes import Node
+from tests.nodes import ROOT, Node
 from tests.test_day import day, opened  # noqa: F401 - the module-scoped node with a court 代字
-from tests.test_verify_page import CHROMIUM, ROOT, playwright
 
 ARTIFACTS = ROOT / "artifacts" / "console"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM)
-        yield b
-        b.close()
 
 
 def _sign_in(browser: Any, node: Node, role: str) -> Any:

@@ -20,11 +20,9 @@ from urllib.parse import quote
 import httpx2
 import pytest
 
-from api.app import create_app
 from api.cli import main as sifa
-from api.settings import Settings
 from tests.dossier_fixtures import pdf_bytes
-from tests.nodes import ROLES, Node, in_thread
+from tests.nodes import Node, serving
 from tests.servers import free_port
 
 COURT, DESIGNATOR = "1101-0105", "京0105"
@@ -42,17 +40,8 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     courts["courts"].append({"code": "1101-0200", "name": "北京市第三中级人民法院", "level": "中级",
                              "designator": "京03"})  # fmt: skip
     (data / "courts.json").write_text(json.dumps(courts, ensure_ascii=False), encoding="utf-8")
-    port = free_port()
-    settings = Settings(data_dir=data, port=port, max_upload_bytes=20 << 20, seal_interval_seconds=0.01)
-    with in_thread(create_app(settings), port):
-        n = Node(f"http://127.0.0.1:{port}", data, capture.getvalue().strip())
-        for role in ROLES[1:]:
-            r = n.http.post("/v1/principals", json={"name": f"{role} 测试", "role": role},
-                            headers=n.as_("administrator"))  # fmt: skip
-            assert r.status_code == 201, r.text
-            n.tokens[role], n.ids[role] = r.json()["token"], r.json()["id"]
+    with serving(data, capture.getvalue().strip(), max_upload_bytes=20 << 20, seal_interval_seconds=0.01) as n:
         yield n
-        n.http.close()
 
 
 def open_case(node: Node, number: str, name: str = "张三", role: str = "clerk") -> httpx2.Response:

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -233,7 +234,7 @@ def test_new_events_at_their_maxima_fit_a_leaf() -> None:
     65,535 bytes (committed fields are 64 hex digits whatever their length)."""
     from dossier import fields
     from dossier.domain import Dossier
-    from dossier.envelope import MAX_ENTRY_SIZE, envelope, envelope_bytes, leaf_bound
+    from dossier.envelope import MAX_ENTRY_SIZE, leaf_bound, leaf_v2
     from dossier.execution import MAX_FILES, CaseClosed, ExecutionOpened, ExecutionOperation
     from dossier.private import trigger
     from dossier.service import Served
@@ -256,7 +257,7 @@ def test_new_events_at_their_maxima_fit_a_leaf() -> None:
             recipient="c" * 64, receipt_document_id="d" * 64, receipt_sha256="b" * 64, **actor)  # fmt: skip
     trigger(d, CaseClosed, method="终结本次执行程序", date="2026-12-01", **actor)
     for e in d.collect_events()[2:]:
-        size = len(envelope_bytes(envelope("o" * 255, 2**53 - 1, 2**53 - 1, e, b"\0" * 32)))
+        size = len(leaf_v2("o" * 255, 2**53 - 1, 2**53 - 1, e, b"\0" * 32, b"s" * 32))
         assert size <= MAX_ENTRY_SIZE // 4 and size <= leaf_bound(e) <= MAX_ENTRY_SIZE, (type(e).__name__, size)
 
 
@@ -288,3 +289,37 @@ def test_audit_names_steps_around_the_closure() -> None:
         ("arc2", "归档 after the case was closed and archived"),
     }
     assert not report["clean"]
+
+
+def test_a_private_event_stored_with_its_old_salts_still_loads_seals_and_audits(tmp_path: Path) -> None:
+    """Events stored by an older sifa carry per-field ``salts`` (dossier/private.py no longer writes
+    them): such an event loads, its leaf is the one the same event without them has (no leaf holds
+    salts), and the audit finds nothing."""
+    from dossier.audit import audit
+    from dossier.domain import Dossier
+    from dossier.envelope import leaf_v2
+    from dossier.execution import ExecutionOpened
+    from dossier.private import trigger
+    from tests.dossier_fixtures import make_stack
+
+    stack = make_stack("sqlite", tmp_path)
+    try:
+        d = Dossier(court="1101-0105", case_number="（2026）京0105执9号", case_type="执行", parties=[], actor="a",
+                    role="clerk")  # fmt: skip
+        trigger(d, ExecutionOpened, judgment_dossier="j", judgment_leaf=7, actor="a", role="clerk")
+        old = d.pending_events[-1]
+        assert "salts" not in vars(old)
+        bare = leaf_v2("o", 1, 2, old, None, stack.sealer.secret)
+        salts = {k: "00" * 16 for k in ("judgment_dossier", "judgment_leaf", "actor", "role")}
+        object.__setattr__(old, "__dict__", {**vars(old), "salts": salts})  # as the mapper reads a stored one
+        assert leaf_v2("o", 1, 2, old, None, stack.sealer.secret) == bare
+        stack.app.save(d)
+        loaded = list(stack.app.repository.event_store.get(d.id))
+        assert loaded[-1].salts == salts and loaded[-1].judgment_leaf == 7
+        assert stack.sealer.seal() == 2
+        leaf = stack.log.entry(1)
+        assert b"salts" not in leaf and b'"judgment_leaf"' in leaf  # the path is committed, the salts are not
+        report = audit(stack.app, stack.log, stack.app.blobs, stack.signer.verifier, secret=stack.sealer.secret)
+        assert report.findings == [] and report.events == 2
+    finally:
+        stack.close()

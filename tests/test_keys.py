@@ -25,6 +25,7 @@ from ledger.receipt import Receipt
 from ledger.trust import parse_trust
 from ledger.witness import Witness, add_checkpoint_request
 from ledger.witness_sqlite import SQLiteWitnessState
+from tests.nodes import run_verify
 from verifier.cli import main as sifa_verify
 
 ORIGIN = "sifa.court/1101-0105"
@@ -83,12 +84,8 @@ def trust(path: Path, *logs: dict[str, Any], witnesses: list[dict[str, Any]] | N
 
 def verify(tmp_path: Path, receipt: Receipt | dict[str, Any], trust_path: Path, capsys: pytest.CaptureFixture[str],
            *extra: str) -> tuple[int, dict[str, Any]]:  # fmt: skip
-    path = tmp_path / "r.json"
-    path.write_text(json.dumps(receipt.to_dict() if isinstance(receipt, Receipt) else receipt, ensure_ascii=False))
-    code = sifa_verify(["--receipt", str(path), "--trust", str(trust_path), "--json", *extra])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, json.loads(out) if out else {"err": err}
+    code, result, err = run_verify(tmp_path, receipt, trust_path, capsys, *extra)
+    return code, result or {"err": err}
 
 
 def rotated_twice(node: Node, capsys: pytest.CaptureFixture[str]) -> dict[str, Receipt]:

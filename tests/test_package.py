@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -237,51 +238,20 @@ def _bad_leaf(low: Stack, d: str, record: Callable[[Dossier], None]) -> None:
 
 
 X = hashlib.sha256(b"x").hexdigest()
+
+
+def _forged_upload(**change: Any) -> Callable[[Dossier, str], None]:
+    """An upload event written past the command's checks: a sound one with ``change``."""
+    fields = {"document_id": "e" * 32, "sha256": X, "size": 1, "name": "x.txt", "media_type": "text/plain",
+              "source": "court", "doc_type": "", "pages": None, **ACT, **change}  # fmt: skip
+    return lambda d, doc: d._upload(**fields)
+
+
 BAD_LEAVES: dict[str, Callable[[Dossier, str], None]] = {
-    "file name with a bidi override": lambda d, doc: d._upload(
-        document_id="e" * 32,
-        sha256=X,
-        size=1,
-        name="evil\u202egpj.exe",
-        media_type="text/plain",
-        source="court",
-        doc_type="",
-        pages=None,
-        **ACT,
-    ),
-    "file name not NFC": lambda d, doc: d._upload(
-        document_id="e" * 32,
-        sha256=X,
-        size=1,
-        name="e\u0301.txt",
-        media_type="text/plain",
-        source="court",
-        doc_type="",
-        pages=None,
-        **ACT,
-    ),
-    "doc type with a NUL": lambda d, doc: d._upload(
-        document_id="e" * 32,
-        sha256=X,
-        size=1,
-        name="x.txt",
-        media_type="text/plain",
-        source="court",
-        doc_type="判决书\x00",
-        pages=None,
-        **ACT,
-    ),
-    "unknown source": lambda d, doc: d._upload(
-        document_id="e" * 32,
-        sha256=X,
-        size=1,
-        name="x.txt",
-        media_type="text/plain",
-        source="someone",
-        doc_type="",
-        pages=None,
-        **ACT,
-    ),
+    "file name with a bidi override": _forged_upload(name="evil\u202egpj.exe"),
+    "file name not NFC": _forged_upload(name="e\u0301.txt"),
+    "doc type with a NUL": _forged_upload(doc_type="判决书\x00"),
+    "unknown source": _forged_upload(source="someone"),
     "catalogue pages a boolean": lambda d, doc: d._catalogued(
         document_id=doc, volume="正卷", category="x", order=1, title="x", pages=True, auto=False, **ACT
     ),

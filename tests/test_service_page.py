@@ -5,40 +5,15 @@ bytes never reach the node. A screenshot goes to artifacts/browser/."""
 from __future__ import annotations
 
 import hashlib
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import pytest
-
-from tests.conftest import IN_CI
 from tests.nodes import Node, node  # noqa: F401  (the fixture)
 from tests.test_service import check
+from tests.test_verify_page import ARTIFACTS
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "browser"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 NOTICE = "（2026）京0105民初10号 开庭传票\n定于2026年12月10日开庭。\n".encode()
-
-try:
-    from playwright import sync_api as playwright
-except ImportError:  # pragma: no cover - the test extra installs it
-    if IN_CI:
-        pytest.fail("playwright is missing in CI; it is in the test extra", pytrace=False)
-    pytest.skip("playwright is not installed (pip install -e '.[test]')", allow_module_level=True)
-if CHROMIUM is None:
-    if IN_CI:
-        pytest.fail("Chromium is missing in CI; .ci/system-packages must install it", pytrace=False)
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM)
-        yield b
-        b.close()
 
 
 def test_service_page_checks_a_served_document(node: Node, browser: Any, tmp_path: Path) -> None:  # noqa: F811

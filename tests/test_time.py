@@ -16,10 +16,9 @@ from api.tsa import Stamping
 from ledger.log import MerkleLog
 from ledger.note import Ed25519Signer, Note
 from ledger.receipt import Receipt
-from ledger.sqlite import SQLiteTreeStore
 from ledger.timestamp import MalformedTimestampError, TimestampError, token_from_response, verify_token
+from tests.nodes import run_verify
 from tests.tsa import TestTSA
-from verifier.cli import main as sifa_verify
 
 ORIGIN = "sifa.court/1101-0105"
 
@@ -29,18 +28,6 @@ def tsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestTSA]:
     server = TestTSA.start(tmp_path_factory.mktemp("tsa"))
     yield server
     server.stop()
-
-
-@pytest.fixture
-def signer() -> Ed25519Signer:
-    return Ed25519Signer.generate(ORIGIN)
-
-
-@pytest.fixture
-def merkle(tmp_path: Path) -> Iterator[MerkleLog]:
-    store = SQLiteTreeStore(tmp_path / "tree.db")
-    yield MerkleLog(store)
-    store.close()
 
 
 def leaf(i: int, when: str = "2026-12-01T08:00:00Z") -> bytes:
@@ -59,17 +46,6 @@ def trust_file(path: Path, signer: Ed25519Signer, tsa_pems: list[str]) -> Path:
                            "tsa": [{"name": "测试 TSA", "certificate": pem} for pem in tsa_pems]}  # fmt: skip
     path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     return path
-
-
-def run_verify(tmp_path: Path, receipt: Receipt | dict[str, Any], trust: Path,
-               capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any], str]:  # fmt: skip
-    doc = receipt.to_dict() if isinstance(receipt, Receipt) else receipt
-    path = tmp_path / "receipt.json"
-    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-    code = sifa_verify(["--receipt", str(path), "--trust", str(trust), "--json"])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, json.loads(out) if out else {}, err
 
 
 def test_a_token_per_new_checkpoint_at_most_one_and_a_down_tsa_is_passed_over(

@@ -15,7 +15,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,29 +24,13 @@ from urllib.parse import quote
 import httpx2
 import pytest
 
-from api.app import create_app
 from api.cli import main as sifa
-from api.settings import Settings
-from tests.conftest import IN_CI
-from tests.nodes import in_thread, init
-from tests.servers import free_port
+from tests.nodes import init, serving
 from verifier.cli import beijing
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts" / "browser"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FORGED_TIME = "2019-01-01T00:00:00.000000Z"
-
-try:
-    from playwright import sync_api as playwright
-except ImportError:  # pragma: no cover - the test extra installs it
-    if IN_CI:
-        pytest.fail("playwright is missing in CI; it is in the test extra", pytrace=False)
-    pytest.skip("playwright is not installed (pip install -e '.[test]')", allow_module_level=True)
-if CHROMIUM is None:
-    if IN_CI:
-        pytest.fail("Chromium is missing in CI; .ci/system-packages must install it", pytrace=False)
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
 
 class BodyRecorder:
@@ -78,21 +61,27 @@ class BodyRecorder:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, BodyRecorder, dict[str, str]]]:
     data = tmp_path_factory.mktemp("page") / "data"
-    admin = {"Authorization": f"Bearer {init(data)}"}
-    port = free_port()
-    recorder = BodyRecorder(create_app(Settings(data_dir=data, port=port, seal_interval_seconds=0.01)))
-    with in_thread(recorder, port):
-        base = f"http://127.0.0.1:{port}"
-        token = httpx2.post(f"{base}/v1/principals", json={"name": "书记员", "role": "clerk"}, headers=admin).json()
-        yield base, recorder, {"Authorization": f"Bearer {token['token']}"}
+    with serving(data, init(data), roles=("clerk",), wrap=BodyRecorder, seal_interval_seconds=0.01) as n:
+        yield n.base, n.app, n.as_("clerk")
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM)
-        yield b
-        b.close()
+def record(http: httpx2.Client, case_number: str, content: bytes, name: str,
+           media_type: str = "application/octet-stream") -> tuple[str, dict[str, Any], dict[str, Any]]:  # fmt: skip
+    """As a clerk (``http``'s credential): open a dossier, upload ``content`` as ``name`` and wait until
+    it is sealed; the dossier, the upload's answer and the upload event's receipt."""
+    d = http.post("/v1/dossiers", json={"case_number": case_number, "case_type": "民事"}).json()["dossier"]
+    r = http.post(f"/v1/dossiers/{d}/documents", content=content,
+                  headers={"X-File-Name": quote(name), "Content-Type": media_type})  # fmt: skip
+    assert r.status_code == 201, r.text
+    up = r.json()
+    deadline = time.monotonic() + 20
+    while not (rec := http.post("/v1/verify", json={"sha256": up["sha256"]}).json()["records"]) or (
+        rec[0]["inclusion_proof"] is None
+    ):
+        assert time.monotonic() < deadline, "not sealed in time"
+        time.sleep(0.05)
+    receipt = http.get(f"/v1/dossiers/{d}/receipts/{up['version'] - 1}").json()  # the upload's event
+    return d, up, receipt
 
 
 @pytest.fixture(scope="module")
@@ -102,23 +91,10 @@ def recorded(
     """A file recorded in a dossier (5 MiB and a bit: several hashing chunks), sealed; its receipt."""
     base, recorder, clerk = site
     http = httpx2.Client(base_url=base, timeout=60, headers=clerk)
-    d = http.post("/v1/dossiers", json={"case_number": "（2026）京0105民初7001号", "case_type": "民事"}).json()[
-        "dossier"
-    ]
     data = os.urandom((5 << 20) + 123)
     name = "借款合同 扫描件.pdf"
-    up = http.post(f"/v1/dossiers/{d}/documents", content=data,
-                   headers={"X-File-Name": quote(name), "Content-Type": "application/octet-stream"})  # fmt: skip
-    assert up.status_code == 201, up.text
-    deadline = time.monotonic() + 20
-    while True:
-        answer = http.post("/v1/verify", json={"sha256": up.json()["sha256"]}).json()
-        if answer["records"] and answer["records"][0]["inclusion_proof"] is not None:
-            break
-        assert time.monotonic() < deadline, "not sealed in time"
-        time.sleep(0.05)
-    receipt = http.get(f"/v1/dossiers/{d}/receipts/{up.json()['version'] - 1}").json()  # the upload's event
-    tlog = http.get(f"/v1/dossiers/{d}/receipts/{up.json()['event_version']}/tlog-proof").text
+    d, up, receipt = record(http, "（2026）京0105民初7001号", data, name)
+    tlog = http.get(f"/v1/dossiers/{d}/receipts/{up['event_version']}/tlog-proof").text
     folder = tmp_path_factory.mktemp("files")
     (folder / name).write_bytes(data)
     changed = bytearray(data)
@@ -406,28 +382,11 @@ def test_a_first_era_receipt_verifies_on_the_page_after_a_key_rotation(browser: 
     from ledger.log import MerkleLog
 
     data = tmp_path / "data"
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert sifa(["init", str(data), "--court", "1101-0105", "--name", "北京市朝阳区人民法院"]) == 0
-    admin = {"Authorization": f"Bearer {out.getvalue().strip()}"}
+    admin = init(data)
     content, name = os.urandom(4096), "证据 一.pdf"
-    port = free_port()
-    with in_thread(create_app(Settings(data_dir=data, port=port, seal_interval_seconds=0.01)), port):
-        http = httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-        clerk = http.post("/v1/principals", json={"name": "书记员", "role": "clerk"}, headers=admin).json()["token"]
-        http.headers["Authorization"] = f"Bearer {clerk}"
-        d = http.post("/v1/dossiers", json={"case_number": "（2026）京0105民初7002号", "case_type": "民事"}).json()
-        up = http.post(f"/v1/dossiers/{d['dossier']}/documents", content=content,
-                       headers={"X-File-Name": quote(name), "Content-Type": "application/octet-stream"})  # fmt: skip
-        assert up.status_code == 201, up.text
-        deadline = time.monotonic() + 20
-        while not (rec := http.post("/v1/verify", json={"sha256": up.json()["sha256"]}).json()["records"]) or (
-            rec[0]["inclusion_proof"] is None
-        ):
-            assert time.monotonic() < deadline, "not sealed in time"
-            time.sleep(0.05)
-        receipt = http.get(f"/v1/dossiers/{d['dossier']}/receipts/{up.json()['version'] - 1}").json()
-        http.close()
+    with (serving(data, admin, roles=("clerk",), seal_interval_seconds=0.01) as n,
+          httpx2.Client(base_url=n.base, timeout=60, headers=n.as_("clerk")) as http):  # fmt: skip
+        _, _, receipt = record(http, "（2026）京0105民初7002号", content, name)
     with contextlib.redirect_stdout(io.StringIO()):
         assert sifa(["rotate-key", "--data-dir", str(data)]) == 0
     store = open_tree_store(data, "")
@@ -443,13 +402,63 @@ def test_a_first_era_receipt_verifies_on_the_page_after_a_key_rotation(browser: 
     proved = tmp_path / "first-era-proved.json"
     proved.write_text(json.dumps({**receipt, "key_consistency": {"checkpoint": latest[1], "proof": [
         base64.b64encode(h).decode() for h in proof]}}, ensure_ascii=False), encoding="utf-8")  # fmt: skip
-    port = free_port()
-    with in_thread(create_app(Settings(data_dir=data, port=port, seal_interval_seconds=0.01)), port):
-        base = f"http://127.0.0.1:{port}"
-        page, _ = _check(browser, base, {"file": tmp_path / name, "receipt": proved}, "receipt-first-era-proved")
+    with serving(data, admin, roles=(), seal_interval_seconds=0.01) as n:
+        page, _ = _check(browser, n.base, {"file": tmp_path / name, "receipt": proved}, "receipt-first-era-proved")
         assert page.get_attribute("#verdict", "data-kind") == "ok", page.inner_text("#result")
         page.close()
-        page, _ = _check(browser, base, {"file": tmp_path / name, "receipt": bare}, "receipt-first-era-unproved")
+        page, _ = _check(browser, n.base, {"file": tmp_path / name, "receipt": bare}, "receipt-first-era-unproved")
         assert page.get_attribute("#verdict", "data-kind") == "bad"
         assert _kinds(page)["cSignature"] is False
         page.close()
+
+
+def test_page_refuses_disclosure_forms_the_cli_refuses(
+    site: Any, browser: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The page refuses the disclosures ``sifa-verify`` refuses: an integer written ``2.0`` (Python reads
+    a float, which no commitment holds), a salt without its base64 padding (read with validation), a
+    disclosure with a key beside path, value and salt, a sifa-receipt/1 carrying disclosures. Each
+    against the CLI's answer on the same file; the receipt as served verifies in both."""
+    from tests.dossier_fixtures import pdf_bytes
+    from verifier.cli import main as sifa_verify
+
+    base, _, clerk = site
+    http = httpx2.Client(base_url=base, timeout=60, headers=clerk)
+    content, name = pdf_bytes(2), "两页.pdf"
+    _, _, receipt = record(http, "（2026）京0105民初7003号", content, name, "application/pdf")
+    key = http.get("/v1/log/key").json()
+    http.close()
+    (tmp_path / name).write_bytes(content)
+    trust = tmp_path / "trust.json"
+    trust.write_text(json.dumps({"logs": [{"origin": key["origin"], "key": key["verifier_key"]}]}), encoding="utf-8")
+    by_path = {x["path"]: x for x in receipt["disclosures"]}
+    assert by_path["pages"]["value"] == 2 and by_path["name"]["salt"].endswith("==")  # 16 bytes: 2 of 24 padding
+    served = json.dumps(receipt, ensure_ascii=False)
+    pages, salt = json.dumps(by_path["pages"]), by_path["name"]["salt"]
+    cases = {
+        "served": served,
+        "float-integer": served.replace(pages, pages.replace('"value": 2,', '"value": 2.0,')),
+        "unpadded-salt": served.replace(f'"{salt}"', f'"{salt.rstrip("=")}"'),
+        "extra-key": json.dumps({**receipt, "disclosures": [{**by_path["name"], "note": ""}]}, ensure_ascii=False),
+        "receipt-1-disclosing": json.dumps({**receipt, "format": "sifa-receipt/1"}, ensure_ascii=False),
+    }
+    assert len({*cases.values()}) == len(cases)
+    answers = {}
+    for case, text in cases.items():
+        path = tmp_path / f"{case}.json"
+        path.write_text(text, encoding="utf-8")
+        code = sifa_verify([str(tmp_path / name), "--receipt", str(path), "--trust", str(trust), "--json"])
+        out = capsys.readouterr().out
+        failed = [c["code"] for c in json.loads(out)["checks"] if not c["ok"]] if out else []
+        page, _ = _check(browser, base, {"file": tmp_path / name, "receipt": path}, f"receipt-disclosure-{case}")
+        bad = page.query_selector("li[data-check='cDisclosures'].bad")
+        answers[case] = (code, failed, page.get_attribute("#verdict", "data-kind"),
+                         bad and bad.get_attribute("data-terms"))  # fmt: skip
+        page.close()
+    assert answers == {
+        "served": (0, [], "ok", None),
+        "float-integer": (1, ["disclosure_mismatch"], "bad", "pages"),
+        "unpadded-salt": (1, ["disclosure_mismatch"], "bad", "name"),
+        "extra-key": (2, [], "bad", None),  # an unreadable receipt, on the page too
+        "receipt-1-disclosing": (2, [], "bad", None),
+    }

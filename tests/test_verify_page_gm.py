@@ -4,28 +4,20 @@ the standards' known answers and the Python side, and a GM node's receipts verif
 from __future__ import annotations
 
 import base64
-import contextlib
-import io
 import json
 import os
 import random
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import httpx2
 import pytest
 
-from api.app import create_app
-from api.cli import main as sifa
-from api.settings import Settings
 from ledger.gm import N, SM2Signer, SM2Verifier, z_a
 from ledger.hashing import sm3_function
-from tests.nodes import in_thread
-from tests.servers import free_port
-from tests.test_verify_page import ARTIFACTS, CHROMIUM, playwright
+from tests.nodes import init, serving
+from tests.test_verify_page import ARTIFACTS, record
 
 VECTORS = Path(__file__).resolve().parent / "vectors" / "gm"
 
@@ -33,29 +25,18 @@ VECTORS = Path(__file__).resolve().parent / "vectors" / "gm"
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     data = tmp_path_factory.mktemp("gm-page") / "data"
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert sifa(["init", str(data), "--court", "1101-0105", "--name", "北京市朝阳区人民法院",
-                     "--crypto", "gm"]) == 0  # fmt: skip
-    admin = {"Authorization": f"Bearer {out.getvalue().strip()}"}
-    port = free_port()
-    with in_thread(create_app(Settings(data_dir=data, port=port, seal_interval_seconds=0.01, sequencer="thread")),
-                   port):  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        token = httpx2.post(f"{base}/v1/principals", json={"name": "书记员", "role": "clerk"}, headers=admin).json()
-        yield base, {"Authorization": f"Bearer {token['token']}"}
+    with serving(data, init(data, crypto="gm"), roles=("clerk",), seal_interval_seconds=0.01,
+                 sequencer="thread") as n:  # fmt: skip
+        yield n.base, n.as_("clerk")
 
 
 @pytest.fixture(scope="module")
-def page(site: tuple[str, dict[str, str]]) -> Iterator[Any]:
-    assert CHROMIUM is not None
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM)
-        pg = browser.new_page()
-        pg.goto(f"{site[0]}/verify")
-        pg.wait_for_selector("body[data-ready='1']")
-        yield pg
-        browser.close()
+def page(site: tuple[str, dict[str, str]], browser: Any) -> Iterator[Any]:
+    pg = browser.new_page()
+    pg.goto(f"{site[0]}/verify")
+    pg.wait_for_selector("body[data-ready='1']")
+    yield pg
+    pg.close()
 
 
 SM3_JS = "(hexes) => hexes.map((h) => Array.from(GM.sm3(Uint8Array.from(h.match(/../g) || [], (x) => parseInt(x, 16))),"
@@ -113,18 +94,9 @@ def _recorded(
     site: tuple[str, dict[str, str]], folder: Path, number: str = "（2026）京0105民初7101号"
 ) -> dict[str, Path]:
     base, clerk = site
-    http = httpx2.Client(base_url=base, timeout=60, headers=clerk)
-    d = http.post("/v1/dossiers", json={"case_number": number, "case_type": "民事"}).json()["dossier"]
     data = os.urandom(300_000)
-    headers = {"X-File-Name": quote("国密 证据.pdf"), "Content-Type": "application/octet-stream"}
-    up = http.post(f"/v1/dossiers/{d}/documents", content=data, headers=headers)
-    assert up.status_code == 201, up.text
-    deadline = time.monotonic() + 20
-    while (r := http.get(f"/v1/dossiers/{d}/receipts/{up.json()['version'] - 1}")).status_code != 200:
-        assert time.monotonic() < deadline, r.text
-        time.sleep(0.05)
-    receipt = r.json()
-    http.close()
+    with httpx2.Client(base_url=base, timeout=60, headers=clerk) as http:
+        _, _, receipt = record(http, number, data, "国密 证据.pdf")
     assert receipt["log"] == {"origin": "sifa.court/1101-0105", "hash": "sm3", "signature": "sm2"}
     (folder / "证据.pdf").write_bytes(data)
     (folder / "receipt.json").write_text(json.dumps(receipt, ensure_ascii=False), encoding="utf-8")

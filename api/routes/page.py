@@ -23,6 +23,7 @@ from ledger.keys import follow, read_rotation
 router = APIRouter(tags=["verification"])
 ASSETS = {
     "verify.js": "text/javascript; charset=utf-8",
+    "bytes.js": "text/javascript; charset=utf-8",  # shared with /service (service.js)
     "gm.js": "text/javascript; charset=utf-8",
     "verify.css": "text/css; charset=utf-8",
     "favicon.svg": "image/svg+xml",

@@ -3,7 +3,7 @@
 // Written for sifa from the standards' text (no third-party code); licence: the project's,
 // GPL-3.0-or-later (LICENSE). Verification only: nothing secret is handled here, so the BigInt
 // arithmetic need not be constant-time. Checked in Chromium against the Python side and the
-// standards' examples (tests/test_verify_page_gm.py).
+// standards' examples (tests/test_verify_page_gm.py). Needs bytes.js (BlockHash) loaded before it.
 "use strict";
 
 const GM = (() => {
@@ -16,16 +16,10 @@ const GM = (() => {
   const TJ = new Uint32Array(64);
   for (let j = 0; j < 64; j++) TJ[j] = rotl(j < 16 ? 0x79cc4519 : 0x7a879d8a, j % 32);
 
-  class Sm3 {
-    constructor() {
-      this.v = new Uint32Array(IV); this.w = new Uint32Array(68); this.buf = new Uint8Array(64);
-      this.fill = 0; this.length = 0;
-    }
-    block(b, at) {
-      const w = this.w, v = this.v;
-      for (let i = 0; i < 16; i++) {
-        w[i] = (b[at + 4 * i] << 24) | (b[at + 4 * i + 1] << 16) | (b[at + 4 * i + 2] << 8) | b[at + 4 * i + 3];
-      }
+  // Buffering and padding (SPEC: §5.2, as SHA-256's) are BlockHash's (bytes.js); this is the compression.
+  class Sm3 extends BlockHash {
+    constructor() { super(IV, 68); }
+    compress(w, v) {
       // SPEC: §5.3.2 message expansion
       for (let j = 16; j < 68; j++) {
         w[j] = P1(w[j - 16] ^ w[j - 9] ^ rotl(w[j - 3], 15)) ^ rotl(w[j - 13], 7) ^ w[j - 6];
@@ -43,32 +37,6 @@ const GM = (() => {
         d = c; c = rotl(bb, 9); bb = a; a = tt1; h = g; g = rotl(f, 19); f = e; e = P0(tt2);
       }
       v[0] ^= a; v[1] ^= bb; v[2] ^= c; v[3] ^= d; v[4] ^= e; v[5] ^= f; v[6] ^= g; v[7] ^= h;
-    }
-    update(data) {
-      let at = 0;
-      this.length += data.length;
-      if (this.fill) {
-        const take = Math.min(64 - this.fill, data.length);
-        this.buf.set(data.subarray(0, take), this.fill); this.fill += take; at = take;
-        if (this.fill < 64) return this;
-        this.block(this.buf, 0); this.fill = 0;
-      }
-      for (; at + 64 <= data.length; at += 64) this.block(data, at);
-      this.buf.set(data.subarray(at), 0); this.fill = data.length - at;
-      return this;
-    }
-    digest() {
-      // SPEC: §5.2 padding: 1, zeros, the 64-bit big-endian bit length (as SHA-256)
-      const bits = this.length * 8;
-      const pad = new Uint8Array(((this.fill < 56 ? 56 : 120) - this.fill) + 8);
-      pad[0] = 0x80;
-      const view = new DataView(pad.buffer);
-      view.setUint32(pad.length - 8, Math.floor(bits / 2 ** 32)); view.setUint32(pad.length - 4, bits >>> 0);
-      this.update(pad);
-      const out = new Uint8Array(32);
-      const dv = new DataView(out.buffer);
-      this.v.forEach((x, i) => dv.setUint32(4 * i, x));
-      return out;
     }
   }
   const sm3 = (u8) => new Sm3().update(u8).digest();

@@ -1,5 +1,6 @@
 // sifa — check a served document (送达核验). The file is hashed here, only its SHA-256 (and the
 // 送达码, if typed) is sent to /v1/service/check; the answer is shown with textContent only.
+// hex and sha256 are bytes.js's (/verify/bytes.js, loaded before this).
 "use strict";
 
 const LABELS = [
@@ -7,10 +8,6 @@ const LABELS = [
   ["read_at", "阅读时间"], ["receipt_sha256", "送达回执 SHA-256"], ["recipient", "受送达人"],
   ["tracking_number", "邮件号"], ["recipient_commitment", "受送达人承诺值"],
 ];
-
-function hex(buffer) {
-  return Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 function beijing(utc) {
   if (!utc) return "—";
@@ -59,12 +56,12 @@ async function check(event) {
     return;
   }
   out.textContent = "正在本机计算文件哈希…";
-  const sha256 = hex(await crypto.subtle.digest("SHA-256", await file.arrayBuffer()));
+  const digest = hex(await sha256(await file.arrayBuffer()));
   const code = document.getElementById("code").value.trim();
   const response = await fetch("/v1/service/check", {
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(code ? { sha256, code } : { sha256 }),
+    body: JSON.stringify(code ? { sha256: digest, code } : { sha256: digest }),
   });
   if (!response.ok) {
     out.textContent = `核验失败（${response.status}）`;

@@ -7,6 +7,7 @@
 // commitments (docs/privacy.md); only those that open are shown, every other field as not disclosed.
 // A 国密 court's log (docs/gm.md) hashes its tree with SM3 and signs with SM2: gm.js; its
 // key's signature type says so, and the tree hash is always the one the pinned key names.
+// The byte helpers are bytes.js's, loaded before this and gm.js.
 "use strict";
 
 const WEBCRYPTO_MAX = 256 * 1024 * 1024;
@@ -79,23 +80,7 @@ let lang = "zh";
 let last = null; // the last result, re-rendered when the language changes
 const t = (k) => TEXT[lang][k];
 
-// --- bytes ---
-const enc = new TextEncoder();
-function b64(s) {
-  const bin = atob(s);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-const hex = (u8) => Array.from(u8, (b) => b.toString(16).padStart(2, "0")).join("");
-function concat(...parts) {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) { out.set(p, at); at += p.length; }
-  return out;
-}
-const equal = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
-async function sha256(u8) { return new Uint8Array(await crypto.subtle.digest("SHA-256", u8)); }
+// --- tree hashing (enc, b64, hex, concat, equal, sha256 and BlockHash are bytes.js's) ---
 // RFC 9162 §2.1 tree hashing with the log's hash: SHA-256 (Web Crypto), or SM3 on a GM log.
 const TREE = {
   sha256: async (u8) => sha256(u8),
@@ -114,17 +99,11 @@ const K = new Uint32Array([
   0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
   0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
   0xc67178f2]);
-class Sha256 {
+class Sha256 extends BlockHash {
   constructor() {
-    this.h = new Uint32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
-      0x5be0cd19]);
-    this.w = new Uint32Array(64); this.buf = new Uint8Array(64); this.fill = 0; this.length = 0;
+    super([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19], 64);
   }
-  block(b, at) {
-    const w = this.w, h = this.h;
-    for (let i = 0; i < 16; i++) {
-      w[i] = (b[at + 4 * i] << 24) | (b[at + 4 * i + 1] << 16) | (b[at + 4 * i + 2] << 8) | b[at + 4 * i + 3];
-    }
+  compress(w, h) {
     for (let i = 16; i < 64; i++) {
       const x = w[i - 15], y = w[i - 2];
       const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
@@ -140,30 +119,6 @@ class Sha256 {
       hh = g; g = f; f = e; e = (d + t1) | 0; d = c; c = bb; bb = a; a = (t1 + t2) | 0;
     }
     h[0] += a; h[1] += bb; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
-  }
-  update(data) {
-    let at = 0;
-    this.length += data.length;
-    if (this.fill) {
-      const take = Math.min(64 - this.fill, data.length);
-      this.buf.set(data.subarray(0, take), this.fill); this.fill += take; at = take;
-      if (this.fill < 64) return;
-      this.block(this.buf, 0); this.fill = 0;
-    }
-    for (; at + 64 <= data.length; at += 64) this.block(data, at);
-    this.buf.set(data.subarray(at), 0); this.fill = data.length - at;
-  }
-  digest() {
-    const bits = this.length * 8;
-    const pad = new Uint8Array(((this.fill < 56 ? 56 : 120) - this.fill) + 8);
-    pad[0] = 0x80;
-    const view = new DataView(pad.buffer);
-    view.setUint32(pad.length - 8, Math.floor(bits / 2 ** 32)); view.setUint32(pad.length - 4, bits >>> 0);
-    this.update(pad);
-    const out = new Uint8Array(32);
-    const dv = new DataView(out.buffer);
-    this.h.forEach((v, i) => dv.setUint32(4 * i, v));
-    return out;
   }
 }
 
@@ -358,7 +313,10 @@ async function checkRecord(sha, leafData, index, proof, checkpointText, consiste
 
 // RFC 8785 for the values a disclosure holds (texts, integers, booleans, null, lists, objects):
 // ECMAScript's JSON.stringify is the scheme's serialisation of scalars; object keys sort by UTF-16 code units.
+// A number the receipt did not write as an integer (2.0, 2e0) has no form: no leaf commits to one, and
+// Python reads it as a float, which evidence.canonical refuses.
 function canon(v) {
+  if (v instanceof NotInteger) throw new Error("not an integer: " + v.source);
   if (Array.isArray(v)) return "[" + v.map(canon).join(",") + "]";
   if (v !== null && typeof v === "object") {
     return "{" + Object.keys(v).sort().map((k) => JSON.stringify(k) + ":" + canon(v[k])).join(",") + "}";
@@ -381,6 +339,8 @@ async function checkDisclosures(leaf, disclosures) {
   for (const d of Array.isArray(disclosures) ? disclosures : [null]) {
     const path = d && typeof d.path === "string" ? d.path : "?";
     try {
+      // standard base64 with its padding, as Disclosure.from_json reads it (atob alone takes it unpadded)
+      if (typeof d.salt !== "string" || !B64.test(d.salt)) throw new Error("salt");
       const salt = b64(d.salt);
       const want = Object.prototype.hasOwnProperty.call(commitments, path) ? commitments[path] : null;
       if (salt.length !== 16 || want === null || opened.has(path)
@@ -424,15 +384,17 @@ async function verifyOnline(sha) {
   return { sha, kind: records.some((x) => x.ok) ? "ok" : "bad", records };
 }
 
-// The receipt's JSON, each number that is not written as an integer (1.0, 1e0) kept as an object, so
-// that it is no integer below: Python's json reads 1.0 as a float, and Receipt.from_json refuses it.
+// The receipt's JSON, each number that is not written as an integer (1.0, 1e0) kept as a NotInteger, so
+// that it is no integer below: Python's json reads 1.0 as a float, and Receipt.from_json refuses it
+// where it wants an integer, and a disclosure of it opens no commitment (canon refuses it).
+class NotInteger { constructor(source) { this.source = source; } }
 function parseReceipt(text) {
   let sourced = false;
   const doc = JSON.parse(text, (key, value, ctx) => {
     if (typeof value !== "number") return value;
     if (ctx === undefined || typeof ctx.source !== "string") return value;
     sourced = true;
-    return /^-?(0|[1-9][0-9]*)$/.test(ctx.source) ? value : { notInteger: ctx.source };
+    return /^-?(0|[1-9][0-9]*)$/.test(ctx.source) ? value : new NotInteger(ctx.source);
   });
   // A browser without JSON.parse source text: refuse any number written with a fraction or an exponent.
   if (!sourced && /[0-9][.eE]/.test(text.replace(/"(?:[^"\\]|\\.)*"/g, '""'))) throw new Error("number form");
@@ -440,8 +402,11 @@ function parseReceipt(text) {
 }
 const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const isCount = (v) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+const MAX_DISCLOSURES = 10000;
+const DISCLOSURE_KEYS = ["path", "salt", "value"];
 // The receipt's form, as Receipt.from_json (ledger/receipt.py) checks it: integers >= 0 that are JSON
-// integers, standard base64, at most 64 proof hashes of 32 bytes each.
+// integers, standard base64, at most 64 proof hashes of 32 bytes each; a sifa-receipt/2's disclosures a
+// list of at most MAX_DISCLOSURES objects of exactly {path, value, salt}, path and salt texts.
 function checkReceiptForm(r) {
   if (r === null || typeof r !== "object" || !RECEIPTS.includes(r.format)) throw new Error("format");
   const terms = r.terms;
@@ -452,6 +417,17 @@ function checkReceiptForm(r) {
   if (!Array.isArray(proof) || proof.length > 64) throw new Error("inclusion_proof");
   if (!proof.every((h) => typeof h === "string" && B64.test(h) && b64(h).length === 32)) throw new Error("hashes");
   if (typeof r.checkpoint !== "string") throw new Error("checkpoint");
+  if (r.format !== "sifa-receipt/2") {
+    if (Object.prototype.hasOwnProperty.call(r, "disclosures")) throw new Error("disclosures");
+    return;
+  }
+  const ds = r.disclosures;
+  if (!Array.isArray(ds) || ds.length > MAX_DISCLOSURES) throw new Error("disclosures");
+  for (const d of ds) {
+    if (d === null || typeof d !== "object" || Array.isArray(d) || d instanceof NotInteger
+      || Object.keys(d).sort().join() !== DISCLOSURE_KEYS.join() || typeof d.path !== "string"
+      || typeof d.salt !== "string") throw new Error("disclosure");
+  }
 }
 
 async function verifyReceipt(sha, text) {
