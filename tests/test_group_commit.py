@@ -245,7 +245,7 @@ class Counter:
 
 def test_the_engine_alone_one_save_per_batch_and_its_own_error_per_command() -> None:
     """dossier/group_commit.py with an in-memory store: what a batch saves, and what each caller hears."""
-    from dossier.group_commit import GroupCommit
+    from dossier.group_commit import GroupCommit, Stored
     from dossier.hot import HotSet
 
     known = {uuid4(): Counter() for _ in range(3)}
@@ -267,7 +267,7 @@ def test_the_engine_alone_one_save_per_batch_and_its_own_error_per_command() -> 
         return bump(c)
 
     engine: GroupCommit[Counter] = GroupCommit(load, lambda cs: saves.append([c.version for c in cs]),
-                                               HotSet(10, 1000))  # fmt: skip
+                                               HotSet(10, 1000), check=lambda c: Stored.MOVED)  # fmt: skip
     try:
         a, b, c = known
         first = engine.submit(a, hold)
