@@ -153,7 +153,7 @@ class DossierApp(Application[UUID]):
         self._hot: HotSet[Dossier] = HotSet(HOT, HOT_EVENTS)  # touched only by the committer thread
         self._due = DueSnapshots(self._snapshot, self._hot.peek)
         self._commits: GroupCommit[Dossier] = GroupCommit(
-            lambda ident: self.get(ident), self._save_batch, self._hot, check=self._stored,
+            lambda ident: self.get(ident), self._save_batch, self._hot, check=self._stored, refresh=self._catch_up,
             background=self._due.take_some)  # fmt: skip
 
     def _record_all(self, aggregates: Sequence[Dossier]) -> list[Dossier]:
@@ -237,6 +237,16 @@ class DossierApp(Application[UUID]):
         if not there:
             return Stored.FRESH
         return Stored.RECORDED if list(map(_mark, there)) == list(map(_mark, mine)) else Stored.MOVED
+
+    def _catch_up(self, d: Dossier) -> None:
+        """Apply to ``d`` (held for writing, nothing pending) the events stored past its version: one read.
+        Raises EventStoreUnavailableError."""
+        try:
+            for e in self.events.get(d.id, gt=d.version):
+                assert isinstance(e, Dossier.Event)
+                e.mutate(d)
+        except (OperationalError, InterfaceError) as exc:
+            raise EventStoreUnavailableError("the event store does not answer; nothing was recorded") from exc
 
     def enqueue(self, pending: Pending[T]) -> Future[T]:
         """Queue a checked command for the next group commit (dossier/group_commit.py); its future."""

@@ -28,7 +28,8 @@ no lock) finds all of them at once, and tells a moved one from one recorded by o
 The engine knows aggregates only as things with a ``version``; the application gives it ``load``
 (read one from the store: ``DossierNotFoundError`` fails that command alone), ``save`` (record
 some in one transaction, keeping their pending events if it fails: ``DossierConflictError`` when
-another writer got there first), ``check`` (above) and a ``background`` step it runs after each
+another writer got there first), ``check`` (above), ``refresh`` (apply to a held aggregate, in
+place, the events other writers stored past it: for contended ones, above) and a ``background`` step it runs after each
 batch's callers have their answers (it returns whether it has more to do, e.g. snapshots due).
 """
 
@@ -51,10 +52,16 @@ A = TypeVar("A", bound=Versioned)
 T = TypeVar("T")
 # A command is run again at most RETRIES times after conflicts, then its caller hears
 # DossierConflictError (HTTP 409 dossier_conflict). Before its n-th re-run it waits a random time in
-# [0, min(BACKOFF_MOST, BACKOFF · 2ⁿ⁻¹)] s: at most ~0.9 s in all, half that on average.
-RETRIES = 12
+# [0, min(BACKOFF_MOST, BACKOFF · 2ⁿ⁻¹)] s: at most 1.6 s in all, half that on average (besides the
+# batches it runs in). A busy two-core host with two workers on ten hot dossiers saw 8 conflicts of
+# one write at worst in 10 s (docs/capacity.md).
+RETRIES = 20
 BACKOFF, BACKOFF_MOST = 0.004, 0.1
 SAVES = 3  # saves of one batch; what a third conflict leaves unsaved is run again in a later batch
+# A dossier moved by another writer is "contended" for CONTENDED seconds: while it is, a batch first
+# brings the copy it holds up to date (``refresh``: one read of the events past it), so that its save
+# conflicts only with what was saved during the batch itself, not since the last one.
+CONTENDED = 2.0
 
 
 class Stored(enum.Enum):
@@ -94,9 +101,11 @@ class GroupCommit(Generic[A]):
     """One committer thread (started on the first command) for an application's writes."""
 
     def __init__(self, load: Callable[[UUID], A], save: Callable[[Sequence[A]], None], hot: HotSet[A], *,
-                 check: Callable[[A], Stored], background: Callable[[], bool] = lambda: False,
-                 name: str = "sifa-commit", seed: int | None = None) -> None:  # fmt: skip
-        self.load, self.save, self.check, self.hot = load, save, check, hot
+                 check: Callable[[A], Stored], refresh: Callable[[A], None] = lambda _: None,
+                 background: Callable[[], bool] = lambda: False, name: str = "sifa-commit",
+                 seed: int | None = None) -> None:  # fmt: skip
+        self.load, self.save, self.check, self.refresh, self.hot = load, save, check, refresh, hot
+        self._contended: dict[UUID, float] = {}  # dossier -> when another writer last moved it (monotonic)
         self.background, self.name = background, name
         self._random = random.Random(seed)  # jitter only; workers seed theirs apart (os.urandom)
         self._queue: list[_Command[A]] = []
@@ -224,6 +233,9 @@ class GroupCommit(Generic[A]):
         """Forget the group's aggregate; its commands run again after a backoff, or fail past RETRIES."""
         self.hot.pop(group.ident)
         now = time.monotonic()
+        if len(self._contended) > self.hot.most:  # keep it within the hot set's bound
+            self._contended = {k: t for k, t in self._contended.items() if t > now - CONTENDED}
+        self._contended[group.ident] = now
         for cmd in group.commands:
             cmd.tries += 1
             cmd.result = None
@@ -240,6 +252,12 @@ class GroupCommit(Generic[A]):
         """The aggregate commands write to: kept between batches (no copy, no re-read), only ever
         touched by the committer, forgotten whenever a save fails."""
         found = self.hot.take(ident)
+        if found is not None and self._contended.get(ident, -CONTENDED) > time.monotonic() - CONTENDED:
+            try:
+                self.refresh(found)
+            except BaseException:  # half brought up to date: read it whole next time
+                self.hot.pop(ident)
+                raise
         if found is None:
             found = self.load(ident)
             self.hot.put(ident, found)
