@@ -36,6 +36,7 @@ batch's callers have their answers (it returns whether it has more to do, e.g. s
 from __future__ import annotations
 
 import enum
+import logging
 import random
 import threading
 import time
@@ -62,6 +63,7 @@ SAVES = 3  # saves of one batch; what a third conflict leaves unsaved is run aga
 # brings the copy it holds up to date (``refresh``: one read of the events past it), so that its save
 # conflicts only with what was saved during the batch itself, not since the last one.
 CONTENDED = 2.0
+log = logging.getLogger(__name__)
 
 
 class Stored(enum.Enum):
@@ -240,10 +242,12 @@ class GroupCommit(Generic[A]):
             cmd.tries += 1
             cmd.result = None
             if cmd.tries > RETRIES:
-                error = DossierConflictError(f"the dossier kept changing under {RETRIES} tries of this write "
+                error = DossierConflictError(f"the dossier kept changing under {cmd.tries} tries of this write "
                                              "(other writers at the same time); nothing was recorded")  # fmt: skip
                 error.__cause__ = exc
                 cmd.error = error
+                log.warning("a write to dossier %s conflicted %d times with other writers; answered 409", cmd.ident,
+                            cmd.tries)  # fmt: skip
             else:
                 cmd.not_before = now + backoff(cmd.tries, self._random)
                 again.append(cmd)

@@ -486,7 +486,9 @@ def test_a_save_recorded_though_its_answer_was_lost_is_not_run_again() -> None:
     assert runs == [0] and shelf.marks[ident] == ["once"]
 
 
-def test_a_dossier_that_keeps_moving_gets_409_after_the_bound_with_nothing_recorded() -> None:
+def test_a_dossier_that_keeps_moving_gets_409_after_the_bound_with_nothing_recorded(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     from dossier.group_commit import RETRIES
 
     shelf = Shelf(1)
@@ -505,13 +507,16 @@ def test_a_dossier_that_keeps_moving_gets_409_after_the_bound_with_nothing_recor
     engine = _engine(shelf, always_moved)
     start = time.monotonic()
     try:
-        with pytest.raises(DossierConflictError, match=f"{RETRIES} tries"):
+        with pytest.raises(DossierConflictError, match=f"{RETRIES + 1} tries"):
             engine.submit(ident, fn).result(30)
     finally:
         engine.close()
     assert len(runs) == RETRIES + 1 and runs == sorted(set(runs))  # each run on the dossier read afresh
     assert "mine" not in shelf.marks[ident]
     assert time.monotonic() - start < 5
+    assert [r.getMessage() for r in caplog.records] == [
+        f"a write to dossier {ident} conflicted {RETRIES + 1} times with other writers; answered 409"
+    ]
 
 
 def test_backoff_is_random_grows_and_is_capped() -> None:
