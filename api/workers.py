@@ -8,8 +8,9 @@ A worker stops soon after its parent dies (``die_with_parent``).
 
 Every worker runs the node's sequencer child as a single ``sifa serve`` does; the log's lock lets
 exactly one of them seal, the others wait to take over. Writes to one dossier from two workers meet
-in the event store's optimistic concurrency: the later save conflicts, is read afresh and retried
-(dossier/application.py), so every acknowledged write is recorded once. Several hosts are the same
+in the event store's optimistic concurrency: the later save conflicts, the dossier is read afresh
+and the write run again, with a random wait and a bound (dossier/group_commit.py), so every
+acknowledged write is recorded once. Several hosts are the same
 thing without the shared port: each runs ``sifa serve`` (with or without ``--workers``) against the
 same ``SIFA_DATABASE_URL`` and ``SIFA_S3_*``, behind a load balancer.
 """

@@ -35,7 +35,7 @@ from dossier.errors import (
     EventStoreUnavailableError,
     InvalidDossierInputError,
 )
-from dossier.group_commit import GroupCommit
+from dossier.group_commit import GroupCommit, Stored
 from dossier.hot import HotSet
 from dossier.snapshots import SNAPSHOT_EVERY, DueSnapshots, snapshot_step
 from storage.blobstore import BlobStore, Source
@@ -130,6 +130,11 @@ def _ident(dossier: UUID | str) -> UUID:
         raise DossierNotFoundError(f"no dossier {dossier}") from None
 
 
+def _mark(event: object) -> tuple[object, ...]:
+    """What tells an event recorded by this writer from another's at the same version."""
+    return type(event), getattr(event, "originator_version", None), getattr(event, "timestamp", None)
+
+
 def _sha(value: Any, what: str) -> str:
     if not isinstance(value, str) or not _HEX64.fullmatch(value):
         raise InvalidDossierInputError(f"{what} must be a SHA-256 in lower-case hex")
@@ -147,16 +152,21 @@ class DossierApp(Application[UUID]):
         self.blobs, self.courts, self.court = blobs, courts, court
         self._hot: HotSet[Dossier] = HotSet(HOT, HOT_EVENTS)  # touched only by the committer thread
         self._due = DueSnapshots(self._snapshot, self._hot.peek)
-        self._commits: GroupCommit[Dossier] = GroupCommit(lambda ident: self.get(ident), self._save_batch, self._hot,
-                                                          background=self._due.take_some)  # fmt: skip
+        self._commits: GroupCommit[Dossier] = GroupCommit(
+            lambda ident: self.get(ident), self._save_batch, self._hot, check=self._stored, refresh=self._catch_up,
+            background=self._due.take_some)  # fmt: skip
 
     def _record_all(self, aggregates: Sequence[Dossier]) -> list[Dossier]:
         """``Application.save`` for dossiers, through the event store's public ``put``: the same
         steps, without its per-object protocol checks (``isinstance`` against a runtime Protocol is
         slow, and a batch saves many) and without the snapshots: it returns the dossiers that are
-        due one. (``save``'s ``_notify`` hook is a no-op this application does not override.)"""
-        events = [e for d in aggregates for e in d.collect_events()]
+        due one. (``save``'s ``_notify`` hook is a no-op this application does not override.) The events
+        stay pending on the dossiers until they are recorded: a batch that conflicts saves its other
+        dossiers again as they are (dossier/group_commit.py)."""
+        events = [e for d in aggregates for e in d.pending_events]
         self.events.put(events)
+        for d in aggregates:
+            d.collect_events()
         repository = self.repository
         if repository.cache is not None and not repository.fastforward:  # as ``Application._record`` does
             for d in aggregates:
@@ -211,6 +221,32 @@ class DossierApp(Application[UUID]):
 
     def _save_batch(self, aggregates: Sequence[Dossier]) -> None:
         self._save(*aggregates, snapshot=False)
+
+    def _stored(self, d: Dossier) -> Stored:
+        """What the store holds past the version ``d`` was read at (its save conflicted): nothing, another
+        writer's events, or ``d``'s own pending events (an earlier try of the same save was recorded).
+        An event is known as ours by its type, version and timestamp (microseconds, taken by this
+        process when the command ran). Raises EventStoreUnavailableError."""
+        mine = d.pending_events
+        if not mine:
+            return Stored.FRESH
+        try:
+            there = list(self.events.get(d.id, gt=mine[0].originator_version - 1, limit=len(mine)))
+        except (OperationalError, InterfaceError) as exc:
+            raise EventStoreUnavailableError("the event store does not answer; nothing was recorded") from exc
+        if not there:
+            return Stored.FRESH
+        return Stored.RECORDED if list(map(_mark, there)) == list(map(_mark, mine)) else Stored.MOVED
+
+    def _catch_up(self, d: Dossier) -> None:
+        """Apply to ``d`` (held for writing, nothing pending) the events stored past its version: one read.
+        Raises EventStoreUnavailableError."""
+        try:
+            for e in self.events.get(d.id, gt=d.version):
+                assert isinstance(e, Dossier.Event)
+                e.mutate(d)
+        except (OperationalError, InterfaceError) as exc:
+            raise EventStoreUnavailableError("the event store does not answer; nothing was recorded") from exc
 
     def enqueue(self, pending: Pending[T]) -> Future[T]:
         """Queue a checked command for the next group commit (dossier/group_commit.py); its future."""

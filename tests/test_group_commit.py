@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
+import time
+from collections import Counter as Tally
+from collections.abc import Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ from dossier.application import DossierApp, Pending
 from dossier.domain import Dossier
 from dossier.errors import (
     DossierArchivedError,
+    DossierConflictError,
     DossierNotFoundError,
     InvalidDossierInputError,
     UnknownDocumentError,
@@ -245,7 +249,7 @@ class Counter:
 
 def test_the_engine_alone_one_save_per_batch_and_its_own_error_per_command() -> None:
     """dossier/group_commit.py with an in-memory store: what a batch saves, and what each caller hears."""
-    from dossier.group_commit import GroupCommit
+    from dossier.group_commit import GroupCommit, Stored
     from dossier.hot import HotSet
 
     known = {uuid4(): Counter() for _ in range(3)}
@@ -267,7 +271,7 @@ def test_the_engine_alone_one_save_per_batch_and_its_own_error_per_command() -> 
         return bump(c)
 
     engine: GroupCommit[Counter] = GroupCommit(load, lambda cs: saves.append([c.version for c in cs]),
-                                               HotSet(10, 1000))  # fmt: skip
+                                               HotSet(10, 1000), check=lambda c: Stored.MOVED)  # fmt: skip
     try:
         a, b, c = known
         first = engine.submit(a, hold)
@@ -332,3 +336,266 @@ def test_saving_without_application_save_still_matches_the_installed_eventsourci
     record = inspect.getsource(Application._record)
     assert "self.events.put(" in record and "self.repository.cache.put(" in record
     assert DossierApp._notify is Application._notify and DossierApp.notify is Application.notify  # not overridden
+
+
+class Item:
+    """An aggregate of the engine tests below: its version, and the marks it has not saved yet."""
+
+    def __init__(self, ident: UUID, version: int) -> None:
+        self.id, self.version, self.pending = ident, version, list[str]()
+
+    def write(self, mark: str) -> int:
+        self.version += 1
+        self.pending.append(mark)
+        return self.version
+
+
+class Shelf:
+    """An in-memory event store with optimistic concurrency: one list of marks per aggregate. A save
+    is one transaction; ``other`` writes as another worker would."""
+
+    def __init__(self, n: int) -> None:
+        self.marks: dict[UUID, list[str]] = {uuid4(): [] for _ in range(n)}
+        self.saves: list[tuple[bool, list[UUID]]] = []  # (saved, whom), in order
+        self.refreshed: list[UUID] = []
+
+    def load(self, ident: UUID) -> Item:
+        if ident not in self.marks:
+            raise DossierNotFoundError(f"no {ident}")
+        return Item(ident, len(self.marks[ident]))
+
+    def save(self, items: Sequence[Item]) -> None:
+        ok = all(len(self.marks[i.id]) == i.version - len(i.pending) for i in items)
+        self.saves.append((ok, [i.id for i in items]))
+        if not ok:
+            raise DossierConflictError("moved")
+        for i in items:
+            self.marks[i.id] += i.pending
+            i.pending = []
+
+    def check(self, item: Item) -> Any:
+        from dossier.group_commit import Stored
+
+        base = item.version - len(item.pending)
+        there = self.marks[item.id][base : base + len(item.pending)]
+        return Stored.FRESH if not there else Stored.RECORDED if there == item.pending else Stored.MOVED
+
+    def other(self, ident: UUID) -> None:
+        self.marks[ident].append("other")
+
+    def refresh(self, item: Item) -> None:
+        self.refreshed.append(item.id)
+        item.version = len(self.marks[item.id])
+
+
+def _engine(shelf: Shelf, save: Any = None) -> Any:
+    from dossier.group_commit import GroupCommit
+    from dossier.hot import HotSet
+
+    return GroupCommit(shelf.load, save or shelf.save, HotSet(100, 10**6), check=shelf.check, refresh=shelf.refresh,
+                       seed=1)  # fmt: skip
+
+
+def test_a_conflicting_batch_reruns_only_the_moved_and_saves_the_rest_as_one() -> None:
+    """Five aggregates held for writing; another writer moves two of them; the next batch writes to all
+    five. It conflicts once; the three unmoved are saved together as they are (not run again), the two
+    moved are read again and their commands run again, once each."""
+    shelf = Shelf(5)
+    idents = list(shelf.marks)
+    runs: Tally[str] = Tally()
+    engine = _engine(shelf)
+    gate, entered = threading.Event(), threading.Event()
+
+    def write(mark: str) -> Any:
+        def fn(item: Item) -> int:
+            runs[mark] += 1
+            return item.write(mark)
+
+        return fn
+
+    def hold(item: Item) -> int:
+        entered.set()
+        assert gate.wait(10)
+        return item.write("held")
+
+    try:
+        assert [engine.submit(i, write(f"first{n}")).result(10) for n, i in enumerate(idents)] == [1] * 5
+        first = engine.submit(idents[0], hold)
+        assert entered.wait(10)
+        shelf.other(idents[1])
+        shelf.other(idents[3])
+        shelf.saves.clear()
+        futures = {f"w{n}": engine.submit(i, write(f"w{n}")) for n, i in enumerate(idents)}
+        gate.set()
+        assert first.result(10) == 2
+        assert [f.result(10) for f in futures.values()] == [3, 3, 2, 3, 2]  # moved ones follow the other's
+    finally:
+        engine.close()
+    assert shelf.saves[:3] == [(True, idents[:1]), (False, idents), (True, [idents[0], idents[2], idents[4]])]
+    later = shelf.saves[3:]  # each after its own random wait: together, or one after the other
+    assert all(ok for ok, _ in later) and sorted(i for _, w in later for i in w) == sorted([idents[1], idents[3]])
+    assert dict(runs) == {**{f"first{n}": 1 for n in range(5)}, "w0": 1, "w1": 2, "w2": 1, "w3": 2, "w4": 1}
+    assert [m.count("w1") + m.count("w3") for m in shelf.marks.values()] == [0, 1, 0, 1, 0]  # each once
+    assert all(len(m) == len(set(m)) for m in shelf.marks.values())
+
+
+def test_a_dossier_another_writer_moved_is_brought_up_to_date_before_its_next_batch() -> None:
+    """Once another writer has moved a dossier, the engine reads the events past its copy before each
+    batch (for a while): the next batch does not conflict on what was saved between batches. One not
+    contended is not read (a single worker pays nothing)."""
+    shelf = Shelf(2)
+    hot, calm = shelf.marks
+    engine = _engine(shelf)
+    try:
+        assert engine.submit(hot, lambda i: i.write("a")).result(10) == 1
+        assert engine.submit(calm, lambda i: i.write("b")).result(10) == 1
+        shelf.other(hot)
+        assert engine.submit(hot, lambda i: i.write("c")).result(10) == 3  # conflicted, run again
+        assert shelf.refreshed == []  # the moved copy was dropped and read whole, not refreshed
+        shelf.other(hot)  # between two batches
+        shelf.saves.clear()
+        assert engine.submit(hot, lambda i: i.write("d")).result(10) == 5
+        assert engine.submit(calm, lambda i: i.write("e")).result(10) == 2
+    finally:
+        engine.close()
+    assert shelf.saves == [(True, [hot]), (True, [calm])]  # no conflict
+    assert shelf.refreshed == [hot]
+
+
+def test_a_save_recorded_though_its_answer_was_lost_is_not_run_again() -> None:
+    """The save reaches the store, then the connection drops and the driver's retry meets its own rows
+    (an IntegrityError): the command is answered as recorded, and run once."""
+    shelf = Shelf(1)
+    (ident,) = shelf.marks
+    runs = []
+
+    def lost_answer(items: Sequence[Item]) -> None:
+        for i in items:
+            shelf.marks[i.id] += i.pending
+        raise DossierConflictError("a retried insert met its own rows")
+
+    def fn(item: Item) -> int:
+        runs.append(item.version)
+        return item.write("once")
+
+    engine = _engine(shelf, lost_answer)
+    try:
+        assert engine.submit(ident, fn).result(10) == 1
+    finally:
+        engine.close()
+    assert runs == [0] and shelf.marks[ident] == ["once"]
+
+
+def test_a_dossier_that_keeps_moving_gets_409_after_the_bound_with_nothing_recorded(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from dossier.group_commit import RETRIES
+
+    shelf = Shelf(1)
+    (ident,) = shelf.marks
+    runs = []
+
+    def always_moved(items: Sequence[Item]) -> None:
+        for i in items:
+            shelf.other(i.id)  # another writer gets there first, every time
+        shelf.save(items)
+
+    def fn(item: Item) -> int:
+        runs.append(item.version)
+        return item.write("mine")
+
+    engine = _engine(shelf, always_moved)
+    start = time.monotonic()
+    try:
+        with pytest.raises(DossierConflictError, match=f"{RETRIES + 1} tries"):
+            engine.submit(ident, fn).result(30)
+    finally:
+        engine.close()
+    assert len(runs) == RETRIES + 1 and runs == sorted(set(runs))  # each run on the dossier read afresh
+    assert "mine" not in shelf.marks[ident]
+    assert time.monotonic() - start < 5
+    assert [r.getMessage() for r in caplog.records] == [
+        f"a write to dossier {ident} conflicted {RETRIES + 1} times with other writers; answered 409"
+    ]
+
+
+def test_backoff_is_random_grows_and_is_capped() -> None:
+    import random
+
+    from dossier.group_commit import BACKOFF, BACKOFF_MOST, backoff
+
+    rng = random.Random(7)
+    for tries in (1, 3, 12):
+        waits = [backoff(tries, rng) for _ in range(200)]
+        most = min(BACKOFF_MOST, BACKOFF * 2 ** (tries - 1))
+        assert all(0 <= w <= most for w in waits) and len(set(waits)) == 200  # no two writers in lock-step
+        assert max(waits) > most / 2
+
+
+def test_another_worker_moving_one_dossier_reruns_that_one_only(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the real event stores: a batch over three dossiers of which another writer (a second
+    application on the same store, as a second worker) moved one between reads. One transaction
+    conflicts; the other two dossiers' events go in the next as they are; the moved one's command runs
+    again on the dossier read afresh. Each write is recorded once."""
+    app = stack.app
+    a, b, c, h = _open(app, 4)
+    for i, d in enumerate((a, b, c)):  # now held for writing
+        assert _evidence(app, d, i).result(timeout=30) == 2
+    runs: Tally[UUID] = Tally()
+
+    def counted(d: Dossier) -> None:
+        runs[d.id] += 1
+
+    held = Held(app, h)
+    other = DossierApp(dict(app.env), app.blobs, app.courts, app.court)
+    try:
+        assert _evidence(other, b, 100).result(timeout=30) == 3
+    finally:
+        other.close()
+    transactions = _count_transactions(app, monkeypatch)
+    futures = [_evidence(app, d, 200 + i, guard=counted) for i, d in enumerate((a, b, c, a))]
+    held.go()
+    assert [f.result(timeout=30) for f in futures] == [3, 4, 3, 4]
+    assert transactions == [1, 4, 3, 1]  # the held one; all (conflicted), a + c as they were, b run again
+    assert runs == {a: 2, c: 1, b: 2}  # a's two commands once each, b's twice (the first run not saved)
+    other = DossierApp(dict(app.env), app.blobs, app.courts, app.court)
+    try:  # b is contended now: the copy held is brought up to date before the next batch
+        assert _evidence(other, b, 101).result(timeout=30) == 5
+    finally:
+        other.close()
+    assert _evidence(app, b, 300, guard=counted).result(timeout=30) == 6
+    assert transactions[4:] == [1] and runs[b] == 3  # no conflict, run once
+    for d, n in ((a, 4), (b, 6), (c, 3)):
+        events = list(app.events.get(d))
+        assert len(events) == n == app.get(d).version
+        shas = [e.sha256 for e in events if type(e).__name__ == "EvidenceSubmitted"]
+        assert len(shas) == len(set(shas))
+
+
+def test_a_batch_recorded_though_the_driver_raised_is_answered_once(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """eventsourcing retries ``insert_events`` when the connection drops; if the first try had been
+    committed, the retry meets its own rows and raises IntegrityError. The commands were recorded: they
+    are answered as such, and not run again on the dossier read afresh (that would record them twice)."""
+    from eventsourcing.persistence import IntegrityError
+
+    app = stack.app
+    a, b = _open(app, 2)
+    put = app.events.put
+    failed: list[int] = []
+
+    def commit_then_lose_the_answer(events: Any, **kwargs: Any) -> Any:
+        put(events, **kwargs)
+        if len(events) == 3 and not failed:  # the batch, not the held command before it
+            failed.append(len(events))
+            raise IntegrityError("duplicate key value violates unique constraint (the retried insert)")
+        return None
+
+    held = Held(app, a)
+    monkeypatch.setattr(app.events, "put", commit_then_lose_the_answer)
+    futures = [_evidence(app, d, i) for i, d in enumerate((a, b, b), start=1)]
+    held.go()
+    assert [f.result(timeout=30) for f in futures] == [3, 2, 3] and failed == [3]
+    for d, n in ((a, 3), (b, 3)):
+        assert len(list(app.events.get(d))) == n == app.get(d).version

@@ -2,8 +2,9 @@
 all workers at once; nothing acknowledged is lost, nothing is doubled, ``sifa audit`` is clean.
 
 Two workers saving the same dossier meet in the event store: the later save conflicts, the worker
-reads the dossier afresh and retries once (dossier/application.py); a write that conflicts again is
-answered 409 ``dossier_conflict`` with nothing recorded, and the client sends it again."""
+re-runs the moved dossiers' commands on them read afresh, after a random wait, and saves the rest of
+its batch as it was (dossier/group_commit.py). A client hears 409 ``dossier_conflict`` only after
+``RETRIES`` conflicts of its one write; here none does."""
 
 from __future__ import annotations
 
@@ -70,10 +71,8 @@ def test_three_workers_64_clients_10_hot_dossiers_lose_and_double_nothing(
         def client(n: int) -> None:
             with httpx2.Client(base_url=url, headers=auth, timeout=30) as http:
                 i = 0
-                status = 200
-                while time.monotonic() < stop or status == 409:
-                    if status != 409:  # a 409 (dossier_conflict) recorded nothing: the same write again
-                        i += 1
+                while time.monotonic() < stop:
+                    i += 1
                     d = dossiers[(n + i) % HOT]
                     sha = hashlib.sha256(f"{n}/{i}".encode()).hexdigest()
                     try:
@@ -104,7 +103,7 @@ def test_three_workers_64_clients_10_hot_dossiers_lose_and_double_nothing(
         code = proc.wait(timeout=60)
     assert code == 0
     print(f"answers: {dict(answers)}; {len(acked)} acknowledged in {SECONDS:.0f} s")
-    assert len(acked) > 200 and answers[500] == 0 and answers[0] == 0
+    assert len(acked) > 200 and set(answers) == {200}, answers  # no 409 (conflicts retried), no 500, none cut
 
     with open_node(Settings(data_dir=data)) as node:
         app, blobs = node.dossiers, node.blobs
@@ -114,7 +113,7 @@ def test_three_workers_64_clients_10_hot_dossiers_lose_and_double_nothing(
                 if type(e).__name__ == "EvidenceSubmitted":
                     recorded[(d, e.sha256)] += 1
         assert blobs.exists(one_file)
-    assert [k for k, n in recorded.items() if n > 1] == []  # nothing doubled, a write retried after a 409 neither
+    assert [k for k, n in recorded.items() if n > 1] == []  # nothing doubled, a write re-run after a conflict neither
     assert [k for k in acked if recorded[k] != 1] == []  # every acknowledged write there, once
     assert set(recorded) == set(acked)  # and nothing a client was not told of
     out = io.StringIO()
