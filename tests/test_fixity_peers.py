@@ -16,6 +16,8 @@ import hashlib
 import io
 import json
 import os
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,7 +35,7 @@ from api.cli import main as sifa
 from api.composition import open_node
 from api.maintenance import fixity_for
 from api.peer_repair import PeerCourts
-from api.peers import sign_request
+from api.peers import PeerUnavailableError, fetcher, sign_request
 from api.settings import Settings
 from evidence.package import read_package_bytes
 from ledger.note import Ed25519Signer, Ed25519Verifier
@@ -278,3 +280,50 @@ def test_the_peer_source_is_asked_only_with_a_peers_file_and_unless_turned_off(t
         with open_node(settings) as node:
             fixity = fixity_for(settings, node.dossiers, node.blobs, signer=node.signer, peers=node.peers)
             assert [isinstance(s, PeerCourts) for s in fixity.sources][1:] == ([True] if asks_peers else [])
+
+
+@pytest.mark.parametrize("mode", ["endless-continue", "headers-trickled"])
+def test_a_peer_that_never_finishes_its_headers_is_cut_at_the_deadline(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A peer that answers the file request with ``100 Continue`` forever, or its headers a byte at a time
+    (each byte within the socket's timeout), is cut once the copy's deadline passes — counted from the
+    request, not from the first byte of the body — and nothing is handed on: the sweep is not held."""
+    monkeypatch.setattr(peer_repair, "GRACE", 1.0)
+    server = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn, contextlib.suppress(OSError):
+            conn.recv(64 << 10)
+            if mode == "headers-trickled":
+                conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            while not done.is_set():
+                conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n" if mode == "endless-continue" else b"a")
+                time.sleep(0.05)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    fetch = fetcher(Ed25519Signer.generate(f"sifa.court/{LOW}"), None)
+    outcome: list[BaseException] = []
+
+    def copy() -> None:
+        try:
+            peer_repair._copy(fetch, f"http://127.0.0.1:{server.getsockname()[1]}", "/v1/peer/dossiers/d/files/x",
+                              f"sifa.court/{MID}", "0" * 64, 10)  # fmt: skip
+        except BaseException as exc:
+            outcome.append(exc)
+
+    started = time.monotonic()
+    copier = threading.Thread(target=copy, daemon=True)
+    copier.start()
+    copier.join(15)
+    try:
+        assert not copier.is_alive(), "the copy is still waiting for the peer's headers"
+        assert time.monotonic() - started < 10
+        # Cut in its status line or its headers: no answer, or one that then ends before any byte
+        assert len(outcome) == 1 and isinstance(outcome[0], PeerUnavailableError | peer_repair.WrongCopyError), outcome
+    finally:
+        done.set()
+        server.close()
