@@ -423,6 +423,32 @@ def test_collection_on_s3_racing_real_uploads_leaves_no_event_naming_a_missing_b
     assert audited.findings == [] and audited.blobs == len(files)
 
 
+def test_an_upload_renewing_a_blob_a_collection_deletes_meanwhile_is_stored(s3_server: MotoServer) -> None:
+    """An upload of bytes stored long ago writes them again (a new version, renewing their time), then looks
+    at every version's retention; a collection deleting the old version between that listing and its look
+    (it claimed it before the upload) leaves the new version, the blob: the upload succeeds (it failed with
+    BlobNotFoundError, its bytes stored, the user told nothing was)."""
+    blobs = s3_blobs(s3_server, f"race-{uuid.uuid4().hex[:12]}")
+    data = "上次导入中断，这次重新上传".encode()
+    sha = blobs.put(iter([data])).sha256
+    key = blobs.key(sha)
+    uploader = s3_blobs(s3_server, blobs.bucket)  # renews whatever it finds stored
+    listing = uploader.client.list_objects
+
+    def collected_meanwhile(bucket: str, prefix: str | None = None, **kw: Any) -> Iterator[Any]:
+        for obj in listing(bucket, prefix=prefix, **kw):
+            if kw.get("include_version") and prefix == key and obj.is_latest != "true" and not obj.is_delete_marker:
+                blobs.client.remove_object(bucket, key, version_id=obj.version_id)  # the collector's discard
+            yield obj
+
+    uploader.client.list_objects = collected_meanwhile  # type: ignore[method-assign]
+    time.sleep(1.1)  # a second later, as S3 tells time: the put writes a new version
+    assert uploader.put(iter([data])).sha256 == sha
+    assert b"".join(blobs.read(sha)) == data
+    uploader.close()
+    blobs.close()
+
+
 def test_sifa_fixity_on_a_node_on_s3_collects(
     tmp_path: Path, s3_server: MotoServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
