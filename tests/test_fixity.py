@@ -84,6 +84,49 @@ def test_a_sweep_alarms_repairs_from_a_copy_and_records_the_repair(
     assert [(f.kind, f.where) for f in findings] == [("blob_corrupt", f"blob {bad}")]  # sealed, the rest clean
 
 
+class MeetingCopies(CopiesDir):
+    """The backup dir, asked by two sweeps that both found the file rotten: each waits for the other to
+    have asked too before it puts the copy back (an operator's ``sifa fixity`` beside the node's own sweep)."""
+
+    def __init__(self, root: Path, meet: threading.Barrier) -> None:
+        super().__init__(root)
+        self.meet = meet
+
+    def repair(self, sha256: str, blobs: Any, holders: set[str]) -> bool:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            self.meet.wait(2)
+        return super().repair(sha256, blobs, holders)
+
+
+def test_two_sweeps_at_once_record_one_repair(sqlite_stack: Stack, tmp_path: Path) -> None:
+    """Two sweeps at once (the node's and an operator's ``sifa fixity``) find the same rotten file: it is put
+    back and its repair recorded once, not once per sweep (the second put changed nothing)."""
+    stack = sqlite_stack
+    blobs = stack.app.blobs
+    assert isinstance(blobs, FilesystemBlobStore)
+    d = stack.app.open_dossier(case_number_text="（2026）京0105民初609号", case_type="民事", parties=[], **ACT)
+    data = "庭审笔录：双方当事人到庭".encode()
+    sha = upload(stack, d, data, "笔录.txt")
+    copy_into(tmp_path / "backup", data)
+    corrupt(blobs, sha)
+    meet = threading.Barrier(2)
+    reports: list[Any] = []
+
+    def sweep() -> None:
+        reports.append(Fixity(stack.app, blobs, bytes_per_second=0,
+                              sources=[MeetingCopies(tmp_path / "backup", meet)]).sweep())  # fmt: skip
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(reports) == 2 and all(r.clean and sha in r.repaired for r in reports)
+    assert b"".join(blobs.read(sha)) == data
+    stored = [e for e in stack.app.events.get(d) if type(e).__name__ == "FileRepaired"]
+    assert [e.sha256 for e in stored] == [sha]
+
+
 def test_a_sweep_reads_no_faster_than_its_rate(stack: Stack) -> None:
     if "postgres" in str(stack.app.env.get("PERSISTENCE_MODULE", "")):  # type: ignore[attr-defined]
         pytest.skip("the pace is the blob store's, whatever the event store")
