@@ -305,17 +305,25 @@ def _cut(conn: http.client.HTTPConnection) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
+def _cutter(conn: http.client.HTTPConnection, at: float) -> threading.Timer:
+    """A timer cutting ``conn`` at ``at`` (a ``time.monotonic()`` value), started."""
+    timer = threading.Timer(max(0.0, at - time.monotonic()), _cut, (conn,))
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
 def send(method: str, url: str, *, what: str, headers: Mapping[str, str] | None = None, body: bytes | None = None,
          tls: ssl.SSLContext | None = None, timeout: float = 60.0,
          deadline: float | None = None) -> PeerStream:  # fmt: skip
     """The node's one HTTP client, for every request it sends another node or a witness: ``method``
     ``url`` (https://, or http:// on loopback only), the answer's body left to stream (the caller
     closes it). ``what`` names the other side in a refusal; ``tls``: how its certificate is checked
-    (default: the system's store). ``timeout`` bounds each read of the socket; ``deadline`` (a
-    ``time.monotonic()`` value), if given, the whole exchange, headers and body: once it passes the
-    connection is cut, however the other side trickles (endless ``100 Continue`` answers, headers a
-    byte at a time). Raises InsecurePeerUrlError, PeerCertificateError, PeerUnavailableError; any
-    status is an answer."""
+    (default: the system's store). ``timeout`` bounds each read of the socket, and the wait for the
+    answer's status line and headers as a whole; ``deadline`` (a ``time.monotonic()`` value), if given,
+    the whole exchange, headers and body. Past either the connection is cut, however the other side
+    trickles (endless ``100 Continue`` answers, headers a byte at a time). Raises InsecurePeerUrlError,
+    PeerCertificateError, PeerUnavailableError; any status is an answer."""
     check_url(url, what)
     parts = urlsplit(url)
     conn: http.client.HTTPConnection
@@ -325,16 +333,17 @@ def send(method: str, url: str, *, what: str, headers: Mapping[str, str] | None 
     else:
         conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    cutter = None
+    now = time.monotonic()
+    heard_by = now + timeout if deadline is None else min(deadline, now + timeout)  # the status line and headers
+    cutter: threading.Timer | None = None
     try:
-        if deadline is not None:
-            conn.timeout = max(0.001, min(timeout, deadline - time.monotonic()))  # connecting, too
-            conn.connect()
-            cutter = threading.Timer(max(0.0, deadline - time.monotonic()), _cut, (conn,))
-            cutter.daemon = True
-            cutter.start()
+        conn.timeout = max(0.001, min(timeout, heard_by - now))  # connecting, too
+        conn.connect()
+        cutter = _cutter(conn, heard_by)
         conn.request(method, target, body=body, headers=dict(headers or {}))
         response = conn.getresponse()
+        cutter.cancel()
+        cutter = None if deadline is None else _cutter(conn, deadline)
     except ssl.SSLCertVerificationError as exc:
         if cutter is not None:
             cutter.cancel()
@@ -345,7 +354,7 @@ def send(method: str, url: str, *, what: str, headers: Mapping[str, str] | None 
         if cutter is not None:
             cutter.cancel()
         conn.close()
-        late = deadline is not None and time.monotonic() >= deadline
+        late = time.monotonic() >= heard_by
         raise PeerUnavailableError(f"{what} {url} does not answer{' in time' if late else ''}: {exc}") from None
     return PeerStream(response, conn, cutter)
 
