@@ -41,7 +41,8 @@ SPOOL = 8 << 20  # bytes a fetched copy is held in memory before it spills to a 
 GRACE = 60.0
 MIN_RATE = 256 << 10  # bytes per second
 
-Fetch = Callable[..., PeerStream]  # api/peers.py ``fetcher``: a signed GET, ``fetch(url, target, to=origin)``
+# api/peers.py ``fetcher``: a signed GET, ``fetch(url, target, to=origin, deadline=monotonic time)``
+Fetch = Callable[..., PeerStream]
 
 
 class WrongCopyError(Exception):
@@ -101,10 +102,13 @@ def _copy(fetch: Fetch, url: str, target: str, origin: str, sha256: str, size: i
     """The peer's answer for the file, read into a spool and checked whole (size, then SHA-256); the
     spool, rewound. Raises WrongCopyError, the fetch's errors, OSError (a cut stream)."""
     spool = SpooledTemporaryFile(max_size=SPOOL)  # noqa: SIM115 (the caller's, or closed here)
+    # From the request on, headers included: a peer that never finishes its headers (endless 100 Continue
+    # answers, a byte at a time) is cut at the deadline too.
+    deadline = time.monotonic() + GRACE + size / MIN_RATE
     try:
-        answer = fetch(url, target, to=origin)
+        answer = fetch(url, target, to=origin, deadline=deadline)
         try:
-            _read_bounded(answer, spool, sha256, size)
+            _read_bounded(answer, spool, sha256, size, deadline)
         finally:
             answer.close()
     except BaseException:
@@ -114,22 +118,22 @@ def _copy(fetch: Fetch, url: str, target: str, origin: str, sha256: str, size: i
     return spool
 
 
-def _read_bounded(answer: PeerStream, spool: SpooledTemporaryFile[bytes], sha256: str, size: int) -> None:
+def _read_bounded(answer: PeerStream, spool: SpooledTemporaryFile[bytes], sha256: str, size: int,
+                  deadline: float) -> None:  # fmt: skip
     declared = answer.response.headers.get("Content-Length")
     if declared is not None and declared.strip() != str(size):
         raise WrongCopyError(f"it announces {declared.strip()[:20]} bytes; the file was recorded with {size}")
     digest, got = hashlib.sha256(), 0
-    deadline = time.monotonic() + GRACE + size / MIN_RATE
     while got <= size:  # one byte past the recorded size is enough to refuse
         chunk = answer.read1(min(CHUNK, size + 1 - got))
+        if time.monotonic() > deadline:  # a chunk late, or the end the deadline's cut made
+            raise WrongCopyError(f"it sent {got} of {size} bytes in {GRACE + size / MIN_RATE:.0f} s, slower than "
+                                 f"{MIN_RATE >> 10} KiB/s")  # fmt: skip
         if not chunk:
             break
         got += len(chunk)
         if got > size:
             raise WrongCopyError(f"it sent more than the {size} bytes the file was recorded with")
-        if time.monotonic() > deadline:
-            raise WrongCopyError(f"it sent {got} of {size} bytes in {GRACE + size / MIN_RATE:.0f} s, slower than "
-                                 f"{MIN_RATE >> 10} KiB/s")  # fmt: skip
         digest.update(chunk)
         spool.write(chunk)
     if got != size:

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import http.client
 import ipaddress
 import re
 import secrets
+import socket
 import sqlite3
 import ssl
 import threading
@@ -211,6 +213,7 @@ class PeerStream:
 
     response: http.client.HTTPResponse
     connection: http.client.HTTPConnection
+    cutter: threading.Timer | None = None  # ``send``'s deadline: cuts the connection when it passes
 
     @property
     def status(self) -> int:
@@ -237,6 +240,8 @@ class PeerStream:
             raise OSError(f"the peer's stream was cut: {exc}") from None
 
     def close(self) -> None:
+        if self.cutter is not None:
+            self.cutter.cancel()
         self.connection.close()
 
 
@@ -286,19 +291,39 @@ def fetcher(signer: Signer, ca: Path | None) -> Callable[..., PeerStream]:
     """``peer_get`` as this node calls it: signed with ``signer``, certificates checked against ``ca``."""
     tls = client_tls(ca)
 
-    def fetch(base_url: str, target: str, *, to: str) -> PeerStream:
-        return peer_get(base_url, target, signer, to=to, tls=tls)
+    def fetch(base_url: str, target: str, *, to: str, deadline: float | None = None) -> PeerStream:
+        return peer_get(base_url, target, signer, to=to, tls=tls, deadline=deadline)
 
     return fetch
 
 
+def _cut(conn: http.client.HTTPConnection) -> None:
+    """End a connection another thread may be blocked reading: its reads then see the end of the stream."""
+    sock = conn.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _cutter(conn: http.client.HTTPConnection, at: float) -> threading.Timer:
+    """A timer cutting ``conn`` at ``at`` (a ``time.monotonic()`` value), started."""
+    timer = threading.Timer(max(0.0, at - time.monotonic()), _cut, (conn,))
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
 def send(method: str, url: str, *, what: str, headers: Mapping[str, str] | None = None, body: bytes | None = None,
-         tls: ssl.SSLContext | None = None, timeout: float = 60.0) -> PeerStream:  # fmt: skip
+         tls: ssl.SSLContext | None = None, timeout: float = 60.0,
+         deadline: float | None = None) -> PeerStream:  # fmt: skip
     """The node's one HTTP client, for every request it sends another node or a witness: ``method``
     ``url`` (https://, or http:// on loopback only), the answer's body left to stream (the caller
     closes it). ``what`` names the other side in a refusal; ``tls``: how its certificate is checked
-    (default: the system's store). Raises InsecurePeerUrlError, PeerCertificateError,
-    PeerUnavailableError; any status is an answer."""
+    (default: the system's store). ``timeout`` bounds each read of the socket, and the wait for the
+    answer's status line and headers as a whole; ``deadline`` (a ``time.monotonic()`` value), if given,
+    the whole exchange, headers and body. Past either the connection is cut, however the other side
+    trickles (endless ``100 Continue`` answers, headers a byte at a time). Raises InsecurePeerUrlError,
+    PeerCertificateError, PeerUnavailableError; any status is an answer."""
     check_url(url, what)
     parts = urlsplit(url)
     conn: http.client.HTTPConnection
@@ -308,29 +333,43 @@ def send(method: str, url: str, *, what: str, headers: Mapping[str, str] | None 
     else:
         conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    now = time.monotonic()
+    heard_by = now + timeout if deadline is None else min(deadline, now + timeout)  # the status line and headers
+    cutter: threading.Timer | None = None
     try:
+        conn.timeout = max(0.001, min(timeout, heard_by - now))  # connecting, too
+        conn.connect()
+        cutter = _cutter(conn, heard_by)
         conn.request(method, target, body=body, headers=dict(headers or {}))
         response = conn.getresponse()
+        cutter.cancel()
+        cutter = None if deadline is None else _cutter(conn, deadline)
     except ssl.SSLCertVerificationError as exc:
+        if cutter is not None:
+            cutter.cancel()
         conn.close()
         raise PeerCertificateError(f"{what} {url}'s certificate does not verify against this node's CA "
                                    f"bundle (SIFA_TLS_CA): {exc.verify_message}") from None  # fmt: skip
     except (OSError, http.client.HTTPException, ValueError) as exc:  # ValueError: a URL http.client refuses
+        if cutter is not None:
+            cutter.cancel()
         conn.close()
-        raise PeerUnavailableError(f"{what} {url} does not answer: {exc}") from None
-    return PeerStream(response, conn)
+        late = time.monotonic() >= heard_by
+        raise PeerUnavailableError(f"{what} {url} does not answer{' in time' if late else ''}: {exc}") from None
+    return PeerStream(response, conn, cutter)
 
 
 def peer_get(base_url: str, target: str, signer: Signer, *, to: str, tls: ssl.SSLContext | None = None,
-             timeout: float = 60.0) -> PeerStream:  # fmt: skip
+             timeout: float = 60.0, deadline: float | None = None) -> PeerStream:  # fmt: skip
     """A signed GET to the node of the court whose log origin is ``to``; the body is left to stream.
-    ``tls``: how its certificate is checked (default: the system's store). Raises InsecurePeerUrlError,
+    ``tls``: how its certificate is checked (default: the system's store); ``deadline``: as ``send``'s.
+    Raises InsecurePeerUrlError,
     PeerUnavailableError, PeerCertificateError, PeerRefusedError (carrying the peer's error code and
     message)."""
     check_url(base_url, f"the peer court {to}'s")
     path = urlsplit(base_url).path.rstrip("/") + target
     answer = send("GET", base_url.rstrip("/") + target, what="the peer", tls=tls, timeout=timeout,
-                  headers=sign_request(signer, "GET", path, to=to))  # fmt: skip
+                  deadline=deadline, headers=sign_request(signer, "GET", path, to=to))  # fmt: skip
     if answer.status != 200:
         body = _error(answer.read(64 << 10))
         answer.close()

@@ -31,7 +31,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
-from dossier.files import referenced_files
+from dossier.files import PAGE, referenced_files
 from storage.blobstore import BlobStore
 from storage.errors import BlobCorruptError, BlobLockedError, BlobNotFoundError, StorageError
 
@@ -42,6 +42,7 @@ log = logging.getLogger("sifa.fixity")
 
 ACTOR, ROLE = "sifa fixity", "system"  # who records a repair: the node itself
 SAVE_TRIES = 5
+ANOTHER = "another sweep"  # the source a report names for a file another sweep put back meanwhile
 TAG_MANIFEST = "manifest-sha256.txt"
 
 
@@ -204,9 +205,10 @@ class Fixity:
         for sha in holders:
             if stop.is_set():
                 break
+            seen = self.app.recorder.max_notification_id() or 0  # a repair recorded after this is another's
             finding = self._check(sha, report, started, stop)
             if finding is not None:
-                self._repair(sha, holders[sha], finding, report)
+                self._repair(sha, holders[sha], finding, report, seen)
         report.seconds = time.monotonic() - started
         return report
 
@@ -232,28 +234,65 @@ class Fixity:
             report.checked += 1
         return None
 
-    def _repair(self, sha: str, holders: set[str], finding: str, report: FixityReport) -> None:
+    def _repair(self, sha: str, holders: set[str], finding: str, report: FixityReport, seen: int | None = None) -> None:
+        """``seen``: the event store's last notification before the file was found wrong; a repair of it
+        recorded after that is another sweep's (an operator's ``sifa fixity`` beside the node's), which put
+        the file back already: it is not asked for again, nor recorded twice."""
         for source in self.sources:
+            if self._repaired_since(sha, seen):
+                break
             if source.repair(sha, self.blobs, holders):
+                size = self.blobs.stat(sha).size
+                # All sweeps record in this order: the first dossier's save settles which one records.
+                first, *rest = sorted(holders)
+                if not self.record(first, sha, size, source.name, finding, seen=seen):
+                    break
+                for dossier in rest:
+                    self.record(dossier, sha, size, source.name, finding)
                 report.repaired[sha] = source.name
                 log.warning("blob %s repaired from %s (%s)", sha, source.name, finding)
-                size = self.blobs.stat(sha).size
-                for dossier in sorted(holders):
-                    self.record(dossier, sha, size, source.name, finding)
                 return
-        log.error("ALARM: blob %s could not be repaired from any source; restore it (sifa restore)", sha)
+        else:
+            log.error("ALARM: blob %s could not be repaired from any source; restore it (sifa restore)", sha)
+            return
+        report.repaired[sha] = ANOTHER
+        log.warning("blob %s was repaired meanwhile by another sweep (%s)", sha, finding)
 
-    def record(self, dossier: str, sha: str, size: int, source: str, finding: str) -> None:
-        """A ``FileRepaired`` event in the dossier (optimistic concurrency: retried on a conflict)."""
+    def _repaired_since(self, sha: str, seen: int | None) -> bool:
+        """Whether a ``FileRepaired`` of ``sha`` was recorded after notification ``seen`` (None: no)."""
+        after = seen
+        while after is not None:
+            notes = self.app.recorder.select_notifications(start=after, limit=PAGE, inclusive_of_start=False)
+            if not notes:
+                return False
+            after = notes[-1].id
+            for note in notes:
+                if note.topic.rsplit(".", 1)[-1] != "FileRepaired":
+                    continue
+                try:
+                    event = self.app.mapper.to_domain_event(note)
+                except Exception:  # unreadable: the audit's to report (it names no repair this sweep can see)
+                    continue
+                if getattr(event, "sha256", None) == sha:
+                    return True
+        return False
+
+    def record(self, dossier: str, sha: str, size: int, source: str, finding: str, *,
+               seen: int | None = None) -> bool:  # fmt: skip
+        """A ``FileRepaired`` event in the dossier (optimistic concurrency: retried on a conflict); False,
+        nothing recorded, if ``seen`` is given and another sweep recorded its repair after it."""
         for attempt in range(SAVE_TRIES):
             d = self.app.get(UUID(dossier))
+            if self._repaired_since(sha, seen):
+                return False
             d.file_repaired(sha256=sha, size=size, source=source, reason=finding, actor=ACTOR, role=ROLE)
             try:
                 self.app.save(d)
-                return
+                return True
             except IntegrityError:
                 if attempt + 1 == SAVE_TRIES:
                     raise
+        raise AssertionError("unreachable")
 
 
 # --- collection of blobs no event names ---

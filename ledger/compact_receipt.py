@@ -84,9 +84,18 @@ def _text(raw: bytes, what: str) -> str:
 
 def _json(raw: bytes, what: str) -> Any:
     try:
-        return boundedjson.loads(_text(raw, what))
+        value = boundedjson.loads(_text(raw, what))
     except ValueError as exc:
         raise MalformedReceiptError(f"compact receipt: {what} is not JSON: {exc}") from exc
+    _dumps(value, f"compact receipt: {what}")  # an escaped lone surrogate, NaN, Infinity: no receipt can hold them
+    return value
+
+
+def _utf8(text: str, what: str) -> bytes:
+    try:
+        return text.encode()
+    except UnicodeEncodeError as exc:
+        raise MalformedReceiptError(f"{what} holds a lone surrogate (not UTF-8 text)") from exc
 
 
 def _sized(width: int, bound: int, value: bytes, what: str) -> bytes:
@@ -95,8 +104,14 @@ def _sized(width: int, bound: int, value: bytes, what: str) -> bytes:
     return len(value).to_bytes(width, "big") + value
 
 
-def _dumps(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+def _dumps(value: Any, what: str) -> bytes:
+    """``value`` as JSON text in UTF-8, as ``_json`` reads it back. Raises MalformedReceiptError (NaN,
+    Infinity, a lone surrogate: not JSON, nor UTF-8, and never a value a leaf commits to)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError as exc:
+        raise MalformedReceiptError(f"{what} is not JSON: {exc}") from exc
+    return _utf8(text, what)
 
 
 def pack(*, suite: Suite, leaf_index: int, leaf_data: bytes, inclusion_proof: Sequence[bytes], checkpoint: str,
@@ -113,7 +128,7 @@ def pack(*, suite: Suite, leaf_index: int, leaf_data: bytes, inclusion_proof: Se
     if len(inclusion_proof) > MAX_PROOF or any(len(h) != _hasher(suite).size for h in inclusion_proof):
         raise MalformedReceiptError(f"the inclusion proof must be at most {MAX_PROOF} hashes of the suite's size")
     body = [leaf_index.to_bytes(8, "big"), _sized(2, MAX_LEAF, leaf_data, "the leaf"),
-            _sized(4, MAX_NOTE_BYTES, checkpoint.encode(), "the checkpoint")]  # fmt: skip
+            _sized(4, MAX_NOTE_BYTES, _utf8(checkpoint, "the checkpoint"), "the checkpoint")]  # fmt: skip
     if disclosures is not None:
         if len(disclosures) > MAX_DISCLOSURES:
             raise MalformedReceiptError(f"more than {MAX_DISCLOSURES} disclosures")
@@ -125,13 +140,14 @@ def pack(*, suite: Suite, leaf_index: int, leaf_data: bytes, inclusion_proof: Se
                 raise MalformedReceiptError(f"disclosures[{i}]: the salt is not base64") from exc
             if base64.b64encode(salt).decode() != d["salt"]:  # what is read back must be what was written
                 raise MalformedReceiptError(f"disclosures[{i}]: the salt is not canonical base64")
-            body += [_sized(2, 0xFFFF, d["path"].encode(), f"disclosures[{i}] path"),
+            path, value = f"disclosures[{i}] path", f"disclosures[{i}] value"
+            body += [_sized(2, 0xFFFF, _utf8(d["path"], path), path),
                      _sized(1, MAX_SALT, salt, f"disclosures[{i}] salt"),
-                     _sized(4, MAX_BYTES, _dumps(d["value"]), f"disclosures[{i}] value")]  # fmt: skip
+                     _sized(4, MAX_BYTES, _dumps(d["value"], value), value)]  # fmt: skip
     if parts:
         if not set(parts) <= PARTS:
             raise MalformedReceiptError(f"unknown receipt parts {sorted(set(parts) - PARTS)}")
-        body.append(_sized(4, MAX_BYTES, _dumps({k: parts[k] for k in sorted(parts)}), "the parts"))
+        body.append(_sized(4, MAX_BYTES, _dumps({k: parts[k] for k in sorted(parts)}, "the parts"), "the parts"))
     raw = b"".join(body)
     squeezed = None
     if deflate is not False and len(raw) <= MAX_INFLATED:

@@ -203,7 +203,12 @@ class S3BlobStore(BlobStore):
         key, found = self.key(sha256), []
         for obj in self.client.list_objects(self.bucket, prefix=key, include_version=True):
             if obj.object_name == key and not obj.is_delete_marker:
-                stat = self.client.stat_object(self.bucket, key, version_id=obj.version_id)
+                try:
+                    stat = self.client.stat_object(self.bucket, key, version_id=obj.version_id)
+                except S3Error as exc:
+                    if exc.code in NOT_FOUND:  # deleted since it was listed (collected): it holds no lock
+                        continue
+                    raise
                 until = _header(stat.metadata, "x-amz-object-lock-retain-until-date")
                 if until:
                     found.append(datetime.fromisoformat(until.replace("Z", "+00:00")))

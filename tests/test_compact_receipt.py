@@ -265,3 +265,51 @@ def test_a_receipt_that_never_ends_is_refused_in_bounded_memory(tmp_path: Path) 
                              timeout=120, preexec_fn=limit, cwd=Path(__file__).parent.parent)  # fmt: skip
         assert run.returncode == 2, run.stderr
         assert run.stderr.splitlines() == [f"sifa-verify: receipt /dev/zero is over {64 << 20} bytes"], run.stderr
+
+
+LONE = "\ud800"  # a lone surrogate: JSON's "\ud800" escape reads as one, UTF-8 cannot hold it
+
+
+@pytest.mark.parametrize("where", ["path", "value", "parts"])
+def test_a_lone_surrogate_is_refused_by_compact_not_a_traceback(
+    where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A JSON receipt may escape a lone surrogate (\\ud800) into a disclosure's path or value, or an
+    optional part: ``sifa-verify compact`` refuses it in one line (exit 2), writes nothing."""
+    doc = json.loads((CORPUS / "v2-valid.json").read_text(encoding="utf-8"))
+    if where == "parts":
+        doc["timestamp"] = LONE
+    else:
+        doc["disclosures"][0][where] = LONE
+    source, out = tmp_path / "r.json", tmp_path / "r.bin"
+    source.write_text(json.dumps(doc), encoding="ascii")  # the surrogate as its escape
+    with pytest.raises(MalformedReceiptError, match="surrogate"):
+        to_compact(Receipt.from_json(source.read_bytes()))
+    assert sifa_verify(["compact", str(source), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("value", [LONE, float("nan"), float("inf")])
+def test_a_compact_receipt_with_a_value_json_cannot_write_is_refused(
+    value: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A crafted compact receipt whose disclosure value is a lone surrogate (escaped) or NaN/Infinity:
+    refused as malformed (``expand`` exits 2 in one line), never a traceback nor JSON that is not JSON."""
+    receipt = RECEIPTS["v2-valid"]
+    first = dict(receipt.disclosures[0])  # type: ignore[index]
+    raw = pack(suite=SHA256_ED25519, leaf_index=receipt.leaf_index, leaf_data=receipt.leaf_data,
+               inclusion_proof=receipt.inclusion_proof, checkpoint=receipt.checkpoint,
+               disclosures=[{**first, "value": "@@"}], deflate=False)  # fmt: skip
+    escaped = json.dumps(value).encode()  # '"\\ud800"', 'NaN', 'Infinity': what JSON reads back as the value
+    at = raw.index(b'"@@"')
+    crafted = raw[: at - 4] + len(escaped).to_bytes(4, "big") + escaped + raw[at + 4 :]
+    with pytest.raises(MalformedReceiptError):
+        from_compact(crafted)
+    path = tmp_path / "r.bin"
+    path.write_bytes(crafted)
+    assert sifa_verify(["expand", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "Traceback" not in captured.err and len(captured.err.splitlines()) == 1, captured.err

@@ -84,6 +84,49 @@ def test_a_sweep_alarms_repairs_from_a_copy_and_records_the_repair(
     assert [(f.kind, f.where) for f in findings] == [("blob_corrupt", f"blob {bad}")]  # sealed, the rest clean
 
 
+class MeetingCopies(CopiesDir):
+    """The backup dir, asked by two sweeps that both found the file rotten: each waits for the other to
+    have asked too before it puts the copy back (an operator's ``sifa fixity`` beside the node's own sweep)."""
+
+    def __init__(self, root: Path, meet: threading.Barrier) -> None:
+        super().__init__(root)
+        self.meet = meet
+
+    def repair(self, sha256: str, blobs: Any, holders: set[str]) -> bool:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            self.meet.wait(2)
+        return super().repair(sha256, blobs, holders)
+
+
+def test_two_sweeps_at_once_record_one_repair(sqlite_stack: Stack, tmp_path: Path) -> None:
+    """Two sweeps at once (the node's and an operator's ``sifa fixity``) find the same rotten file: it is put
+    back and its repair recorded once, not once per sweep (the second put changed nothing)."""
+    stack = sqlite_stack
+    blobs = stack.app.blobs
+    assert isinstance(blobs, FilesystemBlobStore)
+    d = stack.app.open_dossier(case_number_text="（2026）京0105民初609号", case_type="民事", parties=[], **ACT)
+    data = "庭审笔录：双方当事人到庭".encode()
+    sha = upload(stack, d, data, "笔录.txt")
+    copy_into(tmp_path / "backup", data)
+    corrupt(blobs, sha)
+    meet = threading.Barrier(2)
+    reports: list[Any] = []
+
+    def sweep() -> None:
+        reports.append(Fixity(stack.app, blobs, bytes_per_second=0,
+                              sources=[MeetingCopies(tmp_path / "backup", meet)]).sweep())  # fmt: skip
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(reports) == 2 and all(r.clean and sha in r.repaired for r in reports)
+    assert b"".join(blobs.read(sha)) == data
+    stored = [e for e in stack.app.events.get(d) if type(e).__name__ == "FileRepaired"]
+    assert [e.sha256 for e in stored] == [sha]
+
+
 def test_a_sweep_reads_no_faster_than_its_rate(stack: Stack) -> None:
     if "postgres" in str(stack.app.env.get("PERSISTENCE_MODULE", "")):  # type: ignore[attr-defined]
         pytest.skip("the pace is the blob store's, whatever the event store")
@@ -421,6 +464,32 @@ def test_collection_on_s3_racing_real_uploads_leaves_no_event_naming_a_missing_b
     s3_stack.sealer.seal()
     audited = audit(app, s3_stack.log, blobs, s3_stack.signer.verifier, secret=s3_stack.sealer.secret)
     assert audited.findings == [] and audited.blobs == len(files)
+
+
+def test_an_upload_renewing_a_blob_a_collection_deletes_meanwhile_is_stored(s3_server: MotoServer) -> None:
+    """An upload of bytes stored long ago writes them again (a new version, renewing their time), then looks
+    at every version's retention; a collection deleting the old version between that listing and its look
+    (it claimed it before the upload) leaves the new version, the blob: the upload succeeds (it failed with
+    BlobNotFoundError, its bytes stored, the user told nothing was)."""
+    blobs = s3_blobs(s3_server, f"race-{uuid.uuid4().hex[:12]}")
+    data = "上次导入中断，这次重新上传".encode()
+    sha = blobs.put(iter([data])).sha256
+    key = blobs.key(sha)
+    uploader = s3_blobs(s3_server, blobs.bucket)  # renews whatever it finds stored
+    listing = uploader.client.list_objects
+
+    def collected_meanwhile(bucket: str, prefix: str | None = None, **kw: Any) -> Iterator[Any]:
+        for obj in listing(bucket, prefix=prefix, **kw):
+            if kw.get("include_version") and prefix == key and obj.is_latest != "true" and not obj.is_delete_marker:
+                blobs.client.remove_object(bucket, key, version_id=obj.version_id)  # the collector's discard
+            yield obj
+
+    uploader.client.list_objects = collected_meanwhile  # type: ignore[method-assign]
+    time.sleep(1.1)  # a second later, as S3 tells time: the put writes a new version
+    assert uploader.put(iter([data])).sha256 == sha
+    assert b"".join(blobs.read(sha)) == data
+    uploader.close()
+    blobs.close()
 
 
 def test_sifa_fixity_on_a_node_on_s3_collects(

@@ -16,6 +16,8 @@ import hashlib
 import io
 import json
 import os
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,7 +35,7 @@ from api.cli import main as sifa
 from api.composition import open_node
 from api.maintenance import fixity_for
 from api.peer_repair import PeerCourts
-from api.peers import sign_request
+from api.peers import PeerUnavailableError, fetcher, peer_get, sign_request
 from api.settings import Settings
 from evidence.package import read_package_bytes
 from ledger.note import Ed25519Signer, Ed25519Verifier
@@ -278,3 +280,79 @@ def test_the_peer_source_is_asked_only_with_a_peers_file_and_unless_turned_off(t
         with open_node(settings) as node:
             fixity = fixity_for(settings, node.dossiers, node.blobs, signer=node.signer, peers=node.peers)
             assert [isinstance(s, PeerCourts) for s in fixity.sources][1:] == ([True] if asks_peers else [])
+
+
+@contextlib.contextmanager
+def never_done(mode: str) -> Iterator[str]:
+    """A node's URL whose answer never finishes its headers: ``100 Continue`` forever, or one header a byte
+    at a time (each byte well within a socket's timeout)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn, contextlib.suppress(OSError):
+            conn.recv(64 << 10)
+            if mode == "headers-trickled":
+                conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            while not done.is_set():
+                conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n" if mode == "endless-continue" else b"a")
+                time.sleep(0.05)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        done.set()
+        server.close()
+
+
+def _outcome(call: Any) -> tuple[float, list[BaseException]]:
+    """How long ``call`` took (at most 15 s are waited for) and what it raised."""
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as exc:
+            raised.append(exc)
+
+    started = time.monotonic()
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(15)
+    assert not thread.is_alive(), "still waiting for the peer's headers"
+    return time.monotonic() - started, raised
+
+
+@pytest.mark.parametrize("mode", ["endless-continue", "headers-trickled"])
+def test_a_peer_that_never_finishes_its_headers_is_cut_at_the_deadline(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A peer that answers the file request with ``100 Continue`` forever, or its headers a byte at a time
+    (each byte within the socket's timeout), is cut once the copy's deadline passes — counted from the
+    request, not from the first byte of the body — and nothing is handed on: the sweep is not held."""
+    monkeypatch.setattr(peer_repair, "GRACE", 1.0)
+    fetch = fetcher(Ed25519Signer.generate(f"sifa.court/{LOW}"), None)
+    with never_done(mode) as url:
+        took, raised = _outcome(lambda: peer_repair._copy(fetch, url, "/v1/peer/dossiers/d/files/x",
+                                                          f"sifa.court/{MID}", "0" * 64, 10))  # fmt: skip
+    assert took < 10
+    # Cut in its status line or its headers: no answer, or one that then ends before any byte
+    assert len(raised) == 1 and isinstance(raised[0], PeerUnavailableError | peer_repair.WrongCopyError), raised
+
+
+@pytest.mark.parametrize("mode", ["endless-continue", "headers-trickled"])
+def test_any_signed_request_waits_for_headers_no_longer_than_its_timeout(mode: str) -> None:
+    """Without a deadline (a retrieval's package, a witness's cosignature) the answer's status line and
+    headers must come within the timeout as a whole, not merely each byte within it: a hostile node
+    cannot hold the clerk's request (and its worker thread) for ever."""
+    signer = Ed25519Signer.generate(f"sifa.court/{MID}")
+    body: list[bytes] = []
+    with never_done(mode) as url:
+        target, to = "/v1/peer/dossiers/d/package", f"sifa.court/{LOW}"
+        took, raised = _outcome(lambda: body.append(peer_get(url, target, signer, to=to, timeout=1.0).read(64)))
+    assert took < 10
+    # Cut in its status line (no answer) or in its headers (an answer whose body ends at once: a package
+    # cut short, which the import refuses)
+    assert (len(raised) == 1 and isinstance(raised[0], PeerUnavailableError)) or body == [b""], (raised, body)

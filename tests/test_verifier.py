@@ -549,3 +549,20 @@ def test_a_trust_file_with_keys_of_two_suites_for_one_log_is_unreadable(
             assert sifa_verify(args) == 2, args
             err = capsys.readouterr().err
             assert "Traceback" not in err and err.count("\n") == 1 and "two crypto suites" in err, err
+
+
+@pytest.mark.parametrize("to_stdout", [True, False])
+def test_redact_a_receipt_holding_a_lone_surrogate_is_refused_in_one_line(
+    to_stdout: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A JSON receipt may escape a lone surrogate (\\ud800) into a disclosure's value: ``redact`` keeping it
+    cannot write it as UTF-8, so it exits 2 in one line and writes nothing (it crashed with a traceback)."""
+    doc = json.loads((CORPUS / "v2-valid.json").read_text("utf-8"))
+    [actor] = [d for d in doc["disclosures"] if d["path"] == "actor"]
+    actor["value"] = "\ud800"
+    source, out = tmp_path / "r.json", tmp_path / "r2.json"
+    source.write_text(json.dumps(doc), encoding="ascii")
+    assert sifa_verify(["redact", str(source), "--keep", "actor", *([] if to_stdout else ["-o", str(out)])]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and not out.exists()
+    assert "Traceback" not in captured.err and len(captured.err.splitlines()) == 1, captured.err

@@ -477,7 +477,11 @@ def redact_receipt(receipt_path: Path, keep: Sequence[str], out: Path | None) ->
         except MalformedError as exc:
             raise InputError(f"receipt {receipt_path}: {exc.diagnostics()}") from exc
     else:
-        data = (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode()
+        try:
+            data = (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode()
+        except UnicodeEncodeError as exc:  # a lone surrogate the receipt escaped (\ud800): no UTF-8 form
+            raise InputError(f"receipt {receipt_path} holds a lone surrogate ({exc.object[exc.start]!r}), which "
+                             "cannot be written as UTF-8") from exc  # fmt: skip
     if out is None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
