@@ -66,9 +66,7 @@ def _flat_committed(body: Mapping[str, Any]) -> dict[str, Any] | None:
     under an identifier key, a personal record one non-empty object of such. None for anything else."""
     rest: dict[str, Any] = {}
     for key, value in body.items():
-        if key in FILE_FIELDS and value is not None:
-            continue
-        if key in _SIZE_OF and body.get(_SIZE_OF[key]) is not None:
+        if _named(key, value, body):
             continue
         if type(key) is not str or not key.isidentifier():
             return None
@@ -90,12 +88,15 @@ def _flat_committed(body: Mapping[str, Any]) -> dict[str, Any] | None:
     return rest
 
 
+def _named(key: str, value: Any, body: Mapping[str, Any]) -> bool:
+    """Whether a body field is a named file's hash or size: in the leaf's clear ``files``, not committed."""
+    return (key in FILE_FIELDS and value is not None) or (key in _SIZE_OF and body.get(_SIZE_OF[key]) is not None)
+
+
 def _committed_fields(body: Mapping[str, Any]) -> dict[str, Any]:
     rest: dict[str, Any] = {}
     for key, value in body.items():
-        if key in FILE_FIELDS and value is not None:
-            continue
-        if key in _SIZE_OF and body.get(_SIZE_OF[key]) is not None:
+        if _named(key, value, body):
             continue
         if key in PERSONAL_RECORDS:
             value = [_unstored(r) for r in value] if isinstance(value, list) else _unstored(value)

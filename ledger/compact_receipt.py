@@ -29,11 +29,10 @@ from dataclasses import replace
 from typing import Any, Final
 
 from ledger import boundedjson
-from ledger.checkpoint import Checkpoint
-from ledger.errors import MalformedError, MalformedReceiptError
+from ledger.errors import MalformedReceiptError
 from ledger.hashing import Hasher
-from ledger.note import MAX_NOTE_BYTES, Note
-from ledger.receipt import MAX_DISCLOSURES, PARTS, Receipt, leaf_time
+from ledger.note import MAX_NOTE_BYTES
+from ledger.receipt import MAX_DISCLOSURES, PARTS, Receipt
 from ledger.suite import GM, SHA256_ED25519, Suite, suite_of_algorithms
 
 MAGIC: Final = b"SIFR"  # cannot begin a JSON receipt ('{' or space) or a tlog-proof ("c2sp.org/")
@@ -267,17 +266,7 @@ def _hasher(suite: Suite) -> Hasher:
 def _derive(suite: Suite, index: int, leaf: bytes, proof: Sequence[bytes], checkpoint: str,
             disclosures: Sequence[Mapping[str, Any]] | None, parts: Mapping[str, Any]) -> Receipt:  # fmt: skip
     """The receipt these bytes make, its origin, tree size and terms derived as a verifier derives them."""
-    try:
-        note = Note.from_text(checkpoint)
-        signed = Checkpoint.from_text(note.text)
-    except MalformedError as exc:
-        raise MalformedReceiptError(f"compact receipt: unreadable checkpoint: {exc.diagnostics()}") from exc
-    recorded_at = leaf_time(leaf)
-    if recorded_at is None:
-        raise MalformedReceiptError("the leaf states no UTC time: a compact receipt has no 存证时间 to give")
-    receipt = Receipt.build(origin=signed.origin, leaf_index=index, leaf_data=leaf, inclusion_proof=proof,
-                            checkpoint=signed, checkpoint_note=note, recorded_at=recorded_at, hasher=_hasher(suite),
-                            parts=parts)  # fmt: skip
+    receipt = Receipt.from_proof(index, leaf, proof, checkpoint, _hasher(suite), form="compact", parts=parts)
     # The note verbatim: a receipt's checkpoint is its text as signed and cosigned, byte for byte.
     receipt = replace(receipt, checkpoint=checkpoint)
     return receipt if disclosures is None else receipt.with_disclosures([dict(d) for d in disclosures])

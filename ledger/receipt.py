@@ -177,17 +177,24 @@ class Receipt:
             raise MalformedReceiptError("inclusion proof has more than 64 hashes")
         leaf = _b64(lines[1][6:], "extra")
         proof = [_b64(h, f"proof line {i}") for i, h in enumerate(lines[3:])]
+        return cls.from_proof(int(index), leaf, proof, note, hasher, form="tlog-proof")
+
+    @classmethod
+    def from_proof(cls, index: int, leaf: bytes, proof: Sequence[bytes], note: str, hasher: Hasher, *, form: str,
+                   parts: Mapping[str, Any] | None = None) -> Receipt:  # fmt: skip
+        """The receipt a proof in another ``form`` (tlog-proof, compact) makes: its origin, tree size and
+        time read from its checkpoint note and leaf, as a verifier reads them. Raises MalformedReceiptError."""
         try:
             parsed = Note.from_text(note)
             checkpoint = Checkpoint.from_text(parsed.text)
         except MalformedError as exc:
-            raise MalformedReceiptError(f"tlog-proof: unreadable checkpoint: {exc}") from exc
+            raise MalformedReceiptError(f"{form}: unreadable checkpoint: {exc.diagnostics()}") from exc
         recorded_at = leaf_time(leaf)
         if recorded_at is None:
-            raise MalformedReceiptError("the leaf states no UTC time")
-        return cls.build(origin=checkpoint.origin, leaf_index=int(index), leaf_data=leaf, inclusion_proof=proof,
-                         checkpoint=checkpoint, checkpoint_note=parsed, recorded_at=recorded_at,
-                         hasher=hasher)  # fmt: skip
+            raise MalformedReceiptError(f"the leaf states no UTC time: a {form} receipt has no 存证时间 to give")
+        return cls.build(origin=checkpoint.origin, leaf_index=index, leaf_data=leaf, inclusion_proof=proof,
+                         checkpoint=checkpoint, checkpoint_note=parsed, recorded_at=recorded_at, hasher=hasher,
+                         parts=parts)  # fmt: skip
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=2) + "\n"

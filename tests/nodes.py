@@ -184,6 +184,27 @@ def start_peer_nodes(root: Path, courts: list[dict[str, Any]]) -> dict[str, Peer
     return nodes
 
 
+@contextlib.contextmanager
+def clerks_at(nodes: dict[str, PeerNode]) -> Iterator[dict[str, tuple[httpx2.Client, dict[str, str]]]]:
+    """For each started node, a client at its URL and a new clerk's Authorization header; at the end the
+    clients are closed and the nodes stopped."""
+    out: dict[str, tuple[httpx2.Client, dict[str, str]]] = {}
+    try:
+        for code, n in nodes.items():
+            http = httpx2.Client(base_url=n.serve.url, timeout=120)
+            out[code] = (http, {})
+            r = http.post("/v1/principals", json={"name": "书记员", "role": "clerk"},
+                          headers={"Authorization": f"Bearer {n.admin}"})  # fmt: skip
+            assert r.status_code == 201, r.text
+            out[code] = (http, {"Authorization": f"Bearer {r.json()['token']}"})
+        yield out
+    finally:
+        for http, _ in out.values():
+            http.close()
+        for n in nodes.values():
+            n.serve.stop()
+
+
 class Writer:
     """Light write load on a node: a thread per dossier registering evidence (one event each) with
     a pause between requests, until the ``with`` block ends; ``acked`` counts the 2xx answers, and

@@ -40,7 +40,7 @@ from api.settings import Settings
 from evidence.package import read_package_bytes
 from ledger.note import Ed25519Signer, Ed25519Verifier
 from storage.filesystem import set_immutable
-from tests.nodes import COURTS, HIGH, LOW, MID, PeerNode, in_thread, init, start_peer_nodes, trust_entry
+from tests.nodes import COURTS, HIGH, LOW, MID, PeerNode, clerks_at, in_thread, init, start_peer_nodes, trust_entry
 from tests.servers import free_port
 
 MID_SOURCE = f"peer court {MID} (sifa.court/{MID})"
@@ -104,20 +104,8 @@ class Hostile:
 @pytest.fixture(scope="module")
 def courts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Court]]:
     nodes = start_peer_nodes(tmp_path_factory.mktemp("courts"), COURTS)
-    out: dict[str, Court] = {}
-    try:
-        for code, n in nodes.items():
-            http = httpx2.Client(base_url=n.serve.url, timeout=120)
-            r = http.post("/v1/principals", json={"name": "书记员", "role": "clerk"},
-                          headers={"Authorization": f"Bearer {n.admin}"})  # fmt: skip
-            assert r.status_code == 201, r.text
-            out[code] = Court(n, http, {"Authorization": f"Bearer {r.json()['token']}"})
-        yield out
-    finally:
-        for c in out.values():
-            c.http.close()
-        for n in nodes.values():
-            n.serve.stop()
+    with clerks_at(nodes) as clerks:
+        yield {code: Court(nodes[code], http, clerk) for code, (http, clerk) in clerks.items()}
 
 
 def _open(c: Court, number: str) -> str:

@@ -31,7 +31,7 @@ from api.peers import sign_request
 from evidence.package import read_package_bytes
 from ledger.note import Ed25519Signer, Ed25519Verifier
 from storage.filesystem import FilesystemBlobStore
-from tests.nodes import COURTS, HIGH, LOW, MID, ROOT, Serve, start_peer_nodes
+from tests.nodes import COURTS, HIGH, LOW, MID, ROOT, Serve, clerks_at, start_peer_nodes
 from tests.package_fixtures import event_lines as _events
 from tests.package_fixtures import rebuild as _rebuild
 from tests.package_fixtures import tar_members as _members
@@ -58,21 +58,9 @@ class Court:
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Court]]:
     nodes = start_peer_nodes(tmp_path_factory.mktemp("courts"), COURTS)
-    courts: dict[str, Court] = {}
-    try:
-        for code, n in nodes.items():
-            http = httpx2.Client(base_url=n.serve.url, timeout=120)
-            r = http.post("/v1/principals", json={"name": "书记员", "role": "clerk"},
-                          headers={"Authorization": f"Bearer {n.admin}"})  # fmt: skip
-            assert r.status_code == 201, r.text
-            courts[code] = Court(code, n.data, n.serve, http, {"Authorization": f"Bearer {r.json()['token']}"},
-                                 n.peers)  # fmt: skip
-        yield courts
-    finally:
-        for c in courts.values():
-            c.http.close()
-        for n in nodes.values():
-            n.serve.stop()
+    with clerks_at(nodes) as clerks:
+        yield {code: Court(code, nodes[code].data, nodes[code].serve, http, clerk, nodes[code].peers)
+               for code, (http, clerk) in clerks.items()}  # fmt: skip
 
 
 def _open(c: Court, number: str) -> str:
