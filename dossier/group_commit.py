@@ -88,6 +88,7 @@ class _Command(Generic[A]):
     error: BaseException | None = None
     tries: int = 0  # conflicts so far
     not_before: float = 0.0  # monotonic time before which it is not run again
+    running: bool = False  # taken into a batch: its caller can no longer cancel it
 
 
 @dataclass(eq=False)
@@ -175,8 +176,10 @@ class GroupCommit(Generic[A]):
             if cmd.ident in held or (cmd.not_before > now and not self._closing):
                 held.add(cmd.ident)
                 later.append(cmd)
-            else:
+            elif cmd.running or cmd.future.set_running_or_notify_cancel():
+                cmd.running = True  # from now on its caller hears its outcome, whatever it does meanwhile
                 batch.append(cmd)
+            # else its caller gave up before it ran (a cancelled request): it is not run, nothing to answer
         self._queue = later
         due = [c.not_before for c in later if c.not_before > now]
         return batch, (min(due) - now if due else None)

@@ -599,3 +599,32 @@ def test_a_batch_recorded_though_the_driver_raised_is_answered_once(
     assert [f.result(timeout=30) for f in futures] == [3, 2, 3] and failed == [3]
     for d, n in ((a, 3), (b, 3)):
         assert len(list(app.events.get(d))) == n == app.get(d).version
+
+
+def test_a_caller_that_gives_up_before_its_batch_stops_no_one_else() -> None:
+    """A waiting request may be cancelled (``asyncio.wrap_future`` cancels the command's future with its
+    task: uvicorn cancels what is still waiting at the end of a graceful shutdown). A command cancelled
+    before its batch is not run; the committer goes on answering every other caller, then and later."""
+    shelf = Shelf(2)
+    a, b = shelf.marks
+    engine = _engine(shelf)
+    gate, entered = threading.Event(), threading.Event()
+
+    def hold(item: Item) -> int:
+        entered.set()
+        assert gate.wait(10)
+        return item.write("held")
+
+    try:
+        first = engine.submit(a, hold)
+        assert entered.wait(10)
+        given_up = engine.submit(b, lambda i: i.write("given up"))
+        same_batch = engine.submit(a, lambda i: i.write("same batch"))
+        assert given_up.cancel()
+        gate.set()
+        assert first.result(10) == 1
+        assert same_batch.result(10) == 2
+        assert engine.submit(b, lambda i: i.write("later")).result(10) == 1
+    finally:
+        engine.close()
+    assert shelf.marks == {a: ["held", "same batch"], b: ["later"]}  # the cancelled command ran nowhere
