@@ -10,7 +10,8 @@ the engine asks the store, aggregate by aggregate, what happened (``check``):
 - ``Stored.FRESH``: nothing was stored past what it was read at: saved again with the others,
   still as one batch (at most ``SAVES`` saves per batch);
 - ``Stored.MOVED``: another writer got there first: it is forgotten, and its commands alone go
-  back to the queue, to be run again on the dossier read afresh in a later batch, after a random
+  back to the queue (with those refused on what they had applied: the refusal rested on events never
+  recorded), to be run again on the dossier read afresh in a later batch, after a random
   wait (``backoff``) so that two writers do not meet again in lock-step. A command that has
   conflicted ``RETRIES`` times fails with ``DossierConflictError``, nothing of it recorded;
 - ``Stored.RECORDED``: what it would save is already there — an earlier try of this very save was
@@ -36,6 +37,7 @@ batch's callers have their answers (it returns whether it has more to do, e.g. s
 from __future__ import annotations
 
 import enum
+import itertools
 import logging
 import random
 import threading
@@ -89,15 +91,18 @@ class _Command(Generic[A]):
     tries: int = 0  # conflicts so far
     not_before: float = 0.0  # monotonic time before which it is not run again
     running: bool = False  # taken into a batch: its caller can no longer cancel it
+    order: int = field(default_factory=itertools.count().__next__)  # queue order, kept when run again
 
 
 @dataclass(eq=False)
 class _Group(Generic[A]):
-    """One aggregate of a batch and the commands applied to it, in queue order."""
+    """One aggregate of a batch and the commands applied to it, in queue order; ``refused``: those that
+    failed after some of them: their refusal may rest on those commands' events, which stand only if saved."""
 
     ident: UUID
     aggregate: A
     commands: list[_Command[A]]
+    refused: list[_Command[A]] = field(default_factory=list)
 
 
 class GroupCommit(Generic[A]):
@@ -192,8 +197,10 @@ class GroupCommit(Generic[A]):
             for cmd in batch:
                 self._apply(cmd, held)
         except Exception as exc:  # the store does not answer: nothing of this batch is recorded
-            for ident in held:
-                self.hot.pop(ident)
+            for g in held.values():
+                self.hot.pop(g.ident)
+                for cmd in g.refused:  # refused on what is not recorded now
+                    cmd.error = exc
             for cmd in batch:
                 cmd.error = cmd.error or exc
             return []
@@ -214,7 +221,7 @@ class GroupCommit(Generic[A]):
         except Exception as exc:  # nothing of these groups was recorded
             for g in groups:
                 self.hot.pop(g.ident)
-                for cmd in g.commands:
+                for cmd in (*g.commands, *g.refused):
                     cmd.error = exc
             return again
 
@@ -241,9 +248,9 @@ class GroupCommit(Generic[A]):
         if len(self._contended) > self.hot.most:  # keep it within the hot set's bound
             self._contended = {k: t for k, t in self._contended.items() if t > now - CONTENDED}
         self._contended[group.ident] = now
-        for cmd in group.commands:
+        for cmd in sorted((*group.commands, *group.refused), key=lambda c: c.order):
             cmd.tries += 1
-            cmd.result = None
+            cmd.result, cmd.error = None, None
             if cmd.tries > RETRIES:
                 error = DossierConflictError(f"the dossier kept changing under {cmd.tries} tries of this write "
                                              "(other writers at the same time); nothing was recorded")  # fmt: skip
@@ -285,8 +292,10 @@ class GroupCommit(Generic[A]):
             cmd.error = exc
             if group.aggregate.version != version:  # it failed half-way: rebuild the aggregate without it
                 self.hot.pop(cmd.ident)
-                held[cmd.ident] = _Group(cmd.ident, self._writable(cmd.ident), [])
+                held[cmd.ident] = _Group(cmd.ident, self._writable(cmd.ident), [], group.refused)
                 for earlier in group.commands:
                     self._apply(earlier, held)
+            if held[cmd.ident].commands:  # refused on what this batch applied before it: stands if that is saved
+                held[cmd.ident].refused.append(cmd)
             return
         group.commands.append(cmd)

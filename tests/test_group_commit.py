@@ -628,3 +628,47 @@ def test_a_caller_that_gives_up_before_its_batch_stops_no_one_else() -> None:
     finally:
         engine.close()
     assert shelf.marks == {a: ["held", "same batch"], b: ["later"]}  # the cancelled command ran nowhere
+
+
+def test_a_second_upload_refused_for_the_first_is_run_again_when_the_first_is(stack: Stack) -> None:
+    """Two uploads of one file in one batch: the second finds the first's document (not saved yet) and is
+    refused as a copy of it. Another worker had moved the dossier: the save conflicts and the first runs
+    again, as a new document. The second's refusal rested on a document never recorded: it must not be
+    answered with it (the API would look that document up to answer it, and fail with a 500), but run
+    again after the first, and then name the document that was recorded."""
+    from api.uploads import DocumentExistsError, FirstCopy
+
+    app = stack.app
+    x, h = _open(app, 2)
+    assert _evidence(app, x, 1).result(timeout=30) == 2  # x is held for writing
+    held = Held(app, h)
+    other = DossierApp(dict(app.env), app.blobs, app.courts, app.court)
+    try:
+        assert _evidence(other, x, 2).result(timeout=30) == 3  # another worker moves x
+    finally:
+        other.close()
+    answers: list[Any] = []
+
+    def upload() -> None:
+        once = FirstCopy(str(x), "clerk", lambda _: None)
+        try:
+            answers.append(app.upload(x, once.wrap(iter([b"the same file"])), name="a.txt", media_type="text/plain",
+                                      source="court", doc_type=None, guard=once.guard, **ACT))  # fmt: skip
+        except DocumentExistsError as exc:
+            answers.append(exc)
+
+    threads = [threading.Thread(target=upload) for _ in range(2)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while len(app._commits._queue) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    held.go()
+    for t in threads:
+        t.join(30)
+    recorded = app.get(x).documents
+    assert len(recorded) == 1 and len(answers) == 2
+    (first,) = [a for a in answers if isinstance(a, dict)]
+    (copy,) = [a for a in answers if isinstance(a, DocumentExistsError)]
+    assert first["document_id"] in recorded
+    assert copy.detail["document_id"] == first["document_id"]  # the recorded one, not the one first tried
