@@ -130,11 +130,6 @@ def _ident(dossier: UUID | str) -> UUID:
         raise DossierNotFoundError(f"no dossier {dossier}") from None
 
 
-def _mark(event: object) -> tuple[object, ...]:
-    """What tells an event recorded by this writer from another's at the same version."""
-    return type(event), getattr(event, "originator_version", None), getattr(event, "timestamp", None)
-
-
 def _sha(value: Any, what: str) -> str:
     if not isinstance(value, str) or not _HEX64.fullmatch(value):
         raise InvalidDossierInputError(f"{what} must be a SHA-256 in lower-case hex")
@@ -225,8 +220,8 @@ class DossierApp(Application[UUID]):
     def _stored(self, d: Dossier) -> Stored:
         """What the store holds past the version ``d`` was read at (its save conflicted): nothing, another
         writer's events, or ``d``'s own pending events (an earlier try of the same save was recorded).
-        An event is known as ours by its type, version and timestamp (microseconds, taken by this
-        process when the command ran). Raises EventStoreUnavailableError."""
+        An event is known as ours by its type and its whole content as stored (not by its type, version and
+        timestamp alone: two writers' clocks can read the same microsecond). Raises EventStoreUnavailableError."""
         mine = d.pending_events
         if not mine:
             return Stored.FRESH
@@ -236,7 +231,13 @@ class DossierApp(Application[UUID]):
             raise EventStoreUnavailableError("the event store does not answer; nothing was recorded") from exc
         if not there:
             return Stored.FRESH
-        return Stored.RECORDED if list(map(_mark, there)) == list(map(_mark, mine)) else Stored.MOVED
+        return Stored.RECORDED if len(there) == len(mine) and all(map(self._same, there, mine)) else Stored.MOVED
+
+    def _same(self, stored: object, pending: object) -> bool:
+        """Whether ``stored`` (read back) is ``pending`` as the store records it (the transcoder's round
+        trip: a tuple comes back a list)."""
+        transcoder = self.mapper.transcoder
+        return type(stored) is type(pending) and vars(stored) == transcoder.decode(transcoder.encode(vars(pending)))
 
     def _catch_up(self, d: Dossier) -> None:
         """Apply to ``d`` (held for writing, nothing pending) the events stored past its version: one read.

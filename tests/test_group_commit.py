@@ -672,3 +672,40 @@ def test_a_second_upload_refused_for_the_first_is_run_again_when_the_first_is(st
     (copy,) = [a for a in answers if isinstance(a, DocumentExistsError)]
     assert first["document_id"] in recorded
     assert copy.detail["document_id"] == first["document_id"]  # the recorded one, not the one first tried
+
+
+def test_another_writers_event_at_the_same_microsecond_is_not_taken_for_ours(stack: Stack) -> None:
+    """Two workers (or hosts) write the same kind of event to one dossier at the same version, and their
+    clocks read the same microsecond (a coarse clock makes it likely). The later save conflicts; what the
+    store holds there is the other's, not this save recorded by an earlier try: the command runs again
+    and is recorded; it is not answered as done with nothing of it stored."""
+    app = stack.app
+    (x,) = _open(app, 1)
+    assert _evidence(app, x, 1).result(timeout=30) == 2  # x is held for writing
+    other = DossierApp(dict(app.env), app.blobs, app.courts, app.court)
+
+    def meanwhile(d: Dossier) -> None:  # runs in the committer, after this command's event is made
+        (mine,) = d.pending_events
+        theirs = other.get(x)
+        theirs.trigger_event(type(mine), timestamp=mine.timestamp, evidence_id=uuid4().hex,
+                             sha256=hashlib.sha256(b"theirs").hexdigest(), size=6, name="他方证据.pdf",
+                             submitter=SUBMITTER, description="", **ACT)  # fmt: skip
+        other._save(theirs)
+
+    ours = hashlib.sha256(b"ours").hexdigest()
+    calls: list[int] = []
+
+    def record(d: Dossier) -> int:
+        d.submit_evidence(evidence_id=uuid4().hex, sha256=ours, size=4, name="本方证据.pdf", submitter=SUBMITTER,
+                          description="", **ACT)  # fmt: skip
+        if not calls:
+            calls.append(1)
+            meanwhile(d)
+        return d.version
+
+    try:
+        version = app.enqueue(Pending(x, record)).result(timeout=30)
+    finally:
+        other.close()
+    stored = [e.sha256 for e in app.events.get(x) if type(e).__name__ == "EvidenceSubmitted"]
+    assert ours in stored and version == 4
