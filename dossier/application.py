@@ -158,8 +158,12 @@ class DossierApp(Application[UUID]):
         due one. (``save``'s ``_notify`` hook is a no-op this application does not override.) The events
         stay pending on the dossiers until they are recorded: a batch that conflicts saves its other
         dossiers again as they are (dossier/group_commit.py)."""
+        self.events.put([e for d in aggregates for e in d.pending_events])
+        return self._recorded(aggregates)
+
+    def _recorded(self, aggregates: Sequence[Dossier]) -> list[Dossier]:
+        """After ``aggregates``' pending events are stored: what ``_record_all`` does once they are."""
         events = [e for d in aggregates for e in d.pending_events]
-        self.events.put(events)
         for d in aggregates:
             d.collect_events()
         repository = self.repository
@@ -201,6 +205,11 @@ class DossierApp(Application[UUID]):
         except (OperationalError, InterfaceError) as exc:
             raise EventStoreUnavailableError("the event store does not answer; nothing was recorded") from exc
         except IntegrityError as exc:
+            # A direct save (opening, import) whose answer was lost: the driver's retry met its own rows.
+            # (The group commit asks this itself, dossier by dossier: dossier/group_commit.py.)
+            if snapshot and all(self._stored(d) is Stored.RECORDED for d in aggregates):
+                self._snapshot(self._recorded(aggregates))
+                return
             if len(aggregates) == 1 and aggregates[0].version == 1:
                 first = aggregates[0]
                 raise DossierExistsError(

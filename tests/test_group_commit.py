@@ -709,3 +709,34 @@ def test_another_writers_event_at_the_same_microsecond_is_not_taken_for_ours(sta
         other.close()
     stored = [e.sha256 for e in app.events.get(x) if type(e).__name__ == "EvidenceSubmitted"]
     assert ours in stored and version == 4
+
+
+def _lose_the_answer(app: DossierApp, monkeypatch: pytest.MonkeyPatch, error: Exception) -> list[int]:
+    """The store records a save, then its answer is lost: the driver raises ``error`` (its retry met its
+    own rows: IntegrityError; or the store stayed out of reach past its retries: OperationalError)."""
+    put = app.events.put
+    lost: list[int] = []
+
+    def recorded_then_lost(events: Any, **kwargs: Any) -> Any:
+        put(events, **kwargs)
+        if not lost:
+            lost.append(len(events))
+            raise error
+        return None
+
+    monkeypatch.setattr(app.events, "put", recorded_then_lost)
+    return lost
+
+
+def test_a_dossier_opened_though_the_answer_was_lost_is_answered_opened(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a dossier is one save of its first event. Recorded, its answer lost, the driver's retry meets
+    the row it wrote: that is this very opening, not another's case already opened (409 dossier_exists)."""
+    from eventsourcing.persistence import IntegrityError
+
+    app = stack.app
+    lost = _lose_the_answer(app, monkeypatch, IntegrityError("duplicate key value (the retried insert)"))
+    opened = app.open_dossier(case_number_text="（2026）京0105民初900号", case_type="民事", parties=[], **ACT)
+    assert lost == [1] and app.get(opened).version == 1
+    assert _evidence(app, opened, 1).result(timeout=30) == 2
