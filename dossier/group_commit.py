@@ -19,6 +19,10 @@ the engine asks the store, aggregate by aggregate, what happened (``check``):
   connection, and the retry then conflicts with itself): its commands are answered as done, never
   run again.
 
+A save that fails for want of an answer (the store out of reach past the driver's own retries) may
+have been recorded all the same: each of its aggregates is checked the same way once, and a recorded
+one is answered as done; one that cannot be read is answered unknown (503), never "nothing recorded".
+
 Why ask each aggregate rather than read the error: eventsourcing 9.5.6 raises ``IntegrityError``
 with the driver's text, which on PostgreSQL names only the *first* duplicate key ("Key
 (originator_id, originator_version)=(…, 7) already exists") and on SQLite none ("UNIQUE constraint
@@ -218,12 +222,26 @@ class GroupCommit(Generic[A]):
             for g in groups:  # conflicted SAVES times: run again later, as if moved
                 self._rerun(g, DossierConflictError("the dossier kept changing meanwhile"), again)
             return again
-        except Exception as exc:  # nothing of these groups was recorded
+        except Exception as exc:  # the store stopped answering: the last save may have been recorded all the same
             for g in groups:
                 self.hot.pop(g.ident)
-                for cmd in (*g.commands, *g.refused):
-                    cmd.error = exc
+                error = self._unless_recorded(g, exc)
+                if error is not None:  # else it was recorded: its commands keep their results
+                    for cmd in (*g.commands, *g.refused):
+                        cmd.error = error
             return again
+
+    def _unless_recorded(self, group: _Group[A], exc: Exception) -> Exception | None:
+        """After a save failed with ``exc``: None if the store holds the group's events all the same (it
+        recorded them, the answer was lost); else the error to answer (saying so when even that is unknown)."""
+        try:
+            verdict = self.check(group.aggregate)
+        except Exception as unknown:
+            error = EventStoreUnavailableError("the event store stopped answering during this write; whether it "
+                                               "was recorded is unknown: read the dossier before retrying")  # fmt: skip
+            error.__cause__ = unknown
+            return error
+        return None if verdict is Stored.RECORDED else exc
 
     def _sort_out(self, groups: list[_Group[A]], exc: DossierConflictError,
                   again: list[_Command[A]]) -> list[_Group[A]]:  # fmt: skip

@@ -21,6 +21,7 @@ from dossier.errors import (
     DossierArchivedError,
     DossierConflictError,
     DossierNotFoundError,
+    EventStoreUnavailableError,
     InvalidDossierInputError,
     UnknownDocumentError,
 )
@@ -711,15 +712,16 @@ def test_another_writers_event_at_the_same_microsecond_is_not_taken_for_ours(sta
     assert ours in stored and version == 4
 
 
-def _lose_the_answer(app: DossierApp, monkeypatch: pytest.MonkeyPatch, error: Exception) -> list[int]:
-    """The store records a save, then its answer is lost: the driver raises ``error`` (its retry met its
-    own rows: IntegrityError; or the store stayed out of reach past its retries: OperationalError)."""
+def _lose_the_answer(app: DossierApp, monkeypatch: pytest.MonkeyPatch, error: Exception, size: int) -> list[int]:
+    """The store records the first save of ``size`` events, then its answer is lost: the driver raises
+    ``error`` (its retry met its own rows: IntegrityError; or the store stayed out of reach past its
+    retries: OperationalError)."""
     put = app.events.put
     lost: list[int] = []
 
     def recorded_then_lost(events: Any, **kwargs: Any) -> Any:
         put(events, **kwargs)
-        if not lost:
+        if len(events) == size and not lost:
             lost.append(len(events))
             raise error
         return None
@@ -736,7 +738,46 @@ def test_a_dossier_opened_though_the_answer_was_lost_is_answered_opened(
     from eventsourcing.persistence import IntegrityError
 
     app = stack.app
-    lost = _lose_the_answer(app, monkeypatch, IntegrityError("duplicate key value (the retried insert)"))
+    lost = _lose_the_answer(app, monkeypatch, IntegrityError("duplicate key value (the retried insert)"), 1)
     opened = app.open_dossier(case_number_text="（2026）京0105民初900号", case_type="民事", parties=[], **ACT)
     assert lost == [1] and app.get(opened).version == 1
     assert _evidence(app, opened, 1).result(timeout=30) == 2
+
+
+def test_a_batch_recorded_though_the_store_then_stopped_answering_is_answered_recorded(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch reaches the store, then the connection drops and the driver's retries all fail (the store
+    out of reach for longer than they last): it raises OperationalError. The store answers again by the
+    time the engine asks: the commands were recorded, and are answered so (not 503 "nothing was
+    recorded", which a client would retry, recording its evidence twice)."""
+    from eventsourcing.persistence import OperationalError
+
+    app = stack.app
+    a, b = _open(app, 2)
+    held = Held(app, a)
+    lost = _lose_the_answer(app, monkeypatch, OperationalError("server closed the connection unexpectedly"), 3)
+    futures = [_evidence(app, d, i) for i, d in enumerate((a, b, b), start=1)]
+    held.go()
+    assert [f.result(timeout=30) for f in futures] == [3, 2, 3] and lost == [3]
+    for d, n in ((a, 3), (b, 3)):
+        assert len(list(app.events.get(d))) == n == app.get(d).version
+
+
+def test_a_write_whose_outcome_cannot_be_read_is_answered_unknown_not_unrecorded(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The save's answer is lost and the store cannot be read either: the caller is told that whether it
+    was recorded is unknown (503), never that nothing was (it was)."""
+    from eventsourcing.persistence import OperationalError
+
+    app = stack.app
+    (a,) = _open(app, 1)
+    assert _evidence(app, a, 0).result(timeout=30) == 2  # held for writing: the next command reads nothing
+    _lose_the_answer(app, monkeypatch, OperationalError("server closed the connection unexpectedly"), 1)
+    get = app.events.get
+    monkeypatch.setattr(app.events, "get", lambda *a, **k: (_ for _ in ()).throw(OperationalError("no answer")))
+    with pytest.raises(EventStoreUnavailableError, match="whether it was recorded is unknown"):
+        _evidence(app, a, 1).result(timeout=30)
+    monkeypatch.setattr(app.events, "get", get)
+    assert len(list(app.events.get(a))) == 3
