@@ -10,13 +10,18 @@ the engine asks the store, aggregate by aggregate, what happened (``check``):
 - ``Stored.FRESH``: nothing was stored past what it was read at: saved again with the others,
   still as one batch (at most ``SAVES`` saves per batch);
 - ``Stored.MOVED``: another writer got there first: it is forgotten, and its commands alone go
-  back to the queue, to be run again on the dossier read afresh in a later batch, after a random
+  back to the queue (with those refused on what they had applied: the refusal rested on events never
+  recorded), to be run again on the dossier read afresh in a later batch, after a random
   wait (``backoff``) so that two writers do not meet again in lock-step. A command that has
   conflicted ``RETRIES`` times fails with ``DossierConflictError``, nothing of it recorded;
 - ``Stored.RECORDED``: what it would save is already there — an earlier try of this very save was
   recorded though its answer was lost (eventsourcing's ``insert_events`` retries on a dropped
   connection, and the retry then conflicts with itself): its commands are answered as done, never
   run again.
+
+A save that fails for want of an answer (the store out of reach past the driver's own retries) may
+have been recorded all the same: each of its aggregates is checked the same way once, and a recorded
+one is answered as done; one that cannot be read is answered unknown (503), never "nothing recorded".
 
 Why ask each aggregate rather than read the error: eventsourcing 9.5.6 raises ``IntegrityError``
 with the driver's text, which on PostgreSQL names only the *first* duplicate key ("Key
@@ -36,6 +41,7 @@ batch's callers have their answers (it returns whether it has more to do, e.g. s
 from __future__ import annotations
 
 import enum
+import itertools
 import logging
 import random
 import threading
@@ -88,15 +94,19 @@ class _Command(Generic[A]):
     error: BaseException | None = None
     tries: int = 0  # conflicts so far
     not_before: float = 0.0  # monotonic time before which it is not run again
+    running: bool = False  # taken into a batch: its caller can no longer cancel it
+    order: int = field(default_factory=itertools.count().__next__)  # queue order, kept when run again
 
 
 @dataclass(eq=False)
 class _Group(Generic[A]):
-    """One aggregate of a batch and the commands applied to it, in queue order."""
+    """One aggregate of a batch and the commands applied to it, in queue order; ``refused``: those that
+    failed after some of them: their refusal may rest on those commands' events, which stand only if saved."""
 
     ident: UUID
     aggregate: A
     commands: list[_Command[A]]
+    refused: list[_Command[A]] = field(default_factory=list)
 
 
 class GroupCommit(Generic[A]):
@@ -175,8 +185,10 @@ class GroupCommit(Generic[A]):
             if cmd.ident in held or (cmd.not_before > now and not self._closing):
                 held.add(cmd.ident)
                 later.append(cmd)
-            else:
+            elif cmd.running or cmd.future.set_running_or_notify_cancel():
+                cmd.running = True  # from now on its caller hears its outcome, whatever it does meanwhile
                 batch.append(cmd)
+            # else its caller gave up before it ran (a cancelled request): it is not run, nothing to answer
         self._queue = later
         due = [c.not_before for c in later if c.not_before > now]
         return batch, (min(due) - now if due else None)
@@ -189,8 +201,10 @@ class GroupCommit(Generic[A]):
             for cmd in batch:
                 self._apply(cmd, held)
         except Exception as exc:  # the store does not answer: nothing of this batch is recorded
-            for ident in held:
-                self.hot.pop(ident)
+            for g in held.values():
+                self.hot.pop(g.ident)
+                for cmd in g.refused:  # refused on what is not recorded now
+                    cmd.error = exc
             for cmd in batch:
                 cmd.error = cmd.error or exc
             return []
@@ -208,12 +222,26 @@ class GroupCommit(Generic[A]):
             for g in groups:  # conflicted SAVES times: run again later, as if moved
                 self._rerun(g, DossierConflictError("the dossier kept changing meanwhile"), again)
             return again
-        except Exception as exc:  # nothing of these groups was recorded
+        except Exception as exc:  # the store stopped answering: the last save may have been recorded all the same
             for g in groups:
                 self.hot.pop(g.ident)
-                for cmd in g.commands:
-                    cmd.error = exc
+                error = self._unless_recorded(g, exc)
+                if error is not None:  # else it was recorded: its commands keep their results
+                    for cmd in (*g.commands, *g.refused):
+                        cmd.error = error
             return again
+
+    def _unless_recorded(self, group: _Group[A], exc: Exception) -> Exception | None:
+        """After a save failed with ``exc``: None if the store holds the group's events all the same (it
+        recorded them, the answer was lost); else the error to answer (saying so when even that is unknown)."""
+        try:
+            verdict = self.check(group.aggregate)
+        except Exception as unknown:
+            error = EventStoreUnavailableError("the event store stopped answering during this write; whether it "
+                                               "was recorded is unknown: read the dossier before retrying")  # fmt: skip
+            error.__cause__ = unknown
+            return error
+        return None if verdict is Stored.RECORDED else exc
 
     def _sort_out(self, groups: list[_Group[A]], exc: DossierConflictError,
                   again: list[_Command[A]]) -> list[_Group[A]]:  # fmt: skip
@@ -238,9 +266,9 @@ class GroupCommit(Generic[A]):
         if len(self._contended) > self.hot.most:  # keep it within the hot set's bound
             self._contended = {k: t for k, t in self._contended.items() if t > now - CONTENDED}
         self._contended[group.ident] = now
-        for cmd in group.commands:
+        for cmd in sorted((*group.commands, *group.refused), key=lambda c: c.order):
             cmd.tries += 1
-            cmd.result = None
+            cmd.result, cmd.error = None, None
             if cmd.tries > RETRIES:
                 error = DossierConflictError(f"the dossier kept changing under {cmd.tries} tries of this write "
                                              "(other writers at the same time); nothing was recorded")  # fmt: skip
@@ -282,8 +310,10 @@ class GroupCommit(Generic[A]):
             cmd.error = exc
             if group.aggregate.version != version:  # it failed half-way: rebuild the aggregate without it
                 self.hot.pop(cmd.ident)
-                held[cmd.ident] = _Group(cmd.ident, self._writable(cmd.ident), [])
+                held[cmd.ident] = _Group(cmd.ident, self._writable(cmd.ident), [], group.refused)
                 for earlier in group.commands:
                     self._apply(earlier, held)
+            if held[cmd.ident].commands:  # refused on what this batch applied before it: stands if that is saved
+                held[cmd.ident].refused.append(cmd)
             return
         group.commands.append(cmd)

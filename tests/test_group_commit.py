@@ -21,6 +21,7 @@ from dossier.errors import (
     DossierArchivedError,
     DossierConflictError,
     DossierNotFoundError,
+    EventStoreUnavailableError,
     InvalidDossierInputError,
     UnknownDocumentError,
 )
@@ -599,3 +600,184 @@ def test_a_batch_recorded_though_the_driver_raised_is_answered_once(
     assert [f.result(timeout=30) for f in futures] == [3, 2, 3] and failed == [3]
     for d, n in ((a, 3), (b, 3)):
         assert len(list(app.events.get(d))) == n == app.get(d).version
+
+
+def test_a_caller_that_gives_up_before_its_batch_stops_no_one_else() -> None:
+    """A waiting request may be cancelled (``asyncio.wrap_future`` cancels the command's future with its
+    task: uvicorn cancels what is still waiting at the end of a graceful shutdown). A command cancelled
+    before its batch is not run; the committer goes on answering every other caller, then and later."""
+    shelf = Shelf(2)
+    a, b = shelf.marks
+    engine = _engine(shelf)
+    gate, entered = threading.Event(), threading.Event()
+
+    def hold(item: Item) -> int:
+        entered.set()
+        assert gate.wait(10)
+        return item.write("held")
+
+    try:
+        first = engine.submit(a, hold)
+        assert entered.wait(10)
+        given_up = engine.submit(b, lambda i: i.write("given up"))
+        same_batch = engine.submit(a, lambda i: i.write("same batch"))
+        assert given_up.cancel()
+        gate.set()
+        assert first.result(10) == 1
+        assert same_batch.result(10) == 2
+        assert engine.submit(b, lambda i: i.write("later")).result(10) == 1
+    finally:
+        engine.close()
+    assert shelf.marks == {a: ["held", "same batch"], b: ["later"]}  # the cancelled command ran nowhere
+
+
+def test_a_second_upload_refused_for_the_first_is_run_again_when_the_first_is(stack: Stack) -> None:
+    """Two uploads of one file in one batch: the second finds the first's document (not saved yet) and is
+    refused as a copy of it. Another worker had moved the dossier: the save conflicts and the first runs
+    again, as a new document. The second's refusal rested on a document never recorded: it must not be
+    answered with it (the API would look that document up to answer it, and fail with a 500), but run
+    again after the first, and then name the document that was recorded."""
+    from api.uploads import DocumentExistsError, FirstCopy
+
+    app = stack.app
+    x, h = _open(app, 2)
+    assert _evidence(app, x, 1).result(timeout=30) == 2  # x is held for writing
+    held = Held(app, h)
+    other = DossierApp(dict(app.env), app.blobs, app.courts, app.court)
+    try:
+        assert _evidence(other, x, 2).result(timeout=30) == 3  # another worker moves x
+    finally:
+        other.close()
+    answers: list[Any] = []
+
+    def upload() -> None:
+        once = FirstCopy(str(x), "clerk", lambda _: None)
+        try:
+            answers.append(app.upload(x, once.wrap(iter([b"the same file"])), name="a.txt", media_type="text/plain",
+                                      source="court", doc_type=None, guard=once.guard, **ACT))  # fmt: skip
+        except DocumentExistsError as exc:
+            answers.append(exc)
+
+    threads = [threading.Thread(target=upload) for _ in range(2)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while len(app._commits._queue) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    held.go()
+    for t in threads:
+        t.join(30)
+    recorded = app.get(x).documents
+    assert len(recorded) == 1 and len(answers) == 2
+    (first,) = [a for a in answers if isinstance(a, dict)]
+    (copy,) = [a for a in answers if isinstance(a, DocumentExistsError)]
+    assert first["document_id"] in recorded
+    assert copy.detail["document_id"] == first["document_id"]  # the recorded one, not the one first tried
+
+
+def test_another_writers_event_at_the_same_microsecond_is_not_taken_for_ours(stack: Stack) -> None:
+    """Two workers (or hosts) write the same kind of event to one dossier at the same version, and their
+    clocks read the same microsecond (a coarse clock makes it likely). The later save conflicts; what the
+    store holds there is the other's, not this save recorded by an earlier try: the command runs again
+    and is recorded; it is not answered as done with nothing of it stored."""
+    app = stack.app
+    (x,) = _open(app, 1)
+    assert _evidence(app, x, 1).result(timeout=30) == 2  # x is held for writing
+    other = DossierApp(dict(app.env), app.blobs, app.courts, app.court)
+
+    def meanwhile(d: Dossier) -> None:  # runs in the committer, after this command's event is made
+        (mine,) = d.pending_events
+        theirs = other.get(x)
+        theirs.trigger_event(type(mine), timestamp=mine.timestamp, evidence_id=uuid4().hex,
+                             sha256=hashlib.sha256(b"theirs").hexdigest(), size=6, name="他方证据.pdf",
+                             submitter=SUBMITTER, description="", **ACT)  # fmt: skip
+        other._save(theirs)
+
+    ours = hashlib.sha256(b"ours").hexdigest()
+    calls: list[int] = []
+
+    def record(d: Dossier) -> int:
+        d.submit_evidence(evidence_id=uuid4().hex, sha256=ours, size=4, name="本方证据.pdf", submitter=SUBMITTER,
+                          description="", **ACT)  # fmt: skip
+        if not calls:
+            calls.append(1)
+            meanwhile(d)
+        return d.version
+
+    try:
+        version = app.enqueue(Pending(x, record)).result(timeout=30)
+    finally:
+        other.close()
+    stored = [e.sha256 for e in app.events.get(x) if type(e).__name__ == "EvidenceSubmitted"]
+    assert ours in stored and version == 4
+
+
+def _lose_the_answer(app: DossierApp, monkeypatch: pytest.MonkeyPatch, error: Exception, size: int) -> list[int]:
+    """The store records the first save of ``size`` events, then its answer is lost: the driver raises
+    ``error`` (its retry met its own rows: IntegrityError; or the store stayed out of reach past its
+    retries: OperationalError)."""
+    put = app.events.put
+    lost: list[int] = []
+
+    def recorded_then_lost(events: Any, **kwargs: Any) -> Any:
+        put(events, **kwargs)
+        if len(events) == size and not lost:
+            lost.append(len(events))
+            raise error
+        return None
+
+    monkeypatch.setattr(app.events, "put", recorded_then_lost)
+    return lost
+
+
+def test_a_dossier_opened_though_the_answer_was_lost_is_answered_opened(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a dossier is one save of its first event. Recorded, its answer lost, the driver's retry meets
+    the row it wrote: that is this very opening, not another's case already opened (409 dossier_exists)."""
+    from eventsourcing.persistence import IntegrityError
+
+    app = stack.app
+    lost = _lose_the_answer(app, monkeypatch, IntegrityError("duplicate key value (the retried insert)"), 1)
+    opened = app.open_dossier(case_number_text="（2026）京0105民初900号", case_type="民事", parties=[], **ACT)
+    assert lost == [1] and app.get(opened).version == 1
+    assert _evidence(app, opened, 1).result(timeout=30) == 2
+
+
+def test_a_batch_recorded_though_the_store_then_stopped_answering_is_answered_recorded(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch reaches the store, then the connection drops and the driver's retries all fail (the store
+    out of reach for longer than they last): it raises OperationalError. The store answers again by the
+    time the engine asks: the commands were recorded, and are answered so (not 503 "nothing was
+    recorded", which a client would retry, recording its evidence twice)."""
+    from eventsourcing.persistence import OperationalError
+
+    app = stack.app
+    a, b = _open(app, 2)
+    held = Held(app, a)
+    lost = _lose_the_answer(app, monkeypatch, OperationalError("server closed the connection unexpectedly"), 3)
+    futures = [_evidence(app, d, i) for i, d in enumerate((a, b, b), start=1)]
+    held.go()
+    assert [f.result(timeout=30) for f in futures] == [3, 2, 3] and lost == [3]
+    for d, n in ((a, 3), (b, 3)):
+        assert len(list(app.events.get(d))) == n == app.get(d).version
+
+
+def test_a_write_whose_outcome_cannot_be_read_is_answered_unknown_not_unrecorded(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The save's answer is lost and the store cannot be read either: the caller is told that whether it
+    was recorded is unknown (503), never that nothing was (it was)."""
+    from eventsourcing.persistence import OperationalError
+
+    app = stack.app
+    (a,) = _open(app, 1)
+    assert _evidence(app, a, 0).result(timeout=30) == 2  # held for writing: the next command reads nothing
+    _lose_the_answer(app, monkeypatch, OperationalError("server closed the connection unexpectedly"), 1)
+    get = app.events.get
+    monkeypatch.setattr(app.events, "get", lambda *a, **k: (_ for _ in ()).throw(OperationalError("no answer")))
+    with pytest.raises(EventStoreUnavailableError, match="whether it was recorded is unknown"):
+        _evidence(app, a, 1).result(timeout=30)
+    monkeypatch.setattr(app.events, "get", get)
+    assert len(list(app.events.get(a))) == 3

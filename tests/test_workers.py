@@ -131,3 +131,79 @@ def http_upload(url: str, auth: dict[str, str], dossier: str) -> str:
     assert r.status_code == 201, r.text
     sha: str = r.json()["sha256"]
     return sha
+
+
+@pytest.mark.slow
+def test_two_workers_the_same_files_uploaded_at_once_one_document_each_every_answer_names_it(
+    tmp_path: Path, postgres: PostgresCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Clients upload the same files to the same dossiers at once, through two workers: each file becomes
+    one document of its dossier; every client is answered 201 (its upload recorded it) or 200 (an earlier
+    one did), naming that one document: never a 500, never a document that is not recorded. (A copy
+    refused on a document still pending in the same batch, whose save then conflicted with the other
+    worker's, used to name a document never recorded: its answer failed with a 500.)"""
+    from urllib.parse import quote
+
+    dsn = postgres.create_database(f"wu{abs(hash(tmp_path)) % 10**9}")
+    monkeypatch.setenv("SIFA_DATABASE_URL", dsn)
+    data = tmp_path / "node"
+    admin = init(data, "1101-0105", "北京市朝阳区人民法院")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--workers", "2"], cwd=ROOT,
+                            env={**os.environ, "SIFA_DATABASE_URL": dsn, "SIFA_DATA_DIR": str(data),
+                                 "SIFA_PORT": str(port), "SIFA_ACCESS_LOG": "false"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    answered: list[tuple[str, str, int, str]] = []  # (dossier, sha256, status, document_id)
+    lock = threading.Lock()
+    try:
+        wait_for_port(port, timeout=60)
+        deadline = time.monotonic() + 60
+        while len(children(proc.pid)) < 2:
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.1)
+        _, dossiers = Writer.clerk(url, admin, clients=3)
+        tokens = []  # a credential each (at most a few uploads at once a credential)
+        for n in range(12):
+            r = httpx2.post(f"{url}/v1/principals", headers={"Authorization": f"Bearer {admin}"},
+                            json={"name": f"书记员{n}", "role": "clerk"}, timeout=30)  # fmt: skip
+            assert r.status_code == 201, r.text
+            tokens.append(r.json()["token"])
+        files = 90
+
+        def client(n: int) -> None:
+            with httpx2.Client(base_url=url, headers={"Authorization": f"Bearer {tokens[n]}"}, timeout=30) as http:
+                for i in range(files):  # every client the same files in the same order: they meet
+                    d = dossiers[i % len(dossiers)]
+                    body = f"第{i}份笔录".encode()
+                    try:
+                        r = http.post(f"/v1/dossiers/{d}/documents", content=body, headers={
+                            "X-File-Name": quote(f"笔录{i}-{n}.txt"), "Content-Type": "text/plain"})  # fmt: skip
+                        status, doc = (
+                            r.status_code,
+                            r.json().get("document_id", r.text) if r.status_code < 500 else r.text,
+                        )
+                    except httpx2.TransportError as exc:
+                        status, doc = 0, repr(exc)
+                    with lock:
+                        answered.append((d, hashlib.sha256(body).hexdigest(), status, doc))
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        code = proc.wait(timeout=60)
+    assert code == 0
+    assert len(answered) == 12 * files  # every client got to the end
+    statuses = Counter(s for _, _, s, _ in answered)
+    print(f"answers: {dict(statuses)}")
+    assert set(statuses) <= {200, 201} and statuses[201] == files, [a for a in answered if a[2] not in (200, 201)]
+    with open_node(Settings(data_dir=data)) as node:
+        recorded = {
+            (d, doc["sha256"]): doc_id for d in dossiers for doc_id, doc in node.dossiers.get(d).documents.items()
+        }
+    assert len(recorded) == files  # one document a file, in its dossier
+    assert [a for a in answered if recorded[(a[0], a[1])] != a[3]] == []  # every answer names it
