@@ -77,8 +77,8 @@ def _keys(services: ServicesDep) -> list[dict[str, Any]]:
 
 
 @router.get("/verify/{asset}", response_class=Response, openapi_extra=roles("public"), responses={200: {
-    "description": "the page's script or style", "content": {"text/javascript": {"schema": {"type": "string"}},
-                                                             "text/css": {"schema": {"type": "string"}}}}})  # fmt: skip
+    "description": "the page's script, style or icon", "content": {media.split(";")[0]: {"schema": {"type": "string"}}
+                                                                   for media in ASSETS.values()}}})  # fmt: skip
 def asset(asset: str) -> Response:
     """The page's script and style."""
     media = ASSETS.get(asset)
