@@ -16,7 +16,6 @@ from typing import Final
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.errors import MalformedError, VerificationError
 from ledger.evm import AnchorError, AnchorPart
-from ledger.hashing import SHA256
 from ledger.keys import (
     KeyHistory,
     KeyHistoryError,
@@ -31,6 +30,7 @@ from ledger.keys import (
 from ledger.note import Note, Verifier
 from ledger.proof import verify_inclusion
 from ledger.receipt import Receipt, VerifiedReceipt
+from ledger.suite import hasher_for_log
 from ledger.timestamp import BEIJING, TimestampError, TimestampPart, UnknownTsaError, available, verify_token
 from ledger.trust import Trust
 from verifier.chain import ChainUnreachableError, check_online
@@ -157,11 +157,7 @@ def check_timestamp(receipt: Receipt, proved: VerifiedReceipt, trust: Trust, log
         return True
     try:
         # Step 1, 2: a checkpoint of this log, covering the proved leaf.
-        checkpoint, note = open_checkpoint(part.checkpoint, log_keys)
-        if checkpoint.origin != proved.origin:
-            raise TimestampError(f"the stamped checkpoint is of {checkpoint.origin}, not {proved.origin}")
-        verify_inclusion(SHA256, proved.leaf_index, checkpoint.size, proved.leaf_hash, part.inclusion_proof,
-                         checkpoint.root_hash)  # fmt: skip
+        checkpoint, note = _holding(part.checkpoint, part.inclusion_proof, proved, log_keys, TimestampError, "stamped")
         # Step 3: the token.
         try:
             stamped = verify_token(part.token, note.text, trust.tsa)
@@ -182,6 +178,18 @@ def check_timestamp(receipt: Receipt, proved: VerifiedReceipt, trust: Trust, log
     return True
 
 
+def _holding(text: str, proof: Sequence[bytes], proved: VerifiedReceipt, log_keys: list[Verifier],
+             error: type[VerificationError], what: str) -> tuple[Checkpoint, Note]:  # fmt: skip
+    """The checkpoint a part stamps or anchors: signed by a key of the proved leaf's log and holding the
+    leaf, proved with that log's tree hash (SM3 on a GM log). Raises ``error`` or the proof's errors."""
+    checkpoint, note = open_checkpoint(text, log_keys)
+    if checkpoint.origin != proved.origin:
+        raise error(f"the {what} checkpoint is of {checkpoint.origin}, not {proved.origin}")
+    verify_inclusion(hasher_for_log(proved.origin, log_keys), proved.leaf_index, checkpoint.size, proved.leaf_hash,
+                     proof, checkpoint.root_hash)  # fmt: skip
+    return checkpoint, note
+
+
 def check_anchor(receipt: Receipt, proved: VerifiedReceipt, trust: Trust, log_keys: list[Verifier],
                  chain_rpc: str | None, result: Result) -> bool:  # fmt: skip
     """The receipt's chain anchor, if it carries one; False when it is there and does not verify.
@@ -195,11 +203,7 @@ def check_anchor(receipt: Receipt, proved: VerifiedReceipt, trust: Trust, log_ke
         return True
     part = AnchorPart.from_dict(raw)
     try:
-        checkpoint, _ = open_checkpoint(part.checkpoint, log_keys)
-        if checkpoint.origin != proved.origin:
-            raise AnchorError(f"the anchored checkpoint is of {checkpoint.origin}, not {proved.origin}")
-        verify_inclusion(SHA256, proved.leaf_index, checkpoint.size, proved.leaf_hash, part.inclusion_proof,
-                         checkpoint.root_hash)  # fmt: skip
+        checkpoint, _ = _holding(part.checkpoint, part.inclusion_proof, proved, log_keys, AnchorError, "anchored")
     except (VerificationError, MalformedError) as exc:
         return _fail(result, "chain_anchor", exc)
     claim = f"transaction {part.tx_hash} in block {part.block_number} of chain {part.chain_id}"
