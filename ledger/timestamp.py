@@ -254,14 +254,21 @@ def _certificate(der: bytes) -> Any:
         return x509.load_der_x509_certificate(der)
 
 
-def _ski(cert: Any) -> bytes | None:
+def _extension(cert: Any, kind: type) -> Any:
+    """The value of ``cert``'s extension of class ``kind`` (cryptography.x509), None when it has none."""
     from cryptography import x509
 
     try:
-        value: bytes = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+        return cert.extensions.get_extension_for_class(kind).value
     except x509.ExtensionNotFound:
         return None
-    return value
+
+
+def _ski(cert: Any) -> bytes | None:
+    from cryptography import x509
+
+    ski = _extension(cert, x509.SubjectKeyIdentifier)
+    return None if ski is None else bytes(ski.digest)
 
 
 def _chain(cert: Any, carried: list[Any], trusted: list[Any], when: datetime) -> None:
@@ -312,18 +319,12 @@ def _may_issue(issuer: Any, below: int) -> None:
     from cryptography import x509
 
     what = issuer.subject.rfc4514_string()
-    try:
-        basic = issuer.extensions.get_extension_for_class(x509.BasicConstraints).value
-    except x509.ExtensionNotFound:
-        basic = None
+    basic = _extension(issuer, x509.BasicConstraints)
     if basic is None or not basic.ca:
         raise TimestampError(f"certificate {what} issued a certificate on the TSA's path but is not a CA")
     if basic.path_length is not None and below > basic.path_length:
         raise TimestampError(f"certificate {what} allows {basic.path_length} CA certificate(s) below it, not {below}")
-    try:
-        usage = issuer.extensions.get_extension_for_class(x509.KeyUsage).value
-    except x509.ExtensionNotFound:
-        usage = None
+    usage = _extension(issuer, x509.KeyUsage)
     if usage is None or not usage.key_cert_sign:
         raise TimestampError(f"certificate {what} issued a certificate on the TSA's path without keyCertSign")
 
